@@ -1,0 +1,97 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/descriptor.js';
+
+/**
+ * Capability interfaces, after oras-go's `content` and `registry` packages.
+ * Every store (memory, OCI layout, remote repository) implements the subset it
+ * can, and {@link Target} is their composition that `copy()` works against.
+ */
+
+/** Options accepted by every I/O call. */
+export interface CallOptions {
+  /** Aborts the operation; the promise rejects with `ERR_ORAS_ABORTED` or the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options for {@link Pusher.push}. */
+export interface PushOptions extends CallOptions {
+  /** Called with the running byte count while content is uploaded/written. */
+  onProgress?: (bytes: number) => void;
+}
+
+/** Options for {@link Fetcher.fetch}. */
+export interface FetchOptions extends CallOptions {
+  /** Called with the running byte count while content is received. */
+  onProgress?: (bytes: number) => void;
+}
+
+/**
+ * Fetches content by descriptor. The returned stream MUST be verified against
+ * `desc.size` and `desc.digest` by the implementation: it errors (with
+ * `ERR_ORAS_SIZE_MISMATCH` / `ERR_ORAS_DIGEST_MISMATCH`) instead of ending
+ * normally when the bytes do not match, so a consumer that waits for `end`
+ * before committing never commits bad bytes.
+ */
+export interface Fetcher {
+  fetch(desc: Descriptor, options?: FetchOptions): Promise<Readable>;
+}
+
+/**
+ * Pushes content. Implementations MUST verify the bytes against `desc` before
+ * making them visible (commit), and leave nothing behind on failure.
+ */
+export interface Pusher {
+  push(desc: Descriptor, content: Readable | Uint8Array, options?: PushOptions): Promise<void>;
+}
+
+/** Tells whether content exists. */
+export interface Exists {
+  exists(desc: Descriptor, options?: CallOptions): Promise<boolean>;
+}
+
+/** Resolves a tag or digest string to a manifest descriptor; `ERR_ORAS_NOT_FOUND` when absent. */
+export interface Resolver {
+  resolve(reference: string, options?: CallOptions): Promise<Descriptor>;
+}
+
+/** Points a tag at an existing manifest. */
+export interface Tagger {
+  tag(desc: Descriptor, reference: string, options?: CallOptions): Promise<void>;
+}
+
+/** Deletes content; `ERR_ORAS_NOT_FOUND` when absent. */
+export interface Deleter {
+  delete(desc: Descriptor, options?: CallOptions): Promise<void>;
+}
+
+/** Lists the tags of a repository/store, sorted as the source returns them. */
+export interface TagLister {
+  tags(options?: CallOptions & { last?: string }): AsyncIterable<string>;
+}
+
+/** Lists the manifests whose `subject` is `desc` (the referrers API or its fallback). */
+export interface ReferrerLister {
+  referrers(desc: Descriptor, options?: CallOptions & { artifactType?: string }): Promise<Descriptor[]>;
+}
+
+/** A store that can be read. */
+export interface ReadOnlyStorage extends Fetcher, Exists {}
+/** A store that can be read and written. */
+export interface Storage extends ReadOnlyStorage, Pusher {}
+/** A readable graph of content with named references. */
+export interface ReadOnlyTarget extends ReadOnlyStorage, Resolver {}
+/** A read-write graph of content with named references: what `copy()` copies between. */
+export interface Target extends Storage, Resolver, Tagger {}
+
+/** True when `t` implements {@link ReferrerLister}. */
+export function hasReferrers(t: object): t is ReferrerLister {
+  return typeof (t as Partial<ReferrerLister>).referrers === 'function';
+}
+/** True when `t` implements {@link TagLister}. */
+export function hasTags(t: object): t is TagLister {
+  return typeof (t as Partial<TagLister>).tags === 'function';
+}
+/** True when `t` implements {@link Deleter}. */
+export function hasDelete(t: object): t is Deleter {
+  return typeof (t as Partial<Deleter>).delete === 'function';
+}

@@ -1,0 +1,52 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The contract between the HTTP/auth layer ({@link RegistryClient} in
+ * `client.ts`) and the distribution-API code (`repository.ts`, `registry.ts`).
+ * Repository code builds requests; the transport handles TLS, auth challenges
+ * and token scopes, retries, redirects (stripping credentials across origins),
+ * timeouts, debug logging with redaction.
+ */
+
+/** HTTP methods the distribution API uses. */
+export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+
+/** One request to a registry. */
+export interface RegistryRequest {
+  method: HttpMethod;
+  /** Absolute URL. Must be on the registry's origin unless `allowForeignOrigin` is set. */
+  url: URL;
+  /** Extra headers (e.g. Accept, Content-Type, Range). Never put credentials here. */
+  headers?: Record<string, string>;
+  /**
+   * Request body. A Buffer can be replayed (retry, auth challenge); a stream cannot,
+   * so pass `body` as a function returning a fresh stream to make it replayable.
+   */
+  body?: Buffer | Readable | (() => Readable);
+  /** Body length, sent as Content-Length when the body is a stream. */
+  contentLength?: number;
+  /** Token scopes this request needs, e.g. `repository:acme/app:pull,push`. */
+  scopes: string[];
+  signal?: AbortSignal;
+  /** Follow redirects (default true for GET/HEAD; credentials are stripped cross-origin). */
+  followRedirects?: boolean;
+  /** Permit `url` on another origin (e.g. an upload Location the caller has vetted). Default false. */
+  allowForeignOrigin?: boolean;
+  /** Whether the request may be retried on 408/429/5xx/reset (default: true for GET/HEAD/PUT/DELETE with a replayable body). */
+  retryable?: boolean;
+}
+
+/** The response; the caller must consume or destroy `body`. */
+export interface RegistryResponse {
+  status: number;
+  /** Lower-cased header names. Multiple values joined with `, ` except `link`/`www-authenticate` which keep arrays joined by `, ` too. */
+  headers: Record<string, string>;
+  body: Readable;
+  /** Final URL after redirects. */
+  url: URL;
+}
+
+/** Anything that can send a {@link RegistryRequest}. */
+export interface Transport {
+  request(req: RegistryRequest): Promise<RegistryResponse>;
+}
