@@ -1,0 +1,129 @@
+/**
+ * The data model of the declarative layer. These shapes are the contract
+ * between the manifest loader, resolver, lockfile, reconciliation engine,
+ * publisher, verifier and the CLI. The JSON Schemas in `schemas/` describe
+ * the same shapes for users and editors.
+ */
+
+/** One `dependencies.<name>` entry of `artifacts.yaml`. */
+export interface DependencySpec {
+  /** `registry/repo:tag`, `registry/repo@sha256:…`, or `registry/repo:<semver range>` (e.g. `^1.2.0`). */
+  ref: string;
+  /** Directory (relative to the project root) to install into. Must stay inside the project. */
+  path: string;
+  /** Globs over file titles to install (default: all). */
+  include?: string[];
+  /** Globs over file titles to skip (default: none). */
+  exclude?: string[];
+  /** Layer media types to install (default: all). */
+  mediaTypes?: string[];
+  /** `os/arch[/variant]` to pick from an index (default: the only manifest, or linux/amd64). */
+  platform?: string;
+  /** Unpack directory layers (tar+gzip with `io.deis.oras.content.unpack`). Default true. */
+  unpack?: boolean;
+}
+
+/** A `files` entry of a publishable. A bare string is shorthand for `{ path }`. */
+export interface PublishFileSpec {
+  /** File, directory (packed as tar+gzip) or glob, relative to the project root. */
+  path: string;
+  /** Layer media type (default `application/vnd.oci.image.layer.v1.tar`, or tar+gzip for directories). */
+  mediaType?: string;
+  /** Title to store (default: the path relative to the project root, or the base name for globs). */
+  title?: string;
+}
+
+/** One `publish.<name>` entry of `artifacts.yaml`. */
+export interface PublishSpec {
+  /** `registry/repo` (tags come from `tags`) or `registry/repo:tag`. */
+  ref: string;
+  /** Tags to apply (default: the tag in `ref`, else `latest`). */
+  tags?: string[];
+  artifactType?: string;
+  config?: { file: string; mediaType?: string };
+  files: (string | PublishFileSpec)[];
+  annotations?: Record<string, string>;
+  /** A reference to attach the published manifest to (becomes the manifest's `subject`). */
+  subject?: string;
+}
+
+/** The parsed `artifacts.yaml`. */
+export interface ProjectManifest {
+  dependencies: Record<string, DependencySpec>;
+  publish: Record<string, PublishSpec>;
+}
+
+/** One installed file in the lockfile. `path` is POSIX, relative to the project root. */
+export interface LockedFile {
+  path: string;
+  digest: string;
+  size: number;
+  /** Digest of the layer blob this file came from (equals `digest` unless unpacked from a tarball). */
+  layer: string;
+  /** Present when the file is executable (0o755); absent means 0o644. */
+  mode?: number;
+}
+
+/** One dependency in `artifacts.lock`. */
+export interface LockedDependency {
+  /** The spec as written in artifacts.yaml (compared for `--frozen-lockfile`). */
+  specifier: DependencySpec;
+  /** The concrete reference that was resolved, `registry/repo:tag@digest` or `registry/repo@digest`. */
+  resolved: string;
+  /** The tag chosen (absent for digest pins). */
+  tag?: string;
+  /** Manifest digest. */
+  digest: string;
+  mediaType: string;
+  artifactType?: string;
+  /** Every file installed for this dependency, sorted by path. */
+  files: LockedFile[];
+}
+
+/** One publishable in `artifacts.lock`: what was last published. */
+export interface LockedPublish {
+  ref: string;
+  digest: string;
+  tags: string[];
+}
+
+/** The current lockfile format version. */
+export const LOCKFILE_VERSION = 1;
+
+/** The parsed `artifacts.lock`. Serialized as sorted, deterministic YAML. */
+export interface Lockfile {
+  lockfileVersion: typeof LOCKFILE_VERSION;
+  dependencies: Record<string, LockedDependency>;
+  publish: Record<string, LockedPublish>;
+}
+
+/** One file we installed, as recorded in `.oras/state.json` (the *current* record). */
+export interface InstalledFile {
+  path: string;
+  digest: string;
+  size: number;
+  /** fs.Stats.mtimeMs, ino and size at install time: if unchanged, the file is trusted without rehashing. */
+  mtimeMs: number;
+  ino: number;
+  dependency: string;
+}
+
+/** The `.oras/state.json` record of what this tool installed. */
+export interface InstallState {
+  stateVersion: 1;
+  files: Record<string, InstalledFile>;
+}
+
+/** One reconciliation action, produced by the pure `diff()` and executed by `reify()`. */
+export type PlanAction =
+  | { kind: 'add'; path: string; file: LockedFile; dependency: string }
+  | { kind: 'change'; path: string; file: LockedFile; dependency: string; from: InstalledFile }
+  | { kind: 'remove'; path: string; from: InstalledFile }
+  | { kind: 'keep'; path: string; file: LockedFile; dependency: string }
+  /** The file exists but was not installed by us, or was edited since: refuse unless --force. */
+  | { kind: 'conflict'; path: string; file?: LockedFile; dependency?: string; reason: 'user-modified' | 'untracked-file' };
+
+/** The result of planning: actions sorted by path. */
+export interface Plan {
+  actions: PlanAction[];
+}
