@@ -1,0 +1,59 @@
+/**
+ * vitest globalSetup: starts four real `docker-registry` instances (plain, basic, tls, token) and
+ * provides their {@link TestRegistries} as `inject('registries')`. Teardown stops them all and
+ * removes their temp dirs (also on partial startup failure).
+ *
+ * Env: `ORAS_TEST_TOKEN_LIFETIME_SEC` (positive integer) overrides the shared token server's
+ * token lifetime (default 300 s).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startRegistry, type RunningRegistry } from './registry.js';
+import type { RegistryInfo, RegistryMode, TestRegistries } from './types.js';
+
+const MODES: RegistryMode[] = ['plain', 'basic', 'tls', 'token'];
+
+/** Strips process handles so the value survives vitest's provide() serialisation. */
+function toInfo(r: RunningRegistry): RegistryInfo {
+  const info: RegistryInfo = { mode: r.mode, host: r.host, url: r.url, users: r.users, storageDir: r.storageDir, logFile: r.logFile };
+  if (r.caFile !== undefined) info.caFile = r.caFile;
+  if (r.certDir !== undefined) info.certDir = r.certDir;
+  if (r.tokenRealm !== undefined) info.tokenRealm = r.tokenRealm;
+  if (r.tokenService !== undefined) info.tokenService = r.tokenService;
+  if (r.tokenStatsUrl !== undefined) info.tokenStatsUrl = r.tokenStatsUrl;
+  return info;
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const baseDir = await mkdtemp(join(tmpdir(), 'oras-ts-harness-'));
+  const running: RunningRegistry[] = [];
+  const teardown = async (): Promise<void> => {
+    await Promise.allSettled(running.map((r) => r.stop()));
+    await rm(baseDir, { recursive: true, force: true });
+  };
+  try {
+    const lifetime = Number(process.env.ORAS_TEST_TOKEN_LIFETIME_SEC ?? '');
+    const tokenOpts = Number.isInteger(lifetime) && lifetime > 0 ? { tokenLifetimeSec: lifetime } : {};
+    const results = await Promise.allSettled(MODES.map((mode) => startRegistry({ mode, baseDir, ...tokenOpts })));
+    const errors: string[] = [];
+    for (const r of results) {
+      if (r.status === 'fulfilled') running.push(r.value);
+      else errors.push(r.reason instanceof Error ? r.reason.message : String(r.reason));
+    }
+    if (errors.length > 0) throw new Error(`test registries failed to start:\n${errors.join('\n')}`);
+    const byMode = new Map(running.map((r) => [r.mode, toInfo(r)]));
+    const registries: TestRegistries = {
+      plain: byMode.get('plain')!,
+      basic: byMode.get('basic')!,
+      tls: byMode.get('tls')!,
+      token: byMode.get('token')!,
+    };
+    project.provide('registries', registries);
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
+  return teardown;
+}
