@@ -1,0 +1,200 @@
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig';
+import { isOrasError, OrasError } from '../errors.js';
+import { validateConfig } from './validate.js';
+import { issuesError, parseYamlSource, type YamlSource } from './yaml-errors.js';
+import type { Issue } from './issues.js';
+
+/** Settings for one registry host (`registries.<host>`). */
+export interface RegistryConfig {
+  /** Use plain HTTP (default: only for loopback hosts). */
+  plainHttp?: boolean;
+  /** Skip TLS certificate verification (test registries only). */
+  insecure?: boolean;
+  /** PEM CA bundle to trust (absolute after loading). */
+  caFile?: string;
+  /** PEM client certificate for mTLS (absolute after loading). */
+  certFile?: string;
+  /** PEM client key for mTLS (absolute after loading). */
+  keyFile?: string;
+  /** Mirror hosts tried first, in order, for pulls. */
+  mirrors?: string[];
+  /** Extra headers sent to this registry (never logged). */
+  headers?: Record<string, string>;
+}
+
+/** How files are placed from the cache into the project. */
+export type LinkMode = 'auto' | 'reflink' | 'hardlink' | 'copy';
+
+/** The config file as written (every key optional), validated by `schemas/oras-config.schema.json`. */
+export interface OrasConfigFile {
+  registries?: Record<string, RegistryConfig>;
+  concurrency?: number;
+  cache?: { dir?: string; link?: LinkMode };
+  credentials?: { configPath?: string };
+  limits?: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number };
+}
+
+/** The effective configuration: defaults applied, file paths absolute. */
+export interface OrasConfig {
+  registries: Record<string, RegistryConfig>;
+  /** Parallel transfers (default {@link DEFAULT_CONCURRENCY}). */
+  concurrency: number;
+  cache: { dir: string; link: LinkMode };
+  credentials: { configPath?: string };
+  limits: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number };
+  /** The file the settings came from (absent when none was found). */
+  file?: string;
+}
+
+/** Default parallelism for install/publish. */
+export const DEFAULT_CONCURRENCY = 8;
+
+/**
+ * Where the config is searched, in each directory from `cwd` up to `stopDir`
+ * (default: the home directory), then in the global config directory
+ * (`$XDG_CONFIG_HOME/oras/config{,.json,.yaml,.yml}`). Only data formats:
+ * JavaScript/TypeScript configs (`oras.config.js`, `.orasrc.js`, …) are
+ * refused, so reading a project's settings never runs its code.
+ */
+export const CONFIG_SEARCH_PLACES = [
+  'oras.yaml',
+  'oras.yml',
+  'oras.json',
+  '.orasrc',
+  '.orasrc.yaml',
+  '.orasrc.yml',
+  '.orasrc.json',
+  '.config/orasrc',
+  '.config/orasrc.yaml',
+  '.config/orasrc.yml',
+  '.config/orasrc.json',
+  'package.json',
+] as const;
+
+/** Options for {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** Directory to start searching from. */
+  cwd: string;
+  /** Load exactly this file instead of searching (e.g. `--config`). Missing → `ERR_ORAS_CONFIG`. */
+  explicitPath?: string;
+  /** Stop searching parent directories here (default: the home directory). */
+  stopDir?: string;
+  /** Environment for defaults (`XDG_CACHE_HOME`, `HOME`); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
+const refuseCode: Loader = (filepath) => {
+  throw new OrasError('ERR_ORAS_CONFIG', `${basename(filepath)}: JavaScript/TypeScript config files are not supported`, {
+    hint: 'write the settings as YAML or JSON (oras.yaml, .orasrc.yaml, .orasrc.json)',
+  });
+};
+
+/** The default cache directory: `$XDG_CACHE_HOME/oras-ts`, else `~/.cache/oras-ts`. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) return join(xdg, 'oras-ts');
+  return join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), '.cache', 'oras-ts');
+}
+
+function expandPath(p: string, baseDir: string, env: NodeJS.ProcessEnv): string {
+  if (p === '~' || p.startsWith('~/')) return join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), p.slice(1));
+  return resolve(baseDir, p);
+}
+
+/** Applies defaults and resolves relative paths against `baseDir` (the config file's directory). */
+export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS.ProcessEnv = process.env, filePath?: string): OrasConfig {
+  const registries: Record<string, RegistryConfig> = {};
+  for (const [host, reg] of Object.entries(file.registries ?? {})) {
+    const r: RegistryConfig = { ...reg };
+    for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+      const v = reg[key];
+      if (v !== undefined) r[key] = expandPath(v, baseDir, env);
+    }
+    if (reg.mirrors !== undefined) r.mirrors = [...reg.mirrors];
+    if (reg.headers !== undefined) r.headers = { ...reg.headers };
+    registries[host] = r;
+  }
+  const configPath = file.credentials?.configPath;
+  return {
+    registries,
+    concurrency: file.concurrency ?? DEFAULT_CONCURRENCY,
+    cache: {
+      dir: file.cache?.dir !== undefined ? expandPath(file.cache.dir, baseDir, env) : defaultCacheDir(env),
+      link: file.cache?.link ?? 'auto',
+    },
+    credentials: configPath !== undefined ? { configPath: expandPath(configPath, baseDir, env) } : {},
+    limits: { ...(file.limits ?? {}) },
+    ...(filePath !== undefined ? { file: filePath } : {}),
+  };
+}
+
+async function locate(filepath: string, shownName: string, issues: Issue[]): Promise<YamlSource | { fileName: string }> {
+  try {
+    const text = await readFile(filepath, 'utf8');
+    const { source } = parseYamlSource(text, shownName, 'ERR_ORAS_CONFIG');
+    if (basename(filepath) !== 'package.json') return source;
+    for (const issue of issues) {
+      issue.segments = ['oras', ...(issue.segments ?? [])];
+    }
+    return source;
+  } catch {
+    return { fileName: shownName };
+  }
+}
+
+/**
+ * Finds, loads and validates the oras config (cosmiconfig 9, module `oras`,
+ * search places {@link CONFIG_SEARCH_PLACES}), applying defaults: concurrency
+ * 8, cache dir {@link defaultCacheDir}, link `auto`. Relative paths in the file
+ * are resolved against its directory; `~/` is expanded. With no file found,
+ * returns the defaults. Errors: `ERR_ORAS_CONFIG` listing every issue with
+ * `file:line:col` (YAML/JSON files) or for unreadable/unparseable files.
+ */
+export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig> {
+  const env = options.env ?? process.env;
+  const cwd = resolve(options.cwd);
+  const explorer = cosmiconfig('oras', {
+    searchPlaces: [...CONFIG_SEARCH_PLACES],
+    mergeSearchPlaces: false,
+    searchStrategy: 'global',
+    stopDir: options.stopDir ?? homedir(),
+    cache: false,
+    loaders: {
+      '.json': defaultLoaders['.json'],
+      '.yaml': defaultLoaders['.yaml'],
+      '.yml': defaultLoaders['.yml'],
+      noExt: defaultLoaders['.yaml'],
+      '.js': refuseCode,
+      '.mjs': refuseCode,
+      '.cjs': refuseCode,
+      '.ts': refuseCode,
+      '.mts': refuseCode,
+      '.cts': refuseCode,
+    },
+  });
+  let result: Awaited<ReturnType<typeof explorer.search>>;
+  try {
+    if (options.explicitPath !== undefined) result = await explorer.load(resolve(cwd, options.explicitPath));
+    else result = await explorer.search(cwd);
+  } catch (err) {
+    if (isOrasError(err)) throw err;
+    const e = err as NodeJS.ErrnoException & { filepath?: string };
+    if (e.code === 'ENOENT' && options.explicitPath !== undefined) {
+      throw new OrasError('ERR_ORAS_CONFIG', `config file ${options.explicitPath} does not exist`, { cause: err, hint: 'check the --config path' });
+    }
+    const where = e.filepath ?? options.explicitPath ?? cwd;
+    throw new OrasError('ERR_ORAS_CONFIG', `cannot load config ${where}: ${e.message.split('\n')[0] ?? String(err)}`, { cause: err, hint: 'fix the YAML/JSON syntax of the config file' });
+  }
+  if (result === null || result === undefined) return resolveConfig({}, cwd, env);
+  const filepath = result.filepath;
+  const rel = relative(cwd, filepath);
+  const shownName = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : filepath;
+  const { value, issues } = validateConfig(result.isEmpty === true ? {} : result.config);
+  if (value === undefined || issues.length > 0) {
+    throw issuesError('ERR_ORAS_CONFIG', await locate(filepath, shownName, issues), issues);
+  }
+  return resolveConfig(value, dirname(filepath), env, filepath);
+}

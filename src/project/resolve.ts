@@ -1,0 +1,241 @@
+import pLimit from 'p-limit';
+import semver from 'semver';
+import { isOrasError, OrasError } from '../errors.js';
+import { fetchAll } from '../content/read.js';
+import type { ReadOnlyTarget, TagLister } from '../content/store.js';
+import type { Descriptor, ImageIndex, ImageManifest } from '../oci/descriptor.js';
+import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
+import { isManifestMediaType, MediaType } from '../oci/media-types.js';
+import type { Reference } from '../oci/reference.js';
+import { parseDependencyRef, repositoryOf, type DependencyRef } from './dependency-ref.js';
+import { emit, type ProjectListener } from './events.js';
+import { normalizeDependencySpec, specifierMatches } from './spec-diff.js';
+import { listSemverTags, pickVersion, type SemverTags } from './semver-tags.js';
+import type { DependencySpec, LockedDependency, LockedPublish, Lockfile, ProjectManifest } from './types.js';
+
+/** What the resolver reads from: a repository (registry or OCI layout) that can resolve, fetch and list tags. */
+export type ResolveTarget = ReadOnlyTarget & TagLister;
+
+/** The environment of a resolution. The caller decides how repositories are reached (registry, OCI layout, mirrors…). */
+export interface ResolveContext {
+  /** The repository for a parsed reference (only `registry` and `repository` matter). */
+  repositoryFor(reference: Reference): ResolveTarget | Promise<ResolveTarget>;
+  /** Receives `resolve` / `resolved` events. */
+  onEvent?: ProjectListener;
+  signal?: AbortSignal;
+  /** Most tags read from one repository for a range (default 10 000); more → `ERR_ORAS_LIMIT_EXCEEDED`. */
+  maxTags?: number;
+  /** Largest manifest/index read (default 4 MiB). */
+  maxManifestBytes?: number;
+}
+
+/** A dependency resolved to one manifest; `locked` lacks `files` (the install engine computes them). */
+export interface ResolvedDependency {
+  name: string;
+  locked: Omit<LockedDependency, 'files'>;
+  /** Descriptor of the (platform-specific) image manifest. */
+  descriptor: Descriptor;
+  /** Its bytes, verified against the descriptor. */
+  manifestBytes: Buffer;
+  manifest: ImageManifest;
+  /** The index the manifest was picked from, for multi-platform artifacts. */
+  index?: { descriptor: Descriptor; bytes: Buffer; index: ImageIndex };
+}
+
+/** The default platform picked from an index with several manifests. */
+export const DEFAULT_PLATFORM = 'linux/amd64';
+
+function resolveError(message: string, hint: string, cause?: unknown): OrasError {
+  return new OrasError('ERR_ORAS_RESOLVE', message, { hint, ...(cause !== undefined ? { cause } : {}) });
+}
+
+function platformOf(d: Descriptor): string {
+  const p = d.platform;
+  return p === undefined ? 'unknown' : `${p.os}/${p.architecture}${p.variant !== undefined ? `/${p.variant}` : ''}`;
+}
+
+/** Picks the child of an index for `platform` (`os/arch[/variant]`), or the only real child, or linux/amd64. */
+export function pickPlatform(index: ImageIndex, platform: string | undefined, what: string): Descriptor {
+  const real = index.manifests.filter((m) => m.platform?.os !== 'unknown' && m.platform?.architecture !== 'unknown');
+  const want = platform ?? (real.length === 1 ? undefined : DEFAULT_PLATFORM);
+  if (want === undefined && real[0] !== undefined) return real[0];
+  const [os, arch, variant] = (want ?? DEFAULT_PLATFORM).split('/');
+  const match = real.find((m) => m.platform?.os === os && m.platform?.architecture === arch && (variant === undefined || m.platform?.variant === variant));
+  if (match !== undefined) return match;
+  const available = real.map(platformOf);
+  throw resolveError(`${what} is a multi-platform index without a manifest for ${want ?? DEFAULT_PLATFORM} (available: ${available.join(', ') || 'none'})`,
+    'set `platform:` on the dependency to one of the available platforms');
+}
+
+function artifactTypeOf(m: ImageManifest): string | undefined {
+  if (m.artifactType !== undefined) return m.artifactType;
+  return m.config.mediaType !== MediaType.Empty ? m.config.mediaType : undefined;
+}
+
+/** Resolves the tag/digest of `dep` (tags pre-listed for ranges) to a descriptor and the chosen tag. */
+async function target(name: string, dep: DependencyRef, repo: ResolveTarget, ctx: ResolveContext, tags?: SemverTags): Promise<{ desc: Descriptor; tag?: string }> {
+  const where = repositoryOf(dep.reference);
+  const opts = ctx.signal ? { signal: ctx.signal } : {};
+  let ref: string;
+  let tag: string | undefined;
+  if (dep.kind === 'digest') ref = dep.digest;
+  else if (dep.kind === 'tag') ref = tag = dep.tag;
+  else {
+    const listed = tags ?? (await listSemverTags(repo, { max: ctx.maxTags ?? 10_000, what: where, ...opts }));
+    const chosen = pickVersion(listed, dep.range);
+    if (chosen === undefined) throw noMatch(name, where, dep.range, listed);
+    ref = tag = chosen.tag;
+  }
+  try {
+    return { desc: await repo.resolve(ref, opts), ...(tag !== undefined ? { tag } : {}) };
+  } catch (err) {
+    if (isOrasError(err, 'ERR_ORAS_NOT_FOUND')) {
+      throw resolveError(`dependency '${name}': ${where}${dep.kind === 'digest' ? '@' : ':'}${ref} not found`,
+        dep.kind === 'digest' ? 'check the digest, or that it was pushed to this repository' : 'check the tag exists (oras repo tags)', err);
+    }
+    throw err;
+  }
+}
+
+function noMatch(name: string, where: string, range: string, tags: SemverTags): OrasError {
+  if (tags.versions.length === 0) {
+    const some = tags.other.slice(0, 10).join(', ');
+    return resolveError(`dependency '${name}': no tag of ${where} satisfies ${range}: it has no semver tags${some ? ` (tags: ${some}${tags.other.length > 10 ? ', …' : ''})` : ''}`,
+      'use an exact tag (:latest) or a digest, or push semver tags such as 1.2.3');
+  }
+  const sorted = [...tags.versions].sort((a, b) => semver.compare(a.version, b.version));
+  const min = semver.minVersion(range);
+  let i = min === null ? sorted.length : sorted.findIndex((v) => semver.gte(v.version, min));
+  if (i < 0) i = sorted.length;
+  const near = sorted.slice(Math.max(0, i - 3), i + 3).map((v) => v.tag);
+  return resolveError(`dependency '${name}': no tag of ${where} satisfies ${range} (nearest available: ${near.join(', ')})`,
+    'widen the range in artifacts.yaml, or push a matching version');
+}
+
+/**
+ * Resolves one dependency to a manifest (network): a tag is resolved to its
+ * digest; a digest pin is checked to exist; a range lists tags (bounded),
+ * keeps semver tags (leading `v` allowed), and picks the highest satisfying one
+ * (prereleases only when the range names one). An index is narrowed to
+ * `spec.platform` (default: its only manifest, else linux/amd64) and the child
+ * manifest's digest is recorded. The manifest bytes are verified.
+ * Errors: `ERR_ORAS_RESOLVE` (no match, not found, no platform), plus
+ * whatever the target throws (auth, network…).
+ */
+export async function resolveDependency(name: string, spec: DependencySpec, ctx: ResolveContext, tags?: SemverTags): Promise<ResolvedDependency> {
+  const dep = parseDependencyRef(spec.ref);
+  emit(ctx.onEvent, { type: 'resolve', dependency: name, ref: spec.ref });
+  const repo = await ctx.repositoryFor(dep.reference);
+  const { desc, tag } = await target(name, dep, repo, ctx, tags);
+  const limit = ctx.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+  const opts = ctx.signal ? { signal: ctx.signal } : {};
+  const where = repositoryOf(dep.reference);
+  if (!isManifestMediaType(desc.mediaType)) {
+    throw resolveError(`dependency '${name}': ${where} ${desc.digest} is ${desc.mediaType}, not a manifest`, 'point the ref at an artifact or image manifest');
+  }
+  let bytes = await fetchAll(repo, desc, limit, opts);
+  let parsed = parseManifest(bytes, desc.mediaType);
+  let descriptor = desc;
+  let index: ResolvedDependency['index'];
+  if (parsed.kind === 'index') {
+    const child = pickPlatform(parsed.index, spec.platform, `${where}@${desc.digest}`);
+    index = { descriptor: desc, bytes, index: parsed.index };
+    if (!isManifestMediaType(child.mediaType)) throw resolveError(`dependency '${name}': index entry ${child.digest} is ${child.mediaType}`, 'point the ref at an artifact or image manifest');
+    bytes = await fetchAll(repo, child, limit, opts);
+    parsed = parseManifest(bytes, child.mediaType);
+    descriptor = child;
+    if (parsed.kind === 'index') {
+      throw new OrasError('ERR_ORAS_UNSUPPORTED', `dependency '${name}': nested index ${child.digest} is not supported`, { hint: 'point the ref at a single-level index or a manifest' });
+    }
+  }
+  const manifest = parsed.manifest;
+  const artifactType = artifactTypeOf(manifest);
+  const locked: Omit<LockedDependency, 'files'> = {
+    specifier: normalizeDependencySpec(spec),
+    resolved: `${where}${tag !== undefined ? `:${tag}` : ''}@${descriptor.digest}`,
+    ...(tag !== undefined ? { tag } : {}),
+    digest: descriptor.digest,
+    mediaType: parsed.mediaType,
+    ...(artifactType !== undefined ? { artifactType } : {}),
+  };
+  return { name, locked, descriptor, manifestBytes: bytes, manifest, ...(index !== undefined ? { index } : {}) };
+}
+
+/** Options for {@link resolveAll}. */
+export interface ResolveAllOptions {
+  /** Re-resolve these dependencies (or all with `true`) even when their specifier is unchanged. Unknown names → `ERR_ORAS_USAGE`. */
+  update?: string[] | true;
+  /** Parallel resolutions (default 8). */
+  concurrency?: number;
+}
+
+/** The outcome of {@link resolveAll}. */
+export interface ResolveAllResult {
+  /** Locked entries kept as they are (specifier unchanged, not updated). */
+  kept: Record<string, LockedDependency>;
+  /** Entries resolved now (new, changed or updated); their files are still to be computed. */
+  resolved: Record<string, ResolvedDependency>;
+  /** Names that were locked but are no longer declared (dropped). */
+  removed: string[];
+  /** Locked publish records whose publishable is still declared. */
+  publish: Record<string, LockedPublish>;
+}
+
+/**
+ * Brings the lock in line with the manifest: keeps locked dependencies whose
+ * specifier is unchanged (unless named in `update`), resolves missing and
+ * changed ones (p-limit, `concurrency`), drops removed ones. Emits `resolved`
+ * with `changed` = the digest differs from the previously locked one. When
+ * several resolutions fail, throws one error listing all (the original error
+ * when only one failed).
+ */
+export async function resolveAll(manifest: ProjectManifest, lock: Lockfile | undefined, ctx: ResolveContext, options: ResolveAllOptions = {}): Promise<ResolveAllResult> {
+  const update = options.update;
+  if (Array.isArray(update)) {
+    const unknown = update.filter((n) => manifest.dependencies[n] === undefined);
+    if (unknown.length > 0) {
+      throw new OrasError('ERR_ORAS_USAGE', `unknown dependenc${unknown.length === 1 ? 'y' : 'ies'}: ${unknown.join(', ')}`, {
+        hint: `declared dependencies: ${Object.keys(manifest.dependencies).sort().join(', ') || '(none)'}`,
+      });
+    }
+  }
+  const result: ResolveAllResult = { kept: {}, resolved: {}, removed: [], publish: {} };
+  const prior = lock?.dependencies ?? {};
+  const todo: [string, DependencySpec][] = [];
+  for (const name of Object.keys(manifest.dependencies).sort()) {
+    const spec = manifest.dependencies[name]!;
+    const locked = prior[name];
+    const forced = update === true || (Array.isArray(update) && update.includes(name));
+    if (locked !== undefined && !forced && specifierMatches(spec, locked.specifier)) result.kept[name] = locked;
+    else todo.push([name, spec]);
+  }
+  result.removed = Object.keys(prior).filter((n) => manifest.dependencies[n] === undefined).sort();
+  for (const [name, p] of Object.entries(lock?.publish ?? {})) if (manifest.publish[name] !== undefined) result.publish[name] = p;
+  const limit = pLimit(Math.max(1, options.concurrency ?? 8));
+  const failures: { name: string; error: unknown }[] = [];
+  await Promise.all(
+    todo.map(([name, spec]) =>
+      limit(async () => {
+        if (ctx.signal?.aborted) throw new OrasError('ERR_ORAS_ABORTED', 'resolve: aborted');
+        try {
+          const r = await resolveDependency(name, spec, ctx);
+          result.resolved[name] = r;
+          emit(ctx.onEvent, { type: 'resolved', dependency: name, resolved: r.locked.resolved, digest: r.locked.digest, changed: prior[name]?.digest !== r.locked.digest });
+        } catch (error) {
+          failures.push({ name, error });
+        }
+      }),
+    ),
+  );
+  if (failures.length === 1) throw failures[0]!.error;
+  if (failures.length > 1) {
+    failures.sort((a, b) => (a.name < b.name ? -1 : 1));
+    const codes = new Set(failures.map((f) => (isOrasError(f.error) ? f.error.code : 'ERR_ORAS_RESOLVE')));
+    const code = codes.size === 1 ? [...codes][0]! : 'ERR_ORAS_RESOLVE';
+    throw new OrasError(code, `failed to resolve ${failures.length} dependencies:\n  ${failures.map((f) => `${f.name}: ${(f.error as Error).message}`).join('\n  ')}`, {
+      cause: failures[0]!.error,
+      hint: (isOrasError(failures[0]!.error) ? failures[0]!.error.hint : undefined) ?? 'fix the listed dependencies',
+    });
+  }
+  return result;
+}

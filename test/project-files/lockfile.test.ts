@@ -1,0 +1,165 @@
+import { lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { isOrasError, type OrasError } from '../../src/errors.js';
+import { LOCKFILE_HEADER, parseLockfileText, readLockfile, serializeLockfile, writeLockfile } from '../../src/project/lockfile.js';
+import type { Lockfile } from '../../src/project/types.js';
+
+const D = (c: string): string => `sha256:${c.repeat(64)}`;
+const M = 'application/vnd.oci.image.manifest.v1+json';
+
+function sample(): Lockfile {
+  return {
+    lockfileVersion: 1,
+    dependencies: {
+      zeta: {
+        specifier: { ref: 'localhost:5000/acme/z:^1.0.0', path: 'vendor/z', include: ['*.bin'] },
+        resolved: `localhost:5000/acme/z:1.2.0@${D('a')}`,
+        tag: '1.2.0',
+        digest: D('a'),
+        mediaType: M,
+        files: [
+          { path: 'vendor/z/b.bin', digest: D('b'), size: 3, layer: D('b'), mode: 0o755 },
+          { path: 'vendor/z/a.bin', digest: D('c'), size: 12_345_678_901, layer: D('d') },
+        ],
+      },
+      alpha: {
+        specifier: { ref: `localhost:5000/acme/a@${D('e')}`, path: 'vendor/a', unpack: false },
+        resolved: `localhost:5000/acme/a@${D('e')}`,
+        digest: D('e'),
+        mediaType: M,
+        artifactType: 'application/vnd.acme.model.v1',
+        files: [],
+      },
+    },
+    publish: { app: { ref: 'localhost:5000/acme/app', digest: D('f'), tags: ['v1', 'latest', '1.0'] } },
+  };
+}
+
+/** The same content with every key and list inserted in a different order. */
+function shuffled(): Lockfile {
+  const s = sample();
+  const z = s.dependencies.zeta!;
+  return {
+    publish: s.publish,
+    dependencies: {
+      alpha: { files: [], artifactType: 'application/vnd.acme.model.v1', mediaType: M, digest: D('e'), resolved: s.dependencies.alpha!.resolved, specifier: { unpack: false, path: 'vendor/a', ref: `localhost:5000/acme/a@${D('e')}` } },
+      zeta: { ...z, files: [...z.files].reverse() },
+    },
+    lockfileVersion: 1,
+  } as Lockfile;
+}
+
+function lockError(text: string): OrasError {
+  try {
+    parseLockfileText(text);
+  } catch (err) {
+    if (isOrasError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected parseLockfileText to throw');
+}
+
+describe('serializeLockfile', () => {
+  test('deterministic: same content in any key/file order gives identical text', () => {
+    const a = serializeLockfile(sample());
+    expect(serializeLockfile(shuffled())).toBe(a);
+    expect(a.startsWith(`${LOCKFILE_HEADER}\nlockfileVersion: 1\ndependencies:\n  alpha:\n`)).toBe(true);
+    expect(a.endsWith('\n')).toBe(true);
+    expect(a.endsWith('\n\n')).toBe(false);
+    expect(a.indexOf('vendor/z/a.bin')).toBeLessThan(a.indexOf('vendor/z/b.bin'));
+    expect(a).toContain('mode: 0o755');
+    expect(a).not.toMatch(/\d{4}-\d{2}-\d{2}T/); // no timestamps
+    // Fixed field order inside a dependency.
+    const zeta = a.slice(a.indexOf('  zeta:'));
+    const order = ['specifier:', 'resolved:', 'tag:', 'digest:', 'mediaType:', 'files:'].map((k) => zeta.indexOf(`    ${k}`));
+    expect(order).toEqual([...order].sort((x, y) => x - y));
+  });
+
+  test('round trip: serialize(parse(serialize(x))) === serialize(x), and values survive', () => {
+    const text = serializeLockfile(sample());
+    const parsed = parseLockfileText(text);
+    expect(serializeLockfile(parsed)).toBe(text);
+    expect(parsed.dependencies.zeta?.files.find((f) => f.path === 'vendor/z/b.bin')?.mode).toBe(0o755);
+    expect(parsed.dependencies.zeta?.files.find((f) => f.path === 'vendor/z/a.bin')?.size).toBe(12_345_678_901);
+    expect(parsed.publish.app?.tags).toEqual(['v1', 'latest', '1.0']); // "1.0" stays a string
+  });
+
+  test('empty lockfile', () => {
+    const text = serializeLockfile({ lockfileVersion: 1, dependencies: {}, publish: {} });
+    expect(text).toBe(`${LOCKFILE_HEADER}\nlockfileVersion: 1\ndependencies: {}\npublish: {}\n`);
+    expect(parseLockfileText(text)).toEqual({ lockfileVersion: 1, dependencies: {}, publish: {} });
+  });
+});
+
+describe('parseLockfileText errors', () => {
+  test('corrupted digest names the field with line:col', () => {
+    const text = serializeLockfile(sample()).replace(`digest: ${D('b')}`, `digest: sha256:${'b'.repeat(63)}Z`);
+    const err = lockError(text);
+    expect(err.code).toBe('ERR_ORAS_LOCKFILE');
+    const line = text.split('\n').findIndex((l) => l.includes('Z')) + 1;
+    expect(err.message).toContain(`artifacts.lock:${line}:17: dependencies.zeta.files[1].digest: "sha256:bbb`);
+    expect(err.message).toContain('is not a valid digest');
+    expect(err.hint).toMatch(/delete artifacts\.lock and run `oras install`/);
+  });
+
+  test('unsupported lockfileVersion with an upgrade hint', () => {
+    const err = lockError(serializeLockfile(sample()).replace('lockfileVersion: 1', 'lockfileVersion: 2'));
+    expect(err.message).toContain('artifacts.lock:2:18: lockfileVersion: unsupported lockfileVersion 2');
+    expect(err.hint).toBe('the lockfile was written by a newer oras-ts: upgrade oras-ts');
+  });
+
+  test('missing and unknown fields, merge conflicts, empty file', () => {
+    const text = serializeLockfile(sample()).replace(/^ {4}mediaType: .*\n/m, '').replace('    tag: 1.2.0\n', '    tag: 1.2.0\n    extra: 1\n');
+    const err = lockError(text);
+    expect(err.message).toMatch(/dependencies\.alpha: missing required key 'mediaType'/);
+    expect(err.message).toMatch(/dependencies\.zeta\.extra: unknown key 'extra'/);
+    expect(lockError(`<<<<<<< HEAD\n${serializeLockfile(sample())}=======\n>>>>>>> branch\n`).message).toMatch(/merge conflict markers/);
+    expect(lockError('# nothing\n').message).toMatch(/is empty/);
+  });
+
+  test('file paths must stay inside the project and be unique', () => {
+    const s = sample();
+    s.dependencies.alpha!.files = [{ path: '../etc/passwd', digest: D('1'), size: 1, layer: D('1') }, { path: 'vendor/z/a.bin', digest: D('1'), size: 1, layer: D('1') }];
+    const err = lockError(serializeLockfile(s));
+    expect(err.message).toMatch(/dependencies\.alpha\.files\[0\]\.path: "\.\.\/etc\/passwd" escapes the project directory/);
+    expect(err.message).toMatch(/dependencies\.zeta\.files\[\d\]\.path: file "vendor\/z\/a\.bin" is also installed by 'alpha'/);
+  });
+});
+
+describe('readLockfile / writeLockfile', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'oras-lock-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('absent lockfile reads as undefined; write then read round-trips; no temp files left', async () => {
+    expect(await readLockfile(dir)).toBeUndefined();
+    const file = await writeLockfile(dir, sample());
+    expect(file).toBe(join(dir, 'artifacts.lock'));
+    expect(await readFile(file, 'utf8')).toBe(serializeLockfile(sample()));
+    expect(await readLockfile(dir)).toEqual(parseLockfileText(serializeLockfile(sample())));
+    expect(await readdir(dir)).toEqual(['artifacts.lock']);
+  });
+
+  test('a symlinked artifacts.lock is replaced by a regular file, never written through', async () => {
+    const outside = join(dir, 'outside.txt');
+    await writeFile(outside, 'precious\n');
+    await symlink(outside, join(dir, 'artifacts.lock'));
+    await writeLockfile(dir, sample());
+    expect(await readFile(outside, 'utf8')).toBe('precious\n');
+    const st = await lstat(join(dir, 'artifacts.lock'));
+    expect(st.isSymbolicLink()).toBe(false);
+    expect(st.isFile()).toBe(true);
+  });
+
+  test('a directory at artifacts.lock is refused', async () => {
+    await mkdir(join(dir, 'artifacts.lock'));
+    await expect(writeLockfile(dir, sample())).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKFILE' });
+    await expect(readLockfile(dir)).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKFILE' });
+  });
+});
