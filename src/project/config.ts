@@ -19,6 +19,11 @@ export interface RegistryConfig {
   certFile?: string;
   /** PEM client key for mTLS (absolute after loading). */
   keyFile?: string;
+  /**
+   * Serve this host from local OCI image layouts instead of the network:
+   * repository `R` is the layout directory `<ociLayout>/R` (absolute after loading).
+   */
+  ociLayout?: string;
   /** Mirror hosts tried first, in order, for pulls. */
   mirrors?: string[];
   /** Extra headers sent to this registry (never logged). */
@@ -109,7 +114,7 @@ export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS
   const registries: Record<string, RegistryConfig> = {};
   for (const [host, reg] of Object.entries(file.registries ?? {})) {
     const r: RegistryConfig = { ...reg };
-    for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+    for (const key of ['caFile', 'certFile', 'keyFile', 'ociLayout'] as const) {
       const v = reg[key];
       if (v !== undefined) r[key] = expandPath(v, baseDir, env);
     }
