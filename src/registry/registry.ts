@@ -1,0 +1,70 @@
+import type { CallOptions } from '../content/store.js';
+import { validateRepository } from '../oci/reference.js';
+import { errorFromResponse } from './http-errors.js';
+import { DEFAULT_MAX_PAGES, paginate, stringArray } from './pagination.js';
+import { Repository, type RepositoryClient, type RepositoryOptions } from './repository.js';
+
+/** Constructor argument of {@link Registry}. */
+export interface RegistryInit {
+  /** Registry host[:port], e.g. `localhost:5000`. */
+  registry: string;
+  client: RepositoryClient;
+  /** Most catalog pages followed by {@link Registry.repositories}. Default 1000. */
+  maxPages?: number;
+  /** Defaults for repositories made by {@link Registry.repository}. */
+  repositoryOptions?: RepositoryOptions;
+}
+
+/** A remote registry: ping, catalog, and {@link Repository} handles sharing one client. */
+export class Registry {
+  /** Registry host[:port]. */
+  readonly registry: string;
+  readonly #client: RepositoryClient;
+  readonly #base: URL;
+  readonly #maxPages: number;
+  readonly #repositoryOptions: RepositoryOptions;
+
+  constructor(init: RegistryInit) {
+    this.registry = init.registry;
+    this.#client = init.client;
+    this.#base = init.client.baseUrl(init.registry);
+    this.#maxPages = init.maxPages ?? DEFAULT_MAX_PAGES;
+    this.#repositoryOptions = init.repositoryOptions ?? {};
+  }
+
+  /**
+   * `GET /v2/`: resolves when the registry speaks the distribution API (and,
+   * with credentials, accepts them); otherwise rejects with the mapped error
+   * (e.g. `ERR_ORAS_UNAUTHORIZED`, `ERR_ORAS_NETWORK`).
+   */
+  async ping(options: CallOptions = {}): Promise<void> {
+    const res = await this.#client.request({ method: 'GET', url: new URL('/v2/', this.#base), scopes: [], ...(options.signal ? { signal: options.signal } : {}) });
+    if (res.status !== 200) throw await errorFromResponse(res, { operation: `ping ${this.registry}` });
+    res.body.resume();
+  }
+
+  /**
+   * Iterates repository names from `GET /v2/_catalog` (scope
+   * `registry:catalog:*`), following same-origin `Link` pages, at most
+   * `maxPages` pages. `last` is sent as the `last` query parameter.
+   */
+  async *repositories(options: CallOptions & { last?: string } = {}): AsyncGenerator<string, void, undefined> {
+    const url = new URL('/v2/_catalog', this.#base);
+    if (options.last !== undefined) url.searchParams.set('last', options.last);
+    yield* paginate<string>({
+      transport: this.#client,
+      url,
+      scopes: ['registry:catalog:*'],
+      extract: (page) => stringArray((page as { repositories?: unknown } | null)?.repositories, 'repositories'),
+      maxPages: this.#maxPages,
+      what: `list repositories of ${this.registry}`,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /** A {@link Repository} on this registry (options override the registry's defaults). */
+  repository(name: string, options: RepositoryOptions = {}): Repository {
+    validateRepository(name);
+    return new Repository({ ...this.#repositoryOptions, ...options, reference: { registry: this.registry, repository: name }, client: this.#client });
+  }
+}

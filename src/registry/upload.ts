@@ -1,0 +1,360 @@
+import { pipeline, Readable, Transform } from 'node:stream';
+import { OrasError, isOrasError } from '../errors.js';
+import type { PushOptions } from '../content/store.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { parseDigest, verifyContent, VerifyingStream } from '../oci/digest.js';
+import { validateRepository } from '../oci/reference.js';
+import { fetchBlob } from './blob-download.js';
+import { errorFromResponse } from './http-errors.js';
+import type { RepositoryContext } from './repository.js';
+import type { RegistryRequest, RegistryResponse } from './transport.js';
+
+/**
+ * Blob uploads (distribution spec "push"): monolithic POST + PUT, chunked
+ * POST + PATCH… + PUT, and cross-repository mounts.
+ *
+ * Upload `Location`s are resolved against the URL of the response that sent
+ * them. The spec lets a registry hand out an upload URL on another host (e.g.
+ * a storage front-end); we follow it (`allowForeignOrigin`), relying on the
+ * transport to send no registry credentials there, but refuse a downgrade
+ * from https to http (`ERR_ORAS_INSECURE`).
+ *
+ * The single-request `POST ?digest=` upload is deliberately not used:
+ * distribution 2.8.2 answers it with 202 and ignores the body (checked), so
+ * every upload is POST + PUT (or PATCH… + PUT).
+ */
+
+/** Options of {@link uploadBlob} and {@link mountBlob}. */
+export interface UploadOptions extends PushOptions {
+  /** Chunk size for chunked (PATCH) uploads; undefined → one monolithic PUT. Raised to the registry's `OCI-Chunk-Min-Length`. */
+  chunkSize?: number;
+}
+
+/** Attempts to recover from `416 Range Not Satisfiable` per chunk. */
+const MAX_CHUNK_RECOVERIES = 3;
+
+const OCTET = 'application/octet-stream';
+
+/** An upload session: where to send the next request. */
+interface Session {
+  location: URL;
+  foreign: boolean;
+  minChunk: number;
+}
+
+function sessionFrom(ctx: RepositoryContext, res: RegistryResponse, prev?: Session): Session {
+  const raw = res.headers['location'];
+  if (raw === undefined || raw === '') {
+    if (prev) return prev;
+    throw new OrasError('ERR_ORAS_HTTP', `registry started an upload to ${ctx.repository} without a Location header`, { status: res.status, hint: 'the registry is misbehaving; report it to its operator' });
+  }
+  let location: URL;
+  try {
+    location = new URL(raw, res.url);
+  } catch (cause) {
+    throw new OrasError('ERR_ORAS_HTTP', 'registry sent an invalid upload Location', { cause, status: res.status, hint: 'the registry is misbehaving; report it to its operator' });
+  }
+  const foreign = location.origin !== ctx.base.origin;
+  if (foreign && ctx.base.protocol === 'https:' && location.protocol !== 'https:') {
+    throw new OrasError('ERR_ORAS_INSECURE', `registry redirected the upload from https to ${location.protocol.replace(':', '')}`, {
+      hint: 'refusing to send content over plain HTTP when the registry uses HTTPS',
+    });
+  }
+  const minHeader = res.headers['oci-chunk-min-length'];
+  const minChunk = minHeader !== undefined && /^[0-9]+$/.test(minHeader.trim()) ? Number(minHeader) : (prev?.minChunk ?? 0);
+  return { location, foreign, minChunk };
+}
+
+function withDigest(location: URL, digest: string): URL {
+  const url = new URL(location);
+  url.searchParams.set('digest', digest);
+  return url;
+}
+
+function req(ctx: RepositoryContext, s: Session, r: Omit<RegistryRequest, 'scopes' | 'url'> & { url?: URL }, signal?: AbortSignal): RegistryRequest {
+  return { url: s.location, scopes: ctx.scopes.push, ...(s.foreign ? { allowForeignOrigin: true } : {}), ...(signal ? { signal } : {}), ...r };
+}
+
+/** Maps a registry's DIGEST_INVALID / SIZE_INVALID verdict to `ERR_ORAS_DIGEST_MISMATCH`. */
+function mapPushError(err: OrasError, desc: Descriptor): OrasError {
+  if (err.registryErrors.some((e) => e.code === 'DIGEST_INVALID' || e.code === 'SIZE_INVALID')) {
+    return new OrasError('ERR_ORAS_DIGEST_MISMATCH', `registry rejected blob ${desc.digest}: content does not match its digest or size`, {
+      cause: err,
+      status: err.status ?? 400,
+      registryErrors: err.registryErrors,
+      hint: 'the pushed bytes differ from the descriptor; check the source content',
+    });
+  }
+  return err;
+}
+
+async function failed(ctx: RepositoryContext, res: RegistryResponse, desc: Descriptor, what: string): Promise<OrasError> {
+  return mapPushError(await errorFromResponse(res, { operation: `${what} blob ${desc.digest} to ${ctx.repository}` }), desc);
+}
+
+/** Best-effort cancellation of an upload session (DELETE <location>). */
+async function cancel(ctx: RepositoryContext, s: Session): Promise<void> {
+  try {
+    const res = await ctx.client.request(req(ctx, s, { method: 'DELETE' }));
+    res.body.resume();
+  } catch {
+    /* the session expires on its own */
+  }
+}
+
+function checkCommitted(res: RegistryResponse, desc: Descriptor): void {
+  const header = res.headers['docker-content-digest'];
+  if (header !== undefined && header !== '' && header.trim() !== desc.digest) {
+    throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `registry committed blob as ${header.trim().slice(0, 140)}, expected ${desc.digest}`, {
+      hint: 'the registry stored different content than was pushed',
+    });
+  }
+}
+
+/** A Transform that reports the running byte count. */
+function progressTap(onProgress: ((bytes: number) => void) | undefined, start = 0): Transform {
+  let total = start;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      total += chunk.length;
+      onProgress?.(total);
+      cb(null, chunk);
+    },
+  });
+}
+
+/** `POST /v2/<repo>/blobs/uploads/` (optionally with a mount query); returns the response. */
+async function post(ctx: RepositoryContext, query: Record<string, string>, scopes: string[], signal?: AbortSignal): Promise<RegistryResponse> {
+  const url = ctx.url('blobs/uploads/');
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  return await ctx.client.request({ method: 'POST', url, scopes, body: Buffer.alloc(0), ...(signal ? { signal } : {}) });
+}
+
+/** Monolithic: one PUT with the whole (verified-while-streaming) body. */
+async function putMonolithic(ctx: RepositoryContext, s: Session, desc: Descriptor, content: Readable | Uint8Array, options: UploadOptions): Promise<void> {
+  let body: Buffer | Readable;
+  let verifier: VerifyingStream | undefined;
+  // The verifier's verdict wins over whatever the transport makes of the aborted body.
+  const verdict = (): Error | null | undefined => verifier?.errored ?? (content instanceof Readable ? content.errored : undefined);
+  if (content instanceof Readable) {
+    verifier = new VerifyingStream(desc);
+    const tap = progressTap(options.onProgress);
+    pipeline(content, verifier, tap, () => {
+      /* errors are read from the streams' `errored` state */
+    });
+    body = tap;
+  } else {
+    verifyContent(content, desc);
+    body = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+  }
+  let res: RegistryResponse;
+  try {
+    res = await ctx.client.request(
+      req(ctx, s, { method: 'PUT', url: withDigest(s.location, desc.digest), headers: { 'Content-Type': OCTET }, body, contentLength: desc.size, retryable: Buffer.isBuffer(body) }, options.signal),
+    );
+  } catch (err) {
+    if (body instanceof Readable) body.destroy();
+    throw verdict() ?? err;
+  }
+  const bad = verdict();
+  if (bad) {
+    res.body.resume();
+    throw bad;
+  }
+  if (res.status !== 201) throw await failed(ctx, res, desc, 'push');
+  res.body.resume();
+  if (!(content instanceof Readable)) options.onProgress?.(desc.size);
+  checkCommitted(res, desc);
+}
+
+/** Reads up to `n` bytes at a time from an async iterator of buffers (holds at most one chunk). */
+class ChunkReader {
+  private rest: Buffer = Buffer.alloc(0);
+  private done = false;
+  constructor(private readonly it: AsyncIterator<Buffer>) {}
+  async read(n: number): Promise<Buffer> {
+    const parts: Buffer[] = [this.rest];
+    let have = this.rest.length;
+    while (have < n && !this.done) {
+      const r = await this.it.next();
+      if (r.done) {
+        this.done = true;
+        break;
+      }
+      const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+      parts.push(b);
+      have += b.length;
+    }
+    const all = Buffer.concat(parts, have);
+    this.rest = all.subarray(Math.min(n, all.length));
+    return all.subarray(0, Math.min(n, all.length));
+  }
+  async close(): Promise<void> {
+    await this.it.return?.();
+  }
+}
+
+/** Parses an upload `Range: 0-<end>` header to the next offset (end+1); 0 when absent. */
+function nextOffset(range: string | undefined): number | undefined {
+  if (range === undefined || range.trim() === '') return 0;
+  const m = /^\s*(?:bytes=)?0-([0-9]+)\s*$/.exec(range);
+  return m ? Number(m[1]) + 1 : undefined;
+}
+
+/** Chunked: PATCH each chunk (`Content-Range: <start>-<end>`), recover from 416 via the upload status, then PUT. */
+async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor, content: Readable | Uint8Array, chunkSize: number, options: UploadOptions): Promise<void> {
+  let s = s0;
+  const size = Math.max(1, chunkSize, s.minChunk);
+  let source: ChunkReader;
+  if (content instanceof Readable) {
+    const verifier = new VerifyingStream(desc);
+    pipeline(content, verifier, () => {
+      /* errors surface through the iterator */
+    });
+    source = new ChunkReader(verifier[Symbol.asyncIterator]());
+  } else {
+    verifyContent(content, desc);
+    const buf = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+    let pos = 0;
+    source = new ChunkReader({
+      next: async () => {
+        if (pos >= buf.length) return { done: true, value: undefined };
+        const v = buf.subarray(pos, pos + size);
+        pos += v.length;
+        return { done: false, value: v };
+      },
+    });
+  }
+  let offset = 0;
+  try {
+    for (;;) {
+      const chunk = await source.read(size);
+      if (chunk.length === 0) break;
+      const chunkStart = offset;
+      let pending = chunk;
+      for (let recoveries = 0; pending.length > 0; ) {
+        const res = await ctx.client.request(
+          req(ctx, s, {
+            method: 'PATCH',
+            headers: { 'Content-Type': OCTET, 'Content-Range': `${offset}-${offset + pending.length - 1}` },
+            body: pending,
+            contentLength: pending.length,
+          }, options.signal),
+        );
+        if (res.status === 202) {
+          res.body.resume();
+          s = sessionFrom(ctx, res, s);
+          const next = nextOffset(res.headers['range']);
+          offset += pending.length;
+          if (next !== undefined && next !== offset && res.headers['range'] !== undefined) {
+            throw new OrasError('ERR_ORAS_HTTP', `registry acknowledged ${next} bytes of blob ${desc.digest}, expected ${offset}`, { status: 202, hint: 'the registry lost part of the chunked upload; retry the push' });
+          }
+          pending = Buffer.alloc(0);
+        } else if (res.status === 416 && recoveries < MAX_CHUNK_RECOVERIES) {
+          res.body.resume();
+          recoveries++;
+          const stat = await ctx.client.request(req(ctx, s, { method: 'GET' }, options.signal));
+          stat.body.resume();
+          if (stat.status !== 204 && stat.status !== 200) throw await failed(ctx, stat, desc, 'resume chunked upload of');
+          s = sessionFrom(ctx, stat, s);
+          const at = nextOffset(stat.headers['range']);
+          if (at === undefined || at < chunkStart || at > chunkStart + chunk.length) {
+            throw new OrasError('ERR_ORAS_HTTP', `cannot resume chunked upload of ${desc.digest}: registry is at byte ${at ?? '?'}, current chunk starts at ${chunkStart}`, { status: 416, hint: 'retry the push' });
+          }
+          offset = at;
+          pending = chunk.subarray(at - chunkStart);
+        } else {
+          throw await failed(ctx, res, desc, 'upload chunk of');
+        }
+      }
+      options.onProgress?.(offset);
+    }
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
+  const res = await ctx.client.request(
+    req(ctx, s, { method: 'PUT', url: withDigest(s.location, desc.digest), headers: { 'Content-Type': OCTET }, body: Buffer.alloc(0), contentLength: 0 }, options.signal),
+  );
+  if (res.status !== 201) throw await failed(ctx, res, desc, 'commit');
+  res.body.resume();
+  checkCommitted(res, desc);
+}
+
+/** Sends content into an open upload session, cancelling the session on failure. */
+async function continueUpload(ctx: RepositoryContext, s: Session, desc: Descriptor, content: Readable | Uint8Array, options: UploadOptions): Promise<void> {
+  try {
+    if (options.chunkSize !== undefined) await putChunked(ctx, s, desc, content, options.chunkSize, options);
+    else await putMonolithic(ctx, s, desc, content, options);
+  } catch (err) {
+    if (content instanceof Readable) content.destroy();
+    await cancel(ctx, s);
+    throw isOrasError(err) ? mapPushError(err, desc) : err;
+  }
+}
+
+/**
+ * Uploads a blob: `POST /v2/<repo>/blobs/uploads/` then either one streamed
+ * `PUT <location>?digest=` (default) or, with `chunkSize`, `PATCH` chunks of
+ * that size (raised to the registry's `OCI-Chunk-Min-Length`) and a final
+ * empty `PUT`. The content is verified against `desc` while streaming (a
+ * mismatch aborts the request before the registry commits); a registry
+ * `DIGEST_INVALID` maps to `ERR_ORAS_DIGEST_MISMATCH`. Monolithic uploads never
+ * buffer; chunked uploads hold at most one chunk (to replay it after a 416).
+ */
+export async function uploadBlob(ctx: RepositoryContext, desc: Descriptor, content: Readable | Uint8Array, options: UploadOptions = {}): Promise<void> {
+  parseDigest(desc.digest);
+  let res: RegistryResponse;
+  try {
+    res = await post(ctx, {}, ctx.scopes.push, options.signal);
+  } catch (err) {
+    if (content instanceof Readable) content.destroy();
+    throw err;
+  }
+  if (res.status !== 202) {
+    if (content instanceof Readable) content.destroy();
+    throw await failed(ctx, res, desc, 'start upload of');
+  }
+  res.body.resume();
+  await continueUpload(ctx, sessionFrom(ctx, res), desc, content, options);
+}
+
+/** Options of {@link mountBlob}. */
+export interface MountOptions extends UploadOptions {
+  /** Supplies the content when the registry declines the mount; default: fetch it from `fromRepository` on the same registry. */
+  getContent?: () => Promise<Readable | Uint8Array>;
+}
+
+/**
+ * Cross-repository mount: `POST /blobs/uploads/?mount=<digest>&from=<repo>`.
+ * 201 → mounted (emits `skip`/`mounted` and returns `'mounted'`); 202 → the
+ * registry opened a normal upload session instead, which is completed with
+ * `getContent()` (or the blob streamed from `fromRepository`), returning
+ * `'uploaded'`.
+ */
+export async function mountBlob(ctx: RepositoryContext, desc: Descriptor, fromRepository: string, options: MountOptions = {}): Promise<'mounted' | 'uploaded'> {
+  parseDigest(desc.digest);
+  validateRepository(fromRepository);
+  const scopes = [...ctx.scopes.push, `repository:${fromRepository}:pull`];
+  const res = await post(ctx, { mount: desc.digest, from: fromRepository }, scopes, options.signal);
+  if (res.status === 201) {
+    res.body.resume();
+    checkCommitted(res, desc);
+    ctx.onEvent?.({ type: 'skip', descriptor: desc, reason: 'mounted' });
+    return 'mounted';
+  }
+  if (res.status !== 202) throw await failed(ctx, res, desc, 'mount');
+  res.body.resume();
+  const s = sessionFrom(ctx, res);
+  let content: Readable | Uint8Array;
+  try {
+    content = options.getContent
+      ? await options.getContent()
+      : await fetchBlob({ ...ctx, repository: fromRepository, url: (p) => ctx.urlFor(fromRepository, p), scopes: { ...ctx.scopes, pull: [`repository:${fromRepository}:pull`] } }, desc, options.signal ? { signal: options.signal } : {});
+  } catch (err) {
+    await cancel(ctx, s);
+    throw err;
+  }
+  await continueUpload(ctx, s, desc, content, options);
+  return 'uploaded';
+}
