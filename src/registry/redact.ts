@@ -1,0 +1,142 @@
+/**
+ * Redaction of secrets in URLs and headers, for debug lines and error messages.
+ * Everything that may end up in a log or an error message goes through here.
+ */
+
+/** The replacement text for a redacted value. */
+export const REDACTED = 'REDACTED';
+
+/** Query parameters (lower-cased) whose values are secrets (pre-signed URLs, tokens). */
+const SECRET_QUERY_PARAMS = new Set([
+  'x-amz-signature',
+  'x-amz-credential',
+  'x-amz-security-token',
+  'x-goog-signature',
+  'x-goog-credential',
+  'signature',
+  'sig',
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'code',
+  'password',
+  'secret',
+  'client_secret',
+  'key',
+  'api_key',
+  'apikey',
+  'key-pair-id',
+  'policy',
+]);
+
+/** Header names (lower-cased) whose values are always secrets. */
+const SECRET_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-registry-auth',
+  'x-registry-config',
+]);
+
+const SECRET_PARAM_RE = /(token|secret|signature|password|passwd|credential|sig$|^sig|auth|apikey|api-key|api_key|session)/i;
+const SECRET_HEADER_RE = /(token|secret|signature|password|credential|auth|cookie|api-key|apikey|session)/i;
+
+/** True when a query parameter name holds a secret value. */
+export function isSecretQueryParam(name: string): boolean {
+  const n = name.toLowerCase();
+  return SECRET_QUERY_PARAMS.has(n) || SECRET_PARAM_RE.test(n);
+}
+
+/** True when a header name holds a secret value. */
+export function isSecretHeader(name: string): boolean {
+  const n = name.toLowerCase();
+  if (n === 'www-authenticate' || n === 'docker-distribution-api-version') return false;
+  return SECRET_HEADERS.has(n) || SECRET_HEADER_RE.test(n);
+}
+
+/**
+ * Returns `url` as text with userinfo removed (replaced by `REDACTED@`) and the
+ * values of secret query parameters (X-Amz-Signature, Signature, sig, token,
+ * access_token, X-Goog-Signature, ...) replaced by `REDACTED`. Never throws: an
+ * unparsable URL is returned as `REDACTED-URL`.
+ */
+export function redactUrl(url: URL | string): string {
+  let u: URL;
+  try {
+    u = new URL(typeof url === 'string' ? url : url.href);
+  } catch {
+    return 'REDACTED-URL';
+  }
+  if (u.username !== '' || u.password !== '') {
+    u.username = REDACTED;
+    u.password = '';
+  }
+  if (u.search !== '') {
+    const parts = u.search.slice(1).split('&').map((pair) => {
+      const eq = pair.indexOf('=');
+      const rawName = eq >= 0 ? pair.slice(0, eq) : pair;
+      let name = rawName;
+      try {
+        name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+      } catch {
+        // keep raw
+      }
+      return isSecretQueryParam(name) && eq >= 0 ? `${rawName}=${REDACTED}` : pair;
+    });
+    u.search = `?${parts.join('&')}`;
+  }
+  if (u.hash !== '') u.hash = '';
+  return u.href;
+}
+
+/**
+ * Returns a copy of `headers` (names lower-cased, arrays joined with `, `) where
+ * secret headers (authorization, cookie, set-cookie, proxy-authorization,
+ * x-registry-auth, any name mentioning token/secret/auth/...) have value `REDACTED`.
+ * For `authorization`, the scheme is kept (`Bearer REDACTED`). `location` and
+ * `link` values go through {@link redactUrl}-style query redaction.
+ */
+export function redactHeaders(headers: Record<string, string | string[] | number | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    const name = k.toLowerCase();
+    const value = Array.isArray(v) ? v.join(', ') : String(v);
+    if (name === 'authorization' || name === 'proxy-authorization') {
+      const scheme = /^([A-Za-z]+)\s/.exec(value)?.[1];
+      out[name] = scheme !== undefined ? `${scheme} ${REDACTED}` : REDACTED;
+    } else if (isSecretHeader(name)) {
+      out[name] = REDACTED;
+    } else if (name === 'location' || name === 'content-location') {
+      out[name] = redactLocation(value);
+    } else if (name === 'link') {
+      out[name] = value.replace(/<([^>]*)>/g, (_m, u: string) => `<${redactLocation(u)}>`);
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+/** Redacts a possibly relative URL (as found in Location / Link headers). */
+function redactLocation(value: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(value)) return redactUrl(value);
+  const base = 'http://relative.invalid';
+  const r = redactUrl(new URL(value, base).href);
+  return r.startsWith(base) ? r.slice(base.length) : r;
+}
+
+/**
+ * Removes every occurrence of each of `secrets` (ignoring empty/short ones) from
+ * `text`. A last line of defence for messages built from server-provided text.
+ */
+export function scrubSecrets(text: string, secrets: Iterable<string | undefined>): string {
+  let out = text;
+  for (const s of secrets) {
+    if (s === undefined || s.length < 4) continue;
+    out = out.split(s).join(REDACTED);
+  }
+  return out;
+}
