@@ -1,0 +1,114 @@
+import { mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile, lstat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { removeTempFiles, streamToFileAtomic, writeFileAtomic } from '../../src/content/fs-atomic.js';
+import { digestOf } from '../../src/oci/digest.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'oras-atomic-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function chunks(data: Buffer, size = 1000): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+describe('writeFileAtomic', () => {
+  it('writes and replaces content, leaving no temp files', async () => {
+    const p = join(dir, 'a.txt');
+    await writeFileAtomic(p, 'one');
+    await writeFileAtomic(p, Buffer.from('two'));
+    expect(await readFile(p, 'utf8')).toBe('two');
+    expect(await readdir(dir)).toEqual(['a.txt']);
+  });
+
+  it('replaces a symlink at the final path instead of writing through it', async () => {
+    const outside = join(dir, 'outside.txt');
+    await writeFile(outside, 'precious');
+    const p = join(dir, 'link.txt');
+    await symlink(outside, p);
+    await writeFileAtomic(p, 'new');
+    expect(await readFile(outside, 'utf8')).toBe('precious');
+    expect((await lstat(p)).isSymbolicLink()).toBe(false);
+    expect(await readFile(p, 'utf8')).toBe('new');
+  });
+
+  it('fails with ERR_ORAS_IO when the directory is missing and leaves nothing', async () => {
+    await expect(writeFileAtomic(join(dir, 'nope', 'a'), 'x')).rejects.toMatchObject({ code: 'ERR_ORAS_IO' });
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('streamToFileAtomic', () => {
+  const data = Buffer.alloc(100_000, 7);
+  const expected = { digest: digestOf(data), size: data.length };
+
+  it('streams verified content into place and reports progress', async () => {
+    const p = join(dir, 'blob');
+    let last = 0;
+    const r = await streamToFileAtomic(p, chunks(data), { expected, onProgress: (b) => (last = b) });
+    expect(r.bytes).toBe(data.length);
+    expect(last).toBe(data.length);
+    expect((await readFile(p)).equals(data)).toBe(true);
+    expect(await readdir(dir)).toEqual(['blob']);
+  });
+
+  it('renames nothing on a digest mismatch and keeps the old file', async () => {
+    const p = join(dir, 'blob');
+    await writeFile(p, 'old');
+    const bad = Buffer.from(data);
+    bad[500] = 8;
+    await expect(streamToFileAtomic(p, chunks(bad), { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+    expect(await readFile(p, 'utf8')).toBe('old');
+    expect(await readdir(dir)).toEqual(['blob']);
+  });
+
+  it('rejects truncated and oversized content', async () => {
+    const p = join(dir, 'blob');
+    await expect(streamToFileAtomic(p, chunks(data.subarray(0, 5000)), { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
+    await expect(streamToFileAtomic(p, chunks(Buffer.concat([data, Buffer.from('x')])), { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('cleans up when the source stream errors', async () => {
+    const p = join(dir, 'blob');
+    const src = new Readable({
+      read() {
+        this.destroy(new Error('boom'));
+      },
+    });
+    await expect(streamToFileAtomic(p, src)).rejects.toMatchObject({ code: 'ERR_ORAS_IO' });
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('honours an abort signal', async () => {
+    const p = join(dir, 'blob');
+    const ac = new AbortController();
+    ac.abort();
+    await expect(streamToFileAtomic(p, chunks(data), { expected, signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_ORAS_ABORTED' });
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('removeTempFiles', () => {
+  it('removes only stale temp files', async () => {
+    await writeFile(join(dir, '.blob.oras-tmp-0123456789abcdef'), 'x');
+    await writeFile(join(dir, '.fresh.oras-tmp-fedcba9876543210'), 'x');
+    await writeFile(join(dir, 'keep.oras-tmp-notmine'), 'x');
+    await writeFile(join(dir, 'index.json'), 'x');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await utimes(join(dir, '.blob.oras-tmp-0123456789abcdef'), old, old);
+    expect(await removeTempFiles(dir)).toBe(1);
+    expect((await readdir(dir)).sort()).toEqual(['.fresh.oras-tmp-fedcba9876543210', 'index.json', 'keep.oras-tmp-notmine']);
+    expect(await removeTempFiles(dir, { minAgeMs: 0 })).toBe(1);
+    expect((await readdir(dir)).sort()).toEqual(['index.json', 'keep.oras-tmp-notmine']);
+    expect(await removeTempFiles(join(dir, 'missing'))).toBe(0);
+  });
+});
