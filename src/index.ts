@@ -1,11 +1,55 @@
 // Public API: re-exports only.
 export * from './errors.js';
 export * from './events.js';
+
+// OCI data model
 export * from './oci/digest.js';
 export * from './oci/descriptor.js';
 export * from './oci/manifest.js';
 export * from './oci/media-types.js';
 export * from './oci/reference.js';
+
+// Content stores
 export * from './content/store.js';
 export * from './content/read.js';
+export * from './content/memory.js';
+export * from './content/oci-layout.js';
+export * from './content/fs-atomic.js';
+export * from './content/file-lock.js';
+
+// Remote registries
 export * from './registry/transport.js';
+export * from './registry/client.js';
+export * from './registry/repository.js';
+export * from './registry/registry.js';
+export { errorFromResponse } from './registry/http-errors.js';
+export { redactUrl, redactHeaders } from './registry/redact.js';
+export type { RetryPolicy } from './registry/retry.js';
+export type { Credential, CredentialProvider } from './registry/credentials/types.js';
+export { createCredentialProvider } from './registry/credentials/provider.js';
+export { saveCredential, removeCredential } from './registry/credentials/store.js';
+export { readDockerConfig, defaultDockerConfigPath } from './registry/credentials/docker-config.js';
+
+// Graph copy
+export * from './copy/options.js';
+export * from './copy/copy.js';
+export * from './copy/extended-copy.js';
+
+// Declarative layer: files and resolution
+export * from './project/types.js';
+export { loadManifest, parseManifestText } from './project/manifest.js';
+export { loadConfig, resolveConfig, defaultCacheDir } from './project/config.js';
+export type { OrasConfig, OrasConfigFile, RegistryConfig, LinkMode } from './project/config.js';
+export { readLockfile, writeLockfile, serializeLockfile, parseLockfileText } from './project/lockfile.js';
+export { compareManifestToLock, formatSpecChanges } from './project/spec-diff.js';
+export type { SpecChange } from './project/spec-diff.js';
+export { validateManifest, validateLockfile, validateConfig } from './project/validate.js';
+export type { Issue } from './project/issues.js';
+export { resolveDependency, resolveAll } from './project/resolve.js';
+export { findOutdated } from './project/outdated.js';
+
+// Artifacts: pack files into a manifest, pull them safely into a directory
+export * from './artifact/pack.js';
+export * from './artifact/pull.js';
+export * from './artifact/tar.js';
+export * from './artifact/safe-path.js';

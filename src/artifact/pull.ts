@@ -1,0 +1,246 @@
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import { ioError, streamToFileAtomic } from '../content/fs-atomic.js';
+import { fetchAll } from '../content/read.js';
+import type { CallOptions, ReadOnlyTarget } from '../content/store.js';
+import { OrasError } from '../errors.js';
+import type { TransferListener } from '../events.js';
+import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
+import { digestPath, isDigest } from '../oci/digest.js';
+import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
+import { Annotation } from '../oci/media-types.js';
+import { runAll } from './run-all.js';
+import { assertNoSymlinkEscape, isInside, resolveInside } from './safe-path.js';
+import { extractTarGz } from './tar.js';
+
+/** Layer selection options shared by {@link planPull} and {@link pullArtifact}. */
+export interface PullSelectOptions {
+  /** Only layers with one of these media types (default: all). */
+  allowedMediaTypes?: string[];
+  /** Also write layers without a title, named `<algorithm>-<hex>` (default `false`: skipped, like oras). */
+  includeUntitled?: boolean;
+  /** Globs (picomatch, dot files match) over titles; when non-empty a layer must match one. */
+  include?: string[];
+  /** Globs over titles; a matching layer is skipped. */
+  exclude?: string[];
+  /** Let titles escape the output directory (oras `--allow-path-traversal`). Tar entries stay confined regardless. Default `false`. */
+  allowPathTraversal?: boolean;
+}
+
+/** Where one layer lands. */
+export interface PlannedLayer {
+  layer: Descriptor;
+  /** Index in `manifest.layers`. */
+  index: number;
+  /** The title (or `<alg>-<hex>` for untitled layers). */
+  title: string;
+  /** Absolute destination path. */
+  path: string;
+  /** Destination relative to `outDir`, POSIX (starts with `../` only with allowPathTraversal). */
+  relativePath: string;
+  /** Directory tarball to extract (`io.deis.oras.content.unpack: "true"`). */
+  unpack: boolean;
+}
+
+/** Options of {@link planPull}. */
+export interface PlanPullOptions extends PullSelectOptions {
+  /** The output directory titles are resolved against. */
+  outDir: string;
+}
+
+/** Result of {@link planPull}: selected layers in manifest order, and the ones left out. */
+export interface PullPlan {
+  layers: PlannedLayer[];
+  skipped: SkippedLayer[];
+}
+
+/** A layer {@link planPull} left out, and why. */
+export interface SkippedLayer {
+  layer: Descriptor;
+  index: number;
+  reason: 'untitled' | 'media-type' | 'excluded';
+}
+
+/**
+ * Pure planning of a pull: which layers are selected and where they land
+ * under `outDir`. Titles go through {@link resolveInside} (refusing `..`,
+ * absolute, drive-letter, backslash, NUL and empty titles unless
+ * `allowPathTraversal`); two selected layers writing the same path, or one
+ * inside another (a directory layer `a` and a file `a/b`), are refused with
+ * `ERR_ORAS_PATH_TRAVERSAL`. Does not touch the file system.
+ */
+export function planPull(manifest: ImageManifest, options: PlanPullOptions): PullPlan {
+  const outDir = path.resolve(options.outDir);
+  const include = options.include?.length ? picomatch(options.include, { dot: true }) : undefined;
+  const exclude = options.exclude?.length ? picomatch(options.exclude, { dot: true }) : undefined;
+  const layers: PlannedLayer[] = [];
+  const skipped: SkippedLayer[] = [];
+  manifest.layers.forEach((layer, index) => {
+    if (options.allowedMediaTypes !== undefined && !options.allowedMediaTypes.includes(layer.mediaType)) {
+      skipped.push({ layer, index, reason: 'media-type' });
+      return;
+    }
+    let title = layer.annotations?.[Annotation.Title];
+    if (title === undefined || title === '') {
+      if (!options.includeUntitled) {
+        skipped.push({ layer, index, reason: 'untitled' });
+        return;
+      }
+      title = digestPath(layer.digest).replace('/', '-');
+    }
+    if ((include && !include(title)) || exclude?.(title)) {
+      skipped.push({ layer, index, reason: 'excluded' });
+      return;
+    }
+    const abs = resolveInside(outDir, title, options.allowPathTraversal ? { allowTraversal: true } : {});
+    layers.push({ layer, index, title, path: abs, relativePath: path.relative(outDir, abs).split(path.sep).join('/'), unpack: layer.annotations?.[Annotation.ContentUnpack] === 'true' });
+  });
+  const sorted = [...layers].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1] as PlannedLayer;
+    const cur = sorted[i] as PlannedLayer;
+    if (isInside(prev.path, cur.path)) {
+      throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `layers ${prev.index} (${JSON.stringify(prev.title)}) and ${cur.index} (${JSON.stringify(cur.title)}) write the same path`, {
+        hint: 'the artifact has duplicate or nested titles; select one of them with include/exclude',
+      });
+    }
+  }
+  return { layers, skipped };
+}
+
+/** Options for {@link pullArtifact}. */
+export interface PullArtifactOptions extends PullSelectOptions, CallOptions {
+  /** Do not overwrite existing paths; skip them with a `skip` event (oras `-k`). Default `false`. */
+  keepOldFiles?: boolean;
+  /** Parallel layer downloads. Default 3. */
+  concurrency?: number;
+  /** Also pull the artifact in the manifest's `subject` (one level) into the same directory. */
+  includeSubject?: boolean;
+  /** Caps for unpacked directories (see {@link extractTarGz}). */
+  maxEntries?: number;
+  maxUncompressedBytes?: number;
+  onEvent?: TransferListener;
+}
+
+/** A file or directory written by {@link pullArtifact}. */
+export interface PulledFile {
+  /** Path relative to `outDir`, POSIX (may start with `../` only with allowPathTraversal). */
+  path: string;
+  digest: string;
+  size: number;
+  mediaType: string;
+  /** Index of the layer in its manifest. */
+  layer: number;
+  /** True for an unpacked directory. */
+  directory: boolean;
+}
+
+/** Result of {@link pullArtifact}. */
+export interface PullArtifactResult {
+  descriptor: Descriptor;
+  manifest: ImageManifest;
+  files: PulledFile[];
+  /** Paths left alone because they existed (`keepOldFiles`). */
+  kept: string[];
+  skipped: SkippedLayer[];
+  /** The subject's result when `includeSubject` was set and there is one. */
+  subject?: PullArtifactResult;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Pulls an artifact into `outDir` like `oras pull`: resolves `ref`, fetches
+ * and validates the manifest (≤ 4 MiB), plans with {@link planPull}, then
+ * writes each selected layer (`concurrency` in parallel): files are streamed
+ * through digest+size verification into a temp file next to the target and
+ * renamed into place only when verified; directory layers are downloaded and
+ * verified completely to a temp file first, then extracted with
+ * {@link extractTarGz} (checking `io.deis.oras.content.digest`) and renamed
+ * into place. Every target is checked for symlink escapes first. On failure
+ * of a layer no partial file or temp file remains (already completed layers
+ * stay). Index manifests are refused with `ERR_ORAS_UNSUPPORTED`.
+ */
+export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: string, options: PullArtifactOptions = {}): Promise<PullArtifactResult> {
+  const call = options.signal ? { signal: options.signal } : {};
+  const emit: TransferListener = (e) => options.onEvent?.(e);
+  const descriptor = await src.resolve(ref, call);
+  const parsed = parseManifest(await fetchAll(src, descriptor, MAX_MANIFEST_BYTES, call), descriptor.mediaType);
+  if (parsed.kind !== 'manifest') {
+    throw new OrasError('ERR_ORAS_UNSUPPORTED', `${ref} is an index, not an artifact manifest`, { hint: 'pull one of its manifests by digest' });
+  }
+  const manifest = parsed.manifest;
+  const root = path.resolve(outDir);
+  const plan = planPull(manifest, { ...options, outDir: root });
+  await mkdir(root, { recursive: true }).catch((err: unknown) => {
+    throw ioError(err, 'creating', root);
+  });
+  const files: PulledFile[] = [];
+  const kept: string[] = [];
+  await runAll(plan.layers, options.concurrency ?? 3, options.signal, async (p, signal) => {
+    const call = { signal };
+    const layer = p.layer;
+    await assertNoSymlinkEscape(root, p.path);
+    if (options.keepOldFiles && (await exists(p.path))) {
+      kept.push(p.title);
+      emit({ type: 'skip', descriptor: layer, reason: 'exists' });
+      return;
+    }
+    await mkdir(path.dirname(p.path), { recursive: true }).catch((err: unknown) => {
+      throw ioError(err, 'creating the parent directory of', p.path);
+    });
+    await assertNoSymlinkEscape(root, p.path);
+    emit({ type: 'start', descriptor: layer });
+    const onProgress = (bytes: number): void => emit({ type: 'progress', descriptor: layer, bytes });
+    try {
+      if (p.unpack) await pullDirectory(src, p, { ...options, signal }, onProgress);
+      else await streamToFileAtomic(p.path, await src.fetch(layer, call), { expected: layer, onProgress, ...call });
+    } catch (error) {
+      emit({ type: 'error', descriptor: layer, error });
+      throw error;
+    }
+    emit({ type: 'done', descriptor: layer });
+    files.push({ path: p.relativePath, digest: layer.digest, size: layer.size, mediaType: layer.mediaType, layer: p.index, directory: p.unpack });
+  });
+  files.sort((a, b) => a.layer - b.layer);
+  const result: PullArtifactResult = { descriptor, manifest, files, kept, skipped: plan.skipped };
+  if (options.includeSubject && manifest.subject !== undefined) {
+    result.subject = await pullArtifact(src, manifest.subject.digest, root, { ...options, includeSubject: false });
+  }
+  return result;
+}
+
+/** Downloads a directory layer to a verified temp file, then extracts it into place. */
+async function pullDirectory(src: ReadOnlyTarget, p: PlannedLayer, options: PullArtifactOptions, onProgress: (bytes: number) => void): Promise<void> {
+  const call = options.signal ? { signal: options.signal } : {};
+  const layer = p.layer;
+  const expected = layer.annotations?.[Annotation.ContentDigest];
+  if (expected !== undefined && !isDigest(expected)) {
+    throw new OrasError('ERR_ORAS_INVALID_MANIFEST', `layer ${p.index} has an invalid ${Annotation.ContentDigest} annotation`, { hint: 'the artifact is malformed; it was not produced by a conforming client' });
+  }
+  const tmp = await mkdtemp(path.join(path.dirname(p.path), `.${path.basename(p.path)}.oras-dl-`)).catch((err: unknown) => {
+    throw ioError(err, 'creating a download directory next to', p.path);
+  });
+  try {
+    const blob = path.join(tmp, 'layer.tar.gz');
+    await streamToFileAtomic(blob, await src.fetch(layer, call), { expected: layer, onProgress, mode: 0o600, ...call });
+    await extractTarGz(createReadStream(blob), p.path, {
+      stripPrefix: p.title,
+      ...(expected !== undefined ? { expectedUncompressedDigest: expected } : {}),
+      ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
+      ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
+      ...call,
+    });
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,122 @@
+import { lstat, readlink, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { OrasError } from '../errors.js';
+
+/**
+ * Path confinement for everything that turns an untrusted name (a layer
+ * title, a tar entry name, a symlink target) into a file-system path.
+ */
+
+const TRAVERSAL_HINT = 'the artifact tries to write outside the output directory; if you trust it, pass --allow-path-traversal (allowPathTraversal)';
+
+function refuse(title: string, problem: string, hint = TRAVERSAL_HINT): never {
+  throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `refusing path ${JSON.stringify(title.slice(0, 200))}: ${problem}`, { hint });
+}
+
+/** Options for {@link resolveInside} and {@link normalizeRelativePath}. */
+export interface ResolveInsideOptions {
+  /**
+   * Skip the confinement checks (`..`, absolute paths, drive letters): the
+   * title is resolved against `root` as the OS would. NUL bytes and empty
+   * titles are refused regardless. Default `false`.
+   */
+  allowTraversal?: boolean;
+}
+
+/**
+ * Validates an untrusted relative name and returns it normalized to POSIX
+ * form (`a/b/c`: no `.` segments, no duplicate or trailing slashes, no
+ * leading `./`). Refuses with `ERR_ORAS_PATH_TRAVERSAL`: empty names and
+ * names that normalize to nothing (`.`, `./`), NUL bytes, `..` segments,
+ * absolute paths (`/x`), backslashes (`\x`, `C:..\x`, `\\server`) and
+ * Windows drive letters (`C:x`).
+ */
+export function normalizeRelativePath(title: string): string {
+  if (typeof title !== 'string' || title.length === 0) refuse(String(title), 'empty name', 'every written path needs a non-empty relative name');
+  if (title.includes('\0')) refuse(title, 'contains a NUL byte');
+  if (title.includes('\\')) refuse(title, 'contains a backslash (Windows path separator)');
+  if (/^[A-Za-z]:/.test(title)) refuse(title, 'starts with a Windows drive letter');
+  if (title.startsWith('/')) refuse(title, 'is an absolute path');
+  const parts: string[] = [];
+  for (const seg of title.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') refuse(title, 'contains a ".." segment');
+    parts.push(seg);
+  }
+  if (parts.length === 0) refuse(title, 'names the output directory itself', 'give the file or directory a name (title) other than "."');
+  return parts.join('/');
+}
+
+/**
+ * Resolves an untrusted relative `title` inside `root` and returns the
+ * absolute path. Applies {@link normalizeRelativePath} (unless
+ * `allowTraversal`), then double-checks that the result is strictly below
+ * `root`. Does not touch the file system: pair it with
+ * {@link assertNoSymlinkEscape} before writing.
+ */
+export function resolveInside(root: string, title: string, options: ResolveInsideOptions = {}): string {
+  const absRoot = path.resolve(root);
+  if (options.allowTraversal === true) {
+    if (typeof title !== 'string' || title.length === 0 || title === '.') refuse(String(title), 'empty name', 'every written path needs a non-empty name');
+    if (title.includes('\0')) refuse(title, 'contains a NUL byte');
+    return path.resolve(absRoot, title);
+  }
+  const rel = normalizeRelativePath(title);
+  const abs = path.resolve(absRoot, ...rel.split('/'));
+  const back = path.relative(absRoot, abs);
+  if (back === '' || back === '..' || back.startsWith(`..${path.sep}`) || path.isAbsolute(back)) refuse(title, 'resolves outside the output directory');
+  return abs;
+}
+
+/** True when `child` is `parent` or below it (both absolute, already resolved). */
+export function isInside(parent: string, child: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel));
+}
+
+/**
+ * Symlink-aware confinement check before writing `absPath` (which must be
+ * below `root`). Walks every existing component from `root` down to and
+ * including `absPath` with `lstat`; stops at the first component that does
+ * not exist. Policy: a symlink *inside* root is allowed when its fully
+ * resolved target (`realpath`) stays inside `realpath(root)`; a symlink that
+ * resolves outside root, or that dangles, is refused with
+ * `ERR_ORAS_PATH_TRAVERSAL`. Paths that are not below `root` (only possible
+ * with `allowTraversal`) are not checked.
+ */
+export async function assertNoSymlinkEscape(root: string, absPath: string): Promise<void> {
+  const absRoot = path.resolve(root);
+  const target = path.resolve(absPath);
+  if (!isInside(absRoot, target) || target === absRoot) return;
+  let realRoot: string;
+  try {
+    realRoot = await realpath(absRoot);
+  } catch {
+    return; // root does not exist yet: nothing below it exists either
+  }
+  const parts = path.relative(absRoot, target).split(path.sep);
+  let current = absRoot;
+  for (const part of parts) {
+    current = path.join(current, part);
+    let st;
+    try {
+      st = await lstat(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new OrasError('ERR_ORAS_IO', `cannot inspect ${current}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!st.isSymbolicLink()) continue;
+    let resolved: string;
+    try {
+      resolved = await realpath(current);
+    } catch {
+      const link = await readlink(current).catch(() => '?');
+      refuse(path.relative(absRoot, target), `path component ${JSON.stringify(path.relative(absRoot, current))} is a dangling symlink (-> ${JSON.stringify(link)})`,
+        'remove the symlink from the output directory, or pull into an empty directory');
+    }
+    if (!isInside(realRoot, resolved)) {
+      refuse(path.relative(absRoot, target), `path component ${JSON.stringify(path.relative(absRoot, current))} is a symlink that points outside the output directory`,
+        'remove the symlink from the output directory, or pull into an empty directory');
+    }
+  }
+}

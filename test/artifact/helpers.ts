@@ -1,0 +1,58 @@
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import tarStream from 'tar-stream';
+
+/** One crafted tar entry; `content` only for files. */
+export interface CraftEntry {
+  name: string;
+  type?: 'file' | 'directory' | 'symlink' | 'link' | 'fifo' | 'character-device' | 'block-device';
+  content?: string;
+  linkname?: string;
+  mode?: number;
+}
+
+/** Builds a tar+gzip buffer from crafted (possibly malicious) entries. */
+export async function craftTarGz(entries: CraftEntry[]): Promise<Buffer> {
+  const pack = tarStream.pack();
+  const chunks: Buffer[] = [];
+  const done = (async () => {
+    for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
+  })();
+  for (const e of entries) {
+    const header = { name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), mtime: new Date(0), ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) };
+    await new Promise<void>((resolve, reject) => {
+      if ((e.type ?? 'file') === 'file') pack.entry(header, e.content ?? '', (err) => (err ? reject(err) : resolve()));
+      else pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  pack.finalize();
+  await done;
+  return gzipSync(Buffer.concat(chunks));
+}
+
+/** A readable over a buffer. */
+export function bufferStream(buf: Buffer): Readable {
+  return Readable.from([buf]);
+}
+
+/** A fresh temp dir for a test. */
+export function tempDir(prefix = 'oras-art-'): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+/** Recursive listing (relative POSIX paths, sorted) of everything under `dir`. */
+export async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const rec = async (d: string, rel: string): Promise<void> => {
+    for (const ent of await readdir(d, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${ent.name}` : ent.name;
+      out.push(r);
+      if (ent.isDirectory()) await rec(path.join(d, ent.name), r);
+    }
+  };
+  await rec(dir, '');
+  return out.sort();
+}
