@@ -1,0 +1,93 @@
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { removeCredential, saveCredential } from '../../registry/credentials/store.js';
+import { cliConfig } from '../config.js';
+import { cliState, interrupt, outLine, printJson } from '../context.js';
+import { explicitCredential, registryConfigPath } from '../credentials.js';
+import { usageError } from '../errors.js';
+import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, type CommonFlags, type RemoteFlags } from '../options.js';
+import { openRegistry } from '../targets.js';
+
+/** Asks a question on the terminal; `secret` hides the typed characters. */
+async function prompt(question: string, secret: boolean): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  if (secret) {
+    const write = (rl as unknown as { _writeToOutput?: (s: string) => void });
+    write._writeToOutput = (s: string) => {
+      if (s.startsWith(question)) process.stderr.write(question);
+    };
+  }
+  try {
+    return await new Promise<string>((resolve) => rl.question(question, resolve));
+  } finally {
+    rl.close();
+    if (secret) process.stderr.write('\n');
+  }
+}
+
+/** Fills in a missing username/password interactively when stdin is a terminal. */
+async function interactiveFlags(flags: RemoteFlags): Promise<RemoteFlags> {
+  if (flags.identityToken !== undefined || flags.passwordStdin === true || (flags.username !== undefined && flags.password !== undefined)) return flags;
+  if (process.stdin.isTTY !== true) {
+    throw usageError('no credentials given and stdin is not a terminal', 'pass -u USER --password-stdin (password on stdin) or --identity-token');
+  }
+  const username = flags.username ?? (await prompt('Username: ', false));
+  const password = flags.password ?? (await prompt('Password: ', true));
+  return { ...flags, username, password };
+}
+
+/** `oras login REGISTRY` and `oras logout REGISTRY`. */
+export function registerLogin(program: Command): void {
+  const login = program
+    .command('login')
+    .description('log in to a registry: verify the credentials, then store them in the docker config (or its credential helper)')
+    .argument('<registry>', 'registry host[:port]');
+  addRemoteOptions(login, { layout: false });
+  login.option('--config <file>', 'alias of --registry-config (oras 0.x)');
+  addCommonOptions(login);
+  addFormatOption(login);
+  login.action(async (registryArg: string, opts: CommonFlags & Record<string, unknown>) => {
+    let flags = remoteFlagsOf(opts);
+    if (typeof opts.config === 'string' && flags.registryConfig === undefined) flags = { ...flags, registryConfig: opts.config };
+    flags = await interactiveFlags(flags);
+    const cred = await explicitCredential(flags);
+    if (cred === undefined) throw usageError('no credentials given', 'pass -u USER --password-stdin');
+    // Verify against the registry with exactly these credentials before saving anything.
+    const { registry, host, close } = await openRegistry(registryArg, flags);
+    try {
+      await registry.ping({ signal: interrupt.signal });
+    } finally {
+      await close();
+    }
+    const cfg = await cliConfig();
+    const configPath = registryConfigPath(flags, cfg.credentials.configPath);
+    const location = await saveCredential(host, cred, configPath !== undefined ? { configPath } : {});
+    if (cliState.format === 'json') {
+      printJson({ registry: host, stored: location });
+      return;
+    }
+    outLine('Login Succeeded');
+  });
+
+  const logout = program
+    .command('logout')
+    .description('remove the stored credentials of a registry')
+    .argument('<registry>', 'registry host[:port]')
+    .option('-c, --registry-config <file>', 'docker-style config.json holding credentials')
+    .option('--config <file>', 'alias of --registry-config (oras 0.x)');
+  addCommonOptions(logout);
+  addFormatOption(logout);
+  logout.action(async (registryArg: string, opts: CommonFlags & { registryConfig?: string; config?: string }) => {
+    const host = registryArg.trim().replace(/\/+$/, '');
+    if (host === '' || host.includes('/')) throw usageError(`invalid registry ${JSON.stringify(registryArg)}`, 'use host[:port]');
+    const wire = host === 'docker.io' ? 'registry-1.docker.io' : host;
+    const cfg = await cliConfig();
+    const configPath = opts.registryConfig ?? opts.config ?? cfg.credentials.configPath;
+    const removed = await removeCredential(wire, configPath !== undefined ? { configPath } : {});
+    if (cliState.format === 'json') {
+      printJson({ registry: wire, removed });
+      return;
+    }
+    outLine(removed ? `Removed login credentials for ${host}` : `Not logged in to ${host}`);
+  });
+}

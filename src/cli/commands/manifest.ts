@@ -1,0 +1,256 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { fetchAll, readAll } from '../../content/read.js';
+import { writeFileAtomic } from '../../content/fs-atomic.js';
+import { OrasError } from '../../errors.js';
+import type { Descriptor } from '../../oci/descriptor.js';
+import { digestOf, isDigest, verifyContent } from '../../oci/digest.js';
+import { errorFromResponse } from '../../registry/http-errors.js';
+import { MAX_MANIFEST_BYTES, parseManifest } from '../../oci/manifest.js';
+import { splitRefTags } from '../args.js';
+import { cliState, confirm, interrupt, outLine, printJson } from '../context.js';
+import { CliExit, ExitCode, usageError } from '../errors.js';
+import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
+import { openTarget, type OpenedTarget } from '../targets.js';
+
+/**
+ * `GET /v2/<repo>/manifests/<ref>` with `Accept: <mediaType>` only (`manifest fetch --media-type`).
+ * NOTE: the library's `Repository.fetchManifest` has no Accept override yet; the bytes are still
+ * capped, parsed against the response Content-Type and digest-checked here.
+ */
+async function fetchWithAccept(target: OpenedTarget, ref: string, mediaType: string): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+  const client = target.client;
+  if (client === undefined || target.registry === undefined || target.repository === undefined) throw new OrasError('ERR_ORAS_UNSUPPORTED', '--media-type needs a registry target');
+  const res = await client.request({
+    method: 'GET',
+    url: new URL(`/v2/${target.repository}/manifests/${ref}`, client.baseUrl(target.registry)),
+    headers: { accept: mediaType },
+    scopes: [`repository:${target.repository}:pull`],
+    signal: interrupt.signal,
+  });
+  if (res.status !== 200) throw await errorFromResponse(res, { operation: `fetch manifest ${target.display(ref)}` });
+  const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, `manifest ${target.display(ref)}`);
+  const contentType = res.headers['content-type']?.split(';')[0]?.trim() ?? mediaType;
+  const parsed = parseManifest(bytes, contentType);
+  const digest = digestOf(bytes);
+  const expected = isDigest(ref) ? ref : res.headers['docker-content-digest'];
+  if (expected !== undefined && expected !== '' && isDigest(expected)) verifyContent(bytes, { digest: expected, size: bytes.length }, `manifest ${target.display(ref)}`);
+  return { descriptor: { mediaType: parsed.mediaType, digest, size: bytes.length }, bytes };
+}
+
+/** Fetches a manifest's descriptor and verified bytes from any target (`accept`: require this media type). */
+export async function fetchManifestFrom(target: OpenedTarget, accept?: string): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+  const ref = target.reference ?? 'latest';
+  if (accept !== undefined && target.remote !== undefined) return fetchWithAccept(target, ref, accept);
+  if (target.remote !== undefined) {
+    const m = await target.remote.fetchManifest(ref, { signal: interrupt.signal });
+    return { descriptor: m.descriptor, bytes: m.bytes };
+  }
+  const descriptor = await target.target.resolve(ref, { signal: interrupt.signal });
+  return { descriptor, bytes: await fetchAll(target.target, descriptor, MAX_MANIFEST_BYTES, { signal: interrupt.signal }) };
+}
+
+/** A descriptor without `data`, for printing. */
+function plainDescriptor(d: Descriptor): Descriptor {
+  const { data: _data, ...rest } = d;
+  return rest;
+}
+
+/** Writes bytes to `-o FILE` (atomically) or stdout. */
+async function emitBytes(bytes: Buffer, output: string | undefined): Promise<void> {
+  if (output !== undefined && output !== '-') await writeFileAtomic(output, bytes);
+  else process.stdout.write(bytes);
+}
+
+function prettyJson(bytes: Buffer): Buffer {
+  return Buffer.from(`${JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2)}\n`);
+}
+
+interface FetchFlags extends CommonFlags {
+  pretty?: boolean;
+  descriptor?: boolean;
+  mediaType?: string;
+  output?: string;
+}
+
+function registerFetch(manifest: Command): void {
+  const cmd = manifest
+    .command('fetch')
+    .alias('get')
+    .description('fetch a manifest: raw bytes to stdout (or -o FILE)')
+    .argument('<reference>', 'registry/repo:tag|@digest')
+    .option('--pretty', 'pretty-print the JSON')
+    .option('--descriptor', 'print the descriptor of the manifest instead of its content')
+    .option('--media-type <type>', 'request (Accept) and require this manifest media type')
+    .option('-o, --output <file>', 'write the manifest to FILE ("-" for stdout)');
+  addRemoteOptions(cmd);
+  addCommonOptions(cmd);
+  addFormatOption(cmd);
+  cmd.action(async (refArg: string, opts: FetchFlags & Record<string, unknown>) => {
+    const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
+    try {
+      const { descriptor, bytes } = await fetchManifestFrom(target, opts.mediaType);
+      if (opts.mediaType !== undefined && descriptor.mediaType !== opts.mediaType) {
+        throw new OrasError('ERR_ORAS_MEDIA_TYPE_MISMATCH', `manifest ${target.display(target.reference)} is ${descriptor.mediaType}, not ${opts.mediaType}`, {
+          hint: 'drop --media-type to accept any manifest type',
+        });
+      }
+      if (opts.descriptor === true) {
+        printJson(plainDescriptor(descriptor));
+        return;
+      }
+      if (cliState.format === 'json') {
+        if (opts.output !== undefined && opts.output !== '-') await writeFileAtomic(opts.output, bytes);
+        printJson({ reference: target.display(descriptor.digest), ...plainDescriptor(descriptor), content: JSON.parse(bytes.toString('utf8')) as unknown });
+        return;
+      }
+      await emitBytes(opts.pretty === true ? prettyJson(bytes) : bytes, opts.output);
+    } finally {
+      await target.close();
+    }
+  });
+}
+
+function registerFetchConfig(manifest: Command): void {
+  const cmd = manifest
+    .command('fetch-config')
+    .alias('get-config')
+    .description("fetch a manifest's config blob")
+    .argument('<reference>', 'registry/repo:tag|@digest')
+    .option('--pretty', 'pretty-print the JSON')
+    .option('--descriptor', 'print the descriptor of the config instead of its content')
+    .option('-o, --output <file>', 'write the config to FILE ("-" for stdout)');
+  addRemoteOptions(cmd);
+  addCommonOptions(cmd);
+  addFormatOption(cmd);
+  cmd.action(async (refArg: string, opts: FetchFlags & Record<string, unknown>) => {
+    const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
+    try {
+      const { descriptor, bytes } = await fetchManifestFrom(target);
+      const parsed = parseManifest(bytes, descriptor.mediaType);
+      if (parsed.kind !== 'manifest') throw new OrasError('ERR_ORAS_UNSUPPORTED', `${refArg} is an index; it has no config`, { hint: 'fetch the config of one of its manifests by digest' });
+      const config = parsed.manifest.config;
+      if (opts.descriptor === true) {
+        printJson(plainDescriptor(config));
+        return;
+      }
+      const data = await fetchAll(target.target, config, MAX_MANIFEST_BYTES, { signal: interrupt.signal });
+      if (cliState.format === 'json') {
+        if (opts.output !== undefined && opts.output !== '-') await writeFileAtomic(opts.output, data);
+        let content: unknown;
+        try {
+          content = JSON.parse(data.toString('utf8'));
+        } catch {
+          content = undefined;
+        }
+        printJson({ reference: target.display(descriptor.digest), descriptor: plainDescriptor(config), ...(content !== undefined ? { content } : { contentBase64: data.toString('base64') }) });
+        return;
+      }
+      let shown = data;
+      if (opts.pretty === true) {
+        try {
+          shown = prettyJson(data);
+        } catch {
+          shown = data;
+        }
+      }
+      await emitBytes(shown, opts.output);
+    } finally {
+      await target.close();
+    }
+  });
+}
+
+function registerPushManifest(manifest: Command): void {
+  const cmd = manifest
+    .command('push')
+    .description('push a manifest file (or "-" for stdin) to a registry or OCI layout')
+    .argument('<reference>', 'registry/repo[:tag][,tag...] or registry/repo@digest')
+    .argument('<file>', 'manifest JSON file, "-" for stdin')
+    .option('--media-type <type>', 'media type of the manifest (default: its mediaType field)');
+  addRemoteOptions(cmd);
+  addCommonOptions(cmd);
+  addFormatOption(cmd);
+  cmd.action(async (refArg: string, file: string, opts: CommonFlags & { mediaType?: string } & Record<string, unknown>) => {
+    const bytes = file === '-' ? await readAll(process.stdin, MAX_MANIFEST_BYTES, 'manifest on stdin') : await readFile(file);
+    if (bytes.length > MAX_MANIFEST_BYTES) throw usageError(`${file} is larger than ${MAX_MANIFEST_BYTES} bytes`);
+    let docType: unknown;
+    try {
+      docType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
+    } catch {
+      throw usageError(`${file} is not JSON`);
+    }
+    const mediaType = opts.mediaType ?? (typeof docType === 'string' ? docType : undefined);
+    if (mediaType === undefined) throw usageError(`${file} has no mediaType field`, 'pass --media-type');
+    parseManifest(bytes, mediaType);
+    const descriptor: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.length };
+    const { ref, extraTags } = splitRefTags(refArg);
+    const target = await openTarget(ref, remoteFlagsOf(opts));
+    try {
+      if (target.digest !== undefined && target.digest !== descriptor.digest) {
+        throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `the manifest's digest is ${descriptor.digest}, not ${target.digest}`, { hint: 'push by tag, or give the matching digest' });
+      }
+      const tags = [...(target.tag !== undefined ? [target.tag] : []), ...extraTags];
+      const call = { signal: interrupt.signal };
+      const first = tags[0];
+      if (target.remote !== undefined && first !== undefined) await target.remote.pushReference(descriptor, bytes, first, call);
+      else if (!(await target.target.exists(descriptor, call))) await target.target.push(descriptor, bytes, call);
+      for (const t of target.remote !== undefined ? tags.slice(1) : tags) await target.target.tag(descriptor, t, call);
+      if (cliState.format === 'json') {
+        printJson({ reference: target.display(descriptor.digest), ...descriptor, tags });
+        return;
+      }
+      for (const t of tags.length > 0 ? tags : [descriptor.digest]) outLine(`Pushed [${target.kind}] ${target.display(t)}`);
+      outLine(`Digest: ${descriptor.digest}`);
+    } finally {
+      await target.close();
+    }
+  });
+}
+
+function registerDeleteManifest(manifest: Command): void {
+  const cmd = manifest
+    .command('delete')
+    .alias('rm')
+    .description('delete a manifest (and its tags) from a registry or OCI layout')
+    .argument('<reference>', 'registry/repo:tag|@digest')
+    .option('-f, --force', 'do not ask for confirmation')
+    .option('--descriptor', 'print the descriptor of the deleted manifest');
+  addRemoteOptions(cmd);
+  addCommonOptions(cmd);
+  addFormatOption(cmd);
+  cmd.action(async (refArg: string, opts: CommonFlags & { force?: boolean; descriptor?: boolean } & Record<string, unknown>) => {
+    const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: false, requireReference: true });
+    try {
+      const desc = await target.target.resolve(target.reference ?? 'latest', { signal: interrupt.signal });
+      await confirmDeletion(opts.force === true, `Are you sure you want to delete the manifest ${desc.digest} and all tags associated with it?`);
+      await target.target.delete(desc, { signal: interrupt.signal });
+      if (cliState.format === 'json' || opts.descriptor === true) {
+        printJson(opts.descriptor === true ? plainDescriptor(desc) : { reference: target.display(desc.digest), ...plainDescriptor(desc), deleted: true });
+        return;
+      }
+      outLine(`Deleted [${target.kind}] ${target.display(target.reference)}`);
+    } finally {
+      await target.close();
+    }
+  });
+}
+
+/**
+ * Asks for confirmation unless `force`; without a terminal on stdin a
+ * deletion requires `--force` (usage error otherwise). Declining exits 1.
+ */
+export async function confirmDeletion(force: boolean, question: string): Promise<void> {
+  if (force) return;
+  if (process.stdin.isTTY !== true) throw usageError('refusing to delete without confirmation: stdin is not a terminal', 'pass --force (-f) to delete without asking');
+  if (!(await confirm(question))) throw new CliExit(ExitCode.Failure, 'deletion cancelled');
+}
+
+/** `oras manifest fetch|fetch-config|push|delete`. */
+export function registerManifest(program: Command): void {
+  const manifest = program.command('manifest').description('manifest operations: fetch, fetch-config, push, delete');
+  registerFetch(manifest);
+  registerFetchConfig(manifest);
+  registerPushManifest(manifest);
+  registerDeleteManifest(manifest);
+}

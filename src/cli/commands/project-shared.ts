@@ -1,0 +1,67 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { OrasConfig } from '../../project/config.js';
+import type { ProjectListener } from '../../project/events.js';
+import { cliConfig, effectiveConcurrency } from '../config.js';
+import { cliState } from '../context.js';
+import { positiveInt } from '../args.js';
+import { addCommonOptions, type CommonFlags, type RemoteFlags } from '../options.js';
+import { ClientPool } from '../project-targets.js';
+import { projectProgress } from '../render/project-progress.js';
+
+/** Flags shared by the declarative commands. */
+export interface ProjectFlags extends CommonFlags {
+  project?: string;
+  concurrency?: number;
+  registryConfig?: string;
+  plainHttp?: boolean;
+  insecure?: boolean;
+  caFile?: string;
+}
+
+/** Adds `--project`, `--concurrency`, `--format text|json`, `--json`, registry access flags and the common flags. */
+export function addProjectOptions(cmd: Command): Command {
+  cmd
+    .option('-C, --project <dir>', 'project directory holding artifacts.yaml (default: current directory)')
+    .option('--concurrency <n>', 'parallel operations (default: oras config value, else 8)', positiveInt('--concurrency'))
+    .option('--format <format>', 'output format: text or json', 'text')
+    .option('--json', 'shorthand for --format json')
+    .option('-c, --registry-config <file>', 'docker-style config.json holding credentials')
+    .option('--plain-http', 'use plain HTTP for every registry')
+    .option('--no-plain-http', 'force HTTPS, also for loopback hosts')
+    .option('--insecure', 'skip TLS certificate verification')
+    .option('--ca-file <file>', 'PEM file of extra CA certificates to trust');
+  return addCommonOptions(cmd);
+}
+
+/** Everything a declarative command needs: project dir, config, clients, listener. */
+export interface ProjectContext {
+  projectDir: string;
+  config: OrasConfig;
+  pool: ClientPool;
+  concurrency: number;
+  onEvent: ProjectListener | undefined;
+}
+
+/** Loads the config (searched from the project directory) and builds the client pool. */
+export async function projectContext(opts: ProjectFlags): Promise<ProjectContext> {
+  if (cliState.format !== 'text' && cliState.format !== 'json') {
+    const { usageError } = await import('../errors.js');
+    throw usageError(`unknown --format ${JSON.stringify(cliState.format)}`, 'use --format text or --format json');
+  }
+  const projectDir = resolve(opts.project ?? process.cwd());
+  const config = await cliConfig(projectDir);
+  const flags: RemoteFlags = {
+    ...(opts.registryConfig !== undefined ? { registryConfig: opts.registryConfig } : {}),
+    ...(opts.plainHttp !== undefined ? { plainHttp: opts.plainHttp } : {}),
+    ...(opts.insecure === true ? { insecure: true } : {}),
+    ...(opts.caFile !== undefined ? { caFile: opts.caFile } : {}),
+  };
+  return {
+    projectDir,
+    config,
+    pool: new ClientPool(flags, config),
+    concurrency: effectiveConcurrency(opts.concurrency, config, config.concurrency),
+    onEvent: cliState.format === 'json' ? undefined : projectProgress(process.stderr, cliState.verbose),
+  };
+}

@@ -1,0 +1,89 @@
+import type { Command } from 'commander';
+import { readLockfile } from '../../project/lockfile.js';
+import { loadManifest } from '../../project/manifest.js';
+import { findOutdated } from '../../project/outdated.js';
+import { publish } from '../../project/publish.js';
+import type { Reference } from '../../oci/reference.js';
+import { cliState, interrupt, outLine, printJson } from '../context.js';
+import { padRight } from '../render/format.js';
+import { addProjectOptions, projectContext, type ProjectFlags } from './project-shared.js';
+
+/** `oras publish [NAME...]` and `oras outdated`. */
+export function registerPublish(program: Command): void {
+  const pub = program
+    .command('publish')
+    .description('pack and push the publishables of artifacts.yaml (all, or the named ones)')
+    .argument('[names...]', 'publishables to publish (default: all)')
+    .option('--dry-run', 'pack and print the digests; push nothing');
+  addProjectOptions(pub);
+  pub.action(async (names: string[], opts: ProjectFlags & { dryRun?: boolean }) => {
+    const ctx = await projectContext(opts);
+    try {
+      const result = await publish({
+        projectDir: ctx.projectDir,
+        ...(names.length > 0 ? { names } : {}),
+        ...(opts.dryRun === true ? { dryRun: true } : {}),
+        targetFactory: ctx.pool.writeFactory(),
+        concurrency: opts.concurrency ?? 3,
+        signal: interrupt.signal,
+        ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}),
+      });
+      if (cliState.format === 'json') {
+        printJson({
+          dryRun: result.dryRun,
+          lockfileChanged: result.lockfileChanged,
+          published: result.published.map((p) => ({
+            name: p.name,
+            ref: p.ref,
+            reference: `${p.ref}@${p.digest}`,
+            mediaType: p.descriptor.mediaType,
+            digest: p.digest,
+            size: p.descriptor.size,
+            tags: p.tags,
+            ...(p.manifest.artifactType !== undefined ? { artifactType: p.manifest.artifactType } : {}),
+            uploaded: p.uploaded,
+          })),
+        });
+        return;
+      }
+      for (const p of result.published) {
+        outLine(`${result.dryRun ? 'Would publish' : 'Published'} ${p.name}: ${p.ref}@${p.digest}${p.tags.length > 0 ? ` (tags: ${p.tags.join(', ')})` : ''}`);
+      }
+      if (result.published.length === 0) outLine('Nothing to publish');
+    } finally {
+      await ctx.pool.close();
+    }
+  });
+
+  const out = program
+    .command('outdated')
+    .description('show dependencies whose tag or version range now resolves to something newer');
+  addProjectOptions(out);
+  out.action(async (opts: ProjectFlags) => {
+    const ctx = await projectContext(opts);
+    try {
+      const { manifest } = await loadManifest(ctx.projectDir);
+      const lock = await readLockfile(ctx.projectDir);
+      const factory = ctx.pool.readFactory();
+      const entries = await findOutdated(manifest, lock, {
+        repositoryFor: (ref: Reference) => factory(`${ref.registry}/${ref.repository}`),
+        signal: interrupt.signal,
+        ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}),
+      }, { concurrency: ctx.concurrency });
+      if (cliState.format === 'json') {
+        printJson({ dependencies: entries });
+        return;
+      }
+      if (entries.length === 0) {
+        outLine('No dependencies');
+        return;
+      }
+      const rows = entries.map((e) => [e.name, e.current ?? '-', e.wanted, e.latest ?? '-', e.outdated ? 'outdated' : 'up to date']);
+      const header = ['Name', 'Current', 'Wanted', 'Latest', 'Status'];
+      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+      for (const r of [header, ...rows]) outLine(r.map((c, i) => (i === r.length - 1 ? c : padRight(c, widths[i] ?? 0))).join('  '));
+    } finally {
+      await ctx.pool.close();
+    }
+  });
+}

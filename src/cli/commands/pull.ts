@@ -1,0 +1,133 @@
+import type { Command } from 'commander';
+import { pullArtifact, type PullArtifactResult } from '../../artifact/pull.js';
+import { fetchAll } from '../../content/read.js';
+import { writeFileAtomic } from '../../content/fs-atomic.js';
+import { Annotation } from '../../oci/media-types.js';
+import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
+import { collect } from '../args.js';
+import { cliConfig, effectiveConcurrency } from '../config.js';
+import { cliState, errLine, interrupt, outLine, printJson } from '../context.js';
+import { addCommonOptions, addConcurrencyOption, addFormatOption, addRemoteOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
+import { progressFor, PULL_VERBS } from '../render/progress.js';
+import { openSource } from '../targets.js';
+
+/** Flags of `oras pull`. */
+interface PullFlags extends CommonFlags {
+  output?: string;
+  allowedMediaType?: string[];
+  mediaType?: string[];
+  allowAll?: boolean;
+  includeSubject?: boolean;
+  keepOldFiles?: boolean;
+  allowPathTraversal?: boolean;
+  exportManifest?: string;
+  concurrency?: number;
+}
+
+/** One file in the JSON result of `pull`. */
+export interface PulledFileJson {
+  path: string;
+  digest: string;
+  size: number;
+  mediaType: string;
+  directory: boolean;
+}
+
+/** The JSON result of `pull`. */
+export interface PullResultJson {
+  reference: string;
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  files: PulledFileJson[];
+  /** Paths left alone (`--keep-old-files`). */
+  kept: string[];
+  /** Layers not pulled: `untitled`, `media-type` (not allowed) or `excluded`. */
+  skipped: { digest: string; title?: string; reason: string }[];
+  subject?: Omit<PullResultJson, 'reference'>;
+}
+
+function toJson(r: PullArtifactResult): Omit<PullResultJson, 'reference'> {
+  return {
+    mediaType: r.descriptor.mediaType,
+    digest: r.descriptor.digest,
+    size: r.descriptor.size,
+    ...(r.manifest.artifactType !== undefined ? { artifactType: r.manifest.artifactType } : {}),
+    files: r.files.map((f) => ({ path: f.path, digest: f.digest, size: f.size, mediaType: f.mediaType, directory: f.directory })),
+    kept: r.kept,
+    skipped: r.skipped.map((s) => {
+      const title = s.layer.annotations?.[Annotation.Title];
+      return { digest: s.layer.digest, ...(title !== undefined ? { title } : {}), reason: s.reason };
+    }),
+    ...(r.subject !== undefined ? { subject: toJson(r.subject) } : {}),
+  };
+}
+
+/** `oras pull REF [-o DIR]`. */
+export function registerPull(program: Command): void {
+  const cmd = program
+    .command('pull')
+    .description('pull the files of an artifact from a registry or OCI layout')
+    .argument('<reference>', 'registry/repo[:tag|@digest] (or DIR[:tag|@digest] with --oci-layout)')
+    .option('-o, --output <dir>', 'output directory (default: current directory)')
+    .option('--allowed-media-type <type>', 'pull only layers of this media type, repeatable', collect)
+    .option('--media-type <type>', 'alias of --allowed-media-type (oras 0.x)', collect)
+    .option('-a, --allow-all', 'allow all media types (the default; kept for oras 0.x scripts)')
+    .option('--include-subject', "also pull the files of the manifest's subject")
+    .option('-k, --keep-old-files', 'do not overwrite existing files')
+    .option('--allow-path-traversal', 'allow file titles that point outside the output directory')
+    .option('--export-manifest <file>', 'also write the pulled manifest to FILE');
+  addConcurrencyOption(cmd);
+  addRemoteOptions(cmd);
+  addCommonOptions(cmd);
+  addFormatOption(cmd);
+  cmd.action(async (refArg: string, opts: PullFlags & Record<string, unknown>) => {
+    const flags = remoteFlagsOf(opts);
+    const source = await openSource(refArg, flags);
+    try {
+      const ref = source.reference ?? 'latest';
+      const allowed = [...(opts.allowedMediaType ?? []), ...(opts.mediaType ?? [])];
+      const cfg = await cliConfig();
+      const progress = progressFor(cliState.format, ttyEnabled(opts), PULL_VERBS);
+      let result: PullArtifactResult;
+      try {
+        result = await pullArtifact(source.target, ref, opts.output ?? process.cwd(), {
+          ...(allowed.length > 0 && opts.allowAll !== true ? { allowedMediaTypes: allowed } : {}),
+          ...(opts.includeSubject === true ? { includeSubject: true } : {}),
+          ...(opts.keepOldFiles === true ? { keepOldFiles: true } : {}),
+          ...(opts.allowPathTraversal === true ? { allowPathTraversal: true } : {}),
+          ...(cfg.limits.maxEntries !== undefined ? { maxEntries: cfg.limits.maxEntries } : {}),
+          ...(cfg.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: cfg.limits.maxUncompressedBytes } : {}),
+          concurrency: effectiveConcurrency(opts.concurrency, cfg),
+          onEvent: progress.listener,
+          signal: interrupt.signal,
+        });
+      } finally {
+        progress.close();
+      }
+      if (opts.exportManifest !== undefined) {
+        await writeFileAtomic(opts.exportManifest, await fetchAll(source.target, result.descriptor, MAX_MANIFEST_BYTES, { signal: interrupt.signal }));
+      }
+      const reference = source.display(ref);
+      if (cliState.format === 'json') {
+        printJson({ reference, ...toJson(result) } satisfies PullResultJson);
+        return;
+      }
+      const untitled = result.skipped.filter((s) => s.reason === 'untitled').length;
+      if (untitled > 0) {
+        errLine(`Skipped pulling ${untitled} layer(s) without a file name in "${Annotation.Title}"`);
+        errLine(`Use 'oras copy ${refArg} --to-oci-layout <dir>' to pull all layers.`);
+      }
+      const all: PullArtifactResult[] = [];
+      for (let r: PullArtifactResult | undefined = result; r !== undefined; r = r.subject) all.push(r);
+      for (const r of all) for (const f of r.files) outLine(`Downloaded ${f.path}${f.directory ? '/' : ''}`);
+      for (const r of all) for (const k of r.kept) outLine(`Kept ${k} (exists)`);
+      if (all.every((r) => r.files.length === 0 && r.kept.length === 0)) outLine('No files pulled: the artifact has no titled layers that match');
+      outLine(`Pulled [${source.kind}] ${reference}`);
+      outLine(`Digest: ${result.descriptor.digest}`);
+    } finally {
+      await source.close();
+    }
+  });
+}

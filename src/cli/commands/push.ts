@@ -1,0 +1,139 @@
+import { Option, type Command } from 'commander';
+import { packArtifact, type PackFileInput } from '../../artifact/pack.js';
+import { writeFileAtomic } from '../../content/fs-atomic.js';
+import { MediaType } from '../../oci/media-types.js';
+import { collect, parseAnnotations, readAnnotationFile, splitFileArg, splitRefTags } from '../args.js';
+import { effectiveConcurrency, cliConfig } from '../config.js';
+import { cliState, interrupt, outLine, printJson } from '../context.js';
+import { usageError } from '../errors.js';
+import { addCommonOptions, addConcurrencyOption, addFormatOption, addRemoteOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
+import { progressFor, PUSH_VERBS } from '../render/progress.js';
+import { openTarget } from '../targets.js';
+
+/** Flags of `oras push`. */
+interface PushFlags extends CommonFlags {
+  artifactType?: string;
+  config?: string;
+  manifestConfig?: string;
+  annotation?: string[];
+  annotationFile?: string;
+  imageSpec?: 'v1.1' | 'v1.0';
+  exportManifest?: string;
+  disablePathValidation?: boolean;
+  concurrency?: number;
+}
+
+/** The JSON result of `push` (and `attach`). */
+export interface PushResultJson {
+  reference: string;
+  mediaType: string;
+  digest: string;
+  size: number;
+  tags: string[];
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  /** Blobs uploaded / already present (including the manifest). */
+  transfer: { uploaded: number; exists: number; mounted: number; bytes: number };
+}
+
+/** Parses `--config FILE[:MEDIATYPE]` (default media type `application/vnd.unknown.config.v1+json`). */
+export function parseConfigArg(arg: string): { path: string; mediaType: string } {
+  const { path, mediaType } = splitFileArg(arg);
+  return { path, mediaType: mediaType ?? MediaType.UnknownConfig };
+}
+
+/** `created` and tar mtime from `SOURCE_DATE_EPOCH` (reproducible builds), when set. */
+export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): { created: string; mtime: number } | undefined {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d{1,12}$/.test(raw)) throw usageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got ${JSON.stringify(raw)}`);
+  const secs = Number(raw);
+  return { created: new Date(secs * 1000).toISOString().replace(/\.000Z$/, 'Z'), mtime: secs };
+}
+
+/** `oras push REF[,TAG...] FILE[:MEDIATYPE]...`. */
+export function registerPush(program: Command): void {
+  const cmd = program
+    .command('push')
+    .description('push files (and directories) to a registry or OCI layout as an artifact')
+    .argument('<reference>', 'registry/repo[:tag][,tag...] (or DIR[:tag] with --oci-layout)')
+    .argument('[files...]', 'FILE[:MEDIATYPE] to push; directories are packed as tar+gzip')
+    .option('--artifact-type <type>', 'artifact type of the manifest')
+    .option('--config <file>', 'manifest config FILE[:MEDIATYPE] (default media type application/vnd.unknown.config.v1+json)')
+    .option('--manifest-config <file>', 'alias of --config')
+    .option('-a, --annotation <key=value>', 'manifest annotation, repeatable', collect)
+    .option('--annotation-file <file>', 'JSON file of annotations: keys are file names, $manifest, $config')
+    .addOption(new Option('--image-spec <version>', 'OCI image-spec version of the manifest').choices(['v1.1', 'v1.0']).default('v1.1'))
+    .option('--export-manifest <file>', 'also write the pushed manifest to FILE')
+    .option('--disable-path-validation', 'allow absolute paths and paths outside the working directory as titles');
+  addConcurrencyOption(cmd);
+  addRemoteOptions(cmd, { shortRegistryConfig: false });
+  addCommonOptions(cmd);
+  addFormatOption(cmd);
+  cmd.action(async (refArg: string, files: string[], opts: PushFlags & Record<string, unknown>) => {
+    const flags = remoteFlagsOf(opts);
+    if (opts.config !== undefined && opts.manifestConfig !== undefined) throw usageError('--config and --manifest-config are the same option; give one');
+    const configArg = opts.config ?? opts.manifestConfig;
+    const config = configArg !== undefined ? parseConfigArg(configArg) : undefined;
+    if (config !== undefined) cliState.errorContext.customConfig = true;
+    if (opts.imageSpec === 'v1.0' && opts.artifactType !== undefined && config !== undefined) {
+      throw usageError('--artifact-type cannot be combined with --config for --image-spec v1.0', 'image-spec v1.0 manifests carry the type in the config media type');
+    }
+    const { ref, extraTags } = splitRefTags(refArg);
+    const target = await openTarget(ref, flags);
+    try {
+      if (target.digest !== undefined) throw usageError('cannot push to a digest reference', 'push to a tag, e.g. registry/repo:v1');
+      const tags = [target.tag ?? 'latest', ...extraTags];
+      const inputs: PackFileInput[] = files.map((f) => {
+        const { path, mediaType } = splitFileArg(f);
+        return { path, ...(mediaType !== undefined ? { mediaType } : {}) };
+      });
+      const annotations = parseAnnotations(opts.annotation);
+      const fileAnnotations = opts.annotationFile !== undefined ? await readAnnotationFile(opts.annotationFile) : undefined;
+      const epoch = sourceDateEpoch();
+      const cfg = await cliConfig();
+      const progress = progressFor(cliState.format, ttyEnabled(opts), PUSH_VERBS);
+      let result;
+      try {
+        result = await packArtifact(target.target, {
+          files: inputs,
+          ...(config !== undefined ? { config } : {}),
+          ...(opts.artifactType !== undefined ? { artifactType: opts.artifactType } : {}),
+          annotations,
+          ...(fileAnnotations !== undefined ? { fileAnnotations } : {}),
+          ...(opts.imageSpec !== undefined ? { imageSpec: opts.imageSpec } : {}),
+          ...(epoch !== undefined ? { created: epoch.created, mtime: epoch.mtime } : {}),
+          allowAbsolutePaths: opts.disablePathValidation === true,
+          concurrency: effectiveConcurrency(opts.concurrency, cfg),
+          tags,
+          onEvent: progress.listener,
+          signal: interrupt.signal,
+        });
+      } finally {
+        progress.close();
+      }
+      if (opts.exportManifest !== undefined) await writeFileAtomic(opts.exportManifest, result.manifestBytes);
+      const d = result.descriptor;
+      const json: PushResultJson = {
+        reference: target.display(d.digest),
+        mediaType: d.mediaType,
+        digest: d.digest,
+        size: d.size,
+        tags,
+        ...(result.manifest.artifactType !== undefined ? { artifactType: result.manifest.artifactType } : {}),
+        ...(result.manifest.annotations !== undefined ? { annotations: result.manifest.annotations } : {}),
+        transfer: { uploaded: progress.stats.transferred, exists: progress.stats.exists, mounted: progress.stats.mounted, bytes: progress.stats.bytes },
+      };
+      if (cliState.format === 'json') {
+        printJson(json);
+        return;
+      }
+      for (const t of tags) outLine(`Pushed [${target.kind}] ${target.display(t)}`);
+      const artifactType = result.manifest.artifactType ?? (opts.imageSpec === 'v1.0' ? result.manifest.config.mediaType : undefined);
+      if (artifactType !== undefined) outLine(`ArtifactType: ${artifactType}`);
+      outLine(`Digest: ${d.digest}`);
+    } finally {
+      await target.close();
+    }
+  });
+}

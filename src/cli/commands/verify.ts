@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { formatSpecChanges } from '../../project/spec-diff.js';
+import { verify, type VerifyReport } from '../../project/verify.js';
+import { cliState, outLine, printJson } from '../context.js';
+import { CliExit, ExitCode, type ExitCodeValue } from '../errors.js';
+import { addProjectOptions, projectContext, type ProjectFlags } from './project-shared.js';
+
+/**
+ * The exit code for a verify report: 0 clean, 5 manifest drift
+ * (artifacts.yaml vs artifacts.lock), 6 tree drift (files vs lock), 1 when
+ * the check itself could not run. Manifest drift wins over tree drift.
+ */
+export function verifyExitCode(report: VerifyReport): ExitCodeValue {
+  if (report.manifestDrift.length > 0) return ExitCode.ManifestDrift;
+  if (report.treeDrift.length > 0) return ExitCode.TreeDrift;
+  if (report.errors.length > 0) return ExitCode.Failure;
+  return ExitCode.Ok;
+}
+
+/** `oras verify`: offline check that artifacts.lock matches artifacts.yaml and the files on disk. */
+export function registerVerify(program: Command): void {
+  const cmd = program
+    .command('verify')
+    .description('check, offline, that artifacts.lock matches artifacts.yaml and the installed files (exit 5: manifest drift, 6: tree drift)');
+  addProjectOptions(cmd);
+  cmd.action(async (opts: ProjectFlags) => {
+    const ctx = await projectContext(opts);
+    try {
+      const report = await verify({ projectDir: ctx.projectDir, concurrency: ctx.concurrency, ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}) });
+      const code = verifyExitCode(report);
+      if (cliState.format === 'json') {
+        printJson({ ...report, exitCode: code });
+      } else {
+        if (report.manifestDrift.length > 0) outLine(`Manifest drift (artifacts.yaml vs artifacts.lock):\n${formatSpecChanges(report.manifestDrift)}`);
+        for (const d of report.treeDrift) outLine(`Tree drift: ${d.path}: ${d.actual}${d.dependency !== undefined ? ` (${d.dependency})` : ''}`);
+        for (const e of report.errors) outLine(`Error: ${e.code}: ${e.message}`);
+        outLine(report.ok ? `Verified ${report.checked} file(s): OK` : `Verification failed (${report.checked} file(s) checked)`);
+      }
+      if (code !== ExitCode.Ok) throw new CliExit(code);
+    } finally {
+      await ctx.pool.close();
+    }
+  });
+}

@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { cliState, outLine, printJson } from '../context.js';
+import { addCommonOptions, addFormatOption } from '../options.js';
+
+/** Version facts printed by `oras version`. */
+export interface VersionInfo {
+  version: string;
+  nodeVersion: string;
+  platform: string;
+  gitCommit: string;
+  gitTreeState: string;
+}
+
+/** Reads the package version (from package.json next to dist/) and runtime facts. */
+export function versionInfo(): VersionInfo {
+  let version = 'unknown';
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    if (typeof pkg.version === 'string') version = pkg.version;
+  } catch {
+    // not installed from a package: leave unknown
+  }
+  return {
+    version,
+    nodeVersion: process.version,
+    platform: `${process.platform}/${process.arch}`,
+    gitCommit: process.env.ORAS_TS_GIT_COMMIT ?? 'unknown',
+    gitTreeState: process.env.ORAS_TS_GIT_TREE_STATE ?? 'unknown',
+  };
+}
+
+/** `oras version`: prints `Version: …` and runtime fields, or JSON. */
+export function registerVersion(program: Command): void {
+  const cmd = program.command('version').description('show version information');
+  addCommonOptions(cmd);
+  addFormatOption(cmd);
+  cmd.action(() => {
+    const info = versionInfo();
+    if (cliState.format === 'json') {
+      printJson(info);
+      return;
+    }
+    outLine(`Version:        ${info.version}`);
+    outLine(`Node.js:        ${info.nodeVersion}`);
+    outLine(`OS/Arch:        ${info.platform}`);
+    outLine(`Git commit:     ${info.gitCommit}`);
+    outLine(`Git tree state: ${info.gitTreeState}`);
+  });
+}

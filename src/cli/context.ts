@@ -1,0 +1,87 @@
+import type { ErrorContext } from './errors.js';
+
+/**
+ * Process-wide CLI state shared by the command handlers and `main`:
+ * which output format was asked for, whether `--debug` is on, and what the
+ * running command was doing (so an error can get a registry-specific hint).
+ * Set by the command's pre-action hook; read by the error handler.
+ */
+export interface CliState {
+  /** `--debug` given: print redacted HTTP debug lines and stacks. */
+  debug: boolean;
+  /** `--verbose` given. */
+  verbose: boolean;
+  /** Output format of the running command (`text` unless `--format` says otherwise). */
+  format: string;
+  /** Context for error hints. */
+  errorContext: ErrorContext;
+}
+
+/** The single CLI state object (mutated by commands; defaults below). */
+export const cliState: CliState = {
+  debug: false,
+  verbose: false,
+  format: 'text',
+  errorContext: {},
+};
+
+/** Aborted on SIGINT/SIGTERM; commands pass `interrupt.signal` to the library. */
+export const interrupt = new AbortController();
+
+/** Writes text to stdout (no newline added). */
+export function out(text: string): void {
+  process.stdout.write(text);
+}
+
+/** Writes one line to stdout. */
+export function outLine(text = ''): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/** Writes one line to stderr. */
+export function errLine(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+/** Prints `Warning: <message>` on stderr. */
+export function warn(message: string): void {
+  process.stderr.write(`Warning: ${message}\n`);
+}
+
+/** Prints a value as pretty JSON (2-space indent) on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** True when stderr is an interactive terminal and `--no-tty` was not given. */
+export function stderrIsTty(tty: boolean | undefined): boolean {
+  return tty !== false && process.stderr.isTTY === true && process.env.TERM !== 'dumb';
+}
+
+/** Reads all of stdin as UTF-8 (bounded to `limit` bytes). */
+export async function readStdin(limit = 1024 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of process.stdin) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    total += buf.length;
+    if (total > limit) throw new Error(`stdin exceeds ${limit} bytes`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Asks a yes/no question on the terminal (stdin must be a TTY; callers check
+ * first and require `--force` otherwise). Resolves true for `y`/`yes`.
+ */
+export async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve));
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * The `oras` executable. Parses argv with commander (see run.ts), maps errors
+ * to exit codes (see EXIT_CODES.md) and exits explicitly so keep-alive sockets
+ * never hold the process open.
+ */
+import { cliState } from './context.js';
+import { exitCodeFor, formatError } from './errors.js';
+import { interrupt, run } from './run.js';
+
+let interrupted = 0;
+const onSignal = (signal: NodeJS.Signals): void => {
+  interrupted++;
+  if (interrupted > 1) process.exit(130);
+  process.stderr.write(`\nInterrupted (${signal}); cleaning up… (press Ctrl-C again to force)\n`);
+  interrupt.abort(new Error(`interrupted by ${signal}`));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  // `oras … | head`: the reader went away; that is not our failure.
+  if (err.code === 'EPIPE') process.exit(0);
+});
+
+// A stray rejection or exception (a library bug) must still end as one `Error:` line, not a stack dump.
+const fatal = (err: unknown): void => {
+  process.stderr.write(formatError(err, { debug: cliState.debug, context: cliState.errorContext }));
+  process.exit(exitCodeFor(err));
+};
+process.on('unhandledRejection', fatal);
+process.on('uncaughtException', fatal);
+
+let finished = false;
+process.on('beforeExit', () => {
+  // The event loop drained while the command was still pending: a promise that can never settle.
+  // Say so clearly instead of Node's silent exit code 13.
+  if (finished) return;
+  process.stderr.write('Error: internal error: the operation stopped before completing (a pending step can never finish)\n');
+  process.stderr.write('Hint: this is a bug in oras-ts; rerun with --debug and report the output\n');
+  process.exit(1);
+});
+
+const code = await run(process.argv);
+finished = true;
+process.exit(interrupted > 0 && code !== 0 ? 130 : code);

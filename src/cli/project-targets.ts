@@ -1,0 +1,123 @@
+import type { Readable } from 'node:stream';
+import type { CallOptions, FetchOptions, ReadOnlyTarget, TagLister } from '../content/store.js';
+import { isOrasError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { validateRepository } from '../oci/reference.js';
+import type { OrasConfig } from '../project/config.js';
+import type { RegistryClient } from '../registry/client.js';
+import { Repository } from '../registry/repository.js';
+import { registrySettings } from './config.js';
+import { usageError } from './errors.js';
+import type { RemoteFlags } from './options.js';
+import { clientFor } from './targets.js';
+
+/**
+ * Target factories for the declarative commands (install/update/outdated/
+ * publish): one {@link RegistryClient} per registry host (config settings +
+ * flags), and for reads a {@link MirroredTarget} that tries the configured
+ * mirrors before the registry itself.
+ */
+
+/** A read-only target that tries each candidate in order (mirrors first, then the origin). */
+export class MirroredTarget implements ReadOnlyTarget, TagLister {
+  constructor(private readonly candidates: Repository[]) {
+    if (candidates.length === 0) throw new Error('MirroredTarget needs at least one candidate');
+  }
+
+  private async first<T>(fn: (t: Repository) => Promise<T>): Promise<T> {
+    let lastErr: unknown;
+    for (const t of this.candidates) {
+      try {
+        return await fn(t);
+      } catch (err) {
+        if (isOrasError(err, 'ERR_ORAS_ABORTED')) throw err;
+        lastErr = err;
+      }
+    }
+    throw lastErr;
+  }
+
+  resolve(reference: string, options?: CallOptions): Promise<Descriptor> {
+    return this.first((t) => t.resolve(reference, options));
+  }
+
+  fetch(desc: Descriptor, options?: FetchOptions): Promise<Readable> {
+    return this.first((t) => t.fetch(desc, options));
+  }
+
+  async exists(desc: Descriptor, options?: CallOptions): Promise<boolean> {
+    for (const t of this.candidates) {
+      try {
+        if (await t.exists(desc, options)) return true;
+      } catch (err) {
+        if (isOrasError(err, 'ERR_ORAS_ABORTED')) throw err;
+      }
+    }
+    return false;
+  }
+
+  async *tags(options?: CallOptions & { last?: string }): AsyncIterable<string> {
+    // Tags come from the origin (last candidate): mirrors may lag behind.
+    const origin = this.candidates[this.candidates.length - 1]!;
+    yield* origin.tags(options);
+  }
+}
+
+/** Splits `registry/repo` (as the project layer passes it). */
+function splitRepository(repository: string): { registry: string; repository: string } {
+  const slash = repository.indexOf('/');
+  if (slash <= 0) throw usageError(`invalid repository ${JSON.stringify(repository)}`, 'use registry/repository');
+  const registry = repository.slice(0, slash);
+  const repo = repository.slice(slash + 1);
+  validateRepository(repo);
+  return { registry, repository: repo };
+}
+
+/** Caches one client per host and closes them all. */
+export class ClientPool {
+  private readonly clients = new Map<string, Promise<RegistryClient>>();
+  constructor(private readonly flags: RemoteFlags, private readonly config: OrasConfig) {}
+
+  client(host: string): Promise<RegistryClient> {
+    let c = this.clients.get(host);
+    if (c === undefined) {
+      c = clientFor(host, this.flags, this.config);
+      this.clients.set(host, c);
+    }
+    return c;
+  }
+
+  repository(host: string, repository: string): Promise<Repository> {
+    return this.client(host).then((client) => new Repository({
+      reference: { registry: host, repository },
+      client,
+      ...(this.config.limits.maxManifestBytes !== undefined ? { maxManifestBytes: this.config.limits.maxManifestBytes } : {}),
+    }));
+  }
+
+  /** Read factory: mirrors (from the config) first, then the registry. */
+  readFactory(): (repository: string) => Promise<MirroredTarget | Repository> {
+    return async (repository: string) => {
+      const { registry, repository: repo } = splitRepository(repository);
+      const mirrors = registrySettings(this.config, registry).mirrors ?? [];
+      const origin = await this.repository(registry, repo);
+      if (mirrors.length === 0) return origin;
+      const candidates = await Promise.all(mirrors.map((m) => this.repository(m, repo)));
+      return new MirroredTarget([...candidates, origin]);
+    };
+  }
+
+  /** Write factory (publish): always the registry itself. */
+  writeFactory(): (repository: string) => Promise<Repository> {
+    return async (repository: string) => {
+      const { registry, repository: repo } = splitRepository(repository);
+      return this.repository(registry, repo);
+    };
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.allSettled(all.map(async (c) => (await c).close()));
+  }
+}

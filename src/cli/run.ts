@@ -1,0 +1,59 @@
+import { Command, CommanderError } from 'commander';
+import { cliState } from './context.js';
+export { interrupt } from './context.js';
+import { errorJson, exitCodeFor, ExitCode, formatError } from './errors.js';
+import { registerCommands } from './commands/index.js';
+import { versionInfo } from './commands/version.js';
+import { applyCommonFlags, type CommonFlags } from './options.js';
+
+/** Builds the `oras` commander program with every command registered. */
+export function buildProgram(): Command {
+  const program = new Command('oras')
+    .description('OCI Registry As Storage: push, pull and manage artifacts in OCI registries')
+    .usage('[command] [flags]')
+    .version(versionInfo().version, '--version', 'print the version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      // Usage errors are printed by run() as `Error: …` + `Hint: …`.
+      outputError: () => undefined,
+    });
+  program.hook('preAction', (_root, actionCommand) => {
+    const path: string[] = [];
+    for (let c: Command | null = actionCommand; c !== null && c !== program; c = c.parent) path.unshift(c.name());
+    applyCommonFlags(actionCommand.opts<CommonFlags>(), path.join(' '));
+  });
+  registerCommands(program);
+  return program;
+}
+
+/** Runs the CLI with `argv` (as `process.argv`) and returns the exit code. Never throws. */
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const rawArgs = argv.slice(2);
+  // Commands print results themselves; errors land here.
+  try {
+    if (rawArgs.length === 0) {
+      program.outputHelp();
+      return ExitCode.Ok;
+    }
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')) {
+      return ExitCode.Ok;
+    }
+    if (err instanceof CommanderError && err.code === 'commander.executeSubCommandAsync') return ExitCode.Failure;
+    const debug = cliState.debug || rawArgs.includes('--debug') || rawArgs.includes('-d');
+    const code = exitCodeFor(err);
+    if (err instanceof Error && err.name === 'CliExit' && err.message === '') return code;
+    if (cliState.format === 'json') {
+      process.stderr.write(`${JSON.stringify({ error: errorJson(err, cliState.errorContext) })}\n`);
+      if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    } else {
+      process.stderr.write(formatError(err, { debug, context: cliState.errorContext }));
+    }
+    return code;
+  }
+}
+

@@ -1,0 +1,191 @@
+import { readFile } from 'node:fs/promises';
+import { OciLayoutStore } from '../content/oci-layout.js';
+import type { Deleter, ReferrerLister, TagLister, Target } from '../content/store.js';
+import type { TransferListener } from '../events.js';
+import { parseRegistryOrRepository, parseReference, type Reference } from '../oci/reference.js';
+import type { OrasConfig } from '../project/config.js';
+import { RegistryClient, type RegistryClientOptions } from '../registry/client.js';
+import { Registry } from '../registry/registry.js';
+import { Repository } from '../registry/repository.js';
+import { parseHeaders, splitLayoutRef } from './args.js';
+import { cliConfig, registrySettings } from './config.js';
+import { cliState, errLine } from './context.js';
+import { credentialProviderFor } from './credentials.js';
+import { usageError } from './errors.js';
+import { validateRemoteFlags, type RemoteFlags } from './options.js';
+
+/** A target store every command can use: a remote repository or an OCI layout. */
+export type CliTarget = Target & Deleter & TagLister & ReferrerLister;
+
+/** A target opened from a command-line reference. */
+export interface OpenedTarget {
+  kind: 'registry' | 'layout';
+  target: CliTarget;
+  /** The tag given, if any. */
+  tag?: string;
+  /** The digest given, if any. */
+  digest?: string;
+  /** The reference to resolve: digest, else tag, else undefined. */
+  reference: string | undefined;
+  /** `registry/repository` or the layout directory, as the user typed it. */
+  name: string;
+  /** Registry host (registry targets only). */
+  registry?: string;
+  /** Repository path (registry targets only). */
+  repository?: string;
+  /** The parsed reference (registry targets only). */
+  parsed?: Reference;
+  /** The remote repository (registry targets only). */
+  remote?: Repository;
+  /** The layout store (layout targets only). */
+  layout?: OciLayoutStore;
+  /** The HTTP client (registry targets only). */
+  client?: RegistryClient;
+  /** Formats `name` with a tag or digest. */
+  display(ref?: string): string;
+  /** Releases connections. */
+  close(): Promise<void>;
+}
+
+/** Options for {@link openTarget}. */
+export interface OpenTargetOptions {
+  /** Receives transfer events emitted by the repository itself (e.g. mount). */
+  onEvent?: TransferListener;
+  /** The layout is only read: do not create it (default false). */
+  readOnly?: boolean;
+  /** Require a tag or digest in the reference (`ERR_ORAS_USAGE` otherwise). */
+  requireReference?: boolean;
+  /** The config to apply (default: loaded by {@link cliConfig}). */
+  config?: OrasConfig;
+}
+
+/** The `onDebug` sink for `--debug`: prefixed lines on stderr (already redacted by the library). */
+export function debugSink(): ((line: string) => void) | undefined {
+  return cliState.debug ? (line: string) => errLine(`[debug] ${line}`) : undefined;
+}
+
+/**
+ * Builds a {@link RegistryClient} for `host`: oras config settings for that
+ * host first, then the flags on top (a flag always wins).
+ */
+export async function clientFor(host: string, flags: RemoteFlags, config?: OrasConfig): Promise<RegistryClient> {
+  validateRemoteFlags(flags);
+  const cfg = config ?? (await cliConfig());
+  const reg = registrySettings(cfg, host);
+  const certFile = flags.certFile ?? reg.certFile;
+  const keyFile = flags.keyFile ?? reg.keyFile;
+  if ((certFile === undefined) !== (keyFile === undefined)) throw usageError(`a client certificate needs both a cert and a key file (registry ${host})`);
+  const caFile = flags.caFile ?? reg.caFile;
+  // TLS settings for a host say it speaks HTTPS, even on loopback (where plain HTTP is the default).
+  const wantsTls = caFile !== undefined || certFile !== undefined || flags.insecure === true || reg.insecure === true;
+  const plainHttp = flags.plainHttp ?? reg.plainHttp ?? (wantsTls ? false : undefined);
+  const options: RegistryClientOptions = {
+    credentials: await credentialProviderFor(host, flags, cfg.credentials.configPath),
+    headers: { ...(reg.headers ?? {}), ...parseHeaders(flags.header) },
+    ...(plainHttp !== undefined ? { plainHttp } : {}),
+    ...(flags.insecure === true || reg.insecure === true ? { insecure: true } : {}),
+    ...(caFile !== undefined ? { caFile } : {}),
+    ...(certFile !== undefined ? { cert: await readFile(certFile) } : {}),
+    ...(keyFile !== undefined ? { key: await readFile(keyFile) } : {}),
+  };
+  const sink = debugSink();
+  if (sink !== undefined) options.onDebug = sink;
+  return new RegistryClient(options);
+}
+
+/**
+ * Opens the target named by `arg`: with `--oci-layout` an OCI layout
+ * directory `DIR[:tag|@digest]` (created on first write), otherwise a remote
+ * repository `registry/repo[:tag][@digest]`.
+ */
+export async function openTarget(arg: string, flags: RemoteFlags, options: OpenTargetOptions = {}): Promise<OpenedTarget> {
+  validateRemoteFlags(flags);
+  if (flags.ociLayout === true) {
+    const { dir, tag, digest } = splitLayoutRef(arg);
+    if (dir === '') throw usageError(`missing OCI layout directory in ${JSON.stringify(arg)}`, 'use DIR[:tag|@digest]');
+    if (options.requireReference === true && tag === undefined && digest === undefined) {
+      throw usageError(`${JSON.stringify(arg)} has no tag or digest`, 'use DIR:tag or DIR@sha256:…');
+    }
+    const layout = await OciLayoutStore.open(dir, options.readOnly === true ? { readOnly: true, create: false } : {});
+    return {
+      kind: 'layout',
+      target: layout,
+      ...(tag !== undefined ? { tag } : {}),
+      ...(digest !== undefined ? { digest } : {}),
+      reference: digest ?? tag,
+      name: dir,
+      layout,
+      display: (ref) => (ref === undefined ? dir : ref.startsWith('sha') && ref.includes(':') ? `${dir}@${ref}` : `${dir}:${ref}`),
+      close: async () => undefined,
+    };
+  }
+  const parsed = parseReference(arg);
+  if (options.requireReference === true && parsed.tag === undefined && parsed.digest === undefined) {
+    throw usageError(`${JSON.stringify(arg)} has no tag or digest`, 'use registry/repo:tag or registry/repo@sha256:…');
+  }
+  cliState.errorContext.registry = parsed.registry;
+  const config = options.config ?? (await cliConfig());
+  const client = await clientFor(parsed.registry, flags, config);
+  const remote = new Repository({
+    reference: { registry: parsed.registry, repository: parsed.repository },
+    client,
+    ...(config.limits.maxManifestBytes !== undefined ? { maxManifestBytes: config.limits.maxManifestBytes } : {}),
+    ...(options.onEvent !== undefined ? { onEvent: options.onEvent } : {}),
+  });
+  // Show Docker Hub as the user wrote it (the wire host is registry-1.docker.io).
+  const shownRegistry = /^(docker\.io|index\.docker\.io)\//.test(arg.trim()) ? 'docker.io' : parsed.registry;
+  const name = `${shownRegistry}/${parsed.repository}`;
+  return {
+    kind: 'registry',
+    target: remote,
+    ...(parsed.tag !== undefined ? { tag: parsed.tag } : {}),
+    ...(parsed.digest !== undefined ? { digest: parsed.digest } : {}),
+    reference: parsed.digest ?? parsed.tag,
+    name,
+    registry: parsed.registry,
+    repository: parsed.repository,
+    parsed,
+    remote,
+    client,
+    display: (ref) => (ref === undefined ? name : ref.includes(':') ? `${name}@${ref}` : `${name}:${ref}`),
+    close: () => client.close(),
+  };
+}
+
+/** Opens a registry (for `repo ls`, `login`): `host[:port]` or `host/namespace`. */
+export async function openRegistry(arg: string, flags: RemoteFlags): Promise<{ registry: Registry; host: string; namespace?: string; client: RegistryClient; close(): Promise<void> }> {
+  const { registry: host, repository } = parseRegistryOrRepository(arg);
+  cliState.errorContext.registry = host;
+  const client = await clientFor(host, flags);
+  const registry = new Registry({ registry: host, client });
+  return { registry, host, ...(repository !== undefined ? { namespace: repository } : {}), client, close: () => client.close() };
+}
+
+/**
+ * Opens a source for reading (pull, cp source): when the oras config lists
+ * `mirrors` for the reference's registry, each mirror is tried first (same
+ * repository path; the first that resolves the reference wins), then the
+ * registry itself. Layouts and registries without mirrors open directly.
+ */
+export async function openSource(arg: string, flags: RemoteFlags, options: OpenTargetOptions = {}): Promise<OpenedTarget> {
+  if (flags.ociLayout === true) return openTarget(arg, flags, { ...options, readOnly: true });
+  const parsed = parseReference(arg);
+  const config = options.config ?? (await cliConfig());
+  const mirrors = registrySettings(config, parsed.registry).mirrors ?? [];
+  for (const mirror of mirrors) {
+    const mirrorRef = `${mirror}/${parsed.repository}${parsed.tag !== undefined ? `:${parsed.tag}` : ''}${parsed.digest !== undefined ? `@${parsed.digest}` : ''}`;
+    let opened: OpenedTarget | undefined;
+    try {
+      // Explicit credentials belong to the registry the user named, never to a mirror.
+      const { username: _u, password: _p, passwordStdin: _s, identityToken: _t, ...mirrorFlags } = flags;
+      opened = await openTarget(mirrorRef, mirrorFlags, { ...options, config });
+      await opened.target.resolve(opened.reference ?? 'latest', { signal: AbortSignal.timeout(30_000) });
+      if (cliState.verbose) errLine(`Using mirror ${mirror} for ${parsed.registry}`);
+      return opened;
+    } catch {
+      await opened?.close().catch(() => undefined);
+      if (cliState.verbose) errLine(`Mirror ${mirror} does not have ${arg}; trying the next source`);
+    }
+  }
+  return openTarget(arg, flags, { ...options, config });
+}
