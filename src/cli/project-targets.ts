@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { OciLayoutStore } from '../content/oci-layout.js';
 import type { CallOptions, FetchOptions, ReadOnlyTarget, TagLister } from '../content/store.js';
 import { isOrasError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -95,10 +97,22 @@ export class ClientPool {
     }));
   }
 
-  /** Read factory: mirrors (from the config) first, then the registry. */
-  readFactory(): (repository: string) => Promise<MirroredTarget | Repository> {
+  /**
+   * The OCI layout serving `registry/repo` when the config maps the host with
+   * `ociLayout` (repository R is the layout `<ociLayout>/R`), else undefined.
+   */
+  private async layoutFor(registry: string, repo: string, write: boolean): Promise<OciLayoutStore | undefined> {
+    const root = registrySettings(this.config, registry).ociLayout;
+    if (root === undefined) return undefined;
+    return OciLayoutStore.open(join(root, repo), write ? {} : { readOnly: true, create: false });
+  }
+
+  /** Read factory: a configured OCI layout, else mirrors (from the config) first, then the registry. */
+  readFactory(): (repository: string) => Promise<MirroredTarget | Repository | OciLayoutStore> {
     return async (repository: string) => {
       const { registry, repository: repo } = splitRepository(repository);
+      const layout = await this.layoutFor(registry, repo, false);
+      if (layout !== undefined) return layout;
       const mirrors = registrySettings(this.config, registry).mirrors ?? [];
       const origin = await this.repository(registry, repo);
       if (mirrors.length === 0) return origin;
@@ -108,10 +122,10 @@ export class ClientPool {
   }
 
   /** Write factory (publish): always the registry itself. */
-  writeFactory(): (repository: string) => Promise<Repository> {
+  writeFactory(): (repository: string) => Promise<Repository | OciLayoutStore> {
     return async (repository: string) => {
       const { registry, repository: repo } = splitRepository(repository);
-      return this.repository(registry, repo);
+      return (await this.layoutFor(registry, repo, true)) ?? this.repository(registry, repo);
     };
   }
 

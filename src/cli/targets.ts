@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { OciLayoutStore } from '../content/oci-layout.js';
 import type { Deleter, ReferrerLister, TagLister, Target } from '../content/store.js';
@@ -125,6 +126,24 @@ export async function openTarget(arg: string, flags: RemoteFlags, options: OpenT
   }
   cliState.errorContext.registry = parsed.registry;
   const config = options.config ?? (await cliConfig());
+  const layoutRoot = registrySettings(config, parsed.registry).ociLayout;
+  if (layoutRoot !== undefined) {
+    // oras.yaml maps this host to local OCI layouts: repository R is <ociLayout>/R.
+    const dir = join(layoutRoot, parsed.repository);
+    const layout = await OciLayoutStore.open(dir, options.readOnly === true ? { readOnly: true, create: false } : {});
+    const name = `${parsed.registry}/${parsed.repository}`;
+    return {
+      kind: 'layout',
+      target: layout,
+      ...(parsed.tag !== undefined ? { tag: parsed.tag } : {}),
+      ...(parsed.digest !== undefined ? { digest: parsed.digest } : {}),
+      reference: parsed.digest ?? parsed.tag,
+      name,
+      layout,
+      display: (ref) => (ref === undefined ? name : ref.includes(':') ? `${name}@${ref}` : `${name}:${ref}`),
+      close: async () => undefined,
+    };
+  }
   const client = await clientFor(parsed.registry, flags, config);
   const remote = new Repository({
     reference: { registry: parsed.registry, repository: parsed.repository },
