@@ -229,7 +229,8 @@ export function validateManifest(doc: unknown): ValidationResult<ProjectManifest
 /**
  * Validates a parsed artifacts.lock. An unsupported `lockfileVersion` is
  * reported alone (with an upgrade hint) since the rest cannot be interpreted.
- * Checks digests, file paths (relative, inside the project, unique across the
+ * Checks digests, file paths (relative, inside the project, outside `.oras/`
+ * and `.git/`, below their dependency's `specifier.path`, unique across the
  * lockfile) and that `resolved` parses. `dependencies`/`publish` default `{}`.
  */
 export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
@@ -258,11 +259,25 @@ export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
         }
       }
       if (isObj(dep.specifier)) checkRef(dep.specifier.ref, ['dependencies', name, 'specifier', 'ref'], issues);
+      // A tampered lock must not place files outside its dependency's directory (e.g. .git/hooks/,
+      // CI workflows, artifacts.yaml): every file must lie below the (valid) specifier.path.
+      let depRoot: string | undefined;
+      if (isObj(dep.specifier) && typeof dep.specifier.path === 'string') {
+        const r = checkProjectPath(dep.specifier.path, ['dependencies', name, 'specifier', 'path'], 'dir');
+        if ('issue' in r) issues.push(r.issue);
+        else depRoot = r.path;
+      }
       if (!Array.isArray(dep.files)) continue;
       dep.files.forEach((f: unknown, i) => {
         if (!isObj(f) || typeof f.path !== 'string') return;
         const r = checkProjectPath(f.path, ['dependencies', name, 'files', i, 'path'], 'file');
         if ('issue' in r) return void issues.push(r.issue);
+        if (RESERVED_DIRS.includes(r.path.split('/')[0]!)) {
+          return void issues.push(issueAt(['dependencies', name, 'files', i, 'path'], `file "${r.path}" is inside ${r.path.split('/')[0]}/, which oras-ts/git manage`, 'delete artifacts.lock and run `oras install` to regenerate it'));
+        }
+        if (depRoot !== undefined && !r.path.startsWith(`${depRoot}/`)) {
+          issues.push(issueAt(['dependencies', name, 'files', i, 'path'], `file "${r.path}" is outside the dependency's path "${depRoot}"`, 'the lockfile was edited or tampered with; delete artifacts.lock and run `oras install` to regenerate it'));
+        }
         const other = seen.get(r.path);
         if (other !== undefined) issues.push(issueAt(['dependencies', name, 'files', i, 'path'], `file "${r.path}" is also installed by '${other}'`, 'delete artifacts.lock and run `oras install` to regenerate it'));
         else seen.set(r.path, name);

@@ -1,0 +1,68 @@
+/**
+ * Typed lifecycle events of the declarative layer (install, update, publish,
+ * verify). The library never prints: the CLI subscribes with an
+ * {@link ProjectListener} and renders progress however it likes. Tests use the
+ * same events to count fetches and rehashes.
+ */
+
+/** How a file was put into the project tree (see `materialize.ts`). */
+export type LinkMethod = 'reflink' | 'hardlink' | 'copy';
+
+/** Counts of a plan by action kind. */
+export interface PlanCounts {
+  add: number;
+  change: number;
+  remove: number;
+  keep: number;
+  conflict: number;
+}
+
+/** One event of the install/publish lifecycle. */
+export type ProjectEvent =
+  /** Waiting for another process holding `.oras/lock`. */
+  | { type: 'lock-wait'; path: string }
+  /** The project lock was acquired. */
+  | { type: 'lock-acquired'; path: string }
+  /** A dependency is being resolved against its registry (network). */
+  | { type: 'resolve'; dependency: string; ref: string }
+  /** A dependency was resolved to a manifest. */
+  | { type: 'resolved'; dependency: string; resolved: string; digest: string; changed: boolean }
+  /** `artifacts.lock` was (re)written. */
+  | { type: 'lockfile-written'; path: string }
+  /** A recorded file did not match its stat record and was rehashed. */
+  | { type: 'rehash'; path: string }
+  /** The plan was computed. */
+  | { type: 'plan'; counts: PlanCounts }
+  /** A blob or manifest is being downloaded into the cache (network). */
+  | { type: 'fetch'; digest: string; size: number; mediaType: string }
+  /** A download into the cache finished and was verified. */
+  | { type: 'fetched'; digest: string; size: number }
+  /** A needed blob was already in the cache. */
+  | { type: 'cached'; digest: string }
+  /** A directory layer was unpacked into the cache. */
+  | { type: 'unpacked'; digest: string; files: number }
+  /** A file was written into the project (add or change). */
+  | { type: 'link'; path: string; action: 'add' | 'change'; method: LinkMethod }
+  /** A file was adopted: present, not recorded, but matching the lock. */
+  | { type: 'adopt'; path: string }
+  /** A file we installed was removed. */
+  | { type: 'remove'; path: string }
+  /** `.oras/state.json` was written. */
+  | { type: 'state-written'; files: number }
+  /** A publishable was packed (and pushed unless dry-run). */
+  | { type: 'publish'; name: string; ref: string; digest: string; tags: string[]; dryRun: boolean }
+  /** A file was hashed by `verify`. */
+  | { type: 'verify-file'; path: string; ok: boolean };
+
+/** A sink for {@link ProjectEvent}s. Must not throw (exceptions are swallowed). */
+export type ProjectListener = (event: ProjectEvent) => void;
+
+/** Calls `listener` (if any) with `event`, swallowing listener exceptions. */
+export function emit(listener: ProjectListener | undefined, event: ProjectEvent): void {
+  if (listener === undefined) return;
+  try {
+    listener(event);
+  } catch {
+    // A listener must not break the operation.
+  }
+}

@@ -1,0 +1,313 @@
+import { performance } from 'node:perf_hooks';
+import { posix, resolve as resolvePath } from 'node:path';
+import { planPull } from '../artifact/pull.js';
+import { OrasError } from '../errors.js';
+import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
+import { Annotation } from '../oci/media-types.js';
+import { parseManifest } from '../oci/manifest.js';
+import { parseReference, type Reference } from '../oci/reference.js';
+import { loadActual } from './actual.js';
+import { defaultCacheDir, ProjectCache, type BlobNeed, type UnpackedFile } from './cache.js';
+import { repositoryOf } from './dependency-ref.js';
+import { countPlan, diff } from './diff.js';
+import { emit, type PlanCounts, type ProjectListener } from './events.js';
+import { readLockfile, serializeLockfile, writeLockfile } from './lockfile.js';
+import { loadManifest } from './manifest.js';
+import { assertProjectRelativePath, type LinkMode } from './materialize.js';
+import { withProjectLock } from './project-lock.js';
+import { assertNoConflicts, reify } from './reify.js';
+import { resolveAll, type ResolvedDependency, type ResolveTarget } from './resolve.js';
+import { compareManifestToLock, formatSpecChanges } from './spec-diff.js';
+import { readState } from './state.js';
+import { LOCKFILE_VERSION, type DependencySpec, type LockedDependency, type LockedFile, type Lockfile, type Plan, type PlanAction } from './types.js';
+
+/** Builds the source for a repository `registry/repo` (a Repository, or an OCI layout standing in for one). */
+export type TargetFactory = (repository: string) => ResolveTarget | Promise<ResolveTarget>;
+
+/** Options for {@link install}. */
+export interface InstallOptions {
+  projectDir: string;
+  /** Fail (`ERR_ORAS_FROZEN_LOCKFILE`) instead of resolving when artifacts.yaml and artifacts.lock disagree; never write the lock. Default: `CI=true` in `env` (unless `false` is given). */
+  frozenLockfile?: boolean;
+  /** No network: everything must come from the lock and the cache (`ERR_ORAS_OFFLINE` otherwise). */
+  offline?: boolean;
+  /** Overwrite/remove user-modified and untracked files. */
+  force?: boolean;
+  /** Rehash every installed file instead of trusting stat records. */
+  verify?: boolean;
+  /** Compute the plan (and the new lock, in memory) but change nothing in the project. */
+  dryRun?: boolean;
+  /** Re-resolve these dependencies (or all) even when their spec is unchanged. */
+  update?: string[] | true;
+  /** Parallel file operations and resolutions (default 8). */
+  concurrency?: number;
+  /** Where dependencies are fetched from. */
+  targetFactory: TargetFactory;
+  /** Cache root, e.g. the config's `cache.dir`. Precedence ({@link defaultCacheDir}): `$ORAS_CACHE_DIR` in `env`, then this, then `$XDG_CACHE_HOME/oras-ts`, then `~/.cache/oras-ts`. */
+  cacheDir?: string;
+  /** How files are placed (default `auto`: reflink, else copy). */
+  linkMode?: LinkMode;
+  /** Environment (for `CI`); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** How long to wait for another process holding the project lock (default 10 min). */
+  lockTimeoutMs?: number;
+  signal?: AbortSignal;
+  onEvent?: ProjectListener;
+}
+
+/** What {@link install} did (or would do, with `dryRun`). */
+export interface InstallResult {
+  counts: PlanCounts;
+  /** True when artifacts.lock differs from before (written unless dry-run). */
+  lockfileChanged: boolean;
+  lockfile: Lockfile;
+  /** Every action, keeps included, sorted by path. */
+  actions: PlanAction[];
+  dryRun: boolean;
+  /** Milliseconds spent per phase. */
+  durations: { resolve: number; plan: number; fetch: number; reify: number; total: number };
+}
+
+/** Per-run access to dependency sources and manifests (lazy: no network unless needed). */
+class Sources {
+  private readonly targets = new Map<string, Promise<ResolveTarget>>();
+  private readonly manifests = new Map<string, Promise<ImageManifest>>();
+  constructor(private readonly factory: TargetFactory, private readonly cache: ProjectCache, private readonly offline: boolean) {}
+
+  target(repository: string): Promise<ResolveTarget> {
+    let t = this.targets.get(repository);
+    if (t === undefined) {
+      if (this.offline) {
+        return Promise.reject(new OrasError('ERR_ORAS_OFFLINE', `offline: ${repository} is not reachable`, { hint: 'run without --offline to fetch what is missing' }));
+      }
+      t = Promise.resolve(this.factory(repository));
+      this.targets.set(repository, t);
+    }
+    return t;
+  }
+
+  forDependency(dep: LockedDependency): Promise<ResolveTarget> {
+    return this.target(repositoryOf(parseReference(dep.resolved)));
+  }
+
+  /** The image manifest of a locked dependency: from the cache by digest, else fetched (and cached). */
+  manifest(dep: LockedDependency): Promise<ImageManifest> {
+    let m = this.manifests.get(dep.digest);
+    if (m === undefined) {
+      m = (async () => {
+        let desc: Descriptor | undefined;
+        const cachedSize = await this.cache.store.resolve(dep.digest).then((d) => d.size, () => undefined);
+        if (cachedSize !== undefined) desc = { mediaType: dep.mediaType, digest: dep.digest, size: cachedSize };
+        let source: ResolveTarget | undefined;
+        if (desc === undefined) {
+          if (this.offline) throw new OrasError('ERR_ORAS_OFFLINE', `offline: manifest ${dep.digest} (${dep.resolved}) is not in the cache`, { hint: 'run without --offline to fetch it' });
+          source = await this.forDependency(dep);
+          desc = await source.resolve(dep.digest);
+        }
+        const bytes = await this.cache.manifest(desc, source, { offline: this.offline });
+        const parsed = parseManifest(bytes, desc.mediaType);
+        if (parsed.kind !== 'manifest') throw new OrasError('ERR_ORAS_LOCKFILE', `locked digest ${dep.digest} of ${dep.resolved} is an index, not a manifest`, { hint: 'delete the entry from artifacts.lock and install again' });
+        return parsed.manifest;
+      })();
+      this.manifests.set(dep.digest, m);
+    }
+    return m;
+  }
+}
+
+/** The project-relative root of a layer (`<dep.path>/<title>`), POSIX. */
+function layerRoot(depPath: string, relativePath: string): string {
+  return posix.normalize(posix.join(depPath, relativePath));
+}
+
+/**
+ * Computes the locked files of a dependency from its manifest: `planPull`
+ * selection (include/exclude over titles, media types); plain layers are one
+ * file at `<path>/<title>`; directory layers (`io.deis.oras.content.unpack`,
+ * unless `unpack: false`) are unpacked into the cache once and every regular
+ * file becomes a LockedFile whose `layer` is the tarball digest.
+ */
+async function filesFor(spec: DependencySpec, manifest: ImageManifest, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedFile[]> {
+  const depPath = posix.normalize(spec.path).replace(/\/+$/, '');
+  const plan = planPull(manifest, {
+    outDir: '/',
+    ...(spec.mediaTypes !== undefined ? { allowedMediaTypes: spec.mediaTypes } : {}),
+    ...(spec.include !== undefined ? { include: spec.include } : {}),
+    ...(spec.exclude !== undefined ? { exclude: spec.exclude } : {}),
+  });
+  const files: LockedFile[] = [];
+  for (const l of plan.layers) {
+    const root = layerRoot(depPath, l.relativePath);
+    if (l.unpack && spec.unpack !== false) {
+      const listing: UnpackedFile[] = await cache.unpack(l.layer, source, {
+        offline,
+        stripPrefix: l.title,
+        ...(l.layer.annotations?.[Annotation.ContentDigest] !== undefined ? { expectedUncompressedDigest: l.layer.annotations[Annotation.ContentDigest] } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      for (const f of listing) files.push({ path: posix.join(root, f.path), digest: f.digest, size: f.size, layer: l.layer.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) });
+    } else {
+      files.push({ path: root, digest: l.layer.digest, size: l.layer.size, layer: l.layer.digest });
+    }
+  }
+  for (const f of files) assertProjectRelativePath(f.path);
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Refuses two dependencies writing the same path, or a file where another needs a directory. */
+function checkOverlaps(lock: Lockfile): void {
+  const owner = new Map<string, string>();
+  for (const [name, dep] of Object.entries(lock.dependencies)) {
+    for (const f of dep.files) {
+      const other = owner.get(f.path);
+      if (other !== undefined && other !== name) {
+        throw new OrasError('ERR_ORAS_USAGE', `dependencies '${other}' and '${name}' both install ${f.path}`, { hint: 'give them different `path`s, or narrow them with include/exclude' });
+      }
+      owner.set(f.path, name);
+    }
+  }
+  for (const path of owner.keys()) {
+    for (let d = posix.dirname(path); d !== '.'; d = posix.dirname(d)) {
+      if (owner.has(d)) throw new OrasError('ERR_ORAS_USAGE', `${d} is installed as a file by '${owner.get(d)}' but is a directory for ${path} ('${owner.get(path)}')`, { hint: 'give the dependencies different `path`s' });
+    }
+  }
+}
+
+function isCi(env: NodeJS.ProcessEnv): boolean {
+  const v = env.CI;
+  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+}
+
+/**
+ * Installs the project's dependencies (compute first, then apply):
+ * lock the project → load artifacts.yaml + artifacts.lock → frozen: compare
+ * and fail with `ERR_ORAS_FROZEN_LOCKFILE` (readable diff) on any drift,
+ * else resolve missing/changed/updated dependencies and compute their files →
+ * write the lock if it changed → observe the tree (`loadActual`) → `diff` →
+ * (dry-run: return) → refuse conflicts (`ERR_ORAS_USER_MODIFIED`) → make the
+ * needed blobs available in the shared cache (`--offline`: `ERR_ORAS_OFFLINE`
+ * listing what is missing) → `reify` → state written. A warm cache and an
+ * up-to-date lock need no network at all.
+ */
+export async function install(options: InstallOptions): Promise<InstallResult> {
+  const t0 = performance.now();
+  const projectDir = resolvePath(options.projectDir);
+  const env = options.env ?? process.env;
+  const frozen = options.frozenLockfile ?? isCi(env);
+  const offline = options.offline === true;
+  const dryRun = options.dryRun === true;
+  const onEvent = options.onEvent;
+  const lockOpts = { ...(onEvent ? { onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}) };
+  return withProjectLock(projectDir, lockOpts, async () => {
+    const { manifest } = await loadManifest(projectDir);
+    const oldLock = await readLockfile(projectDir);
+    const cache = await ProjectCache.open(defaultCacheDir(env, options.cacheDir), onEvent ? { onEvent } : {});
+    const sources = new Sources(options.targetFactory, cache, offline);
+
+    let lock: Lockfile;
+    if (frozen) {
+      const { changes } = compareManifestToLock(manifest, oldLock, { sections: ['dependencies'] });
+      if (changes.length > 0 || (oldLock === undefined && Object.keys(manifest.dependencies).length > 0)) {
+        throw new OrasError('ERR_ORAS_FROZEN_LOCKFILE', `artifacts.lock is out of date with artifacts.yaml:\n${formatSpecChanges(changes) || '(no artifacts.lock)'}`, {
+          hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to update artifacts.lock, and commit it',
+        });
+      }
+      lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
+    } else {
+      const ctx = {
+        repositoryFor: (ref: Reference) => sources.target(repositoryOf(ref)),
+        ...(onEvent ? { onEvent } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      };
+      const resolved = await resolveAll(manifest, oldLock, ctx, {
+        ...(options.update !== undefined ? { update: options.update } : {}),
+        concurrency: options.concurrency ?? 8,
+      });
+      const dependencies: Record<string, LockedDependency> = { ...resolved.kept };
+      for (const [name, r] of Object.entries(resolved.resolved)) {
+        dependencies[name] = await lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, options.signal);
+      }
+      lock = { lockfileVersion: LOCKFILE_VERSION, dependencies, publish: resolved.publish };
+    }
+    checkOverlaps(lock);
+    const lockfileChanged = oldLock === undefined ? Object.keys(lock.dependencies).length > 0 || Object.keys(lock.publish).length > 0 : serializeLockfile(oldLock) !== serializeLockfile(lock);
+    if (lockfileChanged && !frozen && !dryRun) {
+      const path = await writeLockfile(projectDir, lock);
+      emit(onEvent, { type: 'lockfile-written', path });
+    }
+    const t1 = performance.now();
+
+    const state = await readState(projectDir);
+    const actual = await loadActual(projectDir, state, { ideal: lock, ...(options.verify === true ? { verify: true } : {}), ...(onEvent ? { onEvent } : {}) });
+    const plan: Plan = diff(lock, actual, { force: options.force === true });
+    const counts = countPlan(plan);
+    emit(onEvent, { type: 'plan', counts });
+    const t2 = performance.now();
+    const result = (fetch: number, reified: number): InstallResult => ({
+      counts, lockfileChanged, lockfile: lock, actions: plan.actions, dryRun,
+      durations: { resolve: t1 - t0, plan: t2 - t1, fetch, reify: reified, total: performance.now() - t0 },
+    });
+    if (dryRun) return result(0, 0);
+    assertNoConflicts(plan);
+
+    // Make content available: plain blobs by (digest, size) from the lock; unpacked layers need their listing.
+    const writes = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change');
+    const needs: BlobNeed[] = [];
+    const unpackedLayers = new Map<string, string>(); // layer digest → dependency name
+    for (const a of writes) {
+      if (a.file.layer === a.file.digest) {
+        const dep = lock.dependencies[a.dependency]!;
+        const desc: Descriptor = { mediaType: 'application/octet-stream', digest: a.file.digest, size: a.file.size };
+        if (!(await cache.has(desc))) needs.push({ desc, source: await sources.forDependency(dep), label: `${a.dependency} ${a.path}` });
+      } else if (!unpackedLayers.has(a.file.layer)) {
+        unpackedLayers.set(a.file.layer, a.dependency);
+      }
+    }
+    await cache.ensureBlobs(needs, { offline, concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)), ...(options.signal ? { signal: options.signal } : {}) });
+    const roots = new Map<string, { root: string; layer: Descriptor; source: ResolveTarget | undefined; title: string }>();
+    for (const [layerDigest, depName] of unpackedLayers) {
+      const dep = lock.dependencies[depName]!;
+      const m = await sources.manifest(dep);
+      const depPath = posix.normalize(dep.specifier.path).replace(/\/+$/, '');
+      const l = planPull(m, { outDir: '/' }).layers.find((x) => x.layer.digest === layerDigest)
+        ?? planPull(m, { outDir: '/', includeUntitled: true }).layers.find((x) => x.layer.digest === layerDigest);
+      if (l === undefined) throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${layerDigest} of ${depName} is not in manifest ${dep.digest}`, { hint: 'the lockfile was edited; run `oras update ' + depName + '`' });
+      const source = (await cache.readListing(layerDigest)) !== undefined || offline ? undefined : await sources.forDependency(dep);
+      roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, source, title: l.title });
+      await cache.unpack(l.layer, source, { offline, stripPrefix: l.title });
+    }
+    const t3 = performance.now();
+
+    const sourceFor = async (file: LockedFile): Promise<string> => {
+      if (file.layer === file.digest) return cache.blobPath(file.digest);
+      const r = roots.get(file.layer);
+      if (r === undefined || !file.path.startsWith(`${r.root}/`)) throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} is not inside its layer root`, { hint: 'the lockfile was edited; run `oras update`' });
+      return cache.unpackedFile(r.layer, file.path.slice(r.root.length + 1), r.source, { offline, stripPrefix: r.title });
+    };
+    await reify({
+      projectDir, plan, actual, state, sourceFor,
+      concurrency: options.concurrency ?? 8,
+      ...(options.linkMode !== undefined ? { linkMode: options.linkMode } : {}),
+      ...(onEvent ? { onEvent } : {}),
+    });
+    return result(t3 - t2, performance.now() - t3);
+  });
+}
+
+/** Turns a freshly resolved dependency into a lock entry (computing its files; caches the manifest). */
+async function lockResolved(r: ResolvedDependency, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedDependency> {
+  await cache.add(r.descriptor, r.manifestBytes);
+  const files = await filesFor(r.locked.specifier, r.manifest, cache, source, offline, signal);
+  return { ...r.locked, files };
+}
+
+/** `install` with `update` set (all dependencies by default): re-resolves tags and ranges. */
+export function update(options: Omit<InstallOptions, 'update'> & { names?: string[] }): Promise<InstallResult> {
+  const { names, ...rest } = options;
+  return install({ ...rest, update: names !== undefined && names.length > 0 ? names : true });
+}
+
+/** `install` as a dry run: the plan, with nothing changed in the project. */
+export function plan(options: Omit<InstallOptions, 'dryRun'>): Promise<InstallResult> {
+  return install({ ...options, dryRun: true });
+}

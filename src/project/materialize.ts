@@ -1,0 +1,217 @@
+import { constants as fsConstants, createReadStream } from 'node:fs';
+import { chmod, copyFile, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { join, posix, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER } from '../content/fs-atomic.js';
+import { OrasError } from '../errors.js';
+import { parseDigest, VerifyingStream } from '../oci/digest.js';
+import { hashFile } from './actual.js';
+import type { LinkMode as ConfigLinkMode } from './config.js';
+import type { LinkMethod } from './events.js';
+import type { LockedFile } from './types.js';
+
+/**
+ * How files get from the cache into the project.
+ *
+ * - `auto` (default): try a reflink (`COPYFILE_FICLONE_FORCE`: copy-on-write,
+ *   instant, no extra space on btrfs/xfs/APFS), else a streaming verified copy.
+ *   The project file is independent of the cache: editing it cannot corrupt
+ *   the cache.
+ * - `reflink`: same as `auto` (reflink when the file system supports it, else copy).
+ * - `copy`: always a streaming verified copy.
+ * - `hardlink`: link the cache blob into the project (no extra space, but the
+ *   inode is shared: the cache blob is made read-only 0444, the file's `mode`
+ *   is not applied, and an edit after a `chmod` would be visible in the cache
+ *   and in every project linking it; a corrupted cache blob is detected by the
+ *   post-link hash and removed). Opt-in only for these reasons.
+ *
+ * Every method lands the file through a `.<name>.oras-tmp-<hex>` temp in the target
+ * directory, verified against the locked digest, fsynced, then renamed.
+ */
+export type LinkMode = ConfigLinkMode;
+
+
+function traversal(rel: string, problem: string): never {
+  throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `unsafe project path ${JSON.stringify(rel.slice(0, 200))}: ${problem}`, {
+    hint: 'lockfile and state paths must be relative POSIX paths inside the project, outside .oras/',
+  });
+}
+
+/**
+ * Validates a project-relative POSIX path: non-empty, relative, no `.`/`..`/empty
+ * segments, no backslash or NUL, not under `.oras/`. Throws `ERR_ORAS_PATH_TRAVERSAL`.
+ */
+export function assertProjectRelativePath(rel: string): void {
+  if (typeof rel !== 'string' || rel.length === 0 || rel.length > 4096) traversal(String(rel), 'empty or too long');
+  if (rel.includes('\\') || rel.includes('\0')) traversal(rel, 'contains a backslash or NUL');
+  if (rel.startsWith('/') || /^[A-Za-z]:/.test(rel)) traversal(rel, 'is absolute');
+  const parts = rel.split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) traversal(rel, 'has an empty, "." or ".." segment');
+  if (parts[0] === '.oras') traversal(rel, 'is inside .oras/');
+  if (parts.some((p) => p.includes(TEMP_MARKER))) traversal(rel, `uses the reserved ${TEMP_MARKER} marker`);
+}
+
+/** The absolute path of a validated project-relative path. */
+export function projectPath(projectDir: string, rel: string): string {
+  assertProjectRelativePath(rel);
+  return join(projectDir, ...rel.split('/'));
+}
+
+/**
+ * True when no existing ancestor directory of `rel` (below the project root)
+ * is a symlink or a non-directory. Missing ancestors are fine (they will be
+ * created). Results per directory are memoized in `cache`.
+ */
+export async function dirHasNoSymlink(projectDir: string, rel: string, cache: Map<string, Promise<boolean>>): Promise<boolean> {
+  const dir = posix.dirname(rel);
+  if (dir === '.') return true;
+  let p = cache.get(dir);
+  if (p === undefined) {
+    p = (async () => {
+      if (!(await dirHasNoSymlink(projectDir, dir, cache))) return false;
+      try {
+        return (await lstat(join(projectDir, ...dir.split('/')))).isDirectory();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return true;
+        if (code === 'ENOTDIR') return false;
+        throw err;
+      }
+    })();
+    cache.set(dir, p);
+  }
+  return p;
+}
+
+/**
+ * Creates the parent directories of `rel` inside the project one component at
+ * a time, never following a symlink: an existing component that is a symlink
+ * or not a directory fails with `ERR_ORAS_PATH_TRAVERSAL`.
+ */
+export async function ensureParentDirs(projectDir: string, rel: string): Promise<void> {
+  assertProjectRelativePath(rel);
+  const parts = rel.split('/').slice(0, -1);
+  let cur = projectDir;
+  for (const part of parts) {
+    cur = join(cur, part);
+    try {
+      await mkdir(cur);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const st = await lstat(cur);
+    if (!st.isDirectory()) traversal(rel, `${cur.slice(projectDir.length + 1).split(sep).join('/')} is a symlink or not a directory`);
+  }
+}
+
+/**
+ * Removes stale temp files left by an interrupted run in `dir` (missing dir is
+ * fine). Only call while holding the project lock (no concurrent writer).
+ * Returns how many were removed.
+ */
+export async function cleanStaleTemps(dir: string): Promise<number> {
+  return removeTempFiles(dir, { minAgeMs: 0 });
+}
+
+/** fsyncs a directory (so renames into it are durable); best effort. */
+export async function syncDir(dir: string): Promise<void> {
+  await fsyncDir(dir);
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function verifyFile(path: string, file: LockedFile): Promise<void> {
+  const { digest, size } = await hashFile(path, parseDigest(file.digest).algorithm);
+  if (size !== file.size || digest !== file.digest) {
+    throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `cached content for ${file.path} does not match ${file.digest} (got ${digest}, ${size} bytes)`, {
+      hint: 'the cache entry is corrupt; it was removed, run install again',
+    });
+  }
+}
+
+async function streamCopy(src: string, tmp: string, file: LockedFile): Promise<void> {
+  const fh = await open(tmp, 'wx', file.mode === 0o755 ? 0o755 : 0o644);
+  try {
+    // Written with fh.write (not a FileHandle write stream, whose reference would keep fh.close() pending).
+    await pipeline(
+      createReadStream(src, { highWaterMark: 1 << 20 }),
+      new VerifyingStream({ digest: file.digest, size: file.size }, { what: `cached content for ${file.path}` }),
+      async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) await fh.write(chunk);
+      },
+    );
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** What {@link materializeFile} did. */
+export interface MaterializeResult {
+  method: LinkMethod;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+/**
+ * Puts verified content from `src` (a cache file) at project path `file.path`:
+ * parent directories are created without following symlinks, the content is
+ * written to a `.<name>.oras-tmp-<hex>` sibling, verified against `file.digest`/`size`,
+ * chmod'ed (0644, or 0755 for `mode: 0o755`), fsynced and renamed over the
+ * destination. The directory fsync is left to the caller (`reify` syncs each
+ * touched directory once per batch). On a digest mismatch the temp is removed, `src` is deleted
+ * (corrupt cache entry) and `ERR_ORAS_DIGEST_MISMATCH` is thrown. Returns the
+ * final stat for the state record (with `hardlink`, the shared cache inode).
+ */
+export async function materializeFile(projectDir: string, src: string, file: LockedFile, mode: LinkMode = 'auto'): Promise<MaterializeResult> {
+  await ensureParentDirs(projectDir, file.path);
+  const dest = projectPath(projectDir, file.path);
+  const tmp = tempPathFor(dest);
+  let method: LinkMethod = 'copy';
+  try {
+    if (mode === 'hardlink') {
+      await chmod(src, 0o444);
+      await link(src, tmp);
+      method = 'hardlink';
+      await verifyFile(tmp, file);
+    } else {
+      let cloned = false;
+      if (mode === 'auto' || mode === 'reflink') {
+        try {
+          await copyFile(src, tmp, fsConstants.COPYFILE_FICLONE_FORCE | fsConstants.COPYFILE_EXCL);
+          cloned = true;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
+          await unlink(tmp).catch(() => undefined);
+        }
+      }
+      if (cloned) {
+        method = 'reflink';
+        await verifyFile(tmp, file);
+        await chmod(tmp, file.mode === 0o755 ? 0o755 : 0o644);
+        await fsyncFile(tmp);
+      } else {
+        // Streaming copy, verified on the fly (size + digest), fsynced.
+        await streamCopy(src, tmp, file);
+        await chmod(tmp, file.mode === 0o755 ? 0o755 : 0o644);
+      }
+    }
+    await rename(tmp, dest);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    if (err instanceof OrasError && (err.code === 'ERR_ORAS_DIGEST_MISMATCH' || err.code === 'ERR_ORAS_SIZE_MISMATCH')) {
+      await unlink(src).catch(() => undefined);
+    }
+    throw err;
+  }
+  const st = await lstat(dest);
+  return { method, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+}

@@ -1,0 +1,165 @@
+import { lstat, rmdir, unlink } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import pLimit from 'p-limit';
+import { OrasError } from '../errors.js';
+import type { ActualTree } from './actual.js';
+import { emit, type ProjectListener } from './events.js';
+import { cleanStaleTemps, dirHasNoSymlink, materializeFile, projectPath, syncDir, type LinkMode } from './materialize.js';
+import { STATE_DIR, writeState } from './state.js';
+import type { InstallState, InstalledFile, LockedFile, Plan, PlanAction } from './types.js';
+
+/** Options for {@link reify}. */
+export interface ReifyOptions {
+  projectDir: string;
+  plan: Plan;
+  /** The actual tree the plan was computed from (stat records for `keep`s). */
+  actual: ActualTree;
+  /** The state the actual tree was loaded with. Not mutated. */
+  state: InstallState;
+  /** Returns the local (cache) file holding `file`'s content, fetching/unpacking it if needed. */
+  sourceFor: (file: LockedFile, dependency: string) => Promise<string>;
+  /** Parallel file operations (default 8). */
+  concurrency?: number;
+  /** See {@link LinkMode} (default `auto`). */
+  linkMode?: LinkMode;
+  /** Whether to write `.oras/state.json` (default true). */
+  writeState?: boolean;
+  onEvent?: ProjectListener;
+}
+
+/** What {@link reify} did. */
+export interface ReifyResult {
+  state: InstallState;
+  added: number;
+  changed: number;
+  removed: number;
+  kept: number;
+}
+
+/** Fails with `ERR_ORAS_USER_MODIFIED` listing the conflicting paths (when there are any). */
+export function assertNoConflicts(plan: Plan): void {
+  const conflicts = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'conflict' }> => a.kind === 'conflict');
+  if (conflicts.length === 0) return;
+  const shown = conflicts.slice(0, 20).map((c) => `  ${c.path} (${c.reason})`).join('\n');
+  const more = conflicts.length > 20 ? `\n  … and ${conflicts.length - 20} more` : '';
+  throw new OrasError('ERR_ORAS_USER_MODIFIED', `refusing to overwrite or remove ${conflicts.length} file(s) not as installed:\n${shown}${more}`, {
+    hint: 'move your changes away, or rerun with --force to overwrite them',
+  });
+}
+
+function record(path: string, file: LockedFile, dependency: string, st: { size: number; mtimeMs: number; ino: number }): InstalledFile {
+  return { path, digest: file.digest, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dependency };
+}
+
+/**
+ * Executes a plan. Refuses (before touching anything) when it has conflicts.
+ * Then: stale `.<name>.oras-tmp-<hex>` files are removed from every directory the plan
+ * touches; `remove`s delete files we installed (re-checking they are still
+ * regular files) and then `rmdir` directories left empty, up to the project
+ * root (rmdir only removes empty directories, so no user file is ever lost);
+ * `add`/`change`s are materialized concurrently (temp + verify + fsync +
+ * rename); `keep`s refresh their stat record (which also adopts matching
+ * unrecorded files). The new state is written once at the end (not at all for
+ * a pure no-op whose records are unchanged) — also when an
+ * operation failed, recording every file that did land — and the first error
+ * is rethrown. A crash at any moment is recoverable: renamed files match the
+ * lock and are adopted by hash on the next run; temps are cleaned.
+ */
+export async function reify(options: ReifyOptions): Promise<ReifyResult> {
+  const { projectDir, plan, actual, onEvent } = options;
+  assertNoConflicts(plan);
+  const files: Record<string, InstalledFile> = { ...options.state.files };
+  const result = { added: 0, changed: 0, removed: 0, kept: 0 };
+  const dirChecks = new Map<string, Promise<boolean>>();
+
+  // Clean stale temps in touched directories (only real directories inside the project).
+  await cleanStaleTemps(join(projectDir, STATE_DIR));
+  const touched = new Set<string>();
+  for (const a of plan.actions) if (a.kind !== 'keep' && a.kind !== 'conflict') touched.add(posix.dirname(a.path));
+  for (const dir of touched) {
+    if (dir !== '.' && !(await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks))) continue;
+    await cleanStaleTemps(dir === '.' ? projectDir : projectPath(projectDir, dir));
+  }
+
+  const errors: unknown[] = [];
+  // Whether the state must be rewritten (a pure no-op leaves state.json untouched).
+  let dirty = plan.actions.some((a) => a.kind !== 'keep') || Object.keys(files).length !== plan.actions.filter((a) => a.kind === 'keep' && files[a.path] !== undefined).length;
+  const limit = pLimit(options.concurrency ?? 8);
+  try {
+    // Keeps: refresh stat records; adopt unrecorded matching files.
+    for (const a of plan.actions) {
+      if (a.kind !== 'keep') continue;
+      const e = actual.files[a.path];
+      if (e?.size === undefined || e.mtimeMs === undefined || e.ino === undefined) continue;
+      const prev = files[a.path];
+      if (prev === undefined) emit(onEvent, { type: 'adopt', path: a.path });
+      const next = record(a.path, a.file, a.dependency, { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino });
+      if (prev === undefined || prev.digest !== next.digest || prev.size !== next.size || prev.mtimeMs !== next.mtimeMs || prev.ino !== next.ino || prev.dependency !== next.dependency) {
+        files[a.path] = next;
+        dirty = true;
+      }
+      result.kept += 1;
+    }
+
+    // Removes first (a removed file may be where an added directory goes), then empty dirs.
+    const removes = plan.actions.filter((a) => a.kind === 'remove');
+    const emptied = new Set<string>();
+    await limit.map(removes, async (a) => {
+      try {
+        if (await dirHasNoSymlink(projectDir, a.path, dirChecks)) {
+          const abs = projectPath(projectDir, a.path);
+          const st = await lstat(abs).catch(() => undefined);
+          if (st !== undefined && !st.isDirectory()) await unlink(abs).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+          emptied.add(posix.dirname(a.path));
+        }
+        delete files[a.path];
+        result.removed += 1;
+        emit(onEvent, { type: 'remove', path: a.path });
+      } catch (err) {
+        errors.push(err);
+      }
+    });
+    const wantedDirs = new Set<string>();
+    for (const a of plan.actions) {
+      if (a.kind === 'add' || a.kind === 'change' || a.kind === 'keep') {
+        for (let d = posix.dirname(a.path); d !== '.'; d = posix.dirname(d)) wantedDirs.add(d);
+      }
+    }
+    for (const start of [...emptied].sort((x, y) => y.length - x.length)) {
+      for (let d = start; d !== '.' && !wantedDirs.has(d); d = posix.dirname(d)) {
+        try {
+          await rmdir(projectPath(projectDir, d));
+        } catch {
+          break;
+        }
+      }
+    }
+    if (errors.length > 0) throw errors[0];
+
+    // Adds and changes, concurrently.
+    const writes = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change');
+    const syncDirs = new Set<string>();
+    await limit.map(writes, async (a) => {
+      try {
+        const src = await options.sourceFor(a.file, a.dependency);
+        const res = await materializeFile(projectDir, src, a.file, options.linkMode ?? 'auto');
+        files[a.path] = record(a.path, a.file, a.dependency, res);
+        syncDirs.add(dirname(projectPath(projectDir, a.path)));
+        if (a.kind === 'add') result.added += 1;
+        else result.changed += 1;
+        emit(onEvent, { type: 'link', path: a.path, action: a.kind, method: res.method });
+      } catch (err) {
+        errors.push(err);
+      }
+    });
+    await Promise.all([...syncDirs].map((d) => syncDir(d)));
+    if (errors.length > 0) throw errors[0];
+  } finally {
+    const state: InstallState = { stateVersion: 1, files };
+    if (options.writeState !== false && (dirty || errors.length > 0)) {
+      await writeState(projectDir, state);
+      emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
+    }
+  }
+  return { state: { stateVersion: 1, files }, ...result };
+}

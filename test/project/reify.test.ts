@@ -1,0 +1,226 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isOrasError } from '../../src/errors.js';
+import { digestOf } from '../../src/oci/digest.js';
+import { loadActual } from '../../src/project/actual.js';
+import { ProjectCache } from '../../src/project/cache.js';
+import { countPlan, diff } from '../../src/project/diff.js';
+import type { ProjectEvent } from '../../src/project/events.js';
+import { reify } from '../../src/project/reify.js';
+import { readState, writeState } from '../../src/project/state.js';
+import type { LockedFile, Lockfile } from '../../src/project/types.js';
+
+let root: string;
+let cache: ProjectCache;
+
+const content = (s: string): { data: Buffer; digest: string; size: number } => {
+  const data = Buffer.from(s);
+  return { data, digest: digestOf(data), size: data.length };
+};
+
+async function cached(s: string): Promise<LockedFile & { data: Buffer }> {
+  const c = content(s);
+  await cache.add({ mediaType: 'application/octet-stream', digest: c.digest, size: c.size }, c.data);
+  return { path: '', digest: c.digest, size: c.size, layer: c.digest, data: c.data };
+}
+function file(path: string, c: LockedFile, mode?: number): LockedFile {
+  return { path, digest: c.digest, size: c.size, layer: c.layer, ...(mode !== undefined ? { mode } : {}) };
+}
+function lockOf(deps: Record<string, LockedFile[]>): Lockfile {
+  const dependencies: Lockfile['dependencies'] = {};
+  for (const [name, files] of Object.entries(deps)) {
+    dependencies[name] = { specifier: { ref: `x/${name}:1`, path: 'vendor' }, resolved: `x/${name}:1@${files[0]?.digest ?? ''}`, digest: 'sha256:' + '0'.repeat(64), mediaType: 'm', files };
+  }
+  return { lockfileVersion: 1, dependencies, publish: {} };
+}
+
+async function install(projectDir: string, lock: Lockfile, opts: { force?: boolean; verify?: boolean; linkMode?: 'hardlink' | 'copy' } = {}): Promise<{ events: ProjectEvent[]; counts: ReturnType<typeof countPlan> }> {
+  const events: ProjectEvent[] = [];
+  const onEvent = (e: ProjectEvent): void => { events.push(e); };
+  const state = await readState(projectDir);
+  const actual = await loadActual(projectDir, state, { ideal: lock, onEvent, ...(opts.verify ? { verify: true } : {}) });
+  const plan = diff(lock, actual, { force: opts.force === true });
+  await reify({ projectDir, plan, actual, state, onEvent, sourceFor: async (f) => cache.blobPath(f.layer), ...(opts.linkMode ? { linkMode: opts.linkMode } : {}) });
+  return { events, counts: countPlan(plan) };
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'oras-reify-'));
+  cache = await ProjectCache.open(join(root, 'cache'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('loadActual + diff + reify', () => {
+  it('installs, is a no-op the second time without rehashing, and records state', async () => {
+    const p = join(root, 'p1');
+    await mkdir(p);
+    const a = await cached('alpha\n');
+    const b = await cached('#!/bin/sh\necho hi\n');
+    const lock = lockOf({ dep: [file('vendor/a.txt', a), file('vendor/bin/run.sh', b, 0o755)] });
+    const first = await install(p, lock);
+    expect(first.counts).toEqual({ add: 2, change: 0, remove: 0, keep: 0, conflict: 0 });
+    expect(await readFile(join(p, 'vendor/a.txt'), 'utf8')).toBe('alpha\n');
+    expect((await stat(join(p, 'vendor/bin/run.sh'))).mode & 0o777).toBe(0o755);
+    const state = await readState(p);
+    expect(Object.keys(state.files)).toEqual(['vendor/a.txt', 'vendor/bin/run.sh']);
+    expect(state.files['vendor/a.txt']!.ino).toBe((await stat(join(p, 'vendor/a.txt'))).ino);
+
+    const second = await install(p, lock);
+    expect(second.counts).toEqual({ add: 0, change: 0, remove: 0, keep: 2, conflict: 0 });
+    expect(second.events.filter((e) => e.type === 'rehash')).toEqual([]);
+    expect(second.events.filter((e) => e.type === 'link')).toEqual([]);
+
+    const verified = await install(p, lock, { verify: true });
+    expect(verified.events.filter((e) => e.type === 'rehash')).toHaveLength(2);
+    expect(verified.counts.keep).toBe(2);
+  });
+
+  it('a touched but unchanged file is rehashed once and its stat record refreshed', async () => {
+    const p = join(root, 'p2');
+    await mkdir(p);
+    const a = await cached('touch me');
+    const lock = lockOf({ dep: [file('vendor/a', a)] });
+    await install(p, lock);
+    await utimes(join(p, 'vendor/a'), new Date(1000), new Date(1000));
+    const r1 = await install(p, lock);
+    expect(r1.events.filter((e) => e.type === 'rehash')).toHaveLength(1);
+    expect(r1.counts.keep).toBe(1);
+    const r2 = await install(p, lock);
+    expect(r2.events.filter((e) => e.type === 'rehash')).toHaveLength(0);
+  });
+
+  it('protects user-modified files; force overwrites them', async () => {
+    const p = join(root, 'p3');
+    await mkdir(p);
+    const a = await cached('v1');
+    const b = await cached('v2');
+    await install(p, lockOf({ dep: [file('vendor/a', a)] }));
+    await writeFile(join(p, 'vendor/a'), 'my edit');
+    const err = await install(p, lockOf({ dep: [file('vendor/a', b)] })).catch((e: unknown) => e);
+    expect(isOrasError(err, 'ERR_ORAS_USER_MODIFIED')).toBe(true);
+    expect((err as Error).message).toContain('vendor/a (user-modified)');
+    expect(await readFile(join(p, 'vendor/a'), 'utf8')).toBe('my edit');
+    const forced = await install(p, lockOf({ dep: [file('vendor/a', b)] }), { force: true });
+    expect(forced.counts.change).toBe(1);
+    expect(await readFile(join(p, 'vendor/a'), 'utf8')).toBe('v2');
+  });
+
+  it('refuses to overwrite an untracked file, adopts an identical one', async () => {
+    const p = join(root, 'p4');
+    await mkdir(join(p, 'vendor'), { recursive: true });
+    const a = await cached('wanted');
+    await writeFile(join(p, 'vendor/a'), 'mine!!');
+    const err = await install(p, lockOf({ dep: [file('vendor/a', a)] })).catch((e: unknown) => e);
+    expect(isOrasError(err, 'ERR_ORAS_USER_MODIFIED')).toBe(true);
+    expect((err as Error).message).toContain('untracked-file');
+    await writeFile(join(p, 'vendor/a'), 'wanted');
+    const r = await install(p, lockOf({ dep: [file('vendor/a', a)] }));
+    expect(r.events.some((e) => e.type === 'adopt' && e.path === 'vendor/a')).toBe(true);
+    expect((await readState(p)).files['vendor/a']?.digest).toBe(a.digest);
+  });
+
+  it('removes exactly the files of a dropped dependency and the directories it emptied', async () => {
+    const p = join(root, 'p5');
+    await mkdir(p);
+    const a = await cached('A');
+    const b = await cached('B');
+    const c = await cached('C');
+    await install(p, lockOf({ one: [file('vendor/one/a', a), file('vendor/one/deep/b', b)], two: [file('vendor/two/c', c)] }));
+    await writeFile(join(p, 'vendor/user.txt'), 'not ours');
+    const r = await install(p, lockOf({ two: [file('vendor/two/c', c)] }));
+    expect(r.counts).toEqual({ add: 0, change: 0, remove: 2, keep: 1, conflict: 0 });
+    expect((await readdir(join(p, 'vendor'))).sort()).toEqual(['two', 'user.txt']);
+    expect(Object.keys((await readState(p)).files)).toEqual(['vendor/two/c']);
+  });
+
+  it('cleans stale temp files and recovers a half-finished install', async () => {
+    const p = join(root, 'p6');
+    await mkdir(join(p, 'vendor'), { recursive: true });
+    const a = await cached('one');
+    const b = await cached('two');
+    // Simulate a crash: one file renamed into place, no state yet, a temp left behind.
+    await writeFile(join(p, 'vendor/a'), 'one');
+    await writeFile(join(p, 'vendor/.b.oras-tmp-0123456789abcdef'), 'tw');
+    const r = await install(p, lockOf({ dep: [file('vendor/a', a), file('vendor/b', b)] }));
+    expect(r.counts).toEqual({ add: 1, change: 0, remove: 0, keep: 1, conflict: 0 });
+    expect((await readdir(join(p, 'vendor'))).sort()).toEqual(['a', 'b']);
+  });
+
+  it('never writes through a symlinked directory', async () => {
+    const p = join(root, 'p7');
+    const outside = join(root, 'outside');
+    await mkdir(p);
+    await mkdir(outside);
+    await symlink(outside, join(p, 'vendor'));
+    const a = await cached('x');
+    const err = await install(p, lockOf({ dep: [file('vendor/a', a)] })).catch((e: unknown) => e);
+    expect(isOrasError(err)).toBe(true);
+    expect(await readdir(outside)).toEqual([]);
+  });
+
+  it('rejects unsafe lock paths', async () => {
+    const p = join(root, 'p8');
+    await mkdir(p);
+    const a = await cached('x');
+    for (const bad of ['../escape', '/abs', 'a/../../b', '.oras/state.json']) {
+      const err = await install(p, lockOf({ dep: [file(bad, a)] })).catch((e: unknown) => e);
+      expect(isOrasError(err, 'ERR_ORAS_PATH_TRAVERSAL')).toBe(true);
+    }
+  });
+
+  it('detects a corrupt cache entry, removes it and writes nothing', async () => {
+    const p = join(root, 'p9');
+    await mkdir(p);
+    const a = await cached('good content');
+    await rm(cache.blobPath(a.digest), { force: true });
+    await writeFile(cache.blobPath(a.digest), 'evil content');
+    const err = await install(p, lockOf({ dep: [file('vendor/a', a)] })).catch((e: unknown) => e);
+    expect(isOrasError(err)).toBe(true);
+    expect(['ERR_ORAS_DIGEST_MISMATCH', 'ERR_ORAS_SIZE_MISMATCH']).toContain((err as { code: string }).code);
+    await expect(stat(cache.blobPath(a.digest))).rejects.toThrow();
+    expect(await readdir(join(p, 'vendor'))).toEqual([]);
+  });
+
+  it('a no-op over 2,000 recorded files rehashes nothing', async () => {
+    const p = join(root, 'p10');
+    await mkdir(p);
+    const a = await cached('same');
+    const files = Array.from({ length: 2000 }, (_, i) => file(`vendor/d${i % 20}/f${i}`, a));
+    await install(p, lockOf({ dep: files }));
+    const r = await install(p, lockOf({ dep: files }));
+    expect(r.counts.keep).toBe(2000);
+    expect(r.events.filter((e) => e.type === 'rehash')).toHaveLength(0);
+  });
+
+  it('refuses a symlinked state file', async () => {
+    const p = join(root, 'p11');
+    await mkdir(join(p, '.oras'), { recursive: true });
+    await writeFile(join(root, 'target.json'), '{}');
+    await symlink(join(root, 'target.json'), join(p, '.oras/state.json'));
+    await expect(writeState(p, { stateVersion: 1, files: {} })).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
+    await expect(readState(p)).rejects.toMatchObject({ code: 'ERR_ORAS_IO' });
+    expect(await readFile(join(root, 'target.json'), 'utf8')).toBe('{}');
+  });
+
+  it('hardlink mode shares the cache inode (read-only) and records it', async () => {
+    const p = join(root, 'p12');
+    await mkdir(p);
+    const a = await cached('linked content');
+    const r = await install(p, lockOf({ dep: [file('vendor/a', a)] }), { linkMode: 'hardlink' });
+    expect(r.events.find((e) => e.type === 'link')).toMatchObject({ method: 'hardlink' });
+    const st = await stat(join(p, 'vendor/a'));
+    expect(st.ino).toBe((await stat(cache.blobPath(a.digest))).ino);
+    expect(st.mode & 0o777).toBe(0o444);
+    expect((await readState(p)).files['vendor/a']!.ino).toBe(st.ino);
+    const again = await install(p, lockOf({ dep: [file('vendor/a', a)] }), { linkMode: 'hardlink' });
+    expect(again.counts.keep).toBe(1);
+    expect(again.events.filter((e) => e.type === 'rehash')).toEqual([]);
+    // Removing it unlinks the project path only; the cache keeps the blob.
+    await install(p, lockOf({}), { linkMode: 'hardlink' });
+    expect((await stat(cache.blobPath(a.digest))).isFile()).toBe(true);
+  });
+});
