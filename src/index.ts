@@ -53,3 +53,13 @@ export * from './artifact/pack.js';
 export * from './artifact/pull.js';
 export * from './artifact/tar.js';
 export * from './artifact/safe-path.js';
+
+// Declarative layer: reconciliation
+export { install, update, plan } from './project/install.js';
+export type { InstallOptions, InstallResult, TargetFactory } from './project/install.js';
+export { publish } from './project/publish.js';
+export type { PublishOptions, PublishResult, PublishTargetFactory } from './project/publish.js';
+export { verify } from './project/verify.js';
+export type { VerifyReport } from './project/verify.js';
+export { diff } from './project/diff.js';
+export type { ProjectEvent, ProjectListener } from './project/events.js';
