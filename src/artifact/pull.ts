@@ -44,10 +44,26 @@ export interface PlannedLayer {
   unpack: boolean;
 }
 
+/** A selected layer as offered to {@link PlanPullOptions.filter}. */
+export interface PullCandidate {
+  layer: Descriptor;
+  title: string;
+  /** Destination relative to `outDir`, POSIX (as in {@link PlannedLayer.relativePath}). */
+  relativePath: string;
+  unpack: boolean;
+}
+
 /** Options of {@link planPull}. */
 export interface PlanPullOptions extends PullSelectOptions {
   /** The output directory titles are resolved against. */
   outDir: string;
+  /**
+   * Extra selection, applied after media type, title and include/exclude
+   * checks and after the title was resolved safely (so an unsafe title is
+   * refused even when the filter would drop it); `false` skips the layer
+   * with reason `excluded`. Default: keep all.
+   */
+  filter?: (candidate: PullCandidate) => boolean;
 }
 
 /** Result of {@link planPull}: selected layers in manifest order, and the ones left out. */
@@ -95,7 +111,12 @@ export function planPull(manifest: ImageManifest, options: PlanPullOptions): Pul
       return;
     }
     const abs = resolveInside(outDir, title, options.allowPathTraversal ? { allowTraversal: true } : {});
-    layers.push({ layer, index, title, path: abs, relativePath: path.relative(outDir, abs).split(path.sep).join('/'), unpack: layer.annotations?.[Annotation.ContentUnpack] === 'true' });
+    const planned: PlannedLayer = { layer, index, title, path: abs, relativePath: path.relative(outDir, abs).split(path.sep).join('/'), unpack: layer.annotations?.[Annotation.ContentUnpack] === 'true' };
+    if (options.filter && !options.filter({ layer, title, relativePath: planned.relativePath, unpack: planned.unpack })) {
+      skipped.push({ layer, index, reason: 'excluded' });
+      return;
+    }
+    layers.push(planned);
   });
   const sorted = [...layers].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (let i = 1; i < sorted.length; i++) {

@@ -2,18 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { OrasError } from '../errors.js';
-import { ioError } from './fs-atomic.js';
+import { ioError, tempPathFor } from './fs-atomic.js';
 
 /**
- * A cross-process exclusive lock, implemented with a lock file created with
- * `open(…, 'wx')` (O_CREAT|O_EXCL, atomic on local file systems).
+ * A cross-process exclusive lock, implemented with a lock file that appears
+ * atomically WITH its content: the owner info is written and fsynced to a
+ * temp file in the same directory, which is then hard-linked to the lock path
+ * (`link` fails with `EEXIST` atomically, like `open(…, 'wx')`). So a process
+ * killed at any point never leaves an empty lock file behind (at most a temp
+ * file, which `removeTempFiles` cleans up). Where hard links are unsupported
+ * the lock falls back to `open(…, 'wx')` + write.
  *
  * Locking `path` creates `<path>.lock` containing the owner's pid, hostname,
  * creation time and a random token. While held, the lock file's mtime is
  * refreshed every `staleMs / 3` (heartbeat). A waiter treats an existing lock
  * as stale and breaks it when:
  * - it was written on this host and its pid is not alive (`process.kill(pid, 0)`), or
- * - its mtime is older than `staleMs` (owner on another host, or an unreadable file).
+ * - it is empty or unparsable and its mtime is older than {@link UNPARSABLE_LOCK_GRACE_MS}
+ *   (a writer killed between create and write with the fallback, or a foreign file), or
+ * - its mtime is older than `staleMs` (owner on another host).
  *
  * Breaking renames the stale file aside and re-checks its token, so two
  * waiters cannot both break the same lock and a fresh lock is put back if it
@@ -48,6 +55,12 @@ export interface LockInfo {
 export function lockPathFor(path: string): string {
   return `${path}.lock`;
 }
+
+/**
+ * How long an empty or unparsable lock file is respected before it is judged
+ * stale (2 s): long enough for a live fallback writer to finish writing it.
+ */
+export const UNPARSABLE_LOCK_GRACE_MS = 2_000;
 
 function parseInfo(text: string): LockInfo | undefined {
   try {
@@ -84,7 +97,9 @@ async function readLock(lockPath: string): Promise<{ info: LockInfo | undefined;
 function isStale(state: { info: LockInfo | undefined; mtimeMs: number }, staleMs: number): boolean {
   const { info } = state;
   if (info && info.hostname === hostname() && !pidAlive(info.pid)) return true;
-  return Date.now() - state.mtimeMs > staleMs;
+  const age = Date.now() - state.mtimeMs;
+  if (!info && age > Math.min(staleMs, UNPARSABLE_LOCK_GRACE_MS)) return true;
+  return age > staleMs;
 }
 
 /** Moves a stale lock aside; puts it back if it turned out not to be the one we judged stale. */
@@ -97,7 +112,7 @@ async function breakLock(lockPath: string, judged: LockInfo | undefined): Promis
     throw ioError(err, 'breaking stale lock', lockPath);
   }
   const moved = parseInfo(await readFile(aside, 'utf8').catch(() => ''));
-  if (judged && moved && moved.token !== judged.token) {
+  if (moved && moved.token !== judged?.token) {
     // Someone else broke the stale lock and took a fresh one in between: restore theirs.
     await link(aside, lockPath).catch(() => undefined);
   }
@@ -122,13 +137,41 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+/** Creates the lock file with its content already in place; false when it exists. */
 async function tryCreate(lockPath: string, info: LockInfo): Promise<boolean> {
+  const tmp = tempPathFor(lockPath);
+  try {
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(JSON.stringify(info));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await link(tmp, lockPath);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return false;
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return tryCreateExclusive(lockPath, info);
+      throw err;
+    }
+  } catch (err) {
+    throw ioError(err, 'creating lock', lockPath);
+  } finally {
+    await rm(tmp, { force: true }).catch(() => undefined);
+  }
+}
+
+/** Fallback for file systems without hard links: `open(…, 'wx')` then write. */
+async function tryCreateExclusive(lockPath: string, info: LockInfo): Promise<boolean> {
   let fh;
   try {
     fh = await open(lockPath, 'wx', 0o644);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw ioError(err, 'creating lock', lockPath);
+    throw err;
   }
   try {
     await fh.writeFile(JSON.stringify(info));

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isOrasError, OrasError } from '../errors.js';
 import { VerifyingStream, type Digest } from '../oci/digest.js';
@@ -110,6 +110,41 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
   }
 }
 
+/** Writes all of `buf` at the handle's current position (loops over short writes). */
+async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    if (bytesWritten <= 0) throw new OrasError('ERR_ORAS_IO', 'short write: the file system accepted no bytes');
+    off += bytesWritten;
+  }
+}
+
+/**
+ * A Writable over a FileHandle that it never closes: the caller keeps sole
+ * ownership of the handle (fsync + close), so there is no second owner whose
+ * close could race, hang or leave the descriptor to the garbage collector.
+ */
+function fileSink(fh: FileHandle, onBytes: (n: number) => void): Writable {
+  return new Writable({
+    highWaterMark: 64 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      writeAll(fh, chunk).then(() => {
+        onBytes(chunk.length);
+        cb();
+      }, cb);
+    },
+    writev(entries: { chunk: Buffer }[], cb) {
+      // Batches many small chunks into one write; bounded by the highWaterMark.
+      const buf = entries.length === 1 ? entries[0]!.chunk : Buffer.concat(entries.map((e) => e.chunk));
+      writeAll(fh, buf).then(() => {
+        onBytes(buf.length);
+        cb();
+      }, cb);
+    },
+  });
+}
+
 /**
  * Streams `readable` into `path` atomically. Memory use is independent of the
  * content size. When `options.expected` is given the stream is verified
@@ -117,28 +152,25 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
  * when size and digest match. On any failure (mismatch, source error, abort,
  * I/O error) the temp file is removed, `readable` is destroyed, and the old
  * content (if any) is untouched. Resolves with the number of bytes written.
+ *
+ * One file handle is used throughout and is always closed by this function
+ * (after any in-flight write has settled) before the temp file is renamed or
+ * removed.
  */
 export async function streamToFileAtomic(path: string, readable: Readable, options: AtomicStreamOptions = {}): Promise<{ bytes: number }> {
   const tmp = tempPathFor(path);
   let fh: FileHandle | undefined;
   let bytes = 0;
   const onProgress = options.onProgress;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-      bytes += chunk.length;
-      onProgress?.(bytes);
-      cb(null, chunk);
-    },
-  });
   try {
     options.signal?.throwIfAborted();
     fh = await open(tmp, 'wx', options.mode ?? 0o644);
-    // The write stream owns (and closes) the handle; the data is fsynced through a second handle below.
-    const out = fh.createWriteStream();
-    fh = undefined;
-    const stages: NodeJS.ReadWriteStream[] = options.expected ? [new VerifyingStream(options.expected), counter] : [counter];
-    await pipeline([readable, ...stages, out], options.signal ? { signal: options.signal } : {});
-    fh = await open(tmp, 'r+');
+    const sink = fileSink(fh, (n) => {
+      bytes += n;
+      onProgress?.(bytes);
+    });
+    const stages: NodeJS.ReadWriteStream[] = options.expected ? [new VerifyingStream(options.expected)] : [];
+    await pipeline([readable, ...stages, sink], options.signal ? { signal: options.signal } : {});
     const handle = fh;
     fh = undefined;
     await commit(handle, tmp, path);

@@ -1,26 +1,9 @@
 import type { ReadOnlyStorage, ReadOnlyTarget, Storage, Target } from '../content/store.js';
-import { OrasError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { isDigest } from '../oci/digest.js';
-import { GraphCopier } from './graph-copier.js';
+import { copyReference, GraphCopier } from './graph-copier.js';
 import type { CopyOptions } from './options.js';
 
-/**
- * The tag `copy()` applies at the destination: `dstRef` when given, else
- * `srcRef` when it is a tag; undefined (no tag) for a digest. A digest
- * `dstRef` must equal the root digest (then nothing is tagged).
- */
-export function destinationTag(srcRef: string, dstRef: string | undefined, root: Descriptor): string | undefined {
-  const ref = dstRef === undefined || dstRef === '' ? srcRef : dstRef;
-  const byDigest: boolean = isDigest(ref);
-  if (!byDigest) return ref;
-  if (dstRef !== undefined && dstRef !== '' && dstRef !== root.digest) {
-    throw new OrasError('ERR_ORAS_INVALID_REFERENCE', `destination digest ${dstRef} does not match the copied root ${root.digest}`, {
-      hint: 'give a tag as the destination reference, or the digest of the source',
-    });
-  }
-  return undefined;
-}
+export { destinationTag } from './graph-copier.js';
 
 /**
  * Copies the graph rooted at `root` from `src` to `dst` (after oras-go
@@ -42,11 +25,6 @@ export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descri
  * {@link copyGraph} for the copy semantics and `CopyOptions` for the options.
  */
 export async function copy(src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef?: string, options: CopyOptions = {}): Promise<Descriptor> {
-  const callOpts = options.signal ? { signal: options.signal } : {};
-  const root = await src.resolve(srcRef, callOpts);
-  const tag = destinationTag(srcRef, dstRef, root);
-  const copier = new GraphCopier(src, dst, options);
-  await copier.copyGraph(root, tag !== undefined ? { tag } : {});
-  if (tag !== undefined && !copier.rootTagged) await dst.tag(root, tag, callOpts);
+  const { root } = await copyReference(src, srcRef, dst, dstRef, options);
   return root;
 }

@@ -1,8 +1,7 @@
 import { hasReferrers, type ReadOnlyStorage, type ReadOnlyTarget, type Storage, type Target } from '../content/store.js';
 import { OrasError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { destinationTag } from './copy.js';
-import { GraphCopier } from './graph-copier.js';
+import { copyReference, GraphCopier } from './graph-copier.js';
 import type { ExtendedCopyOptions } from './options.js';
 
 /**
@@ -80,12 +79,7 @@ async function copyReferrers(copier: GraphCopier, src: ReadOnlyStorage, root: De
  * Resolves with the root descriptor.
  */
 export async function extendedCopy(src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef?: string, options: ExtendedCopyOptions = {}): Promise<Descriptor> {
-  const callOpts = options.signal ? { signal: options.signal } : {};
-  const root = await src.resolve(srcRef, callOpts);
-  const tag = destinationTag(srcRef, dstRef, root);
-  const copier = new GraphCopier(src, dst, options);
-  await copier.copyGraph(root, tag !== undefined ? { tag } : {});
-  if (tag !== undefined && !copier.rootTagged) await dst.tag(root, tag, callOpts);
+  const { root, copier } = await copyReference(src, srcRef, dst, dstRef, options);
   await copyReferrers(copier, src, root, options);
   return root;
 }

@@ -1,11 +1,11 @@
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { fetchAll } from '../content/read.js';
-import type { ReadOnlyStorage, Storage } from '../content/store.js';
+import type { ReadOnlyStorage, ReadOnlyTarget, Storage, Target } from '../content/store.js';
 import { isOrasError, OrasError } from '../errors.js';
 import type { TransferEvent } from '../events.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { parseDigest } from '../oci/digest.js';
+import { isDigest, parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { isManifestMediaType } from '../oci/media-types.js';
 import { DEFAULT_COPY_CONCURRENCY, DEFAULT_MAX_DEPTH, type CopyOptions } from './options.js';
@@ -235,4 +235,38 @@ export class GraphCopier {
     }
     this.emit({ type: 'done', descriptor: desc });
   }
+}
+
+/**
+ * The tag `copy()` applies at the destination: `dstRef` when given, else
+ * `srcRef` when it is a tag; undefined (no tag) for a digest. A digest
+ * `dstRef` must equal the root digest (then nothing is tagged).
+ */
+export function destinationTag(srcRef: string, dstRef: string | undefined, root: Descriptor): string | undefined {
+  const ref = dstRef === undefined || dstRef === '' ? srcRef : dstRef;
+  const byDigest: boolean = isDigest(ref);
+  if (!byDigest) return ref;
+  if (dstRef !== undefined && dstRef !== '' && dstRef !== root.digest) {
+    throw new OrasError('ERR_ORAS_INVALID_REFERENCE', `destination digest ${dstRef} does not match the copied root ${root.digest}`, {
+      hint: 'give a tag as the destination reference, or the digest of the source',
+    });
+  }
+  return undefined;
+}
+
+/**
+ * The common first step of `copy()` and `extendedCopy()`: resolves `srcRef`
+ * at `src`, copies its graph to `dst` with a new {@link GraphCopier} and tags
+ * the root as {@link destinationTag} says (in one step when the destination
+ * can push by reference). Returns the root and the copier, so further graphs
+ * (referrers) share its de-duplication.
+ */
+export async function copyReference(src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef: string | undefined, options: CopyOptions): Promise<{ root: Descriptor; copier: GraphCopier }> {
+  const callOpts = options.signal ? { signal: options.signal } : {};
+  const root = await src.resolve(srcRef, callOpts);
+  const tag = destinationTag(srcRef, dstRef, root);
+  const copier = new GraphCopier(src, dst, options);
+  await copier.copyGraph(root, tag !== undefined ? { tag } : {});
+  if (tag !== undefined && !copier.rootTagged) await dst.tag(root, tag, callOpts);
+  return { root, copier };
 }

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { posix, resolve as resolvePath } from 'node:path';
+import picomatch from 'picomatch';
 import { planPull } from '../artifact/pull.js';
 import { OrasError } from '../errors.js';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
@@ -120,32 +121,82 @@ function layerRoot(depPath: string, relativePath: string): string {
   return posix.normalize(posix.join(depPath, relativePath));
 }
 
+/** `rel` and its parent directories, nearest first (`a/b/c` → `a/b/c`, `a/b`, `a`). */
+function selfAndAncestors(rel: string): string[] {
+  const out = [rel];
+  for (let d = posix.dirname(rel); d !== '.' && d !== '/' && d !== ''; d = posix.dirname(d)) out.push(d);
+  return out;
+}
+
+/** True when `a` is `b` or below it (POSIX relative paths). */
+function within(a: string, b: string): boolean {
+  return b === '' || a === b || a.startsWith(`${b}/`);
+}
+
+/**
+ * The `include`/`exclude` selection of a dependency over installed paths
+ * relative to its `path` (see {@link DependencySpec.include}): a path is
+ * dropped when an exclude glob matches it or one of its parent directories;
+ * with include globs it is kept only when one matches it or one of its parent
+ * directories. `mayContain(dir)` is false only when no file below `dir` can
+ * be selected (so a directory layer need not be fetched at all).
+ */
+function pathSelection(spec: DependencySpec): { selects: (rel: string) => boolean; mayContain: (dir: string) => boolean } {
+  const inc = spec.include !== undefined && spec.include.length > 0 ? spec.include : undefined;
+  const exc = spec.exclude !== undefined && spec.exclude.length > 0 ? spec.exclude : undefined;
+  const include = inc ? picomatch(inc, { dot: true }) : undefined;
+  const exclude = exc ? picomatch(exc, { dot: true }) : undefined;
+  // Static bases of the include globs ('' = could match anywhere), for the cheap "can anything below dir match" test.
+  const bases = (inc ?? []).map((g) => {
+    const scan = picomatch.scan(g);
+    return scan.negated ? '' : posix.normalize(scan.base || '.').replace(/^\.$/, '').replace(/\/+$/, '');
+  });
+  const selects = (rel: string): boolean => {
+    const chain = selfAndAncestors(rel);
+    if (exclude && chain.some((p) => exclude(p))) return false;
+    return include === undefined || chain.some((p) => include(p));
+  };
+  const mayContain = (dir: string): boolean => {
+    const chain = selfAndAncestors(dir);
+    if (exclude && chain.some((p) => exclude(p))) return false;
+    if (include === undefined || chain.some((p) => include(p))) return true;
+    return bases.some((b) => within(dir, b) || within(b, dir));
+  };
+  return { selects, mayContain };
+}
+
 /**
  * Computes the locked files of a dependency from its manifest: `planPull`
- * selection (include/exclude over titles, media types); plain layers are one
- * file at `<path>/<title>`; directory layers (`io.deis.oras.content.unpack`,
- * unless `unpack: false`) are unpacked into the cache once and every regular
- * file becomes a LockedFile whose `layer` is the tarball digest.
+ * selection (media types; include/exclude over the installed paths relative
+ * to `spec.path`, see {@link pathSelection}); plain layers are one file at
+ * `<path>/<title>`; directory layers (`io.deis.oras.content.unpack`, unless
+ * `unpack: false`) are unpacked into the cache once — unless no file below
+ * their title can be selected — and every selected regular file becomes a
+ * LockedFile whose `layer` is the tarball digest.
  */
 async function filesFor(spec: DependencySpec, manifest: ImageManifest, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedFile[]> {
   const depPath = posix.normalize(spec.path).replace(/\/+$/, '');
+  const selection = pathSelection(spec);
+  const unpacks = (l: { unpack: boolean }): boolean => l.unpack && spec.unpack !== false;
   const plan = planPull(manifest, {
     outDir: '/',
     ...(spec.mediaTypes !== undefined ? { allowedMediaTypes: spec.mediaTypes } : {}),
-    ...(spec.include !== undefined ? { include: spec.include } : {}),
-    ...(spec.exclude !== undefined ? { exclude: spec.exclude } : {}),
+    filter: (c) => (unpacks(c) ? selection.mayContain(c.relativePath) : selection.selects(c.relativePath)),
   });
   const files: LockedFile[] = [];
   for (const l of plan.layers) {
     const root = layerRoot(depPath, l.relativePath);
-    if (l.unpack && spec.unpack !== false) {
+    if (unpacks(l)) {
       const listing: UnpackedFile[] = await cache.unpack(l.layer, source, {
         offline,
         stripPrefix: l.title,
         ...(l.layer.annotations?.[Annotation.ContentDigest] !== undefined ? { expectedUncompressedDigest: l.layer.annotations[Annotation.ContentDigest] } : {}),
         ...(signal ? { signal } : {}),
       });
-      for (const f of listing) files.push({ path: posix.join(root, f.path), digest: f.digest, size: f.size, layer: l.layer.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) });
+      for (const f of listing) {
+        if (!selection.selects(posix.join(l.relativePath, f.path))) continue;
+        files.push({ path: posix.join(root, f.path), digest: f.digest, size: f.size, layer: l.layer.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) });
+      }
     } else {
       files.push({ path: root, digest: l.layer.digest, size: l.layer.size, layer: l.layer.digest });
     }

@@ -11,9 +11,23 @@ export interface DependencySpec {
   ref: string;
   /** Directory (relative to the project root) to install into. Must stay inside the project. */
   path: string;
-  /** Globs over file titles to install (default: all). */
+  /**
+   * Globs (picomatch, dot files match) over the installed file paths relative
+   * to `path`: a file layer's path is its title; a file unpacked from a
+   * directory layer is `<title>/<inner path>` (e.g. `schemas/v1/a.json`, which
+   * the glob `**\/*.json` matches; the backslash only escapes this comment).
+   * A file is installed when one glob matches its path or one of its parent
+   * directories (so `schemas` selects the whole directory). Default: all
+   * files. A directory layer is only fetched when a file below its title
+   * could be selected.
+   */
   include?: string[];
-  /** Globs over file titles to skip (default: none). */
+  /**
+   * Globs over the same paths as {@link DependencySpec.include}; a file is
+   * skipped when one matches its path or one of its parent directories
+   * (`schemas/README.txt` drops one file, `schemas` the whole directory, which
+   * is then not fetched). Applied after `include`. Default: none.
+   */
   exclude?: string[];
   /** Layer media types to install (default: all). */
   mediaTypes?: string[];

@@ -245,4 +245,22 @@ describe('planPull', () => {
     expect(() => planPull({ schemaVersion: 2, config: layers[0] as Descriptor, layers: [{ ...layers[0]!, annotations: title('../x') }] }, { outDir: '/nonexistent/out' }))
       .toThrow(expect.objectContaining({ code: 'ERR_ORAS_PATH_TRAVERSAL' }));
   });
+
+  it('applies a filter over the resolved candidates (skipped as excluded)', () => {
+    const layers: Descriptor[] = [
+      { mediaType: 'a', digest: digestOf('1'), size: 1, annotations: title('./x/y.txt') },
+      { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf('2'), size: 1, annotations: { ...title('d'), 'io.deis.oras.content.unpack': 'true' } },
+    ];
+    const seen: [string, boolean][] = [];
+    const plan = planPull({ schemaVersion: 2, config: layers[0] as Descriptor, layers }, {
+      outDir: '/nonexistent/out',
+      filter: (c) => {
+        seen.push([c.relativePath, c.unpack]);
+        return c.unpack;
+      },
+    });
+    expect(seen).toEqual([['x/y.txt', false], ['d', true]]);
+    expect(plan.layers.map((l) => l.title)).toEqual(['d']);
+    expect(plan.skipped).toEqual([{ layer: layers[0], index: 0, reason: 'excluded' }]);
+  });
 });

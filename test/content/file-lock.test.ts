@@ -1,9 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { acquireLock, lockPathFor } from '../../src/content/file-lock.js';
+import { acquireLock, lockPathFor, UNPARSABLE_LOCK_GRACE_MS } from '../../src/content/file-lock.js';
+import { compileForChild } from './fixtures.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -90,5 +91,79 @@ describe('acquireLock', () => {
     ac.abort();
     await expect(waiting).rejects.toMatchObject({ code: 'ERR_ORAS_ABORTED' });
     await release();
+  });
+
+  it('treats an empty lock file older than the grace period as stale (writer killed before writing)', async () => {
+    const target = join(dir, 'x');
+    const lp = lockPathFor(target);
+    await writeFile(lp, '');
+    // fresh (mtime pinned ahead, so no timing dependence): respected, a live writer may be about to fill it in
+    const ahead = new Date(Date.now() + 60_000);
+    await utimes(lp, ahead, ahead);
+    await expect(acquireLock(target, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKED' });
+    const old = new Date(Date.now() - UNPARSABLE_LOCK_GRACE_MS - 5_000);
+    await utimes(lp, old, old);
+    // default staleMs (60 s) and no waiting: the empty file alone must not block us
+    const release = await acquireLock(target, { timeoutMs: 0 });
+    expect(JSON.parse(await readFile(lp, 'utf8'))).toMatchObject({ pid: process.pid });
+    await release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('treats an unparsable lock file older than the grace period as stale', async () => {
+    const target = join(dir, 'x');
+    const lp = lockPathFor(target);
+    await writeFile(lp, '{"pid": 12');
+    const old = new Date(Date.now() - UNPARSABLE_LOCK_GRACE_MS - 5_000);
+    await utimes(lp, old, old);
+    const release = await acquireLock(target, { timeoutMs: 0 });
+    await release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('leaves no temp files behind when the lock is busy', async () => {
+    const target = join(dir, 'x');
+    const release = await acquireLock(target);
+    for (let i = 0; i < 3; i++) await expect(acquireLock(target, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKED' });
+    expect(await readdir(dir)).toEqual(['x.lock']);
+    await release();
+  });
+
+  it('a lock held by a SIGKILLed process is taken over at once', { timeout: 180_000 }, async () => {
+    // Compile the real lock module for a plain node child.
+    const out = join(dir, 'dist');
+    await compileForChild('content/file-lock.ts', out);
+    await writeFile(
+      join(out, 'holder.mjs'),
+      `import { acquireLock } from './content/file-lock.js';
+await acquireLock(process.argv[2], { timeoutMs: 0 });
+process.stdout.write('held\\n');
+setInterval(() => {}, 1000);
+`,
+    );
+    const target = join(dir, 'x');
+    const child = spawn(process.execPath, [join(out, 'holder.mjs'), target], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, killSignal: 'SIGKILL' });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+    await new Promise<void>((res, rej) => {
+      let outText = '';
+      child.stdout.on('data', (d: Buffer) => {
+        outText += d.toString();
+        if (outText.includes('held')) res();
+      });
+      child.on('exit', (code) => rej(new Error(`holder exited ${code}: ${stderr}`)));
+    });
+    const held = JSON.parse(await readFile(lockPathFor(target), 'utf8')) as { pid: number };
+    expect(held.pid).toBe(child.pid);
+    // While the child lives, the lock is respected.
+    await expect(acquireLock(target, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKED' });
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL'); // reaped: its pid is no longer alive
+    // No waiting (timeoutMs 0), default staleMs: the dead pid alone makes the lock stale.
+    const release = await acquireLock(target, { timeoutMs: 0 });
+    expect(JSON.parse(await readFile(lockPathFor(target), 'utf8'))).toMatchObject({ pid: process.pid });
+    await release();
+    expect((await readdir(dir)).filter((n) => n !== 'dist')).toEqual([]);
   });
 });

@@ -1,8 +1,12 @@
 /**
  * Test helpers: build small OCI graphs (blobs, image manifests, indexes, referrers) in any store.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import type { Storage } from '../../src/content/store.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../../src/oci/descriptor.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -90,4 +94,19 @@ export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of it) out.push(x);
   return out;
+}
+
+/**
+ * Compiles `src/<entry>` (and what it imports) with tsc into `outDir` as ESM,
+ * so plain `node` child processes can run the real module (`outDir/<entry .js>`).
+ */
+export async function compileForChild(entry: string, outDir: string): Promise<void> {
+  const root = resolve(import.meta.dirname, '../..');
+  await promisify(execFile)(
+    process.execPath,
+    [join(root, 'node_modules/typescript/bin/tsc'), '--outDir', outDir, '--rootDir', join(root, 'src'), '--module', 'nodenext', '--moduleResolution', 'nodenext',
+      '--target', 'ES2023', '--skipLibCheck', '--types', 'node', '--strict', join(root, 'src', entry)],
+    { cwd: root, timeout: 120_000 },
+  );
+  await writeFile(join(outDir, 'package.json'), '{"type":"module"}');
 }

@@ -95,6 +95,63 @@ describe('streamToFileAtomic', () => {
     await expect(streamToFileAtomic(p, chunks(data), { expected, signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_ORAS_ABORTED' });
     expect(await readdir(dir)).toEqual([]);
   });
+
+  it('completes a multi-MiB body delivered in many small chunks', async () => {
+    const big = Buffer.alloc(6 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 13)) & 0xff;
+    const p = join(dir, 'big');
+    let calls = 0;
+    const r = await streamToFileAtomic(p, chunks(big, 517), { expected: { digest: digestOf(big), size: big.length }, onProgress: () => calls++ });
+    expect(r.bytes).toBe(big.length);
+    expect(calls).toBeGreaterThan(0);
+    expect((await readFile(p)).equals(big)).toBe(true);
+    expect(await readdir(dir)).toEqual(['big']);
+  });
+
+  it('aborted mid-way: rejects with ERR_ORAS_ABORTED, keeps the old file, leaves no temp file', async () => {
+    const p = join(dir, 'blob');
+    await writeFile(p, 'old');
+    const ac = new AbortController();
+    const chunk = Buffer.alloc(4096, 1);
+    let produced = 0;
+    // A bounded source that would produce 64 MiB; we abort after ~1 MiB has been written.
+    const src = new Readable({
+      read() {
+        if (produced >= 64 * 1024 * 1024) {
+          this.push(null);
+          return;
+        }
+        produced += chunk.length;
+        this.push(chunk);
+      },
+    });
+    const err = await streamToFileAtomic(p, src, {
+      signal: ac.signal,
+      onProgress: (b) => {
+        if (b >= 1024 * 1024) ac.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_ORAS_ABORTED' });
+    expect(produced).toBeLessThan(64 * 1024 * 1024);
+    expect(src.destroyed).toBe(true);
+    expect(await readFile(p, 'utf8')).toBe('old');
+    expect(await readdir(dir)).toEqual(['blob']);
+  });
+
+  it.runIf(process.platform === 'linux')('closes its file handle on success, mismatch and abort (no descriptor leak)', async () => {
+    const fds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+    const before = await fds();
+    for (let i = 0; i < 5; i++) {
+      await streamToFileAtomic(join(dir, `ok${i}`), chunks(data), { expected });
+      const bad = Buffer.from(data);
+      bad[1] = 9;
+      await streamToFileAtomic(join(dir, `bad${i}`), chunks(bad), { expected }).catch(() => undefined);
+      const ac = new AbortController();
+      await streamToFileAtomic(join(dir, `ab${i}`), chunks(data, 100), { onProgress: () => ac.abort(), signal: ac.signal }).catch(() => undefined);
+    }
+    expect(await fds()).toBeLessThanOrEqual(before);
+    expect((await readdir(dir)).sort()).toEqual(['ok0', 'ok1', 'ok2', 'ok3', 'ok4']);
+  });
 });
 
 describe('removeTempFiles', () => {

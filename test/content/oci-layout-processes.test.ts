@@ -2,30 +2,22 @@
  * Cross-process safety of OciLayoutStore index.json updates: two node processes tag the same
  * layout concurrently; no tag may be lost. The children run the compiled store (tsc into a temp dir).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayoutStore } from '../../src/content/oci-layout.js';
 import { MemoryStore } from '../../src/content/memory.js';
-import { collect, pushImage } from './fixtures.js';
+import { collect, compileForChild, pushImage } from './fixtures.js';
 
-const root = resolve(import.meta.dirname, '../..');
 let work: string;
 let outDir: string;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'oras-layout-proc-'));
   outDir = join(work, 'dist');
-  await promisify(execFile)(
-    process.execPath,
-    [join(root, 'node_modules/typescript/bin/tsc'), '--outDir', outDir, '--rootDir', join(root, 'src'), '--module', 'nodenext', '--moduleResolution', 'nodenext',
-      '--target', 'ES2023', '--skipLibCheck', '--types', 'node', '--strict', join(root, 'src/content/oci-layout.ts')],
-    { cwd: root, timeout: 120_000 },
-  );
-  await writeFile(join(outDir, 'package.json'), '{"type":"module"}');
+  await compileForChild('content/oci-layout.ts', outDir);
   await writeFile(
     join(outDir, 'tagger.mjs'),
     `import { OciLayoutStore } from './content/oci-layout.js';
