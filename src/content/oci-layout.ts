@@ -13,7 +13,6 @@ import {
 } from './layout-index.js';
 import { ioError, removeTempFiles, streamToFileAtomic, writeFileAtomic } from './fs-atomic.js';
 import { checkAborted, manifestSubject, toReferrerDescriptor } from './memory.js';
-import { readAll } from './read.js';
 import type { CallOptions, Deleter, FetchOptions, PushOptions, ReferrerLister, TagLister, Target } from './store.js';
 
 /** Options for {@link OciLayoutStore.open}. */
@@ -187,12 +186,21 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
     try {
       const fh = await open(path, 'r');
       try {
-        bytes = await readAll(fh.createReadStream({ autoClose: false }), MAX_INDEX_BYTES, path);
+        // Bounded read on the one handle (no stream: closing a handle under a stream can hang).
+        const { size } = await fh.stat();
+        if (size > MAX_INDEX_BYTES) {
+          throw new OrasError('ERR_ORAS_BODY_TOO_LARGE', `${path} is ${size} bytes, over the ${MAX_INDEX_BYTES}-byte limit`, {
+            hint: 'the layout index is unexpectedly large; check that the directory is an OCI image layout',
+          });
+        }
+        bytes = await fh.readFile();
+        if (bytes.length > MAX_INDEX_BYTES) throw new OrasError('ERR_ORAS_BODY_TOO_LARGE', `${path} grew over the ${MAX_INDEX_BYTES}-byte limit while being read`);
       } finally {
         await fh.close();
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyLayoutIndex();
+      if (isOrasError(err)) throw err;
       throw ioError(err, 'reading', path);
     }
     return parseLayoutIndex(bytes, path);
