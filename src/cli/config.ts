@@ -1,4 +1,4 @@
-import { loadConfig, type OrasConfig, type RegistryConfig } from '../project/config.js';
+import type { OrasConfig, RegistryConfig } from '../project/config.js';
 
 /**
  * The CLI's view of the oras config file (`oras.yaml`, `.orasrc*`, the
@@ -13,11 +13,13 @@ let cached: { cwd: string; config: Promise<OrasConfig> } | undefined;
  * Loads the effective config searched from `cwd` (default: the working
  * directory), once per process and directory. Set `ORAS_CONFIG` to load an
  * exact file instead. Errors (`ERR_ORAS_CONFIG`) name the file and line.
+ * The loader (cosmiconfig, yaml, ajv) is imported on the first call only.
  */
 export function cliConfig(cwd: string = process.cwd()): Promise<OrasConfig> {
   if (cached !== undefined && cached.cwd === cwd) return cached.config;
   const explicit = process.env.ORAS_CONFIG;
-  const config = loadConfig({ cwd, ...(explicit !== undefined && explicit !== '' ? { explicitPath: explicit } : {}) });
+  const config = import('../project/config.js').then(({ loadConfig }) =>
+    loadConfig({ cwd, ...(explicit !== undefined && explicit !== '' ? { explicitPath: explicit } : {}) }));
   cached = { cwd, config };
   return config;
 }

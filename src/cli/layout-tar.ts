@@ -3,15 +3,19 @@ import { lstat, mkdir, readdir } from 'node:fs/promises';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { streamToFileAtomic } from '../content/fs-atomic.js';
 import { OrasError } from '../errors.js';
 
 /**
  * Plain (uncompressed) tar archives of an OCI layout directory, for
  * `oras backup --output FILE.tar` and `oras restore --input FILE.tar`.
- * Only regular files and directories are archived or extracted.
+ * Only regular files and directories are archived or extracted. tar-stream is
+ * loaded on first use (a backup to a directory never needs it).
  */
+
+async function tarStream(): Promise<typeof import('tar-stream')> {
+  return (await import('tar-stream')).default;
+}
 
 /** Most entries extracted from one archive. */
 export const MAX_TAR_ENTRIES = 1_000_000;
@@ -35,7 +39,7 @@ async function* walk(root: string, dir: string, depth = 0): AsyncGenerator<{ pat
 
 /** Writes a tar of `dir` (sorted, fixed mtime 0, regular files and directories only) to `outFile` atomically. */
 export async function tarDirectory(dir: string, outFile: string): Promise<void> {
-  const pack = tar.pack();
+  const pack = (await tarStream()).pack();
   const feed = (async () => {
     try {
       for await (const e of walk(dir, dir)) {
@@ -70,7 +74,7 @@ function safeEntryPath(root: string, name: string): string {
 export async function untarToDirectory(tarFile: string, dir: string): Promise<void> {
   const root = resolve(dir);
   await mkdir(root, { recursive: true });
-  const extract = tar.extract();
+  const extract = (await tarStream()).extract();
   let count = 0;
   const done = new Promise<void>((resolvePromise, reject) => {
     extract.on('entry', (header, stream, next) => {

@@ -102,6 +102,17 @@ export function addRemoteOptions(cmd: Command, options: AddRemoteOptions = {}): 
 }
 
 /**
+ * The standard flag set of a command that talks to one registry or OCI
+ * layout: {@link addRemoteOptions} (with `remote`), then the common flags and
+ * `--format text|json`, in that order (the order `--help` lists them).
+ */
+export function addTargetCommandOptions(cmd: Command, remote: AddRemoteOptions = {}): Command {
+  addRemoteOptions(cmd, remote);
+  addCommonOptions(cmd);
+  return addFormatOption(cmd);
+}
+
+/**
  * Extracts one side's {@link RemoteFlags} from commander's options object.
  * With a prefix, a prefixed flag wins and the unprefixed one (if the command
  * has it) is the fallback for both sides.

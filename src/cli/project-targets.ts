@@ -7,17 +7,18 @@ import type { Descriptor } from '../oci/descriptor.js';
 import { validateRepository } from '../oci/reference.js';
 import type { OrasConfig } from '../project/config.js';
 import type { RegistryClient } from '../registry/client.js';
-import { Repository } from '../registry/repository.js';
+import type { Repository } from '../registry/repository.js';
 import { registrySettings } from './config.js';
 import { usageError } from './errors.js';
 import type { RemoteFlags } from './options.js';
-import { clientFor } from './targets.js';
 
 /**
  * Target factories for the declarative commands (install/update/outdated/
  * publish): one {@link RegistryClient} per registry host (config settings +
  * flags), and for reads a {@link MirroredTarget} that tries the configured
- * mirrors before the registry itself.
+ * mirrors before the registry itself. The HTTP stack (undici) is loaded only
+ * when a registry client is first needed: a no-op install or one served from
+ * `ociLayout` fixtures never loads it.
  */
 
 /** A read-only target that tries each candidate in order (mirrors first, then the origin). */
@@ -83,18 +84,19 @@ export class ClientPool {
   client(host: string): Promise<RegistryClient> {
     let c = this.clients.get(host);
     if (c === undefined) {
-      c = clientFor(host, this.flags, this.config);
+      c = import('./targets.js').then(({ clientFor }) => clientFor(host, this.flags, this.config));
       this.clients.set(host, c);
     }
     return c;
   }
 
-  repository(host: string, repository: string): Promise<Repository> {
-    return this.client(host).then((client) => new Repository({
+  async repository(host: string, repository: string): Promise<Repository> {
+    const [client, { Repository }] = await Promise.all([this.client(host), import('../registry/repository.js')]);
+    return new Repository({
       reference: { registry: host, repository },
       client,
       ...(this.config.limits.maxManifestBytes !== undefined ? { maxManifestBytes: this.config.limits.maxManifestBytes } : {}),
-    }));
+    });
   }
 
   /**

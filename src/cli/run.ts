@@ -6,8 +6,12 @@ import { registerCommands } from './commands/index.js';
 import { versionInfo } from './commands/version.js';
 import { applyCommonFlags, type CommonFlags } from './options.js';
 
-/** Builds the `oras` commander program with every command registered. */
-export function buildProgram(): Command {
+/**
+ * Builds the `oras` commander program. With `invoked` (the first command-line
+ * word) naming a known command, only that command's module is loaded and
+ * registered (fast start-up); otherwise every command is (help, suggestions).
+ */
+export async function buildProgram(invoked?: string): Promise<Command> {
   const program = new Command('oras')
     .description('OCI Registry As Storage: push, pull and manage artifacts in OCI registries')
     .usage('[command] [flags]')
@@ -23,16 +27,16 @@ export function buildProgram(): Command {
     for (let c: Command | null = actionCommand; c !== null && c !== program; c = c.parent) path.unshift(c.name());
     applyCommonFlags(actionCommand.opts<CommonFlags>(), path.join(' '));
   });
-  registerCommands(program);
+  await registerCommands(program, invoked);
   return program;
 }
 
 /** Runs the CLI with `argv` (as `process.argv`) and returns the exit code. Never throws. */
 export async function run(argv: string[]): Promise<number> {
-  const program = buildProgram();
   const rawArgs = argv.slice(2);
   // Commands print results themselves; errors land here.
   try {
+    const program = await buildProgram(rawArgs[0]);
     if (rawArgs.length === 0) {
       program.outputHelp();
       return ExitCode.Ok;

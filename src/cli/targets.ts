@@ -5,9 +5,9 @@ import type { Deleter, ReferrerLister, TagLister, Target } from '../content/stor
 import type { TransferListener } from '../events.js';
 import { parseRegistryOrRepository, parseReference, type Reference } from '../oci/reference.js';
 import type { OrasConfig } from '../project/config.js';
-import { RegistryClient, type RegistryClientOptions } from '../registry/client.js';
-import { Registry } from '../registry/registry.js';
-import { Repository } from '../registry/repository.js';
+import type { RegistryClient, RegistryClientOptions } from '../registry/client.js';
+import type { Registry } from '../registry/registry.js';
+import type { Repository } from '../registry/repository.js';
 import { parseHeaders, splitLayoutRef } from './args.js';
 import { cliConfig, registrySettings } from './config.js';
 import { cliState, errLine } from './context.js';
@@ -91,7 +91,30 @@ export async function clientFor(host: string, flags: RemoteFlags, config?: OrasC
   };
   const sink = debugSink();
   if (sink !== undefined) options.onDebug = sink;
+  // Loaded here, not at start-up: undici is the most expensive module to compile.
+  const { RegistryClient } = await import('../registry/client.js');
   return new RegistryClient(options);
+}
+
+/** `name:tag` or `name@digest` (digests hold a colon, tags never do); `name` alone without a ref. */
+function displayRef(name: string): (ref?: string) => string {
+  return (ref) => (ref === undefined ? name : ref.includes(':') ? `${name}@${ref}` : `${name}:${ref}`);
+}
+
+/** An {@link OpenedTarget} for an OCI layout directory (`--oci-layout`, or a host mapped by `ociLayout`). */
+async function openLayoutTarget(dir: string, name: string, ref: { tag?: string | undefined; digest?: string | undefined }, readOnly: boolean | undefined): Promise<OpenedTarget> {
+  const layout = await OciLayoutStore.open(dir, readOnly === true ? { readOnly: true, create: false } : {});
+  return {
+    kind: 'layout',
+    target: layout,
+    ...(ref.tag !== undefined ? { tag: ref.tag } : {}),
+    ...(ref.digest !== undefined ? { digest: ref.digest } : {}),
+    reference: ref.digest ?? ref.tag,
+    name,
+    layout,
+    display: displayRef(name),
+    close: async () => undefined,
+  };
 }
 
 /**
@@ -107,18 +130,7 @@ export async function openTarget(arg: string, flags: RemoteFlags, options: OpenT
     if (options.requireReference === true && tag === undefined && digest === undefined) {
       throw usageError(`${JSON.stringify(arg)} has no tag or digest`, 'use DIR:tag or DIR@sha256:…');
     }
-    const layout = await OciLayoutStore.open(dir, options.readOnly === true ? { readOnly: true, create: false } : {});
-    return {
-      kind: 'layout',
-      target: layout,
-      ...(tag !== undefined ? { tag } : {}),
-      ...(digest !== undefined ? { digest } : {}),
-      reference: digest ?? tag,
-      name: dir,
-      layout,
-      display: (ref) => (ref === undefined ? dir : ref.startsWith('sha') && ref.includes(':') ? `${dir}@${ref}` : `${dir}:${ref}`),
-      close: async () => undefined,
-    };
+    return openLayoutTarget(dir, dir, { tag, digest }, options.readOnly);
   }
   const parsed = parseReference(arg);
   if (options.requireReference === true && parsed.tag === undefined && parsed.digest === undefined) {
@@ -129,22 +141,10 @@ export async function openTarget(arg: string, flags: RemoteFlags, options: OpenT
   const layoutRoot = registrySettings(config, parsed.registry).ociLayout;
   if (layoutRoot !== undefined) {
     // oras.yaml maps this host to local OCI layouts: repository R is <ociLayout>/R.
-    const dir = join(layoutRoot, parsed.repository);
-    const layout = await OciLayoutStore.open(dir, options.readOnly === true ? { readOnly: true, create: false } : {});
-    const name = `${parsed.registry}/${parsed.repository}`;
-    return {
-      kind: 'layout',
-      target: layout,
-      ...(parsed.tag !== undefined ? { tag: parsed.tag } : {}),
-      ...(parsed.digest !== undefined ? { digest: parsed.digest } : {}),
-      reference: parsed.digest ?? parsed.tag,
-      name,
-      layout,
-      display: (ref) => (ref === undefined ? name : ref.includes(':') ? `${name}@${ref}` : `${name}:${ref}`),
-      close: async () => undefined,
-    };
+    return openLayoutTarget(join(layoutRoot, parsed.repository), `${parsed.registry}/${parsed.repository}`, parsed, options.readOnly);
   }
   const client = await clientFor(parsed.registry, flags, config);
+  const { Repository } = await import('../registry/repository.js');
   const remote = new Repository({
     reference: { registry: parsed.registry, repository: parsed.repository },
     client,
@@ -166,7 +166,7 @@ export async function openTarget(arg: string, flags: RemoteFlags, options: OpenT
     parsed,
     remote,
     client,
-    display: (ref) => (ref === undefined ? name : ref.includes(':') ? `${name}@${ref}` : `${name}:${ref}`),
+    display: displayRef(name),
     close: () => client.close(),
   };
 }
@@ -176,6 +176,7 @@ export async function openRegistry(arg: string, flags: RemoteFlags): Promise<{ r
   const { registry: host, repository } = parseRegistryOrRepository(arg);
   cliState.errorContext.registry = host;
   const client = await clientFor(host, flags);
+  const { Registry } = await import('../registry/registry.js');
   const registry = new Registry({ registry: host, client });
   return { registry, host, ...(repository !== undefined ? { namespace: repository } : {}), client, close: () => client.close() };
 }

@@ -345,3 +345,64 @@ describe('terminal progress', () => {
     expect(plain.stderr).not.toContain('\x1b[');
   }, T);
 });
+
+describe('shared output paths (delete, fetch, listings, backup to a directory)', () => {
+  it('blob and manifest delete: --descriptor, JSON and text; fetch --pretty/-o; fetch-config JSON', async () => {
+    const REG = registry('plain').host;
+    const repo = `${REG}/${uniqueRepo('cli/shape')}`;
+    const pushed = json<{ digest: string }>(await ok(['push', `${repo}:v1`, 'a.txt', '--format', 'json']));
+    const aDigest = sha256('alpha\n');
+
+    const prettyFile = join(root, 'shape-pretty.json');
+    await ok(['manifest', 'fetch', `${repo}:v1`, '--pretty', '-o', prettyFile]);
+    const pretty = await readFile(prettyFile, 'utf8');
+    expect(pretty).toMatch(/^\{\n {2}"/);
+    expect(JSON.parse(pretty)).toMatchObject({ schemaVersion: 2 });
+    const rawFile = join(root, 'shape-raw.json');
+    const fetched = json<{ reference: string; digest: string; content: { layers: unknown[] } }>(await ok(['manifest', 'fetch', `${repo}:v1`, '-o', rawFile, '--format', 'json']));
+    expect(fetched).toMatchObject({ reference: `${repo}@${pushed.digest}`, digest: pushed.digest });
+    expect(fetched.content.layers).toHaveLength(1);
+    expect(sha256(await readFile(rawFile))).toBe(pushed.digest);
+    const cfg = json<{ descriptor: { mediaType: string }; content?: unknown }>(await ok(['manifest', 'fetch-config', `${repo}:v1`, '--format', 'json']));
+    expect(cfg.descriptor.mediaType).toBe('application/vnd.oci.empty.v1+json');
+    expect(cfg.content).toEqual({});
+
+    const blobDesc = json(await ok(['blob', 'delete', `${repo}@${aDigest}`, '--force', '--descriptor']));
+    expect(blobDesc).toEqual({ mediaType: 'application/octet-stream', digest: aDigest, size: 6 });
+    await ok(['blob', 'push', repo, 'a.txt']);
+    const blobJson = json(await ok(['blob', 'delete', `${repo}@${aDigest}`, '--force', '--format', 'json']));
+    expect(blobJson).toEqual({ reference: `${repo}@${aDigest}`, mediaType: 'application/octet-stream', digest: aDigest, size: 6, deleted: true });
+    await ok(['blob', 'push', repo, 'a.txt']);
+    expect((await ok(['blob', 'delete', `${repo}@${aDigest}`, '--force'])).stdout).toBe(`Deleted [registry] ${repo}@${aDigest}\n`);
+    expect((await oras(['blob', 'fetch', `${repo}@${aDigest}`, '--descriptor'])).code).toBe(3);
+
+    const manJson = json(await ok(['manifest', 'delete', `${repo}:v1`, '--force', '--format', 'json']));
+    expect(manJson).toMatchObject({ reference: `${repo}@${pushed.digest}`, digest: pushed.digest, deleted: true });
+  }, T);
+
+  it('repo ls/tags filters (namespace, --last, --exclude-digest-tags); backup of all tags to a directory and restore', async () => {
+    const REG = registry('plain').host;
+    const ns = uniqueRepo('cli/ns');
+    const repo = `${REG}/${ns}/one`;
+    const pushed = json<{ digest: string }>(await ok(['push', `${repo}:v1,v2`, 'a.txt', '--format', 'json']));
+    await ok(['attach', `${repo}:v1`, '--artifact-type', 'application/vnd.example.note', 'b.bin']);
+
+    expect(json(await ok(['repo', 'ls', `${REG}/${ns}`, '--format', 'json']))).toEqual({ registry: REG, namespace: ns, repositories: ['one'] });
+    expect((await ok(['repo', 'ls', `${REG}/${ns}`])).stdout).toBe('one\n');
+    const all = json<{ tags: string[] }>(await ok(['repo', 'tags', repo, '--format', 'json']));
+    expect(all.tags).toContain(`sha256-${pushed.digest.slice('sha256:'.length)}`);
+    expect(json(await ok(['repo', 'tags', repo, '--exclude-digest-tags', '--format', 'json']))).toEqual({ repository: repo, tags: ['v1', 'v2'] });
+    expect((await ok(['repo', 'tags', repo, '--exclude-digest-tags', '--last', 'v1'])).stdout).toBe('v2\n');
+
+    const dir = join(root, 'shape-backup');
+    const bk = await ok(['backup', repo, '--output', dir]);
+    expect(bk.stdout).toBe(`Backed up ${repo}:v1 (${pushed.digest})\nBacked up ${repo}:v2 (${pushed.digest})\nBacked up 2 artifact(s) to ${dir}\n`);
+    expect(existsSync(join(dir, 'oci-layout'))).toBe(true);
+    const target = `${REG}/${uniqueRepo('cli/restored-dir')}`;
+    const rs = json<{ input: string; artifacts: { tag?: string; digest: string }[] }>(await ok(['restore', '--input', dir, target, '--format', 'json']));
+    expect(rs.input).toBe(dir);
+    expect(rs.artifacts.map((a) => [a.tag, a.digest])).toEqual([['v1', pushed.digest], ['v2', pushed.digest]]);
+    const d = json<{ manifests: { artifactType: string }[] }>(await ok(['discover', `${target}:v2`, '--format', 'json']));
+    expect(d.manifests.map((m) => m.artifactType)).toEqual(['application/vnd.example.note']);
+  }, T);
+});

@@ -5,10 +5,13 @@
 import { PassThrough } from 'node:stream';
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
+import type { Command } from 'commander';
 import { parseAnnotations, parseHeaders, splitFileArg, splitLayoutRef, splitRefTags } from '../../src/cli/args.js';
+import { declaredCommandNames } from '../../src/cli/commands/index.js';
 import { CliExit, exitCodeFor, formatError, quirkHint } from '../../src/cli/errors.js';
 import { remoteFlagsOf, validateRemoteFlags } from '../../src/cli/options.js';
 import { createProgressRenderer, PUSH_VERBS } from '../../src/cli/render/progress.js';
+import { buildProgram } from '../../src/cli/run.js';
 import { OrasError } from '../../src/errors.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 
@@ -122,5 +125,33 @@ describe('progress renderers', () => {
     const r = createProgressRenderer({ mode: 'silent', verbs: PUSH_VERBS });
     r.listener({ type: 'skip', descriptor: desc, reason: 'mounted' });
     expect(r.stats.mounted).toBe(1);
+  });
+});
+
+describe('lazy command registration', () => {
+  const find = (program: Command, name: string): Command | undefined => program.commands.find((c) => c.name() === name || c.aliases().includes(name));
+  const helpTree = (c: Command): string[] => [c.helpInformation(), ...c.commands.flatMap(helpTree)];
+
+  it('declares exactly the top-level names and aliases commander registers', async () => {
+    const full = await buildProgram();
+    const registered = full.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+    expect([...declaredCommandNames()].sort()).toEqual([...registered].sort());
+  });
+
+  it('a command loaded alone parses and documents exactly as in the full program', async () => {
+    const full = await buildProgram();
+    for (const name of declaredCommandNames()) {
+      const alone = await buildProgram(name);
+      const a = find(alone, name);
+      const f = find(full, name);
+      expect(a, name).toBeDefined();
+      expect(helpTree(a!)).toEqual(helpTree(f!));
+    }
+  });
+
+  it('loads every command for help, flags and unknown words (suggestions need them all)', async () => {
+    const count = (await buildProgram()).commands.length;
+    for (const first of [undefined, 'help', '--help', 'pus']) expect((await buildProgram(first)).commands.length).toBe(count);
+    expect((await buildProgram('install')).commands.map((c) => c.name())).toEqual(['install', 'update', 'plan']);
   });
 });

@@ -1,22 +1,15 @@
 import type { Command } from 'commander';
-import { packArtifact, type PackFileInput } from '../../artifact/pack.js';
-import { writeFileAtomic } from '../../content/fs-atomic.js';
-import { collect, parseAnnotations, readAnnotationFile, splitFileArg } from '../args.js';
-import { cliConfig, effectiveConcurrency } from '../config.js';
+import { collect, parseAnnotations, readAnnotationFile } from '../args.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { usageError } from '../errors.js';
-import { addCommonOptions, addConcurrencyOption, addFormatOption, addRemoteOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
-import { progressFor, PUSH_VERBS } from '../render/progress.js';
+import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf } from '../options.js';
 import { openTarget } from '../targets.js';
-import { sourceDateEpoch } from './push.js';
+import { packFiles, type PackFlags } from './push.js';
 
-interface AttachFlags extends CommonFlags {
+interface AttachFlags extends PackFlags {
   artifactType?: string;
   annotation?: string[];
   annotationFile?: string;
-  exportManifest?: string;
-  disablePathValidation?: boolean;
-  concurrency?: number;
 }
 
 /** `oras attach REF --artifact-type T FILE[:MT]...`: pushes an artifact whose subject is REF. */
@@ -32,9 +25,7 @@ export function registerAttach(program: Command): void {
     .option('--export-manifest <file>', 'also write the pushed manifest to FILE')
     .option('--disable-path-validation', 'allow absolute paths and paths outside the working directory as titles');
   addConcurrencyOption(cmd);
-  addRemoteOptions(cmd, { shortRegistryConfig: false });
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd, { shortRegistryConfig: false });
   cmd.action(async (refArg: string, files: string[], opts: AttachFlags & Record<string, unknown>) => {
     if (opts.artifactType === undefined || opts.artifactType === '') throw usageError('--artifact-type is required', 'e.g. --artifact-type application/vnd.example.sbom');
     const annotations = parseAnnotations(opts.annotation);
@@ -46,31 +37,12 @@ export function registerAttach(program: Command): void {
     const target = await openTarget(refArg, remoteFlagsOf(opts), { requireReference: true });
     try {
       const subject = await target.target.resolve(target.reference ?? 'latest', { signal: interrupt.signal });
-      const inputs: PackFileInput[] = files.map((f) => {
-        const { path, mediaType } = splitFileArg(f);
-        return { path, ...(mediaType !== undefined ? { mediaType } : {}) };
+      const { result } = await packFiles(target, files, opts, {
+        artifactType: opts.artifactType,
+        annotations,
+        ...(fileAnnotations !== undefined ? { fileAnnotations } : {}),
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
       });
-      const epoch = sourceDateEpoch();
-      const cfg = await cliConfig();
-      const progress = progressFor(cliState.format, ttyEnabled(opts), PUSH_VERBS);
-      let result;
-      try {
-        result = await packArtifact(target.target, {
-          files: inputs,
-          artifactType: opts.artifactType,
-          annotations,
-          ...(fileAnnotations !== undefined ? { fileAnnotations } : {}),
-          subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-          ...(epoch !== undefined ? { created: epoch.created, mtime: epoch.mtime } : {}),
-          allowAbsolutePaths: opts.disablePathValidation === true,
-          concurrency: effectiveConcurrency(opts.concurrency, cfg),
-          onEvent: progress.listener,
-          signal: interrupt.signal,
-        });
-      } finally {
-        progress.close();
-      }
-      if (opts.exportManifest !== undefined) await writeFileAtomic(opts.exportManifest, result.manifestBytes);
       const d = result.descriptor;
       if (cliState.format === 'json') {
         printJson({

@@ -14,10 +14,10 @@ import { errorFromResponse } from '../../registry/http-errors.js';
 import { positiveInt } from '../args.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { usageError } from '../errors.js';
-import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
+import { addTargetCommandOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
 import { progressFor, PULL_VERBS, PUSH_VERBS } from '../render/progress.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
-import { confirmDeletion } from './manifest.js';
+import { addDeleteOptions, deleteAndReport, type DeleteFlags } from './deletion.js';
 
 function notFound(what: string): OrasError {
   return new OrasError('ERR_ORAS_NOT_FOUND', `${what} not found`, { hint: 'check the repository and digest' });
@@ -66,9 +66,7 @@ function registerBlobFetch(blob: Command): void {
     .argument('<reference>', 'registry/repo@sha256:…')
     .option('-o, --output <file>', 'write the blob to FILE ("-" for stdout)')
     .option('--descriptor', 'print the descriptor of the blob');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, opts: CommonFlags & { output?: string; descriptor?: boolean } & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
     try {
@@ -115,9 +113,7 @@ function registerBlobPush(blob: Command): void {
     .option('--media-type <type>', 'media type for the printed descriptor', MediaType.OctetStream)
     .option('--size <bytes>', 'expected size (checked)', positiveInt('--size'))
     .option('--descriptor', 'print the descriptor of the pushed blob');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, file: string, opts: CommonFlags & { mediaType: string; size?: number; descriptor?: boolean } & Record<string, unknown>) => {
     let spool: string | undefined;
     try {
@@ -171,27 +167,14 @@ function registerBlobDelete(blob: Command): void {
     .command('delete')
     .alias('rm')
     .description('delete a blob by digest')
-    .argument('<reference>', 'registry/repo@sha256:…')
-    .option('-f, --force', 'do not ask for confirmation')
-    .option('--descriptor', 'print the descriptor of the deleted blob');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
-  cmd.action(async (refArg: string, opts: CommonFlags & { force?: boolean; descriptor?: boolean } & Record<string, unknown>) => {
+    .argument('<reference>', 'registry/repo@sha256:…');
+  addDeleteOptions(cmd, 'blob');
+  addTargetCommandOptions(cmd);
+  cmd.action(async (refArg: string, opts: DeleteFlags & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts));
     try {
       const desc = await resolveBlob(target, blobRef(target));
-      await confirmDeletion(opts.force === true, `Are you sure you want to delete the blob ${desc.digest}?`);
-      await target.target.delete(desc, { signal: interrupt.signal });
-      if (opts.descriptor === true) {
-        printJson(desc);
-        return;
-      }
-      if (cliState.format === 'json') {
-        printJson({ reference: `${target.name}@${desc.digest}`, ...desc, deleted: true });
-        return;
-      }
-      outLine(`Deleted [${target.kind}] ${target.name}@${desc.digest}`);
+      await deleteAndReport(target, desc, opts, `Are you sure you want to delete the blob ${desc.digest}?`, target.display(desc.digest));
     } finally {
       await target.close();
     }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { copy } from '../../copy/copy.js';
 import { extendedCopy } from '../../copy/extended-copy.js';
 import type { CopyOptions } from '../../copy/options.js';
+import type { ReadOnlyTarget, Target } from '../../content/store.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import { splitRefTags } from '../args.js';
 import { cliConfig, effectiveConcurrency } from '../config.js';
@@ -27,6 +28,15 @@ export function mountHook(src: OpenedTarget, dst: OpenedTarget): CopyOptions['mo
       return false;
     }
   };
+}
+
+/**
+ * Copies the artifact `srcRef` names from `src` to `dst` (tagged `dstRef`
+ * when given): with `withReferrers`, also its referrers, recursively
+ * ({@link extendedCopy}); otherwise just its graph ({@link copy}).
+ */
+export function copyArtifact(withReferrers: boolean, src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef: string | undefined, options: CopyOptions): Promise<Descriptor> {
+  return withReferrers ? extendedCopy(src, srcRef, dst, dstRef, options) : copy(src, srcRef, dst, dstRef, options);
 }
 
 interface CpFlags extends CommonFlags {
@@ -71,9 +81,7 @@ export function registerCp(program: Command): void {
         if (opts.recursive === true) cliState.errorContext.referrers = true;
         let root: Descriptor;
         try {
-          root = opts.recursive === true
-            ? await extendedCopy(src.target, srcRef, dst.target, dst.reference, options)
-            : await copy(src.target, srcRef, dst.target, dst.reference, options);
+          root = await copyArtifact(opts.recursive === true, src.target, srcRef, dst.target, dst.reference, options);
           for (const t of extraTags) await dst.target.tag(root, t, { signal: interrupt.signal });
         } finally {
           progress.close();

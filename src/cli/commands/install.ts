@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { install, type InstallOptions, type InstallResult } from '../../project/install.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
-import { addProjectOptions, projectContext, type ProjectFlags } from './project-shared.js';
+import { addProjectOptions, withProjectContext, type ProjectFlags } from './project-shared.js';
 
 interface InstallFlags extends ProjectFlags {
   frozenLockfile?: boolean;
@@ -50,8 +50,7 @@ function printText(r: InstallResult): void {
 
 /** Runs install with the given extra options and renders the result. */
 async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): Promise<void> {
-  const ctx = await projectContext(opts);
-  try {
+  await withProjectContext(opts, async (ctx) => {
     const env = { ...process.env };
     const result = await install({
       projectDir: ctx.projectDir,
@@ -71,9 +70,7 @@ async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): P
     });
     if (cliState.format === 'json') printJson(toJson(result));
     else printText(result);
-  } finally {
-    await ctx.pool.close();
-  }
+  });
 }
 
 /** `oras install`, `oras update [NAME...]`, `oras plan`. */

@@ -8,10 +8,12 @@ import { digestOf, isDigest, verifyContent } from '../../oci/digest.js';
 import { errorFromResponse } from '../../registry/http-errors.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../../oci/manifest.js';
 import { splitRefTags } from '../args.js';
-import { cliState, confirm, interrupt, outLine, printJson } from '../context.js';
-import { CliExit, ExitCode, usageError } from '../errors.js';
-import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
+import { cliState, interrupt, outLine, printJson } from '../context.js';
+import { usageError } from '../errors.js';
+import { addTargetCommandOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
+import { plainDescriptor } from '../render/format.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
+import { addDeleteOptions, deleteAndReport, type DeleteFlags } from './deletion.js';
 
 /**
  * `GET /v2/<repo>/manifests/<ref>` with `Accept: <mediaType>` only (`manifest fetch --media-type`).
@@ -50,27 +52,37 @@ export async function fetchManifestFrom(target: OpenedTarget, accept?: string): 
   return { descriptor, bytes: await fetchAll(target.target, descriptor, MAX_MANIFEST_BYTES, { signal: interrupt.signal }) };
 }
 
-/** A descriptor without `data`, for printing. */
-function plainDescriptor(d: Descriptor): Descriptor {
-  const { data: _data, ...rest } = d;
-  return rest;
-}
-
-/** Writes bytes to `-o FILE` (atomically) or stdout. */
-async function emitBytes(bytes: Buffer, output: string | undefined): Promise<void> {
-  if (output !== undefined && output !== '-') await writeFileAtomic(output, bytes);
-  else process.stdout.write(bytes);
-}
-
-function prettyJson(bytes: Buffer): Buffer {
-  return Buffer.from(`${JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2)}\n`);
-}
-
 interface FetchFlags extends CommonFlags {
   pretty?: boolean;
   descriptor?: boolean;
   mediaType?: string;
   output?: string;
+}
+
+/** `bytes` re-indented as JSON (2 spaces), or unchanged when they are not JSON. */
+function prettyJson(bytes: Buffer): Buffer {
+  try {
+    return Buffer.from(`${JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2)}\n`);
+  } catch {
+    return bytes;
+  }
+}
+
+/**
+ * Output of `fetch` and `fetch-config`: with `--format json` the document
+ * `json()` on stdout (and the raw bytes to `-o FILE` when given); otherwise
+ * the bytes (`--pretty`: re-indented) to `-o FILE` (atomically) or stdout.
+ */
+async function emitFetched(bytes: Buffer, opts: FetchFlags, json: () => unknown): Promise<void> {
+  const file = opts.output !== undefined && opts.output !== '-' ? opts.output : undefined;
+  if (cliState.format === 'json') {
+    if (file !== undefined) await writeFileAtomic(file, bytes);
+    printJson(json());
+    return;
+  }
+  const shown = opts.pretty === true ? prettyJson(bytes) : bytes;
+  if (file !== undefined) await writeFileAtomic(file, shown);
+  else process.stdout.write(shown);
 }
 
 function registerFetch(manifest: Command): void {
@@ -83,9 +95,7 @@ function registerFetch(manifest: Command): void {
     .option('--descriptor', 'print the descriptor of the manifest instead of its content')
     .option('--media-type <type>', 'request (Accept) and require this manifest media type')
     .option('-o, --output <file>', 'write the manifest to FILE ("-" for stdout)');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, opts: FetchFlags & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
     try {
@@ -99,12 +109,7 @@ function registerFetch(manifest: Command): void {
         printJson(plainDescriptor(descriptor));
         return;
       }
-      if (cliState.format === 'json') {
-        if (opts.output !== undefined && opts.output !== '-') await writeFileAtomic(opts.output, bytes);
-        printJson({ reference: target.display(descriptor.digest), ...plainDescriptor(descriptor), content: JSON.parse(bytes.toString('utf8')) as unknown });
-        return;
-      }
-      await emitBytes(opts.pretty === true ? prettyJson(bytes) : bytes, opts.output);
+      await emitFetched(bytes, opts, () => ({ reference: target.display(descriptor.digest), ...plainDescriptor(descriptor), content: JSON.parse(bytes.toString('utf8')) as unknown }));
     } finally {
       await target.close();
     }
@@ -120,9 +125,7 @@ function registerFetchConfig(manifest: Command): void {
     .option('--pretty', 'pretty-print the JSON')
     .option('--descriptor', 'print the descriptor of the config instead of its content')
     .option('-o, --output <file>', 'write the config to FILE ("-" for stdout)');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, opts: FetchFlags & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
     try {
@@ -135,26 +138,15 @@ function registerFetchConfig(manifest: Command): void {
         return;
       }
       const data = await fetchAll(target.target, config, MAX_MANIFEST_BYTES, { signal: interrupt.signal });
-      if (cliState.format === 'json') {
-        if (opts.output !== undefined && opts.output !== '-') await writeFileAtomic(opts.output, data);
+      await emitFetched(data, opts, () => {
         let content: unknown;
         try {
           content = JSON.parse(data.toString('utf8'));
         } catch {
           content = undefined;
         }
-        printJson({ reference: target.display(descriptor.digest), descriptor: plainDescriptor(config), ...(content !== undefined ? { content } : { contentBase64: data.toString('base64') }) });
-        return;
-      }
-      let shown = data;
-      if (opts.pretty === true) {
-        try {
-          shown = prettyJson(data);
-        } catch {
-          shown = data;
-        }
-      }
-      await emitBytes(shown, opts.output);
+        return { reference: target.display(descriptor.digest), descriptor: plainDescriptor(config), ...(content !== undefined ? { content } : { contentBase64: data.toString('base64') }) };
+      });
     } finally {
       await target.close();
     }
@@ -168,9 +160,7 @@ function registerPushManifest(manifest: Command): void {
     .argument('<reference>', 'registry/repo[:tag][,tag...] or registry/repo@digest')
     .argument('<file>', 'manifest JSON file, "-" for stdin')
     .option('--media-type <type>', 'media type of the manifest (default: its mediaType field)');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, file: string, opts: CommonFlags & { mediaType?: string } & Record<string, unknown>) => {
     const bytes = file === '-' ? await readAll(process.stdin, MAX_MANIFEST_BYTES, 'manifest on stdin') : await readFile(file);
     if (bytes.length > MAX_MANIFEST_BYTES) throw usageError(`${file} is larger than ${MAX_MANIFEST_BYTES} bytes`);
@@ -213,37 +203,19 @@ function registerDeleteManifest(manifest: Command): void {
     .command('delete')
     .alias('rm')
     .description('delete a manifest (and its tags) from a registry or OCI layout')
-    .argument('<reference>', 'registry/repo:tag|@digest')
-    .option('-f, --force', 'do not ask for confirmation')
-    .option('--descriptor', 'print the descriptor of the deleted manifest');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
-  cmd.action(async (refArg: string, opts: CommonFlags & { force?: boolean; descriptor?: boolean } & Record<string, unknown>) => {
+    .argument('<reference>', 'registry/repo:tag|@digest');
+  addDeleteOptions(cmd, 'manifest');
+  addTargetCommandOptions(cmd);
+  cmd.action(async (refArg: string, opts: DeleteFlags & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: false, requireReference: true });
     try {
       const desc = await target.target.resolve(target.reference ?? 'latest', { signal: interrupt.signal });
-      await confirmDeletion(opts.force === true, `Are you sure you want to delete the manifest ${desc.digest} and all tags associated with it?`);
-      await target.target.delete(desc, { signal: interrupt.signal });
-      if (cliState.format === 'json' || opts.descriptor === true) {
-        printJson(opts.descriptor === true ? plainDescriptor(desc) : { reference: target.display(desc.digest), ...plainDescriptor(desc), deleted: true });
-        return;
-      }
-      outLine(`Deleted [${target.kind}] ${target.display(target.reference)}`);
+      const question = `Are you sure you want to delete the manifest ${desc.digest} and all tags associated with it?`;
+      await deleteAndReport(target, desc, opts, question, target.display(target.reference));
     } finally {
       await target.close();
     }
   });
-}
-
-/**
- * Asks for confirmation unless `force`; without a terminal on stdin a
- * deletion requires `--force` (usage error otherwise). Declining exits 1.
- */
-export async function confirmDeletion(force: boolean, question: string): Promise<void> {
-  if (force) return;
-  if (process.stdin.isTTY !== true) throw usageError('refusing to delete without confirmation: stdin is not a terminal', 'pass --force (-f) to delete without asking');
-  if (!(await confirm(question))) throw new CliExit(ExitCode.Failure, 'deletion cancelled');
 }
 
 /** `oras manifest fetch|fetch-config|push|delete`. */

@@ -65,3 +65,13 @@ export async function projectContext(opts: ProjectFlags): Promise<ProjectContext
     onEvent: cliState.format === 'json' ? undefined : projectProgress(process.stderr, cliState.verbose),
   };
 }
+
+/** Runs `fn` with the {@link projectContext} of `opts` and always closes its registry clients. */
+export async function withProjectContext<T>(opts: ProjectFlags, fn: (ctx: ProjectContext) => Promise<T>): Promise<T> {
+  const ctx = await projectContext(opts);
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.pool.close();
+  }
+}

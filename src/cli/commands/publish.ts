@@ -6,7 +6,7 @@ import { publish } from '../../project/publish.js';
 import type { Reference } from '../../oci/reference.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { padRight } from '../render/format.js';
-import { addProjectOptions, projectContext, type ProjectFlags } from './project-shared.js';
+import { addProjectOptions, withProjectContext, type ProjectFlags } from './project-shared.js';
 
 /** `oras publish [NAME...]` and `oras outdated`. */
 export function registerPublish(program: Command): void {
@@ -17,8 +17,7 @@ export function registerPublish(program: Command): void {
     .option('--dry-run', 'pack and print the digests; push nothing');
   addProjectOptions(pub);
   pub.action(async (names: string[], opts: ProjectFlags & { dryRun?: boolean }) => {
-    const ctx = await projectContext(opts);
-    try {
+    await withProjectContext(opts, async (ctx) => {
       const result = await publish({
         projectDir: ctx.projectDir,
         ...(names.length > 0 ? { names } : {}),
@@ -50,9 +49,7 @@ export function registerPublish(program: Command): void {
         outLine(`${result.dryRun ? 'Would publish' : 'Published'} ${p.name}: ${p.ref}@${p.digest}${p.tags.length > 0 ? ` (tags: ${p.tags.join(', ')})` : ''}`);
       }
       if (result.published.length === 0) outLine('Nothing to publish');
-    } finally {
-      await ctx.pool.close();
-    }
+    });
   });
 
   const out = program
@@ -60,8 +57,7 @@ export function registerPublish(program: Command): void {
     .description('show dependencies whose tag or version range now resolves to something newer');
   addProjectOptions(out);
   out.action(async (opts: ProjectFlags) => {
-    const ctx = await projectContext(opts);
-    try {
+    await withProjectContext(opts, async (ctx) => {
       const { manifest } = await loadManifest(ctx.projectDir);
       const lock = await readLockfile(ctx.projectDir);
       const factory = ctx.pool.readFactory();
@@ -82,8 +78,6 @@ export function registerPublish(program: Command): void {
       const header = ['Name', 'Current', 'Wanted', 'Latest', 'Status'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
       for (const r of [header, ...rows]) outLine(r.map((c, i) => (i === r.length - 1 ? c : padRight(c, widths[i] ?? 0))).join('  '));
-    } finally {
-      await ctx.pool.close();
-    }
+    });
   });
 }

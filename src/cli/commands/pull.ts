@@ -7,7 +7,7 @@ import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
 import { collect } from '../args.js';
 import { cliConfig, effectiveConcurrency } from '../config.js';
 import { cliState, errLine, interrupt, outLine, printJson } from '../context.js';
-import { addCommonOptions, addConcurrencyOption, addFormatOption, addRemoteOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
+import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
 import { progressFor, PULL_VERBS } from '../render/progress.js';
 import { openSource } from '../targets.js';
 
@@ -79,9 +79,7 @@ export function registerPull(program: Command): void {
     .option('--allow-path-traversal', 'allow file titles that point outside the output directory')
     .option('--export-manifest <file>', 'also write the pulled manifest to FILE');
   addConcurrencyOption(cmd);
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, opts: PullFlags & Record<string, unknown>) => {
     const flags = remoteFlagsOf(opts);
     const source = await openSource(refArg, flags);

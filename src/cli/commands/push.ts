@@ -1,26 +1,30 @@
 import { Option, type Command } from 'commander';
-import { packArtifact, type PackFileInput } from '../../artifact/pack.js';
+import { packArtifact, type PackArtifactOptions, type PackArtifactResult, type PackFileInput } from '../../artifact/pack.js';
 import { writeFileAtomic } from '../../content/fs-atomic.js';
 import { MediaType } from '../../oci/media-types.js';
 import { collect, parseAnnotations, readAnnotationFile, splitFileArg, splitRefTags } from '../args.js';
 import { effectiveConcurrency, cliConfig } from '../config.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { usageError } from '../errors.js';
-import { addCommonOptions, addConcurrencyOption, addFormatOption, addRemoteOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
-import { progressFor, PUSH_VERBS } from '../render/progress.js';
-import { openTarget } from '../targets.js';
+import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
+import { progressFor, PUSH_VERBS, type TransferStats } from '../render/progress.js';
+import { openTarget, type OpenedTarget } from '../targets.js';
+
+/** Flags `push` and `attach` share for packing files into a manifest. */
+export interface PackFlags extends CommonFlags {
+  exportManifest?: string;
+  disablePathValidation?: boolean;
+  concurrency?: number;
+}
 
 /** Flags of `oras push`. */
-interface PushFlags extends CommonFlags {
+interface PushFlags extends PackFlags {
   artifactType?: string;
   config?: string;
   manifestConfig?: string;
   annotation?: string[];
   annotationFile?: string;
   imageSpec?: 'v1.1' | 'v1.0';
-  exportManifest?: string;
-  disablePathValidation?: boolean;
-  concurrency?: number;
 }
 
 /** The JSON result of `push` (and `attach`). */
@@ -51,6 +55,39 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): { created
   return { created: new Date(secs * 1000).toISOString().replace(/\.000Z$/, 'Z'), mtime: secs };
 }
 
+/**
+ * Packs `files` (`FILE[:MEDIATYPE]` arguments) into an artifact pushed to
+ * `target` with the settings push and attach share: `SOURCE_DATE_EPOCH`,
+ * `--disable-path-validation`, `--concurrency` (else the oras config, else 3),
+ * progress on stderr and `--export-manifest`. `manifest` holds the
+ * command's own pack options (annotations, artifact type, subject, tags, …).
+ */
+export async function packFiles(target: OpenedTarget, files: string[], opts: PackFlags, manifest: Omit<PackArtifactOptions, 'files'>): Promise<{ result: PackArtifactResult; stats: TransferStats }> {
+  const inputs: PackFileInput[] = files.map((f) => {
+    const { path, mediaType } = splitFileArg(f);
+    return { path, ...(mediaType !== undefined ? { mediaType } : {}) };
+  });
+  const epoch = sourceDateEpoch();
+  const cfg = await cliConfig();
+  const progress = progressFor(cliState.format, ttyEnabled(opts), PUSH_VERBS);
+  let result: PackArtifactResult;
+  try {
+    result = await packArtifact(target.target, {
+      files: inputs,
+      ...manifest,
+      ...(epoch !== undefined ? { created: epoch.created, mtime: epoch.mtime } : {}),
+      allowAbsolutePaths: opts.disablePathValidation === true,
+      concurrency: effectiveConcurrency(opts.concurrency, cfg),
+      onEvent: progress.listener,
+      signal: interrupt.signal,
+    });
+  } finally {
+    progress.close();
+  }
+  if (opts.exportManifest !== undefined) await writeFileAtomic(opts.exportManifest, result.manifestBytes);
+  return { result, stats: progress.stats };
+}
+
 /** `oras push REF[,TAG...] FILE[:MEDIATYPE]...`. */
 export function registerPush(program: Command): void {
   const cmd = program
@@ -67,9 +104,7 @@ export function registerPush(program: Command): void {
     .option('--export-manifest <file>', 'also write the pushed manifest to FILE')
     .option('--disable-path-validation', 'allow absolute paths and paths outside the working directory as titles');
   addConcurrencyOption(cmd);
-  addRemoteOptions(cmd, { shortRegistryConfig: false });
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd, { shortRegistryConfig: false });
   cmd.action(async (refArg: string, files: string[], opts: PushFlags & Record<string, unknown>) => {
     const flags = remoteFlagsOf(opts);
     if (opts.config !== undefined && opts.manifestConfig !== undefined) throw usageError('--config and --manifest-config are the same option; give one');
@@ -84,35 +119,16 @@ export function registerPush(program: Command): void {
     try {
       if (target.digest !== undefined) throw usageError('cannot push to a digest reference', 'push to a tag, e.g. registry/repo:v1');
       const tags = [target.tag ?? 'latest', ...extraTags];
-      const inputs: PackFileInput[] = files.map((f) => {
-        const { path, mediaType } = splitFileArg(f);
-        return { path, ...(mediaType !== undefined ? { mediaType } : {}) };
-      });
       const annotations = parseAnnotations(opts.annotation);
       const fileAnnotations = opts.annotationFile !== undefined ? await readAnnotationFile(opts.annotationFile) : undefined;
-      const epoch = sourceDateEpoch();
-      const cfg = await cliConfig();
-      const progress = progressFor(cliState.format, ttyEnabled(opts), PUSH_VERBS);
-      let result;
-      try {
-        result = await packArtifact(target.target, {
-          files: inputs,
-          ...(config !== undefined ? { config } : {}),
-          ...(opts.artifactType !== undefined ? { artifactType: opts.artifactType } : {}),
-          annotations,
-          ...(fileAnnotations !== undefined ? { fileAnnotations } : {}),
-          ...(opts.imageSpec !== undefined ? { imageSpec: opts.imageSpec } : {}),
-          ...(epoch !== undefined ? { created: epoch.created, mtime: epoch.mtime } : {}),
-          allowAbsolutePaths: opts.disablePathValidation === true,
-          concurrency: effectiveConcurrency(opts.concurrency, cfg),
-          tags,
-          onEvent: progress.listener,
-          signal: interrupt.signal,
-        });
-      } finally {
-        progress.close();
-      }
-      if (opts.exportManifest !== undefined) await writeFileAtomic(opts.exportManifest, result.manifestBytes);
+      const { result, stats } = await packFiles(target, files, opts, {
+        ...(config !== undefined ? { config } : {}),
+        ...(opts.artifactType !== undefined ? { artifactType: opts.artifactType } : {}),
+        annotations,
+        ...(fileAnnotations !== undefined ? { fileAnnotations } : {}),
+        ...(opts.imageSpec !== undefined ? { imageSpec: opts.imageSpec } : {}),
+        tags,
+      });
       const d = result.descriptor;
       const json: PushResultJson = {
         reference: target.display(d.digest),
@@ -122,7 +138,7 @@ export function registerPush(program: Command): void {
         tags,
         ...(result.manifest.artifactType !== undefined ? { artifactType: result.manifest.artifactType } : {}),
         ...(result.manifest.annotations !== undefined ? { annotations: result.manifest.annotations } : {}),
-        transfer: { uploaded: progress.stats.transferred, exists: progress.stats.exists, mounted: progress.stats.mounted, bytes: progress.stats.bytes },
+        transfer: { uploaded: stats.transferred, exists: stats.exists, mounted: stats.mounted, bytes: stats.bytes },
       };
       if (cliState.format === 'json') {
         printJson(json);

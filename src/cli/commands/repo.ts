@@ -1,11 +1,33 @@
 import type { Command } from 'commander';
 import { isDigest } from '../../oci/digest.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
-import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
+import { addTargetCommandOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
 import { openRegistry, openTarget } from '../targets.js';
 
 /** Most names printed by one listing (bounds memory on huge catalogs). */
 const MAX_LISTED = 1_000_000;
+
+/** True for a referrers fallback tag (`sha256-<hex>`, `sha512-<hex>`) of registries without the referrers API. */
+export function isFallbackTag(tag: string): boolean {
+  return isDigest(tag.replace(/^(sha256|sha512)-/, '$1:'));
+}
+
+/**
+ * Prints each name `keep` maps to a shown string (undefined: skip it) on its
+ * own line as it arrives, or with `--format json` collects them (at most
+ * {@link MAX_LISTED}) and prints the document `json(names)` once.
+ */
+async function printNames(names: AsyncIterable<string>, keep: (name: string) => string | undefined, json: (names: string[]) => unknown): Promise<void> {
+  const collected: string[] = [];
+  for await (const name of names) {
+    const shown = keep(name);
+    if (shown === undefined) continue;
+    if (cliState.format === 'json') collected.push(shown);
+    else outLine(shown);
+    if (collected.length >= MAX_LISTED) break;
+  }
+  if (cliState.format === 'json') printJson(json(collected));
+}
 
 function registerLs(repo: Command): void {
   const cmd = repo
@@ -14,24 +36,17 @@ function registerLs(repo: Command): void {
     .description('list the repositories of a registry (optionally under a namespace)')
     .argument('<registry>', 'host[:port] or host[:port]/namespace')
     .option('--last <name>', 'start after this repository name');
-  addRemoteOptions(cmd, { layout: false });
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd, { layout: false });
   cmd.action(async (arg: string, opts: CommonFlags & { last?: string } & Record<string, unknown>) => {
     const { registry, host, namespace, close } = await openRegistry(arg, remoteFlagsOf(opts));
     try {
       const prefix = namespace !== undefined ? `${namespace}/` : '';
       const last = opts.last !== undefined ? `${prefix}${opts.last}` : undefined;
-      const names: string[] = [];
-      for await (const name of registry.repositories({ signal: interrupt.signal, ...(last !== undefined ? { last } : {}) })) {
-        if (prefix !== '' && !name.startsWith(prefix)) continue;
-        const shown = name.slice(prefix.length);
-        if (last !== undefined && name <= last) continue;
-        if (cliState.format === 'json') names.push(shown);
-        else outLine(shown);
-        if (names.length >= MAX_LISTED) break;
-      }
-      if (cliState.format === 'json') printJson({ registry: host, ...(namespace !== undefined ? { namespace } : {}), repositories: names });
+      await printNames(
+        registry.repositories({ signal: interrupt.signal, ...(last !== undefined ? { last } : {}) }),
+        (name) => ((prefix !== '' && !name.startsWith(prefix)) || (last !== undefined && name <= last) ? undefined : name.slice(prefix.length)),
+        (repositories) => ({ registry: host, ...(namespace !== undefined ? { namespace } : {}), repositories }),
+      );
     } finally {
       await close();
     }
@@ -46,22 +61,17 @@ function registerTags(repo: Command): void {
     .argument('<repository>', 'registry/repo (or DIR with --oci-layout)')
     .option('--last <tag>', 'start after this tag')
     .option('--exclude-digest-tags', 'hide referrers fallback tags like sha256-<hex>');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd);
   cmd.action(async (arg: string, opts: CommonFlags & { last?: string; excludeDigestTags?: boolean } & Record<string, unknown>) => {
     const target = await openTarget(arg, remoteFlagsOf(opts), { readOnly: true });
     try {
-      const tags: string[] = [];
-      for await (const tag of target.target.tags({ signal: interrupt.signal, ...(opts.last !== undefined ? { last: opts.last } : {}) })) {
+      const last = opts.last;
+      await printNames(
+        target.target.tags({ signal: interrupt.signal, ...(last !== undefined ? { last } : {}) }),
         // Registry 2.8 ignores `last`; filter here so the flag works everywhere.
-        if (opts.last !== undefined && tag <= opts.last) continue;
-        if (opts.excludeDigestTags === true && isDigest(tag.replace(/^(sha256|sha512)-/, '$1:'))) continue;
-        if (cliState.format === 'json') tags.push(tag);
-        else outLine(tag);
-        if (tags.length >= MAX_LISTED) break;
-      }
-      if (cliState.format === 'json') printJson({ repository: target.name, tags });
+        (tag) => ((last !== undefined && tag <= last) || (opts.excludeDigestTags === true && isFallbackTag(tag)) ? undefined : tag),
+        (tags) => ({ repository: target.name, tags }),
+      );
     } finally {
       await target.close();
     }

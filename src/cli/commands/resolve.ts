@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
-import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
+import { addTargetCommandOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
 import { openTarget } from '../targets.js';
 
 /** `oras resolve REF`: prints the manifest digest a tag points at. */
@@ -10,9 +10,7 @@ export function registerResolve(program: Command): void {
     .description('print the digest of the manifest a reference points at')
     .argument('<reference>', 'registry/repo:tag|@digest')
     .option('-l, --full-reference', 'print registry/repo@digest instead of the bare digest');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, opts: CommonFlags & { fullReference?: boolean } & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
     try {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { validateTag } from '../../oci/reference.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { usageError } from '../errors.js';
-import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
+import { addTargetCommandOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
 import { openTarget } from '../targets.js';
 
 /** `oras tag REF TAG...`: points more tags at the manifest REF names. */
@@ -12,9 +12,7 @@ export function registerTag(program: Command): void {
     .description('tag a manifest in a registry or OCI layout')
     .argument('<reference>', 'registry/repo:tag|@digest of the existing manifest')
     .argument('<tags...>', 'new tags');
-  addRemoteOptions(cmd);
-  addCommonOptions(cmd);
-  addFormatOption(cmd);
+  addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, tags: string[], opts: CommonFlags & Record<string, unknown>) => {
     if (tags.length === 0) throw usageError('no tags given');
     for (const t of tags) validateTag(t);

@@ -3,7 +3,7 @@ import { formatSpecChanges } from '../../project/spec-diff.js';
 import { verify, type VerifyReport } from '../../project/verify.js';
 import { cliState, outLine, printJson } from '../context.js';
 import { CliExit, ExitCode, type ExitCodeValue } from '../errors.js';
-import { addProjectOptions, projectContext, type ProjectFlags } from './project-shared.js';
+import { addProjectOptions, withProjectContext, type ProjectFlags } from './project-shared.js';
 
 /**
  * The exit code for a verify report: 0 clean, 5 manifest drift
@@ -24,8 +24,7 @@ export function registerVerify(program: Command): void {
     .description('check, offline, that artifacts.lock matches artifacts.yaml and the installed files (exit 5: manifest drift, 6: tree drift)');
   addProjectOptions(cmd);
   cmd.action(async (opts: ProjectFlags) => {
-    const ctx = await projectContext(opts);
-    try {
+    await withProjectContext(opts, async (ctx) => {
       const report = await verify({ projectDir: ctx.projectDir, concurrency: ctx.concurrency, ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}) });
       const code = verifyExitCode(report);
       if (cliState.format === 'json') {
@@ -37,8 +36,6 @@ export function registerVerify(program: Command): void {
         outLine(report.ok ? `Verified ${report.checked} file(s): OK` : `Verification failed (${report.checked} file(s) checked)`);
       }
       if (code !== ExitCode.Ok) throw new CliExit(code);
-    } finally {
-      await ctx.pool.close();
-    }
+    });
   });
 }

@@ -30,3 +30,9 @@ export function formatBytes(n: number): string {
 export function padRight(s: string, width: number): string {
   return s.length >= width ? s : s + ' '.repeat(width - s.length);
 }
+
+/** A descriptor without its embedded `data`, for printing. */
+export function plainDescriptor(d: Descriptor): Descriptor {
+  const { data: _data, ...rest } = d;
+  return rest;
+}
