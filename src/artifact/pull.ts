@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { ioError, streamToFileAtomic } from '../content/fs-atomic.js';
+import { ioError, removeTempFiles, streamToFileAtomic } from '../content/fs-atomic.js';
 import { fetchAll } from '../content/read.js';
 import type { CallOptions, ReadOnlyTarget } from '../content/store.js';
 import { OrasError } from '../errors.js';
@@ -14,6 +14,40 @@ import { Annotation } from '../oci/media-types.js';
 import { runAll } from './run-all.js';
 import { assertNoSymlinkEscape, isInside, resolveInside } from './safe-path.js';
 import { extractTarGz } from './tar.js';
+
+/** Age after which a temp file in the output directory is considered left over by a crash: 10 minutes. */
+const STALE_TEMP_MS = 10 * 60 * 1000;
+
+/** Work directories of directory layers: `.<title>.oras-dl-XXXXXX` and `.<title>.oras-extract-XXXXXX[.old]`. */
+const WORK_DIR_RE = /^\..+\.oras-(?:dl|extract)-[A-Za-z0-9]{6}(?:\.old)?$/;
+
+/**
+ * Removes work directories left in `dir` by a killed pull, when nothing in them (bounded walk)
+ * was modified for `minAgeMs`. Symlinks are never followed. Best effort: errors are ignored.
+ */
+async function removeStaleWorkDirs(dir: string, minAgeMs: number): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names.filter((n) => WORK_DIR_RE.test(n))) {
+    const abs = path.join(dir, name);
+    try {
+      const st = await lstat(abs);
+      if (!st.isDirectory()) continue;
+      let newest = st.mtimeMs;
+      const entries = await readdir(abs, { recursive: true });
+      if (entries.length > 100_000) continue;
+      for (const e of entries) newest = Math.max(newest, (await lstat(path.join(abs, String(e)))).mtimeMs);
+      if (now - newest >= minAgeMs) await rm(abs, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
+  }
+}
 
 /** Layer selection options shared by {@link planPull} and {@link pullArtifact}. */
 export interface PullSelectOptions {
@@ -189,7 +223,8 @@ async function exists(p: string): Promise<boolean> {
  * {@link extractTarGz} (checking `io.deis.oras.content.digest`) and renamed
  * into place. Every target is checked for symlink escapes first. On failure
  * of a layer no partial file or temp file remains (already completed layers
- * stay). Index manifests are refused with `ERR_ORAS_UNSUPPORTED`.
+ * stay); temp files left by an interrupted (killed) earlier pull are removed
+ * from the directories written to once stale (10 minutes untouched). Index manifests are refused with `ERR_ORAS_UNSUPPORTED`.
  */
 export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: string, options: PullArtifactOptions = {}): Promise<PullArtifactResult> {
   const call = options.signal ? { signal: options.signal } : {};
@@ -207,6 +242,18 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
   });
   const files: PulledFile[] = [];
   const kept: string[] = [];
+  // Temp files of an interrupted earlier pull (SIGKILL) are removed from the directories we
+  // write to, once they are stale: a live writer touches its temp file with every chunk and
+  // would hit the idle timeout long before this age.
+  const cleaned = new Map<string, Promise<unknown>>();
+  const cleanStaleTemps = (dir: string): Promise<unknown> => {
+    let p = cleaned.get(dir);
+    if (p === undefined) {
+      p = Promise.all([removeTempFiles(dir, { minAgeMs: STALE_TEMP_MS }).catch(() => 0), removeStaleWorkDirs(dir, STALE_TEMP_MS)]);
+      cleaned.set(dir, p);
+    }
+    return p;
+  };
   await runAll(plan.layers, options.concurrency ?? 3, options.signal, async (p, signal) => {
     const call = { signal };
     const layer = p.layer;
@@ -220,6 +267,7 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
       throw ioError(err, 'creating the parent directory of', p.path);
     });
     await assertNoSymlinkEscape(root, p.path);
+    await cleanStaleTemps(path.dirname(p.path));
     emit({ type: 'start', descriptor: layer });
     const onProgress = (bytes: number): void => emit({ type: 'progress', descriptor: layer, bytes });
     try {

@@ -176,7 +176,7 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
   await mkdir(path.dirname(dest), { recursive: true });
   const tmp = await mkdtemp(path.join(path.dirname(dest), `.${path.basename(dest)}.oras-extract-`));
   const dirModes = new Map<string, number>([[tmp, 0o755]]);
-  const meter = new HashingStream({ limit: maxBytes, what: 'uncompressed archive', limitHint: 'raise maxUncompressedBytes (--max-uncompressed-bytes) if this archive is legitimate' });
+  const meter = new HashingStream({ limit: maxBytes, what: 'uncompressed archive', limitHint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate' });
   const extract = tarStream.extract();
   const piping = pipeline(source, createGunzip(), meter, extract, options.signal ? { signal: options.signal } : {});
   piping.catch(() => undefined);
@@ -186,11 +186,11 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
       const h = entry.header;
       entries += 1;
       if (entries > maxEntries) {
-        throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `archive has more than ${maxEntries} entries`, { hint: 'raise maxEntries (--max-entries) if this archive is legitimate' });
+        throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `archive has more than ${maxEntries} entries`, { hint: 'raise maxEntries (oras config: limits.maxEntries) if this archive is legitimate' });
       }
       if ((h.size ?? 0) > maxBytes) {
         throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `archive entry ${JSON.stringify(h.name.slice(0, 200))} is ${h.size} bytes, over the ${maxBytes}-byte limit`, {
-          hint: 'raise maxUncompressedBytes (--max-uncompressed-bytes) if this archive is legitimate',
+          hint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
         });
       }
       const type: string = h.type ?? 'file';

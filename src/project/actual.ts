@@ -166,8 +166,8 @@ export async function loadActual(projectDir: string, state: InstallState, option
   return { files };
 }
 
-/** Sync, memoized: no existing ancestor of `rel` below the root is a symlink or non-directory. */
-function dirHasNoSymlinkSync(projectDir: string, rel: string, cache: Map<string, boolean>): boolean {
+/** Sync, memoized in `cache` (per directory): no existing ancestor of `rel` below the project root is a symlink or non-directory. */
+export function dirHasNoSymlinkSync(projectDir: string, rel: string, cache: Map<string, boolean>): boolean {
   const dir = posix.dirname(rel);
   if (dir === '.') return true;
   let ok = cache.get(dir);

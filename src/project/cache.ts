@@ -45,6 +45,15 @@ export interface CacheFetchOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Decompression bounds for directory layers unpacked into the cache (see `extractTarGz`):
+ * defaults 100,000 entries and 8 GiB; more fails with `ERR_ORAS_LIMIT_EXCEEDED`.
+ */
+export interface CacheLimits {
+  maxEntries?: number;
+  maxUncompressedBytes?: number;
+}
+
 /** One blob {@link ProjectCache.ensureBlobs} must make available. */
 export interface BlobNeed {
   desc: Descriptor;
@@ -75,11 +84,13 @@ export class ProjectCache {
   readonly store: OciLayoutStore;
   private readonly onEvent: ProjectListener | undefined;
   private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly limits: CacheLimits;
 
-  private constructor(root: string, store: OciLayoutStore, onEvent?: ProjectListener) {
+  private constructor(root: string, store: OciLayoutStore, onEvent?: ProjectListener, limits: CacheLimits = {}) {
     this.root = root;
     this.store = store;
     this.onEvent = onEvent;
+    this.limits = limits;
   }
 
   /**
@@ -90,7 +101,7 @@ export class ProjectCache {
    * taken on the hot path, so a process killed at any moment cannot leave a
    * lock that stalls the next install.
    */
-  static async open(root: string = defaultCacheDir(), options: { onEvent?: ProjectListener } = {}): Promise<ProjectCache> {
+  static async open(root: string = defaultCacheDir(), options: { onEvent?: ProjectListener } & CacheLimits = {}): Promise<ProjectCache> {
     const abs = resolvePath(root);
     await mkdir(abs, { recursive: true });
     let store: OciLayoutStore;
@@ -101,7 +112,11 @@ export class ProjectCache {
       await OciLayoutStore.open(abs); // creates oci-layout, index.json, blobs/
       store = await OciLayoutStore.open(abs, { readOnly: true });
     }
-    return new ProjectCache(abs, store, options.onEvent);
+    const limits: CacheLimits = {
+      ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
+      ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
+    };
+    return new ProjectCache(abs, store, options.onEvent, limits);
   }
 
   /**
@@ -226,6 +241,8 @@ export class ProjectCache {
       ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
       ...(options.expectedUncompressedDigest !== undefined ? { expectedUncompressedDigest: options.expectedUncompressedDigest } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(this.limits.maxEntries !== undefined ? { maxEntries: this.limits.maxEntries } : {}),
+      ...(this.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: this.limits.maxUncompressedBytes } : {}),
       replaceExisting: true,
     });
     const files = await listTree(dest);

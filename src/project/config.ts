@@ -4,7 +4,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig';
 import { isOrasError, OrasError } from '../errors.js';
 import { validateConfig } from './validate.js';
-import { issuesError, parseYamlSource, type YamlSource } from './yaml-errors.js';
+import type { YamlSource } from './yaml-errors.js';
 import type { Issue } from './issues.js';
 
 /** Settings for one registry host (`registries.<host>`). */
@@ -139,6 +139,7 @@ export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS
 async function locate(filepath: string, shownName: string, issues: Issue[]): Promise<YamlSource | { fileName: string }> {
   try {
     const text = await readFile(filepath, 'utf8');
+    const { parseYamlSource } = await import('./yaml-errors.js');
     const { source } = parseYamlSource(text, shownName, 'ERR_ORAS_CONFIG');
     if (basename(filepath) !== 'package.json') return source;
     for (const issue of issues) {
@@ -199,6 +200,8 @@ export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig
   const shownName = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : filepath;
   const { value, issues } = validateConfig(result.isEmpty === true ? {} : result.config);
   if (value === undefined || issues.length > 0) {
+    // Error path only: the position-keeping YAML parser is loaded here.
+    const { issuesError } = await import('./yaml-errors.js');
     throw issuesError('ERR_ORAS_CONFIG', await locate(filepath, shownName, issues), issues);
   }
   return resolveConfig(value, dirname(filepath), env, filepath);

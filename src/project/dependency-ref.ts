@@ -1,4 +1,4 @@
-import semver from 'semver';
+import { createRequire } from 'node:module';
 import { OrasError } from '../errors.js';
 import { isValidTag, parseReference, type Reference } from '../oci/reference.js';
 
@@ -26,6 +26,12 @@ export type DependencyRef =
 
 const X_RANGE_RE = /^v?\d+(?:\.(?:\d+|[xX]))*$/;
 
+let validRangeFn: typeof import('semver/ranges/valid.js') | undefined;
+/** `semver.validRange`, loaded on first use (semver builds all its regexes at import; loading the CLI config must not pay that). */
+function validRange(): typeof import('semver/ranges/valid.js') {
+  return (validRangeFn ??= createRequire(import.meta.url)('semver/ranges/valid.js') as typeof import('semver/ranges/valid.js'));
+}
+
 /** True when `specifier` (the text after the last `:`) denotes a semver range (see {@link DependencyRef}). */
 export function isRangeSpecifier(specifier: string): boolean {
   if (!isValidTag(specifier)) return true;
@@ -52,7 +58,7 @@ export function parseDependencyRef(input: string): DependencyRef {
   if (specifier !== undefined && specifier.length > 0 && isRangeSpecifier(specifier)) {
     if (at >= 0) throw rangeError(ref, 'a semver range cannot be combined with a digest');
     const reference = parseReference(base.slice(0, colon));
-    if (semver.validRange(specifier) === null) {
+    if (validRange()(specifier) === null) {
       throw rangeError(ref, `${JSON.stringify(specifier.slice(0, 130))} is neither a valid tag nor a valid semver range`);
     }
     return { kind: 'range', reference, range: specifier };

@@ -3,8 +3,9 @@ import { join, resolve } from 'node:path';
 import { Scalar, stringify } from 'yaml';
 import { OrasError } from '../errors.js';
 import { writeFileAtomic } from '../content/fs-atomic.js';
-import { LOCKFILE_VERSION, type DependencySpec, type LockedDependency, type LockedFile, type LockedPublish, type Lockfile } from './types.js';
+import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type LockedDependency, type LockedFile, type LockedPublish, type Lockfile } from './types.js';
 import { validateLockfile } from './validate.js';
+import { stampFile } from './input-stamp.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
 
 /** File name of the lockfile in the project root. */
@@ -46,6 +47,23 @@ export function parseLockfileText(text: string, fileName = LOCKFILE_NAME): Lockf
  * {@link parseLockfileText}), `ERR_ORAS_IO`.
  */
 export async function readLockfile(projectDir: string): Promise<Lockfile | undefined> {
+  const text = await readLockfileText(projectDir);
+  return text === undefined ? undefined : parseLockfileText(text.text);
+}
+
+/**
+ * {@link readLockfile}, also returning the file's {@link FileStamp} (stat
+ * taken after the read, SHA-256 of the text parsed).
+ */
+export async function readLockfileStamped(projectDir: string): Promise<{ lock: Lockfile; stamp: FileStamp } | undefined> {
+  const read = await readLockfileText(projectDir);
+  if (read === undefined) return undefined;
+  const lock = parseLockfileText(read.text);
+  return { lock, stamp: stampFile(read.file, read.text) };
+}
+
+/** The lockfile's path and text (size-checked), or undefined when there is none. */
+async function readLockfileText(projectDir: string): Promise<{ file: string; text: string } | undefined> {
   const file = join(resolve(projectDir), LOCKFILE_NAME);
   let text: string;
   try {
@@ -60,7 +78,7 @@ export async function readLockfile(projectDir: string): Promise<Lockfile | undef
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new OrasError('ERR_ORAS_IO', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
-  return parseLockfileText(text);
+  return { file, text };
 }
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -135,6 +153,11 @@ export function serializeLockfile(lock: Lockfile): string {
  * path is refused (`ERR_ORAS_LOCKFILE`). Returns the file's path.
  */
 export async function writeLockfile(projectDir: string, lock: Lockfile): Promise<string> {
+  return (await writeLockfileStamped(projectDir, lock)).path;
+}
+
+/** {@link writeLockfile}, also returning the written file's {@link FileStamp}. */
+export async function writeLockfileStamped(projectDir: string, lock: Lockfile): Promise<{ path: string; stamp: FileStamp }> {
   const file = join(resolve(projectDir), LOCKFILE_NAME);
   try {
     if ((await lstat(file)).isDirectory()) {
@@ -146,6 +169,7 @@ export async function writeLockfile(projectDir: string, lock: Lockfile): Promise
       throw new OrasError('ERR_ORAS_IO', `cannot stat ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
     }
   }
-  await writeFileAtomic(file, serializeLockfile(lock));
-  return file;
+  const text = serializeLockfile(lock);
+  await writeFileAtomic(file, text);
+  return { path: file, stamp: stampFile(file, text) };
 }

@@ -1,7 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { OrasError } from '../errors.js';
-import type { ProjectManifest } from './types.js';
+import { stampFile } from './input-stamp.js';
+import type { FileStamp, ProjectManifest } from './types.js';
 import { validateManifest } from './validate.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
 
@@ -16,6 +17,8 @@ export interface LoadedManifest {
   manifest: ProjectManifest;
   /** Absolute path of the file it was read from. */
   file: string;
+  /** The file's stat and the SHA-256 of the text parsed (`name`: artifacts.yaml or artifacts.yml). */
+  stamp: FileStamp & { name: string };
 }
 
 /**
@@ -70,5 +73,6 @@ export async function loadManifest(projectDir: string): Promise<LoadedManifest> 
   } catch (err) {
     throw new OrasError('ERR_ORAS_IO', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
-  return { manifest: parseManifestText(text, name), file };
+  const manifest = parseManifestText(text, name);
+  return { manifest, file, stamp: { ...stampFile(file, text), name } };
 }

@@ -6,7 +6,7 @@ import type { ActualTree } from './actual.js';
 import { emit, type ProjectListener } from './events.js';
 import { cleanStaleTemps, dirHasNoSymlink, materializeFile, projectPath, syncDir, type LinkMode } from './materialize.js';
 import { STATE_DIR, writeState } from './state.js';
-import type { InstallState, InstalledFile, LockedFile, Plan, PlanAction } from './types.js';
+import type { InstallInputs, InstallState, InstalledFile, LockedFile, Plan, PlanAction } from './types.js';
 
 /** Options for {@link reify}. */
 export interface ReifyOptions {
@@ -24,6 +24,13 @@ export interface ReifyOptions {
   linkMode?: LinkMode;
   /** Whether to write `.oras/state.json` (default true). */
   writeState?: boolean;
+  /**
+   * The install's inputs, recorded in the state only when every action
+   * succeeded (enables the next install's fast path); a state written after a
+   * failure never carries inputs. A change from the previous record makes the
+   * state dirty (written even for a no-op).
+   */
+  inputs?: InstallInputs;
   onEvent?: ProjectListener;
 }
 
@@ -84,6 +91,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
   const errors: unknown[] = [];
   // Whether the state must be rewritten (a pure no-op leaves state.json untouched).
   let dirty = plan.actions.some((a) => a.kind !== 'keep') || Object.keys(files).length !== plan.actions.filter((a) => a.kind === 'keep' && files[a.path] !== undefined).length;
+  let completed = false;
   const limit = pLimit(options.concurrency ?? 8);
   try {
     // Keeps: refresh stat records; adopt unrecorded matching files.
@@ -154,12 +162,15 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     });
     await Promise.all([...syncDirs].map((d) => syncDir(d)));
     if (errors.length > 0) throw errors[0];
+    if (options.inputs !== undefined && JSON.stringify(options.inputs) !== JSON.stringify(options.state.inputs)) dirty = true;
+    completed = true;
   } finally {
-    const state: InstallState = { stateVersion: 1, files };
-    if (options.writeState !== false && (dirty || errors.length > 0)) {
+    const inputs = completed && options.inputs !== undefined ? { inputs: options.inputs } : {};
+    const state: InstallState = { stateVersion: 1, files, ...inputs };
+    if (options.writeState !== false && (dirty || !completed)) {
       await writeState(projectDir, state);
       emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
     }
   }
-  return { state: { stateVersion: 1, files }, ...result };
+  return { state: { stateVersion: 1, files, ...(options.inputs !== undefined ? { inputs: options.inputs } : {}) }, ...result };
 }

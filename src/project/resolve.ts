@@ -1,5 +1,7 @@
 import pLimit from 'p-limit';
-import semver from 'semver';
+import compare from 'semver/functions/compare.js';
+import gte from 'semver/functions/gte.js';
+import minVersion from 'semver/ranges/min-version.js';
 import { isOrasError, OrasError } from '../errors.js';
 import { fetchAll } from '../content/read.js';
 import type { ReadOnlyTarget, TagLister } from '../content/store.js';
@@ -103,9 +105,9 @@ function noMatch(name: string, where: string, range: string, tags: SemverTags): 
     return resolveError(`dependency '${name}': no tag of ${where} satisfies ${range}: it has no semver tags${some ? ` (tags: ${some}${tags.other.length > 10 ? ', …' : ''})` : ''}`,
       'use an exact tag (:latest) or a digest, or push semver tags such as 1.2.3');
   }
-  const sorted = [...tags.versions].sort((a, b) => semver.compare(a.version, b.version));
-  const min = semver.minVersion(range);
-  let i = min === null ? sorted.length : sorted.findIndex((v) => semver.gte(v.version, min));
+  const sorted = [...tags.versions].sort((a, b) => compare(a.version, b.version));
+  const min = minVersion(range);
+  let i = min === null ? sorted.length : sorted.findIndex((v) => gte(v.version, min));
   if (i < 0) i = sorted.length;
   const near = sorted.slice(Math.max(0, i - 3), i + 3).map((v) => v.tag);
   return resolveError(`dependency '${name}': no tag of ${where} satisfies ${range} (nearest available: ${near.join(', ')})`,

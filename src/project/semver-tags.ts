@@ -1,4 +1,8 @@
-import semver from 'semver';
+import gt from 'semver/functions/gt.js';
+import parse from 'semver/functions/parse.js';
+import prerelease from 'semver/functions/prerelease.js';
+import valid from 'semver/functions/valid.js';
+import maxSatisfying from 'semver/ranges/max-satisfying.js';
 import { OrasError } from '../errors.js';
 import type { CallOptions, TagLister } from '../content/store.js';
 
@@ -25,8 +29,8 @@ export interface SemverTags {
 export function tagVersion(tag: string): string | undefined {
   const candidate = tag.startsWith('v') ? tag.slice(1) : tag;
   if (!/^\d/.test(candidate)) return undefined;
-  const v = semver.valid(candidate.replace('_', '+'));
-  return v === null ? undefined : (semver.parse(candidate.replace('_', '+'))?.raw ?? v);
+  const v = valid(candidate.replace('_', '+'));
+  return v === null ? undefined : (parse(candidate.replace('_', '+'))?.raw ?? v);
 }
 
 /** Splits a list of tags into {@link SemverTags}. */
@@ -64,7 +68,7 @@ export async function listSemverTags(repo: TagLister, options: CallOptions & { m
  * without `v` wins, then the lexically smallest.
  */
 export function pickVersion(tags: SemverTags, range: string): SemverTag | undefined {
-  const best = semver.maxSatisfying(tags.versions.map((v) => v.version), range);
+  const best = maxSatisfying(tags.versions.map((v) => v.version), range);
   return best === null ? undefined : preferred(tags, best);
 }
 
@@ -77,9 +81,9 @@ function preferred(tags: SemverTags, version: string): SemverTag | undefined {
 
 /** The highest non-prerelease version overall (else the highest prerelease), or undefined. */
 export function latestVersion(tags: SemverTags): SemverTag | undefined {
-  const stable = tags.versions.filter((v) => semver.prerelease(v.version) === null);
+  const stable = tags.versions.filter((v) => prerelease(v.version) === null);
   const pool = stable.length > 0 ? stable : tags.versions;
   let best: SemverTag | undefined;
-  for (const v of pool) if (best === undefined || semver.gt(v.version, best.version)) best = v;
+  for (const v of pool) if (best === undefined || gt(v.version, best.version)) best = v;
   return best === undefined ? undefined : preferred(tags, best.version);
 }

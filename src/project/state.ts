@@ -1,7 +1,7 @@
 import { lstat, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OrasError } from '../errors.js';
-import type { InstallState, InstalledFile } from './types.js';
+import type { FileStamp, InstallInputs, InstallState, InstalledFile } from './types.js';
 import { writeFileAtomic } from '../content/fs-atomic.js';
 
 /** The project-private directory holding `state.json` and the `lock` file. */
@@ -33,6 +33,27 @@ function validFile(v: unknown): v is InstalledFile {
     && typeof f.mtimeMs === 'number' && typeof f.ino === 'number' && typeof f.dependency === 'string';
 }
 
+function validStamp(v: unknown): v is FileStamp {
+  if (typeof v !== 'object' || v === null) return false;
+  const s = v as Record<string, unknown>;
+  return typeof s.size === 'number' && typeof s.mtimeMs === 'number' && typeof s.ino === 'number' && typeof s.sha256 === 'string' && /^[0-9a-f]{64}$/.test(s.sha256);
+}
+
+/** The recorded inputs when well-formed, else undefined (a bad record only disables the fast path). */
+function parseInputs(v: unknown): InstallInputs | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const i = v as Record<string, unknown>;
+  const m = i.manifest as Record<string, unknown> | undefined;
+  if (!validStamp(m) || (m.name !== 'artifacts.yaml' && m.name !== 'artifacts.yml')) return undefined;
+  if (i.lock !== null && !validStamp(i.lock)) return undefined;
+  if (typeof i.agree !== 'boolean') return undefined;
+  return { manifest: { ...stampOf(m), name: m.name as string }, lock: i.lock === null ? null : stampOf(i.lock as FileStamp), agree: i.agree };
+}
+
+function stampOf(s: FileStamp): FileStamp {
+  return { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, sha256: s.sha256 };
+}
+
 /**
  * Reads `.oras/state.json`. A missing file (or missing `.oras`) is an empty
  * state. A state file that is a symlink, unparsable or of an unknown version
@@ -60,22 +81,26 @@ export async function readState(projectDir: string): Promise<InstallState> {
   const d = doc as Partial<InstallState> | null;
   if (typeof d !== 'object' || d === null || d.stateVersion !== 1) corrupt(path, 'unknown stateVersion');
   if (typeof d.files !== 'object' || d.files === null || Array.isArray(d.files)) corrupt(path, 'files must be an object');
-  const files: Record<string, InstalledFile> = {};
-  for (const [key, value] of Object.entries(d.files)) {
+  // Validated in place (no copy: this runs over every installed file on each install).
+  const files = d.files as Record<string, unknown>;
+  for (const key in files) {
+    const value = files[key];
     if (!validFile(value) || value.path !== key) corrupt(path, `bad entry ${JSON.stringify(key.slice(0, 200))}`);
-    files[key] = value;
   }
-  return { stateVersion: 1, files };
+  const inputs = parseInputs((d as { inputs?: unknown }).inputs);
+  return { stateVersion: 1, files: files as Record<string, InstalledFile>, ...(inputs !== undefined ? { inputs } : {}) };
 }
 
-/** Serializes a state deterministically (files sorted by path, 2-space JSON, trailing newline). */
+/** Serializes a state deterministically (`inputs` when present, files sorted by path, 2-space JSON, trailing newline). */
 export function serializeState(state: InstallState): string {
   const files: Record<string, InstalledFile> = {};
   for (const key of Object.keys(state.files).sort()) {
     const f = state.files[key]!;
     files[key] = { path: f.path, digest: f.digest, size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, dependency: f.dependency };
   }
-  return `${JSON.stringify({ stateVersion: 1, files }, null, 2)}\n`;
+  const inputs = state.inputs === undefined ? undefined
+    : { manifest: { name: state.inputs.manifest.name, ...stampOf(state.inputs.manifest) }, lock: state.inputs.lock === null ? null : stampOf(state.inputs.lock), agree: state.inputs.agree };
+  return `${JSON.stringify({ stateVersion: 1, ...(inputs !== undefined ? { inputs } : {}), files }, null, 2)}\n`;
 }
 
 /**

@@ -122,10 +122,36 @@ export interface InstalledFile {
   dependency: string;
 }
 
+/** What a file looked like when it was read: stat fields and the SHA-256 (hex) of the bytes read. */
+export interface FileStamp {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  /** Lowercase hex SHA-256 of the content. */
+  sha256: string;
+}
+
+/**
+ * The inputs of the last *successful* install, recorded with its state: when
+ * artifacts.yaml and artifacts.lock still match these stamps (stat and hash)
+ * and every recorded file still matches its stat record, the next install is
+ * a no-op without parsing or validating anything (the fast path).
+ */
+export interface InstallInputs {
+  /** The manifest file (`name` is `artifacts.yaml` or `artifacts.yml`). */
+  manifest: FileStamp & { name: string };
+  /** `artifacts.lock` as written/read, or `null` when there was none. */
+  lock: FileStamp | null;
+  /** True when the lock's dependencies agreed with the manifest's (so `--frozen-lockfile` passes). */
+  agree: boolean;
+}
+
 /** The `.oras/state.json` record of what this tool installed. */
 export interface InstallState {
   stateVersion: 1;
   files: Record<string, InstalledFile>;
+  /** Set only when the install that wrote this state completed: its inputs (see {@link InstallInputs}). */
+  inputs?: InstallInputs;
 }
 
 /** One reconciliation action, produced by the pure `diff()` and executed by `reify()`. */

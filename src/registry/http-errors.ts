@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import { OrasError, type OrasErrorCode, type RegistryErrorEntry } from '../errors.js';
-import { redactUrl, scrubSecrets } from './redact.js';
+import { redactUrl, scrubSecrets, scrubServerText } from './redact.js';
 import { errorCode } from './retry.js';
 
 /** Default cap on error bodies read by {@link errorFromResponse}: 64 KiB. */
@@ -61,7 +61,10 @@ export async function readCapped(body: Readable | undefined, max: number): Promi
   return { data: Buffer.concat(chunks, size), truncated };
 }
 
-/** Parses `{"errors":[{code,message,detail}]}`; returns [] for anything else. */
+/**
+ * Parses `{"errors":[{code,message,detail}]}`; returns [] for anything else. Messages and
+ * details are scrubbed of credentials (`scrubServerText`): a registry may echo them back.
+ */
 export function parseRegistryErrors(text: string): RegistryErrorEntry[] {
   let json: unknown;
   try {
@@ -78,12 +81,30 @@ export function parseRegistryErrors(text: string): RegistryErrorEntry[] {
     const { code, message, detail } = e as { code?: unknown; message?: unknown; detail?: unknown };
     if (typeof code !== 'string') continue;
     out.push({
-      code: code.slice(0, 100),
-      ...(typeof message === 'string' ? { message: message.slice(0, 500) } : {}),
-      ...(detail !== undefined ? { detail } : {}),
+      code: scrubServerText(code.slice(0, 100)),
+      ...(typeof message === 'string' ? { message: scrubServerText(message.slice(0, 500)) } : {}),
+      ...(detail !== undefined ? { detail: scrubDetail(detail) } : {}),
     });
   }
   return out;
+}
+
+/** A registry error `detail` with credentials scrubbed (unchanged when it holds none). */
+function scrubDetail(detail: unknown): unknown {
+  let text: string;
+  try {
+    text = JSON.stringify(detail);
+  } catch {
+    return undefined;
+  }
+  if (text === undefined) return undefined;
+  const scrubbed = scrubServerText(text);
+  if (scrubbed === text) return detail;
+  try {
+    return JSON.parse(scrubbed) as unknown;
+  } catch {
+    return scrubbed;
+  }
 }
 
 /** The error code for an HTTP status (and the registry's error codes). */

@@ -1,4 +1,4 @@
-import { OrasError } from '../errors.js';
+import { OrasError, isOrasError } from '../errors.js';
 import { readAll } from '../content/read.js';
 import { errorFromResponse } from './http-errors.js';
 import type { RegistryResponse, Transport } from './transport.js';
@@ -60,6 +60,8 @@ export interface PaginateOptions<T> {
   extract: (page: unknown) => T[];
   /** Maximum pages followed (default {@link DEFAULT_MAX_PAGES}); more → `ERR_ORAS_TOO_MANY_PAGES`. */
   maxPages?: number;
+  /** Largest page body read, in bytes (default {@link MAX_PAGE_BYTES}); more → `ERR_ORAS_BODY_TOO_LARGE`. */
+  maxPageBytes?: number;
   /** What is being listed, for messages (e.g. `tags of acme/app`). */
   what: string;
   headers?: Record<string, string>;
@@ -76,11 +78,12 @@ export interface PaginateOptions<T> {
  * `/_catalog`, `/referrers/`), following `Link: <…>; rel="next"` headers.
  * Links are resolved relative to the page URL and must stay on its origin;
  * a link already visited fails with `ERR_ORAS_CYCLE`; more than `maxPages`
- * pages fail with `ERR_ORAS_TOO_MANY_PAGES`. Pages are capped at
- * {@link MAX_PAGE_BYTES}.
+ * pages fail with `ERR_ORAS_TOO_MANY_PAGES`. Page bodies are capped at
+ * `maxPageBytes` (default {@link MAX_PAGE_BYTES}; more → `ERR_ORAS_BODY_TOO_LARGE`).
  */
 export async function* paginate<T>(opts: PaginateOptions<T>): AsyncGenerator<T, void, undefined> {
   const maxPages = opts.maxPages ?? DEFAULT_MAX_PAGES;
+  const maxPageBytes = opts.maxPageBytes ?? MAX_PAGE_BYTES;
   const seen = new Set<string>();
   let url: URL | undefined = opts.url;
   let page = 0;
@@ -110,7 +113,16 @@ export async function* paginate<T>(opts: PaginateOptions<T>): AsyncGenerator<T, 
       }
       throw await errorFromResponse(res, { operation: opts.what });
     }
-    const bytes = await readAll(res.body, MAX_PAGE_BYTES, `${opts.what} page`);
+    let bytes: Buffer;
+    try {
+      bytes = await readAll(res.body, maxPageBytes, `${opts.what} page`);
+    } catch (err) {
+      if (!isOrasError(err, 'ERR_ORAS_BODY_TOO_LARGE')) throw err;
+      throw new OrasError('ERR_ORAS_BODY_TOO_LARGE', `${opts.what}: page ${page} exceeds the ${maxPageBytes}-byte limit`, {
+        cause: err,
+        hint: 'the registry sent an oversized listing page; raise maxPageBytes if the listing is legitimately that large',
+      });
+    }
     let doc: unknown;
     try {
       doc = JSON.parse(bytes.toString('utf8'));

@@ -128,6 +128,35 @@ function redactLocation(value: string): string {
   return r.startsWith(base) ? r.slice(base.length) : r;
 }
 
+/** Secrets seen by any client of this process (credentials, base64 `user:pass`, tokens); bounded. */
+const knownSecrets = new Set<string>();
+const MAX_KNOWN_SECRETS = 512;
+
+/**
+ * Remembers secrets (process-wide, at most 512, strings shorter than 4 ignored) so that
+ * {@link scrubServerText} can remove them from text a server sends back (e.g. a registry error
+ * message echoing the Authorization header). Called by the authorizer for every credential
+ * and token it uses.
+ */
+export function rememberSecrets(secrets: Iterable<string | undefined>): void {
+  for (const s of secrets) {
+    if (s === undefined || s.length < 4 || knownSecrets.has(s)) continue;
+    if (knownSecrets.size >= MAX_KNOWN_SECRETS) knownSecrets.delete(knownSecrets.values().next().value as string);
+    knownSecrets.add(s);
+  }
+}
+
+/**
+ * Scrubs server-provided text before it goes into an error: every remembered secret
+ * ({@link rememberSecrets}), `Basic …` / `Bearer …` credentials, and JWT-looking tokens
+ * are replaced by `REDACTED`.
+ */
+export function scrubServerText(text: string): string {
+  return scrubSecrets(text, knownSecrets)
+    .replace(/\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{4,}/gi, `$1 ${REDACTED}`)
+    .replace(/\beyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}/g, REDACTED);
+}
+
 /**
  * Removes every occurrence of each of `secrets` (ignoring empty/short ones) from
  * `text`. A last line of defence for messages built from server-provided text.

@@ -1,3 +1,4 @@
+import { manifestSubject, toReferrerDescriptor } from '../content/memory.js';
 import { OrasError, isOrasError } from '../errors.js';
 import { validateDescriptor, type Descriptor, type ImageIndex } from '../oci/descriptor.js';
 import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
@@ -47,25 +48,16 @@ export function referrersTag(digest: Digest): string {
 
 /**
  * The descriptor listing a referrer manifest in a referrers index:
- * media type, digest, size, `artifactType` (the manifest's, else its config
- * media type) and the manifest's annotations.
+ * media type (`desc`'s), digest, size, `artifactType` (the manifest's, else
+ * its config media type) and the manifest's annotations. Same as
+ * {@link toReferrerDescriptor}, but keeping the media type of `desc`.
  */
 export function referrerDescriptor(desc: Descriptor, parsed: ParsedManifest): Descriptor {
-  const doc = parsed.kind === 'manifest' ? parsed.manifest : parsed.index;
-  const artifactType = doc.artifactType ?? (parsed.kind === 'manifest' ? parsed.manifest.config.mediaType : undefined);
-  return {
-    mediaType: desc.mediaType,
-    digest: desc.digest,
-    size: desc.size,
-    ...(artifactType !== undefined ? { artifactType } : {}),
-    ...(doc.annotations !== undefined ? { annotations: doc.annotations } : {}),
-  };
+  return toReferrerDescriptor(desc, { ...parsed, mediaType: desc.mediaType });
 }
 
-/** The subject of a parsed manifest/index, if any. */
-export function subjectOf(parsed: ParsedManifest): Descriptor | undefined {
-  return parsed.kind === 'manifest' ? parsed.manifest.subject : parsed.index.subject;
-}
+/** The subject of a parsed manifest/index, if any (alias of {@link manifestSubject}). */
+export const subjectOf: (parsed: ParsedManifest) => Descriptor | undefined = manifestSubject;
 
 function indexEntries(doc: unknown): Descriptor[] {
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { manifests?: unknown }).manifests)) {
@@ -87,6 +79,7 @@ async function listViaApi(ctx: RepositoryContext, subject: Descriptor, artifactT
     headers: { Accept: MediaType.ImageIndex },
     extract: indexEntries,
     maxPages: ctx.maxTagPages,
+    maxPageBytes: ctx.maxPageBytes,
     what: `referrers of ${ctx.repository}@${subject.digest}`,
     ...(signal ? { signal } : {}),
     onFirstPageError: async (res) => {

@@ -1,7 +1,7 @@
 import type { CallOptions } from '../content/store.js';
 import { validateRepository } from '../oci/reference.js';
 import { errorFromResponse } from './http-errors.js';
-import { DEFAULT_MAX_PAGES, paginate, stringArray } from './pagination.js';
+import { DEFAULT_MAX_PAGES, MAX_PAGE_BYTES, paginate, stringArray } from './pagination.js';
 import { Repository, type RepositoryClient, type RepositoryOptions } from './repository.js';
 
 /** Constructor argument of {@link Registry}. */
@@ -11,6 +11,8 @@ export interface RegistryInit {
   client: RepositoryClient;
   /** Most catalog pages followed by {@link Registry.repositories}. Default 1000. */
   maxPages?: number;
+  /** Largest catalog page read, in bytes. Default {@link MAX_PAGE_BYTES} (4 MiB). */
+  maxPageBytes?: number;
   /** Defaults for repositories made by {@link Registry.repository}. */
   repositoryOptions?: RepositoryOptions;
 }
@@ -22,6 +24,7 @@ export class Registry {
   readonly #client: RepositoryClient;
   readonly #base: URL;
   readonly #maxPages: number;
+  readonly #maxPageBytes: number;
   readonly #repositoryOptions: RepositoryOptions;
 
   constructor(init: RegistryInit) {
@@ -29,6 +32,7 @@ export class Registry {
     this.#client = init.client;
     this.#base = init.client.baseUrl(init.registry);
     this.#maxPages = init.maxPages ?? DEFAULT_MAX_PAGES;
+    this.#maxPageBytes = init.maxPageBytes ?? MAX_PAGE_BYTES;
     this.#repositoryOptions = init.repositoryOptions ?? {};
   }
 
@@ -57,6 +61,7 @@ export class Registry {
       scopes: ['registry:catalog:*'],
       extract: (page) => stringArray((page as { repositories?: unknown } | null)?.repositories, 'repositories'),
       maxPages: this.#maxPages,
+      maxPageBytes: this.#maxPageBytes,
       what: `list repositories of ${this.registry}`,
       ...(options.signal ? { signal: options.signal } : {}),
     });

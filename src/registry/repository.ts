@@ -11,7 +11,7 @@ import { parseReference, validateRepository, validateTag } from '../oci/referenc
 import { blobExists, DEFAULT_DOWNLOAD_ATTEMPTS, fetchBlob } from './blob-download.js';
 import { errorFromResponse } from './http-errors.js';
 import { deleteContent, fetchManifest, fetchManifestBytes, manifestAccept, putManifest, resolveManifest, type FetchedManifest } from './manifests.js';
-import { DEFAULT_MAX_PAGES } from './pagination.js';
+import { DEFAULT_MAX_PAGES, MAX_PAGE_BYTES } from './pagination.js';
 import { indexReferrerOnPush, listReferrers, referrersCapability, subjectOf, updateFallbackIndex, type ReferrersApiMode } from './referrers.js';
 import { listTags } from './tags.js';
 import type { Transport } from './transport.js';
@@ -30,6 +30,8 @@ export interface RepositoryOptions {
   maxManifestBytes?: number;
   /** Most pages followed when listing tags or referrers. Default 1000. */
   maxTagPages?: number;
+  /** Largest listing page (tags, referrers) read, in bytes. Default {@link MAX_PAGE_BYTES} (4 MiB). */
+  maxPageBytes?: number;
   /**
    * Blob upload chunk size in bytes: undefined (default) → one monolithic PUT;
    * set → chunked PATCH upload (raised to the registry's `OCI-Chunk-Min-Length`).
@@ -70,6 +72,7 @@ export interface RepositoryContext {
   scopes: { pull: string[]; push: string[]; delete: string[] };
   maxManifestBytes: number;
   maxTagPages: number;
+  maxPageBytes: number;
   chunkSize: number | undefined;
   maxDownloadAttempts: number;
   referrersApi: ReferrersApiMode;
@@ -122,6 +125,7 @@ export class Repository implements Target, Deleter, TagLister, ReferrerLister {
       scopes: { pull: [`repository:${repo}:pull`], push: [`repository:${repo}:pull,push`], delete: [`repository:${repo}:delete`] },
       maxManifestBytes: positiveInt(init.maxManifestBytes, MAX_MANIFEST_BYTES, 'maxManifestBytes'),
       maxTagPages: positiveInt(init.maxTagPages, DEFAULT_MAX_PAGES, 'maxTagPages'),
+      maxPageBytes: positiveInt(init.maxPageBytes, MAX_PAGE_BYTES, 'maxPageBytes'),
       chunkSize: init.chunkSize === undefined ? undefined : positiveInt(init.chunkSize, 1, 'chunkSize'),
       maxDownloadAttempts: positiveInt(init.maxDownloadAttempts, DEFAULT_DOWNLOAD_ATTEMPTS, 'maxDownloadAttempts'),
       referrersApi: referrersMode(init.referrersApi),

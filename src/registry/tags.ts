@@ -16,6 +16,7 @@ export async function* listTags(ctx: RepositoryContext, options: { last?: string
     scopes: ctx.scopes.pull,
     extract: (page) => stringArray((page as { tags?: unknown } | null)?.tags, 'tags'),
     maxPages: ctx.maxTagPages,
+    maxPageBytes: ctx.maxPageBytes,
     what: `list tags of ${ctx.repository}`,
     ...(options.signal ? { signal: options.signal } : {}),
   });

@@ -4,7 +4,8 @@ import type { PushOptions } from '../content/store.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { parseDigest, verifyContent, VerifyingStream } from '../oci/digest.js';
 import { validateRepository } from '../oci/reference.js';
-import { fetchBlob } from './blob-download.js';
+import { isLinkLocalHost } from './auth/realm.js';
+import { blobExists, fetchBlob } from './blob-download.js';
 import { errorFromResponse } from './http-errors.js';
 import type { RepositoryContext } from './repository.js';
 import type { RegistryRequest, RegistryResponse } from './transport.js';
@@ -17,7 +18,8 @@ import type { RegistryRequest, RegistryResponse } from './transport.js';
  * them. The spec lets a registry hand out an upload URL on another host (e.g.
  * a storage front-end); we follow it (`allowForeignOrigin`), relying on the
  * transport to send no registry credentials there, but refuse a downgrade
- * from https to http (`ERR_ORAS_INSECURE`).
+ * from https to http, non-http(s) schemes, userinfo and (on a foreign host)
+ * link-local addresses such as cloud metadata services (`ERR_ORAS_INSECURE`).
  *
  * The single-request `POST ?digest=` upload is deliberately not used:
  * distribution 2.8.2 answers it with 202 and ignores the body (checked), so
@@ -30,8 +32,13 @@ export interface UploadOptions extends PushOptions {
   chunkSize?: number;
 }
 
-/** Attempts to recover from `416 Range Not Satisfiable` per chunk. */
+/** Attempts per chunk to recover (via the upload status) from a 416, a transient status or a broken connection. */
 const MAX_CHUNK_RECOVERIES = 3;
+
+/** PATCH statuses after which the upload status is read instead of failing: 416, 408, 429 and 5xx. */
+function isRecoverableChunkStatus(status: number): boolean {
+  return status === 416 || status === 408 || status === 429 || status >= 500;
+}
 
 const OCTET = 'application/octet-stream';
 
@@ -54,7 +61,18 @@ function sessionFrom(ctx: RepositoryContext, res: RegistryResponse, prev?: Sessi
   } catch (cause) {
     throw new OrasError('ERR_ORAS_HTTP', 'registry sent an invalid upload Location', { cause, status: res.status, hint: 'the registry is misbehaving; report it to its operator' });
   }
+  if (location.protocol !== 'http:' && location.protocol !== 'https:') {
+    throw new OrasError('ERR_ORAS_INSECURE', `registry sent an upload Location with the unsupported scheme ${location.protocol}`, { hint: 'the registry is misbehaving or malicious; uploads only go to http(s) URLs' });
+  }
+  if (location.username !== '' || location.password !== '') {
+    throw new OrasError('ERR_ORAS_INSECURE', 'registry sent an upload Location with embedded credentials', { hint: 'the registry is misbehaving or malicious' });
+  }
   const foreign = location.origin !== ctx.base.origin;
+  if (foreign && isLinkLocalHost(location.hostname)) {
+    throw new OrasError('ERR_ORAS_INSECURE', `registry sent an upload Location on a link-local address (${location.hostname})`, {
+      hint: 'link-local addresses (e.g. cloud metadata services) are never contacted',
+    });
+  }
   if (foreign && ctx.base.protocol === 'https:' && location.protocol !== 'https:') {
     throw new OrasError('ERR_ORAS_INSECURE', `registry redirected the upload from https to ${location.protocol.replace(':', '')}`, {
       hint: 'refusing to send content over plain HTTP when the registry uses HTTPS',
@@ -201,7 +219,11 @@ function nextOffset(range: string | undefined): number | undefined {
   return m ? Number(m[1]) + 1 : undefined;
 }
 
-/** Chunked: PATCH each chunk (`Content-Range: <start>-<end>`), recover from 416 via the upload status, then PUT. */
+/**
+ * Chunked: PATCH each chunk (`Content-Range: <start>-<end>`); after a 416, 408, 429, 5xx or a
+ * broken connection, read the upload status and resume from the registry's offset (at most
+ * {@link MAX_CHUNK_RECOVERIES} times per chunk); then PUT.
+ */
 async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor, content: Readable | Uint8Array, chunkSize: number, options: UploadOptions): Promise<void> {
   let s = s0;
   const size = Math.max(1, chunkSize, s.minChunk);
@@ -233,15 +255,25 @@ async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor,
       const chunkStart = offset;
       let pending = chunk;
       for (let recoveries = 0; pending.length > 0; ) {
-        const res = await ctx.client.request(
-          req(ctx, s, {
-            method: 'PATCH',
-            headers: { 'Content-Type': OCTET, 'Content-Range': `${offset}-${offset + pending.length - 1}` },
-            body: pending,
-            contentLength: pending.length,
-          }, options.signal),
-        );
-        if (res.status === 202) {
+        // PATCH is not idempotent: on a 416, a transient status (408/429/5xx) or a broken
+        // connection we do not blindly resend; we ask the registry where the session stands
+        // (GET <location>, `Range: 0-<end>`) and continue from there (bounded).
+        let res: RegistryResponse | undefined;
+        let lost: unknown;
+        try {
+          res = await ctx.client.request(
+            req(ctx, s, {
+              method: 'PATCH',
+              headers: { 'Content-Type': OCTET, 'Content-Range': `${offset}-${offset + pending.length - 1}` },
+              body: pending,
+              contentLength: pending.length,
+            }, options.signal),
+          );
+        } catch (err) {
+          if (!isOrasError(err) || (err.code !== 'ERR_ORAS_NETWORK' && err.code !== 'ERR_ORAS_TIMEOUT') || options.signal?.aborted === true || recoveries >= MAX_CHUNK_RECOVERIES) throw err;
+          lost = err;
+        }
+        if (res !== undefined && res.status === 202) {
           res.body.resume();
           s = sessionFrom(ctx, res, s);
           const next = nextOffset(res.headers['range']);
@@ -250,21 +282,33 @@ async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor,
             throw new OrasError('ERR_ORAS_HTTP', `registry acknowledged ${next} bytes of blob ${desc.digest}, expected ${offset}`, { status: 202, hint: 'the registry lost part of the chunked upload; retry the push' });
           }
           pending = Buffer.alloc(0);
-        } else if (res.status === 416 && recoveries < MAX_CHUNK_RECOVERIES) {
-          res.body.resume();
+        } else if ((lost !== undefined || (res !== undefined && isRecoverableChunkStatus(res.status))) && recoveries < MAX_CHUNK_RECOVERIES) {
+          res?.body.resume();
           recoveries++;
           const stat = await ctx.client.request(req(ctx, s, { method: 'GET' }, options.signal));
           stat.body.resume();
-          if (stat.status !== 204 && stat.status !== 200) throw await failed(ctx, stat, desc, 'resume chunked upload of');
+          if (stat.status !== 204 && stat.status !== 200) {
+            // e.g. distribution answers BLOB_UPLOAD_INVALID when the PATCH was applied but its
+            // answer (with the new session state) was lost: the session cannot be continued.
+            const cause = await failed(ctx, stat, desc, 'read upload status of');
+            throw new OrasError('ERR_ORAS_HTTP', `chunked upload of blob ${desc.digest} to ${ctx.repository} was interrupted (${res !== undefined ? `HTTP ${res.status}` : 'connection lost'}) and the registry cannot report the upload state (HTTP ${stat.status})`, {
+              cause,
+              status: res?.status ?? stat.status,
+              registryErrors: cause.registryErrors,
+              hint: 'retry the push: uploads are content-addressed, so a retry is safe',
+            });
+          }
           s = sessionFrom(ctx, stat, s);
           const at = nextOffset(stat.headers['range']);
           if (at === undefined || at < chunkStart || at > chunkStart + chunk.length) {
-            throw new OrasError('ERR_ORAS_HTTP', `cannot resume chunked upload of ${desc.digest}: registry is at byte ${at ?? '?'}, current chunk starts at ${chunkStart}`, { status: 416, hint: 'retry the push' });
+            throw new OrasError('ERR_ORAS_HTTP', `cannot resume chunked upload of ${desc.digest}: registry is at byte ${at ?? '?'}, current chunk starts at ${chunkStart}`, { status: res?.status ?? stat.status, hint: 'retry the push' });
           }
           offset = at;
           pending = chunk.subarray(at - chunkStart);
-        } else {
+        } else if (res !== undefined) {
           throw await failed(ctx, res, desc, 'upload chunk of');
+        } else {
+          throw lost;
         }
       }
       options.onProgress?.(offset);
@@ -289,9 +333,17 @@ async function continueUpload(ctx: RepositoryContext, s: Session, desc: Descript
   } catch (err) {
     if (content instanceof Readable) content.destroy();
     await cancel(ctx, s);
-    throw isOrasError(err) ? mapPushError(err, desc) : err;
+    const mapped = isOrasError(err) ? mapPushError(err, desc) : err;
+    // The answer may have been lost after the registry committed the blob (e.g. a 500 or a reset
+    // after the final PUT; a retried PUT then finds the session gone). Blobs are content-addressed:
+    // if the registry now has this digest, the push has succeeded.
+    if (isOrasError(mapped) && COMMIT_UNKNOWN.has(mapped.code) && options.signal?.aborted !== true && (await blobExists(ctx, desc, options.signal).catch(() => false))) return;
+    throw mapped;
   }
 }
+
+/** Failures after which the blob may nevertheless have been committed (checked with a HEAD). */
+const COMMIT_UNKNOWN: ReadonlySet<string> = new Set(['ERR_ORAS_HTTP', 'ERR_ORAS_NETWORK', 'ERR_ORAS_TIMEOUT', 'ERR_ORAS_NOT_FOUND']);
 
 /**
  * Uploads a blob: `POST /v2/<repo>/blobs/uploads/` then either one streamed
@@ -300,7 +352,11 @@ async function continueUpload(ctx: RepositoryContext, s: Session, desc: Descript
  * empty `PUT`. The content is verified against `desc` while streaming (a
  * mismatch aborts the request before the registry commits); a registry
  * `DIGEST_INVALID` maps to `ERR_ORAS_DIGEST_MISMATCH`. Monolithic uploads never
- * buffer; chunked uploads hold at most one chunk (to replay it after a 416).
+ * buffer; chunked uploads hold at most one chunk (to replay it after a 416, a
+ * transient status or a reset, from the offset the upload status reports). When a
+ * push fails with a transient/unknown outcome (`ERR_ORAS_HTTP`, `_NETWORK`,
+ * `_TIMEOUT`, `_NOT_FOUND`), a `HEAD` decides: if the registry has the blob, the
+ * push succeeded (the answer to a committed PUT was lost).
  */
 export async function uploadBlob(ctx: RepositoryContext, desc: Descriptor, content: Readable | Uint8Array, options: UploadOptions = {}): Promise<void> {
   parseDigest(desc.digest);

@@ -5,6 +5,7 @@
 import { OrasError } from '../../errors.js';
 import { credentialSecrets, type Credential, type CredentialProvider } from '../credentials/types.js';
 import { emitDebug, type DebugSink } from '../debug.js';
+import { rememberSecrets } from '../redact.js';
 import { parseWwwAuthenticate } from './challenge.js';
 import { validateRealm } from './realm.js';
 import { mergeScopes } from './scope.js';
@@ -93,6 +94,8 @@ export class Authorizer {
     if (p === undefined) {
       p = provider(registry).then((c) => {
         for (const s of credentialSecrets(c)) this.#secrets.add(s);
+        const basicForm = c?.username !== undefined && c.password !== undefined ? Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64') : undefined;
+        rememberSecrets([...credentialSecrets(c), basicForm]);
         return c;
       });
       this.#creds.set(registry, p);
@@ -232,6 +235,7 @@ export class Authorizer {
         ...(target.signal !== undefined ? { signal: target.signal } : {}),
       });
       this.#cache.set(key, { token: res.token, expiresAt: tokenExpiry(res.expiresIn), scopes });
+      rememberSecrets([res.token]);
       return `Bearer ${res.token}`;
     })();
     this.#inflight.set(key, p);

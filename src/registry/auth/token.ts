@@ -5,7 +5,7 @@
  */
 import { OrasError } from '../../errors.js';
 import type { Credential } from '../credentials/types.js';
-import { readCapped } from '../http-errors.js';
+import { errorFromNetwork } from '../http-errors.js';
 import { redactUrl } from '../redact.js';
 import type { HttpMethod, RegistryResponse } from '../transport.js';
 
@@ -67,11 +67,25 @@ export function parseTokenResponse(body: Buffer, registry: string): TokenResult 
 }
 
 async function readToken(res: RegistryResponse, req: TokenRequest): Promise<TokenResult> {
-  const { data, truncated } = await readCapped(res.body, req.maxBodyBytes);
-  if (truncated) {
-    throw new OrasError('ERR_ORAS_BODY_TOO_LARGE', `the token endpoint of ${req.registry} returned more than ${req.maxBodyBytes} bytes`, { hint: 'the registry auth server is misbehaving' });
+  // Not readCapped: a body that stalls (idle timeout) or breaks must surface as
+  // ERR_ORAS_TIMEOUT / ERR_ORAS_NETWORK, not as "not JSON".
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body) {
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      size += b.length;
+      if (size > req.maxBodyBytes) {
+        throw new OrasError('ERR_ORAS_BODY_TOO_LARGE', `the token endpoint of ${req.registry} returned more than ${req.maxBodyBytes} bytes`, { hint: 'the registry auth server is misbehaving' });
+      }
+      chunks.push(b);
+    }
+  } catch (err) {
+    if (!res.body.destroyed) res.body.destroy();
+    if (err instanceof OrasError) throw err;
+    throw errorFromNetwork(err, 'GET', withoutQuery(req.realm));
   }
-  return parseTokenResponse(data, req.registry);
+  return parseTokenResponse(Buffer.concat(chunks, size), req.registry);
 }
 
 function failure(res: RegistryResponse, req: TokenRequest, flow: string): OrasError {

@@ -34,9 +34,14 @@ function helperError(name: string, action: string, problem: string, cause?: unkn
   });
 }
 
-/** One line of helper output for an error message (first line, 200 chars, control characters removed). */
+/**
+ * One line of helper output for an error message (first line, 200 chars, control characters
+ * removed). A line that may carry a credential (JSON, or mentioning a secret/password/token)
+ * is never quoted: a broken helper may print the credential itself before failing.
+ */
 function firstLine(s: string): string {
-  return (s.split(/\r?\n/).find((l) => l.trim() !== '') ?? '').replace(/[\x00-\x1f\x7f]/g, '').slice(0, 200);
+  const line = (s.split(/\r?\n/).find((l) => l.trim() !== '') ?? '').replace(/[\x00-\x1f\x7f]/g, '').slice(0, 200);
+  return /[{}"]|secret|passw|token|username/i.test(line) ? '(output not shown: it may contain a credential)' : line;
 }
 
 /** True for the helpers' "not found" answers. */
