@@ -117,6 +117,8 @@ export class RegistryClient implements Transport {
   readonly #maxErrorBodyBytes: number;
   readonly #insecure: boolean;
   readonly #auth: Authorizer;
+  /** Origins whose `GET /v2/` probe answered without a 401: the probe is not repeated for them. */
+  readonly #openOrigins = new Set<string>();
 
   constructor(options: RegistryClientOptions = {}) {
     const p = options.plainHttp;
@@ -225,7 +227,7 @@ export class RegistryClient implements Transport {
     };
     const authState: AuthState = {};
     let authorization = registryOrigin !== undefined ? await this.#auth.headerFor(target, authState) : undefined;
-    if (authorization === undefined && !replayable && registryOrigin !== undefined) {
+    if (authorization === undefined && !replayable && registryOrigin !== undefined && !this.#openOrigins.has(registryOrigin)) {
       authorization = await this.#primeAuth(target, authState);
     }
     const started = Date.now();
@@ -304,7 +306,9 @@ export class RegistryClient implements Transport {
 
   /**
    * Before sending a one-shot body to a registry whose auth scheme is unknown,
-   * learn it from `GET /v2/` so the body is not wasted on a 401.
+   * learn it from `GET /v2/` so the body is not wasted on a 401. A non-401
+   * answer is remembered per origin (bounded set) so the probe is sent once,
+   * not before every upload.
    */
   async #primeAuth(target: AuthTarget, state: AuthState): Promise<string | undefined> {
     const url = new URL('/v2/', target.origin);
@@ -317,7 +321,10 @@ export class RegistryClient implements Transport {
       throw this.#networkError(err, 'GET', url);
     }
     discardBody(res.body);
-    if (res.status !== 401) return undefined;
+    if (res.status !== 401) {
+      if (this.#openOrigins.size < 1024) this.#openOrigins.add(target.origin);
+      return undefined;
+    }
     const outcome = await this.#auth.onChallenge(target, res.headers['www-authenticate'], state);
     return 'authorization' in outcome ? outcome.authorization : undefined;
   }

@@ -1,8 +1,9 @@
-import { pipeline, Readable, Transform } from 'node:stream';
+import type { Hash } from 'node:crypto';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import { OrasError, isOrasError } from '../errors.js';
 import type { PushOptions } from '../content/store.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { parseDigest, verifyContent, VerifyingStream } from '../oci/digest.js';
+import { hasherFor, parseDigest, verifyContent, VerifyingStream } from '../oci/digest.js';
 import { validateRepository } from '../oci/reference.js';
 import { isLinkLocalHost } from './auth/realm.js';
 import { blobExists, fetchBlob } from './blob-download.js';
@@ -151,11 +152,29 @@ async function post(ctx: RepositoryContext, query: Record<string, string>, scope
 /** Monolithic: one PUT with the whole (verified-while-streaming) body. */
 async function putMonolithic(ctx: RepositoryContext, s: Session, desc: Descriptor, content: Readable | Uint8Array, options: UploadOptions): Promise<void> {
   let body: Buffer | Readable;
-  let verifier: VerifyingStream | undefined;
-  // The verifier's verdict wins over whatever the transport makes of the aborted body.
-  const verdict = (): Error | null | undefined => verifier?.errored ?? (content instanceof Readable ? content.errored : undefined);
+  let verifier: UploadVerifier | undefined;
+  let hash: Hash | undefined;
+  // The verifier's verdict wins over whatever the transport makes of the aborted body. One
+  // exception: a registry may answer as soon as it has Content-Length bytes, before the source
+  // has signalled EOF (a file stream needs one more read to see it). undici then completes the
+  // request and destroys the unfinished body ("response completed before request"), which the
+  // pipeline reports as ERR_STREAM_PREMATURE_CLOSE. Once every byte went out and they hash to
+  // the descriptor's digest that is no failure (the registry's answer is still checked below).
+  const verdict = (): Error | null | undefined => {
+    const e = verifier?.errored ?? (content instanceof Readable ? content.errored : undefined);
+    if (!e || verifier === undefined || verifier.bytes !== desc.size || (e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') return e;
+    const match = verifier.verified || hashMatches(hash, desc);
+    if (match === true) return null;
+    if (match === false) {
+      return new OrasError('ERR_ORAS_DIGEST_MISMATCH', `blob ${desc.digest}: the ${desc.size} bytes sent do not match the digest`, {
+        hint: 'the source content differs from the descriptor (was the file modified while pushing?)',
+      });
+    }
+    return e;
+  };
   if (content instanceof Readable) {
-    verifier = new VerifyingStream(desc);
+    hash = hasherFor(desc.digest);
+    verifier = new UploadVerifier(desc, { hash });
     const tap = progressTap(options.onProgress);
     pipeline(content, verifier, tap, () => {
       /* errors are read from the streams' `errored` state */
@@ -183,6 +202,28 @@ async function putMonolithic(ctx: RepositoryContext, s: Session, desc: Descripto
   res.body.resume();
   if (!(content instanceof Readable)) options.onProgress?.(desc.size);
   checkCommitted(res, desc);
+}
+
+/** A {@link VerifyingStream} that records whether its final size+digest check passed. */
+class UploadVerifier extends VerifyingStream {
+  /** True once `_flush` verified size and digest. */
+  verified = false;
+  override _flush(cb: TransformCallback): void {
+    super._flush((err, data) => {
+      if (err == null) this.verified = true;
+      cb(err, data);
+    });
+  }
+}
+
+/** Whether `hash` (not yet finalized) is the digest of `desc`; undefined when it cannot tell. */
+function hashMatches(hash: Hash | undefined, desc: Descriptor): boolean | undefined {
+  if (hash === undefined) return undefined;
+  try {
+    return `${parseDigest(desc.digest).algorithm}:${hash.copy().digest('hex')}` === desc.digest;
+  } catch {
+    return undefined; // already finalized
+  }
 }
 
 /** Reads up to `n` bytes at a time from an async iterator of buffers (holds at most one chunk). */
