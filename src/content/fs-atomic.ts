@@ -146,6 +146,17 @@ function fileSink(fh: FileHandle, onBytes: (n: number) => void): Writable {
 }
 
 /**
+ * True when `readable` is itself a {@link VerifyingStream} for exactly
+ * `expected` (same digest and size): it already fails before ending on any
+ * mismatch, so hashing every byte a second time is redundant. (A verifier
+ * resumed at an offset would deliver fewer than `size` bytes; the written
+ * byte count is checked against `size` after the pipeline, see below.)
+ */
+function alreadyVerifies(readable: Readable, expected: { digest: Digest; size: number }): boolean {
+  return readable instanceof VerifyingStream && readable.expected.digest === expected.digest && readable.expected.size === expected.size;
+}
+
+/**
  * Streams `readable` into `path` atomically. Memory use is independent of the
  * content size. When `options.expected` is given the stream is verified
  * (through {@link VerifyingStream}) and the file is renamed into place only
@@ -169,8 +180,13 @@ export async function streamToFileAtomic(path: string, readable: Readable, optio
       bytes += n;
       onProgress?.(bytes);
     });
-    const stages: NodeJS.ReadWriteStream[] = options.expected ? [new VerifyingStream(options.expected)] : [];
+    const stages: NodeJS.ReadWriteStream[] = options.expected && !alreadyVerifies(readable, options.expected) ? [new VerifyingStream(options.expected)] : [];
     await pipeline([readable, ...stages, sink], options.signal ? { signal: options.signal } : {});
+    if (options.expected && bytes !== options.expected.size) {
+      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `writing ${path}: wrote ${bytes} of the expected ${options.expected.size} bytes`, {
+        hint: 'the source delivered a different amount of content than its descriptor says; nothing was written',
+      });
+    }
     const handle = fh;
     fh = undefined;
     await commit(handle, tmp, path);
