@@ -1,3 +1,5 @@
+import { rm } from 'node:fs/promises';
+import { afterEach } from 'vitest';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -55,4 +57,20 @@ export async function listTree(dir: string): Promise<string[]> {
   };
   await rec(dir, '');
   return out.sort();
+}
+
+/**
+ * Registers an `afterEach` that removes every directory handed out, and
+ * returns the function that hands out a fresh temp directory.
+ */
+export function useTempDirs(): () => Promise<string> {
+  const cleanups: string[] = [];
+  afterEach(async () => {
+    for (const d of cleanups.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+  return async () => {
+    const d = await tempDir();
+    cleanups.push(d);
+    return d;
+  };
 }

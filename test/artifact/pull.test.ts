@@ -10,17 +10,9 @@ import type { TransferEvent } from '../../src/events.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { gzipSync } from 'node:zlib';
-import { craftTarGz, listTree, tempDir } from './helpers.js';
+import { craftTarGz, listTree, tempDir, useTempDirs } from './helpers.js';
 
-const cleanups: string[] = [];
-afterEach(async () => {
-  for (const d of cleanups.splice(0)) await rm(d, { recursive: true, force: true });
-});
-async function tmp(): Promise<string> {
-  const d = await tempDir();
-  cleanups.push(d);
-  return d;
-}
+const tmp = useTempDirs();
 
 /** Pushes raw blobs as layers with the given titles/annotations and tags the manifest `t`. */
 async function pushRaw(store: MemoryStore, layers: { data: Buffer; annotations?: Record<string, string>; mediaType?: string }[], subject?: Descriptor): Promise<Descriptor> {

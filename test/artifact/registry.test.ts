@@ -10,18 +10,10 @@ import { RegistryClient } from '../../src/registry/client.js';
 import { Repository } from '../../src/registry/repository.js';
 import { registry, uniqueRepo } from '../harness/context.js';
 import { dockerRef, skopeo, skopeoImageFlags, skopeoSrcFlags } from '../harness/skopeo.js';
-import { listTree, tempDir } from './helpers.js';
+import { listTree, tempDir, useTempDirs } from './helpers.js';
 
 const run = promisify(execFile);
-const cleanups: string[] = [];
-afterEach(async () => {
-  for (const d of cleanups.splice(0)) await rm(d, { recursive: true, force: true });
-});
-async function tmp(): Promise<string> {
-  const d = await tempDir();
-  cleanups.push(d);
-  return d;
-}
+const tmp = useTempDirs();
 
 describe('artifact push/pull against docker-registry 2.8.2', () => {
   it('pushes reproducibly, skips on re-push, pulls back, and the blobs are standard (skopeo + GNU tar)', async () => {

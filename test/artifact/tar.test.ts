@@ -4,17 +4,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { extractTarGz, packDirectory } from '../../src/artifact/tar.js';
 import { isOrasError } from '../../src/errors.js';
-import { bufferStream, craftTarGz, listTree, tempDir, type CraftEntry } from './helpers.js';
+import { bufferStream, craftTarGz, listTree, tempDir, useTempDirs, type CraftEntry } from './helpers.js';
 
-const cleanups: string[] = [];
-afterEach(async () => {
-  for (const d of cleanups.splice(0)) await rm(d, { recursive: true, force: true });
-});
-async function tmp(): Promise<string> {
-  const d = await tempDir();
-  cleanups.push(d);
-  return d;
-}
+const tmp = useTempDirs();
 
 async function makeTree(root: string): Promise<string> {
   const dir = path.join(root, 'tree');
