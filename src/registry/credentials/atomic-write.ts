@@ -1,7 +1,7 @@
 /** Atomic file replacement for config.json (temp + fsync + rename). */
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, readlink, realpath, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { lstat, mkdir, readlink, realpath } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic as atomicWrite } from '../../content/fs-atomic.js';
 import { OrasError } from '../../errors.js';
 
 /**
@@ -28,41 +28,14 @@ export async function resolveWriteTarget(path: string): Promise<string> {
 }
 
 /**
- * Writes `data` to `path` atomically: a temp file in the same directory
- * (created exclusively with `mode`, default 0600), fsync, rename over the
- * target, fsync of the directory. Parent directories are created with 0700.
- * If `path` is a symlink the link's target is replaced (see {@link resolveWriteTarget}).
+ * Writes `data` to `path` atomically with {@link atomicWrite} (temp + fsync +
+ * rename + directory fsync; file created with `mode`, default 0600). Parent
+ * directories are created with 0700. If `path` is a symlink the link's target
+ * is replaced and the link kept (see {@link resolveWriteTarget}): a docker
+ * config.json kept as a link into a dotfiles repository stays a link.
  */
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
   const target = await resolveWriteTarget(path);
-  const dir = dirname(target);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.chmod(mode);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, target);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  try {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    // directory fsync is best effort (not supported everywhere)
-  }
+  await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+  await atomicWrite(target, data, { mode });
 }
