@@ -14,8 +14,9 @@
  * ```
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { closeTracked, listenTracked } from './tracked-server.js';
 
 /** One programmable fault. */
 export type Fault =
@@ -201,25 +202,16 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
   };
 
   const server: Server = createServer(handler);
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-  });
-  server.on('clientError', (_e, s) => s.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const addr = await listenTracked(server, sockets);
   return {
-    host: `127.0.0.1:${port}`,
-    url: `http://127.0.0.1:${port}`,
+    ...addr,
     requests,
     addFault: (rule) => rules.push({ ...rule, left: rule.times ?? 1, skipLeft: rule.skip ?? 0 }),
     clearFaults: () => rules.splice(0),
     matching: (method, path) => requests.filter((r) => r.method === method && (path === undefined || path.test(r.url))),
     close: async () => {
       for (const t of timers) clearTimeout(t);
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeTracked(server, sockets);
     },
   };
 }

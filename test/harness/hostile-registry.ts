@@ -9,11 +9,12 @@
  * (to prove credentials never reach it), and {@link endless}, an endless body writer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { digestOf } from '../../src/oci/digest.js';
 import type { Descriptor, ImageManifest } from '../../src/oci/descriptor.js';
 import { encodeManifest } from '../../src/oci/manifest.js';
 import { MediaType } from '../../src/oci/media-types.js';
+import { closeTracked, listenTracked } from './tracked-server.js';
 
 /** One request seen by a test server. */
 export interface SeenRequest {
@@ -95,23 +96,6 @@ function notFound(res: ServerResponse, code: string): void {
   res.end(JSON.stringify({ errors: [{ code, message: 'not found' }] }));
 }
 
-async function listen(server: Server, sockets: Set<Socket>): Promise<{ host: string; url: string }> {
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-  });
-  server.on('clientError', (_e, s) => s.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { host: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}` };
-}
-
-async function shutdown(server: Server, sockets: Set<Socket>): Promise<void> {
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
 /** Starts a fake registry. */
 export async function startHostileRegistry(options: HostileRegistryOptions = {}): Promise<HostileRegistry> {
   const requests: SeenRequest[] = [];
@@ -151,7 +135,7 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
       const bytes = encodeManifest(manifest);
       return { desc: reg.addManifest(bytes, MediaType.ImageManifest, tag), manifest, bytes };
     },
-    close: async () => shutdown(server, sockets),
+    close: async () => closeTracked(server, sockets),
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -196,7 +180,7 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
   const server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  const addr = await listen(server, sockets);
+  const addr = await listenTracked(server, sockets);
   reg.host = addr.host;
   reg.url = addr.url;
   return reg;
@@ -219,14 +203,14 @@ export async function startRecordingServer(respond?: (req: IncomingMessage, res:
     url: '',
     requests: [],
     respond: respond ?? ((_req, res) => res.end()),
-    close: async () => shutdown(server, sockets),
+    close: async () => closeTracked(server, sockets),
   };
   const server = createServer((req, res) => {
     rec.requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers } });
     req.resume();
     rec.respond(req, res);
   });
-  const addr = await listen(server, sockets);
+  const addr = await listenTracked(server, sockets);
   rec.host = addr.host;
   rec.url = addr.url;
   return rec;
