@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
 import { makeTlsMaterial, type TlsMaterial } from '../harness/certs.js';
-import { json, startServer, type Handler, type TestServer } from './servers.js';
+import { json, useTestServers, type Handler, type TestServer } from './servers.js';
 
 const PASSWORD = 'pw-CANARY-5f3a';
 const TOKEN_PREFIX = 'tok-CANARY-';
@@ -21,21 +21,10 @@ afterAll(async () => {
   await rm(tlsDir, { recursive: true, force: true });
 });
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-});
-
-async function server(handler: Handler, withTls = false): Promise<TestServer> {
-  const s = await startServer(handler, withTls ? tls : undefined);
-  cleanup.push(() => s.close());
-  return s;
-}
-
-function client(opts: RegistryClientOptions = {}, lines?: string[]): RegistryClient {
-  const c = new RegistryClient({ retry: { baseDelayMs: 1, maxDelayMs: 5 }, ...(lines ? { onDebug: (l: string) => lines.push(l) } : {}), ...opts });
-  cleanup.push(() => c.close());
-  return c;
+const servers = useTestServers();
+const client = servers.client;
+function server(handler: Handler, withTls = false): Promise<TestServer> {
+  return servers.server(handler, withTls ? tls : undefined);
 }
 
 const creds = async () => ({ username: 'alice', password: PASSWORD });

@@ -3,24 +3,9 @@ import { json as readJson, text } from 'node:stream/consumers';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
-import { json, startServer, type TestServer } from './servers.js';
+import { json, useTestServers } from './servers.js';
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-});
-
-async function server(...args: Parameters<typeof startServer>): Promise<TestServer> {
-  const s = await startServer(...args);
-  cleanup.push(() => s.close());
-  return s;
-}
-
-function client(opts: RegistryClientOptions = {}, lines?: string[]): RegistryClient {
-  const c = new RegistryClient({ retry: { baseDelayMs: 1, maxDelayMs: 5 }, ...(lines ? { onDebug: (l: string) => lines.push(l) } : {}), ...opts });
-  cleanup.push(() => c.close());
-  return c;
-}
+const { server, client } = useTestServers();
 
 const get = (c: RegistryClient, url: string, extra: object = {}) => c.request({ method: 'GET', url: new URL(url), scopes: [], ...extra });
 

@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { afterEach } from 'vitest';
+import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
 
 /** One request a test server saw. */
 export interface SeenRequest {
@@ -55,4 +57,32 @@ export async function startServer(handler: Handler, tls?: { certFile: string; ke
 export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
+}
+
+/**
+ * Registers an `afterEach` that closes every server and client handed out, and
+ * returns the factories: `server(handler, tls?)` and `client(opts, debugLines?)`
+ * (a RegistryClient with millisecond retry delays; debug lines collected into
+ * `debugLines` when given).
+ */
+export function useTestServers(): {
+  server: (...args: Parameters<typeof startServer>) => Promise<TestServer>;
+  client: (opts?: RegistryClientOptions, debugLines?: string[]) => RegistryClient;
+} {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    await Promise.all(cleanup.splice(0).map((f) => f()));
+  });
+  return {
+    server: async (...args) => {
+      const s = await startServer(...args);
+      cleanup.push(() => s.close());
+      return s;
+    },
+    client: (opts = {}, debugLines) => {
+      const c = new RegistryClient({ retry: { baseDelayMs: 1, maxDelayMs: 5 }, ...(debugLines ? { onDebug: (l: string) => debugLines.push(l) } : {}), ...opts });
+      cleanup.push(() => c.close());
+      return c;
+    },
+  };
 }
