@@ -67,7 +67,8 @@ export function verifyContent(data: Uint8Array, expected: { digest: Digest; size
       hint: 'the source served different content than its descriptor says; do not trust it',
     });
   }
-  const actual = `${parseDigest(expected.digest).algorithm}:${createHash(parseDigest(expected.digest).algorithm).update(data).digest('hex')}`;
+  const { algorithm } = parseDigest(expected.digest);
+  const actual = `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
   if (actual !== expected.digest) {
     throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${what} digest mismatch: expected ${expected.digest}, got ${actual}`, {
       hint: 'the source served corrupted or tampered content; nothing was written',

@@ -64,7 +64,7 @@ export function parseManifest(bytes: Uint8Array, declaredMediaType?: string): Pa
   return { kind: 'manifest', mediaType, manifest: d as unknown as ImageManifest };
 }
 
-/** The direct children of a manifest document: config + layers, or the index entries, plus the subject is NOT included. */
+/** The direct children of a manifest document: config + layers, or the index entries. The `subject` is not a child. */
 export function childrenOf(parsed: ParsedManifest): Descriptor[] {
   return parsed.kind === 'manifest' ? [parsed.manifest.config, ...parsed.manifest.layers] : [...parsed.index.manifests];
 }
