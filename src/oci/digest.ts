@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { OrasError } from '../errors.js';
+import { OffloadedHash, shouldOffload, type HASH_OFFLOAD_THRESHOLD } from './hash-offload.js';
 
 /** A content digest string such as `sha256:<64 hex>`. Always validated by {@link parseDigest}. */
 export type Digest = string;
@@ -76,26 +77,54 @@ export function verifyContent(data: Uint8Array, expected: { digest: Digest; size
   }
 }
 
+/** Options of {@link VerifyingStream}. */
+export interface VerifyingStreamOptions {
+  /** What is verified, for messages. Default `blob <digest>`. */
+  what?: string;
+  /** A running hash of an already-verified prefix (resume); implies inline hashing. Default: a fresh hash. */
+  hash?: Hash;
+  /** Bytes already hashed into `hash` (resume). Default 0. */
+  offset?: number;
+  /**
+   * Hash in a worker thread (`true`), inline (`false`), or decide by size
+   * (default: a worker when `size` ≥ {@link HASH_OFFLOAD_THRESHOLD}, or ≥ 8 MiB
+   * while a started worker is idle, and one is available; inline otherwise). Ignored (inline) when `hash` is given.
+   */
+  offload?: boolean;
+}
+
 /**
  * A pass-through stream that hashes and counts bytes and fails the stream
  * when the content does not match the expected size and digest: it errors as
- * soon as more than `size` bytes arrive, and at the end when fewer arrived or
- * the digest differs. `startHash`/`startOffset` allow resuming a partial
- * download whose prefix was already hashed.
+ * soon as more than `size` bytes arrive, and at the end (in `_flush`, before
+ * the readable side ends) when fewer arrived or the digest differs.
+ * `hash`/`offset` allow resuming a partial download whose prefix was already
+ * hashed. Large content is hashed in a worker thread (see
+ * {@link VerifyingStreamOptions.offload}); the contract is the same either
+ * way, and the worker is released on end, error and destroy.
  */
 export class VerifyingStream extends Transform {
   readonly expected: { digest: Digest; size: number };
-  private readonly hash: Hash;
+  private hash: Hash | undefined;
+  private offloaded: OffloadedHash | undefined;
   private count: number;
   private readonly what: string;
+  private readonly algorithm: DigestAlgorithm;
 
-  constructor(expected: { digest: Digest; size: number }, options: { what?: string; hash?: Hash; offset?: number } = {}) {
+  constructor(expected: { digest: Digest; size: number }, options: VerifyingStreamOptions = {}) {
     super();
-    parseDigest(expected.digest);
+    this.algorithm = parseDigest(expected.digest).algorithm;
     this.expected = expected;
-    this.hash = options.hash ?? hasherFor(expected.digest);
     this.count = options.offset ?? 0;
     this.what = options.what ?? `blob ${expected.digest}`;
+    if (options.hash !== undefined) {
+      this.hash = options.hash;
+    } else {
+      const remaining = expected.size - this.count;
+      const offload = options.offload ?? shouldOffload(remaining);
+      this.offloaded = offload && remaining > 0 ? OffloadedHash.tryStart(this.algorithm) : undefined;
+      if (!this.offloaded) this.hash = createHash(this.algorithm);
+    }
   }
 
   /** Bytes seen so far (including the resumed offset). */
@@ -111,25 +140,54 @@ export class VerifyingStream extends Transform {
       }));
       return;
     }
-    this.hash.update(chunk);
+    if (this.offloaded) {
+      let wait: Promise<void> | undefined;
+      try {
+        wait = this.offloaded.update(chunk);
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
+      if (wait) wait.then(() => cb(null, chunk), cb);
+      else cb(null, chunk);
+      return;
+    }
+    this.hash!.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
     if (this.count !== this.expected.size) {
+      this.offloaded?.abort();
       cb(new OrasError('ERR_ORAS_SIZE_MISMATCH', `${this.what}: received ${this.count} of ${this.expected.size} bytes (truncated)`, {
         hint: 'the transfer ended early; retry, and check the network or registry',
       }));
       return;
     }
-    const actual = `${parseDigest(this.expected.digest).algorithm}:${this.hash.digest('hex')}`;
-    if (actual !== this.expected.digest) {
-      cb(new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${this.what}: digest mismatch, got ${actual}`, {
-        hint: 'the source served corrupted or tampered content; nothing was written',
-      }));
+    const judge = (hex: string): void => {
+      const actual = `${this.algorithm}:${hex}`;
+      if (actual !== this.expected.digest) {
+        cb(new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${this.what}: digest mismatch, got ${actual}`, {
+          hint: 'the source served corrupted or tampered content; nothing was written',
+        }));
+        return;
+      }
+      cb();
+    };
+    const offloaded = this.offloaded;
+    if (offloaded) {
+      this.offloaded = undefined;
+      offloaded.digest().then(judge, cb);
       return;
     }
-    cb();
+    if (this.hash === undefined) this.hash = createHash(this.algorithm); // empty content with offload forced
+    judge(this.hash.digest('hex'));
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    this.offloaded?.abort();
+    this.offloaded = undefined;
+    cb(err);
   }
 }
 

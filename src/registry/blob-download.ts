@@ -1,4 +1,4 @@
-import { pipeline, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { OrasError, isOrasError } from '../errors.js';
 import type { FetchOptions } from '../content/store.js';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -86,67 +86,151 @@ export async function fetchBlob(ctx: RepositoryContext, desc: Descriptor, option
   checkLength(first, desc.size, desc);
   checkDigestHeader(first, desc);
 
-  let received = 0;
-  async function* body(): AsyncGenerator<Buffer, void, undefined> {
-    let res = first;
-    let skip = 0;
-    let attempts = 1;
-    for (;;) {
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-          if (skip > 0) {
-            if (buf.length <= skip) {
-              skip -= buf.length;
-              continue;
-            }
-            buf = buf.subarray(skip);
-            skip = 0;
-          }
-          received += buf.length;
-          options.onProgress?.(received);
-          yield buf;
-        }
-        return;
-      } catch (err) {
-        res.body.destroy();
-        if (received === desc.size && !isOrasError(err)) return; // all bytes arrived; the verifier judges them
-        if (!isResumable(err, signal)) throw err;
-        if (attempts >= maxAttempts) {
-          throw new OrasError('ERR_ORAS_NETWORK', `${what}: connection lost at byte ${received} of ${desc.size} after ${attempts} attempts`, {
-            cause: err,
-            hint: 'the network or registry keeps dropping the download; retry later',
+  const verifier = new VerifyingStream(desc, { what });
+  pumpBody(first, verifier, {
+    size: desc.size,
+    maxAttempts,
+    signal,
+    what,
+    onProgress: options.onProgress,
+    resume: async (received) => {
+      const res = await send(received);
+      if (res.status === 206) {
+        const range = parseContentRange(res.headers['content-range']);
+        if (!range || range.start !== received || range.end !== desc.size - 1 || (range.total !== undefined && range.total !== desc.size)) {
+          res.body.destroy();
+          throw new OrasError('ERR_ORAS_HTTP', `${what}: registry answered a resume from byte ${received} with Content-Range ${JSON.stringify((res.headers['content-range'] ?? '').slice(0, 80))}`, {
+            status: 206,
+            hint: 'the registry does not resume downloads correctly; retry the whole download',
           });
         }
-        attempts++;
-        res = await send(received);
-        if (res.status === 206) {
-          const range = parseContentRange(res.headers['content-range']);
-          if (!range || range.start !== received || range.end !== desc.size - 1 || (range.total !== undefined && range.total !== desc.size)) {
-            res.body.destroy();
-            throw new OrasError('ERR_ORAS_HTTP', `${what}: registry answered a resume from byte ${received} with Content-Range ${JSON.stringify((res.headers['content-range'] ?? '').slice(0, 80))}`, {
-              status: 206,
-              hint: 'the registry does not resume downloads correctly; retry the whole download',
-            });
-          }
-          checkLength(res, desc.size - received, desc);
-          skip = 0;
-        } else if (res.status === 200) {
-          checkLength(res, desc.size, desc);
-          skip = received;
-        } else {
-          throw await errorFromResponse(res, { operation: `resume ${what} from ${ctx.repository}` });
-        }
+        checkLength(res, desc.size - received, desc);
         checkDigestHeader(res, desc);
+        return { res, skip: 0 };
       }
-    }
-  }
-
-  const verifier = new VerifyingStream(desc, { what });
-  pipeline(Readable.from(body(), { objectMode: false }), verifier, () => {
-    /* errors reach the consumer through `verifier` */
+      if (res.status === 200) {
+        checkLength(res, desc.size, desc);
+        checkDigestHeader(res, desc);
+        return { res, skip: received };
+      }
+      throw await errorFromResponse(res, { operation: `resume ${what} from ${ctx.repository}` });
+    },
   });
   return verifier;
+}
+
+interface PumpOptions {
+  size: number;
+  maxAttempts: number;
+  signal: AbortSignal | undefined;
+  what: string;
+  onProgress: ((bytes: number) => void) | undefined;
+  /** Sends the Range request for a resume at `received`; `skip` = bytes of the new body to drop. */
+  resume: (received: number) => Promise<{ res: RegistryResponse; skip: number }>;
+}
+
+/**
+ * Moves response bodies into `verifier` with plain 'data' events and
+ * backpressure (one hop per chunk), resuming on connection failures: ends the
+ * verifier when a body ends, destroys it with the error otherwise, and
+ * destroys the current body when the verifier is destroyed by its consumer.
+ */
+function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOptions): void {
+  let res = first;
+  let skip = 0;
+  let attempts = 1;
+  let received = 0;
+  let done = false;
+  let waitingDrain = false;
+
+  const onDrain = (): void => {
+    waitingDrain = false;
+    if (!done) res.body.resume();
+  };
+  const onData = (chunk: Buffer | Uint8Array): void => {
+    if (verifier.destroyed) return; // 'close' follows and stops the body
+    let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (skip > 0) {
+      if (buf.length <= skip) {
+        skip -= buf.length;
+        return;
+      }
+      buf = buf.subarray(skip);
+      skip = 0;
+    }
+    received += buf.length;
+    o.onProgress?.(received);
+    if (!verifier.write(buf) && !waitingDrain) {
+      waitingDrain = true;
+      res.body.pause();
+      verifier.once('drain', onDrain);
+    }
+  };
+  const detach = (): void => {
+    res.body.off('data', onData);
+    res.body.off('end', onEnd);
+    res.body.off('error', onError);
+  };
+  const finish = (err?: unknown): void => {
+    if (done) return;
+    done = true;
+    detach();
+    verifier.off('close', onVerifierClose);
+    if (err === undefined) verifier.end();
+    else verifier.destroy(err instanceof Error ? err : new Error(String(err)));
+  };
+  const onEnd = (): void => finish();
+  const onError = (err: unknown): void => {
+    if (done) return;
+    detach();
+    res.body.on('error', () => undefined);
+    res.body.destroy();
+    if (received === o.size && !isOrasError(err)) {
+      finish(); // all bytes arrived; the verifier judges them
+      return;
+    }
+    if (!isResumable(err, o.signal)) {
+      finish(err);
+      return;
+    }
+    if (attempts >= o.maxAttempts) {
+      finish(new OrasError('ERR_ORAS_NETWORK', `${o.what}: connection lost at byte ${received} of ${o.size} after ${attempts} attempts`, {
+        cause: err,
+        hint: 'the network or registry keeps dropping the download; retry later',
+      }));
+      return;
+    }
+    attempts++;
+    o.resume(received).then((next) => {
+      if (done) {
+        next.res.body.on('error', () => undefined);
+        next.res.body.destroy();
+        return;
+      }
+      res = next.res;
+      skip = next.skip;
+      attach();
+    }, finish);
+  };
+  const onVerifierClose = (): void => {
+    // The consumer destroyed the verifier (or it failed): stop the transfer.
+    if (done) return;
+    done = true;
+    detach();
+    res.body.on('error', () => undefined);
+    res.body.destroy();
+  };
+  const attach = (): void => {
+    res.body.on('data', onData);
+    res.body.on('end', onEnd);
+    res.body.on('error', onError);
+    if (waitingDrain) res.body.pause();
+  };
+  verifier.on('close', onVerifierClose);
+  // Errors reach the consumer through the stream's state and its own listeners;
+  // this one only keeps an error raised before the consumer listens from crashing.
+  verifier.on('error', () => undefined);
+  attach();
 }
 
 /**
