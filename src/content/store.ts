@@ -44,6 +44,33 @@ export interface Pusher {
   push(desc: Descriptor, content: Readable | Uint8Array, options?: PushOptions): Promise<void>;
 }
 
+/** Options for {@link UnhashedPusher.pushUnhashed}. */
+export interface UnhashedPushOptions extends PushOptions {
+  /**
+   * Called once, after the digest is known and the store lacks the blob, before the
+   * first `onProgress` call (progress is reported from then on, starting with the bytes
+   * already sent). Not called when the blob already exists.
+   */
+  onStart?: () => void;
+  /** Names the source in error messages (e.g. a file path). Default: `content`. */
+  what?: string;
+}
+
+/**
+ * Optional capability (e.g. a remote repository): push a blob whose digest is
+ * still being computed, so reading/sending and hashing overlap. `open()` gives the
+ * `size`-byte content; `digest` resolves to its digest (computed by the caller,
+ * e.g. from the same file in parallel). Once the digest is known the store checks
+ * for the blob: present → the upload is cancelled and the result is `'exists'`;
+ * missing → the upload is committed under that digest (the store verifies the bytes
+ * against it; a mismatch — e.g. the source changed meanwhile — fails with
+ * `ERR_ORAS_DIGEST_MISMATCH` and commits nothing) and the result is `'pushed'`.
+ * A rejected `digest` or an abort cancels the upload and rejects. Blobs only.
+ */
+export interface UnhashedPusher {
+  pushUnhashed(open: () => Readable, size: number, digest: Promise<string>, options?: UnhashedPushOptions): Promise<'pushed' | 'exists'>;
+}
+
 /** Tells whether content exists. */
 export interface Exists {
   exists(desc: Descriptor, options?: CallOptions): Promise<boolean>;
@@ -94,4 +121,8 @@ export function hasTags(t: object): t is TagLister {
 /** True when `t` implements {@link Deleter}. */
 export function hasDelete(t: object): t is Deleter {
   return typeof (t as Partial<Deleter>).delete === 'function';
+}
+/** True when `t` implements {@link UnhashedPusher}. */
+export function hasUnhashedPush(t: object): t is UnhashedPusher {
+  return typeof (t as Partial<UnhashedPusher>).pushUnhashed === 'function';
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { OrasError, isOrasError } from '../errors.js';
 import type { TransferListener } from '../events.js';
 import { readAll } from '../content/read.js';
-import type { CallOptions, Deleter, FetchOptions, PushOptions, ReferrerLister, TagLister, Target } from '../content/store.js';
+import type { CallOptions, Deleter, FetchOptions, PushOptions, ReferrerLister, TagLister, Target, UnhashedPushOptions, UnhashedPusher } from '../content/store.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { parseDigest, verifyContent } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
@@ -15,6 +15,7 @@ import { DEFAULT_MAX_PAGES, MAX_PAGE_BYTES } from './pagination.js';
 import { indexReferrerOnPush, listReferrers, referrersCapability, subjectOf, updateFallbackIndex, type ReferrersApiMode } from './referrers.js';
 import { listTags } from './tags.js';
 import type { Transport } from './transport.js';
+import { uploadUnhashed } from './streaming-upload.js';
 import { mountBlob, uploadBlob, type MountOptions } from './upload.js';
 
 /** A transport that also knows each registry's base URL (e.g. {@link RegistryClient}). */
@@ -100,7 +101,7 @@ function referrersMode(value: ReferrersApiMode | undefined): ReferrersApiMode {
  * (`isManifestMediaType`). Every fetched byte is verified against its
  * descriptor; pushed content is verified while streaming.
  */
-export class Repository implements Target, Deleter, TagLister, ReferrerLister {
+export class Repository implements Target, Deleter, TagLister, ReferrerLister, UnhashedPusher {
   /** Registry host[:port]. */
   readonly registry: string;
   /** Repository path. */
@@ -182,6 +183,18 @@ export class Repository implements Target, Deleter, TagLister, ReferrerLister {
       return;
     }
     await uploadBlob(this.#ctx, desc, content, { ...options, ...(this.#ctx.chunkSize !== undefined ? { chunkSize: this.#ctx.chunkSize } : {}) });
+  }
+
+  /**
+   * Pushes a blob while its digest is still being computed ({@link UnhashedPusher}):
+   * `POST` + one streamed `PATCH` of `open()` (`size` bytes) in parallel with `digest`;
+   * once the digest is known, `HEAD` → `'exists'` (upload cancelled, session deleted) or
+   * the PATCH is finished and committed with `PUT ?digest=` → `'pushed'`. Bytes that do not
+   * match (source changed meanwhile) → `ERR_ORAS_DIGEST_MISMATCH`, nothing committed. With
+   * `chunkSize` set the digest is awaited first and the chunked upload is used.
+   */
+  async pushUnhashed(open: () => Readable, size: number, digest: Promise<string>, options: UnhashedPushOptions = {}): Promise<'pushed' | 'exists'> {
+    return await uploadUnhashed(this.#ctx, open, size, digest, { ...options, ...(this.#ctx.chunkSize !== undefined ? { chunkSize: this.#ctx.chunkSize } : {}) });
   }
 
   /** Pushes a manifest directly under `tag` (one PUT), with the same checks as {@link push}. */

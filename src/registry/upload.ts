@@ -1,15 +1,14 @@
 import type { Hash } from 'node:crypto';
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Readable, type TransformCallback } from 'node:stream';
 import { OrasError, isOrasError } from '../errors.js';
 import type { PushOptions } from '../content/store.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { hasherFor, parseDigest, verifyContent, VerifyingStream } from '../oci/digest.js';
 import { validateRepository } from '../oci/reference.js';
-import { isLinkLocalHost } from './auth/realm.js';
 import { blobExists, fetchBlob } from './blob-download.js';
-import { errorFromResponse } from './http-errors.js';
+import { cancel, checkCommitted, COMMIT_UNKNOWN, failed, mapPushError, OCTET, post, progressTap, req, sessionFrom, withDigest, type Session } from './upload-session.js';
 import type { RepositoryContext } from './repository.js';
-import type { RegistryRequest, RegistryResponse } from './transport.js';
+import type { RegistryResponse } from './transport.js';
 
 /**
  * Blob uploads (distribution spec "push"): monolithic POST + PUT, chunked
@@ -39,114 +38,6 @@ const MAX_CHUNK_RECOVERIES = 3;
 /** PATCH statuses after which the upload status is read instead of failing: 416, 408, 429 and 5xx. */
 function isRecoverableChunkStatus(status: number): boolean {
   return status === 416 || status === 408 || status === 429 || status >= 500;
-}
-
-const OCTET = 'application/octet-stream';
-
-/** An upload session: where to send the next request. */
-interface Session {
-  location: URL;
-  foreign: boolean;
-  minChunk: number;
-}
-
-function sessionFrom(ctx: RepositoryContext, res: RegistryResponse, prev?: Session): Session {
-  const raw = res.headers['location'];
-  if (raw === undefined || raw === '') {
-    if (prev) return prev;
-    throw new OrasError('ERR_ORAS_HTTP', `registry started an upload to ${ctx.repository} without a Location header`, { status: res.status, hint: 'the registry is misbehaving; report it to its operator' });
-  }
-  let location: URL;
-  try {
-    location = new URL(raw, res.url);
-  } catch (cause) {
-    throw new OrasError('ERR_ORAS_HTTP', 'registry sent an invalid upload Location', { cause, status: res.status, hint: 'the registry is misbehaving; report it to its operator' });
-  }
-  if (location.protocol !== 'http:' && location.protocol !== 'https:') {
-    throw new OrasError('ERR_ORAS_INSECURE', `registry sent an upload Location with the unsupported scheme ${location.protocol}`, { hint: 'the registry is misbehaving or malicious; uploads only go to http(s) URLs' });
-  }
-  if (location.username !== '' || location.password !== '') {
-    throw new OrasError('ERR_ORAS_INSECURE', 'registry sent an upload Location with embedded credentials', { hint: 'the registry is misbehaving or malicious' });
-  }
-  const foreign = location.origin !== ctx.base.origin;
-  if (foreign && isLinkLocalHost(location.hostname)) {
-    throw new OrasError('ERR_ORAS_INSECURE', `registry sent an upload Location on a link-local address (${location.hostname})`, {
-      hint: 'link-local addresses (e.g. cloud metadata services) are never contacted',
-    });
-  }
-  if (foreign && ctx.base.protocol === 'https:' && location.protocol !== 'https:') {
-    throw new OrasError('ERR_ORAS_INSECURE', `registry redirected the upload from https to ${location.protocol.replace(':', '')}`, {
-      hint: 'refusing to send content over plain HTTP when the registry uses HTTPS',
-    });
-  }
-  const minHeader = res.headers['oci-chunk-min-length'];
-  const minChunk = minHeader !== undefined && /^[0-9]+$/.test(minHeader.trim()) ? Number(minHeader) : (prev?.minChunk ?? 0);
-  return { location, foreign, minChunk };
-}
-
-function withDigest(location: URL, digest: string): URL {
-  const url = new URL(location);
-  url.searchParams.set('digest', digest);
-  return url;
-}
-
-function req(ctx: RepositoryContext, s: Session, r: Omit<RegistryRequest, 'scopes' | 'url'> & { url?: URL }, signal?: AbortSignal): RegistryRequest {
-  return { url: s.location, scopes: ctx.scopes.push, ...(s.foreign ? { allowForeignOrigin: true } : {}), ...(signal ? { signal } : {}), ...r };
-}
-
-/** Maps a registry's DIGEST_INVALID / SIZE_INVALID verdict to `ERR_ORAS_DIGEST_MISMATCH`. */
-function mapPushError(err: OrasError, desc: Descriptor): OrasError {
-  if (err.registryErrors.some((e) => e.code === 'DIGEST_INVALID' || e.code === 'SIZE_INVALID')) {
-    return new OrasError('ERR_ORAS_DIGEST_MISMATCH', `registry rejected blob ${desc.digest}: content does not match its digest or size`, {
-      cause: err,
-      status: err.status ?? 400,
-      registryErrors: err.registryErrors,
-      hint: 'the pushed bytes differ from the descriptor; check the source content',
-    });
-  }
-  return err;
-}
-
-async function failed(ctx: RepositoryContext, res: RegistryResponse, desc: Descriptor, what: string): Promise<OrasError> {
-  return mapPushError(await errorFromResponse(res, { operation: `${what} blob ${desc.digest} to ${ctx.repository}` }), desc);
-}
-
-/** Best-effort cancellation of an upload session (DELETE <location>). */
-async function cancel(ctx: RepositoryContext, s: Session): Promise<void> {
-  try {
-    const res = await ctx.client.request(req(ctx, s, { method: 'DELETE' }));
-    res.body.resume();
-  } catch {
-    /* the session expires on its own */
-  }
-}
-
-function checkCommitted(res: RegistryResponse, desc: Descriptor): void {
-  const header = res.headers['docker-content-digest'];
-  if (header !== undefined && header !== '' && header.trim() !== desc.digest) {
-    throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `registry committed blob as ${header.trim().slice(0, 140)}, expected ${desc.digest}`, {
-      hint: 'the registry stored different content than was pushed',
-    });
-  }
-}
-
-/** A Transform that reports the running byte count. */
-function progressTap(onProgress: ((bytes: number) => void) | undefined, start = 0): Transform {
-  let total = start;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      total += chunk.length;
-      onProgress?.(total);
-      cb(null, chunk);
-    },
-  });
-}
-
-/** `POST /v2/<repo>/blobs/uploads/` (optionally with a mount query); returns the response. */
-async function post(ctx: RepositoryContext, query: Record<string, string>, scopes: string[], signal?: AbortSignal): Promise<RegistryResponse> {
-  const url = ctx.url('blobs/uploads/');
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  return await ctx.client.request({ method: 'POST', url, scopes, body: Buffer.alloc(0), ...(signal ? { signal } : {}) });
 }
 
 /** Monolithic: one PUT with the whole (verified-while-streaming) body. */
@@ -383,8 +274,6 @@ async function continueUpload(ctx: RepositoryContext, s: Session, desc: Descript
   }
 }
 
-/** Failures after which the blob may nevertheless have been committed (checked with a HEAD). */
-const COMMIT_UNKNOWN: ReadonlySet<string> = new Set(['ERR_ORAS_HTTP', 'ERR_ORAS_NETWORK', 'ERR_ORAS_TIMEOUT', 'ERR_ORAS_NOT_FOUND']);
 
 /**
  * Uploads a blob: `POST /v2/<repo>/blobs/uploads/` then either one streamed

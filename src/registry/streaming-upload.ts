@@ -1,0 +1,193 @@
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { OrasError, isOrasError } from '../errors.js';
+import type { UnhashedPushOptions } from '../content/store.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { parseDigest } from '../oci/digest.js';
+import { blobExists } from './blob-download.js';
+import type { RepositoryContext } from './repository.js';
+import { abortError } from './retry.js';
+import type { RegistryResponse } from './transport.js';
+import { uploadBlob } from './upload.js';
+import { cancel, checkCommitted, COMMIT_UNKNOWN, failed, OCTET, post, req, sessionFrom, withDigest, type Session } from './upload-session.js';
+
+/**
+ * Upload while hashing: `POST` a session, stream the content in one `PATCH`
+ * (no `Content-Range`: a streamed upload) while the caller computes the digest,
+ * then — once the digest is known — `HEAD` the blob: present → abort the PATCH
+ * and `DELETE` the session; missing → finish the PATCH and commit with an empty
+ * `PUT <location>?digest=`. The registry verifies the digest on that PUT, so
+ * content that changed while it was read fails cleanly (nothing is committed).
+ */
+
+/** Options of {@link uploadUnhashed}. */
+export interface UnhashedUploadOptions extends UnhashedPushOptions {
+  /** Chunked uploads configured: then the digest is awaited first and the regular (chunked) upload runs. */
+  chunkSize?: number;
+}
+
+/** Counts bytes, reports progress once enabled, and fails on more or fewer than `size` bytes. */
+class SizeTap extends Transform {
+  bytes = 0;
+  /** Set to start reporting progress. */
+  onProgress: ((bytes: number) => void) | undefined;
+  constructor(private readonly size: number, private readonly what: string) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.size) {
+      cb(changed(this.what, `it grew beyond ${this.size} bytes`));
+      return;
+    }
+    this.onProgress?.(this.bytes);
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    cb(this.bytes === this.size ? null : changed(this.what, `it ended after ${this.bytes} of ${this.size} bytes`));
+  }
+}
+
+function changed(what: string, detail: string, cause?: unknown): OrasError {
+  return new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${what} changed while it was being pushed: ${detail}`, {
+    ...(cause !== undefined ? { cause } : {}),
+    hint: 'make sure nothing writes to the source during the push, then retry (nothing was committed)',
+  });
+}
+
+/** Parses a `Range: 0-<end>` to the byte count; undefined when absent or unparsable. */
+function rangeBytes(range: string | undefined): number | undefined {
+  const m = range === undefined ? null : /^\s*(?:bytes=)?0-([0-9]+)\s*$/.exec(range);
+  return m ? Number(m[1]) + 1 : undefined;
+}
+
+/** Read through a function so TypeScript does not keep an earlier narrowing across awaits. */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+}
+
+/**
+ * Pushes `size` bytes from `open()` while `digest` is still being computed
+ * (see the module comment). Returns `'exists'` (upload cancelled; `onStart` not
+ * called) or `'pushed'`. `onProgress` reports only after `onStart`. Failures:
+ * a rejected `digest` or an abort (`ERR_ORAS_ABORTED`) cancel the session; content
+ * of another size or digest than announced → `ERR_ORAS_DIGEST_MISMATCH` ("changed
+ * while it was being pushed"). With `chunkSize` the digest is awaited first and
+ * {@link uploadBlob}'s chunked upload (with its 416/transient recovery) is used.
+ */
+export async function uploadUnhashed(ctx: RepositoryContext, open: () => Readable, size: number, digest: Promise<string>, options: UnhashedUploadOptions = {}): Promise<'pushed' | 'exists'> {
+  const digestResult = settle(digest); // never an unhandled rejection, whatever fails first
+  const what = options.what ?? 'content';
+  const signal = options.signal;
+  const descFor = (d: string): Descriptor => ({ mediaType: OCTET, digest: d, size });
+  if (!Number.isSafeInteger(size) || size < 0) throw new OrasError('ERR_ORAS_USAGE', 'size must be a non-negative integer', { hint: 'pass the byte length of the content' });
+  if (signal?.aborted === true) throw abortError(signal);
+
+  if (options.chunkSize !== undefined) {
+    const d = await digest;
+    const desc = descFor(d);
+    if (await blobExists(ctx, desc, signal)) return 'exists';
+    options.onStart?.();
+    await uploadBlob(ctx, desc, open(), { chunkSize: options.chunkSize, ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    return 'pushed';
+  }
+
+  const startRes = await post(ctx, {}, ctx.scopes.push, signal);
+  if (startRes.status !== 202) throw await failed(ctx, startRes, descFor(`(digest pending) of ${what}`), 'start upload of');
+  startRes.body.resume();
+  let s: Session = sessionFrom(ctx, startRes);
+
+  // Our own controller: aborted by the caller's signal, or by us when the blob turns out to exist.
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const source = open();
+  const tap = new SizeTap(size, what);
+  pipeline(source, tap, () => {
+    /* errors are read from `tap.errored` / `source.errored` */
+  });
+  let skipped = false;
+  try {
+    const patch = settle(ctx.client.request(req(ctx, s, { method: 'PATCH', headers: { 'Content-Type': OCTET }, body: tap, contentLength: size }, ac.signal)));
+    // Whichever comes first: the digest (usually; the upload waits on the registry) or the PATCH outcome.
+    const first = await Promise.race([digestResult.then((r) => ({ kind: 'digest' as const, r })), patch.then((r) => ({ kind: 'patch' as const, r }))]);
+    const streamError = (): Error | null => {
+      const e = tap.errored ?? source.errored;
+      // A registry may answer once it has Content-Length bytes, before the source signalled EOF.
+      if (e && (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && tap.bytes === size) return null;
+      return e;
+    };
+    if (first.kind === 'patch') {
+      if (!first.r.ok) throw streamError() ?? first.r.error;
+      // Refused before the digest is known (e.g. 4xx): fail now instead of after hashing.
+      if (first.r.value.status !== 202) throw await failed(ctx, first.r.value, descFor(`(digest pending) of ${what}`), 'upload');
+    }
+    const dr = await digestResult;
+    if (!dr.ok) throw dr.error;
+    const d = dr.value;
+    parseDigest(d);
+    const desc = descFor(d);
+    if (await blobExists(ctx, desc, signal)) {
+      skipped = true;
+      ac.abort(new Error('blob exists'));
+      source.destroy();
+      const pr = await patch;
+      if (pr.ok) {
+        pr.value.body.resume();
+        // Finished before the abort: the session state moved on; cancel with the new one.
+        if (pr.value.status === 202) s = sessionFrom(ctx, pr.value, s);
+      }
+      // An interrupted PATCH leaves distribution 2.8.2 unable to cancel the session (its
+      // state no longer matches: 404 BLOB_UPLOAD_INVALID); its partial data is then removed
+      // by the registry's upload purging. Best effort, as for any aborted upload.
+      await cancel(ctx, s);
+      return 'exists';
+    }
+    options.onStart?.();
+    if (options.onProgress) {
+      const report = options.onProgress;
+      if (tap.bytes > 0) report(tap.bytes);
+      tap.onProgress = report;
+    }
+    const pr = await patch;
+    if (!pr.ok) throw streamError() ?? pr.error;
+    const res: RegistryResponse = pr.value;
+    const bad = streamError();
+    if (bad) {
+      res.body.resume();
+      throw bad;
+    }
+    if (res.status !== 202 && res.status !== 204) throw await failed(ctx, res, desc, 'upload');
+    res.body.resume();
+    s = sessionFrom(ctx, res, s);
+    const got = rangeBytes(res.headers['range']);
+    if (got !== undefined && got !== size && !(size === 0 && got === 1)) {
+      // (distribution reports an empty upload as `Range: 0-0`)
+      throw new OrasError('ERR_ORAS_HTTP', `registry acknowledged ${got} of ${size} bytes of blob ${d}`, { status: res.status, hint: 'the registry lost part of the upload; retry the push' });
+    }
+    const commit = await ctx.client.request(req(ctx, s, { method: 'PUT', url: withDigest(s.location, d), headers: { 'Content-Type': OCTET }, body: Buffer.alloc(0), contentLength: 0 }, signal));
+    if (commit.status !== 201) {
+      const err = await failed(ctx, commit, desc, 'commit');
+      throw err.code === 'ERR_ORAS_DIGEST_MISMATCH' ? changed(what, `its bytes do not hash to ${d}`, err) : err;
+    }
+    commit.body.resume();
+    checkCommitted(commit, desc);
+    return 'pushed';
+  } catch (err) {
+    ac.abort(err);
+    source.destroy();
+    tap.destroy();
+    await cancel(ctx, s);
+    if (isAborted(signal)) throw abortError(signal);
+    // As in uploadBlob: the answer to a committed PUT may have been lost; if the registry has the blob, it is pushed.
+    const dr = await Promise.race([digestResult, Promise.resolve(undefined)]);
+    if (!skipped && isOrasError(err) && COMMIT_UNKNOWN.has(err.code) && dr?.ok === true && (await blobExists(ctx, descFor(dr.value), signal).catch(() => false))) return 'pushed';
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}

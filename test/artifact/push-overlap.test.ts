@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { appendFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { packArtifact } from '../../src/artifact/pack.js';
+import type { UnhashedPushOptions } from '../../src/content/store.js';
+import { isOrasError } from '../../src/errors.js';
+import type { TransferEvent } from '../../src/events.js';
+import { digestOf } from '../../src/oci/digest.js';
+import type { RegistryClient } from '../../src/registry/client.js';
+import { Repository } from '../../src/registry/repository.js';
+import { registry, uniqueRepo } from '../harness/context.js';
+import { clientFor } from '../registry/helpers.js';
+import { useTempDirs } from './helpers.js';
+
+const tmp = useTempDirs();
+const MiB = 1024 * 1024;
+
+/** A real Repository whose pushUnhashed runs `before` once the digest is known (fault injection: the file changes mid-push). */
+function tamperingStore(repo: Repository, before: () => Promise<void>): Repository {
+  return new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === 'pushUnhashed') {
+        return async (open: () => Readable, size: number, digest: Promise<string>, options?: UnhashedPushOptions) => {
+          const d = await digest;
+          await before();
+          return await target.pushUnhashed(open, size, Promise.resolve(d), options);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+for (const mode of ['plain', 'token'] as const) {
+  describe(`packArtifact uploads big files while hashing (${mode} registry)`, () => {
+    const info = registry(mode);
+    const lines: string[] = [];
+    const client: RegistryClient = clientFor(info, (l) => lines.push(l));
+    afterAll(async () => {
+      await client.close();
+    });
+    const repoOf = (name: string): Repository => new Repository({ reference: { registry: info.host, repository: uniqueRepo(`artifact/overlap-${name}`) }, client });
+
+    it('pushes above the threshold with one PATCH + PUT, same manifest as the hash-first path; re-push skips', async () => {
+      const cwd = await tmp();
+      const big = randomBytes(3 * MiB + 11);
+      await writeFile(path.join(cwd, 'big.bin'), big);
+      await writeFile(path.join(cwd, 'small.txt'), 'small\n');
+      const files = [{ path: 'big.bin' }, { path: 'small.txt' }];
+      const repo = repoOf('push');
+      const events: TransferEvent[] = [];
+      lines.length = 0;
+      const first = await packArtifact(repo, { cwd, files, overlapThreshold: MiB, tags: ['v1'], onEvent: (e) => events.push(e) });
+      const bigDigest = digestOf(big);
+      expect(first.layers[0]?.descriptor.digest).toBe(bigDigest);
+      expect(first.layers[0]?.descriptor.size).toBe(big.length);
+      const bigEvents = events.filter((e) => e.descriptor.digest === bigDigest).map((e) => e.type);
+      expect(bigEvents[0]).toBe('start');
+      expect(bigEvents.at(-1)).toBe('done');
+      expect(bigEvents.filter((t) => t === 'start' || t === 'done')).toHaveLength(2);
+      const lastProgress = events.filter((e): e is Extract<TransferEvent, { type: 'progress' }> => e.type === 'progress' && e.descriptor.digest === bigDigest).at(-1);
+      expect(lastProgress?.bytes).toBe(big.length);
+      expect(lines.filter((l) => l.startsWith('> PATCH '))).toHaveLength(1);
+      expect((await repo.resolve('v1')).digest).toBe(first.descriptor.digest);
+
+      // The hash-first path gives the same manifest (and finds everything present).
+      const hashFirst = await packArtifact(repoOf('push-hashfirst'), { cwd, files, overlapThreshold: Infinity });
+      expect(hashFirst.descriptor.digest).toBe(first.descriptor.digest);
+
+      const again: TransferEvent[] = [];
+      lines.length = 0;
+      const second = await packArtifact(repo, { cwd, files, overlapThreshold: MiB, onEvent: (e) => again.push(e) });
+      expect(second.descriptor.digest).toBe(first.descriptor.digest);
+      expect(again.filter((e) => e.descriptor.digest === bigDigest).map((e) => e.type)).toEqual(['skip']);
+      expect(lines.some((l) => l.startsWith('> PUT ') && l.includes(`digest=${encodeURIComponent(bigDigest)}`))).toBe(false);
+      expect(lines.some((l) => l.startsWith('> PUT ') && l.includes(bigDigest))).toBe(false);
+    });
+
+    it('a file rewritten during the push → ERR_ORAS_DIGEST_MISMATCH "changed while it was being pushed", nothing tagged', async () => {
+      const cwd = await tmp();
+      const file = path.join(cwd, 'big.bin');
+      await writeFile(file, randomBytes(2 * MiB));
+      const repo = repoOf('changed');
+      const store = tamperingStore(repo, async () => writeFile(file, randomBytes(2 * MiB)));
+      const err = await packArtifact(store, { cwd, files: [{ path: 'big.bin' }], overlapThreshold: MiB, tags: ['v1'] }).catch((e: unknown) => e);
+      expect(isOrasError(err, 'ERR_ORAS_DIGEST_MISMATCH')).toBe(true);
+      expect((err as Error).message).toContain('changed while it was being pushed');
+      await expect(repo.resolve('v1')).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
+    });
+
+    it('a file that grows during the push → ERR_ORAS_DIGEST_MISMATCH, nothing tagged', async () => {
+      const cwd = await tmp();
+      const file = path.join(cwd, 'big.bin');
+      await writeFile(file, randomBytes(2 * MiB));
+      const repo = repoOf('grown');
+      const store = tamperingStore(repo, async () => appendFile(file, 'more'));
+      const err = await packArtifact(store, { cwd, files: [{ path: 'big.bin' }], overlapThreshold: MiB, tags: ['v1'] }).catch((e: unknown) => e);
+      expect(isOrasError(err, 'ERR_ORAS_DIGEST_MISMATCH')).toBe(true);
+      expect((err as Error).message).toContain('changed while it was being pushed');
+      await expect(repo.resolve('v1')).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
+    });
+
+    it('abort mid-upload → ERR_ORAS_ABORTED, the session is cancelled, nothing tagged', async () => {
+      const cwd = await tmp();
+      const big = randomBytes(16 * MiB);
+      await writeFile(path.join(cwd, 'big.bin'), big);
+      const repo = repoOf('abort');
+      const ac = new AbortController();
+      lines.length = 0;
+      const err = await packArtifact(repo, {
+        cwd,
+        files: [{ path: 'big.bin' }],
+        overlapThreshold: MiB,
+        tags: ['v1'],
+        signal: ac.signal,
+        onEvent: (e) => {
+          if (e.type === 'progress') ac.abort();
+        },
+      }).catch((e: unknown) => e);
+      expect(isOrasError(err, 'ERR_ORAS_ABORTED')).toBe(true);
+      expect(lines.filter((l) => /^< (204|404) DELETE /.test(l) && l.includes('/blobs/uploads/'))).toHaveLength(1);
+      await expect(repo.resolve('v1')).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
+      expect(await repo.exists({ mediaType: 'application/octet-stream', digest: digestOf(big), size: big.length })).toBe(false);
+    });
+  });
+}
