@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { ioError, removeTempFiles, streamToFileAtomic } from '../content/fs-atomic.js';
+import { DirSyncBatch, ioError, removeTempFiles, streamToFileAtomic } from '../content/fs-atomic.js';
 import { fetchAll } from '../content/read.js';
 import type { CallOptions, ReadOnlyTarget } from '../content/store.js';
 import { OrasError } from '../errors.js';
@@ -12,7 +12,7 @@ import { digestPath, isDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
 import { Annotation } from '../oci/media-types.js';
 import { runAll } from './run-all.js';
-import { assertNoSymlinkEscape, isInside, resolveInside } from './safe-path.js';
+import { isInside, resolveInside, SymlinkEscapeGuard } from './safe-path.js';
 import { extractTarGz } from './tar.js';
 
 /** Age after which a temp file in the output directory is considered left over by a crash: 10 minutes. */
@@ -204,15 +204,6 @@ export interface PullArtifactResult {
   subject?: PullArtifactResult;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Pulls an artifact into `outDir` like `oras pull`: resolves `ref`, fetches
  * and validates the manifest (≤ 4 MiB), plans with {@link planPull}, then
@@ -221,7 +212,9 @@ async function exists(p: string): Promise<boolean> {
  * renamed into place only when verified; directory layers are downloaded and
  * verified completely to a temp file first, then extracted with
  * {@link extractTarGz} (checking `io.deis.oras.content.digest`) and renamed
- * into place. Every target is checked for symlink escapes first. On failure
+ * into place. Every target is checked for symlink escapes first (directory
+ * checks cached for the pull, see {@link SymlinkEscapeGuard}); each directory
+ * renamed into is fsynced once before this resolves. On failure
  * of a layer no partial file or temp file remains (already completed layers
  * stay); temp files left by an interrupted (killed) earlier pull are removed
  * from the directories written to once stale (10 minutes untouched). Index manifests are refused with `ERR_ORAS_UNSUPPORTED`.
@@ -254,32 +247,56 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
     }
     return p;
   };
-  await runAll(plan.layers, options.concurrency ?? 3, options.signal, async (p, signal) => {
-    const call = { signal };
-    const layer = p.layer;
-    await assertNoSymlinkEscape(root, p.path);
-    if (options.keepOldFiles && (await exists(p.path))) {
-      kept.push(p.title);
-      emit({ type: 'skip', descriptor: layer, reason: 'exists' });
-      return;
+  // One guard and one directory-fsync batch per pull: directories are checked for symlink
+  // escapes and created once, and each directory a file was renamed into is fsynced once at
+  // the end (every file is fsynced before its rename, so a crash before that can lose a
+  // rename but never expose a partial file; the pull only resolves after the batch flush).
+  const guard = new SymlinkEscapeGuard(root);
+  const dirSync = new DirSyncBatch();
+  const made = new Map<string, Promise<void>>();
+  const ensureDir = (dir: string): Promise<void> => {
+    let p = made.get(dir);
+    if (p === undefined) {
+      p = mkdir(dir, { recursive: true }).then(() => undefined, (err: unknown) => {
+        made.delete(dir);
+        throw ioError(err, 'creating the parent directory of', dir);
+      });
+      made.set(dir, p);
     }
-    await mkdir(path.dirname(p.path), { recursive: true }).catch((err: unknown) => {
-      throw ioError(err, 'creating the parent directory of', p.path);
+    return p;
+  };
+  try {
+    await runAll(plan.layers, options.concurrency ?? 3, options.signal, async (p, signal) => {
+      const call = { signal };
+      const layer = p.layer;
+      const dir = path.dirname(p.path);
+      // Before mkdir (never create directories through an escaping link), after it (what
+      // mkdir found or made), and the target itself.
+      await guard.check(p.path, { dirOnly: true });
+      await ensureDir(dir);
+      const present = await guard.check(p.path);
+      if (options.keepOldFiles && present) {
+        kept.push(p.title);
+        emit({ type: 'skip', descriptor: layer, reason: 'exists' });
+        return;
+      }
+      await cleanStaleTemps(dir);
+      emit({ type: 'start', descriptor: layer });
+      const onProgress = (bytes: number): void => emit({ type: 'progress', descriptor: layer, bytes });
+      try {
+        if (p.unpack) await pullDirectory(src, p, { ...options, signal }, onProgress);
+        else await streamToFileAtomic(p.path, await src.fetch(layer, call), { expected: layer, onProgress, dirSync, ...call });
+      } catch (error) {
+        emit({ type: 'error', descriptor: layer, error });
+        throw error;
+      }
+      emit({ type: 'done', descriptor: layer });
+      files.push({ path: p.relativePath, digest: layer.digest, size: layer.size, mediaType: layer.mediaType, layer: p.index, directory: p.unpack });
     });
-    await assertNoSymlinkEscape(root, p.path);
-    await cleanStaleTemps(path.dirname(p.path));
-    emit({ type: 'start', descriptor: layer });
-    const onProgress = (bytes: number): void => emit({ type: 'progress', descriptor: layer, bytes });
-    try {
-      if (p.unpack) await pullDirectory(src, p, { ...options, signal }, onProgress);
-      else await streamToFileAtomic(p.path, await src.fetch(layer, call), { expected: layer, onProgress, ...call });
-    } catch (error) {
-      emit({ type: 'error', descriptor: layer, error });
-      throw error;
-    }
-    emit({ type: 'done', descriptor: layer });
-    files.push({ path: p.relativePath, digest: layer.digest, size: layer.size, mediaType: layer.mediaType, layer: p.index, directory: p.unpack });
-  });
+  } finally {
+    // Also on failure: the files already renamed into place stay, and should be durable.
+    await dirSync.flush();
+  }
   files.sort((a, b) => a.layer - b.layer);
   const result: PullArtifactResult = { descriptor, manifest, files, kept, skipped: plan.skipped };
   if (options.includeSubject && manifest.subject !== undefined) {

@@ -120,3 +120,105 @@ export async function assertNoSymlinkEscape(root: string, absPath: string): Prom
     }
   }
 }
+
+/**
+ * {@link assertNoSymlinkEscape} for many writes below one `root` within one
+ * operation (e.g. one pull), with the directory part of the walk cached:
+ * once every component of a directory exists and was found free of escaping
+ * symlinks, later writes into that directory only `lstat` their own final
+ * component. Same policy as {@link assertNoSymlinkEscape} (a symlink inside
+ * root is allowed only when it resolves inside `realpath(root)`; dangling or
+ * escaping links are refused with `ERR_ORAS_PATH_TRAVERSAL`); a directory
+ * whose walk stopped at a missing component is not cached and is walked
+ * again next time. Create one guard per operation: the cache assumes the
+ * verified directories are not swapped for symlinks while the operation
+ * runs (the same time-of-check/time-of-use assumption the uncached check
+ * makes for the span between its walk and the write).
+ */
+export class SymlinkEscapeGuard {
+  private readonly root: string;
+  private realRoot: string | undefined;
+  private readonly verified = new Map<string, Promise<boolean>>();
+
+  /** `root`: the directory writes must stay in (resolved with `path.resolve`). */
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  private async resolvedRoot(): Promise<string | undefined> {
+    if (this.realRoot === undefined) {
+      try {
+        this.realRoot = await realpath(this.root);
+      } catch {
+        return undefined; // root does not exist yet: nothing below it exists either
+      }
+    }
+    return this.realRoot;
+  }
+
+  /**
+   * Checks one existing-or-not component (`current`, below root) for an
+   * escaping symlink. Returns false when it does not exist.
+   */
+  private async checkComponent(realRoot: string, target: string, current: string): Promise<boolean> {
+    let st;
+    try {
+      st = await lstat(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw new OrasError('ERR_ORAS_IO', `cannot inspect ${current}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!st.isSymbolicLink()) return true;
+    let resolved: string;
+    try {
+      resolved = await realpath(current);
+    } catch {
+      const link = await readlink(current).catch(() => '?');
+      refuse(path.relative(this.root, target), `path component ${JSON.stringify(path.relative(this.root, current))} is a dangling symlink (-> ${JSON.stringify(link)})`,
+        'remove the symlink from the output directory, or pull into an empty directory');
+    }
+    if (!isInside(realRoot, resolved)) {
+      refuse(path.relative(this.root, target), `path component ${JSON.stringify(path.relative(this.root, current))} is a symlink that points outside the output directory`,
+        'remove the symlink from the output directory, or pull into an empty directory');
+    }
+    return true;
+  }
+
+  /** Walks `dir` (below root) component by component; true when every component exists (and none escapes). */
+  private async walkDir(realRoot: string, dir: string, target: string): Promise<boolean> {
+    const parent = path.dirname(dir);
+    if (parent !== this.root && isInside(this.root, parent)) {
+      if (!(await this.checkDirCached(realRoot, parent, target))) return false;
+    }
+    return await this.checkComponent(realRoot, target, dir);
+  }
+
+  private async checkDirCached(realRoot: string, dir: string, target: string): Promise<boolean> {
+    let p = this.verified.get(dir);
+    if (p === undefined) {
+      p = this.walkDir(realRoot, dir, target);
+      this.verified.set(dir, p);
+      p.then((complete) => {
+        if (!complete) this.verified.delete(dir);
+      }, () => this.verified.delete(dir));
+    }
+    return await p;
+  }
+
+  /**
+   * Checks the directories above `absPath` (cached) and, unless `dirOnly`,
+   * `absPath` itself (never cached). Resolves with whether `absPath` exists
+   * (lstat; `false` with `dirOnly` or when a directory above it is missing).
+   * Paths not strictly below root are not checked (resolves `false`).
+   */
+  async check(absPath: string, options: { dirOnly?: boolean } = {}): Promise<boolean> {
+    const target = path.resolve(absPath);
+    if (!isInside(this.root, target) || target === this.root) return false;
+    const realRoot = await this.resolvedRoot();
+    if (realRoot === undefined) return false;
+    const dir = path.dirname(target);
+    if (dir !== this.root && !(await this.checkDirCached(realRoot, dir, target))) return false;
+    if (options.dirOnly === true) return false;
+    return await this.checkComponent(realRoot, target, target);
+  }
+}

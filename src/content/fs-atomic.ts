@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Writable, type Readable } from 'node:stream';
+import { addAbortSignal, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isOrasError, OrasError } from '../errors.js';
-import { VerifyingStream, type Digest } from '../oci/digest.js';
+import { verifyContent, VerifyingStream, type Digest } from '../oci/digest.js';
 
 /**
  * Crash-safe file writes.
@@ -12,7 +12,8 @@ import { VerifyingStream, type Digest } from '../oci/digest.js';
  * Contract: content is written to a temporary file in the SAME directory as
  * the final path (`.<name>.oras-tmp-<random>`), flushed with `fsync`, renamed
  * over the final path (atomic on POSIX file systems), and the directory is
- * then `fsync`ed so the rename itself is durable. After a crash at any point
+ * then `fsync`ed so the rename itself is durable (or, with a {@link DirSyncBatch},
+ * once per directory when the caller flushes the batch). After a crash at any point
  * the final path holds either the complete old content or the complete new
  * content — never a mix or a truncated file — plus at most one stray temp
  * file, which {@link removeTempFiles} deletes on the next run.
@@ -28,10 +29,56 @@ export const TEMP_MARKER = '.oras-tmp-';
 
 const TEMP_NAME_RE = /^\..*\.oras-tmp-[0-9a-f]{16}$/;
 
+/**
+ * Content with an expected size up to this many bytes (1 MiB) is collected in
+ * memory by {@link streamToFileAtomic}, verified, and written with a single
+ * open/write/fsync/close/rename instead of a per-chunk stream into the file.
+ */
+export const SMALL_CONTENT_BYTES = 1024 * 1024;
+
+/**
+ * Defers the directory `fsync` that makes a rename durable, so a caller
+ * writing many files into few directories syncs each directory once instead
+ * of once per file.
+ *
+ * Crash-safety argument: every file's content is `fsync`ed *before* its
+ * rename, so after a crash a final name holds either its complete old
+ * content, its complete new content, or (if the rename itself was not yet
+ * durable) is still absent/old — never partial. The directory fsync only
+ * decides whether the rename survives a crash; {@link DirSyncBatch.flush}
+ * must therefore complete before the caller reports the writes as done.
+ */
+export class DirSyncBatch {
+  private readonly dirs = new Set<string>();
+
+  /** Records that a rename happened in `dir`. */
+  add(dir: string): void {
+    this.dirs.add(dir);
+  }
+
+  /** Directories recorded and not yet flushed. */
+  get size(): number {
+    return this.dirs.size;
+  }
+
+  /** fsyncs every recorded directory once (best effort, like {@link fsyncDir}) and forgets them. */
+  async flush(): Promise<void> {
+    const dirs = [...this.dirs];
+    this.dirs.clear();
+    for (const dir of dirs) await fsyncDir(dir);
+  }
+}
+
 /** Options for {@link writeFileAtomic}. */
 export interface AtomicWriteOptions {
   /** File mode of the new file (default `0o644`, subject to the umask). */
   mode?: number;
+  /**
+   * Defer the directory fsync after the rename to this batch (the caller must
+   * `flush()` it before reporting success). Default: fsync the directory
+   * right after the rename.
+   */
+  dirSync?: DirSyncBatch;
 }
 
 /** Options for {@link streamToFileAtomic}. */
@@ -44,7 +91,7 @@ export interface AtomicStreamOptions extends AtomicWriteOptions {
   expected?: { digest: Digest; size: number };
   /** Aborts the write (rejects with `ERR_ORAS_ABORTED`); the temp file is removed. */
   signal?: AbortSignal;
-  /** Called with the running byte count as chunks are written. */
+  /** Called with the running byte count as chunks are written (small content: once, after its single write). */
   onProgress?: (bytes: number) => void;
 }
 
@@ -79,14 +126,15 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function commit(fh: FileHandle, tmp: string, finalPath: string): Promise<void> {
+async function commit(fh: FileHandle, tmp: string, finalPath: string, dirSync: DirSyncBatch | undefined): Promise<void> {
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
   await rename(tmp, finalPath);
-  await fsyncDir(dirname(finalPath));
+  if (dirSync !== undefined) dirSync.add(dirname(finalPath));
+  else await fsyncDir(dirname(finalPath));
 }
 
 /**
@@ -99,10 +147,11 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, 'wx', options.mode ?? 0o644);
-    await fh.writeFile(data);
+    if (typeof data === 'string') await fh.writeFile(data);
+    else await writeAll(fh, data);
     const handle = fh;
     fh = undefined;
-    await commit(handle, tmp, path);
+    await commit(handle, tmp, path, options.dirSync);
   } catch (err) {
     await fh?.close().catch(() => undefined);
     await rm(tmp, { force: true }).catch(() => undefined);
@@ -158,7 +207,11 @@ function alreadyVerifies(readable: Readable, expected: { digest: Digest; size: n
 
 /**
  * Streams `readable` into `path` atomically. Memory use is independent of the
- * content size. When `options.expected` is given the stream is verified
+ * content size: content with a known `expected.size` ≤ {@link SMALL_CONTENT_BYTES}
+ * is collected in memory (at most that many bytes, plus one chunk before an
+ * oversized source is refused), verified, then written with one
+ * open/write/fsync/close/rename — the temp file only appears once the content
+ * is verified; larger content is streamed through the file. When `options.expected` is given the stream is verified
  * (through {@link VerifyingStream}) and the file is renamed into place only
  * when size and digest match. On any failure (mismatch, source error, abort,
  * I/O error) the temp file is removed, `readable` is destroyed, and the old
@@ -169,6 +222,7 @@ function alreadyVerifies(readable: Readable, expected: { digest: Digest; size: n
  * removed.
  */
 export async function streamToFileAtomic(path: string, readable: Readable, options: AtomicStreamOptions = {}): Promise<{ bytes: number }> {
+  if (options.expected !== undefined && options.expected.size <= SMALL_CONTENT_BYTES) return await smallToFileAtomic(path, readable, options.expected, options);
   const tmp = tempPathFor(path);
   let fh: FileHandle | undefined;
   let bytes = 0;
@@ -189,7 +243,7 @@ export async function streamToFileAtomic(path: string, readable: Readable, optio
     }
     const handle = fh;
     fh = undefined;
-    await commit(handle, tmp, path);
+    await commit(handle, tmp, path, options.dirSync);
     return { bytes };
   } catch (err) {
     readable.destroy();
@@ -200,6 +254,66 @@ export async function streamToFileAtomic(path: string, readable: Readable, optio
     }
     throw ioError(err, 'writing', path);
   }
+}
+
+/**
+ * Reads all of `readable` (at most `expected.size` bytes; more fails at once
+ * with `ERR_ORAS_SIZE_MISMATCH`) and verifies it: a source that already is a
+ * {@link VerifyingStream} for `expected` ends without error only when size and
+ * digest matched; any other source is hashed here.
+ */
+async function readVerified(readable: Readable, expected: { digest: Digest; size: number }, path: string, signal: AbortSignal | undefined): Promise<Buffer> {
+  const verified = alreadyVerifies(readable, expected);
+  if (signal !== undefined) addAbortSignal(signal, readable);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of readable as AsyncIterable<Buffer | string>) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    n += buf.length;
+    if (n > expected.size) {
+      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `writing ${path}: received more than the expected ${expected.size} bytes`, {
+        hint: 'the source sent trailing bytes beyond the descriptor size; nothing was written',
+      });
+    }
+    chunks.push(buf);
+  }
+  const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, n);
+  if (verified) {
+    // The verifier checked size and digest of what it saw; a verifier resumed at an offset
+    // would have delivered fewer bytes than `size`, so the count is checked here too.
+    if (n !== expected.size) {
+      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `writing ${path}: received ${n} of the expected ${expected.size} bytes`, {
+        hint: 'the source delivered a different amount of content than its descriptor says; nothing was written',
+      });
+    }
+  } else {
+    verifyContent(data, expected, `writing ${path}:`);
+  }
+  return data;
+}
+
+/**
+ * The small-content path of {@link streamToFileAtomic}: collect and verify in
+ * memory (≤ {@link SMALL_CONTENT_BYTES}), then one temp file written with one
+ * open/write/fsync/close and renamed into place. Nothing touches the disk
+ * before the content is verified, so a failure leaves no temp file at all.
+ */
+async function smallToFileAtomic(path: string, readable: Readable, expected: { digest: Digest; size: number }, options: AtomicStreamOptions): Promise<{ bytes: number }> {
+  let data: Buffer;
+  try {
+    options.signal?.throwIfAborted();
+    data = await readVerified(readable, expected, path, options.signal);
+  } catch (err) {
+    readable.destroy();
+    if (options.signal?.aborted && !isOrasError(err)) {
+      throw new OrasError('ERR_ORAS_ABORTED', `writing ${path}: aborted`, { cause: err });
+    }
+    throw ioError(err, 'writing', path);
+  }
+  if (options.signal?.aborted) throw new OrasError('ERR_ORAS_ABORTED', `writing ${path}: aborted`, { cause: options.signal.reason });
+  await writeFileAtomic(path, data, { ...(options.mode !== undefined ? { mode: options.mode } : {}), ...(options.dirSync !== undefined ? { dirSync: options.dirSync } : {}) });
+  options.onProgress?.(data.length);
+  return { bytes: data.length };
 }
 
 /** Options for {@link removeTempFiles}. */

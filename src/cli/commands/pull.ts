@@ -119,11 +119,14 @@ export function registerPull(program: Command): void {
       }
       const all: PullArtifactResult[] = [];
       for (let r: PullArtifactResult | undefined = result; r !== undefined; r = r.subject) all.push(r);
-      for (const r of all) for (const f of r.files) outLine(`Downloaded ${f.path}${f.directory ? '/' : ''}`);
-      for (const r of all) for (const k of r.kept) outLine(`Kept ${k} (exists)`);
-      if (all.every((r) => r.files.length === 0 && r.kept.length === 0)) outLine('No files pulled: the artifact has no titled layers that match');
-      outLine(`Pulled [${source.kind}] ${reference}`);
-      outLine(`Digest: ${result.descriptor.digest}`);
+      // One write for the whole summary (a line per file: thousands of lines for many small files).
+      const lines: string[] = [];
+      for (const r of all) for (const f of r.files) lines.push(`Downloaded ${f.path}${f.directory ? '/' : ''}`);
+      for (const r of all) for (const k of r.kept) lines.push(`Kept ${k} (exists)`);
+      if (all.every((r) => r.files.length === 0 && r.kept.length === 0)) lines.push('No files pulled: the artifact has no titled layers that match');
+      lines.push(`Pulled [${source.kind}] ${reference}`);
+      lines.push(`Digest: ${result.descriptor.digest}`);
+      outLine(lines.join('\n'));
     } finally {
       await source.close();
     }

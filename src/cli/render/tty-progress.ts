@@ -22,13 +22,17 @@ const BAR_WIDTH = 20;
  * Live progress bars on a terminal (stderr). Transfers in flight are drawn in a
  * region that is redrawn at most every 100 ms (ANSI cursor-up + clear-line);
  * a finished, skipped, mounted or failed transfer is printed once as a final
- * line above that region. Per line: status, short digest, title, bar, bytes,
- * rate.
+ * line above that region (finished/skipped lines are written with the next
+ * redraw, so thousands of small transfers cost ~10 writes per second, not one
+ * per file; a failure is written at once). Per line: status, short digest,
+ * title, bar, bytes, rate.
  */
 export class TtyProgress extends StatsTracker implements ProgressRenderer {
   readonly listener: TransferListener;
   private readonly live = new Map<string, Entry>();
   private drawnLines = 0;
+  /** Final lines not yet written (flushed by the next redraw or close). */
+  private finals = '';
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly width: number;
@@ -79,7 +83,7 @@ export class TtyProgress extends StatsTracker implements ProgressRenderer {
       }
       case 'error':
         this.live.delete(d.digest);
-        this.commit(`\u2717 ${padRight('Failed', this.width)} ${shortDigest(d.digest)} ${titleOf(d)}`);
+        this.commit(`\u2717 ${padRight('Failed', this.width)} ${shortDigest(d.digest)} ${titleOf(d)}`, true);
         break;
       default:
         break;
@@ -124,24 +128,31 @@ export class TtyProgress extends StatsTracker implements ProgressRenderer {
   private redraw(): void {
     if (this.closed) return;
     const lines = this.liveLines();
-    let s = this.clearRegion();
+    let s = this.clearRegion() + this.finals;
+    this.finals = '';
     for (const l of lines) s += `${l}\n`;
     this.drawnLines = lines.length;
     this.stream.write(s);
   }
 
-  private commit(line: string): void {
-    let s = this.clearRegion();
-    s += `${line}\n`;
-    this.stream.write(s);
-    this.schedule();
+  /** Queues a final line above the live region; `now` writes it (and the region) at once. */
+  private commit(line: string, now = false): void {
+    this.finals += `${line}\n`;
+    if (now) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.redraw();
+    } else {
+      this.schedule();
+    }
   }
 
   close(): void {
     if (this.closed) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.stream.write(this.clearRegion());
+    this.stream.write(this.clearRegion() + this.finals);
+    this.finals = '';
     this.closed = true;
   }
 }
