@@ -3,7 +3,6 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
-import { extractTarGz } from '../artifact/tar-extract.js';
 import { acquireLock } from '../content/file-lock.js';
 import { streamToFileAtomic, writeFileAtomic } from '../content/fs-atomic.js';
 import { OciLayoutStore } from '../content/oci-layout.js';
@@ -84,6 +83,7 @@ export class ProjectCache {
   readonly store: OciLayoutStore;
   private readonly onEvent: ProjectListener | undefined;
   private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly dirs = new Map<string, Promise<void>>();
   private readonly limits: CacheLimits;
 
   private constructor(root: string, store: OciLayoutStore, onEvent?: ProjectListener, limits: CacheLimits = {}) {
@@ -126,13 +126,24 @@ export class ProjectCache {
    */
   async add(desc: Descriptor, content: Readable | Uint8Array, options: CacheFetchOptions = {}): Promise<void> {
     const path = this.blobPath(desc.digest);
-    await mkdir(dirname(path), { recursive: true });
+    await this.ensureDir(dirname(path));
     if (content instanceof Uint8Array) {
       verifyContent(content, desc);
       await writeFileAtomic(path, content);
     } else {
       await streamToFileAtomic(path, content, { expected: { digest: desc.digest, size: desc.size }, ...(options.signal ? { signal: options.signal } : {}) });
     }
+  }
+
+  /** `mkdir -p` once per directory per cache object (blob directories are shared by all blobs of an algorithm). */
+  private ensureDir(dir: string): Promise<void> {
+    let p = this.dirs.get(dir);
+    if (p === undefined) {
+      p = mkdir(dir, { recursive: true }).then(() => undefined);
+      p.catch(() => this.dirs.delete(dir));
+      this.dirs.set(dir, p);
+    }
+    return p;
   }
 
   private once<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -237,6 +248,8 @@ export class ProjectCache {
   }
 
   private async extract(layer: Descriptor, dest: string, options: CacheFetchOptions & { stripPrefix?: string; expectedUncompressedDigest?: string }): Promise<UnpackedFile[]> {
+    // Loaded on demand: tar-stream is only needed for directory layers.
+    const { extractTarGz } = await import('../artifact/tar-extract.js');
     await extractTarGz(await this.store.fetch(layer), dest, {
       ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
       ...(options.expectedUncompressedDigest !== undefined ? { expectedUncompressedDigest: options.expectedUncompressedDigest } : {}),

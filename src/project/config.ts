@@ -5,6 +5,7 @@ import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig';
 import { isOrasError, OrasError } from '../errors.js';
 import { validateConfig } from './validate.js';
 import type { YamlSource } from './yaml-errors.js';
+import { parseCanonicalYaml } from './canonical-yaml.js';
 import type { Issue } from './issues.js';
 
 /** Settings for one registry host (`registries.<host>`). */
@@ -91,6 +92,13 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * YAML config loader: the canonical block subset (what `yaml.stringify` and
+ * most hand-written configs produce) is read by the fast reader of
+ * `canonical-yaml.ts`; anything else goes to cosmiconfig's YAML loader.
+ */
+const loadYaml: Loader = (filepath, content) => parseCanonicalYaml(content) ?? defaultLoaders['.yaml'](filepath, content);
+
 const refuseCode: Loader = (filepath) => {
   throw new OrasError('ERR_ORAS_CONFIG', `${basename(filepath)}: JavaScript/TypeScript config files are not supported`, {
     hint: 'write the settings as YAML or JSON (oras.yaml, .orasrc.yaml, .orasrc.json)',
@@ -170,9 +178,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig
     cache: false,
     loaders: {
       '.json': defaultLoaders['.json'],
-      '.yaml': defaultLoaders['.yaml'],
-      '.yml': defaultLoaders['.yml'],
-      noExt: defaultLoaders['.yaml'],
+      '.yaml': loadYaml,
+      '.yml': loadYaml,
+      noExt: loadYaml,
       '.js': refuseCode,
       '.mjs': refuseCode,
       '.cjs': refuseCode,

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
-import picomatch from 'picomatch';
-import { planPull } from '../artifact/pull.js';
+import pLimit from 'p-limit';
+import { createRequire } from 'node:module';
+import type picomatchType from 'picomatch';
 import { OrasError } from '../errors.js';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
 import { Annotation } from '../oci/media-types.js';
@@ -24,8 +25,22 @@ import { LOCKFILE_VERSION, type DependencySpec, type InstallState, type LockedDe
 /**
  * The full install path (resolution, planning, fetching, reify), loaded by
  * `install.ts` only when the no-op fast path does not apply: it pulls in
- * yaml, ajv, semver, picomatch and tar-stream.
+ * the rest on demand: `artifact/pull.js` (with tar-stream) and picomatch
+ * only to compute files of newly resolved dependencies or to place unpacked
+ * layers, yaml only for non-canonical files and writing the lock, ajv only
+ * without the precompiled validators, semver only for ranges. A warm install
+ * from a lock of plain layers loads none of them.
  */
+
+/** `planPull`, loaded on first use (it pulls in tar-stream). */
+async function loadPlanPull(): Promise<typeof import('../artifact/pull.js').planPull> {
+  return (await import('../artifact/pull.js')).planPull;
+}
+
+let picomatchModule: typeof picomatchType | undefined;
+function picomatchLib(): typeof picomatchType {
+  return (picomatchModule ??= createRequire(import.meta.url)('picomatch') as typeof picomatchType);
+}
 
 /** Per-run access to dependency sources and manifests (lazy: no network unless needed). */
 class Sources {
@@ -102,11 +117,12 @@ function within(a: string, b: string): boolean {
 function pathSelection(spec: DependencySpec): { selects: (rel: string) => boolean; mayContain: (dir: string) => boolean } {
   const inc = spec.include !== undefined && spec.include.length > 0 ? spec.include : undefined;
   const exc = spec.exclude !== undefined && spec.exclude.length > 0 ? spec.exclude : undefined;
-  const include = inc ? picomatch(inc, { dot: true }) : undefined;
-  const exclude = exc ? picomatch(exc, { dot: true }) : undefined;
+  const picomatch = inc !== undefined || exc !== undefined ? picomatchLib() : undefined;
+  const include = inc && picomatch ? picomatch(inc, { dot: true }) : undefined;
+  const exclude = exc && picomatch ? picomatch(exc, { dot: true }) : undefined;
   // Static bases of the include globs ('' = could match anywhere), for the cheap "can anything below dir match" test.
   const bases = (inc ?? []).map((g) => {
-    const scan = picomatch.scan(g);
+    const scan = picomatchLib().scan(g);
     return scan.negated ? '' : posix.normalize(scan.base || '.').replace(/^\.$/, '').replace(/\/+$/, '');
   });
   const selects = (rel: string): boolean => {
@@ -136,6 +152,7 @@ async function filesFor(spec: DependencySpec, manifest: ImageManifest, cache: Pr
   const depPath = posix.normalize(spec.path).replace(/\/+$/, '');
   const selection = pathSelection(spec);
   const unpacks = (l: { unpack: boolean }): boolean => l.unpack && spec.unpack !== false;
+  const planPull = await loadPlanPull();
   const plan = planPull(manifest, {
     outDir: '/',
     ...(spec.mediaTypes !== undefined ? { allowedMediaTypes: spec.mediaTypes } : {}),
@@ -244,8 +261,16 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
       concurrency: options.concurrency ?? 8,
     });
     const dependencies: Record<string, LockedDependency> = { ...resolved.kept };
-    for (const [name, r] of Object.entries(resolved.resolved)) {
-      dependencies[name] = await lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, options.signal);
+    // Cache the manifests and compute the files of the resolved dependencies concurrently (directory
+    // layers are fetched and unpacked here); entries are assigned in resolution order.
+    const entries = Object.entries(resolved.resolved);
+    const limit = pLimit(Math.max(1, options.concurrency ?? 8));
+    const settled = await Promise.allSettled(entries.map(([, r]) => limit(async () =>
+      lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, options.signal))));
+    for (const [i, [name]] of entries.entries()) {
+      const s = settled[i]!;
+      if (s.status === 'rejected') throw s.reason;
+      dependencies[name] = s.value;
     }
     lock = { lockfileVersion: LOCKFILE_VERSION, dependencies, publish: resolved.publish };
   }
@@ -283,14 +308,17 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   const writes = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change');
   const needs: BlobNeed[] = [];
   const unpackedLayers = new Map<string, string>(); // layer digest → dependency name
+  const plainWrites: typeof writes = [];
   for (const a of writes) {
-    if (a.file.layer === a.file.digest) {
-      const dep = lock.dependencies[a.dependency]!;
-      const desc: Descriptor = { mediaType: 'application/octet-stream', digest: a.file.digest, size: a.file.size };
-      if (!(await cache.has(desc))) needs.push({ desc, source: await sources.forDependency(dep), label: `${a.dependency} ${a.path}` });
-    } else if (!unpackedLayers.has(a.file.layer)) {
-      unpackedLayers.set(a.file.layer, a.dependency);
-    }
+    if (a.file.layer === a.file.digest) plainWrites.push(a);
+    else if (!unpackedLayers.has(a.file.layer)) unpackedLayers.set(a.file.layer, a.dependency);
+  }
+  // Which plain blobs are cached: stat them concurrently (bounded), keeping the plan's order.
+  const cached = await pLimit(32).map(plainWrites, (a) => cache.has({ digest: a.file.digest, size: a.file.size }));
+  for (const [i, a] of plainWrites.entries()) {
+    if (cached[i] === true) continue;
+    const desc: Descriptor = { mediaType: 'application/octet-stream', digest: a.file.digest, size: a.file.size };
+    needs.push({ desc, source: await sources.forDependency(lock.dependencies[a.dependency]!), label: `${a.dependency} ${a.path}` });
   }
   await cache.ensureBlobs(needs, { offline, concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)), ...(options.signal ? { signal: options.signal } : {}) });
   const roots = new Map<string, { root: string; layer: Descriptor; source: ResolveTarget | undefined; title: string }>();
@@ -298,6 +326,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     const dep = lock.dependencies[depName]!;
     const m = await sources.manifest(dep);
     const depPath = posix.normalize(dep.specifier.path).replace(/\/+$/, '');
+    const planPull = await loadPlanPull();
     const l = planPull(m, { outDir: '/' }).layers.find((x) => x.layer.digest === layerDigest)
       ?? planPull(m, { outDir: '/', includeUntitled: true }).layers.find((x) => x.layer.digest === layerDigest);
     if (l === undefined) throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${layerDigest} of ${depName} is not in manifest ${dep.digest}`, { hint: 'the lockfile was edited; run `oras update ' + depName + '`' });

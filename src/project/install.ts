@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lockedFiles } from './actual.js';
+import { parseCanonicalYaml } from './canonical-yaml.js';
 import { emit, type PlanCounts, type ProjectListener } from './events.js';
 import { checkFastNoop } from './fast-noop.js';
 import type { LinkMode } from './materialize.js';
@@ -145,12 +146,12 @@ function fastResult(counts: PlanCounts, lockBytes: Buffer | undefined, dryRun: b
 /**
  * Parses lock text whose SHA-256 equals that of a lock a completed install
  * validated (so no validation is repeated): the same YAML options as the
- * validating parser. `yaml` is loaded only here.
+ * validating parser (the canonical fast reader first). `yaml` is loaded only here.
  */
 function parseVerifiedLock(text: string | undefined): Lockfile {
   if (text === undefined) return { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
-  const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
-  const doc = parse(text, { uniqueKeys: true, strict: true, maxAliasCount: 100 }) as Partial<Lockfile> | null;
+  const fast = parseCanonicalYaml(text) as Partial<Lockfile> | undefined;
+  const doc = fast ?? ((createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text, { uniqueKeys: true, strict: true, maxAliasCount: 100 }) as Partial<Lockfile> | null);
   return { lockfileVersion: LOCKFILE_VERSION, dependencies: doc?.dependencies ?? {}, publish: doc?.publish ?? {} };
 }
 

@@ -1,12 +1,13 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Scalar, stringify } from 'yaml';
+import { createRequire } from 'node:module';
 import { OrasError } from '../errors.js';
 import { writeFileAtomic } from '../content/fs-atomic.js';
 import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type LockedDependency, type LockedFile, type LockedPublish, type Lockfile } from './types.js';
-import { validateLockfile } from './validate.js';
+import { preloadValidators, validateLockfile } from './validate.js';
 import { stampFile } from './input-stamp.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
+import { CanonicalOctal, parseCanonicalYaml, stringifyCanonicalYaml } from './canonical-yaml.js';
 
 /** File name of the lockfile in the project root. */
 export const LOCKFILE_NAME = 'artifacts.lock';
@@ -29,6 +30,14 @@ export function parseLockfileText(text: string, fileName = LOCKFILE_NAME): Lockf
     throw new OrasError('ERR_ORAS_LOCKFILE', `${fileName} contains merge conflict markers`, {
       hint: 'resolve artifacts.yaml first, then delete artifacts.lock and run `oras install` to regenerate it',
     });
+  }
+  // Fast path: the lockfile is machine-written, so it is normally in the canonical subset that
+  // parseCanonicalYaml reads in one pass. Anything else, or anything invalid, takes the full
+  // position-keeping parse below (which also words the error messages).
+  const fast = parseCanonicalYaml(text);
+  if (fast !== undefined) {
+    const { value: lock, issues } = validateLockfile(fast);
+    if (lock !== undefined && issues.length === 0) return lock;
   }
   const { source, value } = parseYamlSource(text, fileName, 'ERR_ORAS_LOCKFILE', REGENERATE);
   if (value === null || value === undefined) {
@@ -65,6 +74,7 @@ export async function readLockfileStamped(projectDir: string): Promise<{ lock: L
 /** The lockfile's path and text (size-checked), or undefined when there is none. */
 async function readLockfileText(projectDir: string): Promise<{ file: string; text: string } | undefined> {
   const file = join(resolve(projectDir), LOCKFILE_NAME);
+  await preloadValidators();
   let text: string;
   try {
     const st = await lstat(file);
@@ -83,10 +93,10 @@ async function readLockfileText(projectDir: string): Promise<{ file: string; tex
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-function octal(n: number): Scalar {
-  const s = new Scalar(n);
-  s.format = 'OCT';
-  return s;
+/** The `yaml` package, loaded on first use (reading a canonical lockfile does not need it). */
+let yamlModule: typeof import('yaml') | undefined;
+function yaml(): typeof import('yaml') {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 }
 
 function orderSpec(s: DependencySpec): Record<string, unknown> {
@@ -102,7 +112,7 @@ function orderSpec(s: DependencySpec): Record<string, unknown> {
 }
 
 function orderFile(f: LockedFile): Record<string, unknown> {
-  return { path: f.path, digest: f.digest, size: f.size, layer: f.layer, ...(f.mode !== undefined ? { mode: octal(f.mode) } : {}) };
+  return { path: f.path, digest: f.digest, size: f.size, layer: f.layer, ...(f.mode !== undefined ? { mode: new CanonicalOctal(f.mode) } : {}) };
 }
 
 function orderDependency(d: LockedDependency): Record<string, unknown> {
@@ -141,7 +151,14 @@ export function serializeLockfile(lock: Lockfile): string {
     dependencies: sortedRecord(lock.dependencies, orderDependency),
     publish: sortedRecord(lock.publish, orderPublish),
   };
-  const body = stringify(doc, { lineWidth: 0, minContentWidth: 0, indent: 2, indentSeq: true, aliasDuplicateObjects: false });
+  // Usually every key and string is plain-safe and the canonical writer produces the text directly;
+  // otherwise (quoting needed) the yaml package writes it, modes as octal scalars.
+  const body = stringifyCanonicalYaml(doc) ?? yaml().stringify(doc, (_key: unknown, v: unknown) => {
+    if (!(v instanceof CanonicalOctal)) return v;
+    const s = new (yaml().Scalar)(v.value);
+    s.format = 'OCT';
+    return s;
+  }, { lineWidth: 0, minContentWidth: 0, indent: 2, indentSeq: true, aliasDuplicateObjects: false });
   return `${LOCKFILE_HEADER}\n${body.endsWith('\n') ? body : `${body}\n`}`;
 }
 

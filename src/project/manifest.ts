@@ -3,8 +3,9 @@ import { join, resolve } from 'node:path';
 import { OrasError } from '../errors.js';
 import { stampFile } from './input-stamp.js';
 import type { FileStamp, ProjectManifest } from './types.js';
-import { validateManifest } from './validate.js';
+import { preloadValidators, validateManifest } from './validate.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
+import { parseCanonicalYaml } from './canonical-yaml.js';
 
 /** File names of the project manifest, in lookup order. */
 export const MANIFEST_FILE_NAMES = ['artifacts.yaml', 'artifacts.yml'] as const;
@@ -27,6 +28,13 @@ export interface LoadedManifest {
  * as `file:line:col: path: message (fix: hint)`.
  */
 export function parseManifestText(text: string, fileName = 'artifacts.yaml'): ProjectManifest {
+  // Fast path for files in the canonical block subset (see canonical-yaml.ts); anything else, or
+  // anything invalid, takes the full position-keeping parse (which words the error messages).
+  const fast = parseCanonicalYaml(text);
+  if (fast !== undefined) {
+    const { value: manifest, issues } = validateManifest(fast);
+    if (manifest !== undefined && issues.length === 0) return manifest;
+  }
   const { source, value } = parseYamlSource(text, fileName, 'ERR_ORAS_CONFIG');
   const { value: manifest, issues } = validateManifest(value);
   if (manifest === undefined || issues.length > 0) throw issuesError('ERR_ORAS_CONFIG', source, issues);
@@ -51,6 +59,7 @@ async function isFile(path: string): Promise<boolean> {
  */
 export async function loadManifest(projectDir: string): Promise<LoadedManifest> {
   const dir = resolve(projectDir);
+  await preloadValidators();
   const found: string[] = [];
   for (const name of MANIFEST_FILE_NAMES) if (await isFile(join(dir, name))) found.push(name);
   if (found.length === 0) {

@@ -4,7 +4,7 @@ import { join, posix, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER } from '../content/fs-atomic.js';
 import { OrasError } from '../errors.js';
-import { parseDigest, VerifyingStream } from '../oci/digest.js';
+import { parseDigest, verifyContent, VerifyingStream } from '../oci/digest.js';
 import { hashFile } from './actual.js';
 import type { LinkMode as ConfigLinkMode } from './config.js';
 import type { LinkMethod } from './events.js';
@@ -86,21 +86,38 @@ export async function dirHasNoSymlink(projectDir: string, rel: string, cache: Ma
 /**
  * Creates the parent directories of `rel` inside the project one component at
  * a time, never following a symlink: an existing component that is a symlink
- * or not a directory fails with `ERR_ORAS_PATH_TRAVERSAL`.
+ * or not a directory fails with `ERR_ORAS_PATH_TRAVERSAL`. With `memo` (one
+ * map per run, under the project lock), each directory is created/checked once
+ * per run instead of once per file below it.
  */
-export async function ensureParentDirs(projectDir: string, rel: string): Promise<void> {
+export async function ensureParentDirs(projectDir: string, rel: string, memo?: Map<string, Promise<void>>): Promise<void> {
   assertProjectRelativePath(rel);
   const parts = rel.split('/').slice(0, -1);
   let cur = projectDir;
+  let relDir = '';
   for (const part of parts) {
     cur = join(cur, part);
-    try {
-      await mkdir(cur);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    relDir = relDir === '' ? part : `${relDir}/${part}`;
+    const dir = cur;
+    const check = async (): Promise<void> => {
+      try {
+        await mkdir(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const st = await lstat(dir);
+      if (!st.isDirectory()) traversal(rel, `${dir.slice(projectDir.length + 1).split(sep).join('/')} is a symlink or not a directory`);
+    };
+    if (memo === undefined) {
+      await check();
+      continue;
     }
-    const st = await lstat(cur);
-    if (!st.isDirectory()) traversal(rel, `${cur.slice(projectDir.length + 1).split(sep).join('/')} is a symlink or not a directory`);
+    let p = memo.get(relDir);
+    if (p === undefined) {
+      p = check();
+      memo.set(relDir, p);
+    }
+    await p;
   }
 }
 
@@ -162,20 +179,87 @@ export interface MaterializeResult {
 }
 
 /**
+ * Per-run state shared by the {@link materializeFile} calls of one install
+ * (create with {@link newMaterializeContext}; only under the project lock):
+ * which project directories were already created and checked, and whether the
+ * file system refused a reflink (then later files go straight to a copy
+ * instead of failing a reflink attempt each).
+ */
+export interface MaterializeContext {
+  dirs: Map<string, Promise<void>>;
+  reflink: boolean;
+}
+
+/** A fresh {@link MaterializeContext} (reflinks not yet ruled out). */
+export function newMaterializeContext(): MaterializeContext {
+  return { dirs: new Map(), reflink: true };
+}
+
+/** Files up to this size (1 MiB) are copied with one read and one write, verified in memory. */
+export const SMALL_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Copies a small cache file: one read (its size must be the locked size),
+ * verified in memory against the locked digest, then one write to the new
+ * temp, `fchmod` (only when the umask changed the mode), `fsync`. Returns the temp's stat (size, mtime, inode survive the rename).
+ */
+async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<{ size: number; mtimeMs: number; ino: number }> {
+  const what = `cached content for ${file.path}`;
+  let data: Buffer;
+  const rh = await open(src, 'r');
+  try {
+    const { size } = await rh.stat();
+    if (size !== file.size) {
+      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `${what} size ${size} does not match expected ${file.size} (${file.digest})`, {
+        hint: 'the cache entry is corrupt; it was removed, run install again',
+      });
+    }
+    data = Buffer.allocUnsafe(size);
+    let off = 0;
+    while (off < size) {
+      const { bytesRead } = await rh.read(data, off, size - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    if (off !== size) throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `${what} size ${off} does not match expected ${file.size} (${file.digest})`, { hint: 'the cache entry is corrupt; it was removed, run install again' });
+  } finally {
+    await rh.close();
+  }
+  verifyContent(data, { digest: file.digest, size: file.size }, what);
+  const mode = file.mode === 0o755 ? 0o755 : 0o644;
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    const st = await fh.stat();
+    // open() applied `mode` minus the umask: chmod only when the umask took bits away.
+    if ((st.mode & 0o7777) !== mode) await fh.chmod(mode);
+    await fh.sync();
+    return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * Puts verified content from `src` (a cache file) at project path `file.path`:
  * parent directories are created without following symlinks, the content is
  * written to a `.<name>.oras-tmp-<hex>` sibling, verified against `file.digest`/`size`,
  * chmod'ed (0644, or 0755 for `mode: 0o755`), fsynced and renamed over the
- * destination. The directory fsync is left to the caller (`reify` syncs each
+ * destination. Files up to {@link SMALL_FILE_BYTES} that are not reflinked
+ * are read once and verified in memory before the single write. The
+ * directory fsync is left to the caller (`reify` syncs each
  * touched directory once per batch). On a digest mismatch the temp is removed, `src` is deleted
  * (corrupt cache entry) and `ERR_ORAS_DIGEST_MISMATCH` is thrown. Returns the
  * final stat for the state record (with `hardlink`, the shared cache inode).
+ * `ctx` (default: a fresh one) shares per-run knowledge between calls, see
+ * {@link MaterializeContext}.
  */
-export async function materializeFile(projectDir: string, src: string, file: LockedFile, mode: LinkMode = 'auto'): Promise<MaterializeResult> {
-  await ensureParentDirs(projectDir, file.path);
+export async function materializeFile(projectDir: string, src: string, file: LockedFile, mode: LinkMode = 'auto', ctx: MaterializeContext = newMaterializeContext()): Promise<MaterializeResult> {
+  await ensureParentDirs(projectDir, file.path, ctx.dirs);
   const dest = projectPath(projectDir, file.path);
   const tmp = tempPathFor(dest);
   let method: LinkMethod = 'copy';
+  let st: { size: number; mtimeMs: number; ino: number } | undefined;
   try {
     if (mode === 'hardlink') {
       await chmod(src, 0o444);
@@ -184,12 +268,13 @@ export async function materializeFile(projectDir: string, src: string, file: Loc
       await verifyFile(tmp, file);
     } else {
       let cloned = false;
-      if (mode === 'auto' || mode === 'reflink') {
+      if ((mode === 'auto' || mode === 'reflink') && ctx.reflink) {
         try {
           await copyFile(src, tmp, fsConstants.COPYFILE_FICLONE_FORCE | fsConstants.COPYFILE_EXCL);
           cloned = true;
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
+          if (['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'ENOSYS', 'ENOTTY', 'EINVAL'].includes((err as NodeJS.ErrnoException).code ?? '')) ctx.reflink = false;
           await unlink(tmp).catch(() => undefined);
         }
       }
@@ -198,6 +283,9 @@ export async function materializeFile(projectDir: string, src: string, file: Loc
         await verifyFile(tmp, file);
         await chmod(tmp, file.mode === 0o755 ? 0o755 : 0o644);
         await fsyncFile(tmp);
+      } else if (file.size <= SMALL_FILE_BYTES) {
+        // One read, verified in memory (size + digest), one write, fsynced.
+        st = await smallCopy(src, tmp, file);
       } else {
         // Streaming copy, verified on the fly (size + digest), fsynced.
         await streamCopy(src, tmp, file);
@@ -212,6 +300,6 @@ export async function materializeFile(projectDir: string, src: string, file: Loc
     }
     throw err;
   }
-  const st = await lstat(dest);
+  st ??= await lstat(dest);
   return { method, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
 }

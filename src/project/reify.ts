@@ -4,7 +4,7 @@ import pLimit from 'p-limit';
 import { OrasError } from '../errors.js';
 import type { ActualTree } from './actual.js';
 import { emit, type ProjectListener } from './events.js';
-import { cleanStaleTemps, dirHasNoSymlink, materializeFile, projectPath, syncDir, type LinkMode } from './materialize.js';
+import { cleanStaleTemps, dirHasNoSymlink, materializeFile, newMaterializeContext, projectPath, syncDir, type LinkMode } from './materialize.js';
 import { STATE_DIR, writeState } from './state.js';
 import type { InstallInputs, InstallState, InstalledFile, LockedFile, Plan, PlanAction } from './types.js';
 
@@ -147,10 +147,11 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     // Adds and changes, concurrently.
     const writes = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change');
     const syncDirs = new Set<string>();
+    const mctx = newMaterializeContext();
     await limit.map(writes, async (a) => {
       try {
         const src = await options.sourceFor(a.file, a.dependency);
-        const res = await materializeFile(projectDir, src, a.file, options.linkMode ?? 'auto');
+        const res = await materializeFile(projectDir, src, a.file, options.linkMode ?? 'auto', mctx);
         files[a.path] = record(a.path, a.file, a.dependency, res);
         syncDirs.add(dirname(projectPath(projectDir, a.path)));
         if (a.kind === 'add') result.added += 1;

@@ -1,18 +1,16 @@
 import pLimit from 'p-limit';
-import compare from 'semver/functions/compare.js';
-import gte from 'semver/functions/gte.js';
-import minVersion from 'semver/ranges/min-version.js';
+import { createRequire } from 'node:module';
 import { isOrasError, OrasError } from '../errors.js';
 import { fetchAll } from '../content/read.js';
 import type { ReadOnlyTarget, TagLister } from '../content/store.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/descriptor.js';
-import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
+import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { isManifestMediaType, MediaType } from '../oci/media-types.js';
 import type { Reference } from '../oci/reference.js';
 import { parseDependencyRef, repositoryOf, type DependencyRef } from './dependency-ref.js';
 import { emit, type ProjectListener } from './events.js';
 import { normalizeDependencySpec, specifierMatches } from './spec-diff.js';
-import { listSemverTags, pickVersion, type SemverTags } from './semver-tags.js';
+import type { SemverTags } from './semver-tags.js';
 import type { DependencySpec, LockedDependency, LockedPublish, Lockfile, ProjectManifest } from './types.js';
 
 /** What the resolver reads from: a repository (registry or OCI layout) that can resolve, fetch and list tags. */
@@ -74,8 +72,17 @@ function artifactTypeOf(m: ImageManifest): string | undefined {
   return m.config.mediaType !== MediaType.Empty ? m.config.mediaType : undefined;
 }
 
+/** A target that can fetch a manifest by tag or digest in one request (a registry `Repository`). */
+interface ManifestFetcher {
+  fetchManifest(reference: string, options?: { signal?: AbortSignal }): Promise<{ descriptor: Descriptor; bytes: Buffer; parsed: ParsedManifest }>;
+}
+
+function hasFetchManifest(t: ResolveTarget): t is ResolveTarget & ManifestFetcher {
+  return typeof (t as Partial<ManifestFetcher>).fetchManifest === 'function';
+}
+
 /** Resolves the tag/digest of `dep` (tags pre-listed for ranges) to a descriptor and the chosen tag. */
-async function target(name: string, dep: DependencyRef, repo: ResolveTarget, ctx: ResolveContext, tags?: SemverTags): Promise<{ desc: Descriptor; tag?: string }> {
+async function target(name: string, dep: DependencyRef, repo: ResolveTarget, ctx: ResolveContext, tags?: SemverTags): Promise<{ desc: Descriptor; tag?: string; prefetched?: { bytes: Buffer; parsed: ParsedManifest } }> {
   const where = repositoryOf(dep.reference);
   const opts = ctx.signal ? { signal: ctx.signal } : {};
   let ref: string;
@@ -83,12 +90,20 @@ async function target(name: string, dep: DependencyRef, repo: ResolveTarget, ctx
   if (dep.kind === 'digest') ref = dep.digest;
   else if (dep.kind === 'tag') ref = tag = dep.tag;
   else {
+    // semver is loaded only for ranges (tag and digest refs, the common case, never need it).
+    const { listSemverTags, pickVersion } = await import('./semver-tags.js');
     const listed = tags ?? (await listSemverTags(repo, { max: ctx.maxTags ?? 10_000, what: where, ...opts }));
     const chosen = pickVersion(listed, dep.range);
     if (chosen === undefined) throw noMatch(name, where, dep.range, listed);
     ref = tag = chosen.tag;
   }
   try {
+    // A registry repository fetches a tag's manifest in one GET (digest computed from the verified
+    // bytes) instead of a HEAD to resolve plus a GET by digest.
+    if (ctx.maxManifestBytes === undefined && hasFetchManifest(repo)) {
+      const m = await repo.fetchManifest(ref, opts);
+      return { desc: m.descriptor, ...(tag !== undefined ? { tag } : {}), prefetched: { bytes: m.bytes, parsed: m.parsed } };
+    }
     return { desc: await repo.resolve(ref, opts), ...(tag !== undefined ? { tag } : {}) };
   } catch (err) {
     if (isOrasError(err, 'ERR_ORAS_NOT_FOUND')) {
@@ -105,6 +120,10 @@ function noMatch(name: string, where: string, range: string, tags: SemverTags): 
     return resolveError(`dependency '${name}': no tag of ${where} satisfies ${range}: it has no semver tags${some ? ` (tags: ${some}${tags.other.length > 10 ? ', …' : ''})` : ''}`,
       'use an exact tag (:latest) or a digest, or push semver tags such as 1.2.3');
   }
+  const req = createRequire(import.meta.url);
+  const compare = req('semver/functions/compare.js') as typeof import('semver/functions/compare.js');
+  const gte = req('semver/functions/gte.js') as typeof import('semver/functions/gte.js');
+  const minVersion = req('semver/ranges/min-version.js') as typeof import('semver/ranges/min-version.js');
   const sorted = [...tags.versions].sort((a, b) => compare(a.version, b.version));
   const min = minVersion(range);
   let i = min === null ? sorted.length : sorted.findIndex((v) => gte(v.version, min));
@@ -128,15 +147,15 @@ export async function resolveDependency(name: string, spec: DependencySpec, ctx:
   const dep = parseDependencyRef(spec.ref);
   emit(ctx.onEvent, { type: 'resolve', dependency: name, ref: spec.ref });
   const repo = await ctx.repositoryFor(dep.reference);
-  const { desc, tag } = await target(name, dep, repo, ctx, tags);
+  const { desc, tag, prefetched } = await target(name, dep, repo, ctx, tags);
   const limit = ctx.maxManifestBytes ?? MAX_MANIFEST_BYTES;
   const opts = ctx.signal ? { signal: ctx.signal } : {};
   const where = repositoryOf(dep.reference);
   if (!isManifestMediaType(desc.mediaType)) {
     throw resolveError(`dependency '${name}': ${where} ${desc.digest} is ${desc.mediaType}, not a manifest`, 'point the ref at an artifact or image manifest');
   }
-  let bytes = await fetchAll(repo, desc, limit, opts);
-  let parsed = parseManifest(bytes, desc.mediaType);
+  let bytes = prefetched?.bytes ?? await fetchAll(repo, desc, limit, opts);
+  let parsed = prefetched?.parsed ?? parseManifest(bytes, desc.mediaType);
   let descriptor = desc;
   let index: ResolvedDependency['index'];
   if (parsed.kind === 'index') {

@@ -1,4 +1,5 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, LineCounter, Node } from 'yaml';
 import { OrasError, type OrasErrorCode } from '../errors.js';
 import type { Issue, PathSegment } from './issues.js';
 
@@ -23,6 +24,12 @@ export interface SourcePosition {
   col: number;
 }
 
+/** The `yaml` package, loaded on first use (only files outside the canonical fast path need it). */
+let yamlModule: typeof import('yaml') | undefined;
+function yaml(): typeof import('yaml') {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+}
+
 /** Most aliases a document may expand (guards against "billion laughs"). */
 const MAX_ALIAS_COUNT = 100;
 
@@ -32,6 +39,7 @@ const MAX_ALIAS_COUNT = 100;
  * Returns the source and its plain JS value.
  */
 export function parseYamlSource(text: string, fileName: string, code: OrasErrorCode, hint?: string): { source: YamlSource; value: unknown } {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
   if (doc.errors.length > 0) {
@@ -51,7 +59,7 @@ export function parseYamlSource(text: string, fileName: string, code: OrasErrorC
 }
 
 function keyMatches(key: unknown, seg: PathSegment): boolean {
-  return isScalar(key) ? String(key.value) === String(seg) : String(key) === String(seg);
+  return yaml().isScalar(key) ? String(key.value) === String(seg) : String(key) === String(seg);
 }
 
 /**
@@ -68,6 +76,7 @@ export function positionOf(source: YamlSource, issue: Issue): SourcePosition | u
   for (let i = 0; i < segs.length; i++) {
     const seg = segs[i]!;
     const last = i === segs.length - 1;
+    const { isMap, isPair, isSeq } = yaml();
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && keyMatches(p.key, seg));
       if (pair === undefined) break;

@@ -55,6 +55,24 @@ afterAll(async () => {
 });
 
 describe('loadActual + diff + reify', () => {
+  it('applies 0644/0755 exactly whatever the umask, and records the landed inode and mtime', async () => {
+    const p = join(root, 'p-umask');
+    await mkdir(p);
+    const a = await cached('umask a\n');
+    const b = await cached('umask b\n');
+    const old = process.umask(0o077);
+    try {
+      await install(p, lockOf({ dep: [file('vendor/u/a.txt', a), file('vendor/u/b.sh', b, 0o755)] }));
+    } finally {
+      process.umask(old);
+    }
+    const sa = await stat(join(p, 'vendor/u/a.txt'));
+    expect(sa.mode & 0o777).toBe(0o644);
+    expect((await stat(join(p, 'vendor/u/b.sh'))).mode & 0o777).toBe(0o755);
+    const rec = (await readState(p)).files['vendor/u/a.txt']!;
+    expect([rec.ino, rec.mtimeMs, rec.size]).toEqual([sa.ino, sa.mtimeMs, sa.size]);
+  });
+
   it('installs, is a no-op the second time without rehashing, and records state', async () => {
     const p = join(root, 'p1');
     await mkdir(p);

@@ -1,0 +1,268 @@
+/**
+ * A fast reader for the small, canonical subset of YAML that oras-ts itself
+ * writes (`serializeLockfile`: block style, 2-space indents, sequences
+ * indented under their key, one scalar per line, no anchors, tags, flow
+ * collections other than `{}`/`[]`, block scalars or trailing comments).
+ *
+ * It exists because the lockfile is machine-written and can hold tens of
+ * thousands of entries: the `yaml` package's position-keeping Document API
+ * costs seconds of CPU and much garbage for such files, while this reader is
+ * a single pass over the lines. It never guesses: any construct outside the
+ * subset (or any scalar whose YAML 1.2 core-schema meaning it is not certain
+ * of) makes it return `undefined`, and the caller parses with the full YAML
+ * parser instead (which also produces the `file:line:col` error messages).
+ * When it returns a value, that value equals what `yaml`'s
+ * `parse(text, { strict: true, uniqueKeys: true })` returns.
+ */
+
+/** Thrown internally when the text leaves the canonical subset. */
+class NotCanonical extends Error {}
+
+const bail = (): never => {
+  throw new NotCanonical();
+};
+
+/** Mapping keys accepted unquoted (a `:` inside is part of the key, e.g. `localhost:5000`). */
+const KEY = /^[A-Za-z0-9_][A-Za-z0-9._:/@-]*$/;
+/** A double-quoted key at the start of a line, with what follows it. */
+const QUOTED_KEY = /^("(?:[^"\\]|\\.)*")(:.*)?$/;
+/**
+ * Plain (unquoted) string scalars accepted: no indicator as first character,
+ * no flow or comment characters; further checked against {@link NON_STRING}
+ * and {@link PLAIN_BREAKS}.
+ */
+const PLAIN = /^[A-Za-z0-9_/.^~$(<+][A-Za-z0-9_./@:+=^~'()$,!*&%<>?| -]*$/;
+/** Sequences that end or break a plain scalar (`: `, ` #`, a trailing `:` or space). */
+const PLAIN_BREAKS = /: | #|:$| $/;
+/**
+ * Plain scalars that YAML (1.2 core, and for good measure 1.1) resolves to
+ * something other than a string: null, booleans, numbers, timestamps, merge keys.
+ */
+const NON_STRING = [
+  /^(?:~|[Nn]ull|NULL)?$/,
+  /^(?:Y|y|[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON|N|n|[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/,
+  /^[-+]?[0-9][0-9_]*$/,
+  /^[-+]?0[bBoOxX][0-9a-fA-F_]+$/,
+  /^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?$/,
+  /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
+  /^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$/,
+  /^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}/,
+  /^<<$/,
+];
+/** A double-quoted scalar using only escapes that mean the same in JSON and YAML. */
+const DOUBLE_QUOTED = /^"(?:[^"\\\u0000-\u001f\u007f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"$/;
+/** A single-quoted scalar (`''` is a quote) without control characters. */
+const SINGLE_QUOTED = /^'(?:[^'\u0000-\u001f\u007f]|'')*'$/;
+
+const isNonString = (s: string): boolean => NON_STRING.some((re) => re.test(s));
+
+function scalar(raw: string): unknown {
+  const c = raw.charCodeAt(0);
+  if (c === 0x22 /* " */) {
+    if (!DOUBLE_QUOTED.test(raw)) bail();
+    return JSON.parse(raw) as string;
+  }
+  if (c === 0x27 /* ' */) {
+    if (!SINGLE_QUOTED.test(raw)) bail();
+    return raw.slice(1, -1).replace(/''/g, "'");
+  }
+  if (raw === '{}') return {};
+  if (raw === '[]') return [];
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  if (/^(?:0|[1-9][0-9]{0,14})$/.test(raw)) return Number(raw);
+  if (/^0o[0-7]{1,10}$/.test(raw)) return Number.parseInt(raw.slice(2), 8);
+  if (!PLAIN.test(raw) || PLAIN_BREAKS.test(raw) || isNonString(raw)) bail();
+  return raw;
+}
+
+/**
+ * Splits `key: value` / `key:` (plain or double-quoted key) into the key and
+ * what follows the colon; undefined when the line is not a mapping entry.
+ * Bails on keys outside the subset.
+ */
+function splitKey(text: string): { key: string; rest: string } | undefined {
+  if (text.charCodeAt(0) === 0x22 /* " */) {
+    const m = QUOTED_KEY.exec(text);
+    if (m === null) return bail();
+    if (m[2] === undefined) return undefined; // a quoted scalar, not a key
+    const key = scalar(m[1]!) as string;
+    return { key, rest: m[2].slice(1) };
+  }
+  const sp = text.indexOf(': ');
+  let key: string;
+  let rest: string;
+  if (sp >= 0) {
+    key = text.slice(0, sp);
+    rest = text.slice(sp + 1);
+  } else if (text.endsWith(':')) {
+    key = text.slice(0, -1);
+    rest = '';
+  } else return undefined;
+  if (!KEY.test(key) || key.endsWith(':') || isNonString(key)) bail();
+  return { key, rest };
+}
+
+interface Line {
+  indent: number;
+  text: string;
+}
+
+/**
+ * Parses `text` when it lies within the canonical subset described above;
+ * returns `undefined` otherwise (the caller must then use the full parser).
+ * Full-line comments starting in column 0 and empty lines are skipped.
+ */
+export function parseCanonicalYaml(text: string): unknown {
+  if (text.includes('\r') || text.includes('\t')) return undefined;
+  const lines: Line[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.charCodeAt(0) === 0x23 /* # */) continue;
+    let indent = 0;
+    while (line.charCodeAt(indent) === 0x20) indent++;
+    if (indent === line.length) return undefined; // whitespace-only line
+    lines.push({ indent, text: indent === 0 ? line : line.slice(indent) });
+  }
+  if (lines.length === 0) return undefined;
+  let i = 0;
+
+  const isSeqItem = (l: Line): boolean => l.text === '-' || l.text.startsWith('- ');
+
+  const node = (indent: number): unknown => {
+    const l = lines[i];
+    if (l === undefined || l.indent !== indent) return bail();
+    return isSeqItem(l) ? seq(indent) : map(indent);
+  };
+
+  const map = (indent: number): Record<string, unknown> => {
+    const obj: Record<string, unknown> = {};
+    for (let l = lines[i]; l !== undefined && l.indent >= indent; l = lines[i]) {
+      if (l.indent !== indent || isSeqItem(l)) bail();
+      const kv = splitKey(l.text);
+      if (kv === undefined) return bail();
+      const { key, rest } = kv;
+      if (key === '__proto__' || Object.prototype.hasOwnProperty.call(obj, key)) bail();
+      i++;
+      if (rest === '') {
+        const next = lines[i];
+        if (next === undefined || next.indent !== indent + 2) bail();
+        obj[key] = node(indent + 2);
+      } else {
+        if (rest.charCodeAt(0) !== 0x20 || rest.length < 2 || rest.charCodeAt(1) === 0x20) bail();
+        obj[key] = scalar(rest.slice(1));
+      }
+    }
+    return obj;
+  };
+
+  const seq = (indent: number): unknown[] => {
+    const arr: unknown[] = [];
+    for (let l = lines[i]; l !== undefined && l.indent >= indent; l = lines[i]) {
+      if (l.indent !== indent || !isSeqItem(l) || l.text.length < 3 || l.text.charCodeAt(2) === 0x20) bail();
+      const rest = l.text.slice(2);
+      if (splitKey(rest) !== undefined) {
+        // `- key: value`: a mapping whose further entries sit at indent + 2.
+        lines[i] = { indent: indent + 2, text: rest };
+        arr.push(map(indent + 2));
+      } else {
+        if (isSeqItem({ indent: 0, text: rest })) bail();
+        i++;
+        arr.push(scalar(rest));
+      }
+    }
+    return arr;
+  };
+
+  try {
+    if (lines[0]!.indent !== 0 || isSeqItem(lines[0]!)) return undefined;
+    const value = map(0);
+    return i === lines.length ? value : undefined;
+  } catch (err) {
+    if (err instanceof NotCanonical) return undefined;
+    throw err;
+  }
+}
+
+/** An integer written in YAML octal notation (`0o755`) by {@link stringifyCanonicalYaml}. */
+export class CanonicalOctal {
+  constructor(readonly value: number) {}
+}
+
+/** Keys written unquoted by {@link stringifyCanonicalYaml}. */
+const WRITE_KEY = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+function writeScalar(v: unknown): string {
+  if (typeof v === 'string') {
+    if (!PLAIN.test(v) || PLAIN_BREAKS.test(v) || isNonString(v)) bail();
+    return v;
+  }
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) bail();
+    return String(v);
+  }
+  if (v instanceof CanonicalOctal) {
+    if (!Number.isSafeInteger(v.value) || v.value < 0) bail();
+    return `0o${v.value.toString(8)}`;
+  }
+  return bail();
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof CanonicalOctal);
+
+function writeMap(obj: Record<string, unknown>, indent: number, out: string[], firstPrefix?: string): void {
+  const pad = ' '.repeat(indent);
+  let first = true;
+  for (const [k, v] of Object.entries(obj)) {
+    if (v === undefined) continue;
+    if (!WRITE_KEY.test(k) || isNonString(k)) bail();
+    const lead = first && firstPrefix !== undefined ? firstPrefix : pad;
+    first = false;
+    if (Array.isArray(v)) {
+      if (v.length === 0) out.push(`${lead}${k}: []`);
+      else {
+        out.push(`${lead}${k}:`);
+        writeSeq(v, indent + 2, out);
+      }
+    } else if (isPlainObject(v)) {
+      if (Object.keys(v).length === 0) out.push(`${lead}${k}: {}`);
+      else {
+        out.push(`${lead}${k}:`);
+        writeMap(v, indent + 2, out);
+      }
+    } else out.push(`${lead}${k}: ${writeScalar(v)}`);
+  }
+}
+
+function writeSeq(arr: unknown[], indent: number, out: string[]): void {
+  const pad = ' '.repeat(indent);
+  for (const item of arr) {
+    if (Array.isArray(item)) bail();
+    if (isPlainObject(item)) {
+      if (Object.keys(item).length === 0) bail();
+      writeMap(item, indent + 2, out, `${pad}- `);
+    } else out.push(`${pad}- ${writeScalar(item)}`);
+  }
+}
+
+/**
+ * Writes a mapping of mappings, sequences and scalars as block YAML in the
+ * canonical subset (2-space indents, sequences indented under their key,
+ * `{}`/`[]` for empty collections, {@link CanonicalOctal} as `0o…`) — the same
+ * text `yaml.stringify(value, { indent: 2, indentSeq: true, lineWidth: 0 })`
+ * produces — or returns `undefined` when a key or scalar would need quoting
+ * or anything else falls outside the subset (the caller then uses `yaml`).
+ * `undefined` values are skipped.
+ */
+export function stringifyCanonicalYaml(value: Record<string, unknown>): string | undefined {
+  const out: string[] = [];
+  try {
+    if (Object.keys(value).length === 0) return undefined;
+    writeMap(value, 0, out);
+  } catch (err) {
+    if (err instanceof NotCanonical) return undefined;
+    throw err;
+  }
+  return `${out.join('\n')}\n`;
+}

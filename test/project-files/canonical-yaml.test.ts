@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parse, Scalar, stringify } from 'yaml';
+import { parseCanonicalYaml } from '../../src/project/canonical-yaml.js';
+import { LOCKFILE_HEADER, parseLockfileText, serializeLockfile } from '../../src/project/lockfile.js';
+import { parseManifestText } from '../../src/project/manifest.js';
+import type { Lockfile } from '../../src/project/types.js';
+
+const D = (c: string): string => `sha256:${c.repeat(64)}`;
+const M = 'application/vnd.oci.image.manifest.v1+json';
+const full = (text: string): unknown => parse(text, { strict: true, uniqueKeys: true });
+
+function lockWith(values: { path?: string; tag?: string; ref?: string; include?: string[] }): Lockfile {
+  return {
+    lockfileVersion: 1,
+    dependencies: {
+      dep: {
+        specifier: { ref: values.ref ?? 'localhost:5000/acme/z:^1.0.0', path: 'vendor/z', ...(values.include ? { include: values.include } : {}), unpack: false },
+        resolved: `localhost:5000/acme/z:1.2.0@${D('a')}`,
+        ...(values.tag !== undefined ? { tag: values.tag } : {}),
+        digest: D('a'),
+        mediaType: M,
+        artifactType: 'application/vnd.acme.model.v1',
+        files: [
+          { path: `vendor/z/${values.path ?? 'a.bin'}`, digest: D('b'), size: 3, layer: D('b'), mode: 0o755 },
+          { path: 'vendor/z/b.bin', digest: D('c'), size: 0, layer: D('d') },
+        ],
+      },
+    },
+    publish: { app: { ref: 'localhost:5000/acme/app', digest: D('f'), tags: ['v1', 'latest', '1.0', '007', 'true'] } },
+  };
+}
+
+describe('parseCanonicalYaml (fast reader of the canonical YAML subset)', () => {
+  it('reads serialized lockfiles exactly like the yaml package, whatever the strings hold', () => {
+    const tricky = ['1.0', '1.0.0', '007', 'true', 'yes', 'null', '~', '', ' lead', 'trail ', 'a: b', 'a #b', '#x', '- x', '"q"', "it's", 'back\\slash',
+      'new\nline', 'tab\there', 'ünïcode', '0o17', '0x1F', '1e5', '.inf', '2024-01-01', '12:30', '@at', '*star', '&amp', '!bang', '%pct', '{a}', '[b]', 'x:', 'x: ', '<<'];
+    let fastHits = 0;
+    for (const t of tricky) {
+      for (const lock of [lockWith({ path: `d/${t}x` }), lockWith({ tag: t }), lockWith({ include: [t, `*${t}`] })]) {
+        const text = serializeLockfile(lock);
+        const fast = parseCanonicalYaml(text);
+        if (fast !== undefined) {
+          fastHits++;
+          expect(fast).toEqual(full(text));
+        }
+      }
+    }
+    // The common case (plain refs, digests, tags like 1.2.0) must take the fast path.
+    expect(parseCanonicalYaml(serializeLockfile(lockWith({ tag: '1.2.0' })))).toEqual(full(serializeLockfile(lockWith({ tag: '1.2.0' }))));
+    expect(fastHits).toBeGreaterThan(tricky.length);
+  });
+
+  it('agrees with the yaml package on random printable strings', () => {
+    const alphabet = 'abcXYZ019 ._-/:@+=#"\'\\!&*%,[]{}|>?~^<()$`\n\t';
+    let fastHits = 0;
+    for (let n = 0; n < 1500; n++) {
+      const bytes = randomBytes(1 + (n % 12));
+      const s = [...bytes].map((b) => alphabet[b % alphabet.length]).join('');
+      const text = serializeLockfile(lockWith({ tag: s, include: [s] }));
+      const fast = parseCanonicalYaml(text);
+      if (fast !== undefined) {
+        fastHits++;
+        expect(fast, JSON.stringify(s)).toEqual(full(text));
+      }
+    }
+    expect(fastHits).toBeGreaterThan(150);
+  });
+
+  it('on mutated lockfile text, accepts only what the yaml package accepts, with the same value', () => {
+    const base = serializeLockfile(lockWith({ tag: '1.2.0', include: ['*.bin'] }));
+    const pieces = [' ', '  ', '\n', ':', ': ', '- ', '#', '"', "'", '-', '0', 'a', '{}', '[]', '\n  ', '\n    x: 1'];
+    let accepted = 0;
+    for (let n = 0; n < 1500; n++) {
+      const r = randomBytes(6);
+      const at = r.readUInt16BE(0) % base.length;
+      const del = r[2]! % 3;
+      const ins = r[3]! % 2 === 0 ? pieces[r[4]! % pieces.length]! : '';
+      const text = base.slice(0, at) + ins + base.slice(at + del);
+      const fast = parseCanonicalYaml(text);
+      if (fast === undefined) continue;
+      accepted++;
+      let expected: unknown;
+      expect(() => { expected = full(text); }, JSON.stringify(text.slice(Math.max(0, at - 40), at + 40))).not.toThrow();
+      expect(fast).toEqual(expected);
+    }
+    expect(accepted).toBeGreaterThan(50);
+  });
+
+  it('serializeLockfile writes exactly the text the yaml package writes (fast writer or not)', () => {
+    const reference = (text: string): string => {
+      const value = full(text) as Record<string, unknown>;
+      const body = stringify(value, (key: unknown, v: unknown) => {
+        if (key !== 'mode' || typeof v !== 'number') return v;
+        const sc = new Scalar(v);
+        sc.format = 'OCT';
+        return sc;
+      }, { lineWidth: 0, minContentWidth: 0, indent: 2, indentSeq: true, aliasDuplicateObjects: false });
+      return `${LOCKFILE_HEADER}\n${body}`;
+    };
+    const strings = ['1.2.0', 'v1', 'a b', '~1.2', '^1.0.0', '>=1 <2', 'x:y', "it's", '.hidden', '$HOME', '(x)', 'a,b', 'a!b', '1.0', 'yes', 'a #b', 'a: b', '', 'ü'];
+    for (const t of strings) {
+      for (const lock of [lockWith({ tag: t }), lockWith({ path: `${t}x` }), lockWith({ include: [t] }), lockWith({ ref: `localhost:5000/acme/z:${t}` })]) {
+        const text = serializeLockfile(lock);
+        expect(text, JSON.stringify(t)).toBe(reference(text));
+        expect(full(text)).toEqual(full(reference(text)));
+      }
+    }
+    const empty: Lockfile = { lockfileVersion: 1, dependencies: {}, publish: {} };
+    expect(serializeLockfile(empty)).toBe(`${LOCKFILE_HEADER}\nlockfileVersion: 1\ndependencies: {}\npublish: {}\n`);
+  });
+
+  it('returns undefined for anything outside the subset', () => {
+    const outside = [
+      'a: 1\na: 2\n', // duplicate key
+      'a: &x 1\nb: *x\n', // anchors and aliases
+      'a: !!str 1\n', // tags
+      'a: [1, 2]\n', // flow sequence
+      'a: {b: 1}\n', // flow mapping
+      'a: |\n  text\n', // block scalar
+      'a: 1 # comment\n', // trailing comment
+      'a:\n\tb: 1\n', // tab
+      'a: 1\r\n', // CR
+      '- 1\n- 2\n', // top-level sequence
+      'a:\n    b: 1\n', // 4-space indent
+      'a:\n- 1\n', // unindented sequence
+      '---\na: 1\n', // document marker
+      '%YAML 1.1\n---\na: yes\n', // directive
+      'a: 1.5\n', // float
+      'a: null\n', // null
+      'a:\n', // empty value
+      'a: "\\x41"\n', // YAML-only escape
+      'a: b: c\n',
+      '',
+    ];
+    for (const text of outside) expect(parseCanonicalYaml(text), JSON.stringify(text)).toBeUndefined();
+  });
+
+  it('reads plain and double-quoted keys with colons (oras.yaml registry hosts) like the yaml package', () => {
+    const texts = [
+      'registries:\n  "127.0.0.1:5000":\n    plainHttp: true\ncache:\n  dir: /tmp/c\n',
+      'registries:\n  localhost:5000:\n    plainHttp: true\n    mirrors:\n      - mirror.example:443\n      - "m2"\n',
+      '"quoted key": 1\n"a:b": "c: d"\n',
+      'a/b@c: x\nhttp://h: z\n',
+    ];
+    for (const text of texts) {
+      const fast = parseCanonicalYaml(text);
+      expect(fast, text).toBeDefined();
+      expect(fast).toEqual(full(text));
+    }
+  });
+
+  it('parseLockfileText gives the same lock and the same errors as before', () => {
+    const text = serializeLockfile(lockWith({ tag: '1.2.0' }));
+    expect(parseLockfileText(text)).toEqual(full(text));
+    // Canonical text that fails validation still gets positioned messages from the full parser.
+    const bad = text.replace(`digest: ${D('b')}`, 'digest: sha256:nothex');
+    expect(parseCanonicalYaml(bad)).toBeDefined();
+    expect(() => parseLockfileText(bad)).toThrow(/artifacts\.lock:\d+:\d+/);
+  });
+
+  it('parseManifestText takes the fast path for canonical artifacts.yaml and still validates', () => {
+    const yaml = 'dependencies:\n  model:\n    ref: localhost:5000/acme/m:1.0.0\n    path: ./vendor/m/\n';
+    expect(parseManifestText(yaml)).toEqual({ dependencies: { model: { ref: 'localhost:5000/acme/m:1.0.0', path: 'vendor/m' } }, publish: {} });
+    expect(() => parseManifestText('dependencies:\n  model:\n    ref: localhost:5000/acme/m:1.0.0\n    path: /abs\n')).toThrow(/artifacts\.yaml:4:11/);
+  });
+});
