@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 
 /**
@@ -9,6 +10,7 @@ import pLimit from 'p-limit';
  */
 export async function runAll<T, R>(items: readonly T[], concurrency: number, signal: AbortSignal | undefined, fn: (item: T, signal: AbortSignal) => Promise<R>): Promise<R[]> {
   const controller = new AbortController();
+  setMaxListeners(0, controller.signal); // one listener per in-flight request; removed as each settles
   const onAbort = (): void => controller.abort(signal?.reason);
   if (signal?.aborted) onAbort();
   else signal?.addEventListener('abort', onAbort, { once: true });

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { ErrorContext } from './errors.js';
 
 /**
@@ -27,6 +28,9 @@ export const cliState: CliState = {
 
 /** Aborted on SIGINT/SIGTERM; commands pass `interrupt.signal` to the library. */
 export const interrupt = new AbortController();
+// Every in-flight request listens on it (dozens at --concurrency 8 across dependencies); the
+// listeners are removed when each request settles, so Node's leak warning (at 11) is noise here.
+setMaxListeners(0, interrupt.signal);
 
 /** Writes text to stdout (no newline added). */
 export function out(text: string): void {

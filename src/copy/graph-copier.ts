@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { fetchAll } from '../content/read.js';
@@ -60,6 +61,7 @@ export class GraphCopier {
     this.maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.signal = options.signal ? AbortSignal.any([options.signal, this.controller.signal]) : this.controller.signal;
+    setMaxListeners(0, this.signal); // one listener per in-flight transfer; removed as each settles
   }
 
   private emit(event: TransferEvent): void {

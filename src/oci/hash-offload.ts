@@ -8,6 +8,9 @@
  * `unref()`ed whenever the main thread is not waiting on them (an idle or
  * abandoned worker never keeps the process alive), are reused after a job that
  * completed, and are terminated after any abort or error.
+ *
+ * Off by default: see {@link HASH_OFFLOAD_DEFAULT} for the measurement behind
+ * that and the `ORAS_HASH_WORKERS=1` switch.
  */
 import { availableParallelism } from 'node:os';
 import { SHARE_ENV, Worker } from 'node:worker_threads';
@@ -26,13 +29,26 @@ export const HASH_OFFLOAD_THRESHOLD = 64 * 1024 * 1024;
 export const HASH_OFFLOAD_WARM_THRESHOLD = 8 * 1024 * 1024;
 
 /**
- * Mutable settings read at each decision (tests lower `threshold` to exercise
- * the worker path with small content). @internal
+ * Whether streams and files are hashed in workers by default: only when the
+ * environment sets `ORAS_HASH_WORKERS=1`. Measured on the 2-core benchmark
+ * machine (docs/BENCHMARKS.md, "Hash offload"), a 1 GiB pull with the worker
+ * was slower (3.4–3.9 s vs 2.9–3.0 s inline, idle machine): client, worker and
+ * the co-located registry compete for two cores, and the ring copy and
+ * signalling add ~0.5 s of CPU per GiB. The gain needs a spare core and a
+ * source faster than one core hashes (~1.4 GB/s), which was not available to
+ * measure, so it stays opt-in. An explicit `offload` option wins over this.
  */
-export const hashOffloadSettings = { threshold: HASH_OFFLOAD_THRESHOLD, warmThreshold: HASH_OFFLOAD_WARM_THRESHOLD };
+export const HASH_OFFLOAD_DEFAULT = process.env.ORAS_HASH_WORKERS === '1';
 
-/** Whether content of `size` bytes should be hashed in a worker (by the thresholds above). @internal */
+/**
+ * Mutable settings read at each decision (tests enable offloading and lower
+ * `threshold` to exercise the worker path with small content). @internal
+ */
+export const hashOffloadSettings = { enabled: HASH_OFFLOAD_DEFAULT, threshold: HASH_OFFLOAD_THRESHOLD, warmThreshold: HASH_OFFLOAD_WARM_THRESHOLD };
+
+/** Whether content of `size` bytes should be hashed in a worker (offloading enabled, and by the thresholds above). @internal */
 export function shouldOffload(size: number): boolean {
+  if (!hashOffloadSettings.enabled) return false;
   return size >= hashOffloadSettings.threshold || (size >= hashOffloadSettings.warmThreshold && idle.length > 0);
 }
 

@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { digestOf, VerifyingStream } from '../../src/oci/digest.js';
 import { digestFile } from '../../src/oci/hash-file.js';
 import {
-  closeIdleHashWorkers, HASH_OFFLOAD_THRESHOLD, HASH_OFFLOAD_WARM_THRESHOLD, HASH_WORKER_LIMIT, hashOffloadSettings, hashWorkerStats, terminateHashWorkers,
+  closeIdleHashWorkers, HASH_OFFLOAD_THRESHOLD, HASH_OFFLOAD_WARM_THRESHOLD, HASH_WORKER_LIMIT, hashOffloadSettings, hashWorkerStats, shouldOffload, terminateHashWorkers,
 } from '../../src/oci/hash-offload.js';
 
 const data = randomBytes(9 * 1024 * 1024 + 4321); // > 2 rings of 4 MiB
@@ -58,13 +58,24 @@ async function settled(): Promise<void> {
   }, { timeout: 10_000, interval: 20 });
 }
 
+hashOffloadSettings.enabled = true; // off by default (ORAS_HASH_WORKERS=1); these tests exercise the worker path
+
 afterEach(async () => {
+  hashOffloadSettings.enabled = true;
   hashOffloadSettings.threshold = HASH_OFFLOAD_THRESHOLD;
   hashOffloadSettings.warmThreshold = HASH_OFFLOAD_WARM_THRESHOLD;
   await settled();
 });
 
 describe('VerifyingStream with a hash worker', () => {
+  it('hashes inline when offloading is disabled (the default without ORAS_HASH_WORKERS=1), whatever the size', () => {
+    hashOffloadSettings.enabled = false;
+    expect(shouldOffload(HASH_OFFLOAD_THRESHOLD * 16)).toBe(false);
+    hashOffloadSettings.enabled = true;
+    expect(shouldOffload(HASH_OFFLOAD_THRESHOLD * 16)).toBe(true);
+    expect(shouldOffload(1024)).toBe(false);
+  });
+
   it('computes the same digest as inline hashing for many chunk sizes and both algorithms', async () => {
     const tiny = data.subarray(0, 200_003);
     expect((await run(chunked(tiny, 7), new VerifyingStream({ digest: digestOf(tiny), size: tiny.length }, { offload: true }))).error).toBeUndefined();
