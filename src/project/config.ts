@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig';
+import type { CosmiconfigResult, Loader } from 'cosmiconfig';
 import { isOrasError, OrasError } from '../errors.js';
 import { validateConfig } from './validate.js';
 import type { YamlSource } from './yaml-errors.js';
@@ -92,12 +92,6 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/**
- * YAML config loader: the canonical block subset (what `yaml.stringify` and
- * most hand-written configs produce) is read by the fast reader of
- * `canonical-yaml.ts`; anything else goes to cosmiconfig's YAML loader.
- */
-const loadYaml: Loader = (filepath, content) => parseCanonicalYaml(content) ?? defaultLoaders['.yaml'](filepath, content);
 
 const refuseCode: Loader = (filepath) => {
   throw new OrasError('ERR_ORAS_CONFIG', `${basename(filepath)}: JavaScript/TypeScript config files are not supported`, {
@@ -170,6 +164,48 @@ async function locate(filepath: string, shownName: string, issues: Issue[]): Pro
 export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig> {
   const env = options.env ?? process.env;
   const cwd = resolve(options.cwd);
+  let result: CosmiconfigResult | undefined = options.explicitPath === undefined ? await firstPlaceFast(cwd) : undefined;
+  if (result === undefined) result = await searchWithCosmiconfig(cwd, options);
+  if (result === null) return resolveConfig({}, cwd, env);
+  const filepath = result.filepath;
+  const rel = relative(cwd, filepath);
+  const shownName = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : filepath;
+  const { value, issues } = validateConfig(result.isEmpty === true ? {} : result.config);
+  if (value === undefined || issues.length > 0) {
+    // Error path only: the position-keeping YAML parser is loaded here.
+    const { issuesError } = await import('./yaml-errors.js');
+    throw issuesError('ERR_ORAS_CONFIG', await locate(filepath, shownName, issues), issues);
+  }
+  return resolveConfig(value, dirname(filepath), env, filepath);
+}
+
+/**
+ * The common case without loading cosmiconfig (~20 ms of start-up): the start
+ * directory itself holds a non-empty `oras.yaml` (the first search place) in
+ * the canonical YAML subset. cosmiconfig's search (global strategy, empty
+ * files skipped) would return exactly that file first, so the result is the
+ * same; anything else (no such file, empty, a directory, other YAML) returns
+ * undefined and the full search runs.
+ */
+async function firstPlaceFast(cwd: string): Promise<CosmiconfigResult | undefined> {
+  const filepath = join(cwd, CONFIG_SEARCH_PLACES[0]);
+  let content: string;
+  try {
+    content = await readFile(filepath, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (content.trim() === '') return undefined;
+  const config = parseCanonicalYaml(content);
+  return config === undefined ? undefined : { filepath, config };
+}
+
+/** The full cosmiconfig search (or `explicitPath` load); cosmiconfig is imported on first use. */
+async function searchWithCosmiconfig(cwd: string, options: LoadConfigOptions): Promise<CosmiconfigResult> {
+  const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
+  // The canonical block subset (what `yaml.stringify` and most hand-written configs produce) is
+  // read by the fast reader of canonical-yaml.ts; anything else goes to cosmiconfig's YAML loader.
+  const loadYaml: Loader = (filepath, content) => parseCanonicalYaml(content) ?? defaultLoaders['.yaml'](filepath, content);
   const explorer = cosmiconfig('oras', {
     searchPlaces: [...CONFIG_SEARCH_PLACES],
     mergeSearchPlaces: false,
@@ -189,10 +225,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig
       '.cts': refuseCode,
     },
   });
-  let result: Awaited<ReturnType<typeof explorer.search>>;
   try {
-    if (options.explicitPath !== undefined) result = await explorer.load(resolve(cwd, options.explicitPath));
-    else result = await explorer.search(cwd);
+    if (options.explicitPath !== undefined) return await explorer.load(resolve(cwd, options.explicitPath));
+    return await explorer.search(cwd);
   } catch (err) {
     if (isOrasError(err)) throw err;
     const e = err as NodeJS.ErrnoException & { filepath?: string };
@@ -202,15 +237,4 @@ export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig
     const where = e.filepath ?? options.explicitPath ?? cwd;
     throw new OrasError('ERR_ORAS_CONFIG', `cannot load config ${where}: ${e.message.split('\n')[0] ?? String(err)}`, { cause: err, hint: 'fix the YAML/JSON syntax of the config file' });
   }
-  if (result === null || result === undefined) return resolveConfig({}, cwd, env);
-  const filepath = result.filepath;
-  const rel = relative(cwd, filepath);
-  const shownName = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : filepath;
-  const { value, issues } = validateConfig(result.isEmpty === true ? {} : result.config);
-  if (value === undefined || issues.length > 0) {
-    // Error path only: the position-keeping YAML parser is loaded here.
-    const { issuesError } = await import('./yaml-errors.js');
-    throw issuesError('ERR_ORAS_CONFIG', await locate(filepath, shownName, issues), issues);
-  }
-  return resolveConfig(value, dirname(filepath), env, filepath);
 }

@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { Agent, request as undiciRequest } from 'undici';
+import type { Agent } from 'undici';
+import { undiciLite } from './undici-lite.js';
 import { OrasError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
 import { Authorizer, type AuthState, type AuthTarget } from './auth/authorizer.js';
@@ -152,7 +153,7 @@ export class RegistryClient implements Transport {
       ...(options.key !== undefined ? { key: options.key } : {}),
     };
     const idle = options.timeouts?.idle ?? 60_000;
-    this.#agent = new Agent({ connect, headersTimeout: idle, bodyTimeout: idle, connections: 16 });
+    this.#agent = new undiciLite.Agent({ connect, headersTimeout: idle, bodyTimeout: idle, connections: 16 });
     this.#auth = new Authorizer({
       ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
       userAgent: this.#userAgent,
@@ -352,8 +353,7 @@ export class RegistryClient implements Transport {
         headers['content-length'] = '0';
       }
       emitDebug(this.#debug, () => formatRequestLine(method, current, headers));
-      const r = await undiciRequest(current, {
-        dispatcher: this.#agent,
+      const r = await undiciLite.request(this.#agent, current, {
         method,
         headers,
         ...(body !== undefined ? { body } : {}),
@@ -384,8 +384,7 @@ export class RegistryClient implements Transport {
     emitDebug(this.#debug, () => formatRequestLine(method, url, h));
     let r;
     try {
-      r = await undiciRequest(url, {
-        dispatcher: this.#agent,
+      r = await undiciLite.request(this.#agent, url, {
         method,
         headers: h,
         ...(body !== undefined ? { body } : {}),
