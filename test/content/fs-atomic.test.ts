@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { removeTempFiles, streamToFileAtomic, writeFileAtomic } from '../../src/content/fs-atomic.js';
+import { removeTempFiles, streamToFileAtomic, tempPathFor, writeFileAtomic } from '../../src/content/fs-atomic.js';
 import { digestOf } from '../../src/oci/digest.js';
 
 let dir: string;
@@ -167,5 +167,15 @@ describe('removeTempFiles', () => {
     expect(await removeTempFiles(dir, { minAgeMs: 0 })).toBe(1);
     expect((await readdir(dir)).sort()).toEqual(['index.json', 'keep.oras-tmp-notmine']);
     expect(await removeTempFiles(join(dir, 'missing'))).toBe(0);
+  });
+
+  it('recognises the names tempPathFor makes (distinct per call) as its own', async () => {
+    const a = tempPathFor(join(dir, 'file.bin'));
+    const b = tempPathFor(join(dir, 'file.bin'));
+    expect(a).not.toBe(b);
+    await writeFile(a, 'x');
+    await writeFile(b, 'x');
+    expect(await removeTempFiles(dir, { minAgeMs: 0 })).toBe(2);
+    expect(await readdir(dir)).toEqual([]);
   });
 });
