@@ -194,6 +194,9 @@ export class ProjectCache {
       const missing: string[] = [];
       for (const n of unique) if (!(await this.store.exists(n.desc))) missing.push(`${n.label}: ${n.desc.digest}`);
       if (missing.length > 0) throw offlineError(missing);
+      // All present (just checked): nothing to fetch, so no second existence check per blob.
+      for (const n of unique) emit(this.onEvent, { type: 'cached', digest: n.desc.digest });
+      return;
     }
     const limit = pLimit(options.concurrency ?? 4);
     await limit.map(unique, (n) => this.ensureBlob(n.desc, n.source, options));
