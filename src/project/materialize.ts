@@ -1,4 +1,4 @@
-import { constants as fsConstants, createReadStream } from 'node:fs';
+import { closeSync, constants as fsConstants, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { chmod, copyFile, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -206,9 +206,13 @@ export const SMALL_FILE_BYTES = 1024 * 1024;
 async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<{ size: number; mtimeMs: number; ino: number }> {
   const what = `cached content for ${file.path}`;
   let data: Buffer;
-  const rh = await open(src, 'r');
+  // The cache side is read synchronously: ≤ 1 MiB from a local cache file, where four
+  // thread-pool round trips (open, fstat, read, close) cost more CPU than the reads themselves
+  // (measured: warm install of 500 files). The project side below stays asynchronous (its fsync
+  // can be slow on real disks and runs in parallel across files).
+  const rfd = openSync(src, 'r');
   try {
-    const { size } = await rh.stat();
+    const { size } = fstatSync(rfd);
     if (size !== file.size) {
       throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `${what} size ${size} does not match expected ${file.size} (${file.digest})`, {
         hint: 'the cache entry is corrupt; it was removed, run install again',
@@ -217,13 +221,13 @@ async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<{ 
     data = Buffer.allocUnsafe(size);
     let off = 0;
     while (off < size) {
-      const { bytesRead } = await rh.read(data, off, size - off, off);
+      const bytesRead = readSync(rfd, data, off, size - off, off);
       if (bytesRead === 0) break;
       off += bytesRead;
     }
     if (off !== size) throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `${what} size ${off} does not match expected ${file.size} (${file.digest})`, { hint: 'the cache entry is corrupt; it was removed, run install again' });
   } finally {
-    await rh.close();
+    closeSync(rfd);
   }
   verifyContent(data, { digest: file.digest, size: file.size }, what);
   const mode = file.mode === 0o755 ? 0o755 : 0o644;
