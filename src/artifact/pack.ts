@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { UnhashedPusher } from '../content/store.js';
+import { digestFile } from '../oci/hash-file.js';
 import { OrasError } from '../errors.js';
 import type { TransferListener } from '../events.js';
 import { hasUnhashedPush, type CallOptions, type Exists, type Pusher, type Tagger } from '../content/store.js';
@@ -122,36 +122,9 @@ function openForUpload(file: string, size: number): Readable {
   return createReadStream(file, { highWaterMark: Math.min(UPLOAD_CHUNK_BYTES, Math.max(size, 1)) });
 }
 
-/**
- * sha256 of a file, read with one reused buffer (≤ {@link UPLOAD_CHUNK_BYTES}; no garbage per
- * chunk, so hashing adds no memory churn next to a running upload).
- */
-async function hashFile(file: string, signal?: AbortSignal, sizeHint = UPLOAD_CHUNK_BYTES): Promise<{ digest: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(file, 'r');
-    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(UPLOAD_CHUNK_BYTES, sizeHint)));
-    for (;;) {
-      signal?.throwIfAborted();
-      const { bytesRead } = await fh.read(buf, 0, buf.length, size);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      size += bytesRead;
-    }
-  } catch (cause) {
-    if (signal?.aborted) throw new OrasError('ERR_ORAS_ABORTED', `hashing ${file}: aborted`, { cause: signal.reason, hint: 'the caller cancelled the push' });
-    throw new OrasError('ERR_ORAS_IO', `cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause, hint: 'check that the file exists and is readable' });
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
-  return { digest: `sha256:${hash.digest('hex')}`, size };
-}
-
 /** The digest of a big file hashed while it uploads: the one place to swap in an off-thread hash. */
 function digestWhileUploading(file: string, signal: AbortSignal): Promise<{ digest: string; size: number }> {
-  return hashFile(file, signal);
+  return digestFile(file, { signal });
 }
 
 function notRegular(file: string): never {
@@ -227,7 +200,7 @@ export async function packArtifact(store: Pusher & Exists & Partial<Tagger>, opt
         uploaded.add(descriptor.digest);
         return { input: f, descriptor, open: () => openForUpload(f.abs, st.size) };
       }
-      const { digest, size } = await hashFile(f.abs, signal, st.size);
+      const { digest, size } = await digestFile(f.abs, { signal });
       const descriptor: Descriptor = { mediaType, digest, size, annotations };
       return { input: f, descriptor, open: () => openForUpload(f.abs, st.size) };
     });
@@ -238,7 +211,7 @@ export async function packArtifact(store: Pusher & Exists & Partial<Tagger>, opt
       const isDevNull = abs === '/dev/null';
       const cst = isDevNull ? undefined : await statOrFail(abs);
       if (cst !== undefined && !cst.isFile()) notRegular(abs);
-      const { digest, size } = cst === undefined ? { digest: digestOf(''), size: 0 } : await hashFile(abs, options.signal, cst.size);
+      const { digest, size } = cst === undefined ? { digest: digestOf(''), size: 0 } : await digestFile(abs, options.signal ? { signal: options.signal } : {});
       configSource = {
         descriptor: { mediaType: options.config.mediaType, digest, size, ...(configAnn !== undefined ? { annotations: configAnn } : {}) },
         open: () => (size === 0 ? new Uint8Array(0) : openForUpload(abs, size)),
