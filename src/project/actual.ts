@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { OrasError } from '../errors.js';
+import { isOrasError, OrasError } from '../errors.js';
+import { digestFile } from '../oci/hash-file.js';
 import { parseDigest, type DigestAlgorithm } from '../oci/digest.js';
 import { emit, type ProjectListener } from './events.js';
 import { projectPath } from './materialize.js';
@@ -43,19 +43,6 @@ export interface LoadActualOptions {
   onEvent?: ProjectListener;
 }
 
-/**
- * Streams a file through a hash and returns its digest (`<alg>:<hex>`) and byte
- * count. Memory does not grow with the file size.
- */
-export async function hashFile(path: string, algorithm: DigestAlgorithm = 'sha256'): Promise<{ digest: string; size: number }> {
-  const hash = createHash(algorithm);
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    size += (chunk as Buffer).length;
-    hash.update(chunk as Buffer);
-  }
-  return { digest: `${algorithm}:${hash.digest('hex')}`, size };
-}
 
 /**
  * Maps `items` through `fn` with at most `concurrency` calls in flight (a
@@ -152,11 +139,12 @@ export async function loadActual(projectDir: string, state: InstallState, option
   await mapPool(toHash, options.concurrency ?? 8, async ({ entry, abs, algorithm }) => {
     emit(options.onEvent, { type: 'rehash', path: entry.path });
     try {
-      const { digest } = await hashFile(abs, algorithm);
+      const { digest } = await digestFile(abs, { algorithm });
       entry.digest = digest;
       entry.rehashed = true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      // digestFile wraps system errors as ERR_ORAS_IO and keeps the errno on `cause`.
+      if (((isOrasError(err) ? err.cause : err) as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
         files[entry.path] = { path: entry.path, ...(entry.installed !== undefined ? { installed: entry.installed } : {}), status: 'absent', rehashed: false };
         return;
       }

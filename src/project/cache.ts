@@ -12,7 +12,7 @@ import { isOrasError, OrasError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { digestPath, verifyContent } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
-import { hashFile } from './actual.js';
+import { digestFile } from '../oci/hash-file.js';
 import { emit, type ProjectListener } from './events.js';
 
 /**
@@ -315,7 +315,7 @@ async function listTree(root: string): Promise<UnpackedFile[]> {
       if (e.isDirectory()) await walk(abs, rel);
       else if (e.isFile()) {
         const st = await lstat(abs);
-        const { digest, size } = await hashFile(abs);
+        const { digest, size } = await digestFile(abs);
         out.push({ path: rel, digest, size, ...((st.mode & 0o111) !== 0 ? { mode: 0o755 } : {}) });
       }
     }

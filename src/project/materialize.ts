@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER } from '../content/fs-atomic.js';
 import { OrasError } from '../errors.js';
 import { parseDigest, verifyContent, VerifyingStream } from '../oci/digest.js';
-import { hashFile } from './actual.js';
+import { digestFile } from '../oci/hash-file.js';
 import type { LinkMode as ConfigLinkMode } from './config.js';
 import type { LinkMethod } from './events.js';
 import type { LockedFile } from './types.js';
@@ -145,7 +145,7 @@ async function fsyncFile(path: string): Promise<void> {
 }
 
 async function verifyFile(path: string, file: LockedFile): Promise<void> {
-  const { digest, size } = await hashFile(path, parseDigest(file.digest).algorithm);
+  const { digest, size } = await digestFile(path, { algorithm: parseDigest(file.digest).algorithm });
   if (size !== file.size || digest !== file.digest) {
     throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `cached content for ${file.path} does not match ${file.digest} (got ${digest}, ${size} bytes)`, {
       hint: 'the cache entry is corrupt; it was removed, run install again',

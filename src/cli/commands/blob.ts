@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { HashingStream } from '../../artifact/hashing-stream.js';
+import { digestFile } from '../../oci/hash-file.js';
 import { streamToFileAtomic } from '../../content/fs-atomic.js';
 import { OrasError } from '../../errors.js';
 import type { Descriptor } from '../../oci/descriptor.js';
@@ -95,15 +95,6 @@ function registerBlobFetch(blob: Command): void {
   });
 }
 
-/** Streams `source` (a file, or stdin spooled to a temp file) through a hasher: digest and size. */
-async function hashFile(path: string): Promise<{ digest: string; size: number }> {
-  const h = new HashingStream();
-  await pipeline(createReadStream(path), h, async (src: AsyncIterable<Buffer>) => {
-    for await (const _ of src) void _;
-  });
-  return { digest: h.digest, size: h.bytes };
-}
-
 function registerBlobPush(blob: Command): void {
   const cmd = blob
     .command('push')
@@ -123,7 +114,7 @@ function registerBlobPush(blob: Command): void {
         path = join(spool, 'stdin');
         await streamToFileAtomic(path, process.stdin, { signal: interrupt.signal });
       }
-      const { digest, size } = await hashFile(path);
+      const { digest, size } = await digestFile(path, { signal: interrupt.signal });
       if (opts.size !== undefined && opts.size !== size) throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `${file} has ${size} bytes, not the --size ${opts.size}`);
       const desc: Descriptor = { mediaType: opts.mediaType, digest, size };
       const target = await openTarget(refArg, remoteFlagsOf(opts));
