@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { afterEach } from 'vitest';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -73,4 +73,14 @@ export function useTempDirs(): () => Promise<string> {
     cleanups.push(d);
     return d;
   };
+}
+
+/** A layout for symlink-escape tests in a fresh temp dir: `root/real/` (inside) and `outside/` beside `root`. */
+export async function escapeLayout(newDir: () => Promise<string>): Promise<{ base: string; root: string; outside: string }> {
+  const base = await newDir();
+  const root = path.join(base, 'root');
+  const outside = path.join(base, 'outside');
+  await mkdir(path.join(root, 'real'), { recursive: true });
+  await mkdir(outside);
+  return { base, root, outside };
 }

@@ -1,23 +1,11 @@
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SymlinkEscapeGuard } from '../../src/artifact/safe-path.js';
-import { tempDir } from './helpers.js';
+import { escapeLayout, useTempDirs } from './helpers.js';
 
-const cleanups: string[] = [];
-afterEach(async () => {
-  for (const d of cleanups.splice(0)) await rm(d, { recursive: true, force: true });
-});
-
-async function fixture(): Promise<{ base: string; root: string; outside: string }> {
-  const base = await tempDir();
-  cleanups.push(base);
-  const root = path.join(base, 'root');
-  const outside = path.join(base, 'outside');
-  await mkdir(path.join(root, 'real'), { recursive: true });
-  await mkdir(outside);
-  return { base, root, outside };
-}
+const newDir = useTempDirs();
+const fixture = (): ReturnType<typeof escapeLayout> => escapeLayout(newDir);
 
 describe('SymlinkEscapeGuard', () => {
   it('same policy as assertNoSymlinkEscape: inside links allowed, escaping and dangling ones refused', async () => {

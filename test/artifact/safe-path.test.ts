@@ -1,13 +1,10 @@
-import { mkdir, rm, symlink } from 'node:fs/promises';
+import { symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assertNoSymlinkEscape, normalizeRelativePath, resolveInside } from '../../src/artifact/safe-path.js';
-import { tempDir } from './helpers.js';
+import { escapeLayout, useTempDirs } from './helpers.js';
 
-const cleanups: string[] = [];
-afterEach(async () => {
-  for (const d of cleanups.splice(0)) await rm(d, { recursive: true, force: true });
-});
+const newDir = useTempDirs();
 
 describe('resolveInside', () => {
   const root = path.resolve('/srv/out');
@@ -41,12 +38,7 @@ describe('resolveInside', () => {
 
 describe('assertNoSymlinkEscape', () => {
   it('allows symlinks resolving inside and refuses ones pointing outside or dangling', async () => {
-    const base = await tempDir();
-    cleanups.push(base);
-    const root = path.join(base, 'root');
-    const outside = path.join(base, 'outside');
-    await mkdir(path.join(root, 'real'), { recursive: true });
-    await mkdir(outside);
+    const { root, outside } = await escapeLayout(newDir);
     await symlink('real', path.join(root, 'inner'));
     await symlink(outside, path.join(root, 'out'));
     await symlink('../outside', path.join(root, 'rel-out'));

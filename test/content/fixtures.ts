@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { Storage } from '../../src/content/store.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../../src/oci/descriptor.js';
@@ -109,4 +109,11 @@ export async function compileForChild(entry: string, outDir: string): Promise<vo
     { cwd: root, timeout: 120_000 },
   );
   await writeFile(join(outDir, 'package.json'), '{"type":"module"}');
+}
+
+/** A readable delivering `data` in `size`-byte chunks. */
+export function chunks(data: Buffer, size = 1000): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
+  return Readable.from(parts);
 }

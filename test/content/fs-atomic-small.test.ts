@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DirSyncBatch, SMALL_CONTENT_BYTES, streamToFileAtomic } from '../../src/content/fs-atomic.js';
 import { digestOf, VerifyingStream } from '../../src/oci/digest.js';
+import { chunks } from './fixtures.js';
 
 // The small-content path of streamToFileAtomic (expected.size <= SMALL_CONTENT_BYTES):
 // collected in memory, verified, then one write + fsync + rename.
@@ -17,12 +18,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function chunks(data: Buffer, size = 1000): Readable {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
-  return Readable.from(parts);
-}
 
 /** A source like fetchBlob's: the bytes piped through a VerifyingStream for `expected`. */
 function verified(data: Buffer, expected: { digest: string; size: number }): VerifyingStream {

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { removeTempFiles, streamToFileAtomic, tempPathFor, writeFileAtomic } from '../../src/content/fs-atomic.js';
 import { digestOf } from '../../src/oci/digest.js';
+import { chunks } from './fixtures.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -13,12 +14,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function chunks(data: Buffer, size = 1000): Readable {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
-  return Readable.from(parts);
-}
 
 describe('writeFileAtomic', () => {
   it('writes and replaces content, leaving no temp files', async () => {
