@@ -39,15 +39,15 @@ export * from './copy/extended-copy.js';
 
 // Declarative layer: files and resolution
 export * from './project/types.js';
-export { loadManifest, parseManifestText } from './project/manifest.js';
-export { loadConfig, resolveConfig, defaultCacheDir } from './project/config.js';
-export type { OrasConfig, OrasConfigFile, RegistryConfig, LinkMode } from './project/config.js';
-export { readLockfile, writeLockfile, serializeLockfile, parseLockfileText } from './project/lockfile.js';
-export { compareManifestToLock, formatSpecChanges } from './project/spec-diff.js';
-export type { SpecChange } from './project/spec-diff.js';
-export { validateManifest, validateLockfile, validateConfig } from './project/validate.js';
-export type { Issue } from './project/issues.js';
-export { resolveDependency, resolveAll } from './project/resolve.js';
+export { loadManifest, parseManifestText } from './project/spec/manifest.js';
+export { loadConfig, resolveConfig, defaultCacheDir } from './project/spec/config.js';
+export type { OrasConfig, OrasConfigFile, RegistryConfig, LinkMode } from './project/spec/config.js';
+export { readLockfile, writeLockfile, serializeLockfile, parseLockfileText } from './project/spec/lockfile.js';
+export { compareManifestToLock, formatSpecChanges } from './project/plan/spec-diff.js';
+export type { SpecChange } from './project/plan/spec-diff.js';
+export { validateManifest, validateLockfile, validateConfig } from './project/spec/validate.js';
+export type { Issue } from './project/spec/issues.js';
+export { resolveDependency, resolveAll } from './project/plan/resolve.js';
 export { findOutdated } from './project/outdated.js';
 
 // Artifacts: pack files into a manifest, pull them safely into a directory
@@ -63,5 +63,5 @@ export { publish } from './project/publish.js';
 export type { PublishOptions, PublishResult, PublishTargetFactory } from './project/publish.js';
 export { verify } from './project/verify.js';
 export type { VerifyReport } from './project/verify.js';
-export { diff } from './project/diff.js';
+export { diff } from './project/plan/diff.js';
 export type { ProjectEvent, ProjectListener } from './project/events.js';

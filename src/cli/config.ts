@@ -1,4 +1,4 @@
-import type { OrasConfig, RegistryConfig } from '../project/config.js';
+import type { OrasConfig, RegistryConfig } from '../project/spec/config.js';
 
 /**
  * The CLI's view of the oras config file (`oras.yaml`, `.orasrc*`, the
@@ -18,7 +18,7 @@ let cached: { cwd: string; config: Promise<OrasConfig> } | undefined;
 export function cliConfig(cwd: string = process.cwd()): Promise<OrasConfig> {
   if (cached !== undefined && cached.cwd === cwd) return cached.config;
   const explicit = process.env.ORAS_CONFIG;
-  const config = import('../project/config.js').then(({ loadConfig }) =>
+  const config = import('../project/spec/config.js').then(({ loadConfig }) =>
     loadConfig({ cwd, ...(explicit !== undefined && explicit !== '' ? { explicitPath: explicit } : {}) }));
   cached = { cwd, config };
   return config;

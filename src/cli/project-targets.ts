@@ -5,7 +5,7 @@ import type { CallOptions, FetchOptions, ReadOnlyTarget, TagLister } from '../co
 import { isOrasError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { validateRepository } from '../oci/reference.js';
-import type { OrasConfig } from '../project/config.js';
+import type { OrasConfig } from '../project/spec/config.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Repository } from '../registry/repository.js';
 import { registrySettings } from './config.js';

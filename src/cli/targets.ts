@@ -4,7 +4,7 @@ import { OciLayoutStore } from '../content/oci-layout.js';
 import type { Deleter, ReferrerLister, TagLister, Target } from '../content/store.js';
 import type { TransferListener } from '../events.js';
 import { parseRegistryOrRepository, parseReference, type Reference } from '../oci/reference.js';
-import type { OrasConfig } from '../project/config.js';
+import type { OrasConfig } from '../project/spec/config.js';
 import type { RegistryClient, RegistryClientOptions } from '../registry/client.js';
 import type { Registry } from '../registry/registry.js';
 import type { Repository } from '../registry/repository.js';

@@ -8,18 +8,18 @@ import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
 import { Annotation } from '../oci/media-types.js';
 import { parseManifest } from '../oci/manifest.js';
 import { parseReference, type Reference } from '../oci/reference.js';
-import { loadActual } from './actual.js';
-import { defaultCacheDir, ProjectCache, type BlobNeed, type UnpackedFile } from './cache.js';
-import { repositoryOf } from './dependency-ref.js';
-import { countPlan, diff } from './diff.js';
+import { loadActual } from './plan/actual.js';
+import { defaultCacheDir, ProjectCache, type BlobNeed, type UnpackedFile } from './apply/cache.js';
+import { repositoryOf } from './spec/dependency-ref.js';
+import { countPlan, diff } from './plan/diff.js';
 import { emit } from './events.js';
 import type { InstallOptions, InstallResult, TargetFactory } from './install.js';
-import { serializeLockfile, readLockfileStamped, writeLockfileStamped } from './lockfile.js';
-import { loadManifest } from './manifest.js';
-import { assertProjectRelativePath } from './materialize.js';
-import { assertNoConflicts, reify } from './reify.js';
-import { resolveAll, type ResolvedDependency, type ResolveTarget } from './resolve.js';
-import { compareManifestToLock, formatSpecChanges } from './spec-diff.js';
+import { serializeLockfile, readLockfileStamped, writeLockfileStamped } from './spec/lockfile.js';
+import { loadManifest } from './spec/manifest.js';
+import { assertProjectRelativePath } from './apply/materialize.js';
+import { assertNoConflicts, reify } from './apply/reify.js';
+import { resolveAll, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
+import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
 import { LOCKFILE_VERSION, type DependencySpec, type InstallState, type LockedDependency, type LockedFile, type Lockfile, type Plan, type PlanAction } from './types.js';
 
 /**

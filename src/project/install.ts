@@ -1,14 +1,14 @@
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { lockedFiles } from './actual.js';
-import { parseCanonicalYaml } from './canonical-yaml.js';
+import { lockedFiles } from './plan/actual.js';
+import { parseCanonicalYaml } from './spec/canonical-yaml.js';
 import { emit, type PlanCounts, type ProjectListener } from './events.js';
-import { checkFastNoop } from './fast-noop.js';
-import type { LinkMode } from './materialize.js';
-import { withProjectLock } from './project-lock.js';
-import type { ResolveTarget } from './resolve.js';
-import { readState } from './state.js';
+import { checkFastNoop } from './plan/fast-noop.js';
+import type { LinkMode } from './apply/materialize.js';
+import { withProjectLock } from './apply/project-lock.js';
+import type { ResolveTarget } from './plan/resolve.js';
+import { readState } from './apply/state.js';
 import { LOCKFILE_VERSION, type Lockfile, type PlanAction } from './types.js';
 
 /** Builds the source for a repository `registry/repo` (a Repository, or an OCI layout standing in for one). */

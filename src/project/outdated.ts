@@ -1,8 +1,8 @@
 import pLimit from 'p-limit';
 import { hasTags } from '../content/store.js';
-import { parseDependencyRef, repositoryOf } from './dependency-ref.js';
-import { resolveDependency, type ResolveContext } from './resolve.js';
-import { latestVersion, listSemverTags, type SemverTags } from './semver-tags.js';
+import { parseDependencyRef, repositoryOf } from './spec/dependency-ref.js';
+import { resolveDependency, type ResolveContext } from './plan/resolve.js';
+import { latestVersion, listSemverTags, type SemverTags } from './plan/semver-tags.js';
 import type { Lockfile, ProjectManifest } from './types.js';
 
 /** One row of `oras outdated`. */

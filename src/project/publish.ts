@@ -8,11 +8,11 @@ import { OrasError } from '../errors.js';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
 import { MediaType } from '../oci/media-types.js';
 import { parseReference, referenceTarget, validateTag } from '../oci/reference.js';
-import { repositoryOf } from './dependency-ref.js';
+import { repositoryOf } from './spec/dependency-ref.js';
 import { emit, type ProjectListener } from './events.js';
-import { readLockfile, serializeLockfile, writeLockfile } from './lockfile.js';
-import { loadManifest } from './manifest.js';
-import { withProjectLock } from './project-lock.js';
+import { readLockfile, serializeLockfile, writeLockfile } from './spec/lockfile.js';
+import { loadManifest } from './spec/manifest.js';
+import { withProjectLock } from './apply/project-lock.js';
 import { LOCKFILE_VERSION, type LockedPublish, type Lockfile, type PublishSpec } from './types.js';
 
 /** Builds a writable target for a repository `registry/repo`. */

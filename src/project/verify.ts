@@ -1,11 +1,11 @@
 import { resolve as resolvePath } from 'node:path';
 import { isOrasError } from '../errors.js';
-import { lockedFiles, loadActual } from './actual.js';
+import { lockedFiles, loadActual } from './plan/actual.js';
 import { emit, type ProjectListener } from './events.js';
-import { readLockfile } from './lockfile.js';
-import { loadManifest } from './manifest.js';
-import { compareManifestToLock, type SpecChange } from './spec-diff.js';
-import { emptyState, readState } from './state.js';
+import { readLockfile } from './spec/lockfile.js';
+import { loadManifest } from './spec/manifest.js';
+import { compareManifestToLock, type SpecChange } from './plan/spec-diff.js';
+import { emptyState, readState } from './apply/state.js';
 import type { InstallState } from './types.js';
 
 /** One way the project tree differs from the lock. */

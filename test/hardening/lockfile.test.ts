@@ -11,7 +11,7 @@ import { install } from '../../src/project/install.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { Repository } from '../../src/registry/repository.js';
 import { startHostileRegistry } from '../harness/hostile-registry.js';
-import { readLockfile, serializeLockfile } from '../../src/project/lockfile.js';
+import { readLockfile, serializeLockfile } from '../../src/project/spec/lockfile.js';
 import type { Lockfile } from '../../src/project/types.js';
 
 const D = (c: string): string => `sha256:${c.repeat(64)}`;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parse, Scalar, stringify } from 'yaml';
-import { parseCanonicalYaml } from '../../src/project/canonical-yaml.js';
-import { LOCKFILE_HEADER, parseLockfileText, serializeLockfile } from '../../src/project/lockfile.js';
-import { parseManifestText } from '../../src/project/manifest.js';
+import { parseCanonicalYaml } from '../../src/project/spec/canonical-yaml.js';
+import { LOCKFILE_HEADER, parseLockfileText, serializeLockfile } from '../../src/project/spec/lockfile.js';
+import { parseManifestText } from '../../src/project/spec/manifest.js';
 import type { Lockfile } from '../../src/project/types.js';
 
 const D = (c: string): string => `sha256:${c.repeat(64)}`;

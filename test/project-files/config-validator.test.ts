@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
-import { preloadValidators, validateConfig, validateLockfile, validateManifest } from '../../src/project/validate.js';
+import { preloadValidators, validateConfig, validateLockfile, validateManifest } from '../../src/project/spec/validate.js';
 // @ts-expect-error plain ESM script without types
 import { generate, OUTPUT, TARGETS } from './gen-config-validator.mjs';
 
 describe('precompiled oras config validator', () => {
-  it('src/project/oras-config-validate.ts is up to date with schemas/oras-config.schema.json (regenerate: node test/project-files/gen-config-validator.mjs)', () => {
+  it('src/project/spec/oras-config-validate.ts is up to date with schemas/oras-config.schema.json (regenerate: node test/project-files/gen-config-validator.mjs)', () => {
     expect(readFileSync(OUTPUT as string, 'utf8')).toBe((generate as () => string)());
   });
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { DEFAULT_CONCURRENCY, defaultCacheDir, loadConfig } from '../../src/project/config.js';
-import { validateConfig } from '../../src/project/validate.js';
+import { DEFAULT_CONCURRENCY, defaultCacheDir, loadConfig } from '../../src/project/spec/config.js';
+import { validateConfig } from '../../src/project/spec/validate.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 

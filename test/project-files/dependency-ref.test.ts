@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { isRangeSpecifier, parseDependencyRef } from '../../src/project/dependency-ref.js';
-import { classifyTags, latestVersion, pickVersion, tagVersion } from '../../src/project/semver-tags.js';
+import { isRangeSpecifier, parseDependencyRef } from '../../src/project/spec/dependency-ref.js';
+import { classifyTags, latestVersion, pickVersion, tagVersion } from '../../src/project/plan/semver-tags.js';
 
 const D = `sha256:${'c'.repeat(64)}`;
 

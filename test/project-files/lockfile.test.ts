@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { isOrasError, type OrasError } from '../../src/errors.js';
-import { LOCKFILE_HEADER, parseLockfileText, readLockfile, serializeLockfile, writeLockfile } from '../../src/project/lockfile.js';
+import { LOCKFILE_HEADER, parseLockfileText, readLockfile, serializeLockfile, writeLockfile } from '../../src/project/spec/lockfile.js';
 import type { Lockfile } from '../../src/project/types.js';
 
 const D = (c: string): string => `sha256:${c.repeat(64)}`;

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { isOrasError, type OrasError } from '../../src/errors.js';
-import { loadManifest, parseManifestText } from '../../src/project/manifest.js';
-import { validateManifest } from '../../src/project/validate.js';
+import { loadManifest, parseManifestText } from '../../src/project/spec/manifest.js';
+import { validateManifest } from '../../src/project/spec/validate.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 

@@ -4,7 +4,7 @@ import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { Reference } from '../../src/oci/reference.js';
 import { findOutdated } from '../../src/project/outdated.js';
-import { resolveAll, resolveDependency, type ResolveContext } from '../../src/project/resolve.js';
+import { resolveAll, resolveDependency, type ResolveContext } from '../../src/project/plan/resolve.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { Repository } from '../../src/registry/repository.js';
 import { registry, uniqueRepo } from '../harness/context.js';

@@ -7,8 +7,8 @@ import { MediaType } from '../../src/oci/media-types.js';
 import type { Reference } from '../../src/oci/reference.js';
 import type { ProjectEvent } from '../../src/project/events.js';
 import { findOutdated } from '../../src/project/outdated.js';
-import { resolveAll, resolveDependency, type ResolveContext } from '../../src/project/resolve.js';
-import { parseDependencyRef } from '../../src/project/dependency-ref.js';
+import { resolveAll, resolveDependency, type ResolveContext } from '../../src/project/plan/resolve.js';
+import { parseDependencyRef } from '../../src/project/spec/dependency-ref.js';
 import type { Lockfile, LockedDependency, ProjectManifest } from '../../src/project/types.js';
 
 const REPO = 'localhost:5000/acme/model';

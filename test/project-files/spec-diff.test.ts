@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { compareManifestToLock, formatSpecChanges, normalizeDependencySpec, specifierMatches } from '../../src/project/spec-diff.js';
+import { compareManifestToLock, formatSpecChanges, normalizeDependencySpec, specifierMatches } from '../../src/project/plan/spec-diff.js';
 import type { Lockfile, LockedDependency, ProjectManifest } from '../../src/project/types.js';
 
 const D = (c: string): string => `sha256:${c.repeat(64)}`;

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { install } from '../../src/project/install.js';
-import { readLockfile } from '../../src/project/lockfile.js';
+import { readLockfile } from '../../src/project/spec/lockfile.js';
 import { publish } from '../../src/project/publish.js';
 import { verify } from '../../src/project/verify.js';
 import { layoutFactory, recorder, treeMismatches, writeTree } from './helpers.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ActualEntry, ActualTree } from '../../src/project/actual.js';
-import { countPlan, diff, isNoop } from '../../src/project/diff.js';
+import type { ActualEntry, ActualTree } from '../../src/project/plan/actual.js';
+import { countPlan, diff, isNoop } from '../../src/project/plan/diff.js';
 import type { InstalledFile, LockedFile, Lockfile } from '../../src/project/types.js';
 
 const D = (c: string): string => `sha256:${c.repeat(64).slice(0, 64)}`;

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { install, type InstallOptions } from '../../src/project/install.js';
-import { readLockfile } from '../../src/project/lockfile.js';
+import { readLockfile } from '../../src/project/spec/lockfile.js';
 import { publish } from '../../src/project/publish.js';
-import { readState, statePath } from '../../src/project/state.js';
+import { readState, statePath } from '../../src/project/apply/state.js';
 import { layoutFactory, newCounter, writeTree } from './helpers.js';
 
 // The no-op fast path of install (src/project/fast-noop.ts): taken only when artifacts.yaml,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { install } from '../../src/project/install.js';
-import { readLockfile } from '../../src/project/lockfile.js';
+import { readLockfile } from '../../src/project/spec/lockfile.js';
 import { publish } from '../../src/project/publish.js';
 import { layoutFactory, listTree, lockedPaths, recorder, treeMismatches, writeTree } from './helpers.js';
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOrasError } from '../../src/errors.js';
 import { install, plan, update } from '../../src/project/install.js';
-import { readLockfile } from '../../src/project/lockfile.js';
+import { readLockfile } from '../../src/project/spec/lockfile.js';
 import { publish } from '../../src/project/publish.js';
-import { readState } from '../../src/project/state.js';
+import { readState } from '../../src/project/apply/state.js';
 import { verify } from '../../src/project/verify.js';
 import { counted, layoutFactory, listTree, lockedPaths, newCounter, recorder, treeMismatches, writeTree } from './helpers.js';
 
@@ -272,7 +272,7 @@ describe('install from an OCI layout source', () => {
     // Drop the dependency from the lock by hand: its installed files become extraneous.
     const lock = (await readLockfile(g))!;
     await writeFile(join(g, 'artifacts.yaml'), 'dependencies: {}\n');
-    const { writeLockfile } = await import('../../src/project/lockfile.js');
+    const { writeLockfile } = await import('../../src/project/spec/lockfile.js');
     await writeLockfile(g, { ...lock, dependencies: {} });
     const rep2 = await verify({ projectDir: g });
     expect(rep2.treeDrift.map((d) => d.actual)).toEqual(['extraneous', 'extraneous', 'extraneous']);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOrasError } from '../../src/errors.js';
 import { install, update } from '../../src/project/install.js';
-import { readLockfile } from '../../src/project/lockfile.js';
+import { readLockfile } from '../../src/project/spec/lockfile.js';
 import { publish } from '../../src/project/publish.js';
 import { verify } from '../../src/project/verify.js';
 import { RegistryClient } from '../../src/registry/client.js';

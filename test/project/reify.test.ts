@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOrasError } from '../../src/errors.js';
 import { digestOf } from '../../src/oci/digest.js';
-import { loadActual } from '../../src/project/actual.js';
-import { ProjectCache } from '../../src/project/cache.js';
-import { countPlan, diff } from '../../src/project/diff.js';
+import { loadActual } from '../../src/project/plan/actual.js';
+import { ProjectCache } from '../../src/project/apply/cache.js';
+import { countPlan, diff } from '../../src/project/plan/diff.js';
 import type { ProjectEvent } from '../../src/project/events.js';
-import { reify } from '../../src/project/reify.js';
-import { readState, writeState } from '../../src/project/state.js';
+import { reify } from '../../src/project/apply/reify.js';
+import { readState, writeState } from '../../src/project/apply/state.js';
 import type { LockedFile, Lockfile } from '../../src/project/types.js';
 
 let root: string;

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { OrasConfig } from '../../project/config.js';
+import type { OrasConfig } from '../../project/spec/config.js';
 import type { ProjectListener } from '../../project/events.js';
 import { cliConfig, effectiveConcurrency } from '../config.js';
 import { cliState } from '../context.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { readLockfile } from '../../project/lockfile.js';
-import { loadManifest } from '../../project/manifest.js';
+import { readLockfile } from '../../project/spec/lockfile.js';
+import { loadManifest } from '../../project/spec/manifest.js';
 import { findOutdated } from '../../project/outdated.js';
 import { publish } from '../../project/publish.js';
 import type { Reference } from '../../oci/reference.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatSpecChanges } from '../../project/spec-diff.js';
+import { formatSpecChanges } from '../../project/plan/spec-diff.js';
 import { verify, type VerifyReport } from '../../project/verify.js';
 import { cliState, outLine, printJson } from '../context.js';
 import { CliExit, ExitCode, type ExitCodeValue } from '../errors.js';

@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { OrasError } from '../errors.js';
+import { OrasError } from '../../errors.js';
 import { stampFile } from './input-stamp.js';
-import type { FileStamp, ProjectManifest } from './types.js';
+import type { FileStamp, ProjectManifest } from '../types.js';
 import { preloadValidators, validateManifest } from './validate.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
 import { parseCanonicalYaml } from './canonical-yaml.js';

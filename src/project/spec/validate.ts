@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
 import type { Ajv, ValidateFunction } from 'ajv';
-import { isOrasError } from '../errors.js';
-import { parseReference } from '../oci/reference.js';
+import { isOrasError } from '../../errors.js';
+import { parseReference } from '../../oci/reference.js';
 import type { OrasConfigFile } from './config.js';
 import validateOrasConfig from './oras-config-validate.js';
 import { parseDependencyRef, isRangeSpecifier } from './dependency-ref.js';
 import { ajvIssues, issueAt, type Issue, type PathSegment } from './issues.js';
-import { LOCKFILE_VERSION, type DependencySpec, type Lockfile, type ProjectManifest, type PublishFileSpec, type PublishSpec } from './types.js';
+import { LOCKFILE_VERSION, type DependencySpec, type Lockfile, type ProjectManifest, type PublishFileSpec, type PublishSpec } from '../types.js';
 
 export type { Issue } from './issues.js';
 
@@ -32,7 +32,7 @@ let ajv: Ajv | undefined;
 
 /** Absolute URL of a bundled JSON Schema (`schemas/<name>.schema.json` at the package root). */
 export function schemaUrl(name: SchemaName): URL {
-  return new URL(`../../schemas/${name}.schema.json`, import.meta.url);
+  return new URL(`../../../schemas/${name}.schema.json`, import.meta.url);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { acquireLock, lockPathFor, type ReleaseLock } from '../content/file-lock.js';
-import { emit, type ProjectListener } from './events.js';
+import { acquireLock, lockPathFor, type ReleaseLock } from '../../content/file-lock.js';
+import { emit, type ProjectListener } from '../events.js';
 import { ensureStateDir } from './state.js';
 
 /** Options for {@link lockProject}. */

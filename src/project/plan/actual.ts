@@ -1,11 +1,11 @@
 import { lstatSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { isOrasError, OrasError } from '../errors.js';
-import { digestFile } from '../oci/hash-file.js';
-import { parseDigest, type DigestAlgorithm } from '../oci/digest.js';
-import { emit, type ProjectListener } from './events.js';
-import { projectPath } from './materialize.js';
-import type { InstallState, InstalledFile, LockedFile, Lockfile } from './types.js';
+import { isOrasError, OrasError } from '../../errors.js';
+import { digestFile } from '../../oci/hash-file.js';
+import { parseDigest, type DigestAlgorithm } from '../../oci/digest.js';
+import { emit, type ProjectListener } from '../events.js';
+import { projectPath } from '../apply/materialize.js';
+import type { InstallState, InstalledFile, LockedFile, Lockfile } from '../types.js';
 
 /**
  * What is on disk at one path of interest: a path we recorded in

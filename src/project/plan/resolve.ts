@@ -1,17 +1,17 @@
 import pLimit from 'p-limit';
 import { createRequire } from 'node:module';
-import { isOrasError, OrasError } from '../errors.js';
-import { fetchAll } from '../content/read.js';
-import type { ReadOnlyTarget, TagLister } from '../content/store.js';
-import type { Descriptor, ImageIndex, ImageManifest } from '../oci/descriptor.js';
-import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../oci/manifest.js';
-import { isManifestMediaType, MediaType } from '../oci/media-types.js';
-import type { Reference } from '../oci/reference.js';
-import { parseDependencyRef, repositoryOf, type DependencyRef } from './dependency-ref.js';
-import { emit, type ProjectListener } from './events.js';
+import { isOrasError, OrasError } from '../../errors.js';
+import { fetchAll } from '../../content/read.js';
+import type { ReadOnlyTarget, TagLister } from '../../content/store.js';
+import type { Descriptor, ImageIndex, ImageManifest } from '../../oci/descriptor.js';
+import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../../oci/manifest.js';
+import { isManifestMediaType, MediaType } from '../../oci/media-types.js';
+import type { Reference } from '../../oci/reference.js';
+import { parseDependencyRef, repositoryOf, type DependencyRef } from '../spec/dependency-ref.js';
+import { emit, type ProjectListener } from '../events.js';
 import { normalizeDependencySpec, specifierMatches } from './spec-diff.js';
 import type { SemverTags } from './semver-tags.js';
-import type { DependencySpec, LockedDependency, LockedPublish, Lockfile, ProjectManifest } from './types.js';
+import type { DependencySpec, LockedDependency, LockedPublish, Lockfile, ProjectManifest } from '../types.js';
 
 /** What the resolver reads from: a repository (registry or OCI layout) that can resolve, fetch and list tags. */
 export type ResolveTarget = ReadOnlyTarget & TagLister;

@@ -2,13 +2,13 @@ import { closeSync, constants as fsConstants, createReadStream, fstatSync, openS
 import { chmod, copyFile, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER } from '../content/fs-atomic.js';
-import { OrasError } from '../errors.js';
-import { parseDigest, verifyContent, VerifyingStream } from '../oci/digest.js';
-import { digestFile } from '../oci/hash-file.js';
-import type { LinkMode as ConfigLinkMode } from './config.js';
-import type { LinkMethod } from './events.js';
-import type { LockedFile } from './types.js';
+import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER } from '../../content/fs-atomic.js';
+import { OrasError } from '../../errors.js';
+import { parseDigest, verifyContent, VerifyingStream } from '../../oci/digest.js';
+import { digestFile } from '../../oci/hash-file.js';
+import type { LinkMode as ConfigLinkMode } from '../spec/config.js';
+import type { LinkMethod } from '../events.js';
+import type { LockedFile } from '../types.js';
 
 /**
  * How files get from the cache into the project.

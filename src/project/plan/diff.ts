@@ -1,7 +1,7 @@
 import type { ActualEntry, ActualTree } from './actual.js';
 import { lockedFiles } from './actual.js';
-import type { PlanCounts } from './events.js';
-import type { Lockfile, Plan, PlanAction } from './types.js';
+import type { PlanCounts } from '../events.js';
+import type { Lockfile, Plan, PlanAction } from '../types.js';
 
 /** Options for {@link diff}. */
 export interface DiffOptions {

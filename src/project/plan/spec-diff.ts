@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
-import { parseReference } from '../oci/reference.js';
-import type { DependencySpec, Lockfile, ProjectManifest } from './types.js';
+import { parseReference } from '../../oci/reference.js';
+import type { DependencySpec, Lockfile, ProjectManifest } from '../types.js';
 
 /** One difference between artifacts.yaml and artifacts.lock. */
 export interface SpecChange {

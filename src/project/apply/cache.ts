@@ -3,17 +3,17 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
-import { acquireLock } from '../content/file-lock.js';
-import { streamToFileAtomic, writeFileAtomic } from '../content/fs-atomic.js';
-import { OciLayoutStore } from '../content/oci-layout.js';
-import { readAll } from '../content/read.js';
-import type { Fetcher } from '../content/store.js';
-import { isOrasError, OrasError } from '../errors.js';
-import type { Descriptor } from '../oci/descriptor.js';
-import { digestPath, verifyContent } from '../oci/digest.js';
-import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
-import { digestFile } from '../oci/hash-file.js';
-import { emit, type ProjectListener } from './events.js';
+import { acquireLock } from '../../content/file-lock.js';
+import { streamToFileAtomic, writeFileAtomic } from '../../content/fs-atomic.js';
+import { OciLayoutStore } from '../../content/oci-layout.js';
+import { readAll } from '../../content/read.js';
+import type { Fetcher } from '../../content/store.js';
+import { isOrasError, OrasError } from '../../errors.js';
+import type { Descriptor } from '../../oci/descriptor.js';
+import { digestPath, verifyContent } from '../../oci/digest.js';
+import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
+import { digestFile } from '../../oci/hash-file.js';
+import { emit, type ProjectListener } from '../events.js';
 
 /**
  * The default cache directory: `$ORAS_CACHE_DIR`, else `configured` (the
@@ -252,7 +252,7 @@ export class ProjectCache {
 
   private async extract(layer: Descriptor, dest: string, options: CacheFetchOptions & { stripPrefix?: string; expectedUncompressedDigest?: string }): Promise<UnpackedFile[]> {
     // Loaded on demand: tar-stream is only needed for directory layers.
-    const { extractTarGz } = await import('../artifact/tar-extract.js');
+    const { extractTarGz } = await import('../../artifact/tar-extract.js');
     await extractTarGz(await this.store.fetch(layer), dest, {
       ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
       ...(options.expectedUncompressedDigest !== undefined ? { expectedUncompressedDigest: options.expectedUncompressedDigest } : {}),

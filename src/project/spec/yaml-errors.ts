@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Document, LineCounter, Node } from 'yaml';
-import { OrasError, type OrasErrorCode } from '../errors.js';
+import { OrasError, type OrasErrorCode } from '../../errors.js';
 import type { Issue, PathSegment } from './issues.js';
 
 /**

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { CosmiconfigResult, Loader } from 'cosmiconfig';
-import { isOrasError, OrasError } from '../errors.js';
+import { isOrasError, OrasError } from '../../errors.js';
 import { validateConfig } from './validate.js';
 import type { YamlSource } from './yaml-errors.js';
 import { parseCanonicalYaml } from './canonical-yaml.js';

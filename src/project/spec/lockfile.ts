@@ -1,9 +1,9 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { OrasError } from '../errors.js';
-import { writeFileAtomic } from '../content/fs-atomic.js';
-import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type LockedDependency, type LockedFile, type LockedPublish, type Lockfile } from './types.js';
+import { OrasError } from '../../errors.js';
+import { writeFileAtomic } from '../../content/fs-atomic.js';
+import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type LockedDependency, type LockedFile, type LockedPublish, type Lockfile } from '../types.js';
 import { preloadValidators, validateLockfile } from './validate.js';
 import { stampFile } from './input-stamp.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';

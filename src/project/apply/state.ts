@@ -1,8 +1,8 @@
 import { lstat, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OrasError } from '../errors.js';
-import type { FileStamp, InstallInputs, InstallState, InstalledFile } from './types.js';
-import { writeFileAtomic } from '../content/fs-atomic.js';
+import { OrasError } from '../../errors.js';
+import type { FileStamp, InstallInputs, InstallState, InstalledFile } from '../types.js';
+import { writeFileAtomic } from '../../content/fs-atomic.js';
 
 /** The project-private directory holding `state.json` and the `lock` file. */
 export const STATE_DIR = '.oras';

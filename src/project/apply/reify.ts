@@ -1,12 +1,12 @@
 import { lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import pLimit from 'p-limit';
-import { OrasError } from '../errors.js';
-import type { ActualTree } from './actual.js';
-import { emit, type ProjectListener } from './events.js';
+import { OrasError } from '../../errors.js';
+import type { ActualTree } from '../plan/actual.js';
+import { emit, type ProjectListener } from '../events.js';
 import { cleanStaleTemps, dirHasNoSymlink, materializeFile, newMaterializeContext, projectPath, syncDir, type LinkMode } from './materialize.js';
 import { STATE_DIR, writeState } from './state.js';
-import type { InstallInputs, InstallState, InstalledFile, LockedFile, Plan, PlanAction } from './types.js';
+import type { InstallInputs, InstallState, InstalledFile, LockedFile, Plan, PlanAction } from '../types.js';
 
 /** Options for {@link reify}. */
 export interface ReifyOptions {

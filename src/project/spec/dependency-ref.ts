@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { OrasError } from '../errors.js';
-import { isValidTag, parseReference, type Reference } from '../oci/reference.js';
+import { OrasError } from '../../errors.js';
+import { isValidTag, parseReference, type Reference } from '../../oci/reference.js';
 
 /**
  * How a dependency `ref` of artifacts.yaml is interpreted.

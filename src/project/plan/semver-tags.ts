@@ -3,8 +3,8 @@ import parse from 'semver/functions/parse.js';
 import prerelease from 'semver/functions/prerelease.js';
 import valid from 'semver/functions/valid.js';
 import maxSatisfying from 'semver/ranges/max-satisfying.js';
-import { OrasError } from '../errors.js';
-import type { CallOptions, TagLister } from '../content/store.js';
+import { OrasError } from '../../errors.js';
+import type { CallOptions, TagLister } from '../../content/store.js';
 
 /** One tag that is a semver version. */
 export interface SemverTag {

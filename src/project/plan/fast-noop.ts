@@ -1,9 +1,9 @@
 import { lstatSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { TEMP_MARKER } from '../content/fs-atomic.js';
+import { TEMP_MARKER } from '../../content/fs-atomic.js';
 import { dirHasNoSymlinkSync } from './actual.js';
-import { readIfStamped } from './input-stamp.js';
-import type { InstallState } from './types.js';
+import { readIfStamped } from '../spec/input-stamp.js';
+import type { InstallState } from '../types.js';
 
 /**
  * The no-op fast path of `install` (like pnpm's `node_modules/.modules.yaml`

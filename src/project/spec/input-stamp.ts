@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import type { FileStamp } from './types.js';
+import type { FileStamp } from '../types.js';
 
 /**
  * Stamps of the project's input files (artifacts.yaml, artifacts.lock): the
