@@ -1,14 +1,50 @@
 import { defineConfig } from 'vitest/config';
 
-// Integration tests get real registries from the global setup (see test/harness/).
+/**
+ * Test files that need the harness: real docker-registry instances (test/harness/global-setup.ts),
+ * skopeo, or the built CLI in dist/. Everything else is a unit test and runs without any of them
+ * (`npm run test:unit`). A unit test that calls `registries()` fails with a message naming this list.
+ */
+export const INTEGRATION = [
+  'test/harness.test.ts',
+  'test/cli/**/*.test.ts',
+  'test/examples/**/*.test.ts',
+  'test/registry/**/*.test.ts',
+  'test/artifact/many-files-push.test.ts',
+  'test/artifact/push-overlap.test.ts',
+  'test/artifact/registry.test.ts',
+  'test/copy/registry.test.ts',
+  'test/copy/skopeo-layout.test.ts',
+  'test/hardening/crash.test.ts',
+  'test/hardening/credentials.test.ts',
+  'test/hardening/faults.test.ts',
+  'test/project-files/resolve-registry.test.ts',
+  'test/project/install-registry.test.ts',
+  'test/registry-http/auth-servers.test.ts',
+  'test/registry-http/mtls.test.ts',
+  'test/registry-http/real-registries.test.ts',
+];
+/** Unit files inside folders that are otherwise integration. */
+const UNIT_EXCEPTIONS = ['test/cli/units.test.ts', 'test/registry/undici-lite.test.ts'];
+
+const shared = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 30_000, pool: 'forks' as const };
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/harness/global-setup.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    teardownTimeout: 30_000,
-    pool: 'forks',
     reporters: ['default', './test/harness/summary-reporter.ts'],
+    projects: [
+      {
+        test: { ...shared, name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION.filter((g) => !UNIT_EXCEPTIONS.includes(g)).concat(['**/node_modules/**']) },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'integration',
+          include: INTEGRATION,
+          exclude: [...UNIT_EXCEPTIONS, '**/node_modules/**'],
+          globalSetup: ['test/harness/global-setup.ts'],
+        },
+      },
+    ],
   },
 });

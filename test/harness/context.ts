@@ -26,7 +26,13 @@ export function uniqueRepo(prefix: string): string {
 
 /** The registries started by the global setup (`inject('registries')`). */
 export function registries(): TestRegistries {
-  return inject('registries');
+  const value = inject('registries') as TestRegistries | undefined;
+  if (value === undefined) {
+    throw new Error(
+      'this test needs the harness registries, but it runs in the "unit" project: add its path to INTEGRATION in vitest.config.ts',
+    );
+  }
+  return value;
 }
 
 /** One harness registry by mode. */
