@@ -21,13 +21,27 @@ export function versionInfo(): VersionInfo {
   } catch {
     // not installed from a package: leave unknown
   }
+  const build = readBuildInfo();
   return {
     version,
     nodeVersion: process.version,
     platform: `${process.platform}/${process.arch}`,
-    gitCommit: process.env.ORAS_TS_GIT_COMMIT ?? 'unknown',
-    gitTreeState: process.env.ORAS_TS_GIT_TREE_STATE ?? 'unknown',
+    gitCommit: process.env.ORAS_TS_GIT_COMMIT ?? build.gitCommit ?? 'unknown',
+    gitTreeState: process.env.ORAS_TS_GIT_TREE_STATE ?? build.gitTreeState ?? 'unknown',
   };
+}
+
+/** `dist/build-info.json`, written by `scripts/build-info.mjs` at build time (absent: empty). */
+function readBuildInfo(): { gitCommit?: string; gitTreeState?: string } {
+  try {
+    const raw = JSON.parse(readFileSync(new URL('../../build-info.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+    const out: { gitCommit?: string; gitTreeState?: string } = {};
+    if (typeof raw.gitCommit === 'string' && /^[0-9a-f]{7,64}$|^unknown$/.test(raw.gitCommit)) out.gitCommit = raw.gitCommit;
+    if (typeof raw.gitTreeState === 'string' && /^(clean|dirty|unknown)$/.test(raw.gitTreeState)) out.gitTreeState = raw.gitTreeState;
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 /** `oras version`: prints `Version: …` and runtime fields, or JSON. */
