@@ -6,6 +6,8 @@
  * Env: `ORAS_TEST_TOKEN_LIFETIME_SEC` (positive integer) overrides the shared token server's
  * token lifetime (default 300 s).
  */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +28,36 @@ function toInfo(r: RunningRegistry): RegistryInfo {
   return info;
 }
 
+/** Newest mtime (ms) of the files below `dir` (0 when it does not exist). */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  let entries: string[];
+  try {
+    entries = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const s = statSync(join(dir, e), { throwIfNoEntry: false });
+    if (s?.isFile() === true && s.mtimeMs > newest) newest = s.mtimeMs;
+  }
+  return newest;
+}
+
+/**
+ * CLI tests run dist/cli/main.js: rebuild once, before any test file starts, when it is missing
+ * or older than a source file (so a test never runs a stale CLI).
+ */
+function buildIfStale(): void {
+  const root = join(import.meta.dirname, '..', '..');
+  const built = statSync(join(root, 'dist', 'cli', 'main.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  if (built >= newestMtime(join(root, 'src'))) return;
+  const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', timeout: 600_000 });
+  if (r.status !== 0) throw new Error('dist/ is stale and `npm run build` failed: fix the build first');
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  buildIfStale();
   const baseDir = await mkdtemp(join(tmpdir(), 'oras-ts-harness-'));
   const running: RunningRegistry[] = [];
   const teardown = async (): Promise<void> => {

@@ -1,5 +1,6 @@
 /** A {@link CredentialProvider} combining explicit options with the docker config file. */
 import { credentialFromConfig, defaultDockerConfigPath, readDockerConfig } from './docker-config.js';
+import { credentialFromEnv } from './env.js';
 import type { HelperOptions } from './helper.js';
 import { sameRegistry } from './keys.js';
 import type { Credential, CredentialProvider } from './types.js';
@@ -20,8 +21,10 @@ export interface CredentialProviderOptions extends HelperOptions {
 
 /**
  * Returns a provider: explicit credentials (username/password/identityToken/
- * registryToken) win; otherwise the docker config file is read on each call
- * (helpers first, then `auths`). A missing config file means anonymous.
+ * registryToken) win; then `ORAS_REGISTRY_<HOST>_*` environment variables
+ * (see {@link credentialFromEnv}; `opts.env`, default `process.env`); otherwise
+ * the docker config file is read on each call (helpers first, then `auths`).
+ * A missing config file means anonymous.
  */
 export function createCredentialProvider(opts: CredentialProviderOptions = {}): CredentialProvider {
   const explicit: Credential = {
@@ -37,6 +40,8 @@ export function createCredentialProvider(opts: CredentialProviderOptions = {}): 
   };
   return async (registry: string) => {
     if (hasExplicit && (opts.registry === undefined || sameRegistry(opts.registry, registry))) return { ...explicit };
+    const fromEnv = credentialFromEnv(registry, opts.env ?? process.env);
+    if (fromEnv !== undefined) return fromEnv;
     if (opts.noConfig === true) return undefined;
     const path = opts.configPath ?? defaultDockerConfigPath(opts.env);
     const config = await readDockerConfig(path);
