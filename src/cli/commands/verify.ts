@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatSpecChanges } from '../../project/plan/spec-diff.js';
 import { verify, type VerifyReport } from '../../project/verify.js';
 import { cliState, outLine, printJson } from '../context.js';
+import { ciReporterKind, emitCiReport, type CiProblem } from '../render/ci-report.js';
 import { CliExit, ExitCode, type ExitCodeValue } from '../errors.js';
 import { addProjectOptions, withProjectContext, type ProjectFlags } from './project-shared.js';
 
@@ -17,6 +18,19 @@ export function verifyExitCode(report: VerifyReport): ExitCodeValue {
   return ExitCode.Ok;
 }
 
+/** The CI report of a verify run: lock drift on artifacts.lock, tree drift on each file. */
+export function verifyCiReport(report: VerifyReport): { heading: string; okLine: string; problems: CiProblem[] } {
+  const problems: CiProblem[] = [];
+  if (report.manifestDrift.length > 0) {
+    problems.push({ file: 'artifacts.lock', title: 'Lock drift', message: `artifacts.lock does not match artifacts.yaml (run \`oras install\` and commit the lock):\n${formatSpecChanges(report.manifestDrift)}` });
+  }
+  for (const d of report.treeDrift) {
+    problems.push({ file: d.path, title: 'Tree drift', message: `${d.path}: ${d.actual}${d.dependency !== undefined ? ` (${d.dependency})` : ''}` });
+  }
+  for (const e of report.errors) problems.push({ title: e.code, message: e.message });
+  return { heading: 'oras verify', okLine: `${report.checked} file(s) match artifacts.lock`, problems };
+}
+
 /** `oras verify`: offline check that artifacts.lock matches artifacts.yaml and the files on disk. */
 export function registerVerify(program: Command): void {
   const cmd = program
@@ -27,6 +41,7 @@ export function registerVerify(program: Command): void {
     await withProjectContext(opts, async (ctx) => {
       const report = await verify({ projectDir: ctx.projectDir, concurrency: ctx.concurrency, ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}) });
       const code = verifyExitCode(report);
+      emitCiReport(ciReporterKind(), verifyCiReport(report), cliState.format === 'json' ? (l) => process.stderr.write(l + '\n') : outLine);
       if (cliState.format === 'json') {
         printJson({ ...report, exitCode: code });
       } else {
