@@ -5,7 +5,6 @@ export * from './events.js';
 // OCI data model
 export * from './oci/digest.js';
 export { digestFile, type DigestFileOptions } from './oci/hash-file.js';
-export { HASH_OFFLOAD_DEFAULT, HASH_OFFLOAD_THRESHOLD, HASH_OFFLOAD_WARM_THRESHOLD, HASH_WORKER_LIMIT, closeIdleHashWorkers } from './oci/hash-offload.js';
 export * from './oci/descriptor.js';
 export * from './oci/manifest.js';
 export * from './oci/media-types.js';

@@ -1,7 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { OrasError } from '../errors.js';
-import { OffloadedHash, shouldOffload, type HASH_OFFLOAD_THRESHOLD } from './hash-offload.js';
 
 /** A content digest string such as `sha256:<64 hex>`. Always validated by {@link parseDigest}. */
 export type Digest = string;
@@ -85,12 +84,6 @@ export interface VerifyingStreamOptions {
   hash?: Hash;
   /** Bytes already hashed into `hash` (resume). Default 0. */
   offset?: number;
-  /**
-   * Hash in a worker thread (`true`), inline (`false`), or decide by size
-   * (default: a worker when `size` ≥ {@link HASH_OFFLOAD_THRESHOLD}, or ≥ 8 MiB
-   * while a started worker is idle, and one is available; inline otherwise). Ignored (inline) when `hash` is given.
-   */
-  offload?: boolean;
 }
 
 /**
@@ -99,14 +92,11 @@ export interface VerifyingStreamOptions {
  * soon as more than `size` bytes arrive, and at the end (in `_flush`, before
  * the readable side ends) when fewer arrived or the digest differs.
  * `hash`/`offset` allow resuming a partial download whose prefix was already
- * hashed. Large content is hashed in a worker thread (see
- * {@link VerifyingStreamOptions.offload}); the contract is the same either
- * way, and the worker is released on end, error and destroy.
+ * hashed.
  */
 export class VerifyingStream extends Transform {
   readonly expected: { digest: Digest; size: number };
-  private hash: Hash | undefined;
-  private offloaded: OffloadedHash | undefined;
+  private readonly hash: Hash;
   private count: number;
   private readonly what: string;
   private readonly algorithm: DigestAlgorithm;
@@ -117,14 +107,7 @@ export class VerifyingStream extends Transform {
     this.expected = expected;
     this.count = options.offset ?? 0;
     this.what = options.what ?? `blob ${expected.digest}`;
-    if (options.hash !== undefined) {
-      this.hash = options.hash;
-    } else {
-      const remaining = expected.size - this.count;
-      const offload = options.offload ?? shouldOffload(remaining);
-      this.offloaded = offload && remaining > 0 ? OffloadedHash.tryStart(this.algorithm) : undefined;
-      if (!this.offloaded) this.hash = createHash(this.algorithm);
-    }
+    this.hash = options.hash ?? createHash(this.algorithm);
   }
 
   /** Bytes seen so far (including the resumed offset). */
@@ -140,54 +123,25 @@ export class VerifyingStream extends Transform {
       }));
       return;
     }
-    if (this.offloaded) {
-      let wait: Promise<void> | undefined;
-      try {
-        wait = this.offloaded.update(chunk);
-      } catch (err) {
-        cb(err as Error);
-        return;
-      }
-      if (wait) wait.then(() => cb(null, chunk), cb);
-      else cb(null, chunk);
-      return;
-    }
-    this.hash!.update(chunk);
+    this.hash.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
     if (this.count !== this.expected.size) {
-      this.offloaded?.abort();
       cb(new OrasError('ERR_ORAS_SIZE_MISMATCH', `${this.what}: received ${this.count} of ${this.expected.size} bytes (truncated)`, {
         hint: 'the transfer ended early; retry, and check the network or registry',
       }));
       return;
     }
-    const judge = (hex: string): void => {
-      const actual = `${this.algorithm}:${hex}`;
-      if (actual !== this.expected.digest) {
-        cb(new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${this.what}: digest mismatch, got ${actual}`, {
-          hint: 'the source served corrupted or tampered content; nothing was written',
-        }));
-        return;
-      }
-      cb();
-    };
-    const offloaded = this.offloaded;
-    if (offloaded) {
-      this.offloaded = undefined;
-      offloaded.digest().then(judge, cb);
+    const actual = `${this.algorithm}:${this.hash.digest('hex')}`;
+    if (actual !== this.expected.digest) {
+      cb(new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${this.what}: digest mismatch, got ${actual}`, {
+        hint: 'the source served corrupted or tampered content; nothing was written',
+      }));
       return;
     }
-    if (this.hash === undefined) this.hash = createHash(this.algorithm); // empty content with offload forced
-    judge(this.hash.digest('hex'));
-  }
-
-  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    this.offloaded?.abort();
-    this.offloaded = undefined;
-    cb(err);
+    cb();
   }
 }
 

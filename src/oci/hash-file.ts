@@ -2,33 +2,25 @@ import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { OrasError, isOrasError } from '../errors.js';
 import type { Digest, DigestAlgorithm } from './digest.js';
-import { hashFileInWorker, shouldOffload, type HASH_OFFLOAD_THRESHOLD } from './hash-offload.js';
 
 /** Options of {@link digestFile}. */
 export interface DigestFileOptions {
   /** Digest algorithm. Default `sha256`. */
   algorithm?: DigestAlgorithm;
-  /** Aborts the hashing (rejects with `ERR_ORAS_ABORTED`; a worker in use is terminated). */
+  /** Aborts the hashing (rejects with `ERR_ORAS_ABORTED`). */
   signal?: AbortSignal;
-  /**
-   * Hash in a worker thread (`true`), inline (`false`), or by size (default:
-   * a worker for files of at least {@link HASH_OFFLOAD_THRESHOLD} bytes, or
-   * ≥ 8 MiB while a started worker is idle, when one is free; inline otherwise).
-   */
-  offload?: boolean;
 }
 
 const READ_BYTES = 1024 * 1024;
 
 /**
- * Computes the digest and size of a file, streaming it (memory does not grow
- * with the file size). Big files are read and hashed in a worker thread, so
- * the main thread stays free; small ones inline (a worker costs ~20–40 ms to
- * start). The size is the number of bytes actually hashed.
+ * Computes the digest and size of a file, streaming it through one reused
+ * read buffer (memory does not grow with the file size). The size is the
+ * number of bytes actually hashed.
  *
  * Rejects with `ERR_ORAS_IO` (the system error `code`, e.g. `ENOENT`, is kept
  * on `cause`) when the file cannot be read, `ERR_ORAS_ABORTED` when `signal`
- * aborts. Never leaves a worker behind on any error.
+ * aborts.
  */
 export async function digestFile(path: string, options: DigestFileOptions = {}): Promise<{ digest: Digest; size: number }> {
   const algorithm = options.algorithm ?? 'sha256';
@@ -38,11 +30,6 @@ export async function digestFile(path: string, options: DigestFileOptions = {}):
     const fh = await open(path, 'r');
     try {
       const st = await fh.stat();
-      const offload = options.offload ?? shouldOffload(st.size);
-      if (offload) {
-        const r = await hashFileInWorker(path, algorithm, signal);
-        if (r) return { digest: `${algorithm}:${r.hex}`, size: r.size };
-      }
       const hash = createHash(algorithm);
       const buf = Buffer.allocUnsafe(Math.min(READ_BYTES, Math.max(st.size + 1, 4096)));
       let size = 0;
