@@ -27,6 +27,19 @@ export type ProjectEvent =
   | { type: 'resolve'; dependency: string; ref: string }
   /** A dependency was resolved to a manifest. */
   | { type: 'resolved'; dependency: string; resolved: string; digest: string; changed: boolean }
+  /**
+   * A tag locked earlier now names other content (`1.0.0 was republished`):
+   * `from` is the locked manifest digest, `to` the one the tag names now;
+   * `kept` tells whether the lock kept `from` (install) or moved (update,
+   * platform re-selection).
+   */
+  | { type: 'republished'; dependency: string; tag: string; from: string; to: string; kept: boolean }
+  /**
+   * An `artifacts.lock` with git conflict markers was merged entry by entry:
+   * `conflicts` are the entries that differed on both sides (dropped and
+   * re-resolved), `section.name` each.
+   */
+  | { type: 'lockfile-merged'; path: string; conflicts: string[] }
   /** `artifacts.lock` was (re)written. */
   | { type: 'lockfile-written'; path: string }
   /** A recorded file did not match its stat record and was rehashed. */

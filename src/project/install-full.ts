@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { posix } from 'node:path';
+import { join, posix } from 'node:path';
 import pLimit from 'p-limit';
 import { createRequire } from 'node:module';
 import type picomatchType from 'picomatch';
-import { OrasError } from '../errors.js';
+import { readFile } from 'node:fs/promises';
+import { isOrasError, OrasError } from '../errors.js';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
 import { Annotation } from '../oci/media-types.js';
 import { parseManifest } from '../oci/manifest.js';
@@ -12,15 +13,16 @@ import { loadActual } from './plan/actual.js';
 import { defaultCacheDir, ProjectCache, type BlobNeed, type UnpackedFile } from './apply/cache.js';
 import { repositoryOf } from './spec/dependency-ref.js';
 import { countPlan, diff } from './plan/diff.js';
-import { emit } from './events.js';
+import { emit, type ProjectListener } from './events.js';
 import type { InstallOptions, InstallResult, TargetFactory } from './install.js';
-import { serializeLockfile, readLockfileStamped, writeLockfileStamped } from './spec/lockfile.js';
+import { LOCKFILE_NAME, serializeLockfile, readLockfileStamped, writeLockfileStamped } from './spec/lockfile.js';
+import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';
 import { assertProjectRelativePath } from './apply/materialize.js';
 import { assertNoConflicts, reify } from './apply/reify.js';
 import { resolveAll, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
-import { LOCKFILE_VERSION, type DependencySpec, type InstallState, type LockedDependency, type LockedFile, type Lockfile, type Plan, type PlanAction } from './types.js';
+import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type InstallState, type LockedDependency, type LockedFile, type Lockfile, type Plan, type PlanAction, type ProjectManifest } from './types.js';
 
 /**
  * The full install path (resolution, planning, fetching, reify), loaded by
@@ -148,15 +150,19 @@ function pathSelection(spec: DependencySpec): { selects: (rel: string) => boolea
  * their title can be selected — and every selected regular file becomes a
  * LockedFile whose `layer` is the tarball digest.
  */
-async function filesFor(spec: DependencySpec, manifest: ImageManifest, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedFile[]> {
+async function filesFor(name: string, spec: DependencySpec, manifest: ImageManifest, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedFile[]> {
   const depPath = posix.normalize(spec.path).replace(/\/+$/, '');
   const selection = pathSelection(spec);
   const unpacks = (l: { unpack: boolean }): boolean => l.unpack && spec.unpack !== false;
   const planPull = await loadPlanPull();
+  const seen: string[] = []; // every candidate path, for the include check
   const plan = planPull(manifest, {
     outDir: '/',
     ...(spec.mediaTypes !== undefined ? { allowedMediaTypes: spec.mediaTypes } : {}),
-    filter: (c) => (unpacks(c) ? selection.mayContain(c.relativePath) : selection.selects(c.relativePath)),
+    filter: (c) => {
+      seen.push(c.relativePath);
+      return unpacks(c) ? selection.mayContain(c.relativePath) : selection.selects(c.relativePath);
+    },
   });
   const files: LockedFile[] = [];
   for (const l of plan.layers) {
@@ -169,6 +175,7 @@ async function filesFor(spec: DependencySpec, manifest: ImageManifest, cache: Pr
         ...(signal ? { signal } : {}),
       });
       for (const f of listing) {
+        seen.push(posix.join(l.relativePath, f.path));
         if (!selection.selects(posix.join(l.relativePath, f.path))) continue;
         files.push({ path: posix.join(root, f.path), digest: f.digest, size: f.size, layer: l.layer.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) });
       }
@@ -177,7 +184,31 @@ async function filesFor(spec: DependencySpec, manifest: ImageManifest, cache: Pr
     }
   }
   for (const f of files) assertProjectRelativePath(f.path);
+  assertIncludesMatch(name, spec, seen);
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * Every `include` glob must select something: a typo (`schemas/**\/*.jsn`)
+ * would otherwise install nothing without a word. Decision: an ERROR
+ * (`ERR_ORAS_USAGE`, naming the dependency, the glob and some available
+ * paths), not a warning — like a `files:` glob of a publishable that matches
+ * nothing. Checked when files are computed (new resolution or edited spec),
+ * never for an unchanged lock entry. A glob counts as matching when it
+ * matches a candidate path or one of its parent directories (before
+ * `exclude`: excluding everything an include selected is deliberate).
+ */
+function assertIncludesMatch(name: string, spec: DependencySpec, seen: readonly string[]): void {
+  if (spec.include === undefined || spec.include.length === 0) return;
+  const chains = seen.map(selfAndAncestors);
+  for (const glob of spec.include) {
+    const match = picomatchLib()(glob, { dot: true });
+    if (chains.some((chain) => chain.some((p) => match(p)))) continue;
+    const sample = [...new Set(seen)].sort().slice(0, 8);
+    throw new OrasError('ERR_ORAS_USAGE', `dependency '${name}': include glob ${JSON.stringify(glob)} matches no file of ${spec.ref} (it has: ${sample.join(', ') || 'no files'}${seen.length > sample.length ? ', …' : ''})`, {
+      hint: `fix or remove the glob in artifacts.yaml (dependencies.${name}.include); paths are relative to the dependency's \`path\`, e.g. "${sample[0]?.split('/')[0] ?? 'dir'}/**"`,
+    });
+  }
 }
 
 /** Refuses two dependencies writing the same path, or a file where another needs a directory. */
@@ -231,9 +262,8 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   const dryRun = options.dryRun === true;
   const onEvent = options.onEvent;
   const { manifest, stamp: manifestStamp } = await loadManifest(projectDir);
-  const oldRead = await readLockfileStamped(projectDir);
-  const oldLock = oldRead?.lock;
-  let lockStamp = oldRead?.stamp ?? null;
+  const old = await readOldLock(projectDir, frozen, onEvent);
+  const oldLock = old.lock;
   const cache = await ProjectCache.open(defaultCacheDir(env, options.cacheDir), {
     ...(onEvent ? { onEvent } : {}),
     ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
@@ -251,28 +281,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     }
     lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
   } else {
-    const ctx = {
-      repositoryFor: (ref: Reference) => sources.target(repositoryOf(ref)),
-      ...(onEvent ? { onEvent } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    };
-    const resolved = await resolveAll(manifest, oldLock, ctx, {
-      ...(options.update !== undefined ? { update: options.update } : {}),
-      concurrency: options.concurrency ?? 8,
-    });
-    const dependencies: Record<string, LockedDependency> = { ...resolved.kept };
-    // Cache the manifests and compute the files of the resolved dependencies concurrently (directory
-    // layers are fetched and unpacked here); entries are assigned in resolution order.
-    const entries = Object.entries(resolved.resolved);
-    const limit = pLimit(Math.max(1, options.concurrency ?? 8));
-    const settled = await Promise.allSettled(entries.map(([, r]) => limit(async () =>
-      lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, options.signal))));
-    for (const [i, [name]] of entries.entries()) {
-      const s = settled[i]!;
-      if (s.status === 'rejected') throw s.reason;
-      dependencies[name] = s.value;
-    }
-    lock = { lockfileVersion: LOCKFILE_VERSION, dependencies, publish: resolved.publish };
+    lock = await computeLock(manifest, oldLock, options, sources, cache);
   }
   checkOverlaps(lock);
   // Entries kept by resolution are the old lock's own objects: when every entry is, nothing changed
@@ -281,15 +290,12 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     const keys = Object.keys(a);
     return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
   };
-  const lockfileChanged = oldLock === undefined
+  const lockfileChanged = old.merged || (oldLock === undefined
     ? Object.keys(lock.dependencies).length > 0 || Object.keys(lock.publish).length > 0
     : !(lock === oldLock || (sameEntries(lock.dependencies, oldLock.dependencies) && sameEntries(lock.publish, oldLock.publish)))
-      && serializeLockfile(oldLock) !== serializeLockfile(lock);
-  if (lockfileChanged && !frozen && !dryRun) {
-    const written = await writeLockfileStamped(projectDir, lock);
-    lockStamp = written.stamp;
-    emit(onEvent, { type: 'lockfile-written', path: written.path });
-  }
+      && serializeLockfile(oldLock) !== serializeLockfile(lock));
+  // The new lock stays in memory until the tree follows it (written after reify, below).
+  const writeLock = lockfileChanged && !frozen && !dryRun;
   const t1 = performance.now();
 
   const actual = await loadActual(projectDir, state, { ideal: lock, ...(options.verify === true ? { verify: true } : {}), ...(onEvent ? { onEvent } : {}) });
@@ -343,23 +349,102 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     return cache.unpackedFile(r.layer, file.path.slice(r.root.length + 1), r.source, { offline, stripPrefix: r.title });
   };
   // Recorded with the state only if everything succeeds: enables the next run's fast path.
-  const agree = frozen || (compareManifestToLock(manifest, lock, { sections: ['dependencies'] }).changes.length === 0
-    && !(lockStamp === null && Object.keys(manifest.dependencies).length > 0));
-  await reify({
+  const agree = (stamp: FileStamp | null): boolean => frozen || (compareManifestToLock(manifest, lock, { sections: ['dependencies'] }).changes.length === 0
+    && !(stamp === null && Object.keys(manifest.dependencies).length > 0));
+  // Lock-write order: the tree first, then artifacts.lock, then the state's input stamps. A refused
+  // or failed reify leaves artifacts.lock as it was (the state records what landed); a crash
+  // between the steps leaves a state without input stamps, so the rerun takes the full path and
+  // converges (it resolves the same lock again: nothing moves without `update`).
+  const reified = await reify({
     projectDir, plan, actual, state, sourceFor,
-    inputs: { manifest: manifestStamp, lock: lockStamp, agree },
+    ...(writeLock ? {} : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     concurrency: options.concurrency ?? 8,
     ...(options.linkMode !== undefined ? { linkMode: options.linkMode } : {}),
     ...(onEvent ? { onEvent } : {}),
   });
+  if (writeLock) {
+    const written = await writeLockfileStamped(projectDir, lock);
+    emit(onEvent, { type: 'lockfile-written', path: written.path });
+    const files = reified.state.files;
+    await writeState(projectDir, { stateVersion: 1, files, inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) } });
+    emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
+  }
   return result(t3 - t2, performance.now() - t3);
+}
+
+/**
+ * artifacts.lock as found: parsed, or — when it holds git conflict markers —
+ * merged entry by entry (`spec/lock-merge.ts`; then `merged`, to be
+ * rewritten). With `frozen` a conflicted lock is `ERR_ORAS_FROZEN_LOCKFILE`
+ * naming the file and the fix.
+ */
+async function readOldLock(projectDir: string, frozen: boolean, onEvent: ProjectListener | undefined): Promise<{ lock: Lockfile | undefined; stamp: FileStamp | null; merged: boolean }> {
+  try {
+    const read = await readLockfileStamped(projectDir);
+    return { lock: read?.lock, stamp: read?.stamp ?? null, merged: false };
+  } catch (err) {
+    if (!isOrasError(err, 'ERR_ORAS_LOCKFILE')) throw err;
+    const file = join(projectDir, LOCKFILE_NAME);
+    const { hasConflictMarkers, mergeConflictedLockfileText } = await import('./spec/lock-merge.js');
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined || !hasConflictMarkers(text)) throw err;
+    if (frozen) {
+      throw new OrasError('ERR_ORAS_FROZEN_LOCKFILE', `${file} has unresolved git merge conflicts, and --frozen-lockfile never changes the lock`, {
+        hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to merge it entry by entry, then commit artifacts.lock (or set up the `oras lock merge` git merge driver, see README)',
+      });
+    }
+    const merged = mergeConflictedLockfileText(text);
+    emit(onEvent, { type: 'lockfile-merged', path: file, conflicts: merged.conflicts });
+    return { lock: merged.lock, stamp: null, merged: true };
+  }
+}
+
+/**
+ * The new lock (in memory): {@link resolveAll} (no silent upgrades), then the
+ * files of freshly resolved entries (manifests cached, directory layers
+ * unpacked) and of kept resolutions under an edited spec (from the locked
+ * manifest, cache first), concurrently; entries assigned in name order.
+ */
+async function computeLock(manifest: ProjectManifest, oldLock: Lockfile | undefined, options: InstallOptions, sources: Sources, cache: ProjectCache): Promise<Lockfile> {
+  const offline = options.offline === true;
+  const signal = options.signal;
+  const ctx = {
+    repositoryFor: (ref: Reference) => sources.target(repositoryOf(ref)),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(signal ? { signal } : {}),
+  };
+  const resolved = await resolveAll(manifest, oldLock, ctx, {
+    ...(options.update !== undefined ? { update: options.update } : {}),
+    concurrency: options.concurrency ?? 8,
+  });
+  const jobs: [string, () => Promise<LockedDependency>][] = [
+    ...Object.entries(resolved.resolved).map(([name, r]): [string, () => Promise<LockedDependency>] => [name, async () =>
+      lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, signal)]),
+    ...Object.entries(resolved.rebased).map(([name, rb]): [string, () => Promise<LockedDependency>] => [name, async () => {
+      if (rb.files !== undefined) return { ...rb.locked, files: rb.files };
+      const dep: LockedDependency = { ...rb.locked, files: [] };
+      const m = await sources.manifest(dep);
+      const source = offline ? undefined : await sources.forDependency(dep);
+      return { ...rb.locked, files: await filesFor(name, rb.locked.specifier, m, cache, source, offline, signal) };
+    }]),
+  ];
+  jobs.sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  const limit = pLimit(Math.max(1, options.concurrency ?? 8));
+  const settled = await Promise.allSettled(jobs.map(([, job]) => limit(job)));
+  const dependencies: Record<string, LockedDependency> = { ...resolved.kept };
+  for (const [i, [name]] of jobs.entries()) {
+    const s = settled[i]!;
+    if (s.status === 'rejected') throw s.reason;
+    dependencies[name] = s.value;
+  }
+  return { lockfileVersion: LOCKFILE_VERSION, dependencies, publish: resolved.publish };
 }
 
 
 /** Turns a freshly resolved dependency into a lock entry (computing its files; caches the manifest). */
 async function lockResolved(r: ResolvedDependency, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedDependency> {
   await cache.add(r.descriptor, r.manifestBytes);
-  const files = await filesFor(r.locked.specifier, r.manifest, cache, source, offline, signal);
+  const files = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, offline, signal);
   return { ...r.locked, files };
 }
 

@@ -29,6 +29,7 @@ const MODULES: readonly CommandModule[] = [
   { names: ['backup', 'restore'], load: async () => (await import('./backup.js')).registerBackup },
   { names: ['install', 'i', 'update', 'plan'], load: async () => (await import('./install.js')).registerInstall },
   { names: ['publish', 'outdated'], load: async () => (await import('./publish.js')).registerPublish },
+  { names: ['lock'], load: async () => (await import('./lock.js')).registerLock },
   { names: ['verify'], load: async () => (await import('./verify.js')).registerVerify },
   { names: ['version'], load: async () => (await import('./version.js')).registerVersion },
 ];

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { install, type InstallOptions, type InstallResult } from '../../project/install.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
+import { CliExit, ExitCode } from '../errors.js';
 import { addProjectOptions, withProjectContext, type ProjectFlags } from './project-shared.js';
 
 interface InstallFlags extends ProjectFlags {
@@ -72,6 +73,9 @@ async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): P
     });
     if (cliState.format === 'json') printJson(toJson(result));
     else printText(result);
+    // A dry run (`oras plan`) that shows conflicts exits 6, the code of tree drift: files were
+    // modified or are not ours, and `oras install` would refuse them (without --force).
+    if (result.dryRun && result.counts.conflict > 0) throw new CliExit(ExitCode.TreeDrift);
   });
 }
 

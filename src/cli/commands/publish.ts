@@ -6,6 +6,8 @@ import { publish } from '../../project/publish.js';
 import type { Reference } from '../../oci/reference.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { padRight } from '../render/format.js';
+import { republishedText } from '../render/project-progress.js';
+import { CliExit, ExitCode } from '../errors.js';
 import { addProjectOptions, withProjectContext, type ProjectFlags } from './project-shared.js';
 
 /** `oras publish [NAME...]` and `oras outdated`. */
@@ -66,18 +68,25 @@ export function registerPublish(program: Command): void {
         signal: interrupt.signal,
         ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}),
       }, { concurrency: ctx.concurrency });
+      // Exit 1 when something is outdated (as `pnpm outdated`), 0 when all is current: scripts can gate on it.
+      const exit = (): void => {
+        if (entries.some((e) => e.outdated)) throw new CliExit(ExitCode.Failure);
+      };
       if (cliState.format === 'json') {
         printJson({ dependencies: entries });
+        exit();
         return;
       }
       if (entries.length === 0) {
         outLine('No dependencies');
         return;
       }
-      const rows = entries.map((e) => [e.name, e.current ?? '-', e.wanted, e.latest ?? '-', e.outdated ? 'outdated' : 'up to date']);
+      const rows = entries.map((e) => [e.name, e.current ?? '-', e.wanted, e.latest ?? '-', e.republished !== undefined ? 'republished' : e.outdated ? 'outdated' : 'up to date']);
       const header = ['Name', 'Current', 'Wanted', 'Latest', 'Status'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
       for (const r of [header, ...rows]) outLine(r.map((c, i) => (i === r.length - 1 ? c : padRight(c, widths[i] ?? 0))).join('  '));
+      for (const e of entries) if (e.republished !== undefined) outLine(republishedText(e.name, e.republished.tag, e.republished.from, e.republished.to));
+      exit();
     });
   });
 }

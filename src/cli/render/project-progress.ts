@@ -32,6 +32,12 @@ export function projectProgress(stream: Writable = process.stderr, verbose = fal
       case 'remove':
         line(`Removed   ${e.path}`);
         break;
+      case 'republished':
+        line(`Warning:  ${republishedText(e.dependency, e.tag, e.from, e.to)}${e.kept ? `; kept ${shortHex(e.from)} (\`oras update ${e.dependency}\` moves to it)` : ''}`);
+        break;
+      case 'lockfile-merged':
+        line(`Merged    ${e.path} (git conflict markers) entry by entry${e.conflicts.length > 0 ? `; re-resolving ${e.conflicts.length} conflicting: ${e.conflicts.join(', ')}` : ''}`);
+        break;
       case 'lockfile-written':
         line(`Wrote     ${e.path}`);
         break;
@@ -51,4 +57,14 @@ export function projectProgress(stream: Writable = process.stderr, verbose = fal
         break;
     }
   };
+}
+
+/** The first 12 hex digits of a digest, with an ellipsis. */
+function shortHex(digest: string): string {
+  return `${digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 13)}…`;
+}
+
+/** `data: 1.0.0 was republished: 26bf1c0ffee0… → 8a24…` (install, update and outdated say it the same way). */
+export function republishedText(dependency: string, tag: string, from: string, to: string): string {
+  return `${dependency}: ${tag} was republished: ${shortHex(from)} → ${shortHex(to)}`;
 }

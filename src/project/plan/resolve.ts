@@ -10,8 +10,9 @@ import type { Reference } from '../../oci/reference.js';
 import { parseDependencyRef, repositoryOf, type DependencyRef } from '../spec/dependency-ref.js';
 import { emit, type ProjectListener } from '../events.js';
 import { normalizeDependencySpec, specifierMatches } from './spec-diff.js';
-import type { SemverTags } from './semver-tags.js';
-import type { DependencySpec, LockedDependency, LockedPublish, Lockfile, ProjectManifest } from '../types.js';
+import type { SemverTag, SemverTags } from './semver-tags.js';
+import { findRenames, keepDecision } from './locked-resolution.js';
+import type { DependencySpec, LockedDependency, LockedFile, LockedPublish, Lockfile, ProjectManifest } from '../types.js';
 
 /** What the resolver reads from: a repository (registry or OCI layout) that can resolve, fetch and list tags. */
 export type ResolveTarget = ReadOnlyTarget & TagLister;
@@ -95,6 +96,7 @@ async function target(name: string, dep: DependencyRef, repo: ResolveTarget, ctx
     const listed = tags ?? (await listSemverTags(repo, { max: ctx.maxTags ?? 10_000, what: where, ...opts }));
     const chosen = pickVersion(listed, dep.range);
     if (chosen === undefined) throw noMatch(name, where, dep.range, listed);
+    await assertUnambiguous(name, where, repo, chosen, listed, opts);
     ref = tag = chosen.tag;
   }
   try {
@@ -112,6 +114,22 @@ async function target(name: string, dep: DependencyRef, repo: ResolveTarget, ctx
     }
     throw err;
   }
+}
+
+/**
+ * Several tags denoting the version a range picked (`1.1.0` and `v1.1.0`)
+ * must name the same manifest: otherwise which one is "1.1.0" is a guess, and
+ * the resolution fails (`ERR_ORAS_RESOLVE`) naming every tag and digest. One
+ * HEAD per tag, only when such twins exist.
+ */
+async function assertUnambiguous(name: string, where: string, repo: ResolveTarget, chosen: SemverTag, tags: SemverTags, opts: { signal?: AbortSignal }): Promise<void> {
+  const twins = tags.versions.filter((v) => v.version === chosen.version).map((v) => v.tag).sort();
+  if (twins.length < 2) return;
+  const digests = await Promise.all(twins.map(async (t) => (await repo.resolve(t, opts)).digest));
+  if (new Set(digests).size === 1) return;
+  const listed = twins.map((t, i) => `${t} → ${digests[i]}`).join(', ');
+  throw resolveError(`dependency '${name}': tags of ${where} for version ${chosen.version} name different manifests (${listed}); the range cannot pick one`,
+    `pin one of them exactly (${twins.map((t) => `${where}:${t}`).join(' or ')}), or retag the repository so both name the same manifest`);
 }
 
 function noMatch(name: string, where: string, range: string, tags: SemverTags): OrasError {
@@ -190,58 +208,126 @@ export interface ResolveAllOptions {
   concurrency?: number;
 }
 
+/** A locked resolution kept under an edited specifier (see `locked-resolution.ts`). */
+export interface RebasedDependency {
+  /** The locked entry with the new specifier (same `resolved`, `tag`, `digest`). */
+  locked: Omit<LockedDependency, 'files'>;
+  /** The locked files when they are still exactly right (only `ref` changed); else the caller recomputes them from the locked manifest. */
+  files?: LockedFile[];
+}
+
 /** The outcome of {@link resolveAll}. */
 export interface ResolveAllResult {
-  /** Locked entries kept as they are (specifier unchanged, not updated). */
+  /** Locked entries kept as they are (specifier unchanged, not updated; or renamed with an identical spec). */
   kept: Record<string, LockedDependency>;
-  /** Entries resolved now (new, changed or updated); their files are still to be computed. */
+  /** Locked resolutions kept under an edited specifier (no network); files to recompute when `files` is absent. */
+  rebased: Record<string, RebasedDependency>;
+  /** Entries resolved now (new, no longer satisfied, platform re-selected, or updated); their files are still to be computed. */
   resolved: Record<string, ResolvedDependency>;
-  /** Names that were locked but are no longer declared (dropped). */
+  /** Names that were locked but are no longer declared (dropped, or renamed). */
   removed: string[];
   /** Locked publish records whose publishable is still declared. */
   publish: Record<string, LockedPublish>;
 }
 
+/** Rejects `update` names that are not declared. */
+function checkUpdateNames(manifest: ProjectManifest, update: ResolveAllOptions['update']): void {
+  if (!Array.isArray(update)) return;
+  const unknown = update.filter((n) => manifest.dependencies[n] === undefined);
+  if (unknown.length > 0) {
+    throw new OrasError('ERR_ORAS_USAGE', `unknown dependenc${unknown.length === 1 ? 'y' : 'ies'}: ${unknown.join(', ')}`, {
+      hint: `declared dependencies: ${Object.keys(manifest.dependencies).sort().join(', ') || '(none)'}`,
+    });
+  }
+}
+
+/** One dependency to resolve over the network: its spec, and the ref actually resolved (a pinned form when re-selecting a platform). */
+interface Todo {
+  name: string;
+  spec: DependencySpec;
+  ref: string;
+}
+
 /**
- * Brings the lock in line with the manifest: keeps locked dependencies whose
- * specifier is unchanged (unless named in `update`), resolves missing and
- * changed ones (p-limit, `concurrency`), drops removed ones. Emits `resolved`
- * with `changed` = the digest differs from the previously locked one. When
+ * Sorts declared dependencies into kept / rebased / to-resolve (PURE), by the
+ * rules of `locked-resolution.ts`: an unchanged specifier keeps its entry; an
+ * edited one keeps its resolution while the locked version still satisfies
+ * the spec; a renamed one inherits the entry of its old name; `update` forces
+ * a fresh resolution.
+ */
+function classify(manifest: ProjectManifest, prior: Record<string, LockedDependency>, update: ResolveAllOptions['update']): { kept: Record<string, LockedDependency>; rebased: Record<string, RebasedDependency>; todo: Todo[]; previous: Map<string, LockedDependency> } {
+  const renames = findRenames(manifest.dependencies, prior);
+  const kept: Record<string, LockedDependency> = {};
+  const rebased: Record<string, RebasedDependency> = {};
+  const todo: Todo[] = [];
+  const previous = new Map<string, LockedDependency>();
+  for (const name of Object.keys(manifest.dependencies).sort()) {
+    const spec = manifest.dependencies[name]!;
+    const locked = prior[name] ?? (renames.has(name) ? prior[renames.get(name)!] : undefined);
+    if (locked !== undefined) previous.set(name, locked);
+    const forced = update === true || (Array.isArray(update) && update.includes(name));
+    if (locked === undefined || forced) {
+      todo.push({ name, spec, ref: spec.ref });
+      continue;
+    }
+    if (specifierMatches(spec, locked.specifier)) {
+      kept[name] = locked;
+      continue;
+    }
+    const decision = keepDecision(spec, locked);
+    if (decision.kind === 'resolve') todo.push({ name, spec, ref: spec.ref });
+    else if (decision.kind === 'reselect') todo.push({ name, spec, ref: decision.ref });
+    else {
+      const { files, ...rest } = locked;
+      rebased[name] = { locked: { ...rest, specifier: normalizeDependencySpec(spec) }, ...(decision.sameFiles ? { files } : {}) };
+    }
+  }
+  return { kept, rebased, todo, previous };
+}
+
+/**
+ * The tag a previous resolution locked now points elsewhere (same tag, other
+ * content): returns the digests to report, else undefined. An index that still
+ * lists the locked (platform) manifest is the same release.
+ */
+function republished(prev: LockedDependency | undefined, r: ResolvedDependency): { tag: string; from: string; to: string } | undefined {
+  if (prev?.tag === undefined || prev.tag !== r.locked.tag || prev.digest === r.locked.digest) return undefined;
+  if (r.index !== undefined && r.index.index.manifests.some((m) => m.digest === prev.digest)) return undefined;
+  return { tag: prev.tag, from: prev.digest, to: r.locked.digest };
+}
+
+/**
+ * Brings the lock in line with the manifest without silent upgrades: keeps
+ * locked dependencies whose specifier is unchanged (unless named in
+ * `update`), keeps the locked resolution of edited and renamed ones while it
+ * still satisfies the spec (`rebased`), resolves missing, unsatisfied and
+ * updated ones (p-limit, `concurrency`), drops removed ones. Emits `resolved`
+ * with `changed` = the digest differs from the previously locked one, and
+ * `republished` when a previously locked tag now names other content. When
  * several resolutions fail, throws one error listing all (the original error
  * when only one failed).
  */
 export async function resolveAll(manifest: ProjectManifest, lock: Lockfile | undefined, ctx: ResolveContext, options: ResolveAllOptions = {}): Promise<ResolveAllResult> {
-  const update = options.update;
-  if (Array.isArray(update)) {
-    const unknown = update.filter((n) => manifest.dependencies[n] === undefined);
-    if (unknown.length > 0) {
-      throw new OrasError('ERR_ORAS_USAGE', `unknown dependenc${unknown.length === 1 ? 'y' : 'ies'}: ${unknown.join(', ')}`, {
-        hint: `declared dependencies: ${Object.keys(manifest.dependencies).sort().join(', ') || '(none)'}`,
-      });
-    }
-  }
-  const result: ResolveAllResult = { kept: {}, resolved: {}, removed: [], publish: {} };
+  checkUpdateNames(manifest, options.update);
   const prior = lock?.dependencies ?? {};
-  const todo: [string, DependencySpec][] = [];
-  for (const name of Object.keys(manifest.dependencies).sort()) {
-    const spec = manifest.dependencies[name]!;
-    const locked = prior[name];
-    const forced = update === true || (Array.isArray(update) && update.includes(name));
-    if (locked !== undefined && !forced && specifierMatches(spec, locked.specifier)) result.kept[name] = locked;
-    else todo.push([name, spec]);
-  }
+  const { kept, rebased, todo, previous } = classify(manifest, prior, options.update);
+  const result: ResolveAllResult = { kept, rebased, resolved: {}, removed: [], publish: {} };
   result.removed = Object.keys(prior).filter((n) => manifest.dependencies[n] === undefined).sort();
   for (const [name, p] of Object.entries(lock?.publish ?? {})) if (manifest.publish[name] !== undefined) result.publish[name] = p;
   const limit = pLimit(Math.max(1, options.concurrency ?? 8));
   const failures: { name: string; error: unknown }[] = [];
   await Promise.all(
-    todo.map(([name, spec]) =>
+    todo.map(({ name, spec, ref }) =>
       limit(async () => {
         if (ctx.signal?.aborted) throw new OrasError('ERR_ORAS_ABORTED', 'resolve: aborted');
         try {
-          const r = await resolveDependency(name, spec, ctx);
+          const r = await resolveDependency(name, { ...spec, ref }, ctx);
+          r.locked.specifier = normalizeDependencySpec(spec);
           result.resolved[name] = r;
-          emit(ctx.onEvent, { type: 'resolved', dependency: name, resolved: r.locked.resolved, digest: r.locked.digest, changed: prior[name]?.digest !== r.locked.digest });
+          const prev = previous.get(name);
+          const moved = republished(prev, r);
+          if (moved !== undefined) emit(ctx.onEvent, { type: 'republished', dependency: name, ...moved, kept: false });
+          emit(ctx.onEvent, { type: 'resolved', dependency: name, resolved: r.locked.resolved, digest: r.locked.digest, changed: prev?.digest !== r.locked.digest });
         } catch (error) {
           failures.push({ name, error });
         }

@@ -28,7 +28,7 @@ const REGENERATE = 'delete artifacts.lock and run `oras install` to regenerate i
 export function parseLockfileText(text: string, fileName = LOCKFILE_NAME): Lockfile {
   if (/^(<{7}|>{7}|={7})( |$)/m.test(text)) {
     throw new OrasError('ERR_ORAS_LOCKFILE', `${fileName} contains merge conflict markers`, {
-      hint: 'resolve artifacts.yaml first, then delete artifacts.lock and run `oras install` to regenerate it',
+      hint: 'resolve artifacts.yaml first, then run `oras install`: it merges artifacts.lock entry by entry, re-resolving only entries changed on both branches (or set up the `oras lock merge` git merge driver, see README)',
     });
   }
   // Fast path: the lockfile is machine-written, so it is normally in the canonical subset that
