@@ -160,12 +160,14 @@ describe('resolver over an in-memory store', () => {
     const r = await resolveAll(manifest, lock, ctx, { concurrency: 2 });
     expect(Object.keys(r.kept)).toEqual(['keep']);
     expect(r.kept.keep).toBe(stale);
-    expect(Object.keys(r.resolved).sort()).toEqual(['added', 'changed']);
-    expect(r.resolved.changed?.locked.tag).toBe('1.2.0');
+    // an edited path keeps the locked version (no silent upgrade to 1.2.0); its files are recomputed
+    expect(Object.keys(r.rebased)).toEqual(['changed']);
+    expect(r.rebased.changed).toEqual({ locked: { ...stale, files: undefined, specifier: { ref: `${REPO}:^1.0.0`, path: 'new-path' } } });
+    expect(Object.keys(r.resolved).sort()).toEqual(['added']);
     expect(r.resolved.added?.locked.tag).toBe('v2.0.0');
     expect(r.removed).toEqual(['gone']);
     expect(Object.keys(r.publish)).toEqual(['app']);
-    expect(events.filter((e) => e.type === 'resolved').map((e) => e.type === 'resolved' && [e.dependency, e.changed]).sort()).toEqual([['added', true], ['changed', true]]);
+    expect(events.filter((e) => e.type === 'resolved').map((e) => e.type === 'resolved' && [e.dependency, e.changed]).sort()).toEqual([['added', true]]);
 
     const upd = await resolveAll(manifest, lock, ctx, { update: ['keep'] });
     expect(Object.keys(upd.kept)).toEqual([]);
@@ -173,6 +175,54 @@ describe('resolver over an in-memory store', () => {
     const all = await resolveAll(manifest, lock, ctx, { update: true });
     expect(Object.keys(all.resolved).sort()).toEqual(['added', 'changed', 'keep']);
     await expect(resolveAll(manifest, lock, ctx, { update: ['nope'] })).rejects.toMatchObject({ code: 'ERR_ORAS_USAGE' });
+  });
+
+  test('no silent upgrades: a rename, a still-satisfied range and a platform change keep the locked resolution', async () => {
+    const locked: LockedDependency = {
+      specifier: { ref: `${REPO}:^1.0.0`, path: 'm' },
+      resolved: `${REPO}:1.0.0@${d['1.0.0']!.digest}`,
+      tag: '1.0.0',
+      digest: d['1.0.0']!.digest,
+      mediaType: MediaType.ImageManifest,
+      files: [{ path: 'm/one.txt', digest: digestOf('one'), size: 3, layer: digestOf('one') }],
+    };
+    const lock: Lockfile = { lockfileVersion: 1, dependencies: { old: locked }, publish: {} };
+    // rename: same ref, new name
+    const renamed = await resolveAll({ dependencies: { fresh: { ref: `${REPO}:^1.0.0`, path: 'm' } }, publish: {} }, lock, ctx);
+    expect(renamed.kept.fresh).toBe(locked);
+    expect(renamed.removed).toEqual(['old']);
+    // a new range the locked 1.0.0 satisfies: kept with the same files; one it does not: resolved
+    const narrowed = await resolveAll({ dependencies: { old: { ref: `${REPO}:<1.2.0`, path: 'm' } }, publish: {} }, lock, ctx);
+    expect(narrowed.rebased.old).toEqual({ locked: { ...locked, files: undefined, specifier: { ref: `${REPO}:<1.2.0`, path: 'm' } }, files: locked.files });
+    const moved = await resolveAll({ dependencies: { old: { ref: `${REPO}:>=1.1.0 <2`, path: 'm' } }, publish: {} }, lock, ctx);
+    expect(moved.resolved.old?.locked.tag).toBe('1.2.0');
+    // platform: re-selected within the locked tag of an index, even though the range would move
+    const multi: LockedDependency = { ...locked, specifier: { ref: 'localhost:5000/acme/other:multi', path: 'm' }, resolved: `localhost:5000/acme/other:multi@${d.amd!.digest}`, tag: 'multi', digest: d.amd!.digest };
+    const plat = await resolveAll({ dependencies: { old: { ref: 'localhost:5000/acme/other:multi', path: 'm', platform: 'linux/arm64' } }, publish: {} }, { ...lock, dependencies: { old: multi } }, ctx);
+    expect(plat.resolved.old?.locked).toMatchObject({ tag: 'multi', digest: d.arm!.digest, specifier: { platform: 'linux/arm64' } });
+  });
+
+  test('republished version tags are reported; 1.1.0 beside v1.1.0 with other content is ambiguous', async () => {
+    const repo = new MemoryStore();
+    const local: ResolveContext = { repositoryFor: () => repo, onEvent: (e) => events.push(e) };
+    const first = await pushArtifact(repo, 'first', ['1.0.0']);
+    const locked: LockedDependency = {
+      specifier: { ref: `${REPO}:^1.0.0`, path: 'm' }, resolved: `${REPO}:1.0.0@${first.digest}`, tag: '1.0.0', digest: first.digest, mediaType: MediaType.ImageManifest, files: [],
+    };
+    const second = await pushArtifact(repo, 'second', ['1.0.0']);
+    events.length = 0;
+    const manifest: ProjectManifest = { dependencies: { m: { ref: `${REPO}:^1.0.0`, path: 'm' } }, publish: {} };
+    const r = await resolveAll(manifest, { lockfileVersion: 1, dependencies: { m: locked }, publish: {} }, local, { update: true });
+    expect(r.resolved.m?.locked.digest).toBe(second.digest);
+    expect(events).toContainEqual({ type: 'republished', dependency: 'm', tag: '1.0.0', from: first.digest, to: second.digest, kept: false });
+    const rows = await findOutdated(manifest, { lockfileVersion: 1, dependencies: { m: locked }, publish: {} }, local);
+    expect(rows[0]?.republished).toEqual({ tag: '1.0.0', from: first.digest, to: second.digest });
+
+    await pushArtifact(repo, 'plain', ['1.1.0']);
+    await pushArtifact(repo, 'vee', ['v1.1.0']);
+    await expect(resolveDependency('m', { ref: `${REPO}:^1.0.0`, path: 'm' }, local)).rejects.toMatchObject({ code: 'ERR_ORAS_RESOLVE', message: expect.stringMatching(/1\.1\.0 → sha256:.*v1\.1\.0 → sha256:/) });
+    await repo.tag(await repo.resolve('1.1.0'), 'v1.1.0');
+    expect((await resolveDependency('m', { ref: `${REPO}:^1.0.0`, path: 'm' }, local)).locked.tag).toBe('1.1.0');
   });
 
   test('resolveAll reports every failure at once', async () => {

@@ -106,10 +106,20 @@ describe('include/exclude over installed paths', () => {
   });
 
   it('a directory layer whose files are all filtered out contributes nothing', async () => {
-    await setDependency('    include: ["**/*.yaml", "top.json"]\n');
+    await setDependency('    include: ["**/*.json"]\n    exclude: ["schemas/v1"]\n');
     await install({ projectDir: consumer, targetFactory: factory, cacheDir: cacheDir(), env });
     const lock = (await readLockfile(consumer))!;
     expect(lockedPaths(lock)).toEqual(['lib/top.json']);
     expect(await treeMismatches(consumer, lock)).toEqual([]);
+  });
+
+  it('an include glob that matches nothing is ERR_ORAS_USAGE naming the dependency and the glob; the lock is untouched', async () => {
+    const before = await readLockfile(consumer);
+    await setDependency('    include: ["**/*.yaml", "top.json"]\n');
+    await expect(install({ projectDir: consumer, targetFactory: factory, cacheDir: cacheDir(), env })).rejects.toMatchObject({
+      code: 'ERR_ORAS_USAGE',
+      message: expect.stringContaining(`dependency 'api': include glob "**/*.yaml" matches no file`),
+    });
+    expect(await readLockfile(consumer)).toEqual(before);
   });
 });
