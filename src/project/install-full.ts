@@ -247,12 +247,15 @@ export interface FullRun {
  * The full install (compute first, then apply), run by `install` under the
  * project lock when the no-op fast path does not apply: load artifacts.yaml +
  * artifacts.lock → frozen: compare and fail with `ERR_ORAS_FROZEN_LOCKFILE` (readable diff) on any drift,
- * else resolve missing/changed/updated dependencies and compute their files →
- * write the lock if it changed → observe the tree (`loadActual`) → `diff` →
- * (dry-run: return) → refuse conflicts (`ERR_ORAS_USER_MODIFIED`) → make the
- * needed blobs available in the shared cache (`--offline`: `ERR_ORAS_OFFLINE`
- * listing what is missing) → `reify` → state written (with the input stamps
- * when everything succeeded). A warm cache and an up-to-date lock need no
+ * else resolve missing/unsatisfied/updated dependencies (no silent upgrades,
+ * see `plan/locked-resolution.ts`; a lock with git conflict markers is merged
+ * by entry first) and compute their files → the new lock stays in memory →
+ * observe the tree (`loadActual`) → `diff` → (dry-run: return) → refuse
+ * conflicts (`ERR_ORAS_USER_MODIFIED`) → make the needed blobs available in
+ * the shared cache (`--offline`: `ERR_ORAS_OFFLINE` listing what is missing) →
+ * `reify` → write the lock if it changed → state written (with the input
+ * stamps when everything succeeded). A refused or failed run leaves
+ * artifacts.lock as it was. A warm cache and an up-to-date lock need no
  * network at all.
  */
 export async function installFull(options: InstallOptions, run: FullRun): Promise<InstallResult> {

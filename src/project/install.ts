@@ -85,12 +85,14 @@ function isCi(env: NodeJS.ProcessEnv): boolean {
  * `verify` or `update`). Otherwise the full path (`install-full.ts`, loaded on
  * demand): load artifacts.yaml + artifacts.lock → frozen: compare and fail
  * with `ERR_ORAS_FROZEN_LOCKFILE` (readable diff) on any drift, else resolve
- * missing/changed/updated dependencies and compute their files → write the
- * lock if it changed → observe the tree (`loadActual`) → `diff` → (dry-run:
- * return) → refuse conflicts (`ERR_ORAS_USER_MODIFIED`) → make the needed
- * blobs available in the shared cache (`--offline`: `ERR_ORAS_OFFLINE`
- * listing what is missing) → `reify` → state written (with the input stamps
- * when everything succeeded). A warm cache and an up-to-date lock need no
+ * missing/unsatisfied/updated dependencies (no silent upgrades: a locked
+ * resolution is kept while it satisfies the spec; a lock with git conflict
+ * markers is merged by entry) and compute their files → observe the tree
+ * (`loadActual`) → `diff` → (dry-run: return) → refuse conflicts
+ * (`ERR_ORAS_USER_MODIFIED`) → make the needed blobs available in the shared
+ * cache (`--offline`: `ERR_ORAS_OFFLINE` listing what is missing) → `reify` →
+ * write the lock if it changed (a refused or failed run leaves it as it was)
+ * → state written (with the input stamps when everything succeeded). A warm cache and an up-to-date lock need no
  * network at all.
  */
 export async function install(options: InstallOptions): Promise<InstallResult> {

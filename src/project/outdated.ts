@@ -3,7 +3,7 @@ import { hasTags } from '../content/store.js';
 import { parseDependencyRef, repositoryOf } from './spec/dependency-ref.js';
 import { isOrasError } from '../errors.js';
 import { resolveDependency, type ResolveContext, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
-import { latestVersion, listSemverTags, type SemverTags } from './plan/semver-tags.js';
+import { latestVersion, listSemverTags, tagVersion, type SemverTags } from './plan/semver-tags.js';
 import type { DependencySpec, Lockfile, ProjectManifest } from './types.js';
 
 /** One row of `oras outdated`. */
@@ -25,7 +25,7 @@ export interface OutdatedEntry {
   /** True when an update would change the lock (different tag or digest). */
   outdated: boolean;
   /**
-   * Set when the locked tag now names other content (`1.0.0 was republished:
+   * Set when the locked tag (one that looks like a version, not `latest`) now names other content (`1.0.0 was republished:
    * from → to`): `from` is the locked manifest digest, `to` what the tag names
    * now. `install` keeps `from`; `oras update <name>` moves to `to`.
    */
@@ -76,7 +76,7 @@ export async function findOutdated(
         const wanted = dep.kind === 'digest' ? dep.digest : r.locked.tag!;
         const latest = tags !== undefined ? latestVersion(tags)?.tag : undefined;
         // The tag the lock holds, resolved now: for a range whose best tag moved on, the locked tag itself is checked.
-        const sameTag = locked?.tag !== undefined && dep.kind !== 'digest'
+        const sameTag = locked?.tag !== undefined && dep.kind !== 'digest' && tagVersion(locked.tag) !== undefined
           ? (locked.tag === r.locked.tag ? r : await lockedTagNow(name, spec, locked.tag, repo, ctx))
           : undefined;
         const moved = locked !== undefined && sameTag !== undefined && sameTag.locked.digest !== locked.digest

@@ -10,7 +10,7 @@ import type { Reference } from '../../oci/reference.js';
 import { parseDependencyRef, repositoryOf, type DependencyRef } from '../spec/dependency-ref.js';
 import { emit, type ProjectListener } from '../events.js';
 import { normalizeDependencySpec, specifierMatches } from './spec-diff.js';
-import type { SemverTag, SemverTags } from './semver-tags.js';
+import { tagVersion, type SemverTag, type SemverTags } from './semver-tags.js';
 import { findRenames, keepDecision } from './locked-resolution.js';
 import type { DependencySpec, LockedDependency, LockedFile, LockedPublish, Lockfile, ProjectManifest } from '../types.js';
 
@@ -287,11 +287,14 @@ function classify(manifest: ProjectManifest, prior: Record<string, LockedDepende
 
 /**
  * The tag a previous resolution locked now points elsewhere (same tag, other
- * content): returns the digests to report, else undefined. An index that still
- * lists the locked (platform) manifest is the same release.
+ * content): returns the digests to report, else undefined. Only tags that
+ * look like versions (`1.0.0`, `v1.2.3`) count: a release is expected to be
+ * immutable, `latest` is not. An index that still lists the locked (platform)
+ * manifest is the same release.
  */
 function republished(prev: LockedDependency | undefined, r: ResolvedDependency): { tag: string; from: string; to: string } | undefined {
   if (prev?.tag === undefined || prev.tag !== r.locked.tag || prev.digest === r.locked.digest) return undefined;
+  if (tagVersion(prev.tag) === undefined) return undefined; // `latest`, `stable`…: moving is what such tags do
   if (r.index !== undefined && r.index.index.manifests.some((m) => m.digest === prev.digest)) return undefined;
   return { tag: prev.tag, from: prev.digest, to: r.locked.digest };
 }
