@@ -6,7 +6,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { mergeConflictedLockfileText, mergeLockfileFiles, mergeLockfiles, splitConflictMarkers } from '../../src/project/spec/lock-merge.js';
+import {
+  mergeConflictedLockfileText,
+  mergeLockfileFiles,
+  mergeLockfiles,
+  splitConflictMarkers,
+} from '../../src/project/spec/lock-merge.js';
 import { parseLockfileText, serializeLockfile } from '../../src/project/spec/lockfile.js';
 import type { LockedDependency, Lockfile } from '../../src/project/types.js';
 
@@ -23,21 +28,41 @@ function dep(name: string, tag: string, c: string): LockedDependency {
     files: [{ path: `vendor/${name}/a.txt`, digest: D('9'), size: 1, layer: D('9') }],
   };
 }
-const lock = (deps: Record<string, LockedDependency>): Lockfile => ({ lockfileVersion: 1, dependencies: deps, publish: {} });
+const lock = (deps: Record<string, LockedDependency>): Lockfile => ({
+  lockfileVersion: 1,
+  dependencies: deps,
+  publish: {},
+});
 
 describe('mergeLockfiles', () => {
   test('entries on one side or equal on both are taken; differing ones conflict (two-way)', () => {
-    const ours = lock({ alpha: dep('alpha', '1.0.0', 'a'), beta: dep('beta', '1.0.0', 'b'), same: dep('same', '1.0.0', 'c') });
-    const theirs = lock({ alpha: dep('alpha', '1.1.0', 'd'), zeta: dep('zeta', '1.0.0', 'e'), same: dep('same', '1.0.0', 'c') });
+    const ours = lock({
+      alpha: dep('alpha', '1.0.0', 'a'),
+      beta: dep('beta', '1.0.0', 'b'),
+      same: dep('same', '1.0.0', 'c'),
+    });
+    const theirs = lock({
+      alpha: dep('alpha', '1.1.0', 'd'),
+      zeta: dep('zeta', '1.0.0', 'e'),
+      same: dep('same', '1.0.0', 'c'),
+    });
     const m = mergeLockfiles(ours, theirs);
     expect(Object.keys(m.lock.dependencies).sort()).toEqual(['beta', 'same', 'zeta']);
     expect(m.conflicts).toEqual(['dependencies.alpha']);
   });
 
   test('three-way: a change (or removal) on one side only wins; both changed differently conflicts', () => {
-    const base = lock({ alpha: dep('alpha', '1.0.0', 'a'), gone: dep('gone', '1.0.0', 'f'), both: dep('both', '1.0.0', 'b') });
+    const base = lock({
+      alpha: dep('alpha', '1.0.0', 'a'),
+      gone: dep('gone', '1.0.0', 'f'),
+      both: dep('both', '1.0.0', 'b'),
+    });
     const ours = lock({ alpha: dep('alpha', '1.0.0', 'a'), both: dep('both', '1.1.0', 'c') });
-    const theirs = lock({ alpha: dep('alpha', '1.2.0', 'd'), gone: dep('gone', '1.0.0', 'f'), both: dep('both', '1.2.0', 'e') });
+    const theirs = lock({
+      alpha: dep('alpha', '1.2.0', 'd'),
+      gone: dep('gone', '1.0.0', 'f'),
+      both: dep('both', '1.2.0', 'e'),
+    });
     const m = mergeLockfiles(ours, theirs, base);
     expect(m.lock.dependencies.alpha?.tag).toBe('1.2.0');
     expect(m.lock.dependencies.gone).toBeUndefined();
@@ -72,10 +97,15 @@ describe('conflict markers', () => {
       await writeFile(join(dir, 'B'), serializeLockfile(lock({ zeta: dep('zeta', '1.0.0', 'e') })));
       const m = await mergeLockfileFiles(join(dir, 'O'), join(dir, 'A'), join(dir, 'B'));
       expect(m.conflicts).toEqual([]);
-      expect(Object.keys(parseLockfileText(await readFile(join(dir, 'A'), 'utf8')).dependencies)).toEqual(['beta', 'zeta']);
+      expect(Object.keys(parseLockfileText(await readFile(join(dir, 'A'), 'utf8')).dependencies)).toEqual([
+        'beta',
+        'zeta',
+      ]);
       await writeFile(join(dir, 'B'), 'not: [a lock');
       const before = await readFile(join(dir, 'A'));
-      await expect(mergeLockfileFiles(join(dir, 'O'), join(dir, 'A'), join(dir, 'B'))).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKFILE' });
+      await expect(mergeLockfileFiles(join(dir, 'O'), join(dir, 'A'), join(dir, 'B'))).rejects.toMatchObject({
+        code: 'ERR_ORAS_LOCKFILE',
+      });
       expect(await readFile(join(dir, 'A'))).toEqual(before);
     } finally {
       await rm(dir, { recursive: true, force: true });

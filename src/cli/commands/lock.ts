@@ -35,7 +35,9 @@ export function registerLock(program: Command): void {
       return;
     }
     if (merged.conflicts.length > 0) {
-      process.stderr.write(`artifacts.lock: ${merged.conflicts.length} entr${merged.conflicts.length === 1 ? 'y' : 'ies'} changed on both branches, left for \`oras install\` to re-resolve: ${merged.conflicts.join(', ')}\n`);
+      process.stderr.write(
+        `artifacts.lock: ${merged.conflicts.length} entr${merged.conflicts.length === 1 ? 'y' : 'ies'} changed on both branches, left for \`oras install\` to re-resolve: ${merged.conflicts.join(', ')}\n`,
+      );
     }
   });
 }

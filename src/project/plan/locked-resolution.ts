@@ -37,7 +37,9 @@ export type KeepDecision =
 let satisfiesFn: typeof import('semver/functions/satisfies.js') | undefined;
 /** `semver.satisfies`, loaded only when a range is compared. */
 function satisfies(version: string, range: string): boolean {
-  satisfiesFn ??= createRequire(import.meta.url)('semver/functions/satisfies.js') as typeof import('semver/functions/satisfies.js');
+  satisfiesFn ??= createRequire(import.meta.url)(
+    'semver/functions/satisfies.js',
+  ) as typeof import('semver/functions/satisfies.js');
   return satisfiesFn(version, range);
 }
 
@@ -77,7 +79,8 @@ export function keepDecision(spec: DependencySpec, locked: LockedDependency): Ke
     // The locked manifest is for another platform: pick the new one from the same tag (or digest).
     const dep = parseDependencyRef(want.ref);
     if (dep.kind === 'digest') return { kind: 'reselect', ref: want.ref };
-    if (locked.tag !== undefined && lockedSatisfiesRef(want.ref, locked)) return { kind: 'reselect', ref: `${repositoryOf(dep.reference)}:${locked.tag}` };
+    if (locked.tag !== undefined && lockedSatisfiesRef(want.ref, locked))
+      return { kind: 'reselect', ref: `${repositoryOf(dep.reference)}:${locked.tag}` };
     return { kind: 'resolve' };
   }
   if (want.ref !== had.ref && !lockedSatisfiesRef(want.ref, locked)) return { kind: 'resolve' };
@@ -91,7 +94,10 @@ export function keepDecision(spec: DependencySpec, locked: LockedDependency): Ke
  * (trimmed). Ambiguous pairings (two candidates either way) are not made.
  * Returns new name → old name. PURE.
  */
-export function findRenames(declared: Record<string, DependencySpec>, locked: Record<string, LockedDependency>): Map<string, string> {
+export function findRenames(
+  declared: Record<string, DependencySpec>,
+  locked: Record<string, LockedDependency>,
+): Map<string, string> {
   const orphans = Object.keys(locked).filter((n) => declared[n] === undefined);
   const fresh = Object.keys(declared).filter((n) => locked[n] === undefined);
   const out = new Map<string, string>();

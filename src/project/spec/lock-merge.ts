@@ -48,9 +48,10 @@ export function splitConflictMarkers(text: string, fileName = LOCKFILE_NAME): { 
   let section: 'both' | 'ours' | 'base' | 'theirs' = 'both';
   const lines = text.split('\n');
   for (const [i, line] of lines.entries()) {
-    const bad = (what: string): OrasError => new OrasError('ERR_ORAS_LOCKFILE', `${fileName}:${i + 1}: unexpected ${what} in git conflict markers`, {
-      hint: `restore ${fileName} from one branch (git checkout --ours ${fileName}) and run \`oras install\``,
-    });
+    const bad = (what: string): OrasError =>
+      new OrasError('ERR_ORAS_LOCKFILE', `${fileName}:${i + 1}: unexpected ${what} in git conflict markers`, {
+        hint: `restore ${fileName} from one branch (git checkout --ours ${fileName}) and run \`oras install\``,
+      });
     if (OURS.test(line)) {
       if (section !== 'both') throw bad('"<<<<<<<"');
       section = 'ours';
@@ -69,18 +70,31 @@ export function splitConflictMarkers(text: string, fileName = LOCKFILE_NAME): { 
     }
   }
   if (section !== 'both') {
-    throw new OrasError('ERR_ORAS_LOCKFILE', `${fileName}: unterminated git conflict markers`, { hint: `restore ${fileName} from one branch (git checkout --ours ${fileName}) and run \`oras install\`` });
+    throw new OrasError('ERR_ORAS_LOCKFILE', `${fileName}: unterminated git conflict markers`, {
+      hint: `restore ${fileName} from one branch (git checkout --ours ${fileName}) and run \`oras install\``,
+    });
   }
   return { ours: ours.join('\n'), theirs: theirs.join('\n') };
 }
 
 /** A canonical text of one entry, for equality (independent of how the entry was parsed). */
 function entryText(section: 'dependencies' | 'publish', value: unknown): string {
-  const lock = { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {}, [section]: { x: value } } as Lockfile;
+  const lock = {
+    lockfileVersion: LOCKFILE_VERSION,
+    dependencies: {},
+    publish: {},
+    [section]: { x: value },
+  } as Lockfile;
   return serializeLockfile(lock);
 }
 
-function mergeSection<T>(section: 'dependencies' | 'publish', ours: Record<string, T>, theirs: Record<string, T>, base: Record<string, T> | undefined, conflicts: string[]): Record<string, T> {
+function mergeSection<T>(
+  section: 'dependencies' | 'publish',
+  ours: Record<string, T>,
+  theirs: Record<string, T>,
+  base: Record<string, T> | undefined,
+  conflicts: string[],
+): Record<string, T> {
   const out: Record<string, T> = {};
   const names = new Set([...Object.keys(ours), ...Object.keys(theirs), ...Object.keys(base ?? {})]);
   const text = (v: T | undefined): string | undefined => (v === undefined ? undefined : entryText(section, v));
@@ -91,9 +105,12 @@ function mergeSection<T>(section: 'dependencies' | 'publish', ours: Record<strin
     const [ot, tt, bt] = [text(o), text(t), text(b)];
     let pick: T | undefined;
     if (ot === tt) pick = o;
-    else if (base !== undefined && ot === bt) pick = t; // only theirs changed (or removed) it
-    else if (base !== undefined && tt === bt) pick = o; // only ours changed (or removed) it
-    else if (base === undefined && (o === undefined || t === undefined)) pick = o ?? t; // added on one side
+    else if (base !== undefined && ot === bt)
+      pick = t; // only theirs changed (or removed) it
+    else if (base !== undefined && tt === bt)
+      pick = o; // only ours changed (or removed) it
+    else if (base === undefined && (o === undefined || t === undefined))
+      pick = o ?? t; // added on one side
     else {
       conflicts.push(`${section}.${name}`);
       continue;
@@ -109,7 +126,13 @@ function mergeSection<T>(section: 'dependencies' | 'publish', ours: Record<strin
  */
 export function mergeLockfiles(ours: Lockfile, theirs: Lockfile, base?: Lockfile): LockMerge {
   const conflicts: string[] = [];
-  const dependencies = mergeSection('dependencies', ours.dependencies, theirs.dependencies, base?.dependencies, conflicts);
+  const dependencies = mergeSection(
+    'dependencies',
+    ours.dependencies,
+    theirs.dependencies,
+    base?.dependencies,
+    conflicts,
+  );
   const publish = mergeSection('publish', ours.publish, theirs.publish, base?.publish, conflicts);
   return { lock: { lockfileVersion: LOCKFILE_VERSION, dependencies, publish }, conflicts: conflicts.sort() };
 }
@@ -122,7 +145,10 @@ export function mergeLockfiles(ours: Lockfile, theirs: Lockfile, base?: Lockfile
  */
 export function mergeConflictedLockfileText(text: string, fileName = LOCKFILE_NAME): LockMerge {
   const { ours, theirs } = splitConflictMarkers(text, fileName);
-  return mergeLockfiles(parseLockfileText(ours, `${fileName} (ours)`), parseLockfileText(theirs, `${fileName} (theirs)`));
+  return mergeLockfiles(
+    parseLockfileText(ours, `${fileName} (ours)`),
+    parseLockfileText(theirs, `${fileName} (theirs)`),
+  );
 }
 
 async function readSide(path: string, what: string, optional: boolean): Promise<Lockfile | undefined> {
@@ -131,7 +157,11 @@ async function readSide(path: string, what: string, optional: boolean): Promise<
     text = await readFile(path, 'utf8');
   } catch (err) {
     if (optional && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new OrasError('ERR_ORAS_IO', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    throw new OrasError(
+      'ERR_ORAS_IO',
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      { cause: err },
+    );
   }
   if (optional && text.trim() === '') return undefined; // no common ancestor (both branches added the lock)
   return parseLockfileText(text, `${what} ${path}`);
@@ -146,7 +176,11 @@ async function readSide(path: string, what: string, optional: boolean): Promise<
  * `ERR_ORAS_IO`) leave `oursPath` untouched, so git reports a conflict.
  */
 export async function mergeLockfileFiles(basePath: string, oursPath: string, theirsPath: string): Promise<LockMerge> {
-  const [base, ours, theirs] = await Promise.all([readSide(basePath, 'base', true), readSide(oursPath, 'ours', false), readSide(theirsPath, 'theirs', false)]);
+  const [base, ours, theirs] = await Promise.all([
+    readSide(basePath, 'base', true),
+    readSide(oursPath, 'ours', false),
+    readSide(theirsPath, 'theirs', false),
+  ]);
   const merged = mergeLockfiles(ours!, theirs!, base);
   await writeFileAtomic(oursPath, serializeLockfile(merged.lock));
   return merged;
