@@ -10,6 +10,7 @@ import { parseManifest } from '../oci/manifest.js';
 import { parseReference, type Reference } from '../oci/reference.js';
 import { loadActual } from './plan/actual.js';
 import { defaultCacheDir, ProjectCache, type BlobNeed, type UnpackedFile } from './apply/cache.js';
+import { keepConfig } from './apply/cache-index.js';
 import { repositoryOf } from './spec/dependency-ref.js';
 import { countPlan, diff } from './plan/diff.js';
 import { emit } from './events.js';
@@ -359,6 +360,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
 /** Turns a freshly resolved dependency into a lock entry (computing its files; caches the manifest). */
 async function lockResolved(r: ResolvedDependency, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedDependency> {
   await cache.add(r.descriptor, r.manifestBytes);
+  if (source !== undefined && !offline) await keepConfig(cache, r.manifest, source, signal);
   const files = await filesFor(r.locked.specifier, r.manifest, cache, source, offline, signal);
   return { ...r.locked, files };
 }
