@@ -30,6 +30,8 @@ const MODULES: readonly CommandModule[] = [
   { names: ['install', 'i', 'update', 'plan'], load: async () => (await import('./install.js')).registerInstall },
   { names: ['publish', 'outdated'], load: async () => (await import('./publish.js')).registerPublish },
   { names: ['verify'], load: async () => (await import('./verify.js')).registerVerify },
+  { names: ['fetch'], load: async () => (await import('./fetch.js')).registerFetch },
+  { names: ['cache'], load: async () => (await import('./cache.js')).registerCache },
   { names: ['version'], load: async () => (await import('./version.js')).registerVersion },
 ];
 
