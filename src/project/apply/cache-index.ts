@@ -103,6 +103,9 @@ export async function recordArtifacts(cache: ProjectCache, deps: LockedDependenc
     records.push({ desc, ...(refName !== undefined ? { refName } : {}), lastUsed: now.toISOString() });
   }
   if (records.length === 0) return;
+  // Nothing to record (the common repeated install): no lock, no write.
+  const current = await cache.store.readLayoutIndex();
+  if (!records.map((r) => applyCacheRecord(current, r)).some(Boolean)) return;
   const store = await OciLayoutStore.open(cache.root);
   await store.editIndex((index) => records.map((r) => applyCacheRecord(index, r)).some(Boolean));
 }

@@ -71,13 +71,29 @@ export async function updateProjectRegistry(root: string, mutate: (reg: ProjectR
   }
 }
 
-/** Records that `projectDir` installed (or fetched) the lock with SHA-256 `lockSha256` now. */
-export async function registerProject(root: string, projectDir: string, lockSha256: string | null, now: Date = new Date()): Promise<void> {
+/** Last-use times are refreshed at most this often (1 hour): a repeated install writes nothing. */
+export const LAST_USE_RESOLUTION_MS = 3_600_000;
+
+function upToDate(p: RegisteredProject | undefined, lockSha256: string | null, now: Date): boolean {
+  return p !== undefined && p.lockSha256 === lockSha256 && now.getTime() - Date.parse(p.lastUsed) < LAST_USE_RESOLUTION_MS;
+}
+
+/**
+ * Records that `projectDir` installed (or fetched) the lock with SHA-256
+ * `lockSha256` now. Nothing is locked or written when the registration is
+ * already current (same lock, last use within {@link LAST_USE_RESOLUTION_MS}).
+ * Returns true when the registration was written.
+ */
+export async function registerProject(root: string, projectDir: string, lockSha256: string | null, now: Date = new Date()): Promise<boolean> {
   const dir = resolvePath(projectDir);
+  if (upToDate((await readProjectRegistry(root)).projects[dir], lockSha256, now)) return false;
+  let written = false;
   await updateProjectRegistry(root, (reg) => {
+    if (upToDate(reg.projects[dir], lockSha256, now)) return false;
     reg.projects[dir] = { lockSha256, lastUsed: now.toISOString() };
-    return true;
+    return (written = true);
   });
+  return written;
 }
 
 /** Removes projects from the registry (e.g. directories that no longer exist). */

@@ -46,11 +46,14 @@ async function lockSha256(projectDir: string): Promise<string | null> {
   }
 }
 
-/** Records a successful run: project registration and index.json records. */
+/**
+ * Records a successful run: project registration and index.json records
+ * (last use of its artifacts). A project that installed the same lock within
+ * the last hour is already recorded: nothing is locked or written.
+ */
 export async function recordCacheUse(root: string, projectDir: string, deps: LockedDependency[]): Promise<void> {
   const cache = await ProjectCache.open(root);
-  await registerProject(cache.root, projectDir, await lockSha256(projectDir));
-  await recordArtifacts(cache, deps);
+  if (await registerProject(cache.root, projectDir, await lockSha256(projectDir))) await recordArtifacts(cache, deps);
 }
 
 /** Applies a size budget without waiting: skipped (event `skipped: 'busy'`) when the cache is in use. */
