@@ -219,6 +219,22 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
   }
 
   /**
+   * Read-modify-write of `index.json` under the same cross-process lock as
+   * every other index update, for callers that keep their own records in it
+   * (the project cache annotates entries with last use). `mutate` edits the
+   * index in place and returns false when nothing changed (nothing is written).
+   */
+  editIndex(mutate: (index: LayoutIndex) => boolean | Promise<boolean>, options: CallOptions = {}): Promise<void> {
+    this.denyWrite('editing index.json');
+    return this.updateIndex(mutate, options.signal);
+  }
+
+  /** The current `index.json` (re-read on every call; an empty index when the file is missing). */
+  readLayoutIndex(): Promise<LayoutIndex> {
+    return this.readIndex();
+  }
+
+  /**
    * Writes a blob or manifest after verifying it against `desc`; content that
    * already exists (same size) is not rewritten. A manifest media type is
    * also recorded (untagged) in index.json.

@@ -65,7 +65,9 @@ export type ProjectEvent =
   /** A publishable was packed (and pushed unless dry-run). */
   | { type: 'publish'; name: string; ref: string; digest: string; tags: string[]; dryRun: boolean }
   /** A file was hashed by `verify`. */
-  | { type: 'verify-file'; path: string; ok: boolean };
+  | { type: 'verify-file'; path: string; ok: boolean }
+  /** The cache size budget (`cache.maxSize`) was applied after an install (`skipped: 'busy'` when the cache was in use). */
+  | { type: 'cache-pruned'; removed: number; freedBytes: number; overBudget: boolean; skipped?: 'busy' };
 
 /** A sink for {@link ProjectEvent}s. Must not throw (exceptions are swallowed). */
 export type ProjectListener = (event: ProjectEvent) => void;

@@ -11,6 +11,7 @@ import { parseManifest } from '../oci/manifest.js';
 import { parseReference, type Reference } from '../oci/reference.js';
 import { loadActual } from './plan/actual.js';
 import { defaultCacheDir, ProjectCache, type BlobNeed, type UnpackedFile } from './apply/cache.js';
+import { keepConfig } from './apply/cache-index.js';
 import { repositoryOf } from './spec/dependency-ref.js';
 import { countPlan, diff } from './plan/diff.js';
 import { emit, type ProjectListener } from './events.js';
@@ -447,6 +448,7 @@ async function computeLock(manifest: ProjectManifest, oldLock: Lockfile | undefi
 /** Turns a freshly resolved dependency into a lock entry (computing its files; caches the manifest). */
 async function lockResolved(r: ResolvedDependency, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedDependency> {
   await cache.add(r.descriptor, r.manifestBytes);
+  if (source !== undefined && !offline) await keepConfig(cache, r.manifest, source, signal);
   const files = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, offline, signal);
   return { ...r.locked, files };
 }

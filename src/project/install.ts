@@ -35,6 +35,8 @@ export interface InstallOptions {
   targetFactory: TargetFactory;
   /** Cache root, e.g. the config's `cache.dir`. Precedence ({@link defaultCacheDir}): `$ORAS_CACHE_DIR` in `env`, then this, then `$XDG_CACHE_HOME/oras-ts`, then `~/.cache/oras-ts`. */
   cacheDir?: string;
+  /** Cache size budget in bytes (the config's `cache.maxSize`): after a successful install, least recently used content no registered project needs is pruned until the cache fits (skipped when the cache is busy). Default: none. */
+  cacheMaxSize?: number;
   /** How files are placed (default `auto`: reflink, else copy). */
   linkMode?: LinkMode;
   /** Environment (for `CI`); default `process.env`. */
@@ -112,8 +114,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
         return fastResult(counts, fast.lockBytes, options.dryRun === true, t0);
       }
     }
-    const { installFull } = await import('./install-full.js');
-    return installFull(options, { t0, projectDir, frozen, state });
+    const [{ installFull }, { withCacheSession }] = await Promise.all([import('./install-full.js'), import('./apply/cache-session.js')]);
+    return withCacheSession(options, projectDir, () => installFull(options, { t0, projectDir, frozen, state }));
   });
 }
 

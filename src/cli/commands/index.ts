@@ -31,6 +31,8 @@ const MODULES: readonly CommandModule[] = [
   { names: ['publish', 'outdated'], load: async () => (await import('./publish.js')).registerPublish },
   { names: ['lock'], load: async () => (await import('./lock.js')).registerLock },
   { names: ['verify'], load: async () => (await import('./verify.js')).registerVerify },
+  { names: ['fetch'], load: async () => (await import('./fetch.js')).registerFetch },
+  { names: ['cache'], load: async () => (await import('./cache.js')).registerCache },
   { names: ['version'], load: async () => (await import('./version.js')).registerVersion },
 ];
 

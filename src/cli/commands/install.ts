@@ -59,6 +59,7 @@ async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): P
       concurrency: ctx.concurrency,
       cacheDir: ctx.config.cache.dir,
       linkMode: ctx.config.cache.link,
+      ...(ctx.config.cache.maxSize !== undefined ? { cacheMaxSize: ctx.config.cache.maxSize } : {}),
       ...(ctx.config.limits.maxEntries !== undefined ? { maxEntries: ctx.config.limits.maxEntries } : {}),
       ...(ctx.config.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: ctx.config.limits.maxUncompressedBytes } : {}),
       env,

@@ -98,8 +98,10 @@ export class ProjectCache {
    * {@link defaultCacheDir}). The layout is then used read-only, and content
    * (blobs and manifests alike) is added as plain blob files with a verified
    * atomic write ({@link ProjectCache.add}): no `index.json` lock is ever
-   * taken on the hot path, so a process killed at any moment cannot leave a
-   * lock that stalls the next install.
+   * taken while content is fetched, so a process killed at any moment cannot
+   * leave a lock that stalls the next install. (An install that changed its
+   * lock records its artifacts in index.json once at the end, under the
+   * layout's lock: `cache-index.ts`.)
    */
   static async open(root: string = defaultCacheDir(), options: { onEvent?: ProjectListener } & CacheLimits = {}): Promise<ProjectCache> {
     const abs = resolvePath(root);

@@ -7,6 +7,7 @@ import { validateConfig } from './validate.js';
 import type { YamlSource } from './yaml-errors.js';
 import { parseCanonicalYaml } from './canonical-yaml.js';
 import type { Issue } from './issues.js';
+import { parseByteSize } from './cache-units.js';
 
 /** Settings for one registry host (`registries.<host>`). */
 export interface RegistryConfig {
@@ -38,7 +39,7 @@ export type LinkMode = 'auto' | 'reflink' | 'hardlink' | 'copy';
 export interface OrasConfigFile {
   registries?: Record<string, RegistryConfig>;
   concurrency?: number;
-  cache?: { dir?: string; link?: LinkMode };
+  cache?: { dir?: string; link?: LinkMode; maxSize?: number | string };
   credentials?: { configPath?: string };
   limits?: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number };
 }
@@ -48,7 +49,8 @@ export interface OrasConfig {
   registries: Record<string, RegistryConfig>;
   /** Parallel transfers (default {@link DEFAULT_CONCURRENCY}). */
   concurrency: number;
-  cache: { dir: string; link: LinkMode };
+  /** `maxSize` in bytes (absent: no budget). */
+  cache: { dir: string; link: LinkMode; maxSize?: number };
   credentials: { configPath?: string };
   limits: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number };
   /** The file the settings came from (absent when none was found). */
@@ -111,6 +113,14 @@ function expandPath(p: string, baseDir: string, env: NodeJS.ProcessEnv): string 
   return resolve(baseDir, p);
 }
 
+/** `cache.maxSize` in bytes (the schema already checked its form). */
+function cacheMaxSize(v: number | string | undefined): { maxSize?: number } {
+  if (v === undefined) return {};
+  const n = parseByteSize(v);
+  if (typeof n !== 'number') throw new OrasError('ERR_ORAS_CONFIG', `cache.maxSize: ${n.message}`, { hint: 'e.g. `cache: { maxSize: 2GiB }`' });
+  return { maxSize: n };
+}
+
 /** Applies defaults and resolves relative paths against `baseDir` (the config file's directory). */
 export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS.ProcessEnv = process.env, filePath?: string): OrasConfig {
   const registries: Record<string, RegistryConfig> = {};
@@ -131,6 +141,7 @@ export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS
     cache: {
       dir: file.cache?.dir !== undefined ? expandPath(file.cache.dir, baseDir, env) : defaultCacheDir(env),
       link: file.cache?.link ?? 'auto',
+      ...cacheMaxSize(file.cache?.maxSize),
     },
     credentials: configPath !== undefined ? { configPath: expandPath(configPath, baseDir, env) } : {},
     limits: { ...(file.limits ?? {}) },

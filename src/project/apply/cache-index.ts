@@ -1,0 +1,112 @@
+import { OciLayoutStore } from '../../content/oci-layout.js';
+import { isOrasError } from '../../errors.js';
+import { isValidRefName, plainEntry, refNameOf, tagManifest, recordManifest, type LayoutIndex } from '../../content/layout-index.js';
+import type { Fetcher } from '../../content/store.js';
+import type { Descriptor, ImageManifest } from '../../oci/descriptor.js';
+import { parseManifest } from '../../oci/manifest.js';
+import type { LockedDependency } from '../types.js';
+import type { ProjectCache } from './cache.js';
+
+/**
+ * The cache's own records in its `index.json` (OCI image-layout
+ * `image-layout.md#indexjson-file`), so other OCI tools can read it: every
+ * cached artifact a lock uses is an entry with
+ * `org.opencontainers.image.ref.name` = `registry/repo:tag` (or
+ * `registry/repo@sha256:…` for digest pins) once the whole artifact (manifest,
+ * config and every layer) is in the cache — then `skopeo copy
+ * oci:<cache>:<ref> dir:<out>` and umoci work — and untagged while some layer
+ * was never fetched (e.g. excluded by `include`). Each entry carries
+ * {@link CACHE_LAST_USED}, the last install or fetch that used it (the LRU
+ * order of `oras cache prune --max-size`).
+ */
+
+/** Annotation: ISO time of the last install/fetch that used a cached manifest. */
+export const CACHE_LAST_USED = 'io.github.oras-ts.cache.last-used';
+
+/** The ref.name recorded for a locked dependency (`registry/repo:tag`, else `registry/repo@digest`), when valid. */
+export function cacheRefName(dep: Pick<LockedDependency, 'resolved' | 'digest'>): string | undefined {
+  const at = dep.resolved.lastIndexOf('@');
+  const base = at > 0 && dep.resolved.slice(at + 1) === dep.digest ? dep.resolved.slice(0, at) : dep.resolved;
+  const lastSlash = base.lastIndexOf('/');
+  const name = base.slice(lastSlash + 1).includes(':') ? base : `${base}@${dep.digest}`;
+  return isValidRefName(name) ? name : undefined;
+}
+
+/** One artifact to record: its manifest descriptor, ref.name (when complete) and last use. */
+export interface CacheRecord {
+  desc: Descriptor;
+  refName?: string;
+  lastUsed: string;
+}
+
+/**
+ * Pure: records `r` in `index`: tags it with `refName` (moving the tag from an
+ * older manifest, which stays recorded untagged) or records it untagged, and
+ * stamps {@link CACHE_LAST_USED} on every entry of its digest. Returns true
+ * when the index changed.
+ */
+export function applyCacheRecord(index: LayoutIndex, r: CacheRecord): boolean {
+  const before = JSON.stringify(index.manifests);
+  const tagged = r.refName !== undefined && index.manifests.some((m) => m.digest === r.desc.digest && refNameOf(m) === r.refName);
+  if (r.refName !== undefined && !tagged) tagManifest(index, r.desc, r.refName);
+  else recordManifest(index, r.desc);
+  index.manifests = index.manifests.map((m) => (m.digest === r.desc.digest ? { ...m, annotations: { ...m.annotations, [CACHE_LAST_USED]: r.lastUsed } } : m));
+  return JSON.stringify(index.manifests) !== before;
+}
+
+/** The last-use time (ms) recorded on an index entry, if any. */
+export function lastUsedOf(d: Descriptor): number | undefined {
+  const v = d.annotations?.[CACHE_LAST_USED];
+  const t = v === undefined ? Number.NaN : Date.parse(v);
+  return Number.isFinite(t) ? t : undefined;
+}
+
+/** The cached image manifest of `dep`, or undefined when it is not cached or not a manifest. */
+export async function cachedManifest(cache: ProjectCache, digest: string): Promise<{ desc: Descriptor; manifest: ImageManifest } | undefined> {
+  try {
+    const desc = await cache.store.resolve(digest);
+    const parsed = parseManifest(await cache.manifest(desc, undefined, { offline: true }), desc.mediaType);
+    return parsed.kind === 'manifest' ? { desc: plainEntry(desc), manifest: parsed.manifest } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Keeps the config blob of a manifest in the cache (so the artifact is
+ * complete for other OCI tools), fetched from `source` when missing. Best
+ * effort: a config that cannot be fetched only leaves the artifact untagged
+ * in index.json (an abort still aborts).
+ */
+export async function keepConfig(cache: ProjectCache, manifest: ImageManifest, source: Fetcher, signal?: AbortSignal): Promise<void> {
+  if (await cache.has(manifest.config)) return;
+  try {
+    await cache.ensureBlob(manifest.config, source, signal ? { signal } : {});
+  } catch (err) {
+    if (isOrasError(err, 'ERR_ORAS_ABORTED') || signal?.aborted === true) throw err;
+  }
+}
+
+/**
+ * Records the manifests of `deps` in the cache's index.json (one locked
+ * update): tagged when complete, with last use `now`.
+ */
+export async function recordArtifacts(cache: ProjectCache, deps: LockedDependency[], now: Date = new Date()): Promise<void> {
+  const records: CacheRecord[] = [];
+  for (const dep of deps) {
+    const m = await cachedManifest(cache, dep.digest);
+    if (m === undefined) continue;
+    const parts = [m.manifest.config, ...m.manifest.layers];
+    const complete = (await Promise.all(parts.map((p) => cache.has(p)))).every(Boolean);
+    const refName = complete ? cacheRefName(dep) : undefined;
+    const desc: Descriptor = { mediaType: m.desc.mediaType, digest: m.desc.digest, size: m.desc.size, ...(dep.artifactType !== undefined ? { artifactType: dep.artifactType } : {}) };
+    records.push({ desc, ...(refName !== undefined ? { refName } : {}), lastUsed: now.toISOString() });
+  }
+  if (records.length === 0) return;
+  // Nothing to record (the common repeated install): no lock, no write.
+  const current = await cache.store.readLayoutIndex();
+  if (!records.map((r) => applyCacheRecord(current, r)).some(Boolean)) return;
+  const store = await OciLayoutStore.open(cache.root);
+  await store.editIndex((index) => records.map((r) => applyCacheRecord(index, r)).some(Boolean));
+}
+
