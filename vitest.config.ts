@@ -7,9 +7,9 @@ import { defineConfig } from 'vitest/config';
  */
 export const INTEGRATION = [
   'test/harness.test.ts',
-  'test/cli/**/*.test.ts',
+  'test/cli/!(units).test.ts',
   'test/examples/**/*.test.ts',
-  'test/registry/**/*.test.ts',
+  'test/registry/!(undici-lite).test.ts',
   'test/artifact/many-files-push.test.ts',
   'test/artifact/push-overlap.test.ts',
   'test/artifact/registry.test.ts',
@@ -24,9 +24,6 @@ export const INTEGRATION = [
   'test/registry-http/mtls.test.ts',
   'test/registry-http/real-registries.test.ts',
 ];
-/** Unit files inside folders that are otherwise integration. */
-const UNIT_EXCEPTIONS = ['test/cli/units.test.ts', 'test/registry/undici-lite.test.ts'];
-
 const shared = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 30_000, pool: 'forks' as const };
 
 export default defineConfig({
@@ -34,14 +31,14 @@ export default defineConfig({
     reporters: ['default', './test/harness/summary-reporter.ts'],
     projects: [
       {
-        test: { ...shared, name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION.filter((g) => !UNIT_EXCEPTIONS.includes(g)).concat(['**/node_modules/**']) },
+        test: { ...shared, name: 'unit', include: ['test/**/*.test.ts'], exclude: [...INTEGRATION, '**/node_modules/**'] },
       },
       {
         test: {
           ...shared,
           name: 'integration',
           include: INTEGRATION,
-          exclude: [...UNIT_EXCEPTIONS, '**/node_modules/**'],
+          exclude: ['**/node_modules/**'],
           globalSetup: ['test/harness/global-setup.ts'],
         },
       },
