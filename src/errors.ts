@@ -58,6 +58,13 @@ export interface OrasErrorOptions {
   status?: number;
   /** Error entries the registry returned, when it did. */
   registryErrors?: RegistryErrorEntry[];
+  /**
+   * Structured facts behind the message, for `--json` output and programs
+   * (e.g. `{ issues: [{ path, message }] }` for a manifest with problems,
+   * `{ changes: [...] }` for a frozen-lockfile diff, `{ name, tag, old, new }`
+   * for a refused republish). Plain JSON values only; never secrets.
+   */
+  details?: Record<string, unknown>;
 }
 
 /** The base (and only) error class thrown by oras-ts. Match on `code`. */
@@ -70,6 +77,8 @@ export class OrasError extends Error {
   readonly status: number | undefined;
   /** The registry's error entries, when it sent any. */
   readonly registryErrors: RegistryErrorEntry[];
+  /** Structured facts behind the message (see {@link OrasErrorOptions.details}), when any. */
+  readonly details: Record<string, unknown> | undefined;
 
   constructor(code: OrasErrorCode, message: string, options: OrasErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -78,6 +87,7 @@ export class OrasError extends Error {
     this.hint = options.hint;
     this.status = options.status;
     this.registryErrors = options.registryErrors ?? [];
+    this.details = options.details;
   }
 
   /** A plain object for `--json` output (no stack, no cause chain). */
@@ -88,6 +98,7 @@ export class OrasError extends Error {
       ...(this.hint !== undefined ? { hint: this.hint } : {}),
       ...(this.status !== undefined ? { status: this.status } : {}),
       ...(this.registryErrors.length > 0 ? { registryErrors: this.registryErrors } : {}),
+      ...(this.details !== undefined ? { details: this.details } : {}),
     };
   }
 }

@@ -127,7 +127,9 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): { message: 
   }
   if (err instanceof CliExit) return { message: err.message, hint: err.hint };
   if (isOrasError(err)) {
-    return { message: oneLine(err.message), hint: quirkHint(err, ctx) ?? err.hint };
+    // Library messages keep their lines (a manifest's problems, a frozen-lockfile diff, conflicting
+    // paths: one per line, as `verify` prints them); only trailing space is trimmed.
+    return { message: keepLines(err.message), hint: quirkHint(err, ctx) ?? err.hint };
   }
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -140,11 +142,20 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): { message: 
   return { message: oneLine(String(err)), hint: undefined };
 }
 
+/** Trims trailing blanks of every line and blank lines at either end; line breaks stay. */
+function keepLines(s: string): string {
+  return s.split('\n').map((l) => l.replace(/\s+$/, '')).join('\n').replace(/^\n+|\n+$/g, '');
+}
+
 function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ').trim();
 }
 
-/** Formats an error as the lines printed on stderr: `Error: …` then `Hint: …`; the stack only with `debug`. */
+/**
+ * Formats an error as the lines printed on stderr: `Error: …` (a multi-line
+ * library message keeps its lines, e.g. one per problem) then `Hint: …`; the
+ * stack only with `debug`.
+ */
 export function formatError(err: unknown, options: { debug?: boolean; context?: ErrorContext } = {}): string {
   const { message, hint } = describeError(err, options.context);
   let out = `Error: ${message}\n`;
@@ -160,7 +171,12 @@ export function formatError(err: unknown, options: { debug?: boolean; context?: 
   return out;
 }
 
-/** A JSON error object for `--format json` failures (printed on stderr). */
+/**
+ * A JSON error object for `--format json` failures (printed on stderr):
+ * `{ code, message, hint?, status?, registryErrors?, details?, exitCode }`.
+ * `details` carries the structured facts behind a multi-line message (e.g.
+ * `{ issues: [{ path, message, line, col }] }`, `{ changes: [...] }`).
+ */
 export function errorJson(err: unknown, ctx: ErrorContext = {}): Record<string, unknown> {
   const { message, hint } = describeError(err, ctx);
   const base: Record<string, unknown> = err instanceof OrasError ? err.toJSON() : { code: err instanceof CommanderError ? 'ERR_ORAS_USAGE' : 'ERR_ORAS_FAILURE' };

@@ -4,16 +4,23 @@
  * to exit codes (see EXIT_CODES.md) and exits explicitly so keep-alive sockets
  * never hold the process open.
  */
+import { OrasError } from '../errors.js';
 import { cliState } from './context.js';
 import { exitCodeFor, formatError } from './errors.js';
 import { interrupt, run } from './run.js';
 
+// SIGINT/SIGTERM abort `interrupt.signal`: the running command stops starting new work, lets
+// in-flight atomic renames land or roll back, removes its temps, records its state, and the process
+// exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM), as shells report a killed job —
+// even when the work happened to finish. A second signal exits at once (temps are cleaned next run).
 let interrupted = 0;
+let exitOnSignal = 130;
 const onSignal = (signal: NodeJS.Signals): void => {
   interrupted++;
-  if (interrupted > 1) process.exit(130);
+  if (interrupted === 1) exitOnSignal = signal === 'SIGTERM' ? 143 : 130;
+  if (interrupted > 1) process.exit(exitOnSignal);
   process.stderr.write(`\nInterrupted (${signal}); cleaning up… (press Ctrl-C again to force)\n`);
-  interrupt.abort(new Error(`interrupted by ${signal}`));
+  interrupt.abort(new OrasError('ERR_ORAS_ABORTED', `interrupted by ${signal}`));
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
@@ -42,4 +49,4 @@ process.on('beforeExit', () => {
 
 const code = await run(process.argv);
 finished = true;
-process.exit(interrupted > 0 && code !== 0 ? 130 : code);
+process.exit(interrupted > 0 ? exitOnSignal : code);

@@ -281,6 +281,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     if (changes.length > 0 || (oldLock === undefined && Object.keys(manifest.dependencies).length > 0)) {
       throw new OrasError('ERR_ORAS_FROZEN_LOCKFILE', `artifacts.lock is out of date with artifacts.yaml:\n${formatSpecChanges(changes) || '(no artifacts.lock)'}`, {
         hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to update artifacts.lock, and commit it',
+        details: { changes: changes.map((c) => ({ ...c })), ...(oldLock === undefined ? { lockfile: 'missing' } : {}) },
       });
     }
     lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
@@ -364,6 +365,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     ...(writeLock ? {} : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     concurrency: options.concurrency ?? 8,
     ...(options.linkMode !== undefined ? { linkMode: options.linkMode } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
     ...(onEvent ? { onEvent } : {}),
   });
   if (writeLock) {

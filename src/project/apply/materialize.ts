@@ -153,7 +153,7 @@ async function verifyFile(path: string, file: LockedFile): Promise<void> {
   }
 }
 
-async function streamCopy(src: string, tmp: string, file: LockedFile): Promise<void> {
+async function streamCopy(src: string, tmp: string, file: LockedFile, signal?: AbortSignal): Promise<void> {
   const fh = await open(tmp, 'wx', file.mode === 0o755 ? 0o755 : 0o644);
   try {
     // Written with fh.write (not a FileHandle write stream, whose reference would keep fh.close() pending).
@@ -163,6 +163,7 @@ async function streamCopy(src: string, tmp: string, file: LockedFile): Promise<v
       async (source: AsyncIterable<Buffer>) => {
         for await (const chunk of source) await fh.write(chunk);
       },
+      ...(signal !== undefined ? [{ signal }] : []),
     );
     await fh.sync();
   } finally {
@@ -188,6 +189,8 @@ export interface MaterializeResult {
 export interface MaterializeContext {
   dirs: Map<string, Promise<void>>;
   reflink: boolean;
+  /** Stops a streaming copy mid-file (its temp is removed; the destination is untouched). */
+  signal?: AbortSignal;
 }
 
 /** A fresh {@link MaterializeContext} (reflinks not yet ruled out). */
@@ -292,7 +295,7 @@ export async function materializeFile(projectDir: string, src: string, file: Loc
         st = await smallCopy(src, tmp, file);
       } else {
         // Streaming copy, verified on the fly (size + digest), fsynced.
-        await streamCopy(src, tmp, file);
+        await streamCopy(src, tmp, file, ctx.signal);
         await chmod(tmp, file.mode === 0o755 ? 0o755 : 0o644);
       }
     }

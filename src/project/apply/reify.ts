@@ -31,6 +31,16 @@ export interface ReifyOptions {
    * state dirty (written even for a no-op).
    */
   inputs?: InstallInputs;
+  /**
+   * Interrupts the run (SIGINT/SIGTERM in the CLI). Once aborted, no new
+   * remove or write is started; writes already in flight either land (their
+   * atomic rename happens) or roll back (their temp is removed; a large
+   * streaming copy stops mid-file), so every project file is the old or the
+   * new version. The state then records exactly what landed (without inputs,
+   * so the next install takes the full path and finishes the job) and
+   * `ERR_ORAS_ABORTED` is thrown.
+   */
+  signal?: AbortSignal;
   onEvent?: ProjectListener;
 }
 
@@ -54,6 +64,13 @@ export function assertNoConflicts(plan: Plan): void {
   });
 }
 
+function abortedError(written: number, writes: number, removed: number, removes: number): OrasError {
+  return new OrasError('ERR_ORAS_ABORTED', `interrupted: placed ${written} of ${writes} file(s), removed ${removed} of ${removes}; every file is either its old or its new version`, {
+    hint: 'run `oras install` again to finish (.oras/state.json records what was done)',
+    details: { written, writes, removed, removes },
+  });
+}
+
 function record(path: string, file: LockedFile, dependency: string, st: { size: number; mtimeMs: number; ino: number }): InstalledFile {
   return { path, digest: file.digest, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dependency };
 }
@@ -73,7 +90,7 @@ function record(path: string, file: LockedFile, dependency: string, st: { size: 
  * lock and are adopted by hash on the next run; temps are cleaned.
  */
 export async function reify(options: ReifyOptions): Promise<ReifyResult> {
-  const { projectDir, plan, actual, onEvent } = options;
+  const { projectDir, plan, actual, onEvent, signal } = options;
   assertNoConflicts(plan);
   const files: Record<string, InstalledFile> = { ...options.state.files };
   const result = { added: 0, changed: 0, removed: 0, kept: 0 };
@@ -113,6 +130,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     const removes = plan.actions.filter((a) => a.kind === 'remove');
     const emptied = new Set<string>();
     await limit.map(removes, async (a) => {
+      if (signal?.aborted === true) return;
       try {
         if (await dirHasNoSymlink(projectDir, a.path, dirChecks)) {
           const abs = projectPath(projectDir, a.path);
@@ -147,8 +165,9 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     // Adds and changes, concurrently.
     const writes = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change');
     const syncDirs = new Set<string>();
-    const mctx = newMaterializeContext();
+    const mctx = { ...newMaterializeContext(), ...(signal !== undefined ? { signal } : {}) };
     await limit.map(writes, async (a) => {
+      if (signal?.aborted === true) return;
       try {
         const src = await options.sourceFor(a.file, a.dependency);
         const res = await materializeFile(projectDir, src, a.file, options.linkMode ?? 'auto', mctx);
@@ -162,6 +181,10 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
       }
     });
     await Promise.all([...syncDirs].map((d) => syncDir(d)));
+    const done = result.added + result.changed;
+    if (signal?.aborted === true && (done < writes.length || result.removed < removes.length)) {
+      throw abortedError(done, writes.length, result.removed, removes.length);
+    }
     if (errors.length > 0) throw errors[0];
     if (options.inputs !== undefined && JSON.stringify(options.inputs) !== JSON.stringify(options.state.inputs)) dirty = true;
     completed = true;

@@ -120,7 +120,15 @@ export function formatIssues(source: YamlSource | { fileName: string }, issues: 
 export function issuesError(code: OrasErrorCode, source: YamlSource | { fileName: string }, issues: readonly Issue[], hint?: string): OrasError {
   const lines = formatIssues(source, issues);
   const n = issues.length;
+  const details = {
+    file: source.fileName,
+    issues: issues.map((issue) => {
+      const p = 'doc' in source ? positionOf(source, issue) : undefined;
+      return { path: issue.path, message: issue.message, ...(issue.hint !== undefined ? { hint: issue.hint } : {}), ...(p !== undefined ? { line: p.line, col: p.col } : {}) };
+    }),
+  };
   return new OrasError(code, `${source.fileName} has ${n} problem${n === 1 ? '' : 's'}:\n  ${lines.join('\n  ')}`, {
     hint: hint ?? (n === 1 && issues[0]?.hint !== undefined ? issues[0].hint : `fix the listed problems in ${source.fileName}`),
+    details,
   });
 }
