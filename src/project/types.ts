@@ -57,8 +57,19 @@ export interface PublishSpec {
   config?: { file: string; mediaType?: string };
   files: (string | PublishFileSpec)[];
   annotations?: Record<string, string>;
-  /** A reference to attach the published manifest to (becomes the manifest's `subject`). */
+  /**
+   * A reference to attach the published manifest to (becomes the manifest's
+   * `subject`). When it names another publishable of the project (its
+   * repository and one of its tags), that one is published first and its
+   * digest comes from the same run.
+   */
   subject?: string;
+  /**
+   * Globs over tag names whose release tags (full semantic versions) may
+   * still move to new content, e.g. `["*-SNAPSHOT"]`. Other release tags are
+   * immutable once published (see `immutable-tags.ts`).
+   */
+  mutableTags?: string[];
 }
 
 /** The parsed `artifacts.yaml`. */

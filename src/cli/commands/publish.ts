@@ -16,14 +16,16 @@ export function registerPublish(program: Command): void {
     .command('publish')
     .description('pack and push the publishables of artifacts.yaml (all, or the named ones)')
     .argument('[names...]', 'publishables to publish (default: all)')
-    .option('--dry-run', 'pack and print the digests; push nothing');
+    .option('--dry-run', 'pack and print the digests; push nothing (still refuses to move a release tag)')
+    .option('-f, --force', 'move release tags (e.g. 1.0.0) that already point at other content');
   addProjectOptions(pub);
-  pub.action(async (names: string[], opts: ProjectFlags & { dryRun?: boolean }) => {
+  pub.action(async (names: string[], opts: ProjectFlags & { dryRun?: boolean; force?: boolean }) => {
     await withProjectContext(opts, async (ctx) => {
       const result = await publish({
         projectDir: ctx.projectDir,
         ...(names.length > 0 ? { names } : {}),
         ...(opts.dryRun === true ? { dryRun: true } : {}),
+        ...(opts.force === true ? { force: true } : {}),
         targetFactory: ctx.pool.writeFactory(),
         concurrency: opts.concurrency ?? 3,
         signal: interrupt.signal,
@@ -43,12 +45,16 @@ export function registerPublish(program: Command): void {
             tags: p.tags,
             ...(p.manifest.artifactType !== undefined ? { artifactType: p.manifest.artifactType } : {}),
             uploaded: p.uploaded,
+            unchanged: p.unchanged,
+            ...(p.moved.length > 0 ? { moved: p.moved } : {}),
           })),
         });
         return;
       }
       for (const p of result.published) {
-        outLine(`${result.dryRun ? 'Would publish' : 'Published'} ${p.name}: ${p.ref}@${p.digest}${p.tags.length > 0 ? ` (tags: ${p.tags.join(', ')})` : ''}`);
+        const verb = p.unchanged ? 'Unchanged' : result.dryRun ? 'Would publish' : 'Published';
+        outLine(`${verb} ${p.name}: ${p.ref}@${p.digest}${p.tags.length > 0 ? ` (tags: ${p.tags.join(', ')})` : ''}`);
+        for (const m of p.moved) outLine(`  ${result.dryRun ? 'would move' : 'moved'} tag ${m.tag}: ${m.from} → ${p.digest}`);
       }
       if (result.published.length === 0) outLine('Nothing to publish');
     });
