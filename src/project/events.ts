@@ -48,6 +48,8 @@ export type ProjectEvent =
   | { type: 'plan'; counts: PlanCounts }
   /** A blob or manifest is being downloaded into the cache (network). */
   | { type: 'fetch'; digest: string; size: number; mediaType: string }
+  /** Bytes of a download into the cache received so far, for downloads of at least {@link FETCH_PROGRESS_MIN_BYTES} (per chunk: throttle when drawing). */
+  | { type: 'fetch-progress'; digest: string; bytes: number; size: number }
   /** A download into the cache finished and was verified. */
   | { type: 'fetched'; digest: string; size: number }
   /** A needed blob was already in the cache. */
@@ -55,11 +57,11 @@ export type ProjectEvent =
   /** A directory layer was unpacked into the cache. */
   | { type: 'unpacked'; digest: string; files: number }
   /** A file was written into the project (add or change). */
-  | { type: 'link'; path: string; action: 'add' | 'change'; method: LinkMethod }
+  | { type: 'link'; path: string; action: 'add' | 'change'; method: LinkMethod; dependency?: string; size?: number }
   /** A file was adopted: present, not recorded, but matching the lock. */
-  | { type: 'adopt'; path: string }
+  | { type: 'adopt'; path: string; dependency?: string }
   /** A file we installed was removed. */
-  | { type: 'remove'; path: string }
+  | { type: 'remove'; path: string; dependency?: string }
   /** `.oras/state.json` was written. */
   | { type: 'state-written'; files: number }
   /** A publishable was packed (and pushed unless dry-run). */
@@ -68,6 +70,9 @@ export type ProjectEvent =
   | { type: 'verify-file'; path: string; ok: boolean }
   /** The cache size budget (`cache.maxSize`) was applied after an install (`skipped: 'busy'` when the cache was in use). */
   | { type: 'cache-pruned'; removed: number; freedBytes: number; overBudget: boolean; skipped?: 'busy' };
+
+/** Downloads into the cache of at least this many bytes (1 MiB) emit `fetch-progress` events. */
+export const FETCH_PROGRESS_MIN_BYTES = 1024 * 1024;
 
 /** A sink for {@link ProjectEvent}s. Must not throw (exceptions are swallowed). */
 export type ProjectListener = (event: ProjectEvent) => void;

@@ -191,3 +191,23 @@ describe('errors keep their lines and carry details', () => {
     ]);
   }, T);
 });
+
+describe('install output on a terminal', () => {
+  it('draws a progress bar for a large blob on a real pseudo-terminal (script(1)) and prints one summary line per dependency', async () => {
+    const { spawnSync } = await import('node:child_process');
+    if (spawnSync('sh', ['-c', 'command -v script'], { encoding: 'utf8' }).status !== 0) return; // util-linux script(1) allocates the PTY
+    const repo = `${registry('plain').host}/${uniqueRepo('cli/tty-install')}`;
+    const big = Buffer.alloc(3 * 1024 * 1024, 7);
+    const producer = await project('tty-producer', `dependencies: {}\npublish:\n  big:\n    ref: ${repo}\n    tags: ["1.0.0"]\n    files: [big.bin, small.txt]\n`, { 'small.txt': 'small\n' });
+    await writeFile(join(producer, 'big.bin'), big);
+    await ok(['publish'], producer);
+    const dir = await project('tty-consumer', `dependencies:\n  big:\n    ref: ${repo}:1.0.0\n    path: vendor\n`);
+    const { CLI } = await import('./helpers.js');
+    const cmd = `stty cols 120 2>/dev/null; "${process.execPath}" "${CLI}" install`;
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: dir, env: { ...env, XDG_CACHE_HOME: join(root, 'tty-cache') }, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('\u2713 Fetched');
+    expect(r.stdout).toMatch(/ {2}big: 2 added \(3\.\d+ MB, [\d.]+m?s\)/);
+    expect(r.stdout).not.toMatch(/Added\s+vendor/);
+  }, T);
+});

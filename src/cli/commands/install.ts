@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { install, type InstallOptions, type InstallResult } from '../../project/install.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { CliExit, ExitCode } from '../errors.js';
+import { installSummaryLines } from '../render/install-summary.js';
 import { addProjectOptions, withProjectContext, type ProjectFlags } from './project-shared.js';
 
 interface InstallFlags extends ProjectFlags {
@@ -39,16 +40,6 @@ function toJson(r: InstallResult): InstallResultJson {
   };
 }
 
-function printText(r: InstallResult): void {
-  if (r.dryRun) {
-    for (const a of r.actions) if (a.kind !== 'keep') outLine(`${a.kind.padEnd(8)} ${a.path}${a.kind === 'conflict' ? ` (${a.reason})` : ''}`);
-  }
-  const c = r.counts;
-  const verb = r.dryRun ? 'Would install' : 'Installed';
-  outLine(`${verb}: ${c.add} added, ${c.change} changed, ${c.remove} removed, ${c.keep} unchanged${c.conflict > 0 ? `, ${c.conflict} conflicts` : ''}`);
-  if (r.lockfileChanged) outLine(r.dryRun ? 'artifacts.lock would change' : 'artifacts.lock updated');
-}
-
 /** Runs install with the given extra options and renders the result. */
 async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): Promise<void> {
   await withProjectContext(opts, async (ctx) => {
@@ -73,7 +64,10 @@ async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): P
       ...extra,
     });
     if (cliState.format === 'json') printJson(toJson(result));
-    else printText(result);
+    else {
+      ctx.progress?.close();
+      for (const line of installSummaryLines(result, ctx.progress?.timings ?? new Map(), cliState.verbose)) outLine(line);
+    }
     // A dry run (`oras plan`) that shows conflicts exits 6, the code of tree drift: files were
     // modified or are not ours, and `oras install` would refuse them (without --force).
     if (result.dryRun && result.counts.conflict > 0) throw new CliExit(ExitCode.TreeDrift);

@@ -3,11 +3,11 @@ import type { Command } from 'commander';
 import type { OrasConfig } from '../../project/spec/config.js';
 import type { ProjectListener } from '../../project/events.js';
 import { cliConfig, effectiveConcurrency } from '../config.js';
-import { cliState } from '../context.js';
+import { cliState, stderrIsTty } from '../context.js';
 import { positiveInt } from '../args.js';
 import { addCommonOptions, type CommonFlags, type RemoteFlags } from '../options.js';
 import { ClientPool } from '../project-targets.js';
-import { projectProgress } from '../render/project-progress.js';
+import { createProjectProgress, type ProjectProgress } from '../render/project-progress.js';
 
 /** Flags shared by the declarative commands. */
 export interface ProjectFlags extends CommonFlags {
@@ -41,6 +41,8 @@ export interface ProjectContext {
   pool: ClientPool;
   concurrency: number;
   onEvent: ProjectListener | undefined;
+  /** The renderer behind `onEvent` (undefined for `--format json`): per-dependency timings; close before printing results. */
+  progress: ProjectProgress | undefined;
 }
 
 /** Loads the config (searched from the project directory) and builds the client pool. */
@@ -57,12 +59,14 @@ export async function projectContext(opts: ProjectFlags): Promise<ProjectContext
     ...(opts.insecure === true ? { insecure: true } : {}),
     ...(opts.caFile !== undefined ? { caFile: opts.caFile } : {}),
   };
+  const progress = cliState.format === 'json' ? undefined : createProjectProgress({ verbose: cliState.verbose, tty: stderrIsTty(opts.tty) });
   return {
     projectDir,
     config,
     pool: new ClientPool(flags, config),
     concurrency: effectiveConcurrency(opts.concurrency, config, config.concurrency),
-    onEvent: cliState.format === 'json' ? undefined : projectProgress(process.stderr, cliState.verbose),
+    onEvent: progress?.listener,
+    progress,
   };
 }
 
@@ -72,6 +76,7 @@ export async function withProjectContext<T>(opts: ProjectFlags, fn: (ctx: Projec
   try {
     return await fn(ctx);
   } finally {
+    ctx.progress?.close();
     await ctx.pool.close();
   }
 }

@@ -1,18 +1,80 @@
 import type { Writable } from 'node:stream';
-import type { ProjectEvent, ProjectListener } from '../../project/events.js';
+import { FETCH_PROGRESS_MIN_BYTES, type ProjectEvent, type ProjectListener } from '../../project/events.js';
+import type { Descriptor } from '../../oci/descriptor.js';
 import { formatBytes, shortDigest } from './format.js';
+import { TtyProgress } from './tty-progress.js';
+
+/** Timing of one dependency, as seen in its events (for the per-dependency summary lines). */
+export interface DependencyTiming {
+  /** When the first event naming it arrived (ms, `performance.now()` clock). */
+  first: number;
+  /** When the last event naming it arrived. */
+  last: number;
+}
+
+/** A project progress renderer: pass `listener` to the library, call `close()` before printing results. */
+export interface ProjectProgress {
+  readonly listener: ProjectListener;
+  /** Per dependency: first and last event times (resolve, fetch of its files, placed/removed files). */
+  readonly timings: Map<string, DependencyTiming>;
+  /** Stops drawing bars (idempotent). */
+  close(): void;
+}
+
+/** Options for {@link createProjectProgress}. */
+export interface ProjectProgressOptions {
+  /** Where to write (default `process.stderr`). */
+  stream?: Writable;
+  /** `-v`: one line per placed, adopted, removed, cached, fetched and rehashed file. */
+  verbose?: boolean;
+  /** Draw live progress bars for downloads of at least 1 MiB (stderr is a terminal and `--no-tty` was not given). */
+  tty?: boolean;
+}
+
+function dependencyOf(e: ProjectEvent): string | undefined {
+  switch (e.type) {
+    case 'resolve':
+    case 'resolved':
+      return e.dependency;
+    case 'link':
+    case 'adopt':
+    case 'remove':
+      return e.dependency;
+    default:
+      return undefined;
+  }
+}
 
 /**
- * Renders the declarative layer's {@link ProjectEvent}s as one line per
- * interesting event on stderr (`Resolved`, `Fetching`, `Added`, `Removed`,
- * `Published`, …). `verbose` adds per-file cache hits and rehashes. Silent
- * for `--format json` (the caller passes no listener).
+ * Renders the declarative layer's {@link ProjectEvent}s on stderr.
+ *
+ * By default one line per unit of work, never one per file: `Resolved` per
+ * dependency, `Wrote artifacts.lock`, `Published`, drift found by `verify`;
+ * the command prints a summary line per dependency at the end (see
+ * `install-summary.ts`). With `verbose` also one line per placed (`Added`,
+ * `Changed`), adopted, removed, fetched, cached and rehashed file. On a
+ * terminal (`tty`), downloads of at least 1 MiB draw a live progress bar
+ * (redrawn at most ~10 times per second). Silent for `--format json` (the
+ * caller passes no listener).
  */
-export function projectProgress(stream: Writable = process.stderr, verbose = false): ProjectListener {
+export function createProjectProgress(options: ProjectProgressOptions = {}): ProjectProgress {
+  const stream = options.stream ?? process.stderr;
+  const verbose = options.verbose === true;
+  const bars = options.tty === true ? new TtyProgress(stream, { active: 'Fetching', done: 'Fetched' }) : undefined;
+  const fetching = new Map<string, Descriptor>();
+  const timings = new Map<string, DependencyTiming>();
   const line = (s: string): void => {
-    stream.write(`${s}\n`);
+    if (bars !== undefined) bars.line(s);
+    else stream.write(`${s}\n`);
   };
-  return (e: ProjectEvent) => {
+  const listener: ProjectListener = (e: ProjectEvent) => {
+    const dep = dependencyOf(e);
+    if (dep !== undefined) {
+      const now = performance.now();
+      const t = timings.get(dep);
+      if (t === undefined) timings.set(dep, { first: now, last: now });
+      else t.last = now;
+    }
     switch (e.type) {
       case 'lock-wait':
         line(`Waiting for another oras process (lock ${e.path})…`);
@@ -21,16 +83,31 @@ export function projectProgress(stream: Writable = process.stderr, verbose = fal
         line(`Resolved  ${e.dependency} -> ${e.resolved}${e.changed ? ' (changed)' : ''}`);
         break;
       case 'fetch':
-        line(`Fetching  ${shortDigest(e.digest)} ${formatBytes(e.size)}`);
+        if (bars !== undefined && e.size >= FETCH_PROGRESS_MIN_BYTES) {
+          const desc: Descriptor = { mediaType: e.mediaType, digest: e.digest, size: e.size };
+          fetching.set(e.digest, desc);
+          bars.listener({ type: 'start', descriptor: desc });
+        } else if (verbose) line(`Fetching  ${shortDigest(e.digest)} ${formatBytes(e.size)}`);
         break;
+      case 'fetch-progress': {
+        const desc = fetching.get(e.digest);
+        if (desc !== undefined) bars?.listener({ type: 'progress', descriptor: desc, bytes: e.bytes });
+        break;
+      }
+      case 'fetched': {
+        const desc = fetching.get(e.digest);
+        fetching.delete(e.digest);
+        if (desc !== undefined) bars?.listener({ type: 'done', descriptor: desc });
+        break;
+      }
       case 'link':
-        line(`${e.action === 'add' ? 'Added    ' : 'Changed  '} ${e.path}`);
+        if (verbose) line(`${e.action === 'add' ? 'Added    ' : 'Changed  '} ${e.path}`);
         break;
       case 'adopt':
-        line(`Adopted   ${e.path}`);
+        if (verbose) line(`Adopted   ${e.path}`);
         break;
       case 'remove':
-        line(`Removed   ${e.path}`);
+        if (verbose) line(`Removed   ${e.path}`);
         break;
       case 'republished':
         line(`Warning:  ${republishedText(e.dependency, e.tag, e.from, e.to)}${e.kept ? `; kept ${shortHex(e.from)} (\`oras update ${e.dependency}\` moves to it)` : ''}`);
@@ -57,6 +134,22 @@ export function projectProgress(stream: Writable = process.stderr, verbose = fal
         break;
     }
   };
+  return {
+    listener: (e) => {
+      try {
+        listener(e);
+      } catch {
+        // A listener must not break the operation.
+      }
+    },
+    timings,
+    close: () => bars?.close(),
+  };
+}
+
+/** The listener of a {@link createProjectProgress} renderer without bars (for callers that need only the lines). */
+export function projectProgress(stream: Writable = process.stderr, verbose = false): ProjectListener {
+  return createProjectProgress({ stream, verbose }).listener;
 }
 
 /** The first 12 hex digits of a digest, with an ellipsis. */

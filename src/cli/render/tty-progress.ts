@@ -147,6 +147,15 @@ export class TtyProgress extends StatsTracker implements ProgressRenderer {
     }
   }
 
+  /** Writes a line above the live region at once (other messages while bars are drawn); after close, plainly. */
+  line(text: string): void {
+    if (this.closed) {
+      this.stream.write(`${text}\n`);
+      return;
+    }
+    this.commit(text, true);
+  }
+
   close(): void {
     if (this.closed) return;
     if (this.timer !== undefined) clearTimeout(this.timer);

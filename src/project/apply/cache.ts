@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { acquireLock } from '../../content/file-lock.js';
 import { streamToFileAtomic, writeFileAtomic } from '../../content/fs-atomic.js';
@@ -13,7 +13,7 @@ import type { Descriptor } from '../../oci/descriptor.js';
 import { digestPath, verifyContent } from '../../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
 import { digestFile } from '../../oci/hash-file.js';
-import { emit, type ProjectListener } from '../events.js';
+import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../events.js';
 
 /**
  * The default cache directory: `$ORAS_CACHE_DIR`, else `configured` (the
@@ -179,7 +179,7 @@ export class ProjectCache {
       if (options.offline === true || source === undefined) throw offlineError([`${desc.mediaType} ${desc.digest}`]);
       emit(this.onEvent, { type: 'fetch', digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
       const stream = await source.fetch(desc, options.signal ? { signal: options.signal } : {});
-      await this.add(desc, stream, options);
+      await this.add(desc, this.onEvent === undefined || desc.size < FETCH_PROGRESS_MIN_BYTES ? stream : withFetchProgress(stream, desc, this.onEvent), options);
       emit(this.onEvent, { type: 'fetched', digest: desc.digest, size: desc.size });
       return this.blobPath(desc.digest);
     });
@@ -324,4 +324,18 @@ async function listTree(root: string): Promise<UnpackedFile[]> {
   };
   await walk(root, '');
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Passes `stream` through, emitting `fetch-progress` events with the bytes received so far (for progress bars). */
+function withFetchProgress(stream: Readable, desc: Descriptor, onEvent: ProjectListener): Readable {
+  let bytes = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      emit(onEvent, { type: 'fetch-progress', digest: desc.digest, bytes, size: desc.size });
+      cb(null, chunk);
+    },
+  });
+  stream.on('error', (err) => counted.destroy(err));
+  return stream.pipe(counted);
 }

@@ -117,7 +117,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
       const e = actual.files[a.path];
       if (e?.size === undefined || e.mtimeMs === undefined || e.ino === undefined) continue;
       const prev = files[a.path];
-      if (prev === undefined) emit(onEvent, { type: 'adopt', path: a.path });
+      if (prev === undefined) emit(onEvent, { type: 'adopt', path: a.path, dependency: a.dependency });
       const next = record(a.path, a.file, a.dependency, { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino });
       if (prev === undefined || prev.digest !== next.digest || prev.size !== next.size || prev.mtimeMs !== next.mtimeMs || prev.ino !== next.ino || prev.dependency !== next.dependency) {
         files[a.path] = next;
@@ -140,7 +140,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
         }
         delete files[a.path];
         result.removed += 1;
-        emit(onEvent, { type: 'remove', path: a.path });
+        emit(onEvent, { type: 'remove', path: a.path, dependency: a.from.dependency });
       } catch (err) {
         errors.push(err);
       }
@@ -175,7 +175,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
         syncDirs.add(dirname(projectPath(projectDir, a.path)));
         if (a.kind === 'add') result.added += 1;
         else result.changed += 1;
-        emit(onEvent, { type: 'link', path: a.path, action: a.kind, method: res.method });
+        emit(onEvent, { type: 'link', path: a.path, action: a.kind, method: res.method, dependency: a.dependency, size: a.file.size });
       } catch (err) {
         errors.push(err);
       }
