@@ -242,3 +242,34 @@ describe('loadActual + diff + reify', () => {
     expect((await stat(cache.blobPath(a.digest))).isFile()).toBe(true);
   });
 });
+
+describe('reify with an abort signal (SIGINT/SIGTERM in the CLI)', () => {
+  it('aborted after the 5th placed file: starts nothing new, throws ERR_ORAS_ABORTED, records exactly what landed; a rerun finishes', async () => {
+    const p = join(root, 'p-abort');
+    await mkdir(p);
+    const files: LockedFile[] = [];
+    for (let i = 0; i < 200; i++) files.push(file(`vendor/f${String(i).padStart(3, '0')}.txt`, await cached(`abort ${i}\n`)));
+    const lock = lockOf({ many: files });
+    const state = await readState(p);
+    const actual = await loadActual(p, state, { ideal: lock });
+    const plan = diff(lock, actual, { force: false });
+    const ac = new AbortController();
+    let placed = 0;
+    const onEvent = (e: ProjectEvent): void => {
+      if (e.type === 'link' && ++placed === 5) ac.abort();
+    };
+    const err = await reify({ projectDir: p, plan, actual, state, onEvent, signal: ac.signal, concurrency: 2, sourceFor: async (f) => cache.blobPath(f.layer), inputs: { manifest: { name: 'artifacts.yaml', size: 0, mtimeMs: 0, ino: 0, sha256: '0'.repeat(64) }, lock: null, agree: true } }).catch((e: unknown) => e);
+    expect(isOrasError(err, 'ERR_ORAS_ABORTED'), String(err)).toBe(true);
+    const onDisk = (await readdir(join(p, 'vendor'))).sort();
+    expect(onDisk.filter((n) => n.includes('.oras-tmp-'))).toEqual([]);
+    // In-flight writes (at most the concurrency) may land after the abort; nothing new is started.
+    expect(onDisk.length).toBeGreaterThanOrEqual(5);
+    expect(onDisk.length).toBeLessThan(200);
+    const recorded = await readState(p);
+    expect(Object.keys(recorded.files).sort()).toEqual(onDisk.map((n) => `vendor/${n}`));
+    expect(recorded.inputs).toBeUndefined();
+    const { counts } = await install(p, lock);
+    expect(counts).toMatchObject({ add: 200 - onDisk.length, keep: onDisk.length });
+    expect((await readdir(join(p, 'vendor'))).length).toBe(200);
+  });
+});
