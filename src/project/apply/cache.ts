@@ -336,6 +336,10 @@ function withFetchProgress(stream: Readable, desc: Descriptor, onEvent: ProjectL
       cb(null, chunk);
     },
   });
+  // Errors flow downstream; a consumer that gives up (abort, digest mismatch) releases the source too.
   stream.on('error', (err) => counted.destroy(err));
+  counted.on('close', () => {
+    if (!stream.destroyed) stream.destroy();
+  });
   return stream.pipe(counted);
 }
