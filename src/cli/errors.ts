@@ -142,9 +142,17 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): { message: 
   return { message: oneLine(String(err)), hint: undefined };
 }
 
-/** Trims trailing blanks of every line and blank lines at either end; line breaks stay. */
+/**
+ * Trims trailing blanks and blank lines at either end; line breaks stay, and
+ * every continuation line is indented (two spaces unless it already is), so
+ * no text inside a message (e.g. from a registry) can pose as a top-level
+ * `Error:` or `Hint:` line.
+ */
 function keepLines(s: string): string {
-  return s.split('\n').map((l) => l.replace(/\s+$/, '')).join('\n').replace(/^\n+|\n+$/g, '');
+  const lines = s.replace(/\r\n?/g, '\n').split('\n').map((l) => l.replace(/\s+$/, ''));
+  while (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  while (lines.length > 1 && lines[0] === '') lines.shift();
+  return lines.map((l, i) => (i === 0 || l === '' || /^\s/.test(l) ? l : `  ${l}`)).join('\n');
 }
 
 function oneLine(s: string): string {

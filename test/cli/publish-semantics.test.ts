@@ -182,7 +182,7 @@ describe('errors keep their lines and carry details', () => {
     await writeFile(join(dir, 'artifacts.yaml'), `dependencies:\n  one:\n    ref: ${repo}:1.0.0\n    path: moved\n  two:\n    ref: ${repo}:1.0.0\n    path: two\n`);
     const r = await oras(['install', '--frozen-lockfile'], dir);
     expect(r.code, show(r)).not.toBe(0);
-    expect(r.stderr).toMatch(/^Error: artifacts\.lock is out of date with artifacts\.yaml:\n~ dependencies\.one\.path: .*\n\+ dependencies\.two: /m);
+    expect(r.stderr).toMatch(/^Error: artifacts\.lock is out of date with artifacts\.yaml:\n {2}~ dependencies\.one\.path: .*\n {2}\+ dependencies\.two: /m);
     const j = errJson(await oras(['install', '--frozen-lockfile', '--json'], dir)).error;
     expect(j.code).toBe('ERR_ORAS_FROZEN_LOCKFILE');
     expect((j.details as { changes: unknown[] }).changes).toEqual([

@@ -78,7 +78,8 @@ describe('errors', () => {
 
   it('formats one Error line + Hint, stack only with debug', () => {
     const err = new OrasError('ERR_ORAS_NOT_FOUND', 'manifest\nnot found', { hint: 'check the tag' });
-    expect(formatError(err)).toBe('Error: manifest not found\nHint: check the tag\n');
+    // A library message keeps its lines (issue 11 item 8); continuation lines are indented so none can pose as `Hint:`.
+    expect(formatError(err)).toBe('Error: manifest\n  not found\nHint: check the tag\n');
     expect(formatError(err, { debug: true })).toMatch(/at /);
   });
 
