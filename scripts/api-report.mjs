@@ -2,22 +2,22 @@
 // declared type, plus "forgotten" types: named types that appear in a public signature but are not
 // exported from any entry point (api-extractor's ae-forgotten-export).
 //   node scripts/api-report.mjs          → prints the report
-//   node scripts/api-report.mjs --write  → writes api/oras-ts.api.txt (checked by test/api-report.test.ts)
+//   node scripts/api-report.mjs --write  → writes docs/api-report.txt (checked by test/api-report.test.ts)
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const REPORT_PATH = join(root, 'api', 'oras-ts.api.txt');
+export const REPORT_PATH = join(root, 'docs', 'api-report.txt');
 
 /** Entry points: subpath → source file (from package.json exports, dist/x.js → src/x.ts). */
 function entryPoints() {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  return Object.entries(pkg.exports).map(([sub, target]) => {
-    const js = typeof target === 'string' ? target : target.import;
-    return { sub, file: join(root, js.replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts')) };
-  });
+  return Object.entries(pkg.exports)
+    .map(([sub, target]) => ({ sub, js: typeof target === 'string' ? target : target.import }))
+    .filter(({ js }) => js.startsWith('./dist/'))
+    .map(({ sub, js }) => ({ sub, file: join(root, js.replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts')) }));
 }
 
 export function buildReport() {

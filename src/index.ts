@@ -1,74 +1,209 @@
-// Public API: re-exports only.
-export * from './errors.js';
-export * from './events.js';
+/**
+ * The public API of `oras-ts`: a deliberate, hand-written list (what is not named here is
+ * internal and may change). The declarative layer is also available alone as `oras-ts/project`.
+ * `docs/api-report.txt` records this surface; `test/api-report.test.ts` fails when it changes
+ * without the report being regenerated (`npm run api:report`).
+ */
 
-// OCI data model
-export * from './oci/digest.js';
-export { digestFile, type DigestFileOptions } from './oci/hash-file.js';
-export * from './oci/descriptor.js';
-export * from './oci/manifest.js';
-export * from './oci/media-types.js';
-export * from './oci/reference.js';
+// Errors and events
+export { OrasError, isOrasError } from './errors.js';
+export type { OrasErrorCode, OrasErrorOptions, RegistryErrorEntry } from './errors.js';
+export type { TransferEvent, TransferListener } from './events.js';
 
-// Content stores
-export * from './content/store.js';
-export * from './content/read.js';
-export * from './content/memory.js';
-export * from './content/oci-layout.js';
-export * from './content/fs-atomic.js';
-export * from './content/file-lock.js';
+// OCI data model: digests, descriptors, manifests, media types, references
+export { parseDigest, isDigest, digestOf, verifyContent, VerifyingStream } from './oci/digest.js';
+export type { Digest, DigestAlgorithm, ParsedDigest, VerifyingStreamOptions } from './oci/digest.js';
+export { digestFile } from './oci/hash-file.js';
+export type { DigestFileOptions } from './oci/hash-file.js';
+export { validateDescriptor, EMPTY_DESCRIPTOR, EMPTY_JSON } from './oci/descriptor.js';
+export type { Descriptor, Platform, ImageManifest, ImageIndex } from './oci/descriptor.js';
+export { parseManifest, encodeManifest, childrenOf, MAX_MANIFEST_BYTES } from './oci/manifest.js';
+export type { ParsedManifest } from './oci/manifest.js';
+export { MediaType, Annotation, isManifestMediaType, isIndexMediaType } from './oci/media-types.js';
+export { parseReference, formatReference, parseRegistryOrRepository, isValidTag, validateTag, validateRepository } from './oci/reference.js';
+export type { Reference } from './oci/reference.js';
+
+// Content stores (after oras-go: small capability interfaces composed into a Target)
+export { hasReferrers, hasTags, hasDelete, hasUnhashedPush } from './content/store.js';
+export type {
+  CallOptions,
+  FetchOptions,
+  PushOptions,
+  UnhashedPushOptions,
+  Fetcher,
+  Pusher,
+  UnhashedPusher,
+  Exists,
+  Resolver,
+  Tagger,
+  Deleter,
+  TagLister,
+  ReferrerLister,
+  ReadOnlyStorage,
+  Storage,
+  ReadOnlyTarget,
+  Target,
+} from './content/store.js';
+export { readAll, fetchAll } from './content/read.js';
+export { MemoryStore } from './content/memory.js';
+export { OciLayoutStore } from './content/oci-layout.js';
+export type { OciLayoutOptions } from './content/oci-layout.js';
+export type { LayoutIndex } from './content/layout-index.js';
 
 // Remote registries
-export * from './registry/transport.js';
-export * from './registry/client.js';
-export * from './registry/repository.js';
-export * from './registry/registry.js';
-export { errorFromResponse } from './registry/http-errors.js';
-export { redactUrl, redactHeaders } from './registry/redact.js';
+export { RegistryClient, DEFAULT_USER_AGENT } from './registry/client.js';
+export type { RegistryClientOptions } from './registry/client.js';
+export type { DebugSink } from './registry/debug.js';
 export type { RetryPolicy } from './registry/retry.js';
-export type { Credential, CredentialProvider } from './registry/credentials/types.js';
+export type { HttpMethod, RegistryRequest, RegistryResponse, Transport } from './registry/transport.js';
+export { Repository } from './registry/repository.js';
+export type { RepositoryInit, RepositoryOptions, RepositoryClient } from './registry/repository.js';
+export type { FetchedManifest } from './registry/manifests.js';
+export type { MountOptions, UploadOptions } from './registry/upload.js';
+export type { ReferrersApiMode } from './registry/referrers.js';
+export { Registry } from './registry/registry.js';
+export type { RegistryInit } from './registry/registry.js';
+
+// Credentials: docker config.json + helpers, ORAS_REGISTRY_<HOST>_* variables, explicit values
 export { createCredentialProvider } from './registry/credentials/provider.js';
+export type { CredentialProviderOptions } from './registry/credentials/provider.js';
+export type { Credential, CredentialProvider } from './registry/credentials/types.js';
+export type { HelperOptions } from './registry/credentials/helper.js';
+export { credentialFromEnv, envKeyOf } from './registry/credentials/env.js';
 export { saveCredential, removeCredential } from './registry/credentials/store.js';
+export type { CredentialStoreOptions, CredentialLocation } from './registry/credentials/store.js';
 export { readDockerConfig, defaultDockerConfigPath } from './registry/credentials/docker-config.js';
+export type { DockerConfigFile, DockerAuthEntry } from './registry/credentials/docker-config.js';
 
 // Graph copy
-export * from './copy/options.js';
-export * from './copy/copy.js';
-export * from './copy/extended-copy.js';
+export { copy, copyGraph } from './copy/copy.js';
+export { extendedCopy, extendedCopyGraph } from './copy/extended-copy.js';
+export { DEFAULT_COPY_CONCURRENCY, DEFAULT_MAX_DEPTH } from './copy/options.js';
+export type { CopyOptions, ExtendedCopyOptions } from './copy/options.js';
 
-// Declarative layer: files and resolution
-export * from './project/types.js';
-export { loadManifest, parseManifestText } from './project/spec/manifest.js';
-export { loadConfig, resolveConfig, defaultCacheDir } from './project/spec/config.js';
-export type { OrasConfig, OrasConfigFile, RegistryConfig, LinkMode } from './project/spec/config.js';
-export { readLockfile, writeLockfile, serializeLockfile, parseLockfileText } from './project/spec/lockfile.js';
-export { compareManifestToLock, formatSpecChanges } from './project/plan/spec-diff.js';
-export type { SpecChange } from './project/plan/spec-diff.js';
-export { validateManifest, validateLockfile, validateConfig } from './project/spec/validate.js';
-export type { Issue } from './project/spec/issues.js';
-export { resolveDependency, resolveAll } from './project/plan/resolve.js';
-export { findOutdated } from './project/outdated.js';
+// Artifacts: files → manifest (push), manifest → files (pull), reproducible tar
+export { packArtifact } from './artifact/pack.js';
+export type { PackArtifactOptions, PackArtifactResult, PackFileInput, PackedLayer } from './artifact/pack.js';
+export { buildManifest } from './artifact/build-manifest.js';
+export type { BuildManifestInput, BuiltManifest, ImageSpecVersion } from './artifact/build-manifest.js';
+export { pullArtifact, planPull } from './artifact/pull.js';
+export type {
+  PullArtifactOptions,
+  PullArtifactResult,
+  PulledFile,
+  PullSelectOptions,
+  PlanPullOptions,
+  PullPlan,
+  PlannedLayer,
+  PullCandidate,
+  SkippedLayer,
+} from './artifact/pull.js';
+export { packDirectory } from './artifact/tar.js';
+export type { PackDirectoryOptions, PackedDirectory } from './artifact/tar.js';
+export { extractTarGz, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNCOMPRESSED_BYTES } from './artifact/tar-extract.js';
+export type { ExtractOptions, ExtractResult } from './artifact/tar-extract.js';
 
-// Artifacts: pack files into a manifest, pull them safely into a directory
-export * from './artifact/pack.js';
-export * from './artifact/pull.js';
-export * from './artifact/tar.js';
-export * from './artifact/safe-path.js';
-
-// Declarative layer: reconciliation
-export { install, update, plan } from './project/install.js';
-export type { InstallOptions, InstallResult, TargetFactory } from './project/install.js';
-export { publish } from './project/publish.js';
-export type { PublishOptions, PublishResult, PublishTargetFactory } from './project/publish.js';
-export { verify } from './project/verify.js';
-export type { VerifyReport } from './project/verify.js';
-export { diff } from './project/plan/diff.js';
-export type { ProjectEvent, ProjectListener } from './project/events.js';
-export { fetchLocked } from './project/fetch.js';
-export type { FetchLockedOptions, FetchLockedResult } from './project/fetch.js';
-export { pruneCache } from './project/apply/cache-gc.js';
-export type { PruneCacheOptions, PruneResult } from './project/apply/cache-gc.js';
-export { verifyCache } from './project/apply/cache-verify.js';
-export { cleanCache } from './project/apply/cache-clean.js';
-export { listCache, cacheUsage } from './project/apply/cache-list.js';
-export type { CachedArtifact, CacheUsage } from './project/apply/cache-list.js';
+// The declarative layer (the same list as `oras-ts/project`)
+export {
+  install,
+  update,
+  plan,
+  publish,
+  verify,
+  findOutdated,
+  fetchLocked,
+  LOCKFILE_VERSION,
+  loadManifest,
+  parseManifestText,
+  loadConfig,
+  resolveConfig,
+  defaultCacheDir,
+  readLockfile,
+  writeLockfile,
+  serializeLockfile,
+  parseLockfileText,
+  mergeLockfiles,
+  mergeConflictedLockfileText,
+  validateManifest,
+  validateLockfile,
+  validateConfig,
+  resolveDependency,
+  resolveAll,
+  compareManifestToLock,
+  formatSpecChanges,
+  loadActual,
+  diff,
+  pruneCache,
+  verifyCache,
+  cleanCache,
+  listCache,
+  cacheUsage,
+} from './project/index.js';
+export type {
+  InstallOptions,
+  InstallResult,
+  TargetFactory,
+  PublishOptions,
+  PublishResult,
+  PublishTargetFactory,
+  PublishedArtifact,
+  VerifyOptions,
+  VerifyReport,
+  TreeDrift,
+  VerifyError,
+  OutdatedEntry,
+  FetchLockedOptions,
+  FetchLockedResult,
+  ProjectEvent,
+  ProjectListener,
+  PlanCounts,
+  LinkMethod,
+  DependencySpec,
+  PublishFileSpec,
+  PublishSpec,
+  ProjectManifest,
+  LockedFile,
+  LockedDependency,
+  LockedPublish,
+  Lockfile,
+  InstalledFile,
+  InstallState,
+  InstallInputs,
+  FileStamp,
+  PlanAction,
+  Plan,
+  LoadedManifest,
+  OrasConfig,
+  OrasConfigFile,
+  RegistryConfig,
+  LinkMode,
+  LoadConfigOptions,
+  LockMerge,
+  ValidationResult,
+  Issue,
+  PathSegment,
+  ResolveContext,
+  ResolveTarget,
+  ResolvedDependency,
+  ResolveAllOptions,
+  ResolveAllResult,
+  RebasedDependency,
+  SemverTag,
+  SemverTags,
+  SpecChange,
+  CompareOptions,
+  ActualTree,
+  ActualEntry,
+  LoadActualOptions,
+  DiffOptions,
+  PruneCacheOptions,
+  PruneResult,
+  PrunedProject,
+  PrunePlan,
+  PrunePlanOptions,
+  VerifyCacheOptions,
+  VerifyCacheResult,
+  CachedArtifact,
+  CacheUsage,
+  CacheLockOptions,
+} from './project/index.js';
