@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { defaultCacheDir } from '../../project/apply/cache.js';
+import { defaultCacheDir } from '../../project/spec/config.js';
 import { parseAge, parseByteSize } from '../../project/spec/cache-units.js';
 import { cliConfig } from '../config.js';
 import { cliState, errLine, interrupt, outLine, printJson, warn } from '../context.js';

@@ -1,5 +1,4 @@
 import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import pLimit from 'p-limit';
@@ -14,19 +13,7 @@ import { digestPath, verifyContent } from '../../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
 import { digestFile } from '../../oci/hash-file.js';
 import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../events.js';
-
-/**
- * The default cache directory: `$ORAS_CACHE_DIR`, else `configured` (the
- * config's `cache.dir`), else `$XDG_CACHE_HOME/oras-ts`, else
- * `~/.cache/oras-ts`. The cache is an OCI image layout (blobs under
- * `blobs/<alg>/<hex>`) plus `unpacked/<alg>/<hex>/` trees of directory layers.
- */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env, configured?: string): string {
-  if (env.ORAS_CACHE_DIR) return resolvePath(env.ORAS_CACHE_DIR);
-  if (configured !== undefined && configured !== '') return resolvePath(configured);
-  if (env.XDG_CACHE_HOME) return join(resolvePath(env.XDG_CACHE_HOME), 'oras-ts');
-  return join(homedir(), '.cache', 'oras-ts');
-}
+import { defaultCacheDir } from '../spec/config.js';
 
 /** One regular file of an unpacked directory layer, relative to the layer root. */
 export interface UnpackedFile {

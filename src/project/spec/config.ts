@@ -101,8 +101,15 @@ const refuseCode: Loader = (filepath) => {
   });
 };
 
-/** The default cache directory: `$XDG_CACHE_HOME/oras-ts`, else `~/.cache/oras-ts`. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The cache directory, one rule for the whole package: `$ORAS_CACHE_DIR` (resolved), else
+ * `configured` (e.g. the config's `cache.dir`), else `$XDG_CACHE_HOME/oras-ts` when that is an
+ * absolute path (the XDG spec ignores relative ones), else `$HOME/.cache/oras-ts` (the OS home
+ * directory when `HOME` is unset). The cache is an OCI image layout plus `unpacked/` trees.
+ */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env, configured?: string): string {
+  if (env.ORAS_CACHE_DIR !== undefined && env.ORAS_CACHE_DIR !== '') return resolve(env.ORAS_CACHE_DIR);
+  if (configured !== undefined && configured !== '') return resolve(configured);
   const xdg = env.XDG_CACHE_HOME;
   if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) return join(xdg, 'oras-ts');
   return join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), '.cache', 'oras-ts');
@@ -139,7 +146,7 @@ export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS
     registries,
     concurrency: file.concurrency ?? DEFAULT_CONCURRENCY,
     cache: {
-      dir: file.cache?.dir !== undefined ? expandPath(file.cache.dir, baseDir, env) : defaultCacheDir(env),
+      dir: file.cache?.dir !== undefined ? expandPath(file.cache.dir, baseDir, env) : defaultCacheDir({ ...env, ORAS_CACHE_DIR: '' }),
       link: file.cache?.link ?? 'auto',
       ...cacheMaxSize(file.cache?.maxSize),
     },
