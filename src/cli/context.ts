@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { ErrorContext } from './errors.js';
+import { escapeTerminalText } from './render/escape.js';
 
 /**
  * Process-wide CLI state shared by the command handlers and `main`:
@@ -32,24 +33,29 @@ export const interrupt = new AbortController();
 // listeners are removed when each request settles, so Node's leak warning (at 11) is noise here.
 setMaxListeners(0, interrupt.signal);
 
-/** Writes text to stdout (no newline added). */
+/**
+ * Writes text to stdout (no newline added). Text output: terminal controls
+ * (ESC, CR, BEL, C1, bidi overrides; not LF/TAB) are made visible by
+ * {@link escapeTerminalText}, because the text may hold registry or artifact
+ * strings. JSON goes through {@link printJson} and stays exact.
+ */
 export function out(text: string): void {
-  process.stdout.write(text);
+  process.stdout.write(escapeTerminalText(text));
 }
 
-/** Writes one line to stdout. */
+/** Writes one line to stdout (escaped like {@link out}). */
 export function outLine(text = ''): void {
-  process.stdout.write(`${text}\n`);
+  process.stdout.write(`${escapeTerminalText(text)}\n`);
 }
 
-/** Writes one line to stderr. */
+/** Writes one line to stderr (escaped like {@link out}). */
 export function errLine(text: string): void {
-  process.stderr.write(`${text}\n`);
+  process.stderr.write(`${escapeTerminalText(text)}\n`);
 }
 
-/** Prints `Warning: <message>` on stderr. */
+/** Prints `Warning: <message>` on stderr (escaped like {@link out}). */
 export function warn(message: string): void {
-  process.stderr.write(`Warning: ${message}\n`);
+  process.stderr.write(`Warning: ${escapeTerminalText(message)}\n`);
 }
 
 /** Prints a value as pretty JSON (2-space indent) on stdout. */

@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { isOrasError, OrasError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
+import { escapeTerminalText } from './render/escape.js';
 
 /**
  * Exit codes of the `oras` CLI (documented in EXIT_CODES.md).
@@ -176,7 +177,8 @@ export function formatError(err: unknown, options: { debug?: boolean; context?: 
       cause = (cause as { cause?: unknown }).cause;
     }
   }
-  return out;
+  // Messages (and stacks) quote registry text (errors[].message) and artifact names: no raw terminal controls.
+  return escapeTerminalText(out);
 }
 
 /**
