@@ -12,6 +12,7 @@ import { undiciLite } from './undici-lite.js';
 import { OrasError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
 import { Authorizer, type AuthState, type AuthTarget } from './auth/authorizer.js';
+import { vettedLookup, type LookupFunction } from './auth/metadata-hosts.js';
 import { vetRedirect } from './auth/origin-policy.js';
 import type { CredentialProvider } from './credentials/types.js';
 import { emitDebug, formatRequestLine, formatResponseLine, type DebugSink } from './debug.js';
@@ -65,6 +66,15 @@ export interface RegistryClientOptions {
    * a Basic-authenticated GET. Default false (GET, like docker).
    */
   oauth2Password?: boolean;
+  /**
+   * Resolver used for every connection (`dns.lookup`-compatible; default
+   * `dns.lookup`), e.g. for a private name map like curl's `--resolve`.
+   * Whatever it returns, a connection to a host other than a registry the
+   * caller addressed (redirect targets, upload Locations, token realms) that
+   * resolves to a link-local or cloud metadata address fails with
+   * `ERR_ORAS_INSECURE` before any byte is sent.
+   */
+  lookup?: LookupFunction;
 }
 
 /** Default User-Agent. */
@@ -118,6 +128,8 @@ export class RegistryClient implements Transport {
   readonly #maxErrorBodyBytes: number;
   readonly #insecure: boolean;
   readonly #auth: Authorizer;
+  /** Hostnames the caller addressed as registries (not redirect targets or realms); bounded. */
+  readonly #registryHosts = new Set<string>();
   /** Origins whose `GET /v2/` probe answered without a 401: the probe is not repeated for them. */
   readonly #openOrigins = new Set<string>();
 
@@ -148,6 +160,7 @@ export class RegistryClient implements Transport {
     const connect = {
       timeout: options.timeouts?.connect ?? 30_000,
       rejectUnauthorized: !this.#insecure,
+      lookup: vettedLookup((host) => this.#registryHosts.has(host), options.lookup),
       ...(ca !== undefined ? { ca: withSystemRoots(ca) } : {}),
       ...(options.cert !== undefined ? { cert: options.cert } : {}),
       ...(options.key !== undefined ? { key: options.key } : {}),
@@ -215,6 +228,7 @@ export class RegistryClient implements Transport {
     // Without allowForeignOrigin the URL's origin is the registry's (credentials are looked up
     // by its host, so they only ever go to their own host). A foreign URL gets nothing.
     const registryOrigin = req.allowForeignOrigin === true ? undefined : url.origin;
+    if (registryOrigin !== undefined && this.#registryHosts.size < 1024) this.#registryHosts.add(url.hostname);
     const method = req.method;
     const idempotent = IDEMPOTENT.has(method);
     const replayable = req.body === undefined || Buffer.isBuffer(req.body) || typeof req.body === 'function';
