@@ -16,7 +16,7 @@ let reg: HostileRegistry;
 const clients: RegistryClient[] = [];
 const timers = new Set<NodeJS.Timeout>();
 
-function repo(timeouts: RegistryClientOptions['timeouts'], maxDownloadAttempts = 2): Repository {
+function repo(timeouts: NonNullable<RegistryClientOptions['timeouts']>, maxDownloadAttempts = 2): Repository {
   const client = new RegistryClient({ plainHttp: true, retry: { maxAttempts: 1 }, timeouts });
   clients.push(client);
   return new Repository({ reference: { registry: reg.host, repository: 'slow/app' }, client, maxDownloadAttempts });
