@@ -55,8 +55,8 @@ export interface OrasConfig {
   cache: { dir: string; link: LinkMode; maxSize?: number };
   credentials: { configPath?: string };
   limits: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number; maxArtifactBytes?: number };
-  /** Time bounds of registry requests as written (seconds; `speedLimit` bytes/s). */
-  timeouts: { request?: number; speedLimit?: number; speedTime?: number };
+  /** Time bounds of registry requests as written (seconds; `speedLimit` bytes/s); absent when the file sets none. */
+  timeouts?: { request?: number; speedLimit?: number; speedTime?: number };
   /** The file the settings came from (absent when none was found). */
   file?: string;
 }
@@ -149,7 +149,7 @@ export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS
     },
     credentials: configPath !== undefined ? { configPath: expandPath(configPath, baseDir, env) } : {},
     limits: { ...(file.limits ?? {}) },
-    timeouts: { ...(file.timeouts ?? {}) },
+    ...(file.timeouts !== undefined ? { timeouts: { ...file.timeouts } } : {}),
     ...(filePath !== undefined ? { file: filePath } : {}),
   };
 }
