@@ -22,9 +22,13 @@ async function lstatOrNull(p: string): Promise<import('node:fs').Stats | null> {
 }
 
 function conflict(title: string, rel: string, problem: string): never {
-  throw new OrasError('ERR_ORAS_ALREADY_EXISTS', `directory layer ${JSON.stringify(title)}: ${JSON.stringify(rel)} ${problem}; nothing was changed`, {
-    hint: 'pull never deletes or replaces a directory it did not create; move the existing path away, or pull into an empty directory (-o)',
-  });
+  throw new OrasError(
+    'ERR_ORAS_ALREADY_EXISTS',
+    `directory layer ${JSON.stringify(title)}: ${JSON.stringify(rel)} ${problem}; nothing was changed`,
+    {
+      hint: 'pull never deletes or replaces a directory it did not create; move the existing path away, or pull into an empty directory (-o)',
+    },
+  );
 }
 
 /** One rename of the merge: `from` (in the extracted tree) onto `to`. */
@@ -34,10 +38,22 @@ interface Move {
 }
 
 /** Plans the merge of `src` into the existing real directory `dest` (no changes). */
-async function planMerge(src: string, dest: string, title: string, rel: string, moves: Move[], budget: { left: number }): Promise<void> {
+async function planMerge(
+  src: string,
+  dest: string,
+  title: string,
+  rel: string,
+  moves: Move[],
+  budget: { left: number },
+): Promise<void> {
   const entries: Dirent[] = await readdir(src, { withFileTypes: true });
   for (const e of entries) {
-    if (--budget.left < 0) throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `directory layer ${JSON.stringify(title)} has too many entries to merge`, { hint: 'pull into an empty directory' });
+    if (--budget.left < 0)
+      throw new OrasError(
+        'ERR_ORAS_LIMIT_EXCEEDED',
+        `directory layer ${JSON.stringify(title)} has too many entries to merge`,
+        { hint: 'pull into an empty directory' },
+      );
     const from = path.join(src, e.name);
     const to = path.join(dest, e.name);
     const r = rel === '' ? e.name : `${rel}/${e.name}`;
@@ -45,7 +61,8 @@ async function planMerge(src: string, dest: string, title: string, rel: string, 
     if (there === null) {
       moves.push({ from, to });
     } else if (e.isDirectory()) {
-      if (there.isSymbolicLink()) conflict(title, `${title}/${r}`, 'exists as a symlink (a directory would be written through it)');
+      if (there.isSymbolicLink())
+        conflict(title, `${title}/${r}`, 'exists as a symlink (a directory would be written through it)');
       if (!there.isDirectory()) conflict(title, `${title}/${r}`, 'exists and is not a directory');
       await planMerge(from, to, title, r, moves, budget);
     } else {
@@ -69,7 +86,8 @@ export async function placeTree(src: string, dest: string, title: string): Promi
     await rename(src, dest);
     return false;
   }
-  if (there.isSymbolicLink() || !there.isDirectory()) conflict(title, title, there.isSymbolicLink() ? 'exists as a symlink' : 'exists and is not a directory');
+  if (there.isSymbolicLink() || !there.isDirectory())
+    conflict(title, title, there.isSymbolicLink() ? 'exists as a symlink' : 'exists and is not a directory');
   const moves: Move[] = [];
   await planMerge(src, dest, title, '', moves, { left: 1_000_000 });
   for (const m of moves) await rename(m.from, m.to);

@@ -21,7 +21,8 @@ export interface SizeLimitOptions {
   maxArtifactBytes?: number;
 }
 
-const HINT = 'raise the limit if the artifact is legitimate: --max-artifact-size, ORAS_MAX_ARTIFACT_SIZE or limits.maxArtifactBytes in oras.yaml';
+const HINT =
+  'raise the limit if the artifact is legitimate: --max-artifact-size, ORAS_MAX_ARTIFACT_SIZE or limits.maxArtifactBytes in oras.yaml';
 
 /**
  * Refuses, with `ERR_ORAS_LIMIT_EXCEEDED`, layers whose declared sizes
@@ -32,21 +33,38 @@ const HINT = 'raise the limit if the artifact is legitimate: --max-artifact-size
  * the download, the unpacked size is bounded by `maxUncompressedBytes`.
  * Returns the total declared size.
  */
-export async function checkDownloadSize(layers: readonly Descriptor[], dir: string, options: SizeLimitOptions = {}): Promise<number> {
+export async function checkDownloadSize(
+  layers: readonly Descriptor[],
+  dir: string,
+  options: SizeLimitOptions = {},
+): Promise<number> {
   const max = options.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
   let total = 0;
   for (const l of layers) {
     if (l.size > max) {
-      throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `layer ${l.digest} declares ${l.size} bytes, over the ${max}-byte artifact size limit; nothing was written`, { hint: HINT });
+      throw new OrasError(
+        'ERR_ORAS_LIMIT_EXCEEDED',
+        `layer ${l.digest} declares ${l.size} bytes, over the ${max}-byte artifact size limit; nothing was written`,
+        { hint: HINT },
+      );
     }
     total += l.size;
   }
-  if (total > max) throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `the artifact declares ${total} bytes in total, over the ${max}-byte artifact size limit; nothing was written`, { hint: HINT });
+  if (total > max)
+    throw new OrasError(
+      'ERR_ORAS_LIMIT_EXCEEDED',
+      `the artifact declares ${total} bytes in total, over the ${max}-byte artifact size limit; nothing was written`,
+      { hint: HINT },
+    );
   const free = await freeBytes(dir);
   if (free !== undefined && total + RESERVE_BYTES > free) {
-    throw new OrasError('ERR_ORAS_NO_SPACE', `the artifact needs ${total} bytes but only ${free} bytes are free under ${dir}; nothing was written`, {
-      hint: 'free disk space or pull to another file system',
-    });
+    throw new OrasError(
+      'ERR_ORAS_NO_SPACE',
+      `the artifact needs ${total} bytes but only ${free} bytes are free under ${dir}; nothing was written`,
+      {
+        hint: 'free disk space or pull to another file system',
+      },
+    );
   }
   return total;
 }

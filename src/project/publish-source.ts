@@ -14,7 +14,11 @@ import { OrasError } from '../errors.js';
  * regardless. Missing paths fail with `ERR_ORAS_IO`. `rel` is a normalized
  * project-relative POSIX path.
  */
-export async function assertPublishSource(projectDir: string, rel: string, options: { followSymlinks?: boolean } = {}): Promise<void> {
+export async function assertPublishSource(
+  projectDir: string,
+  rel: string,
+  options: { followSymlinks?: boolean } = {},
+): Promise<void> {
   const where = `publish file ${JSON.stringify(rel)}`;
   let cur = projectDir;
   const parts = rel.split('/');
@@ -24,16 +28,30 @@ export async function assertPublishSource(projectDir: string, rel: string, optio
     try {
       st = await lstat(cur);
     } catch {
-      throw new OrasError('ERR_ORAS_IO', `${where} does not exist in the project`, { hint: 'fix the path in artifacts.yaml, or create the file' });
+      throw new OrasError('ERR_ORAS_IO', `${where} does not exist in the project`, {
+        hint: 'fix the path in artifacts.yaml, or create the file',
+      });
     }
     if (st.isSymbolicLink()) {
       if (options.followSymlinks === true) return void (await assertFinalKind(cur, where));
-      const which = i === parts.length - 1 ? 'is a symlink' : `goes through the symlink ${JSON.stringify(parts.slice(0, i + 1).join('/'))}`;
-      throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `${where} ${which}; publish reads only regular files inside the project`, {
-        hint: 'publish the real file, or set followSymlinks: true on this entry in artifacts.yaml if you mean to publish what the link points to',
-      });
+      const which =
+        i === parts.length - 1
+          ? 'is a symlink'
+          : `goes through the symlink ${JSON.stringify(parts.slice(0, i + 1).join('/'))}`;
+      throw new OrasError(
+        'ERR_ORAS_PATH_TRAVERSAL',
+        `${where} ${which}; publish reads only regular files inside the project`,
+        {
+          hint: 'publish the real file, or set followSymlinks: true on this entry in artifacts.yaml if you mean to publish what the link points to',
+        },
+      );
     }
-    if (i < parts.length - 1 && !st.isDirectory()) throw new OrasError('ERR_ORAS_IO', `${where}: ${JSON.stringify(parts.slice(0, i + 1).join('/'))} is not a directory`, { hint: 'fix the path in artifacts.yaml' });
+    if (i < parts.length - 1 && !st.isDirectory())
+      throw new OrasError(
+        'ERR_ORAS_IO',
+        `${where}: ${JSON.stringify(parts.slice(0, i + 1).join('/'))} is not a directory`,
+        { hint: 'fix the path in artifacts.yaml' },
+      );
   }
   await assertFinalKind(cur, where);
 }
@@ -41,8 +59,15 @@ export async function assertPublishSource(projectDir: string, rel: string, optio
 /** The path (followed) must be a regular file or a directory. */
 async function assertFinalKind(abs: string, where: string): Promise<void> {
   const st = await stat(abs).catch(() => undefined);
-  if (st === undefined) throw new OrasError('ERR_ORAS_IO', `${where} does not exist (dangling symlink?)`, { hint: 'fix the path in artifacts.yaml' });
+  if (st === undefined)
+    throw new OrasError('ERR_ORAS_IO', `${where} does not exist (dangling symlink?)`, {
+      hint: 'fix the path in artifacts.yaml',
+    });
   if (!st.isFile() && !st.isDirectory()) {
-    throw new OrasError('ERR_ORAS_UNSUPPORTED', `${where} is not a regular file or directory (a FIFO, socket or device)`, { hint: 'publish only regular files and directories' });
+    throw new OrasError(
+      'ERR_ORAS_UNSUPPORTED',
+      `${where} is not a regular file or directory (a FIFO, socket or device)`,
+      { hint: 'publish only regular files and directories' },
+    );
   }
 }

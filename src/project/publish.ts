@@ -1,4 +1,4 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, posix, resolve as resolvePath } from 'node:path';
 import picomatch from 'picomatch';
 import { packArtifact, type PackArtifactOptions, type PackFileInput } from '../artifact/pack.js';

@@ -32,8 +32,10 @@ export interface TransferPolicy {
   speedTimeMs: number;
 }
 
-const HINT = 'the registry is too slow or stalls on purpose; raise the limit (--timeout / ORAS_TIMEOUT / timeouts.request in oras.yaml; 0 disables) if it is legitimate';
-const SPEED_HINT = 'the transfer is slower than the minimum throughput; lower it (--speed-limit / ORAS_SPEED_LIMIT / timeouts.speedLimit, or --speed-time / ORAS_SPEED_TIME / timeouts.speedTime; 0 disables) if the link is legitimately this slow';
+const HINT =
+  'the registry is too slow or stalls on purpose; raise the limit (--timeout / ORAS_TIMEOUT / timeouts.request in oras.yaml; 0 disables) if it is legitimate';
+const SPEED_HINT =
+  'the transfer is slower than the minimum throughput; lower it (--speed-limit / ORAS_SPEED_LIMIT / timeouts.speedLimit, or --speed-time / ORAS_SPEED_TIME / timeouts.speedTime; 0 disables) if the link is legitimately this slow';
 
 /**
  * A total deadline for one request and its body. `signal` aborts when the
@@ -70,7 +72,9 @@ export class RequestDeadline {
 
   /** The `ERR_ORAS_TIMEOUT` error this deadline reports. */
   error(): OrasError {
-    return new OrasError('ERR_ORAS_TIMEOUT', `${this.#what} did not complete within ${this.#ms / 1000} s`, { hint: HINT });
+    return new OrasError('ERR_ORAS_TIMEOUT', `${this.#what} did not complete within ${this.#ms / 1000} s`, {
+      hint: HINT,
+    });
   }
 
   #expire(): void {
@@ -117,7 +121,13 @@ export class ThroughputGuard {
       this.#bytes = 0;
       this.#excused = false;
       if (got < need && !excused) {
-        onSlow(new OrasError('ERR_ORAS_TIMEOUT', `${what}: only ${got} bytes arrived in ${policy.speedTimeMs / 1000} s (minimum ${policy.speedLimit} bytes/s)`, { hint: SPEED_HINT }));
+        onSlow(
+          new OrasError(
+            'ERR_ORAS_TIMEOUT',
+            `${what}: only ${got} bytes arrived in ${policy.speedTimeMs / 1000} s (minimum ${policy.speedLimit} bytes/s)`,
+            { hint: SPEED_HINT },
+          ),
+        );
       }
     }, policy.speedTimeMs);
     this.#timer.unref();

@@ -52,7 +52,10 @@ afterAll(async () => {
 });
 
 async function failure(p: Promise<unknown>): Promise<unknown> {
-  return await p.then(() => undefined, (e: unknown) => e);
+  return await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 describe('metadata requests have a total deadline (timeouts.request)', () => {
@@ -60,13 +63,23 @@ describe('metadata requests have a total deadline (timeouts.request)', () => {
     const { desc, bytes } = reg.addArtifact([{ data: Buffer.from('a'), title: 'a.txt' }], 'trickle-manifest');
     reg.intercept = (req, res, route) => {
       if (route.kind !== 'manifest' || req.method !== 'GET') return false;
-      res.writeHead(200, { 'content-type': desc.mediaType, 'content-length': String(bytes.length), 'docker-content-digest': desc.digest });
+      res.writeHead(200, {
+        'content-type': desc.mediaType,
+        'content-length': String(bytes.length),
+        'docker-content-digest': desc.digest,
+      });
       trickle(res, bytes, 200);
       return true;
     };
-    const err = await failure(repo({ request: 1000, idle: 30_000 }).fetch(desc).then(async (s) => {
-      for await (const _ of s) { /* drain */ }
-    }));
+    const err = await failure(
+      repo({ request: 1000, idle: 30_000 })
+        .fetch(desc)
+        .then(async (s) => {
+          for await (const _ of s) {
+            /* drain */
+          }
+        }),
+    );
     expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_TIMEOUT');
     expect((err as Error).message).toMatch(/did not complete within 1 s/);
   }, 20_000);
@@ -79,9 +92,13 @@ describe('metadata requests have a total deadline (timeouts.request)', () => {
       return true;
     };
     const r = repo({ request: 1000, idle: 30_000 });
-    const err = await failure((async () => {
-      for await (const _ of r.tags()) { /* drain */ }
-    })());
+    const err = await failure(
+      (async () => {
+        for await (const _ of r.tags()) {
+          /* drain */
+        }
+      })(),
+    );
     expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_TIMEOUT');
   }, 20_000);
 
@@ -110,9 +127,15 @@ describe('blob downloads have a minimum throughput (timeouts.speedLimit / speedT
       trickle(res, data, 100);
       return true;
     };
-    const err = await failure(repo({ speedLimit: 1000, speedTime: 500, idle: 30_000 }, 2).fetch(layer).then(async (s) => {
-      for await (const _ of s) { /* drain */ }
-    }));
+    const err = await failure(
+      repo({ speedLimit: 1000, speedTime: 500, idle: 30_000 }, 2)
+        .fetch(layer)
+        .then(async (s) => {
+          for await (const _ of s) {
+            /* drain */
+          }
+        }),
+    );
     expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_TIMEOUT');
     expect((err as Error).message).toMatch(/minimum 1000 bytes\/s/);
     expect(requests).toBeLessThanOrEqual(2);

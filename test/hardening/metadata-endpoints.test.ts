@@ -14,7 +14,12 @@ import { vetRedirect } from '../../src/registry/auth/origin-policy.js';
 import { isLinkLocalHost, validateRealm } from '../../src/registry/auth/realm.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { Repository } from '../../src/registry/repository.js';
-import { startHostileRegistry, startRecordingServer, type HostileRegistry, type RecordingServer } from '../harness/hostile-registry.js';
+import {
+  startHostileRegistry,
+  startRecordingServer,
+  type HostileRegistry,
+  type RecordingServer,
+} from '../harness/hostile-registry.js';
 
 const FORMS = [
   '169.254.169.254',
@@ -39,7 +44,16 @@ const FORMS = [
   'instance-data.ec2.internal',
   '100.100.100.200',
 ];
-const FINE = ['127.0.0.1', 'registry.example.com', '[::1]', '[fec0::1]', '169.255.0.1', '[::ffff:7f00:1]', 'metadata.example.com', '10.0.0.1'];
+const FINE = [
+  '127.0.0.1',
+  'registry.example.com',
+  '[::1]',
+  '[fec0::1]',
+  '169.255.0.1',
+  '[::ffff:7f00:1]',
+  'metadata.example.com',
+  '10.0.0.1',
+];
 
 describe('isLinkLocalHost / isMetadataHost: every form', () => {
   it.each(FORMS)('%s is refused', (host) => {
@@ -78,10 +92,16 @@ describe('names that resolve to a link-local address (connect-time check)', () =
   let foreign: RecordingServer;
   const clients: RegistryClient[] = [];
   // A resolver like curl --resolve: test names only, everything else fails (no network here).
-  const names = new Map<string, string>([['meta-alias.test', '169.254.169.254'], ['meta6-alias.test', 'fe80::a9fe'], ['cdn.test', '127.0.0.1'], ['registry-alias.test', '127.0.0.1']]);
+  const names = new Map<string, string>([
+    ['meta-alias.test', '169.254.169.254'],
+    ['meta6-alias.test', 'fe80::a9fe'],
+    ['cdn.test', '127.0.0.1'],
+    ['registry-alias.test', '127.0.0.1'],
+  ]);
   const lookup: LookupFunction = (hostname, options, callback) => {
     const address = names.get(hostname);
-    if (address === undefined) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 4);
+    if (address === undefined)
+      return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 4);
     const family = address.includes(':') ? 6 : 4;
     if (options.all === true) return callback(null, [{ address, family } satisfies LookupAddress]);
     callback(null, address, family);
@@ -121,18 +141,26 @@ describe('names that resolve to a link-local address (connect-time check)', () =
     reg.intercept = undefined;
   });
 
-  it.each(['meta-alias.test', 'meta6-alias.test'])('a blob redirect to %s (resolving to link-local) is refused before connecting (ERR_ORAS_INSECURE)', async (name) => {
-    const data = Buffer.from('y');
-    const { manifest } = reg.addArtifact([{ data, title: 'a.txt' }], `meta-${name}`);
-    reg.intercept = (_req, res, route) => {
-      if (route.kind !== 'blob' || route.reference !== manifest.layers[0]!.digest) return false;
-      res.writeHead(307, { location: `http://${name}/latest/meta-data/iam/security-credentials/` });
-      res.end();
-      return true;
-    };
-    const err = await repoVia(reg.host).fetch(manifest.layers[0]!).then(() => undefined, (e: unknown) => e);
-    reg.intercept = undefined;
-    expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_INSECURE');
-    expect(String((err as Error).message)).toMatch(/link-local|metadata/);
-  });
+  it.each(['meta-alias.test', 'meta6-alias.test'])(
+    'a blob redirect to %s (resolving to link-local) is refused before connecting (ERR_ORAS_INSECURE)',
+    async (name) => {
+      const data = Buffer.from('y');
+      const { manifest } = reg.addArtifact([{ data, title: 'a.txt' }], `meta-${name}`);
+      reg.intercept = (_req, res, route) => {
+        if (route.kind !== 'blob' || route.reference !== manifest.layers[0]!.digest) return false;
+        res.writeHead(307, { location: `http://${name}/latest/meta-data/iam/security-credentials/` });
+        res.end();
+        return true;
+      };
+      const err = await repoVia(reg.host)
+        .fetch(manifest.layers[0]!)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      reg.intercept = undefined;
+      expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_INSECURE');
+      expect(String((err as Error).message)).toMatch(/link-local|metadata/);
+    },
+  );
 });

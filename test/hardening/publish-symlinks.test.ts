@@ -37,16 +37,30 @@ afterAll(async () => {
 
 async function publishWith(files: string): Promise<unknown> {
   const repo = uniqueRepo('r2/publish');
-  await writeFile(join(project, 'artifacts.yaml'), `publish:\n  app:\n    ref: ${registry('plain').host}/${repo}\n    tags: [v1]\n    files:\n${files}`);
+  await writeFile(
+    join(project, 'artifacts.yaml'),
+    `publish:\n  app:\n    ref: ${registry('plain').host}/${repo}\n    tags: [v1]\n    files:\n${files}`,
+  );
   const factory = (repository: string): Repository => new Repository({ reference: repository, client });
-  return await publish({ projectDir: project, targetFactory: factory }).then((r) => r, (e: unknown) => e);
+  return await publish({ projectDir: project, targetFactory: factory }).then(
+    (r) => r,
+    (e: unknown) => e,
+  );
 }
 
 describe('publish never follows a symlink out of the project', () => {
   it.each([
     ['a symlinked file', '      - key.pem\n', 'is a symlink'],
-    ['a path through a symlinked parent directory', '      - linkdir/id_ed25519\n', 'goes through the symlink "linkdir"'],
-    ['a symlinked file given as an object entry', '      - path: key.pem\n        title: harmless.txt\n', 'is a symlink'],
+    [
+      'a path through a symlinked parent directory',
+      '      - linkdir/id_ed25519\n',
+      'goes through the symlink "linkdir"',
+    ],
+    [
+      'a symlinked file given as an object entry',
+      '      - path: key.pem\n        title: harmless.txt\n',
+      'is a symlink',
+    ],
   ])('%s is refused (ERR_ORAS_PATH_TRAVERSAL) and nothing is pushed', async (_label, files, why) => {
     const res = await publishWith(files);
     expect(isOrasError(res) && res.code, String(res)).toBe('ERR_ORAS_PATH_TRAVERSAL');
@@ -60,7 +74,9 @@ describe('publish never follows a symlink out of the project', () => {
   });
 
   it('followSymlinks: true on the entry allows it explicitly', async () => {
-    const res = (await publishWith('      - path: key.pem\n        followSymlinks: true\n')) as { published: { manifest: { layers: { size: number }[] } }[] };
+    const res = (await publishWith('      - path: key.pem\n        followSymlinks: true\n')) as {
+      published: { manifest: { layers: { size: number }[] } }[];
+    };
     expect(isOrasError(res), String(res)).toBe(false);
     expect(res.published[0]!.manifest.layers[0]!.size).toBe(Buffer.byteLength(SECRET));
   });

@@ -42,11 +42,14 @@ function realRepo(name: string): Repository {
   return new Repository({ reference: { registry: info.host, repository: uniqueRepo(name) }, client });
 }
 async function failure(p: Promise<unknown>): Promise<unknown> {
-  return await p.then(() => undefined, (e: unknown) => e);
+  return await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 describe('item 1: pull never writes into VCS metadata and never deletes a directory', () => {
-  it('a directory layer titled .git/hooks (real registry) is refused; the user\'s hooks stay; --allow-vcs-paths merges without deleting', async () => {
+  it("a directory layer titled .git/hooks (real registry) is refused; the user's hooks stay; --allow-vcs-paths merges without deleting", async () => {
     const src = await temp();
     await mkdir(path.join(src, '.git', 'hooks'), { recursive: true });
     await writeFile(path.join(src, '.git', 'hooks', 'pre-commit'), '#!/bin/sh\necho pwned\n');
@@ -69,26 +72,45 @@ describe('item 1: pull never writes into VCS metadata and never deletes a direct
     expect(await readFile(path.join(work, '.git', 'hooks', 'post-merge'), 'utf8')).toBe('mine');
   });
 
-  it.each(['.git/config', '.GIT/config', '.hg/hgrc', 'sub/.svn/entries', '.git./x'])('a file layer titled %s is refused before any request for its blob', async (title) => {
-    const store = new MemoryStore();
-    const src = await temp();
-    await writeFile(path.join(src, 'f'), 'x');
-    await packArtifact(store, { cwd: src, files: [{ path: 'f', title }], tags: ['v1'] });
-    const out = await temp();
-    const err = await failure(pullArtifact(store, 'v1', out));
-    expect(isOrasError(err) && err.code).toBe('ERR_ORAS_PATH_TRAVERSAL');
-    expect(await readdir(out)).toEqual([]);
-  });
+  it.each(['.git/config', '.GIT/config', '.hg/hgrc', 'sub/.svn/entries', '.git./x'])(
+    'a file layer titled %s is refused before any request for its blob',
+    async (title) => {
+      const store = new MemoryStore();
+      const src = await temp();
+      await writeFile(path.join(src, 'f'), 'x');
+      await packArtifact(store, { cwd: src, files: [{ path: 'f', title }], tags: ['v1'] });
+      const out = await temp();
+      const err = await failure(pullArtifact(store, 'v1', out));
+      expect(isOrasError(err) && err.code).toBe('ERR_ORAS_PATH_TRAVERSAL');
+      expect(await readdir(out)).toEqual([]);
+    },
+  );
 
   it('a .git entry inside a directory layer is refused, nothing placed', async () => {
     const reg = await startHostileRegistry();
     try {
-      const tgz = await craftTarGz([{ name: 'vendor', type: 'directory' }, { name: 'vendor/.git', type: 'directory' }, { name: 'vendor/.git/config', content: '[core]\n\tfsmonitor = evil\n' }]);
-      reg.addArtifact([{ data: tgz, title: 'vendor', mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', annotations: { 'io.deis.oras.content.unpack': 'true' } }], 'v1');
+      const tgz = await craftTarGz([
+        { name: 'vendor', type: 'directory' },
+        { name: 'vendor/.git', type: 'directory' },
+        { name: 'vendor/.git/config', content: '[core]\n\tfsmonitor = evil\n' },
+      ]);
+      reg.addArtifact(
+        [
+          {
+            data: tgz,
+            title: 'vendor',
+            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+            annotations: { 'io.deis.oras.content.unpack': 'true' },
+          },
+        ],
+        'v1',
+      );
       const client = new RegistryClient({ plainHttp: true });
       clients.push(client);
       const out = await temp();
-      const err = await failure(pullArtifact(new Repository({ reference: { registry: reg.host, repository: 'x/y' }, client }), 'v1', out));
+      const err = await failure(
+        pullArtifact(new Repository({ reference: { registry: reg.host, repository: 'x/y' }, client }), 'v1', out),
+      );
       expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_PATH_TRAVERSAL');
       expect(await readdir(out)).toEqual([]);
     } finally {
@@ -136,7 +158,12 @@ describe('item 1: pull never writes into VCS metadata and never deletes a direct
 });
 
 describe('item 6: directory modes are masked', () => {
-  const tgz = (): Promise<Buffer> => craftTarGz([{ name: 'd', type: 'directory', mode: 0o777 }, { name: 'd/open', type: 'directory', mode: 0o777 }, { name: 'd/open/f', mode: 0o666 }]);
+  const tgz = (): Promise<Buffer> =>
+    craftTarGz([
+      { name: 'd', type: 'directory', mode: 0o777 },
+      { name: 'd/open', type: 'directory', mode: 0o777 },
+      { name: 'd/open/f', mode: 0o666 },
+    ]);
 
   it('output: modes masked by the umask (here given as 022): no world-writable directory', async () => {
     const out = path.join(await temp(), 'd');
@@ -175,17 +202,22 @@ describe('item 8: a parent swapped for a symlink mid-pull', () => {
     symlinkSync(outside, path.join(work, 'sub'));
   };
 
-  it.each([['before the write (start event)', 'start', 1000], ['during the write (first progress event of a large file)', 'progress', 3 * 1024 * 1024]] as const)('%s: refused, nothing lands outside', async (_label, when, size) => {
+  it.each([
+    ['before the write (start event)', 'start', 1000],
+    ['during the write (first progress event of a large file)', 'progress', 3 * 1024 * 1024],
+  ] as const)('%s: refused, nothing lands outside', async (_label, when, size) => {
     const { store, work, outside } = await setup(size);
     let swapped = false;
-    const err = await failure(pullArtifact(store, 'v1', work, {
-      onEvent: (e) => {
-        if (e.type === when && !swapped) {
-          swapped = true;
-          swap(work, outside);
-        }
-      },
-    }));
+    const err = await failure(
+      pullArtifact(store, 'v1', work, {
+        onEvent: (e) => {
+          if (e.type === when && !swapped) {
+            swapped = true;
+            swap(work, outside);
+          }
+        },
+      }),
+    );
     expect(swapped).toBe(true);
     expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_PATH_TRAVERSAL');
     expect(await readdir(outside)).toEqual([]);
@@ -196,14 +228,23 @@ describe('item 9: declared sizes are capped, free space is checked, before any b
   it('a layer declaring 100 GiB (over the 64 GiB default) fails with ERR_ORAS_LIMIT_EXCEEDED; its blob is never requested', async () => {
     const reg = await startHostileRegistry();
     try {
-      reg.addArtifact([{ data: Buffer.from('tiny'), title: 'huge.bin', descriptor: { size: 100 * 1024 ** 3 } }], 'huge');
+      reg.addArtifact(
+        [{ data: Buffer.from('tiny'), title: 'huge.bin', descriptor: { size: 100 * 1024 ** 3 } }],
+        'huge',
+      );
       const client = new RegistryClient({ plainHttp: true });
       clients.push(client);
       const out = path.join(await temp(), 'out');
-      const err = await failure(pullArtifact(new Repository({ reference: { registry: reg.host, repository: 'x/y' }, client }), 'huge', out));
+      const err = await failure(
+        pullArtifact(new Repository({ reference: { registry: reg.host, repository: 'x/y' }, client }), 'huge', out),
+      );
       expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_LIMIT_EXCEEDED');
       expect((err as { hint?: string }).hint).toMatch(/--max-artifact-size/);
-      expect(reg.requests.filter((r) => r.url.includes('/blobs/') && !r.url.includes(reg.blobs.keys().next().value as string))).toEqual([]);
+      expect(
+        reg.requests.filter(
+          (r) => r.url.includes('/blobs/') && !r.url.includes(reg.blobs.keys().next().value as string),
+        ),
+      ).toEqual([]);
       expect(existsSync(out)).toBe(false);
     } finally {
       await reg.close();
@@ -229,7 +270,11 @@ describe('item 9: declared sizes are capped, free space is checked, before any b
       const client = new RegistryClient({ plainHttp: true });
       clients.push(client);
       const out = path.join(await temp(), 'out');
-      const err = await failure(pullArtifact(new Repository({ reference: { registry: reg.host, repository: 'x/y' }, client }), 'huge', out, { maxArtifactBytes: Infinity }));
+      const err = await failure(
+        pullArtifact(new Repository({ reference: { registry: reg.host, repository: 'x/y' }, client }), 'huge', out, {
+          maxArtifactBytes: Infinity,
+        }),
+      );
       expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_NO_SPACE');
       expect(existsSync(out)).toBe(false);
     } finally {

@@ -67,11 +67,24 @@ describe('the canary never appears, in any encoding', () => {
         'x-echo-b64': Buffer.from(CANARY).toString('base64'),
         'x-request-note': `pw=${new URLSearchParams({ p: CANARY }).toString().slice(2)}`,
       });
-      res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: `unknown for ${encodeURIComponent(CANARY)} / ${Buffer.from(CANARY).toString('hex')} / ${Buffer.from(CANARY).toString('base64')} / ${JSON.stringify(CANARY).slice(1, -1)}`, detail: Buffer.from(CANARY).toString('base64url') }] }));
+      res.end(
+        JSON.stringify({
+          errors: [
+            {
+              code: 'MANIFEST_UNKNOWN',
+              message: `unknown for ${encodeURIComponent(CANARY)} / ${Buffer.from(CANARY).toString('hex')} / ${Buffer.from(CANARY).toString('base64')} / ${JSON.stringify(CANARY).slice(1, -1)}`,
+              detail: Buffer.from(CANARY).toString('base64url'),
+            },
+          ],
+        }),
+      );
       return true;
     };
     const repo = new Repository({ reference: { registry: reg.host, repository: 'hostile/app' }, client });
-    const err = await repo.resolve('v1').then(() => undefined, (e: unknown) => e);
+    const err = await repo.resolve('v1').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     reg.intercept = undefined;
     expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_NOT_FOUND');
     expect(debug.some((l) => l.includes('x-echo-hex: REDACTED'))).toBe(true);
@@ -85,7 +98,9 @@ describe('the canary never appears, in any encoding', () => {
 
   it('CLI error text and hints built from any text holding an encoded secret are scrubbed', async () => {
     const { OrasError } = await import('../../src/errors.js');
-    const e = new OrasError('ERR_ORAS_HTTP', `upstream said ${Buffer.from(CANARY).toString('hex').toUpperCase()}`, { hint: `try password=${encodeURIComponent(CANARY)}` });
+    const e = new OrasError('ERR_ORAS_HTTP', `upstream said ${Buffer.from(CANARY).toString('hex').toUpperCase()}`, {
+      hint: `try password=${encodeURIComponent(CANARY)}`,
+    });
     assertNoCanary(formatError(e), 'CLI error text');
     assertNoCanary(JSON.stringify(errorJson(e)), 'CLI error JSON');
   });

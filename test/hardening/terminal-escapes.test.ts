@@ -33,7 +33,10 @@ describe('escapeTerminal', () => {
 });
 
 describe('transfer limits: flag > environment > oras.yaml', () => {
-  const cfg = { timeouts: { request: 30, speedLimit: 10, speedTime: 20 }, limits: { maxArtifactBytes: 1000 } } as unknown as Parameters<typeof clientTimeouts>[1];
+  const cfg = {
+    timeouts: { request: 30, speedLimit: 10, speedTime: 20 },
+    limits: { maxArtifactBytes: 1000 },
+  } as unknown as Parameters<typeof clientTimeouts>[1];
   it('resolves in order and converts seconds to ms', () => {
     expect(clientTimeouts({}, cfg, {})).toEqual({ request: 30_000, speedLimit: 10, speedTime: 20_000 });
     expect(clientTimeouts({}, cfg, { ORAS_TIMEOUT: '5' })).toMatchObject({ request: 5000 });
@@ -64,9 +67,14 @@ describe('CLI text output escapes registry strings; JSON stays exact', () => {
     await rm(tmp, { recursive: true, force: true });
   });
 
-  async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  async function cli(
+    args: string[],
+    env: Record<string, string> = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const child = spawn(process.execPath, [join(pkg as string, 'dist', 'cli', 'main.js'), ...args], {
-      cwd: tmp, env: { PATH: process.env['PATH'] ?? '', HOME: tmp, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: tmp,
+      env: { PATH: process.env['PATH'] ?? '', HOME: tmp, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -81,7 +89,15 @@ describe('CLI text output escapes registry strings; JSON stays exact', () => {
     expect(text.code, text.stderr).toBe(0);
     expect(RAW.test(text.stdout + text.stderr), JSON.stringify(text.stdout + text.stderr)).toBe(false);
     expect(text.stdout + text.stderr).toContain('\\x1b]52;c;');
-    const json = await cli(['pull', `${reg.host}/hostile/app:v1`, '-o', join(tmp, 'o2'), '--plain-http', '--format', 'json']);
+    const json = await cli([
+      'pull',
+      `${reg.host}/hostile/app:v1`,
+      '-o',
+      join(tmp, 'o2'),
+      '--plain-http',
+      '--format',
+      'json',
+    ]);
     expect(json.code, json.stderr).toBe(0);
     expect(JSON.stringify(JSON.parse(json.stdout))).toContain(JSON.stringify(`evil${EVIL}.txt`).slice(1, -1));
   });
@@ -120,15 +136,35 @@ describe('CLI text output escapes registry strings; JSON stays exact', () => {
     const refused = await cli(['pull', `${reg.host}/hostile/app:hooks`, '-o', out, '--plain-http']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/version-control metadata[\s\S]*--allow-vcs-paths/);
-    const allowed = await cli(['pull', `${reg.host}/hostile/app:hooks`, '-o', out, '--plain-http', '--allow-vcs-paths']);
+    const allowed = await cli([
+      'pull',
+      `${reg.host}/hostile/app:hooks`,
+      '-o',
+      out,
+      '--plain-http',
+      '--allow-vcs-paths',
+    ]);
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(await readdir(join(out, '.git', 'hooks'))).toEqual(['pre-commit']);
   });
 
   it('--max-artifact-size and ORAS_MAX_ARTIFACT_SIZE cap the declared size before anything is written', async () => {
-    const a = await cli(['pull', `${reg.host}/hostile/app:big`, '-o', join(tmp, 'o4'), '--plain-http', '--max-artifact-size', '1k', '--format', 'json']);
+    const a = await cli([
+      'pull',
+      `${reg.host}/hostile/app:big`,
+      '-o',
+      join(tmp, 'o4'),
+      '--plain-http',
+      '--max-artifact-size',
+      '1k',
+      '--format',
+      'json',
+    ]);
     expect(JSON.parse(a.stderr.trim()).error.code).toBe('ERR_ORAS_LIMIT_EXCEEDED');
-    const b = await cli(['pull', `${reg.host}/hostile/app:big`, '-o', join(tmp, 'o5'), '--plain-http', '--format', 'json'], { ORAS_MAX_ARTIFACT_SIZE: '1000' });
+    const b = await cli(
+      ['pull', `${reg.host}/hostile/app:big`, '-o', join(tmp, 'o5'), '--plain-http', '--format', 'json'],
+      { ORAS_MAX_ARTIFACT_SIZE: '1000' },
+    );
     expect(JSON.parse(b.stderr.trim()).error.code).toBe('ERR_ORAS_LIMIT_EXCEEDED');
   });
 });

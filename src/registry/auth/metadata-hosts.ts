@@ -20,7 +20,13 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { OrasError } from '../../errors.js';
 
-const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'instance-data', 'instance-data.ec2.internal', 'metadata.azure.internal']);
+const METADATA_NAMES = new Set([
+  'metadata',
+  'metadata.google.internal',
+  'instance-data',
+  'instance-data.ec2.internal',
+  'metadata.azure.internal',
+]);
 
 /** IPv4 as a 32-bit number, or undefined when `h` is not an IPv4 literal in any URL-accepted form. */
 function ipv4Number(h: string): number | undefined {
@@ -36,12 +42,15 @@ function ipv4Number(h: string): number | undefined {
 }
 
 function isBadV4(n: number): boolean {
-  return (n >>> 16) === 0xa9fe || n === 0x646464c8; // 169.254.0.0/16, 100.100.100.200
+  return n >>> 16 === 0xa9fe || n === 0x646464c8; // 169.254.0.0/16, 100.100.100.200
 }
 
 /** Eight 16-bit groups of an IPv6 literal (with or without brackets, with an embedded dotted IPv4), or undefined. */
 function ipv6Groups(h: string): number[] | undefined {
-  const s = h.replace(/^\[|\]$/g, '').replace(/%.*$/, '').toLowerCase();
+  const s = h
+    .replace(/^\[|\]$/g, '')
+    .replace(/%.*$/, '')
+    .toLowerCase();
   if (!s.includes(':') || !/^[0-9a-f:.]+$/.test(s)) return undefined;
   let text = s;
   const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
@@ -52,7 +61,8 @@ function ipv6Groups(h: string): number[] | undefined {
   }
   const halves = text.split('::');
   if (halves.length > 2) return undefined;
-  const part = (x: string): number[] => (x === '' ? [] : x.split(':').map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16) : NaN)));
+  const part = (x: string): number[] =>
+    x === '' ? [] : x.split(':').map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16) : NaN));
   const head = part(halves[0] ?? '');
   const tail = halves.length === 2 ? part(halves[1] ?? '') : [];
   const fill = 8 - head.length - tail.length;
@@ -64,7 +74,8 @@ function ipv6Groups(h: string): number[] | undefined {
 function isBadV6(g: number[]): boolean {
   const [g0, g1, g2, g3, g4, g5, g6, g7] = g as [number, number, number, number, number, number, number, number];
   if ((g0 & 0xffc0) === 0xfe80) return true; // fe80::/10
-  if (g0 === 0xfd00 && g1 === 0x0ec2 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0 && g6 === 0 && g7 === 0x254) return true; // AWS IMDS
+  if (g0 === 0xfd00 && g1 === 0x0ec2 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0 && g6 === 0 && g7 === 0x254)
+    return true; // AWS IMDS
   const v4 = ((g6 << 16) | g7) >>> 0;
   const zero4 = g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0;
   if (zero4 && (g5 === 0xffff || g5 === 0)) return isBadV4(v4); // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible)
@@ -89,12 +100,20 @@ export function isMetadataHost(host: string): boolean {
 }
 
 /** A `dns.lookup`-compatible function (the `lookup` option of `net.connect`). */
-export type LookupFunction = (hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => void;
+export type LookupFunction = (
+  hostname: string,
+  options: LookupOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+) => void;
 
 function refused(hostname: string, address: string): OrasError {
-  return new OrasError('ERR_ORAS_INSECURE', `refusing to connect to ${hostname}: it resolves to the link-local or cloud metadata address ${address}`, {
-    hint: 'link-local addresses (e.g. cloud metadata services) are never contacted, whatever name leads there',
-  });
+  return new OrasError(
+    'ERR_ORAS_INSECURE',
+    `refusing to connect to ${hostname}: it resolves to the link-local or cloud metadata address ${address}`,
+    {
+      hint: 'link-local addresses (e.g. cloud metadata services) are never contacted, whatever name leads there',
+    },
+  );
 }
 
 /**
@@ -106,14 +125,18 @@ function refused(hostname: string, address: string): OrasError {
  * connection, so a DNS answer that changes between a check and the connect
  * (rebinding) is still caught.
  */
-export function vettedLookup(trusted: (hostname: string) => boolean, base: LookupFunction = dnsLookup as unknown as LookupFunction): LookupFunction {
+export function vettedLookup(
+  trusted: (hostname: string) => boolean,
+  base: LookupFunction = dnsLookup as unknown as LookupFunction,
+): LookupFunction {
   return (hostname, options, callback) => {
     base(hostname, options, (err, address, family) => {
       if (err !== null) return callback(err, address, family);
       if (!trusted(hostname)) {
         const list = Array.isArray(address) ? address.map((a) => a.address) : [address];
         const bad = list.find((a) => isMetadataHost(a));
-        if (bad !== undefined) return callback(refused(hostname, bad) as unknown as NodeJS.ErrnoException, address, family);
+        if (bad !== undefined)
+          return callback(refused(hostname, bad) as unknown as NodeJS.ErrnoException, address, family);
       }
       callback(null, address, family);
     });
