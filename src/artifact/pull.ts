@@ -11,8 +11,10 @@ import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
 import { digestPath, isDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
 import { Annotation } from '../oci/media-types.js';
+import { findVcsPath, isVcsSegment, placeTree } from './merge-tree.js';
 import { runAll } from './run-all.js';
-import { isInside, resolveInside, SymlinkEscapeGuard } from './safe-path.js';
+import { checkDownloadSize } from './size-limits.js';
+import { assertParentStillInside, isInside, resolveInside, SymlinkEscapeGuard } from './safe-path.js';
 import { extractTarGz } from './tar.js';
 
 /** Age after which a temp file in the output directory is considered left over by a crash: 10 minutes. */
@@ -61,7 +63,16 @@ export interface PullSelectOptions {
   exclude?: string[];
   /** Let titles escape the output directory (oras `--allow-path-traversal`). Tar entries stay confined regardless. Default `false`. */
   allowPathTraversal?: boolean;
+  /**
+   * Allow writing into version-control metadata (`.git/`, `.hg/`, `.svn/`,
+   * `.bzr/`, `_darcs/`, `.jj/`, `.pijul/`, `CVS/`, any case) through a title
+   * or a tar entry (CLI `--allow-vcs-paths`). Default `false`: refused with
+   * `ERR_ORAS_PATH_TRAVERSAL` (a hooks directory runs code on the next commit).
+   */
+  allowVcsPaths?: boolean;
 }
+
+const VCS_HINT = 'the artifact writes into version-control metadata (e.g. .git/hooks runs code on your next commit); if you really want that, pass --allow-vcs-paths (allowVcsPaths)';
 
 /** Where one layer lands. */
 export interface PlannedLayer {
@@ -146,6 +157,9 @@ export function planPull(manifest: ImageManifest, options: PlanPullOptions): Pul
     }
     const abs = resolveInside(outDir, title, options.allowPathTraversal ? { allowTraversal: true } : {});
     const planned: PlannedLayer = { layer, index, title, path: abs, relativePath: path.relative(outDir, abs).split(path.sep).join('/'), unpack: layer.annotations?.[Annotation.ContentUnpack] === 'true' };
+    if (options.allowVcsPaths !== true && planned.relativePath.split('/').some(isVcsSegment)) {
+      throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `refusing layer ${index} (${JSON.stringify(title.slice(0, 200))}): it writes into version-control metadata`, { hint: VCS_HINT });
+    }
     if (options.filter && !options.filter({ layer, title, relativePath: planned.relativePath, unpack: planned.unpack })) {
       skipped.push({ layer, index, reason: 'excluded' });
       return;
@@ -176,6 +190,8 @@ export interface PullArtifactOptions extends PullSelectOptions, CallOptions {
   /** Caps for unpacked directories (see {@link extractTarGz}). */
   maxEntries?: number;
   maxUncompressedBytes?: number;
+  /** Largest declared size of the selected layers, together and each (default 64 GiB, see `checkDownloadSize`). Checked with the free space before anything is written. */
+  maxArtifactBytes?: number;
   onEvent?: TransferListener;
 }
 
@@ -230,6 +246,7 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
   const manifest = parsed.manifest;
   const root = path.resolve(outDir);
   const plan = planPull(manifest, { ...options, outDir: root });
+  await checkDownloadSize(plan.layers.map((p) => p.layer), root, options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {});
   await mkdir(root, { recursive: true }).catch((err: unknown) => {
     throw ioError(err, 'creating', root);
   });
@@ -283,9 +300,14 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
       await cleanStaleTemps(dir);
       emit({ type: 'start', descriptor: layer });
       const onProgress = (bytes: number): void => emit({ type: 'progress', descriptor: layer, bytes });
+      // The guard's directory checks are cached for the pull: re-verify (uncached) right before
+      // the write and again right before the rename, so a parent swapped for a symlink meanwhile
+      // cannot redirect the file outside (see assertParentStillInside for the residual window).
+      const recheck = (): Promise<void> => assertParentStillInside(root, p.path);
       try {
-        if (p.unpack) await pullDirectory(src, p, { ...options, signal }, onProgress);
-        else await streamToFileAtomic(p.path, await src.fetch(layer, call), { expected: layer, onProgress, dirSync, ...call });
+        await recheck();
+        if (p.unpack) await pullDirectory(src, p, { ...options, signal }, onProgress, recheck);
+        else await streamToFileAtomic(p.path, await src.fetch(layer, call), { expected: layer, onProgress, dirSync, beforeRename: recheck, ...call });
       } catch (error) {
         emit({ type: 'error', descriptor: layer, error });
         throw error;
@@ -306,7 +328,7 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
 }
 
 /** Downloads a directory layer to a verified temp file, then extracts it into place. */
-async function pullDirectory(src: ReadOnlyTarget, p: PlannedLayer, options: PullArtifactOptions, onProgress: (bytes: number) => void): Promise<void> {
+async function pullDirectory(src: ReadOnlyTarget, p: PlannedLayer, options: PullArtifactOptions, onProgress: (bytes: number) => void, recheck: () => Promise<void>): Promise<void> {
   const call = options.signal ? { signal: options.signal } : {};
   const layer = p.layer;
   const expected = layer.annotations?.[Annotation.ContentDigest];
@@ -318,14 +340,23 @@ async function pullDirectory(src: ReadOnlyTarget, p: PlannedLayer, options: Pull
   });
   try {
     const blob = path.join(tmp, 'layer.tar.gz');
+    const tree = path.join(tmp, 'tree');
     await streamToFileAtomic(blob, await src.fetch(layer, call), { expected: layer, onProgress, mode: 0o600, ...call });
-    await extractTarGz(createReadStream(blob), p.path, {
+    await extractTarGz(createReadStream(blob), tree, {
       stripPrefix: p.title,
       ...(expected !== undefined ? { expectedUncompressedDigest: expected } : {}),
       ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
       ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
+      replaceExisting: false,
       ...call,
     });
+    if (options.allowVcsPaths !== true) {
+      const vcs = await findVcsPath(tree);
+      if (vcs !== undefined) throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `refusing layer ${p.index} (${JSON.stringify(p.title.slice(0, 200))}): its entry ${JSON.stringify(`${p.title}/${vcs}`.slice(0, 200))} is version-control metadata`, { hint: VCS_HINT });
+    }
+    // Never deletes: an existing directory is merged into file by file (or refused on a kind change).
+    await recheck();
+    await placeTree(tree, p.path, p.title);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

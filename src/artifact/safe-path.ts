@@ -222,3 +222,41 @@ export class SymlinkEscapeGuard {
     return await this.checkComponent(realRoot, target, target);
   }
 }
+
+/** Real paths of write roots (bounded): a root does not move during an operation. */
+const realRoots = new Map<string, Promise<string>>();
+
+/**
+ * Re-verifies, right before a write or a rename into `dirname(absPath)`, that
+ * this directory still resolves (`fs.promises.realpath`: one native realpath(3) call) to a place
+ * inside `realpath(root)`: a parent directory swapped for a symlink after the
+ * per-operation checks ({@link SymlinkEscapeGuard}, `ensureParentDirs`) is
+ * refused with `ERR_ORAS_PATH_TRAVERSAL` instead of letting the file land
+ * outside. A parent that vanished is refused too. Paths not below `root`
+ * (only with `allowTraversal`) are not checked. Node has no `renameat`, so a
+ * swap in the instant between this check and the rename stays possible: the
+ * window is one system call wide and hits at most that one file.
+ */
+export async function assertParentStillInside(root: string, absPath: string): Promise<void> {
+  const absRoot = path.resolve(root);
+  const dir = path.dirname(path.resolve(absPath));
+  if (!isInside(absRoot, dir)) return;
+  let rr = realRoots.get(absRoot);
+  if (rr === undefined) {
+    rr = realpath(absRoot);
+    rr.catch(() => realRoots.delete(absRoot));
+    if (realRoots.size >= 64) realRoots.clear();
+    realRoots.set(absRoot, rr);
+  }
+  const realRoot = await rr;
+  let actual: string;
+  try {
+    actual = await realpath(dir);
+  } catch (err) {
+    refuse(path.relative(absRoot, absPath), `its parent directory cannot be resolved any more (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'something changed the output directory while writing; retry');
+  }
+  if (!isInside(realRoot, actual)) {
+    refuse(path.relative(absRoot, absPath), 'a parent directory was replaced by a symlink that points outside the output directory while writing',
+      'something changed the output directory while writing (a swapped parent directory); nothing was written there');
+  }
+}

@@ -33,6 +33,26 @@ export interface ExtractOptions {
   replaceExisting?: boolean;
   /** Aborts extraction; nothing is placed. */
   signal?: AbortSignal;
+  /**
+   * Permission bits removed from every file and directory mode taken from the
+   * archive. Default: the process umask (as `tar` does for non-root users).
+   */
+  modeMask?: number;
+  /** A tree shared between projects (the cache): group/other write bits are also removed, whatever the umask. Default `false`. */
+  shared?: boolean;
+}
+
+/** The process umask, read once (reading it is cheap, but only needed for directory layers). */
+let umaskCache: number | undefined;
+function processUmask(): number {
+  if (umaskCache === undefined) umaskCache = process.umask();
+  return umaskCache;
+}
+
+/** The permission bits an extracted entry may keep: not in `modeMask` (default the umask), and not group/other-writable when `shared`. */
+export function keptModeBits(options: Pick<ExtractOptions, 'modeMask' | 'shared'>): number {
+  const mask = (options.modeMask ?? processUmask()) | (options.shared === true ? 0o022 : 0);
+  return ~mask & 0o777;
 }
 
 /** What {@link extractTarGz} placed. */
@@ -163,8 +183,10 @@ async function writeEntryFile(target: string, entry: AsyncIterable<Uint8Array>, 
  * entry types. Caps fail with `ERR_ORAS_LIMIT_EXCEEDED`. These checks cannot
  * be disabled (`allowPathTraversal` only applies to layer titles).
  *
- * Modes: files keep their permission bits (setuid/setgid/sticky dropped,
- * process umask applies); directories get theirs (at least 0700) at the end.
+ * Modes: files keep their permission bits (setuid/setgid/sticky dropped),
+ * directories get theirs (at least 0700) at the end; both are masked by
+ * `modeMask` (default: the process umask), so an archive cannot create
+ * world-writable directories.
  * An existing `destDir` is replaced as a whole (moved aside, then removed).
  */
 export async function extractTarGz(source: Readable, destDir: string, options: ExtractOptions = {}): Promise<ExtractResult> {
@@ -176,6 +198,7 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
   await mkdir(path.dirname(dest), { recursive: true });
   const tmp = await mkdtemp(path.join(path.dirname(dest), `.${path.basename(dest)}.oras-extract-`));
   const dirModes = new Map<string, number>([[tmp, 0o755]]);
+  const keep = keptModeBits(options);
   const meter = new HashingStream({ limit: maxBytes, what: 'uncompressed archive', limitHint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate' });
   const extract = tarStream.extract();
   const piping = pipeline(source, createGunzip(), meter, extract, options.signal ? { signal: options.signal } : {});
@@ -202,7 +225,7 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
         throw new OrasError('ERR_ORAS_UNSUPPORTED', `refusing tar entry ${JSON.stringify(h.name.slice(0, 200))}: ${type} entries are not supported`, { hint: TAR_HINT });
       }
       const rel = entryPath(h.name, prefix);
-      const mode = (h.mode ?? 0o644) & 0o777;
+      const mode = (h.mode ?? 0o644) & keep;
       if (rel === '') {
         if (type !== 'directory') refuse(h.name, 'the archive root must be a directory');
         dirModes.set(tmp, mode | 0o700);
@@ -244,7 +267,7 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
       });
     }
     const byDepth = [...dirModes.entries()].sort((a, b) => b[0].length - a[0].length);
-    for (const [dir, m] of byDepth) await chmod(dir, m);
+    for (const [dir, m] of byDepth) await chmod(dir, (m & keep) | 0o700);
     await placeDirectory(tmp, dest, options.replaceExisting ?? true);
     return { path: dest, entries, uncompressedBytes: meter.bytes, uncompressedDigest: digest };
   } catch (caught) {

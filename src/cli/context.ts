@@ -1,5 +1,12 @@
 import { setMaxListeners } from 'node:events';
 import type { ErrorContext } from './errors.js';
+import { scrubServerText } from '../registry/redact.js';
+import { escapeTerminalText } from './render/escape.js';
+
+/** Text as it may be shown: every remembered secret (any encoding) redacted, terminal controls made visible. */
+function shown(text: string): string {
+  return escapeTerminalText(scrubServerText(text));
+}
 
 /**
  * Process-wide CLI state shared by the command handlers and `main`:
@@ -32,24 +39,30 @@ export const interrupt = new AbortController();
 // listeners are removed when each request settles, so Node's leak warning (at 11) is noise here.
 setMaxListeners(0, interrupt.signal);
 
-/** Writes text to stdout (no newline added). */
+/**
+ * Writes text to stdout (no newline added). Text output: terminal controls
+ * (ESC, CR, BEL, C1, bidi overrides; not LF/TAB) are made visible by
+ * {@link escapeTerminalText}, because the text may hold registry or artifact
+ * strings, and remembered secrets are redacted in every encoding
+ * (`scrubServerText`). JSON goes through {@link printJson} and stays exact.
+ */
 export function out(text: string): void {
-  process.stdout.write(text);
+  process.stdout.write(shown(text));
 }
 
-/** Writes one line to stdout. */
+/** Writes one line to stdout (escaped like {@link out}). */
 export function outLine(text = ''): void {
-  process.stdout.write(`${text}\n`);
+  process.stdout.write(`${shown(text)}\n`);
 }
 
-/** Writes one line to stderr. */
+/** Writes one line to stderr (escaped like {@link out}). */
 export function errLine(text: string): void {
-  process.stderr.write(`${text}\n`);
+  process.stderr.write(`${shown(text)}\n`);
 }
 
-/** Prints `Warning: <message>` on stderr. */
+/** Prints `Warning: <message>` on stderr (escaped like {@link out}). */
 export function warn(message: string): void {
-  process.stderr.write(`Warning: ${message}\n`);
+  process.stderr.write(`Warning: ${shown(message)}\n`);
 }
 
 /** Prints a value as pretty JSON (2-space indent) on stdout. */

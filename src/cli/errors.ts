@@ -1,6 +1,8 @@
 import { CommanderError } from 'commander';
 import { isOrasError, OrasError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
+import { scrubServerText } from '../registry/redact.js';
+import { escapeTerminalText } from './render/escape.js';
 
 /**
  * Exit codes of the `oras` CLI (documented in EXIT_CODES.md).
@@ -176,7 +178,9 @@ export function formatError(err: unknown, options: { debug?: boolean; context?: 
       cause = (cause as { cause?: unknown }).cause;
     }
   }
-  return out;
+  // Messages (and stacks) quote registry text (errors[].message) and artifact names: no raw
+  // terminal controls, and no remembered secret in any encoding.
+  return escapeTerminalText(scrubServerText(out));
 }
 
 /**
@@ -188,5 +192,11 @@ export function formatError(err: unknown, options: { debug?: boolean; context?: 
 export function errorJson(err: unknown, ctx: ErrorContext = {}): Record<string, unknown> {
   const { message, hint } = describeError(err, ctx);
   const base: Record<string, unknown> = err instanceof OrasError ? err.toJSON() : { code: err instanceof CommanderError ? 'ERR_ORAS_USAGE' : 'ERR_ORAS_FAILURE' };
-  return { ...base, message, ...(hint !== undefined ? { hint } : {}), exitCode: exitCodeFor(err) };
+  const json = { ...base, message, ...(hint !== undefined ? { hint } : {}), exitCode: exitCodeFor(err) };
+  // No remembered secret (any encoding) in any field; replacing inside string values keeps the JSON valid.
+  try {
+    return JSON.parse(scrubServerText(JSON.stringify(json))) as Record<string, unknown>;
+  } catch {
+    return { ...json, message: scrubServerText(message), ...(hint !== undefined ? { hint: scrubServerText(hint) } : {}) };
+  }
 }

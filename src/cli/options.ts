@@ -35,11 +35,16 @@ export interface RemoteFlags {
   identityToken?: string;
   header?: string[];
   registryConfig?: string;
+  /** `--timeout <s>`, `--speed-limit <bytes/s>`, `--speed-time <s>` (see transfer-limits.ts). */
+  timeout?: string;
+  speedLimit?: string;
+  speedTime?: string;
 }
 
 /** The remote flag names (camelCase keys in commander's options object). */
 const REMOTE_KEYS: (keyof RemoteFlags)[] = [
   'ociLayout', 'plainHttp', 'insecure', 'caFile', 'certFile', 'keyFile', 'username', 'password', 'passwordStdin', 'identityToken', 'header', 'registryConfig',
+  'timeout', 'speedLimit', 'speedTime',
 ];
 
 /** Adds `-d/--debug`, `-v/--verbose`, `--no-tty`. */
@@ -96,6 +101,10 @@ export function addRemoteOptions(cmd: Command, options: AddRemoteOptions = {}): 
     if (options.prefix === undefined) cmd.option('--password-stdin', 'read the password (or identity token) from stdin');
   }
   if (options.prefix === undefined) {
+    cmd
+      .option('--timeout <seconds>', 'total time allowed for each metadata request (manifest, tags, token), 0 = none (default: ORAS_TIMEOUT, oras config timeouts.request, else 300)')
+      .option('--speed-limit <bytes/s>', 'abort a blob download slower than this over --speed-time, 0 = none (default: ORAS_SPEED_LIMIT, timeouts.speedLimit, else 100)')
+      .option('--speed-time <seconds>', 'window for --speed-limit (default: ORAS_SPEED_TIME, timeouts.speedTime, else 60)');
     cmd.option(`${options.shortRegistryConfig ?? true ? '-c, ' : ''}--registry-config <file>`, 'docker-style config.json holding credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)');
   }
   return cmd;

@@ -14,6 +14,7 @@ import { cliState, errLine } from './context.js';
 import { credentialProviderFor } from './credentials.js';
 import { usageError } from './errors.js';
 import { validateRemoteFlags, type RemoteFlags } from './options.js';
+import { clientTimeouts } from './transfer-limits.js';
 
 /** A target store every command can use: a remote repository or an OCI layout. */
 export type CliTarget = Target & Deleter & TagLister & ReferrerLister;
@@ -89,6 +90,8 @@ export async function clientFor(host: string, flags: RemoteFlags, config?: OrasC
     ...(certFile !== undefined ? { cert: await readFile(certFile) } : {}),
     ...(keyFile !== undefined ? { key: await readFile(keyFile) } : {}),
   };
+  const timeouts = clientTimeouts(flags, cfg);
+  if (Object.keys(timeouts).length > 0) options.timeouts = timeouts;
   const sink = debugSink();
   if (sink !== undefined) options.onDebug = sink;
   // Loaded here, not at start-up: undici is the most expensive module to compile.

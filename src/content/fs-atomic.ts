@@ -80,6 +80,8 @@ export interface AtomicWriteOptions {
    * right after the rename.
    */
   dirSync?: DirSyncBatch;
+  /** Called after the temp file is complete, right before the rename; a rejection aborts the write (the temp file is removed). E.g. a re-check that the parent directory was not swapped. */
+  beforeRename?: () => Promise<void>;
 }
 
 /** Options for {@link streamToFileAtomic}. */
@@ -138,12 +140,13 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function commit(fh: FileHandle, tmp: string, finalPath: string, dirSync: DirSyncBatch | undefined): Promise<void> {
+async function commit(fh: FileHandle, tmp: string, finalPath: string, dirSync: DirSyncBatch | undefined, beforeRename?: () => Promise<void>): Promise<void> {
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
+  if (beforeRename !== undefined) await beforeRename();
   await rename(tmp, finalPath);
   if (dirSync !== undefined) dirSync.add(dirname(finalPath));
   else await fsyncDir(dirname(finalPath));
@@ -163,7 +166,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
     else await writeAll(fh, data);
     const handle = fh;
     fh = undefined;
-    await commit(handle, tmp, path, options.dirSync);
+    await commit(handle, tmp, path, options.dirSync, options.beforeRename);
   } catch (err) {
     await fh?.close().catch(() => undefined);
     await rm(tmp, { force: true }).catch(() => undefined);
@@ -270,7 +273,7 @@ export async function streamToFileAtomic(path: string, readable: Readable, optio
     }
     const handle = fh;
     fh = undefined;
-    await commit(handle, tmp, path, options.dirSync);
+    await commit(handle, tmp, path, options.dirSync, options.beforeRename);
     return { bytes };
   } catch (err) {
     readable.destroy();
@@ -338,7 +341,11 @@ async function smallToFileAtomic(path: string, readable: Readable, expected: { d
     throw ioError(err, 'writing', path);
   }
   if (options.signal?.aborted) throw new OrasError('ERR_ORAS_ABORTED', `writing ${path}: aborted`, { cause: options.signal.reason });
-  await writeFileAtomic(path, data, { ...(options.mode !== undefined ? { mode: options.mode } : {}), ...(options.dirSync !== undefined ? { dirSync: options.dirSync } : {}) });
+  await writeFileAtomic(path, data, {
+    ...(options.mode !== undefined ? { mode: options.mode } : {}),
+    ...(options.dirSync !== undefined ? { dirSync: options.dirSync } : {}),
+    ...(options.beforeRename !== undefined ? { beforeRename: options.beforeRename } : {}),
+  });
   options.onProgress?.(data.length);
   return { bytes: data.length };
 }

@@ -1,4 +1,4 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, posix, resolve as resolvePath } from 'node:path';
 import picomatch from 'picomatch';
 import { packArtifact, type PackArtifactOptions, type PackFileInput } from '../artifact/pack.js';
@@ -15,6 +15,7 @@ import { loadManifest } from './spec/manifest.js';
 import { withProjectLock } from './apply/project-lock.js';
 import { isMovingTag } from './immutable-tags.js';
 import { publishOrder, publishTags } from './publish-order.js';
+import { assertPublishSource } from './publish-source.js';
 import { LOCKFILE_VERSION, type LockedPublish, type Lockfile, type ProjectManifest, type PublishSpec } from './types.js';
 
 export { publishTags } from './publish-order.js';
@@ -106,11 +107,7 @@ export async function expandPublishFiles(projectDir: string, files: PublishSpec[
     const scan = picomatch.scan(spec.path);
     if (!scan.isGlob) {
       const rel = normalizeRelativePath(spec.path);
-      try {
-        await lstat(join(projectDir, ...rel.split('/')));
-      } catch {
-        throw new OrasError('ERR_ORAS_IO', `publish file ${JSON.stringify(spec.path)} does not exist in the project`, { hint: 'fix the path in artifacts.yaml, or create the file' });
-      }
+      await assertPublishSource(projectDir, rel, { followSymlinks: spec.followSymlinks === true });
       inputs.push({ path: rel, title: spec.title ?? rel, ...(spec.mediaType !== undefined ? { mediaType: spec.mediaType } : {}) });
       continue;
     }

@@ -45,6 +45,8 @@ export interface PublishFileSpec {
   mediaType?: string;
   /** Title to store (default: the path relative to the project root, or the base name for globs). */
   title?: string;
+  /** Let a non-glob `path` be, or go through, a symlink (default `false`: refused, so a link cannot publish e.g. a key from outside the project). */
+  followSymlinks?: boolean;
 }
 
 /** One `publish.<name>` entry of `artifacts.yaml`. */

@@ -3,6 +3,7 @@ import { OrasError, isOrasError } from '../errors.js';
 import type { FetchOptions } from '../content/store.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { parseDigest, VerifyingStream } from '../oci/digest.js';
+import { ThroughputGuard, type TransferPolicy } from './deadline.js';
 import { errorFromResponse } from './http-errors.js';
 import type { RepositoryContext } from './repository.js';
 import type { RegistryResponse } from './transport.js';
@@ -78,6 +79,7 @@ export async function fetchBlob(ctx: RepositoryContext, desc: Descriptor, option
       headers: from > 0 ? { Range: `bytes=${from}-` } : {},
       scopes: ctx.scopes.pull,
       followRedirects: true,
+      transfer: true,
       ...(signal ? { signal } : {}),
     });
 
@@ -92,6 +94,7 @@ export async function fetchBlob(ctx: RepositoryContext, desc: Descriptor, option
     maxAttempts,
     signal,
     what,
+    policy: ctx.client.transferPolicy,
     onProgress: options.onProgress,
     resume: async (received) => {
       const res = await send(received);
@@ -124,6 +127,8 @@ interface PumpOptions {
   maxAttempts: number;
   signal: AbortSignal | undefined;
   what: string;
+  /** Minimum throughput (see {@link ThroughputGuard}); a slow body is dropped and resumed like a broken one. */
+  policy: TransferPolicy | undefined;
   onProgress: ((bytes: number) => void) | undefined;
   /** Sends the Range request for a resume at `received`; `skip` = bytes of the new body to drop. */
   resume: (received: number) => Promise<{ res: RegistryResponse; skip: number }>;
@@ -142,9 +147,13 @@ function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOpt
   let received = 0;
   let done = false;
   let waitingDrain = false;
+  const guard = o.policy === undefined ? undefined : new ThroughputGuard(o.policy, o.what, (err) => {
+    if (!done && !waitingDrain) res.body.destroy(err);
+  });
 
   const onDrain = (): void => {
     waitingDrain = false;
+    guard?.excuse();
     if (!done) res.body.resume();
   };
   const onData = (chunk: Buffer | Uint8Array): void => {
@@ -159,9 +168,11 @@ function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOpt
       skip = 0;
     }
     received += buf.length;
+    guard?.add(buf.length);
     o.onProgress?.(received);
     if (!verifier.write(buf) && !waitingDrain) {
       waitingDrain = true;
+      guard?.excuse();
       res.body.pause();
       verifier.once('drain', onDrain);
     }
@@ -174,6 +185,7 @@ function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOpt
   const finish = (err?: unknown): void => {
     if (done) return;
     done = true;
+    guard?.stop();
     detach();
     verifier.off('close', onVerifierClose);
     if (err === undefined) verifier.end();
@@ -194,9 +206,10 @@ function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOpt
       return;
     }
     if (attempts >= o.maxAttempts) {
-      finish(new OrasError('ERR_ORAS_NETWORK', `${o.what}: connection lost at byte ${received} of ${o.size} after ${attempts} attempts`, {
+      const slow = isOrasError(err) && err.code === 'ERR_ORAS_TIMEOUT';
+      finish(new OrasError(slow ? 'ERR_ORAS_TIMEOUT' : 'ERR_ORAS_NETWORK', `${o.what}: ${slow ? (err as Error).message : 'connection lost'} at byte ${received} of ${o.size} after ${attempts} attempts`, {
         cause: err,
-        hint: 'the network or registry keeps dropping the download; retry later',
+        hint: slow ? (err as OrasError).hint ?? 'the registry is too slow' : 'the network or registry keeps dropping the download; retry later',
       }));
       return;
     }
@@ -216,6 +229,7 @@ function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOpt
     // The consumer destroyed the verifier (or it failed): stop the transfer.
     if (done) return;
     done = true;
+    guard?.stop();
     detach();
     res.body.on('error', () => undefined);
     res.body.destroy();

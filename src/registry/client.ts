@@ -12,6 +12,7 @@ import { undiciLite } from './undici-lite.js';
 import { OrasError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
 import { Authorizer, type AuthState, type AuthTarget } from './auth/authorizer.js';
+import { vettedLookup, type LookupFunction } from './auth/metadata-hosts.js';
 import { vetRedirect } from './auth/origin-policy.js';
 import type { CredentialProvider } from './credentials/types.js';
 import { emitDebug, formatRequestLine, formatResponseLine, type DebugSink } from './debug.js';
@@ -21,6 +22,9 @@ import {
   abortError, errorCode, isRetryableNetworkError, isRetryableStatus, parseRetryAfter, resolveRetryPolicy,
   retryDelay, sleep, type ResolvedRetryPolicy, type RetryPolicy,
 } from './retry.js';
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME_MS, RequestDeadline, type TransferPolicy,
+} from './deadline.js';
 import type { HttpMethod, RegistryRequest, RegistryResponse, Transport } from './transport.js';
 
 /** Options of {@link RegistryClient}. Every field is optional. */
@@ -49,8 +53,16 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /** Retry policy (see {@link RetryPolicy} for defaults: 5 attempts, 200 ms base, 10 s cap, 60 s total). */
   retry?: RetryPolicy;
-  /** Timeouts in ms: `connect` (default 30 000) and `idle`, the max silence while waiting for headers or body data (default 60 000). */
-  timeouts?: { connect?: number; idle?: number };
+  /**
+   * Timeouts in ms: `connect` (default 30 000); `idle`, the max silence while
+   * waiting for headers or body data (default 60 000); `request`, the total
+   * deadline of a metadata request including its body (manifests, tags,
+   * referrers, tokens, error bodies; default 300 000; 0 = none); and the
+   * minimum throughput of blob downloads, `speedLimit` bytes/s averaged over
+   * windows of `speedTime` ms (defaults 100 and 60 000; 0 = none). Failures
+   * are `ERR_ORAS_TIMEOUT`.
+   */
+  timeouts?: { connect?: number; idle?: number; request?: number; speedLimit?: number; speedTime?: number };
   /** Receives one redacted line per request and response. Bodies are never logged. Default: none. */
   onDebug?: DebugSink;
   /** Maximum redirects followed for GET/HEAD (default 5). */
@@ -65,6 +77,15 @@ export interface RegistryClientOptions {
    * a Basic-authenticated GET. Default false (GET, like docker).
    */
   oauth2Password?: boolean;
+  /**
+   * Resolver used for every connection (`dns.lookup`-compatible; default
+   * `dns.lookup`), e.g. for a private name map like curl's `--resolve`.
+   * Whatever it returns, a connection to a host other than a registry the
+   * caller addressed (redirect targets, upload Locations, token realms) that
+   * resolves to a link-local or cloud metadata address fails with
+   * `ERR_ORAS_INSECURE` before any byte is sent.
+   */
+  lookup?: LookupFunction;
 }
 
 /** Default User-Agent. */
@@ -118,6 +139,11 @@ export class RegistryClient implements Transport {
   readonly #maxErrorBodyBytes: number;
   readonly #insecure: boolean;
   readonly #auth: Authorizer;
+  readonly #requestTimeoutMs: number;
+  /** The minimum-throughput rule for blob downloads (see `timeouts`). */
+  readonly transferPolicy: TransferPolicy;
+  /** Hostnames the caller addressed as registries (not redirect targets or realms); bounded. */
+  readonly #registryHosts = new Set<string>();
   /** Origins whose `GET /v2/` probe answered without a 401: the probe is not repeated for them. */
   readonly #openOrigins = new Set<string>();
 
@@ -148,11 +174,14 @@ export class RegistryClient implements Transport {
     const connect = {
       timeout: options.timeouts?.connect ?? 30_000,
       rejectUnauthorized: !this.#insecure,
+      lookup: vettedLookup((host) => this.#registryHosts.has(host), options.lookup),
       ...(ca !== undefined ? { ca: withSystemRoots(ca) } : {}),
       ...(options.cert !== undefined ? { cert: options.cert } : {}),
       ...(options.key !== undefined ? { key: options.key } : {}),
     };
     const idle = options.timeouts?.idle ?? 60_000;
+    this.#requestTimeoutMs = options.timeouts?.request ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.transferPolicy = { speedLimit: options.timeouts?.speedLimit ?? DEFAULT_SPEED_LIMIT, speedTimeMs: options.timeouts?.speedTime ?? DEFAULT_SPEED_TIME_MS };
     this.#agent = new undiciLite.Agent({ connect, headersTimeout: idle, bodyTimeout: idle, connections: 16 });
     this.#auth = new Authorizer({
       ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
@@ -201,8 +230,27 @@ export class RegistryClient implements Transport {
    * its host, so they only ever go to their own host); with it, the request is
    * sent with no Authorization and no custom headers. Network failures throw
    * `ERR_ORAS_NETWORK` / `ERR_ORAS_TIMEOUT`; an abort throws `ERR_ORAS_ABORTED`.
+   * A metadata request (not `transfer`, no stream body) must complete within
+   * the `timeouts.request` deadline, body included: the call or the body then
+   * fails with `ERR_ORAS_TIMEOUT`.
    */
   async request(req: RegistryRequest): Promise<RegistryResponse> {
+    const bulk = req.transfer === true || (req.body !== undefined && !Buffer.isBuffer(req.body));
+    if (bulk || this.#requestTimeoutMs <= 0) return await this.#request(req);
+    const deadline = new RequestDeadline(this.#requestTimeoutMs, `${req.method} ${redactUrl(req.url)}`);
+    const signal = req.signal === undefined ? deadline.signal : AbortSignal.any([req.signal, deadline.signal]);
+    try {
+      const res = await this.#request({ ...req, signal });
+      deadline.watch(res.body);
+      return res;
+    } catch (err) {
+      deadline.clear();
+      if (deadline.expired && req.signal?.aborted !== true) throw deadline.error();
+      throw err;
+    }
+  }
+
+  async #request(req: RegistryRequest): Promise<RegistryResponse> {
     const url = new URL(req.url.href);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new OrasError('ERR_ORAS_USAGE', `unsupported URL scheme ${url.protocol}`, { hint: 'registry URLs are http: or https:' });
@@ -215,6 +263,7 @@ export class RegistryClient implements Transport {
     // Without allowForeignOrigin the URL's origin is the registry's (credentials are looked up
     // by its host, so they only ever go to their own host). A foreign URL gets nothing.
     const registryOrigin = req.allowForeignOrigin === true ? undefined : url.origin;
+    if (registryOrigin !== undefined && this.#registryHosts.size < 1024) this.#registryHosts.add(url.hostname);
     const method = req.method;
     const idempotent = IDEMPOTENT.has(method);
     const replayable = req.body === undefined || Buffer.isBuffer(req.body) || typeof req.body === 'function';

@@ -128,31 +128,66 @@ function redactLocation(value: string): string {
   return r.startsWith(base) ? r.slice(base.length) : r;
 }
 
-/** Secrets seen by any client of this process (credentials, base64 `user:pass`, tokens); bounded. */
+/** Secrets seen by any client of this process, each in every encoding of {@link secretEncodings}; bounded. */
 const knownSecrets = new Set<string>();
 const MAX_KNOWN_SECRETS = 512;
+/** {@link knownSecrets}, longest first (so a longer encoding is replaced before a shorter one inside it); rebuilt lazily. */
+let ordered: string[] | undefined;
 
 /**
- * Remembers secrets (process-wide, at most 512, strings shorter than 4 ignored) so that
- * {@link scrubServerText} can remove them from text a server sends back (e.g. a registry error
- * message echoing the Authorization header). Called by the authorizer for every credential
- * and token it uses.
+ * Every form in which this client ever sends `secret` (or that a server is
+ * likely to echo back): raw; URL-encoded (`encodeURIComponent`); form-encoded
+ * (`+` for space, and `URLSearchParams` escaping); base64, base64 without
+ * padding and base64url of the UTF-8 bytes; hex (lower and upper case);
+ * JSON-escaped. Forms shorter than 4 characters are left out.
+ */
+export function secretEncodings(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  const b64 = bytes.toString('base64');
+  const forms = [
+    secret,
+    encodeURIComponent(secret),
+    encodeURIComponent(secret).replace(/%20/g, '+'),
+    new URLSearchParams({ v: secret }).toString().slice(2),
+    b64,
+    b64.replace(/=+$/, ''),
+    bytes.toString('base64url'),
+    bytes.toString('hex'),
+    bytes.toString('hex').toUpperCase(),
+    JSON.stringify(secret).slice(1, -1),
+  ];
+  return [...new Set(forms)].filter((f) => f.length >= 4);
+}
+
+/**
+ * Remembers secrets (process-wide, at most 512 forms, strings shorter than 4
+ * ignored) so that {@link scrubServerText} can remove them from anything that
+ * is printed: text a server sends back (an error echoing the Authorization
+ * header), debug lines (a header that echoes the password), CLI errors and
+ * hints. Each secret is remembered in every form of {@link secretEncodings}.
+ * Called by the authorizer for every credential (and base64 `user:pass`) and
+ * token it uses.
  */
 export function rememberSecrets(secrets: Iterable<string | undefined>): void {
   for (const s of secrets) {
-    if (s === undefined || s.length < 4 || knownSecrets.has(s)) continue;
-    if (knownSecrets.size >= MAX_KNOWN_SECRETS) knownSecrets.delete(knownSecrets.values().next().value as string);
-    knownSecrets.add(s);
+    if (s === undefined || s.length < 4) continue;
+    for (const form of secretEncodings(s)) {
+      if (knownSecrets.has(form)) continue;
+      if (knownSecrets.size >= MAX_KNOWN_SECRETS) knownSecrets.delete(knownSecrets.values().next().value as string);
+      knownSecrets.add(form);
+      ordered = undefined;
+    }
   }
 }
 
 /**
- * Scrubs server-provided text before it goes into an error: every remembered secret
+ * Scrubs text before it is shown (server text in errors, debug lines, CLI output): every remembered secret
  * ({@link rememberSecrets}), `Basic …` / `Bearer …` credentials, and JWT-looking tokens
  * are replaced by `REDACTED`.
  */
 export function scrubServerText(text: string): string {
-  return scrubSecrets(text, knownSecrets)
+  ordered ??= [...knownSecrets].sort((a, b) => b.length - a.length);
+  return scrubSecrets(text, ordered)
     .replace(/\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{4,}/gi, `$1 ${REDACTED}`)
     .replace(/\beyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}/g, REDACTED);
 }
@@ -164,7 +199,7 @@ export function scrubServerText(text: string): string {
 export function scrubSecrets(text: string, secrets: Iterable<string | undefined>): string {
   let out = text;
   for (const s of secrets) {
-    if (s === undefined || s.length < 4) continue;
+    if (s === undefined || s.length < 4 || !out.includes(s)) continue;
     out = out.split(s).join(REDACTED);
   }
   return out;

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { TransferPolicy } from './deadline.js';
 
 /**
  * The contract between the HTTP/auth layer ({@link RegistryClient} in
@@ -34,6 +35,13 @@ export interface RegistryRequest {
   allowForeignOrigin?: boolean;
   /** Whether the request may be retried on 408/429/5xx/reset (default: true for GET/HEAD/PUT/DELETE with a replayable body). */
   retryable?: boolean;
+  /**
+   * A bulk transfer (a blob download): no total deadline, the caller applies
+   * the {@link Transport.transferPolicy} throughput rule instead. Requests with
+   * a stream body (uploads) are bulk transfers too. Default: a metadata
+   * request, bounded by the client's total request deadline.
+   */
+  transfer?: boolean;
 }
 
 /** The response; the caller must consume or destroy `body`. */
@@ -49,4 +57,6 @@ export interface RegistryResponse {
 /** Anything that can send a {@link RegistryRequest}. */
 export interface Transport {
   request(req: RegistryRequest): Promise<RegistryResponse>;
+  /** The minimum-throughput rule for bulk transfers (absent: none). */
+  readonly transferPolicy?: TransferPolicy;
 }

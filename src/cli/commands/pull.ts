@@ -10,6 +10,7 @@ import { cliState, errLine, interrupt, outLine, printJson } from '../context.js'
 import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
 import { progressFor, PULL_VERBS } from '../render/progress.js';
 import { openSource } from '../targets.js';
+import { maxArtifactBytes } from '../transfer-limits.js';
 
 /** Flags of `oras pull`. */
 interface PullFlags extends CommonFlags {
@@ -20,6 +21,8 @@ interface PullFlags extends CommonFlags {
   includeSubject?: boolean;
   keepOldFiles?: boolean;
   allowPathTraversal?: boolean;
+  allowVcsPaths?: boolean;
+  maxArtifactSize?: string;
   exportManifest?: string;
   concurrency?: number;
 }
@@ -77,6 +80,8 @@ export function registerPull(program: Command): void {
     .option('--include-subject', "also pull the files of the manifest's subject")
     .option('-k, --keep-old-files', 'do not overwrite existing files')
     .option('--allow-path-traversal', 'allow file titles that point outside the output directory')
+    .option('--allow-vcs-paths', 'allow writing into version-control metadata (.git/, .hg/, .svn/, …); refused by default')
+    .option('--max-artifact-size <bytes>', 'refuse artifacts declaring more than this (k/M/G/T suffixes; default: ORAS_MAX_ARTIFACT_SIZE, limits.maxArtifactBytes, else 64G)')
     .option('--export-manifest <file>', 'also write the pulled manifest to FILE');
   addConcurrencyOption(cmd);
   addTargetCommandOptions(cmd);
@@ -95,6 +100,8 @@ export function registerPull(program: Command): void {
           ...(opts.includeSubject === true ? { includeSubject: true } : {}),
           ...(opts.keepOldFiles === true ? { keepOldFiles: true } : {}),
           ...(opts.allowPathTraversal === true ? { allowPathTraversal: true } : {}),
+          ...(opts.allowVcsPaths === true ? { allowVcsPaths: true } : {}),
+          ...maxArtifactOption(maxArtifactBytes(opts.maxArtifactSize, cfg)),
           ...(cfg.limits.maxEntries !== undefined ? { maxEntries: cfg.limits.maxEntries } : {}),
           ...(cfg.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: cfg.limits.maxUncompressedBytes } : {}),
           concurrency: effectiveConcurrency(opts.concurrency, cfg),
@@ -131,4 +138,9 @@ export function registerPull(program: Command): void {
       await source.close();
     }
   });
+}
+
+/** `{ maxArtifactBytes }` when a limit was configured. */
+function maxArtifactOption(n: number | undefined): { maxArtifactBytes?: number } {
+  return n === undefined ? {} : { maxArtifactBytes: n };
 }

@@ -1,5 +1,6 @@
 import type { Descriptor } from '../../oci/descriptor.js';
 import { Annotation } from '../../oci/media-types.js';
+import { escapeTerminal } from './escape.js';
 
 /** `sha256:` plus the first 12 hex characters of a digest (for progress lines). */
 export function shortDigest(digest: string): string {
@@ -7,9 +8,9 @@ export function shortDigest(digest: string): string {
   return colon < 0 ? digest.slice(0, 12) : `${digest.slice(0, colon)}:${digest.slice(colon + 1, colon + 13)}`;
 }
 
-/** The display name of a descriptor: its title annotation, else its media type. */
+/** The display name of a descriptor: its title annotation, else its media type; terminal controls escaped ({@link escapeTerminal}). */
 export function titleOf(desc: Descriptor): string {
-  return desc.annotations?.[Annotation.Title] ?? desc.mediaType;
+  return escapeTerminal(desc.annotations?.[Annotation.Title] ?? desc.mediaType);
 }
 
 /** Human-readable byte count (`1.5 MB`), base 1000 like the Go CLI. */

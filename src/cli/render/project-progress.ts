@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { FETCH_PROGRESS_MIN_BYTES, type ProjectEvent, type ProjectListener } from '../../project/events.js';
 import type { Descriptor } from '../../oci/descriptor.js';
+import { escapeTerminalText } from './escape.js';
 import { formatBytes, shortDigest } from './format.js';
 import { TtyProgress } from './tty-progress.js';
 
@@ -64,8 +65,10 @@ export function createProjectProgress(options: ProjectProgressOptions = {}): Pro
   const fetching = new Map<string, Descriptor>();
   const timings = new Map<string, DependencyTiming>();
   const line = (s: string): void => {
-    if (bars !== undefined) bars.line(s);
-    else stream.write(`${s}\n`);
+    const safe = escapeTerminalText(s); // dependency names, paths and refs come from artifacts.yaml / the lock
+    if (bars !== undefined) bars.line(safe);
+    else stream.write(`${safe}
+`);
   };
   const listener: ProjectListener = (e: ProjectEvent) => {
     const dep = dependencyOf(e);

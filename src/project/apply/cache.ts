@@ -249,6 +249,7 @@ export class ProjectCache {
       ...(this.limits.maxEntries !== undefined ? { maxEntries: this.limits.maxEntries } : {}),
       ...(this.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: this.limits.maxUncompressedBytes } : {}),
       replaceExisting: true,
+      shared: true,
     });
     const files = await listTree(dest);
     await writeFileAtomic(this.listingPath(layer.digest), JSON.stringify({ layer: layer.digest, files }));

@@ -9,6 +9,7 @@ import { digestFile } from '../../oci/hash-file.js';
 import type { LinkMode as ConfigLinkMode } from '../spec/config.js';
 import type { LinkMethod } from '../events.js';
 import type { LockedFile } from '../types.js';
+import { assertParentStillInside } from '../../artifact/safe-path.js';
 
 /**
  * How files get from the cache into the project.
@@ -299,6 +300,7 @@ export async function materializeFile(projectDir: string, src: string, file: Loc
         await chmod(tmp, file.mode === 0o755 ? 0o755 : 0o644);
       }
     }
+    await assertParentStillInside(projectDir, dest); // a parent swapped for a symlink since ensureParentDirs
     await rename(tmp, dest);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);

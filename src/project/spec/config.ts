@@ -41,7 +41,9 @@ export interface OrasConfigFile {
   concurrency?: number;
   cache?: { dir?: string; link?: LinkMode; maxSize?: number | string };
   credentials?: { configPath?: string };
-  limits?: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number };
+  limits?: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number; maxArtifactBytes?: number };
+  /** Time bounds of registry requests, seconds (`speedLimit`: bytes/s); see `src/cli/transfer-limits.ts`. */
+  timeouts?: { request?: number; speedLimit?: number; speedTime?: number };
 }
 
 /** The effective configuration: defaults applied, file paths absolute. */
@@ -52,7 +54,9 @@ export interface OrasConfig {
   /** `maxSize` in bytes (absent: no budget). */
   cache: { dir: string; link: LinkMode; maxSize?: number };
   credentials: { configPath?: string };
-  limits: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number };
+  limits: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number; maxArtifactBytes?: number };
+  /** Time bounds of registry requests as written (seconds; `speedLimit` bytes/s); absent when the file sets none. */
+  timeouts?: { request?: number; speedLimit?: number; speedTime?: number };
   /** The file the settings came from (absent when none was found). */
   file?: string;
 }
@@ -152,6 +156,7 @@ export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS
     },
     credentials: configPath !== undefined ? { configPath: expandPath(configPath, baseDir, env) } : {},
     limits: { ...(file.limits ?? {}) },
+    ...(file.timeouts !== undefined ? { timeouts: { ...file.timeouts } } : {}),
     ...(filePath !== undefined ? { file: filePath } : {}),
   };
 }

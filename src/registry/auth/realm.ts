@@ -1,27 +1,18 @@
 /** Validation of a Bearer challenge's `realm` (the token endpoint URL). */
 import { OrasError } from '../../errors.js';
 import { redactUrl } from '../redact.js';
+import { isMetadataHost } from './metadata-hosts.js';
 
 /**
- * True for link-local addresses: IPv4 169.254.0.0/16, IPv6 fe80::/10, and IPv4
- * link-local mapped into IPv6 (`::ffff:169.254.x.x`). `host` is a URL hostname
- * (IPv6 in brackets or not). Names are not resolved.
+ * True for link-local and cloud metadata hosts in every form (see
+ * {@link isMetadataHost}: IPv4 169.254.0.0/16 in decimal/hex/octal/short
+ * forms, fe80::/10, IPv4 link-local mapped/compatible in IPv6,
+ * fd00:ec2::254, `metadata.google.internal` and friends). `host` is a URL
+ * hostname (IPv6 in brackets or not). Names that merely resolve to such an
+ * address are caught at connect time (`vettedLookup`).
  */
 export function isLinkLocalHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (/^169\.254\.\d{1,3}\.\d{1,3}$/.test(h)) return true;
-  if (!h.includes(':')) return false;
-  const mapped = /^(?:0{0,4}:){0,5}:?ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h) ?? /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
-  if (mapped !== null) {
-    const hi = parseInt(mapped[1] as string, 16);
-    return hi === 0xa9fe; // 169.254
-  }
-  const mappedDotted = /^(?:[0:]*):ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(h);
-  if (mappedDotted !== null) return (mappedDotted[1] as string).startsWith('169.254.');
-  const first = h.split(':')[0] ?? '';
-  if (first === '') return false;
-  const v = parseInt(first, 16);
-  return !Number.isNaN(v) && first.length <= 4 && (v & 0xffc0) === 0xfe80;
+  return isMetadataHost(host);
 }
 
 /**

@@ -1,0 +1,87 @@
+/**
+ * Size caps and a free-space check before a download writes anything.
+ * A manifest declares every layer's size; a hostile or broken artifact can
+ * declare terabytes and fill the disk. Checks run on the declared sizes, so
+ * the error comes before the first byte is requested or written.
+ */
+import { statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { OrasError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+
+/** Default {@link SizeLimitOptions.maxArtifactBytes}: 64 GiB (larger than any model or toolchain artifact seen in practice, smaller than a runaway). */
+export const DEFAULT_MAX_ARTIFACT_BYTES = 64 * 1024 ** 3;
+
+/** Free space kept in reserve beyond the download itself: 64 MiB. */
+const RESERVE_BYTES = 64 * 1024 ** 2;
+
+/** Options of {@link checkDownloadSize}. */
+export interface SizeLimitOptions {
+  /** Largest total declared size of the layers to download, and of any one layer (bytes). Default {@link DEFAULT_MAX_ARTIFACT_BYTES}; `Infinity` disables. */
+  maxArtifactBytes?: number;
+}
+
+const HINT =
+  'raise the limit if the artifact is legitimate: --max-artifact-size, ORAS_MAX_ARTIFACT_SIZE or limits.maxArtifactBytes in oras.yaml';
+
+/**
+ * Refuses, with `ERR_ORAS_LIMIT_EXCEEDED`, layers whose declared sizes
+ * exceed `maxArtifactBytes` (one layer, or all together); then, with
+ * `ERR_ORAS_NO_SPACE`, a download that does not fit into the free space of
+ * the file system holding `dir` (or its nearest existing ancestor) with a
+ * 64 MiB reserve. Directory layers need more once unpacked: the check covers
+ * the download, the unpacked size is bounded by `maxUncompressedBytes`.
+ * Returns the total declared size.
+ */
+export async function checkDownloadSize(
+  layers: readonly Descriptor[],
+  dir: string,
+  options: SizeLimitOptions = {},
+): Promise<number> {
+  const max = options.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
+  let total = 0;
+  for (const l of layers) {
+    if (l.size > max) {
+      throw new OrasError(
+        'ERR_ORAS_LIMIT_EXCEEDED',
+        `layer ${l.digest} declares ${l.size} bytes, over the ${max}-byte artifact size limit; nothing was written`,
+        { hint: HINT },
+      );
+    }
+    total += l.size;
+  }
+  if (total > max)
+    throw new OrasError(
+      'ERR_ORAS_LIMIT_EXCEEDED',
+      `the artifact declares ${total} bytes in total, over the ${max}-byte artifact size limit; nothing was written`,
+      { hint: HINT },
+    );
+  const free = await freeBytes(dir);
+  if (free !== undefined && total + RESERVE_BYTES > free) {
+    throw new OrasError(
+      'ERR_ORAS_NO_SPACE',
+      `the artifact needs ${total} bytes but only ${free} bytes are free under ${dir}; nothing was written`,
+      {
+        hint: 'free disk space or pull to another file system',
+      },
+    );
+  }
+  return total;
+}
+
+/** Free bytes for unprivileged users on the file system of `dir` (or its nearest existing ancestor); undefined when unknown. */
+async function freeBytes(dir: string): Promise<number | undefined> {
+  let cur = path.resolve(dir);
+  for (let i = 0; i < 4096; i++) {
+    try {
+      const st = await statfs(cur);
+      return Number(st.bavail) * Number(st.bsize);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const parent = path.dirname(cur);
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || parent === cur) return undefined;
+      cur = parent;
+    }
+  }
+  return undefined;
+}
