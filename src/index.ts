@@ -55,6 +55,8 @@ export { RegistryClient, DEFAULT_USER_AGENT } from './registry/client.js';
 export type { RegistryClientOptions } from './registry/client.js';
 export type { DebugSink } from './registry/debug.js';
 export type { RetryPolicy } from './registry/retry.js';
+export type { TransferPolicy } from './registry/deadline.js';
+export type { LookupFunction } from './registry/auth/metadata-hosts.js';
 export type { HttpMethod, RegistryRequest, RegistryResponse, Transport } from './registry/transport.js';
 export { Repository } from './registry/repository.js';
 export type { RepositoryInit, RepositoryOptions, RepositoryClient } from './registry/repository.js';
