@@ -9,6 +9,7 @@ import type { LinkMode } from './apply/materialize.js';
 import { withProjectLock } from './apply/project-lock.js';
 import type { ResolveTarget } from './plan/resolve.js';
 import { readState } from './apply/state.js';
+import { lockFromDocument } from './spec/lock-format.js';
 import { LOCKFILE_VERSION, type Lockfile, type PlanAction } from './types.js';
 
 /** Builds the source for a repository `registry/repo` (a Repository, or an OCI layout standing in for one). */
@@ -154,9 +155,9 @@ function fastResult(counts: PlanCounts, lockBytes: Buffer | undefined, dryRun: b
  */
 function parseVerifiedLock(text: string | undefined): Lockfile {
   if (text === undefined) return { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
-  const fast = parseCanonicalYaml(text) as Partial<Lockfile> | undefined;
-  const doc = fast ?? ((createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text, { uniqueKeys: true, strict: true, maxAliasCount: 100 }) as Partial<Lockfile> | null);
-  return { lockfileVersion: LOCKFILE_VERSION, dependencies: doc?.dependencies ?? {}, publish: doc?.publish ?? {} };
+  const fast = parseCanonicalYaml(text) as Record<string, unknown> | undefined;
+  const doc = fast ?? ((createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text, { uniqueKeys: true, strict: true, maxAliasCount: 100 }) as Record<string, unknown> | null);
+  return lockFromDocument(doc ?? {});
 }
 
 /** `install` with `update` set (all dependencies by default): re-resolves tags and ranges. */
