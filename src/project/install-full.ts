@@ -8,7 +8,8 @@ import { parseReference, type Reference } from '../oci/reference.js';
 import { loadActual } from './plan/actual.js';
 import { defaultCacheDir, ProjectCache, type BlobNeed } from './apply/cache.js';
 import { keepConfig } from './apply/cache-index.js';
-import { filesFor, layerRoot, loadPlanPull, Sources } from './plan/locked-files.js';
+import { bindToManifest, filesFor, layerRoot, loadPlanPull, sameLayers, Sources } from './plan/locked-files.js';
+import { bindingError, LOCK_MISMATCH_HINT, lockBindingProblems } from './spec/lock-binding.js';
 import { repositoryOf } from './spec/dependency-ref.js';
 import { countPlan, diff } from './plan/diff.js';
 import { emit, type ProjectListener } from './events.js';
@@ -103,8 +104,16 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
       });
     }
     lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
+    // The lock names only what artifacts.yaml names, and lists only what its manifests produce.
+    const problems = await lockBindingProblems(manifest, lock);
+    if (problems.length > 0) throw bindingError(problems);
+    const bound = await bindEntries(lock.dependencies, sources, cache, bindOptions(options));
+    if (bound.problems.length > 0) throw manifestBindingError(bound.problems);
   } else {
-    lock = await computeLock(manifest, oldLock, options, sources, cache);
+    // Entries naming another repository, tag or digest than artifacts.yaml are re-resolved.
+    const rejected = oldLock === undefined ? [] : await lockBindingProblems(manifest, oldLock);
+    for (const p of rejected) emit(onEvent, { type: 'lock-entry-rejected', dependency: p.dependency, reason: `artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`, action: 're-resolve' });
+    lock = await computeLock(manifest, withoutEntries(oldLock, rejected.map((p) => p.dependency)), options, sources, cache);
   }
   checkOverlaps(lock);
   // Entries kept by resolution are the old lock's own objects: when every entry is, nothing changed
@@ -159,7 +168,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     const l = planPull(m, { outDir: '/' }).layers.find((x) => x.layer.digest === layerDigest)
       ?? planPull(m, { outDir: '/', includeUntitled: true }).layers.find((x) => x.layer.digest === layerDigest);
     if (l === undefined) throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${layerDigest} of ${depName} is not in manifest ${dep.digest}`, { hint: 'the lockfile was edited; run `oras update ' + depName + '`' });
-    const source = (await cache.readListing(layerDigest)) !== undefined || offline ? undefined : await sources.forDependency(dep);
+    const source = (await cache.readMarker(layerDigest)) !== undefined || offline ? undefined : await sources.forDependency(dep);
     roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, source, title: l.title });
     await cache.unpack(l.layer, source, { offline, stripPrefix: l.title });
   }
@@ -243,18 +252,24 @@ async function computeLock(manifest: ProjectManifest, oldLock: Lockfile | undefi
   const jobs: [string, () => Promise<LockedDependency>][] = [
     ...Object.entries(resolved.resolved).map(([name, r]): [string, () => Promise<LockedDependency>] => [name, async () =>
       lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, signal)]),
-    ...Object.entries(resolved.rebased).map(([name, rb]): [string, () => Promise<LockedDependency>] => [name, async () => {
-      if (rb.files !== undefined) return { ...rb.locked, files: rb.files };
+    ...Object.entries(resolved.rebased).filter(([, rb]) => rb.files === undefined).map(([name, rb]): [string, () => Promise<LockedDependency>] => [name, async () => {
       const dep: LockedDependency = { ...rb.locked, files: [] };
       const m = await sources.manifest(dep);
       const source = offline ? undefined : await sources.forDependency(dep);
-      return { ...rb.locked, files: await filesFor(name, rb.locked.specifier, m, cache, source, offline, signal) };
+      const { files, layers } = await filesFor(name, rb.locked.specifier, m, cache, source, { offline, ...(signal ? { signal } : {}) });
+      return { ...rb.locked, files, layers };
     }]),
   ];
+  // Entries kept from the old lock (also those whose files stay as they were under an edited spec):
+  // files re-derived from the locked manifest when they differ (and said so), layer records
+  // refreshed (a v1 entry gains them), otherwise the old lock's own objects.
+  const keptEntries: Record<string, LockedDependency> = { ...resolved.kept };
+  for (const [name, rb] of Object.entries(resolved.rebased)) if (rb.files !== undefined) keptEntries[name] = { ...rb.locked, files: rb.files };
+  const kept = (await bindEntries(keptEntries, sources, cache, bindOptions(options))).entries;
   jobs.sort((x, y) => (x[0] < y[0] ? -1 : 1));
   const limit = pLimit(Math.max(1, options.concurrency ?? 8));
   const settled = await Promise.allSettled(jobs.map(([, job]) => limit(job)));
-  const dependencies: Record<string, LockedDependency> = { ...resolved.kept };
+  const dependencies: Record<string, LockedDependency> = { ...kept };
   for (const [i, [name]] of jobs.entries()) {
     const s = settled[i]!;
     if (s.status === 'rejected') throw s.reason;
@@ -264,11 +279,65 @@ async function computeLock(manifest: ProjectManifest, oldLock: Lockfile | undefi
 }
 
 
-/** Turns a freshly resolved dependency into a lock entry (computing its files; caches the manifest). */
+/**
+ * Turns a freshly resolved dependency into a lock entry (caches the manifest;
+ * computes its files, listings of directory layers derived from their
+ * verified blobs).
+ */
 async function lockResolved(r: ResolvedDependency, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedDependency> {
   await cache.add(r.descriptor, r.manifestBytes);
   if (source !== undefined && !offline) await keepConfig(cache, r.manifest, source, signal);
-  const files = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, offline, signal);
-  return { ...r.locked, files };
+  const { files, layers } = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, { offline, ...(signal ? { signal } : {}) });
+  return { ...r.locked, files, layers };
+}
+
+/** `lock` without the named dependency entries (undefined stays undefined). */
+function withoutEntries(lock: Lockfile | undefined, names: string[]): Lockfile | undefined {
+  if (lock === undefined || names.length === 0) return lock;
+  const dependencies = { ...lock.dependencies };
+  for (const n of names) delete dependencies[n];
+  return { ...lock, dependencies };
+}
+
+interface BindOptions {
+  offline: boolean;
+  signal?: AbortSignal;
+  concurrency: number;
+  onEvent?: ProjectListener;
+}
+
+function bindOptions(options: InstallOptions): BindOptions {
+  return { offline: options.offline === true, ...(options.signal ? { signal: options.signal } : {}), concurrency: options.concurrency ?? 8, ...(options.onEvent ? { onEvent: options.onEvent } : {}) };
+}
+
+/**
+ * Binds lock entries to their locked manifests ({@link bindToManifest},
+ * bounded concurrency). Returns the entries as they should be locked (an
+ * entry whose files differ from what its manifest produces is re-derived
+ * from that manifest, with a `lock-entry-rejected` event; one whose layer
+ * records differ gets the manifest's; others are returned as they are) and
+ * the problems found, by name.
+ */
+async function bindEntries(deps: Record<string, LockedDependency>, sources: Sources, cache: ProjectCache, options: BindOptions): Promise<{ entries: Record<string, LockedDependency>; problems: { name: string; problem: string }[] }> {
+  const names = Object.keys(deps).sort();
+  const limit = pLimit(Math.max(1, options.concurrency));
+  const bound = await Promise.all(names.map((name) => limit(() => bindToManifest(name, deps[name]!, sources, cache, { offline: options.offline, ...(options.signal ? { signal: options.signal } : {}) }))));
+  const entries: Record<string, LockedDependency> = {};
+  const problems: { name: string; problem: string }[] = [];
+  for (const [i, name] of names.entries()) {
+    const dep = deps[name]!;
+    const { produced, problem } = bound[i]!;
+    if (problem !== undefined) {
+      problems.push({ name, problem });
+      emit(options.onEvent, { type: 'lock-entry-rejected', dependency: name, reason: problem, action: 're-derive' });
+      entries[name] = { ...dep, files: produced.files, layers: produced.layers };
+    } else entries[name] = sameLayers(dep.layers, produced.layers) ? dep : { ...dep, layers: produced.layers };
+  }
+  return { entries, problems };
+}
+
+/** `ERR_ORAS_LOCK_MISMATCH` for lock entries whose files their locked manifest does not produce. */
+function manifestBindingError(problems: { name: string; problem: string }[]): OrasError {
+  return new OrasError('ERR_ORAS_LOCK_MISMATCH', `artifacts.lock lists files its locked manifests do not produce:\n${problems.map((p) => `dependencies.${p.name}: ${p.problem}`).join('\n')}`, { hint: LOCK_MISMATCH_HINT });
 }
 

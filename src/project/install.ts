@@ -109,7 +109,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     const state = await readState(projectDir);
     if (options.verify !== true && options.update === undefined) {
       const fast = checkFastNoop(projectDir, state, { frozen });
-      if (fast !== undefined) {
+      // A version 1 lock is rewritten as version 2 by the next non-frozen install (full path).
+      if (fast !== undefined && !(frozen === false && fast.lockBytes !== undefined && isLockV1(fast.lockBytes))) {
         const counts: PlanCounts = { add: 0, change: 0, remove: 0, keep: fast.files, conflict: 0 };
         emit(onEvent, { type: 'plan', counts });
         return fastResult(counts, fast.lockBytes, options.dryRun === true, t0);
@@ -118,6 +119,11 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     const [{ installFull }, { withCacheSession }] = await Promise.all([import('./install-full.js'), import('./apply/cache-session.js')]);
     return withCacheSession(options, projectDir, () => installFull(options, { t0, projectDir, frozen, state }));
   });
+}
+
+/** True when lock text declares `lockfileVersion: 1` (a top-level key near the start; cheap, no parse). */
+function isLockV1(bytes: Buffer): boolean {
+  return /^lockfileVersion: 1$/m.test(bytes.subarray(0, 512).toString('utf8'));
 }
 
 /** The result of a fast-path no-op: `lockfile` and `actions` are parsed from the verified lock text on first access. */

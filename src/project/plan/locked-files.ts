@@ -3,15 +3,15 @@ import { createRequire } from 'node:module';
 import type picomatchType from 'picomatch';
 import { OrasError } from '../../errors.js';
 import type { Descriptor, ImageManifest } from '../../oci/descriptor.js';
-import { Annotation } from '../../oci/media-types.js';
-import { parseManifest } from '../../oci/manifest.js';
+import { Annotation, MediaType } from '../../oci/media-types.js';
+import { parseManifest, type ParsedManifest } from '../../oci/manifest.js';
 import { parseReference } from '../../oci/reference.js';
-import type { ProjectCache, UnpackedFile } from '../apply/cache.js';
-import { repositoryOf } from '../spec/dependency-ref.js';
+import type { ProjectCache } from '../apply/cache.js';
+import { parseDependencyRef, repositoryOf } from '../spec/dependency-ref.js';
 import { assertProjectRelativePath } from '../apply/materialize.js';
 import type { TargetFactory } from '../install.js';
 import type { ResolveTarget } from './resolve.js';
-import type { DependencySpec, LockedDependency, LockedFile } from '../types.js';
+import type { DependencySpec, LockedDependency, LockedFile, LockedLayer } from '../types.js';
 
 /**
  * What a locked manifest produces: per-run access to dependency sources and
@@ -31,7 +31,7 @@ function picomatchLib(): typeof picomatchType {
 /** Per-run access to dependency sources and manifests (lazy: no network unless needed). */
 export class Sources {
   private readonly targets = new Map<string, Promise<ResolveTarget>>();
-  private readonly manifests = new Map<string, Promise<ImageManifest>>();
+  private readonly manifests = new Map<string, Promise<ParsedManifest>>();
   constructor(private readonly factory: TargetFactory, private readonly cache: ProjectCache, private readonly offline: boolean) {}
 
   target(repository: string): Promise<ResolveTarget> {
@@ -50,26 +50,36 @@ export class Sources {
     return this.target(repositoryOf(parseReference(dep.resolved)));
   }
 
-  /** The image manifest of a locked dependency: from the cache by digest, else fetched (and cached). */
-  manifest(dep: LockedDependency): Promise<ImageManifest> {
-    let m = this.manifests.get(dep.digest);
+  /** The image manifest of a locked dependency: from the cache by digest, else fetched (and cached); digest-verified. */
+  async manifest(dep: LockedDependency): Promise<ImageManifest> {
+    const parsed = await this.parsed(dep, dep.digest);
+    if (parsed.kind !== 'manifest') throw new OrasError('ERR_ORAS_LOCKFILE', `locked digest ${dep.digest} of ${dep.resolved} is an index, not a manifest`, { hint: 'delete the entry from artifacts.lock and install again' });
+    return parsed.manifest;
+  }
+
+  /** The manifest digests an index of a locked dependency's repository lists (cache, else fetched; verified). */
+  async indexChildren(dep: LockedDependency, digest: string): Promise<string[]> {
+    const parsed = await this.parsed(dep, digest);
+    return parsed.kind === 'index' ? parsed.index.manifests.map((m) => m.digest) : [];
+  }
+
+  private parsed(dep: LockedDependency, digest: string): Promise<ParsedManifest> {
+    let m = this.manifests.get(digest);
     if (m === undefined) {
       m = (async () => {
         let desc: Descriptor | undefined;
-        const cachedSize = await this.cache.store.resolve(dep.digest).then((d) => d.size, () => undefined);
-        if (cachedSize !== undefined) desc = { mediaType: dep.mediaType, digest: dep.digest, size: cachedSize };
+        const cachedSize = await this.cache.store.resolve(digest).then((d) => d.size, () => undefined);
+        if (cachedSize !== undefined) desc = { mediaType: digest === dep.digest ? dep.mediaType : MediaType.ImageIndex, digest, size: cachedSize };
         let source: ResolveTarget | undefined;
         if (desc === undefined) {
-          if (this.offline) throw new OrasError('ERR_ORAS_OFFLINE', `offline: manifest ${dep.digest} (${dep.resolved}) is not in the cache`, { hint: 'run without --offline to fetch it' });
+          if (this.offline) throw new OrasError('ERR_ORAS_OFFLINE', `offline: manifest ${digest} (${dep.resolved}) is not in the cache`, { hint: 'run without --offline to fetch it' });
           source = await this.forDependency(dep);
-          desc = await source.resolve(dep.digest);
+          desc = await source.resolve(digest);
         }
         const bytes = await this.cache.manifest(desc, source, { offline: this.offline });
-        const parsed = parseManifest(bytes, desc.mediaType);
-        if (parsed.kind !== 'manifest') throw new OrasError('ERR_ORAS_LOCKFILE', `locked digest ${dep.digest} of ${dep.resolved} is an index, not a manifest`, { hint: 'delete the entry from artifacts.lock and install again' });
-        return parsed.manifest;
+        return parseManifest(bytes, desc.mediaType);
       })();
-      this.manifests.set(dep.digest, m);
+      this.manifests.set(digest, m);
     }
     return m;
   }
@@ -125,16 +135,38 @@ function pathSelection(spec: DependencySpec): { selects: (rel: string) => boolea
   return { selects, mayContain };
 }
 
+/** What a dependency's manifest produces: its files (sorted by path) and the layers they come from (manifest order). */
+export interface ProducedFiles {
+  files: LockedFile[];
+  layers: LockedLayer[];
+}
+
+/** Options for {@link filesFor}. */
+export interface FilesForOptions {
+  offline: boolean;
+  signal?: AbortSignal;
+  /**
+   * Listing digests a lock records, by layer digest: such a listing is read
+   * from the cache when its blob is there (content-addressed, verified);
+   * every other listing is derived from the verified layer blob.
+   */
+  recorded?: ReadonlyMap<string, string>;
+  /** Refuse an `include` glob that selects nothing (default true; false when re-checking a kept lock entry). */
+  checkIncludes?: boolean;
+}
+
 /**
- * Computes the locked files of a dependency from its manifest: `planPull`
- * selection (media types; include/exclude over the installed paths relative
- * to `spec.path`, see {@link pathSelection}); plain layers are one file at
- * `<path>/<title>`; directory layers (`io.deis.oras.content.unpack`, unless
- * `unpack: false`) are unpacked into the cache once — unless no file below
- * their title can be selected — and every selected regular file becomes a
- * LockedFile whose `layer` is the tarball digest.
+ * Computes the locked files of a dependency from its (verified) manifest:
+ * `planPull` selection (media types; include/exclude over the installed
+ * paths relative to `spec.path`, see {@link pathSelection}); plain layers are
+ * one file at `<path>/<title>`; for directory layers
+ * (`io.deis.oras.content.unpack`, unless `unpack: false`) — unless no file
+ * below their title can be selected — every selected regular file of the
+ * layer's verified listing (`ProjectCache.listing`) becomes a LockedFile
+ * whose `layer` is the tarball digest. Layers contributing no file are not
+ * recorded.
  */
-export async function filesFor(name: string, spec: DependencySpec, manifest: ImageManifest, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedFile[]> {
+export async function filesFor(name: string, spec: DependencySpec, manifest: ImageManifest, cache: ProjectCache, source: ResolveTarget | undefined, options: FilesForOptions): Promise<ProducedFiles> {
   const depPath = posix.normalize(spec.path).replace(/\/+$/, '');
   const selection = pathSelection(spec);
   const unpacks = (l: { unpack: boolean }): boolean => l.unpack && spec.unpack !== false;
@@ -149,27 +181,89 @@ export async function filesFor(name: string, spec: DependencySpec, manifest: Ima
     },
   });
   const files: LockedFile[] = [];
+  const layers: LockedLayer[] = [];
   for (const l of plan.layers) {
     const root = layerRoot(depPath, l.relativePath);
+    const record: LockedLayer = { digest: l.layer.digest, size: l.layer.size, mediaType: l.layer.mediaType, path: l.relativePath };
     if (unpacks(l)) {
-      const listing: UnpackedFile[] = await cache.unpack(l.layer, source, {
-        offline,
+      const recorded = options.recorded?.get(l.layer.digest);
+      const listing = await cache.listing(l.layer, source, {
+        offline: options.offline,
         stripPrefix: l.title,
+        ...(recorded !== undefined ? { recorded } : {}),
         ...(l.layer.annotations?.[Annotation.ContentDigest] !== undefined ? { expectedUncompressedDigest: l.layer.annotations[Annotation.ContentDigest] } : {}),
-        ...(signal ? { signal } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
       });
-      for (const f of listing) {
+      const before = files.length;
+      for (const f of listing.files) {
         seen.push(posix.join(l.relativePath, f.path));
         if (!selection.selects(posix.join(l.relativePath, f.path))) continue;
         files.push({ path: posix.join(root, f.path), digest: f.digest, size: f.size, layer: l.layer.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) });
       }
+      if (files.length > before) layers.push({ ...record, unpacked: true, listing: listing.digest });
     } else {
       files.push({ path: root, digest: l.layer.digest, size: l.layer.size, layer: l.layer.digest });
+      layers.push(record);
     }
   }
   for (const f of files) assertProjectRelativePath(f.path);
-  assertIncludesMatch(name, spec, seen);
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  if (options.checkIncludes !== false) assertIncludesMatch(name, spec, seen);
+  return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), layers };
+}
+
+const fileKey = (f: LockedFile): string => `${f.digest} ${f.size} ${f.layer} ${f.mode ?? ''}`;
+
+/**
+ * The first way a lock entry's files differ from what its manifest produces
+ * (PURE), worded for a message; undefined when they agree. Only files are
+ * compared: layer records (media type, listing digest…) describe where the
+ * files come from and are rewritten from the manifest by the next non-frozen
+ * install (see {@link sameLayers}); a recorded listing digest is only ever
+ * used through a verified blob that names its layer.
+ */
+export function fileBindingProblem(dep: LockedDependency, produced: ProducedFiles): string | undefined {
+  const want = new Map(produced.files.map((f) => [f.path, f]));
+  for (const f of dep.files) {
+    const w = want.get(f.path);
+    if (w === undefined) return `${f.path} (${f.digest}) is not a file of manifest ${dep.digest}`;
+    if (fileKey(w) !== fileKey(f)) return `${f.path} is locked as ${f.digest} (${f.size} bytes, layer ${f.layer}) but manifest ${dep.digest} has ${w.digest} (${w.size} bytes, layer ${w.layer})`;
+  }
+  if (dep.files.length !== produced.files.length) {
+    const have = new Set(dep.files.map((f) => f.path));
+    const missing = produced.files.find((f) => !have.has(f.path));
+    if (missing !== undefined) return `${missing.path} of manifest ${dep.digest} is missing from the lock`;
+    return 'the lock lists a file twice';
+  }
+  return undefined;
+}
+
+/**
+ * Checks one kept lock entry against its locked manifest (fetched by the
+ * locked digest from the cache, else `source`, and digest-verified): the
+ * files and layers it lists must be exactly those the manifest and the
+ * spec's selection produce ({@link filesFor}, listings from recorded and
+ * verified blobs or derived from the verified layer blobs). Returns what the
+ * manifest produces and the first difference, if any.
+ */
+export async function bindToManifest(name: string, dep: LockedDependency, sources: Sources, cache: ProjectCache, options: Omit<FilesForOptions, 'recorded'>): Promise<{ produced: ProducedFiles; problem?: string }> {
+  const pin = parseDependencyRef(dep.specifier.ref);
+  if (pin.kind === 'digest' && pin.digest !== dep.digest && !(await sources.indexChildren(dep, pin.digest)).includes(dep.digest)) {
+    return { produced: { files: [], layers: [] }, problem: `manifest ${dep.digest} is neither the pinned ${pin.digest} nor listed in that index` };
+  }
+  const manifest = await sources.manifest(dep);
+  const recorded = new Map<string, string>();
+  for (const l of dep.layers ?? []) if (l.listing !== undefined) recorded.set(l.digest, l.listing);
+  const source = options.offline ? undefined : await sources.forDependency(dep);
+  const produced = await filesFor(name, dep.specifier, manifest, cache, source, { ...options, recorded, checkIncludes: false });
+  const problem = fileBindingProblem(dep, produced);
+  return problem === undefined ? { produced } : { produced, problem };
+}
+
+/** True when a lock entry's layer records are exactly those its manifest gives (so the entry need not be rewritten). */
+export function sameLayers(recorded: readonly LockedLayer[] | undefined, produced: readonly LockedLayer[]): boolean {
+  if (recorded === undefined || recorded.length !== produced.length) return false;
+  const key = (l: LockedLayer): string => JSON.stringify([l.digest, l.size, l.mediaType, l.path, l.unpacked === true, l.listing]);
+  return recorded.every((l, i) => key(l) === key(produced[i]!));
 }
 
 /**
