@@ -6,6 +6,7 @@
  * removes corruption; skopeo reads artifacts out of the cache; `oras fetch`
  * then `install --offline` in a fresh directory.
  */
+import { readLockfile } from '../../src/project/spec/lockfile.js';
 import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,12 +48,12 @@ async function project(dir: string, ref: string, extra = ''): Promise<string> {
 }
 
 interface LockShape {
-  dependencies: Record<string, { digest: string; files: { digest: string; layer: string }[] }>;
+  dependencies: Record<string, { digest: string; files: { digest: string; layer: string }[]; layers?: { listing?: string }[] }>;
 }
 
+/** The lock as the library reads it (lockfile v2 groups files under layers; this flattens them). */
 async function lockOf(dir: string): Promise<LockShape> {
-  const { parse } = await import('yaml');
-  return parse(await readFile(join(dir, 'artifacts.lock'), 'utf8')) as LockShape;
+  return (await readLockfile(dir))!;
 }
 
 /** Every digest an artifact of `lock` consists of (manifest, config, layers), read from the cache. */
@@ -65,6 +66,7 @@ async function artifactDigests(cache: string, lock: LockShape): Promise<{ blobs:
     blobs.add(m.config.digest);
     for (const l of m.layers) blobs.add(l.digest);
     for (const f of dep.files) if (f.layer !== f.digest) trees.add(f.layer);
+    for (const l of dep.layers ?? []) if (l.listing !== undefined) blobs.add(l.listing); // verified layer listings
   }
   return { blobs: [...blobs].sort(), trees: [...trees].sort() };
 }
