@@ -57,7 +57,8 @@ async function lockOf(dir: string): Promise<LockShape> {
 }
 
 /** Every digest an artifact of `lock` consists of (manifest, config, layers), read from the cache. */
-async function artifactDigests(cache: string, lock: LockShape): Promise<{ blobs: string[]; trees: string[] }> {
+async function artifactDigests(cache: string, lock: LockShape): Promise<{ blobs: string[]; trees: string[]; listings: string[] }> {
+  const listings = new Set<string>();
   const blobs = new Set<string>();
   const trees = new Set<string>();
   for (const dep of Object.values(lock.dependencies)) {
@@ -66,9 +67,9 @@ async function artifactDigests(cache: string, lock: LockShape): Promise<{ blobs:
     blobs.add(m.config.digest);
     for (const l of m.layers) blobs.add(l.digest);
     for (const f of dep.files) if (f.layer !== f.digest) trees.add(f.layer);
-    for (const l of dep.layers ?? []) if (l.listing !== undefined) blobs.add(l.listing); // verified layer listings
+    for (const l of dep.layers ?? []) if (l.listing !== undefined) listings.add(l.listing); // verified layer listings (not part of the artifact)
   }
-  return { blobs: [...blobs].sort(), trees: [...trees].sort() };
+  return { blobs: [...blobs].sort(), trees: [...trees].sort(), listings: [...listings].sort() };
 }
 
 async function cachedBlobs(cache: string): Promise<string[]> {
@@ -149,7 +150,7 @@ describe('oras cache prune', () => {
     expect(pruned.keptBytes).toBe(before.totalBytes - pruned.freedBytes);
     const needA = await artifactDigests(cache, await lockOf(a));
     const needB = await artifactDigests(cache, await lockOf(b));
-    expect(await cachedBlobs(cache)).toEqual([...new Set([...needA.blobs, ...needB.blobs])].sort());
+    expect(await cachedBlobs(cache)).toEqual([...new Set([...needA.blobs, ...needB.blobs, ...needA.listings, ...needB.listings])].sort());
     expect(await cachedTrees(cache)).toEqual([...new Set([...needA.trees, ...needB.trees])].sort());
     const index = JSON.parse(await readFile(join(cache, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
     expect(index.manifests.map((m) => m.digest).sort()).toEqual([...new Set([(await lockOf(a)).dependencies.data!.digest, (await lockOf(b)).dependencies.data!.digest])].sort());
