@@ -40,6 +40,12 @@ export type ProjectEvent =
    * re-resolved), `section.name` each.
    */
   | { type: 'lockfile-merged'; path: string; conflicts: string[] }
+  /**
+   * A lock entry did not match artifacts.yaml (`re-resolve`: it names another
+   * repository, tag or digest) or its locked manifest (`re-derive`: files the
+   * manifest does not produce); a non-frozen install replaces it.
+   */
+  | { type: 'lock-entry-rejected'; dependency: string; reason: string; action: 're-resolve' | 're-derive' }
   /** `artifacts.lock` was (re)written. */
   | { type: 'lockfile-written'; path: string }
   /** A recorded file did not match its stat record and was rehashed. */

@@ -11,7 +11,7 @@ export type { InstallOptions, InstallResult, TargetFactory } from './install.js'
 export { publish } from './publish.js';
 export type { PublishOptions, PublishResult, PublishTargetFactory, PublishedArtifact } from './publish.js';
 export { verify } from './verify.js';
-export type { VerifyOptions, VerifyReport, TreeDrift, VerifyError } from './verify.js';
+export type { VerifyOptions, VerifyReport, TreeDrift, VerifyError, LockMismatch } from './verify.js';
 export { findOutdated } from './outdated.js';
 export type { OutdatedEntry } from './outdated.js';
 export { fetchLocked } from './fetch.js';
@@ -25,6 +25,7 @@ export type {
   PublishSpec,
   ProjectManifest,
   LockedFile,
+  LockedLayer,
   LockedDependency,
   LockedPublish,
   Lockfile,

@@ -1,18 +1,16 @@
 import { performance } from 'node:perf_hooks';
 import { join, posix } from 'node:path';
 import pLimit from 'p-limit';
-import { createRequire } from 'node:module';
-import type picomatchType from 'picomatch';
 import { readFile } from 'node:fs/promises';
 import { isOrasError, OrasError } from '../errors.js';
-import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
-import { Annotation } from '../oci/media-types.js';
-import { parseManifest } from '../oci/manifest.js';
+import type { Descriptor } from '../oci/descriptor.js';
 import { parseReference, type Reference } from '../oci/reference.js';
 import { loadActual } from './plan/actual.js';
-import { ProjectCache, type BlobNeed, type UnpackedFile } from './apply/cache.js';
+import { ProjectCache, type BlobNeed } from './apply/cache.js';
 import { defaultCacheDir } from './spec/config.js';
 import { keepConfig } from './apply/cache-index.js';
+import { bindToManifest, filesFor, layerRoot, loadPlanPull, sameLayers, Sources } from './plan/locked-files.js';
+import { bindingError, LOCK_MISMATCH_HINT, lockBindingProblems } from './spec/lock-binding.js';
 import { repositoryOf } from './spec/dependency-ref.js';
 import { countPlan, diff } from './plan/diff.js';
 import { emit, type ProjectListener } from './events.js';
@@ -20,11 +18,10 @@ import type { InstallOptions, InstallResult, TargetFactory } from './install.js'
 import { LOCKFILE_NAME, serializeLockfile, readLockfileStamped, writeLockfileStamped } from './spec/lockfile.js';
 import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';
-import { assertProjectRelativePath } from './apply/materialize.js';
 import { assertNoConflicts, reify } from './apply/reify.js';
 import { resolveAll, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
-import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type InstallState, type LockedDependency, type LockedFile, type Lockfile, type Plan, type PlanAction, type ProjectManifest } from './types.js';
+import { LOCKFILE_VERSION, type FileStamp, type InstallState, type LockedDependency, type LockedFile, type Lockfile, type Plan, type PlanAction, type ProjectManifest } from './types.js';
 
 /**
  * The full install path (resolution, planning, fetching, reify), loaded by
@@ -35,183 +32,6 @@ import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type InstallStat
  * without the precompiled validators, semver only for ranges. A warm install
  * from a lock of plain layers loads none of them.
  */
-
-/** `planPull`, loaded on first use (it pulls in tar-stream). */
-async function loadPlanPull(): Promise<typeof import('../artifact/pull.js').planPull> {
-  return (await import('../artifact/pull.js')).planPull;
-}
-
-let picomatchModule: typeof picomatchType | undefined;
-function picomatchLib(): typeof picomatchType {
-  return (picomatchModule ??= createRequire(import.meta.url)('picomatch') as typeof picomatchType);
-}
-
-/** Per-run access to dependency sources and manifests (lazy: no network unless needed). */
-class Sources {
-  private readonly targets = new Map<string, Promise<ResolveTarget>>();
-  private readonly manifests = new Map<string, Promise<ImageManifest>>();
-  constructor(private readonly factory: TargetFactory, private readonly cache: ProjectCache, private readonly offline: boolean) {}
-
-  target(repository: string): Promise<ResolveTarget> {
-    let t = this.targets.get(repository);
-    if (t === undefined) {
-      if (this.offline) {
-        return Promise.reject(new OrasError('ERR_ORAS_OFFLINE', `offline: ${repository} is not reachable`, { hint: 'run without --offline to fetch what is missing' }));
-      }
-      t = Promise.resolve(this.factory(repository));
-      this.targets.set(repository, t);
-    }
-    return t;
-  }
-
-  forDependency(dep: LockedDependency): Promise<ResolveTarget> {
-    return this.target(repositoryOf(parseReference(dep.resolved)));
-  }
-
-  /** The image manifest of a locked dependency: from the cache by digest, else fetched (and cached). */
-  manifest(dep: LockedDependency): Promise<ImageManifest> {
-    let m = this.manifests.get(dep.digest);
-    if (m === undefined) {
-      m = (async () => {
-        let desc: Descriptor | undefined;
-        const cachedSize = await this.cache.store.resolve(dep.digest).then((d) => d.size, () => undefined);
-        if (cachedSize !== undefined) desc = { mediaType: dep.mediaType, digest: dep.digest, size: cachedSize };
-        let source: ResolveTarget | undefined;
-        if (desc === undefined) {
-          if (this.offline) throw new OrasError('ERR_ORAS_OFFLINE', `offline: manifest ${dep.digest} (${dep.resolved}) is not in the cache`, { hint: 'run without --offline to fetch it' });
-          source = await this.forDependency(dep);
-          desc = await source.resolve(dep.digest);
-        }
-        const bytes = await this.cache.manifest(desc, source, { offline: this.offline });
-        const parsed = parseManifest(bytes, desc.mediaType);
-        if (parsed.kind !== 'manifest') throw new OrasError('ERR_ORAS_LOCKFILE', `locked digest ${dep.digest} of ${dep.resolved} is an index, not a manifest`, { hint: 'delete the entry from artifacts.lock and install again' });
-        return parsed.manifest;
-      })();
-      this.manifests.set(dep.digest, m);
-    }
-    return m;
-  }
-}
-
-/** The project-relative root of a layer (`<dep.path>/<title>`), POSIX. */
-function layerRoot(depPath: string, relativePath: string): string {
-  return posix.normalize(posix.join(depPath, relativePath));
-}
-
-/** `rel` and its parent directories, nearest first (`a/b/c` → `a/b/c`, `a/b`, `a`). */
-function selfAndAncestors(rel: string): string[] {
-  const out = [rel];
-  for (let d = posix.dirname(rel); d !== '.' && d !== '/' && d !== ''; d = posix.dirname(d)) out.push(d);
-  return out;
-}
-
-/** True when `a` is `b` or below it (POSIX relative paths). */
-function within(a: string, b: string): boolean {
-  return b === '' || a === b || a.startsWith(`${b}/`);
-}
-
-/**
- * The `include`/`exclude` selection of a dependency over installed paths
- * relative to its `path` (see {@link DependencySpec.include}): a path is
- * dropped when an exclude glob matches it or one of its parent directories;
- * with include globs it is kept only when one matches it or one of its parent
- * directories. `mayContain(dir)` is false only when no file below `dir` can
- * be selected (so a directory layer need not be fetched at all).
- */
-function pathSelection(spec: DependencySpec): { selects: (rel: string) => boolean; mayContain: (dir: string) => boolean } {
-  const inc = spec.include !== undefined && spec.include.length > 0 ? spec.include : undefined;
-  const exc = spec.exclude !== undefined && spec.exclude.length > 0 ? spec.exclude : undefined;
-  const picomatch = inc !== undefined || exc !== undefined ? picomatchLib() : undefined;
-  const include = inc && picomatch ? picomatch(inc, { dot: true }) : undefined;
-  const exclude = exc && picomatch ? picomatch(exc, { dot: true }) : undefined;
-  // Static bases of the include globs ('' = could match anywhere), for the cheap "can anything below dir match" test.
-  const bases = (inc ?? []).map((g) => {
-    const scan = picomatchLib().scan(g);
-    return scan.negated ? '' : posix.normalize(scan.base || '.').replace(/^\.$/, '').replace(/\/+$/, '');
-  });
-  const selects = (rel: string): boolean => {
-    const chain = selfAndAncestors(rel);
-    if (exclude && chain.some((p) => exclude(p))) return false;
-    return include === undefined || chain.some((p) => include(p));
-  };
-  const mayContain = (dir: string): boolean => {
-    const chain = selfAndAncestors(dir);
-    if (exclude && chain.some((p) => exclude(p))) return false;
-    if (include === undefined || chain.some((p) => include(p))) return true;
-    return bases.some((b) => within(dir, b) || within(b, dir));
-  };
-  return { selects, mayContain };
-}
-
-/**
- * Computes the locked files of a dependency from its manifest: `planPull`
- * selection (media types; include/exclude over the installed paths relative
- * to `spec.path`, see {@link pathSelection}); plain layers are one file at
- * `<path>/<title>`; directory layers (`io.deis.oras.content.unpack`, unless
- * `unpack: false`) are unpacked into the cache once — unless no file below
- * their title can be selected — and every selected regular file becomes a
- * LockedFile whose `layer` is the tarball digest.
- */
-async function filesFor(name: string, spec: DependencySpec, manifest: ImageManifest, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedFile[]> {
-  const depPath = posix.normalize(spec.path).replace(/\/+$/, '');
-  const selection = pathSelection(spec);
-  const unpacks = (l: { unpack: boolean }): boolean => l.unpack && spec.unpack !== false;
-  const planPull = await loadPlanPull();
-  const seen: string[] = []; // every candidate path, for the include check
-  const plan = planPull(manifest, {
-    outDir: '/',
-    ...(spec.mediaTypes !== undefined ? { allowedMediaTypes: spec.mediaTypes } : {}),
-    filter: (c) => {
-      seen.push(c.relativePath);
-      return unpacks(c) ? selection.mayContain(c.relativePath) : selection.selects(c.relativePath);
-    },
-  });
-  const files: LockedFile[] = [];
-  for (const l of plan.layers) {
-    const root = layerRoot(depPath, l.relativePath);
-    if (unpacks(l)) {
-      const listing: UnpackedFile[] = await cache.unpack(l.layer, source, {
-        offline,
-        stripPrefix: l.title,
-        ...(l.layer.annotations?.[Annotation.ContentDigest] !== undefined ? { expectedUncompressedDigest: l.layer.annotations[Annotation.ContentDigest] } : {}),
-        ...(signal ? { signal } : {}),
-      });
-      for (const f of listing) {
-        seen.push(posix.join(l.relativePath, f.path));
-        if (!selection.selects(posix.join(l.relativePath, f.path))) continue;
-        files.push({ path: posix.join(root, f.path), digest: f.digest, size: f.size, layer: l.layer.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) });
-      }
-    } else {
-      files.push({ path: root, digest: l.layer.digest, size: l.layer.size, layer: l.layer.digest });
-    }
-  }
-  for (const f of files) assertProjectRelativePath(f.path);
-  assertIncludesMatch(name, spec, seen);
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-/**
- * Every `include` glob must select something: a typo (`schemas/**\/*.jsn`)
- * would otherwise install nothing without a word. Decision: an ERROR
- * (`ERR_ORAS_USAGE`, naming the dependency, the glob and some available
- * paths), not a warning — like a `files:` glob of a publishable that matches
- * nothing. Checked when files are computed (new resolution or edited spec),
- * never for an unchanged lock entry. A glob counts as matching when it
- * matches a candidate path or one of its parent directories (before
- * `exclude`: excluding everything an include selected is deliberate).
- */
-function assertIncludesMatch(name: string, spec: DependencySpec, seen: readonly string[]): void {
-  if (spec.include === undefined || spec.include.length === 0) return;
-  const chains = seen.map(selfAndAncestors);
-  for (const glob of spec.include) {
-    const match = picomatchLib()(glob, { dot: true });
-    if (chains.some((chain) => chain.some((p) => match(p)))) continue;
-    const sample = [...new Set(seen)].sort().slice(0, 8);
-    throw new OrasError('ERR_ORAS_USAGE', `dependency '${name}': include glob ${JSON.stringify(glob)} matches no file of ${spec.ref} (it has: ${sample.join(', ') || 'no files'}${seen.length > sample.length ? ', …' : ''})`, {
-      hint: `fix or remove the glob in artifacts.yaml (dependencies.${name}.include); paths are relative to the dependency's \`path\`, e.g. "${sample[0]?.split('/')[0] ?? 'dir'}/**"`,
-    });
-  }
-}
 
 /** Refuses two dependencies writing the same path, or a file where another needs a directory. */
 function checkOverlaps(lock: Lockfile): void {
@@ -286,8 +106,16 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
       });
     }
     lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
+    // The lock names only what artifacts.yaml names, and lists only what its manifests produce.
+    const problems = await lockBindingProblems(manifest, lock);
+    if (problems.length > 0) throw bindingError(problems);
+    const bound = await bindEntries(lock.dependencies, sources, cache, bindOptions(options));
+    if (bound.problems.length > 0) throw manifestBindingError(bound.problems);
   } else {
-    lock = await computeLock(manifest, oldLock, options, sources, cache);
+    // Entries naming another repository, tag or digest than artifacts.yaml are re-resolved.
+    const rejected = oldLock === undefined ? [] : await lockBindingProblems(manifest, oldLock);
+    for (const p of rejected) emit(onEvent, { type: 'lock-entry-rejected', dependency: p.dependency, reason: `artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`, action: 're-resolve' });
+    lock = await computeLock(manifest, withoutEntries(oldLock, rejected.map((p) => p.dependency)), options, sources, cache);
   }
   checkOverlaps(lock);
   // Entries kept by resolution are the old lock's own objects: when every entry is, nothing changed
@@ -342,7 +170,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     const l = planPull(m, { outDir: '/' }).layers.find((x) => x.layer.digest === layerDigest)
       ?? planPull(m, { outDir: '/', includeUntitled: true }).layers.find((x) => x.layer.digest === layerDigest);
     if (l === undefined) throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${layerDigest} of ${depName} is not in manifest ${dep.digest}`, { hint: 'the lockfile was edited; run `oras update ' + depName + '`' });
-    const source = (await cache.readListing(layerDigest)) !== undefined || offline ? undefined : await sources.forDependency(dep);
+    const source = (await cache.readMarker(layerDigest)) !== undefined || offline ? undefined : await sources.forDependency(dep);
     roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, source, title: l.title });
     await cache.unpack(l.layer, source, { offline, stripPrefix: l.title });
   }
@@ -427,18 +255,24 @@ async function computeLock(manifest: ProjectManifest, oldLock: Lockfile | undefi
   const jobs: [string, () => Promise<LockedDependency>][] = [
     ...Object.entries(resolved.resolved).map(([name, r]): [string, () => Promise<LockedDependency>] => [name, async () =>
       lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, signal)]),
-    ...Object.entries(resolved.rebased).map(([name, rb]): [string, () => Promise<LockedDependency>] => [name, async () => {
-      if (rb.files !== undefined) return { ...rb.locked, files: rb.files };
+    ...Object.entries(resolved.rebased).filter(([, rb]) => rb.files === undefined).map(([name, rb]): [string, () => Promise<LockedDependency>] => [name, async () => {
       const dep: LockedDependency = { ...rb.locked, files: [] };
       const m = await sources.manifest(dep);
       const source = offline ? undefined : await sources.forDependency(dep);
-      return { ...rb.locked, files: await filesFor(name, rb.locked.specifier, m, cache, source, offline, signal) };
+      const { files, layers } = await filesFor(name, rb.locked.specifier, m, cache, source, { offline, ...(signal ? { signal } : {}) });
+      return { ...rb.locked, files, layers };
     }]),
   ];
+  // Entries kept from the old lock (also those whose files stay as they were under an edited spec):
+  // files re-derived from the locked manifest when they differ (and said so), layer records
+  // refreshed (a v1 entry gains them), otherwise the old lock's own objects.
+  const keptEntries: Record<string, LockedDependency> = { ...resolved.kept };
+  for (const [name, rb] of Object.entries(resolved.rebased)) if (rb.files !== undefined) keptEntries[name] = { ...rb.locked, files: rb.files };
+  const kept = (await bindEntries(keptEntries, sources, cache, bindOptions(options))).entries;
   jobs.sort((x, y) => (x[0] < y[0] ? -1 : 1));
   const limit = pLimit(Math.max(1, options.concurrency ?? 8));
   const settled = await Promise.allSettled(jobs.map(([, job]) => limit(job)));
-  const dependencies: Record<string, LockedDependency> = { ...resolved.kept };
+  const dependencies: Record<string, LockedDependency> = { ...kept };
   for (const [i, [name]] of jobs.entries()) {
     const s = settled[i]!;
     if (s.status === 'rejected') throw s.reason;
@@ -448,11 +282,65 @@ async function computeLock(manifest: ProjectManifest, oldLock: Lockfile | undefi
 }
 
 
-/** Turns a freshly resolved dependency into a lock entry (computing its files; caches the manifest). */
+/**
+ * Turns a freshly resolved dependency into a lock entry (caches the manifest;
+ * computes its files, listings of directory layers derived from their
+ * verified blobs).
+ */
 async function lockResolved(r: ResolvedDependency, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedDependency> {
   await cache.add(r.descriptor, r.manifestBytes);
   if (source !== undefined && !offline) await keepConfig(cache, r.manifest, source, signal);
-  const files = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, offline, signal);
-  return { ...r.locked, files };
+  const { files, layers } = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, { offline, ...(signal ? { signal } : {}) });
+  return { ...r.locked, files, layers };
+}
+
+/** `lock` without the named dependency entries (undefined stays undefined). */
+function withoutEntries(lock: Lockfile | undefined, names: string[]): Lockfile | undefined {
+  if (lock === undefined || names.length === 0) return lock;
+  const dependencies = { ...lock.dependencies };
+  for (const n of names) delete dependencies[n];
+  return { ...lock, dependencies };
+}
+
+interface BindOptions {
+  offline: boolean;
+  signal?: AbortSignal;
+  concurrency: number;
+  onEvent?: ProjectListener;
+}
+
+function bindOptions(options: InstallOptions): BindOptions {
+  return { offline: options.offline === true, ...(options.signal ? { signal: options.signal } : {}), concurrency: options.concurrency ?? 8, ...(options.onEvent ? { onEvent: options.onEvent } : {}) };
+}
+
+/**
+ * Binds lock entries to their locked manifests ({@link bindToManifest},
+ * bounded concurrency). Returns the entries as they should be locked (an
+ * entry whose files differ from what its manifest produces is re-derived
+ * from that manifest, with a `lock-entry-rejected` event; one whose layer
+ * records differ gets the manifest's; others are returned as they are) and
+ * the problems found, by name.
+ */
+async function bindEntries(deps: Record<string, LockedDependency>, sources: Sources, cache: ProjectCache, options: BindOptions): Promise<{ entries: Record<string, LockedDependency>; problems: { name: string; problem: string }[] }> {
+  const names = Object.keys(deps).sort();
+  const limit = pLimit(Math.max(1, options.concurrency));
+  const bound = await Promise.all(names.map((name) => limit(() => bindToManifest(name, deps[name]!, sources, cache, { offline: options.offline, ...(options.signal ? { signal: options.signal } : {}) }))));
+  const entries: Record<string, LockedDependency> = {};
+  const problems: { name: string; problem: string }[] = [];
+  for (const [i, name] of names.entries()) {
+    const dep = deps[name]!;
+    const { produced, problem } = bound[i]!;
+    if (problem !== undefined) {
+      problems.push({ name, problem });
+      emit(options.onEvent, { type: 'lock-entry-rejected', dependency: name, reason: problem, action: 're-derive' });
+      entries[name] = { ...dep, files: produced.files, layers: produced.layers };
+    } else entries[name] = sameLayers(dep.layers, produced.layers) ? dep : { ...dep, layers: produced.layers };
+  }
+  return { entries, problems };
+}
+
+/** `ERR_ORAS_LOCK_MISMATCH` for lock entries whose files their locked manifest does not produce. */
+function manifestBindingError(problems: { name: string; problem: string }[]): OrasError {
+  return new OrasError('ERR_ORAS_LOCK_MISMATCH', `artifacts.lock lists files its locked manifests do not produce:\n${problems.map((p) => `dependencies.${p.name}: ${p.problem}`).join('\n')}`, { hint: LOCK_MISMATCH_HINT });
 }
 

@@ -9,6 +9,7 @@ import type { LinkMode } from './apply/materialize.js';
 import { withProjectLock } from './apply/project-lock.js';
 import type { ResolveTarget } from './plan/resolve.js';
 import { readState } from './apply/state.js';
+import { lockFromDocument } from './spec/lock-format.js';
 import { LOCKFILE_VERSION, type Lockfile, type PlanAction } from './types.js';
 
 /** Builds the source for a repository `registry/repo` (a Repository, or an OCI layout standing in for one). */
@@ -108,7 +109,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     const state = await readState(projectDir);
     if (options.verify !== true && options.update === undefined) {
       const fast = checkFastNoop(projectDir, state, { frozen });
-      if (fast !== undefined) {
+      // A version 1 lock is rewritten as version 2 by the next non-frozen install (full path).
+      if (fast !== undefined && !(frozen === false && fast.lockBytes !== undefined && isLockV1(fast.lockBytes))) {
         const counts: PlanCounts = { add: 0, change: 0, remove: 0, keep: fast.files, conflict: 0 };
         emit(onEvent, { type: 'plan', counts });
         return fastResult(counts, fast.lockBytes, options.dryRun === true, t0);
@@ -117,6 +119,11 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     const [{ installFull }, { withCacheSession }] = await Promise.all([import('./install-full.js'), import('./apply/cache-session.js')]);
     return withCacheSession(options, projectDir, () => installFull(options, { t0, projectDir, frozen, state }));
   });
+}
+
+/** True when lock text declares `lockfileVersion: 1` (a top-level key near the start; cheap, no parse). */
+function isLockV1(bytes: Buffer): boolean {
+  return /^lockfileVersion: 1$/m.test(bytes.subarray(0, 512).toString('utf8'));
 }
 
 /** The result of a fast-path no-op: `lockfile` and `actions` are parsed from the verified lock text on first access. */
@@ -154,9 +161,9 @@ function fastResult(counts: PlanCounts, lockBytes: Buffer | undefined, dryRun: b
  */
 function parseVerifiedLock(text: string | undefined): Lockfile {
   if (text === undefined) return { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
-  const fast = parseCanonicalYaml(text) as Partial<Lockfile> | undefined;
-  const doc = fast ?? ((createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text, { uniqueKeys: true, strict: true, maxAliasCount: 100 }) as Partial<Lockfile> | null);
-  return { lockfileVersion: LOCKFILE_VERSION, dependencies: doc?.dependencies ?? {}, publish: doc?.publish ?? {} };
+  const fast = parseCanonicalYaml(text) as Record<string, unknown> | undefined;
+  const doc = fast ?? ((createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text, { uniqueKeys: true, strict: true, maxAliasCount: 100 }) as Record<string, unknown> | null);
+  return lockFromDocument(doc ?? {});
 }
 
 /** `install` with `update` set (all dependencies by default): re-resolves tags and ranges. */

@@ -91,6 +91,35 @@ export interface LockedFile {
   mode?: number;
 }
 
+/**
+ * One layer of a locked dependency's manifest that contributes files
+ * (lockfile v2). In memory the files stay flat in {@link LockedDependency.files};
+ * the lockfile groups them under their layer (see `serializeLockfile`).
+ */
+export interface LockedLayer {
+  /** Digest of the layer blob. */
+  digest: string;
+  /** Size of the layer blob (always known for layers the install engine recorded). */
+  size?: number;
+  mediaType?: string;
+  /**
+   * The layer's root relative to the dependency's `path`, POSIX: for a plain
+   * layer the installed file itself (its title), for an unpacked directory
+   * layer the directory its files are below (its title; `.` for the
+   * dependency's path itself, written as an absent `path`).
+   */
+  path: string;
+  /** True for an unpacked directory layer (its files are listed), absent for a plain layer (the layer is the file). */
+  unpacked?: boolean;
+  /**
+   * Unpacked directory layers: digest of the canonical listing of the whole
+   * layer (every regular file with size, digest and mode, computed from the
+   * verified layer blob; stored in the cache as a content-addressed blob).
+   * The install engine checks the locked files against it.
+   */
+  listing?: string;
+}
+
 /** One dependency in `artifacts.lock`. */
 export interface LockedDependency {
   /** The spec as written in artifacts.yaml (compared for `--frozen-lockfile`). */
@@ -105,6 +134,12 @@ export interface LockedDependency {
   artifactType?: string;
   /** Every file installed for this dependency, sorted by path. */
   files: LockedFile[];
+  /**
+   * The manifest layers the files come from, in manifest order (lockfile v2;
+   * absent for entries read from a v1 lock until the next non-frozen install
+   * re-derives them from the verified manifest).
+   */
+  layers?: LockedLayer[];
 }
 
 /** One publishable in `artifacts.lock`: what was last published. */
@@ -114,12 +149,13 @@ export interface LockedPublish {
   tags: string[];
 }
 
-/** The current lockfile format version. */
-export const LOCKFILE_VERSION = 1;
+/** The lockfile format version written (v1 locks are still read, converted in memory). */
+export const LOCKFILE_VERSION = 2;
 
-/** The parsed `artifacts.lock`. Serialized as sorted, deterministic YAML. */
+/** The parsed `artifacts.lock`. Serialized as sorted, deterministic YAML (always as {@link LOCKFILE_VERSION}). */
 export interface Lockfile {
-  lockfileVersion: typeof LOCKFILE_VERSION;
+  /** The version the lock was read as (1 or 2); a written lock is always {@link LOCKFILE_VERSION}. */
+  lockfileVersion: 1 | 2;
   dependencies: Record<string, LockedDependency>;
   publish: Record<string, LockedPublish>;
 }

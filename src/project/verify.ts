@@ -6,7 +6,14 @@ import { readLockfile } from './spec/lockfile.js';
 import { loadManifest } from './spec/manifest.js';
 import { compareManifestToLock, type SpecChange } from './plan/spec-diff.js';
 import { emptyState, readState } from './apply/state.js';
-import type { InstallState } from './types.js';
+import type { InstallState, Lockfile, ProjectManifest } from './types.js';
+import { OrasError } from '../errors.js';
+import { ProjectCache } from './apply/cache.js';
+import { defaultCacheDir } from './spec/config.js';
+import { bindToManifest, Sources } from './plan/locked-files.js';
+import { formatBindingProblems, lockBindingProblems } from './spec/lock-binding.js';
+import type { TargetFactory } from './install.js';
+import type { ResolveTarget } from './plan/resolve.js';
 
 /** One way the project tree differs from the lock. */
 export interface TreeDrift {
@@ -27,6 +34,13 @@ export interface TreeDrift {
   actualDigest?: string;
 }
 
+/** One lock entry that is not bound to artifacts.yaml or to its locked manifest. */
+export interface LockMismatch {
+  dependency: string;
+  /** What is wrong, naming the expected and the found value. */
+  message: string;
+}
+
 /** A problem that prevented part of the check. */
 export interface VerifyError {
   code: string;
@@ -38,6 +52,11 @@ export interface VerifyReport {
   ok: boolean;
   /** artifacts.yaml vs artifacts.lock (see `compareManifestToLock`). */
   manifestDrift: SpecChange[];
+  /**
+   * Lock entries that name another repository/tag/digest than artifacts.yaml,
+   * or files their locked manifest does not produce (sorted by dependency).
+   */
+  lockMismatch: LockMismatch[];
   /** Lock vs files on disk, sorted by path. */
   treeDrift: TreeDrift[];
   errors: VerifyError[];
@@ -48,6 +67,15 @@ export interface VerifyReport {
 /** Options for {@link verify}. */
 export interface VerifyOptions {
   projectDir: string;
+  /**
+   * Where locked manifests (and directory layers whose listing the cache
+   * lacks) are fetched from when the cache does not hold them. Without it,
+   * verify works from the cache only and reports what it could not check.
+   */
+  targetFactory?: TargetFactory;
+  /** Cache root (see `defaultCacheDir`; `$ORAS_CACHE_DIR` in `env` wins). */
+  cacheDir?: string;
+  env?: NodeJS.ProcessEnv;
   /** Parallel hashes (default 8). */
   concurrency?: number;
   onEvent?: ProjectListener;
@@ -58,8 +86,12 @@ function toError(err: unknown): VerifyError {
 }
 
 /**
- * Checks, without network and without changing anything, that artifacts.lock
- * agrees with artifacts.yaml and that every locked file on disk has its
+ * Checks, without changing anything in the project, that artifacts.lock
+ * agrees with artifacts.yaml (specs, and each entry names the repository,
+ * tag or digest its spec names), that each entry lists exactly the files its
+ * locked manifest produces (manifests and layer listings from the cache,
+ * digest-verified; fetched through `targetFactory` only when the cache lacks
+ * them), and that every locked file on disk has its
  * locked digest (always rehashed by streaming, bounded parallelism; emits
  * `verify-file`). Files we installed that are no longer locked are reported
  * as `extraneous`. Never throws for drift or unreadable inputs: returns
@@ -67,7 +99,7 @@ function toError(err: unknown): VerifyError {
  */
 export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   const projectDir = resolvePath(options.projectDir);
-  const report: VerifyReport = { ok: false, manifestDrift: [], treeDrift: [], errors: [], checked: 0 };
+  const report: VerifyReport = { ok: false, manifestDrift: [], lockMismatch: [], treeDrift: [], errors: [], checked: 0 };
   let lock;
   try {
     lock = await readLockfile(projectDir);
@@ -76,8 +108,10 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   }
   try {
     const { manifest } = await loadManifest(projectDir);
-    if (lock !== undefined) report.manifestDrift = compareManifestToLock(manifest, lock).changes;
-    else if (report.errors.length === 0) report.errors.push({ code: 'ERR_ORAS_LOCKFILE', message: `no artifacts.lock in ${projectDir}` });
+    if (lock !== undefined) {
+      report.manifestDrift = compareManifestToLock(manifest, lock).changes;
+      report.lockMismatch = await lockMismatches(manifest, lock, options, report.errors);
+    } else if (report.errors.length === 0) report.errors.push({ code: 'ERR_ORAS_LOCKFILE', message: `no artifacts.lock in ${projectDir}` });
   } catch (err) {
     report.errors.push(toError(err));
   }
@@ -113,6 +147,44 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
       report.errors.push(toError(err));
     }
   }
-  report.ok = report.errors.length === 0 && report.manifestDrift.length === 0 && report.treeDrift.length === 0;
+  report.ok = report.errors.length === 0 && report.manifestDrift.length === 0 && report.lockMismatch.length === 0 && report.treeDrift.length === 0;
   return report;
+}
+
+/** A repository verify may not contact (no `targetFactory`): every use fails with `ERR_ORAS_OFFLINE`. */
+function unreachable(repository: string): ResolveTarget {
+  const fail = (): Promise<never> => Promise.reject(new OrasError('ERR_ORAS_OFFLINE', `${repository}: needed content is not in the cache, and verify was given no registry access`, {
+    hint: 'run `oras install` (it caches the manifests), then verify again',
+  }));
+  return {
+    resolve: fail, fetch: fail, exists: fail,
+    tags: () => ({ [Symbol.asyncIterator]: () => ({ next: fail }) }),
+  } as unknown as ResolveTarget;
+}
+
+/**
+ * The lock entries not bound to artifacts.yaml (`lock-binding.ts`, pure) or
+ * to their locked manifests (`bindToManifest`: manifests and listings from the
+ * cache, verified, else fetched through `targetFactory`). A manifest that
+ * can be neither read nor fetched is an error of the check, not a mismatch.
+ */
+async function lockMismatches(manifest: ProjectManifest, lock: Lockfile, options: VerifyOptions, errors: VerifyError[]): Promise<LockMismatch[]> {
+  const out: LockMismatch[] = [];
+  const problems = await lockBindingProblems(manifest, lock);
+  for (const p of problems) out.push({ dependency: p.dependency, message: formatBindingProblems([p]) });
+  const rejected = new Set(problems.map((p) => p.dependency));
+  const env = options.env ?? process.env;
+  const cache = await ProjectCache.open(defaultCacheDir(env, options.cacheDir));
+  const factory: TargetFactory = options.targetFactory ?? unreachable;
+  const sources = new Sources(factory, cache, false);
+  for (const name of Object.keys(lock.dependencies).sort()) {
+    if (rejected.has(name) || manifest.dependencies[name] === undefined) continue;
+    try {
+      const { problem } = await bindToManifest(name, lock.dependencies[name]!, sources, cache, { offline: false });
+      if (problem !== undefined) out.push({ dependency: name, message: `dependencies.${name}: ${problem}` });
+    } catch (err) {
+      errors.push(toError(err));
+    }
+  }
+  return out;
 }

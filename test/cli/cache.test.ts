@@ -6,6 +6,7 @@
  * removes corruption; skopeo reads artifacts out of the cache; `oras fetch`
  * then `install --offline` in a fresh directory.
  */
+import { readLockfile } from '../../src/project/spec/lockfile.js';
 import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,16 +48,17 @@ async function project(dir: string, ref: string, extra = ''): Promise<string> {
 }
 
 interface LockShape {
-  dependencies: Record<string, { digest: string; files: { digest: string; layer: string }[] }>;
+  dependencies: Record<string, { digest: string; files: { digest: string; layer: string }[]; layers?: { listing?: string }[] }>;
 }
 
+/** The lock as the library reads it (lockfile v2 groups files under layers; this flattens them). */
 async function lockOf(dir: string): Promise<LockShape> {
-  const { parse } = await import('yaml');
-  return parse(await readFile(join(dir, 'artifacts.lock'), 'utf8')) as LockShape;
+  return (await readLockfile(dir))!;
 }
 
 /** Every digest an artifact of `lock` consists of (manifest, config, layers), read from the cache. */
-async function artifactDigests(cache: string, lock: LockShape): Promise<{ blobs: string[]; trees: string[] }> {
+async function artifactDigests(cache: string, lock: LockShape): Promise<{ blobs: string[]; trees: string[]; listings: string[] }> {
+  const listings = new Set<string>();
   const blobs = new Set<string>();
   const trees = new Set<string>();
   for (const dep of Object.values(lock.dependencies)) {
@@ -65,8 +67,9 @@ async function artifactDigests(cache: string, lock: LockShape): Promise<{ blobs:
     blobs.add(m.config.digest);
     for (const l of m.layers) blobs.add(l.digest);
     for (const f of dep.files) if (f.layer !== f.digest) trees.add(f.layer);
+    for (const l of dep.layers ?? []) if (l.listing !== undefined) listings.add(l.listing); // verified layer listings (not part of the artifact)
   }
-  return { blobs: [...blobs].sort(), trees: [...trees].sort() };
+  return { blobs: [...blobs].sort(), trees: [...trees].sort(), listings: [...listings].sort() };
 }
 
 async function cachedBlobs(cache: string): Promise<string[]> {
@@ -147,7 +150,7 @@ describe('oras cache prune', () => {
     expect(pruned.keptBytes).toBe(before.totalBytes - pruned.freedBytes);
     const needA = await artifactDigests(cache, await lockOf(a));
     const needB = await artifactDigests(cache, await lockOf(b));
-    expect(await cachedBlobs(cache)).toEqual([...new Set([...needA.blobs, ...needB.blobs])].sort());
+    expect(await cachedBlobs(cache)).toEqual([...new Set([...needA.blobs, ...needB.blobs, ...needA.listings, ...needB.listings])].sort());
     expect(await cachedTrees(cache)).toEqual([...new Set([...needA.trees, ...needB.trees])].sort());
     const index = JSON.parse(await readFile(join(cache, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
     expect(index.manifests.map((m) => m.digest).sort()).toEqual([...new Set([(await lockOf(a)).dependencies.data!.digest, (await lockOf(b)).dependencies.data!.digest])].sort());

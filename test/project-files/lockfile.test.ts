@@ -11,7 +11,7 @@ const M = 'application/vnd.oci.image.manifest.v1+json';
 
 function sample(): Lockfile {
   return {
-    lockfileVersion: 1,
+    lockfileVersion: 2,
     dependencies: {
       zeta: {
         specifier: { ref: 'localhost:5000/acme/z:^1.0.0', path: 'vendor/z', include: ['*.bin'] },
@@ -47,7 +47,7 @@ function shuffled(): Lockfile {
       alpha: { files: [], artifactType: 'application/vnd.acme.model.v1', mediaType: M, digest: D('e'), resolved: s.dependencies.alpha!.resolved, specifier: { unpack: false, path: 'vendor/a', ref: `localhost:5000/acme/a@${D('e')}` } },
       zeta: { ...z, files: [...z.files].reverse() },
     },
-    lockfileVersion: 1,
+    lockfileVersion: 2,
   } as Lockfile;
 }
 
@@ -65,15 +65,16 @@ describe('serializeLockfile', () => {
   test('deterministic: same content in any key/file order gives identical text', () => {
     const a = serializeLockfile(sample());
     expect(serializeLockfile(shuffled())).toBe(a);
-    expect(a.startsWith(`${LOCKFILE_HEADER}\nlockfileVersion: 1\ndependencies:\n  alpha:\n`)).toBe(true);
+    expect(a.startsWith(`${LOCKFILE_HEADER}\nlockfileVersion: 2\ndependencies:\n  alpha:\n`)).toBe(true);
     expect(a.endsWith('\n')).toBe(true);
     expect(a.endsWith('\n\n')).toBe(false);
-    expect(a.indexOf('vendor/z/a.bin')).toBeLessThan(a.indexOf('vendor/z/b.bin'));
-    expect(a).toContain('mode: 0o755');
+    expect(a).toContain('path: a.bin');
+    expect(a).toContain('{ path: b.bin, size: 3, digest: sha256:');
+    expect(a).toContain('mode: 0o755 }');
     expect(a).not.toMatch(/\d{4}-\d{2}-\d{2}T/); // no timestamps
     // Fixed field order inside a dependency.
     const zeta = a.slice(a.indexOf('  zeta:'));
-    const order = ['specifier:', 'resolved:', 'tag:', 'digest:', 'mediaType:', 'files:'].map((k) => zeta.indexOf(`    ${k}`));
+    const order = ['specifier:', 'resolved:', 'tag:', 'digest:', 'mediaType:', 'layers:'].map((k) => zeta.indexOf(`    ${k}`));
     expect(order).toEqual([...order].sort((x, y) => x - y));
   });
 
@@ -87,26 +88,26 @@ describe('serializeLockfile', () => {
   });
 
   test('empty lockfile', () => {
-    const text = serializeLockfile({ lockfileVersion: 1, dependencies: {}, publish: {} });
-    expect(text).toBe(`${LOCKFILE_HEADER}\nlockfileVersion: 1\ndependencies: {}\npublish: {}\n`);
-    expect(parseLockfileText(text)).toEqual({ lockfileVersion: 1, dependencies: {}, publish: {} });
+    const text = serializeLockfile({ lockfileVersion: 2, dependencies: {}, publish: {} });
+    expect(text).toBe(`${LOCKFILE_HEADER}\nlockfileVersion: 2\ndependencies: {}\npublish: {}\n`);
+    expect(parseLockfileText(text)).toEqual({ lockfileVersion: 2, dependencies: {}, publish: {} });
   });
 });
 
 describe('parseLockfileText errors', () => {
   test('corrupted digest names the field with line:col', () => {
-    const text = serializeLockfile(sample()).replace(`digest: ${D('b')}`, `digest: sha256:${'b'.repeat(63)}Z`);
+    const text = serializeLockfile(sample()).replace(`- digest: ${D('b')}`, `- digest: sha256:${'b'.repeat(63)}Z`);
     const err = lockError(text);
     expect(err.code).toBe('ERR_ORAS_LOCKFILE');
     const line = text.split('\n').findIndex((l) => l.includes('Z')) + 1;
-    expect(err.message).toContain(`artifacts.lock:${line}:17: dependencies.zeta.files[1].digest: "sha256:bbb`);
+    expect(err.message).toContain(`artifacts.lock:${line}:17: dependencies.zeta.layers[0].digest: "sha256:bbb`);
     expect(err.message).toContain('is not a valid digest');
     expect(err.hint).toMatch(/delete artifacts\.lock and run `oras install`/);
   });
 
   test('unsupported lockfileVersion with an upgrade hint', () => {
-    const err = lockError(serializeLockfile(sample()).replace('lockfileVersion: 1', 'lockfileVersion: 2'));
-    expect(err.message).toContain('artifacts.lock:2:18: lockfileVersion: unsupported lockfileVersion 2');
+    const err = lockError(serializeLockfile(sample()).replace('lockfileVersion: 2', 'lockfileVersion: 3'));
+    expect(err.message).toContain('artifacts.lock:2:18: lockfileVersion: unsupported lockfileVersion 3');
     expect(err.hint).toBe('the lockfile was written by a newer oras-ts: upgrade oras-ts');
   });
 
@@ -123,8 +124,9 @@ describe('parseLockfileText errors', () => {
     const s = sample();
     s.dependencies.alpha!.files = [{ path: '../etc/passwd', digest: D('1'), size: 1, layer: D('1') }, { path: 'vendor/z/a.bin', digest: D('1'), size: 1, layer: D('1') }];
     const err = lockError(serializeLockfile(s));
-    expect(err.message).toMatch(/dependencies\.alpha\.files\[0\]\.path: "\.\.\/etc\/passwd" escapes the project directory/);
-    expect(err.message).toMatch(/dependencies\.zeta\.files\[\d\]\.path: file "vendor\/z\/a\.bin" is also installed by 'alpha'/);
+    expect(err.message).toMatch(/dependencies\.alpha\.layers\[\d\]\.path: "\.\.\/\.\.\/\.\.\/etc\/passwd" must be a relative path below its dependency's path/);
+    expect(err.message).toMatch(/dependencies\.alpha\.layers\[\d\]\.path: "\.\.\/etc\/passwd" escapes the project directory/);
+    expect(err.message).toMatch(/dependencies\.zeta\.layers\[\d\]\.files\[0\]\.path: file "vendor\/z\/a\.bin" is also installed by 'alpha'/);
   });
 });
 

@@ -97,7 +97,7 @@ async function assertConverged(dir: string): Promise<void> {
   const again = await install({ projectDir: dir, targetFactory: factory, cacheDir: join(root, 'cache-check'), env: { CI: 'false' }, onEvent: rec.onEvent });
   expect(again.counts).toMatchObject({ add: 0, change: 0, remove: 0, conflict: 0 });
   expect(rec.count('rehash')).toBe(0);
-  expect((await verify({ projectDir: dir })).ok).toBe(true);
+  expect((await verify({ projectDir: dir, targetFactory: factory, cacheDir: join(root, 'cache-check'), env: { CI: 'false' } })).ok).toBe(true);
 }
 
 beforeAll(async () => {

@@ -101,7 +101,7 @@ describe('publish + install against a real registry (docker-registry 2.8.2)', ()
     expect((await readLockfile(dir))!.dependencies.app).toMatchObject({ tag: '1.0.1', digest: v2 });
     expect(await readFile(join(dir, 'third_party/app/model.bin'), 'utf8')).toContain('weights-v2');
     await writeFile(join(dir, 'third_party/app/assets/a.txt'), 'tampered\n');
-    const report = await verify({ projectDir: dir });
+    const report = await verify({ projectDir: dir, targetFactory: factory, cacheDir, env });
     expect(report.ok).toBe(false);
     expect(report.treeDrift).toEqual([expect.objectContaining({ path: 'third_party/app/assets/a.txt', actual: 'modified' })]);
   });

@@ -118,6 +118,9 @@ export function createProjectProgress(options: ProjectProgressOptions = {}): Pro
       case 'lockfile-merged':
         line(`Merged    ${e.path} (git conflict markers) entry by entry${e.conflicts.length > 0 ? `; re-resolving ${e.conflicts.length} conflicting: ${e.conflicts.join(', ')}` : ''}`);
         break;
+      case 'lock-entry-rejected':
+        line(`Rejected  artifacts.lock entry ${e.dependency} (${e.reason}): ${e.action === 're-resolve' ? 're-resolving it' : 're-deriving its files from the locked manifest'}`);
+        break;
       case 'lockfile-written':
         line(`Wrote     ${e.path}`);
         break;

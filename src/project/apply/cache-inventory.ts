@@ -123,6 +123,7 @@ export async function addLockNeeds(cache: ProjectCache, lock: Lockfile, into: Lo
     into.blobs.add(dep.digest);
     const m = await cachedManifest(cache, dep.digest);
     if (m !== undefined) for (const d of [m.manifest.config, ...m.manifest.layers]) into.blobs.add(d.digest);
+    for (const l of dep.layers ?? []) if (l.listing !== undefined) into.blobs.add(l.listing); // verified listings (lock v2)
     for (const f of dep.files) {
       into.blobs.add(f.layer);
       if (f.layer !== f.digest) into.trees.add(f.layer);

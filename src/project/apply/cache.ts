@@ -1,9 +1,10 @@
-import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { acquireLock } from '../../content/file-lock.js';
-import { streamToFileAtomic, writeFileAtomic } from '../../content/fs-atomic.js';
+import { streamToFileAtomic, TEMP_MARKER, writeFileAtomic } from '../../content/fs-atomic.js';
 import { OciLayoutStore } from '../../content/oci-layout.js';
 import { readAll } from '../../content/read.js';
 import type { Fetcher } from '../../content/store.js';
@@ -24,6 +25,12 @@ export interface UnpackedFile {
   mode?: number;
 }
 
+/** The listing of a directory layer and the digest of its canonical JSON (see {@link canonicalListing}). */
+export interface LayerListing {
+  digest: string;
+  files: UnpackedFile[];
+}
+
 /** Options for cache reads that may need the network. */
 export interface CacheFetchOptions {
   /** Never use `source`: a missing entry fails with `ERR_ORAS_OFFLINE`. */
@@ -38,6 +45,14 @@ export interface CacheFetchOptions {
 export interface CacheLimits {
   maxEntries?: number;
   maxUncompressedBytes?: number;
+}
+
+/** Options for unpacking a directory layer. */
+export interface UnpackOptions extends CacheFetchOptions {
+  /** The archive root to strip (the layer title, as oras does). */
+  stripPrefix?: string;
+  /** The `io.deis.oras.content.digest` annotation: digest of the uncompressed tar. */
+  expectedUncompressedDigest?: string;
 }
 
 /** One blob {@link ProjectCache.ensureBlobs} must make available. */
@@ -72,6 +87,8 @@ export class ProjectCache {
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly dirs = new Map<string, Promise<void>>();
   private readonly limits: CacheLimits;
+  /** Listings derived from verified layer blobs by this object (each layer at most once). */
+  private readonly derived = new Map<string, Promise<LayerListing>>();
 
   private constructor(root: string, store: OciLayoutStore, onEvent?: ProjectListener, limits: CacheLimits = {}) {
     this.root = root;
@@ -208,38 +225,92 @@ export class ProjectCache {
     return join(this.root, 'unpacked', ...digestPath(layerDigest).split('/'));
   }
 
-  private listingPath(layerDigest: string): string {
+  /** The completion marker of an unpacked tree: `{layer, listing}` (the listing blob's digest). */
+  private markerPath(layerDigest: string): string {
     return `${this.unpackedDir(layerDigest)}.json`;
   }
 
   /**
-   * Unpacks a tar+gzip directory layer into the cache once (fetching the
-   * blob when needed) and returns the list of its regular files with their
-   * digests, sorted by path. `stripPrefix` is the archive root to strip (the
-   * layer title, as oras does). Symlinks in the archive are not listed (the
-   * lockfile records regular files only). The listing is written after the
-   * tree is complete, so its presence means the tree is usable.
+   * Makes sure the unpacked tree of a directory layer is present (its
+   * completion marker exists), deriving it from the verified layer blob
+   * (fetched when needed) otherwise. Says nothing about the tree's content:
+   * files copied out of it are verified against the lock by `materialize`.
    */
-  async unpack(layer: Descriptor, source: Fetcher | undefined, options: CacheFetchOptions & { stripPrefix?: string; expectedUncompressedDigest?: string } = {}): Promise<UnpackedFile[]> {
-    return this.once(`unpack:${layer.digest}`, async () => {
-      const listing = await this.readListing(layer.digest);
-      if (listing !== undefined) return listing;
-      await this.ensureBlob(layer, source, options);
-      const dest = this.unpackedDir(layer.digest);
-      await mkdir(join(dest, '..'), { recursive: true });
-      // Another process (another project sharing this cache) may be unpacking or reading the same layer.
-      const release = await acquireLock(dest, { timeoutMs: 600_000, ...(options.signal ? { signal: options.signal } : {}) });
-      try {
-        const done = await this.readListing(layer.digest);
-        if (done !== undefined) return done;
-        return await this.extract(layer, dest, options);
-      } finally {
-        await release();
-      }
-    });
+  async unpack(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions = {}): Promise<void> {
+    if ((await this.readMarker(layer.digest)) !== undefined) return;
+    await this.deriveListing(layer, source, options);
   }
 
-  private async extract(layer: Descriptor, dest: string, options: CacheFetchOptions & { stripPrefix?: string; expectedUncompressedDigest?: string }): Promise<UnpackedFile[]> {
+  /**
+   * The listing of a directory layer: every regular file (path below the
+   * layer root, size, digest, mode), sorted by path, and the digest of its
+   * canonical JSON, which is stored in the cache as a content-addressed blob.
+   *
+   * With `recorded` (the listing digest a lock records for this layer) the
+   * listing blob is read from the cache and used when its bytes hash to
+   * `recorded` and it names this layer. Otherwise, and always without
+   * `recorded`, the listing is derived from the verified layer blob (see
+   * {@link ProjectCache.deriveListing}): nothing read from the cache's
+   * mutable files (the unpacked tree, its marker) is ever trusted.
+   */
+  async listing(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions & { recorded?: string } = {}): Promise<LayerListing> {
+    if (options.recorded !== undefined) {
+      const files = await this.readListingBlob(options.recorded, layer.digest);
+      if (files !== undefined) return { digest: options.recorded, files };
+    }
+    return this.deriveListing(layer, source, options);
+  }
+
+  /**
+   * Derives the listing of a directory layer from its verified blob, at most
+   * once per layer per cache object: the blob (fetched when missing) is read
+   * through a digest-verifying stream and extracted into a fresh directory,
+   * whose files are listed and hashed; that directory then replaces the
+   * layer's unpacked tree (a poisoned or partial tree is discarded), the
+   * listing is stored as a blob and the completion marker written last.
+   */
+  deriveListing(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions = {}): Promise<LayerListing> {
+    let p = this.derived.get(layer.digest);
+    if (p === undefined) {
+      p = this.derive(layer, source, options);
+      p.catch(() => this.derived.delete(layer.digest));
+      this.derived.set(layer.digest, p);
+    }
+    return p;
+  }
+
+  private async derive(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions): Promise<LayerListing> {
+    await this.ensureBlob(layer, source, options);
+    const dest = this.unpackedDir(layer.digest);
+    await mkdir(dirname(dest), { recursive: true });
+    // Another process (another project sharing this cache) may be unpacking the same layer.
+    const release = await acquireLock(dest, { timeoutMs: 600_000, ...(options.signal ? { signal: options.signal } : {}) });
+    try {
+      const fresh = `${dest}${TEMP_MARKER}extract-${randomBytes(6).toString('hex')}`;
+      try {
+        await mkdir(fresh);
+        await this.extract(layer, fresh, options);
+        const files = await listTree(fresh);
+        const bytes = Buffer.from(canonicalListing(layer.digest, files));
+        const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+        await this.add({ mediaType: LISTING_MEDIA_TYPE, digest, size: bytes.length }, bytes);
+        await rm(this.markerPath(layer.digest), { force: true });
+        const old = `${dest}${TEMP_MARKER}old-${randomBytes(6).toString('hex')}`;
+        await rename(dest, old).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+        await rename(fresh, dest);
+        await rm(old, { recursive: true, force: true });
+        await writeFileAtomic(this.markerPath(layer.digest), JSON.stringify({ layer: layer.digest, listing: digest }));
+        emit(this.onEvent, { type: 'unpacked', digest: layer.digest, files: files.length });
+        return { digest, files };
+      } finally {
+        await rm(fresh, { recursive: true, force: true });
+      }
+    } finally {
+      await release();
+    }
+  }
+
+  private async extract(layer: Descriptor, dest: string, options: UnpackOptions): Promise<void> {
     // Loaded on demand: tar-stream is only needed for directory layers.
     const { extractTarGz } = await import('../../artifact/tar-extract.js');
     await extractTarGz(await this.store.fetch(layer), dest, {
@@ -251,47 +322,85 @@ export class ProjectCache {
       replaceExisting: true,
       shared: true,
     });
-    const files = await listTree(dest);
-    await writeFileAtomic(this.listingPath(layer.digest), JSON.stringify({ layer: layer.digest, files }));
-    emit(this.onEvent, { type: 'unpacked', digest: layer.digest, files: files.length });
-    return files;
   }
 
-
-  /** The cached listing of an unpacked layer, when present and complete. */
-  async readListing(layerDigest: string): Promise<UnpackedFile[] | undefined> {
+  /** A listing blob's files when the cache holds `digest` with exactly those bytes and it lists `layerDigest`. */
+  private async readListingBlob(digest: string, layerDigest: string): Promise<UnpackedFile[] | undefined> {
+    let bytes: Buffer;
     try {
-      const doc = JSON.parse(await readFile(this.listingPath(layerDigest), 'utf8')) as { layer?: string; files?: UnpackedFile[] };
-      if (doc.layer !== layerDigest || !Array.isArray(doc.files)) return undefined;
-      const st = await lstat(this.unpackedDir(layerDigest));
-      return st.isDirectory() ? doc.files : undefined;
+      const path = this.blobPath(digest);
+      const st = await lstat(path);
+      if (!st.isFile() || st.size > MAX_LISTING_BYTES) return undefined;
+      bytes = await readFile(path);
+      verifyContent(bytes, { digest, size: bytes.length });
+    } catch {
+      return undefined;
+    }
+    try {
+      const doc = JSON.parse(bytes.toString('utf8')) as { layer?: unknown; files?: unknown };
+      return doc.layer === layerDigest && Array.isArray(doc.files) ? (doc.files as UnpackedFile[]) : undefined;
     } catch {
       return undefined;
     }
   }
 
   /**
-   * Path of one file of an unpacked layer; re-unpacks the layer (from the
-   * cached blob, or `source`) when the file went missing (e.g. a corrupt copy
-   * was discarded).
+   * The listing of an unpacked tree as recorded by its completion marker:
+   * the listing blob the marker names, used only when its bytes hash to that
+   * digest and it names `layerDigest` (for `oras cache verify`, which then
+   * rehashes the tree against it). Undefined when incomplete or not verifiable.
    */
-  async unpackedFile(layer: Descriptor, rel: string, source: Fetcher | undefined, options: CacheFetchOptions & { stripPrefix?: string } = {}): Promise<string> {
+  async readListing(layerDigest: string): Promise<UnpackedFile[] | undefined> {
+    const marker = await this.readMarker(layerDigest);
+    return marker === undefined ? undefined : this.readListingBlob(marker.listing, layerDigest);
+  }
+
+  /** The completion marker of an unpacked tree (its presence means the tree was fully written), when present. */
+  async readMarker(layerDigest: string): Promise<{ listing: string } | undefined> {
+    try {
+      const doc = JSON.parse(await readFile(this.markerPath(layerDigest), 'utf8')) as { layer?: string; listing?: string };
+      if (doc.layer !== layerDigest || typeof doc.listing !== 'string') return undefined;
+      const st = await lstat(this.unpackedDir(layerDigest));
+      return st.isDirectory() ? { listing: doc.listing } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Path of one file of an unpacked layer; derives the tree again (from the
+   * cached blob, or `source`) when it is incomplete or the file went missing
+   * (e.g. a corrupt copy was discarded). The content is verified by whoever
+   * copies it (`materialize`).
+   */
+  async unpackedFile(layer: Descriptor, rel: string, source: Fetcher | undefined, options: UnpackOptions = {}): Promise<string> {
     const path = join(this.unpackedDir(layer.digest), ...rel.split('/'));
-    if ((await this.readListing(layer.digest)) !== undefined) {
+    if ((await this.readMarker(layer.digest)) !== undefined) {
       try {
         if ((await lstat(path)).isFile()) return path;
       } catch {
-        // fall through: re-unpack
+        // fall through: derive again
       }
     }
-    await this.dropListing(layer.digest);
-    await this.unpack(layer, source, options);
+    this.derived.delete(layer.digest);
+    await this.deriveListing(layer, source, options);
     return path;
   }
+}
 
-  private async dropListing(layerDigest: string): Promise<void> {
-    await rm(this.listingPath(layerDigest), { force: true });
-  }
+/** Media type of the listing blobs (canonical JSON, see {@link canonicalListing}). */
+export const LISTING_MEDIA_TYPE = 'application/vnd.oras-ts.layer-listing.v1+json';
+
+/** Largest listing blob read (64 MiB, like the lockfile). */
+const MAX_LISTING_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The canonical JSON of a layer listing: `{"layer":…,"files":[{"path","size","digest"[,"mode"]}…]}`,
+ * files sorted by path, no whitespace. Equal listings give equal bytes, hence equal digests.
+ */
+export function canonicalListing(layerDigest: string, files: readonly UnpackedFile[]): string {
+  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return JSON.stringify({ layer: layerDigest, files: sorted.map((f) => ({ path: f.path, size: f.size, digest: f.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) })) });
 }
 
 /** Lists the regular files below `root` with digests (sorted, POSIX paths, streaming hashes). */

@@ -22,6 +22,9 @@ const bail = (): never => {
   throw new NotCanonical();
 };
 
+/** Keys written unquoted by {@link stringifyCanonicalYaml} (and accepted in flow mappings). */
+const WRITE_KEY = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
 /** Mapping keys accepted unquoted (a `:` inside is part of the key, e.g. `localhost:5000`). */
 const KEY = /^[A-Za-z0-9_][A-Za-z0-9._:/@-]*$/;
 /** A double-quoted key at the start of a line, with what follows it. */
@@ -108,6 +111,29 @@ interface Line {
   text: string;
 }
 
+/** Characters a plain scalar may not contain inside a flow collection (YAML 1.2 §7.3.3, flow indicators). */
+const FLOW_INDICATORS = /[,[\]{}]/;
+
+/**
+ * `{ key: value, key: value }` on one line, as {@link stringifyCanonicalYaml}
+ * writes {@link CanonicalFlow}: plain keys, scalar values without flow
+ * indicators, `, ` between entries. Anything else bails.
+ */
+function flowMap(text: string): Record<string, unknown> {
+  if (!text.startsWith('{ ') || !text.endsWith(' }') || text.length < 5) return bail();
+  const obj: Record<string, unknown> = {};
+  for (const part of text.slice(2, -2).split(', ')) {
+    const sp = part.indexOf(': ');
+    if (sp <= 0) return bail();
+    const key = part.slice(0, sp);
+    const raw = part.slice(sp + 2);
+    if (!WRITE_KEY.test(key) || isNonString(key) || key === '__proto__' || Object.prototype.hasOwnProperty.call(obj, key)) bail();
+    if (raw === '' || raw.charCodeAt(0) === 0x20 || FLOW_INDICATORS.test(raw) || raw.charCodeAt(0) === 0x22 || raw.charCodeAt(0) === 0x27) bail();
+    obj[key] = scalar(raw);
+  }
+  return obj;
+}
+
 /**
  * Parses `text` when it lies within the canonical subset described above;
  * returns `undefined` otherwise (the caller must then use the full parser).
@@ -160,7 +186,10 @@ export function parseCanonicalYaml(text: string): unknown {
     for (let l = lines[i]; l !== undefined && l.indent >= indent; l = lines[i]) {
       if (l.indent !== indent || !isSeqItem(l) || l.text.length < 3 || l.text.charCodeAt(2) === 0x20) bail();
       const rest = l.text.slice(2);
-      if (splitKey(rest) !== undefined) {
+      if (rest.charCodeAt(0) === 0x7b /* { */ && rest !== '{}') {
+        i++;
+        arr.push(flowMap(rest));
+      } else if (splitKey(rest) !== undefined) {
         // `- key: value`: a mapping whose further entries sit at indent + 2.
         lines[i] = { indent: indent + 2, text: rest };
         arr.push(map(indent + 2));
@@ -188,8 +217,15 @@ export class CanonicalOctal {
   constructor(readonly value: number) {}
 }
 
-/** Keys written unquoted by {@link stringifyCanonicalYaml}. */
-const WRITE_KEY = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+/**
+ * A mapping of scalars written on one line in flow style
+ * (`- { path: a.json, size: 3, digest: sha256:… }`) by
+ * {@link stringifyCanonicalYaml}: used for the lock's per-file entries, one
+ * line each, so a changed file is a one-line diff.
+ */
+export class CanonicalFlow {
+  constructor(readonly entries: Record<string, unknown>) {}
+}
 
 function writeScalar(v: unknown): string {
   if (typeof v === 'string') {
@@ -209,7 +245,20 @@ function writeScalar(v: unknown): string {
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof CanonicalOctal);
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof CanonicalOctal) && !(v instanceof CanonicalFlow);
+
+function writeFlow(flow: CanonicalFlow): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(flow.entries)) {
+    if (v === undefined) continue;
+    if (!WRITE_KEY.test(k) || isNonString(k)) bail();
+    const s = writeScalar(v);
+    if (FLOW_INDICATORS.test(s)) bail();
+    parts.push(`${k}: ${s}`);
+  }
+  if (parts.length === 0) bail();
+  return `{ ${parts.join(', ')} }`;
+}
 
 function writeMap(obj: Record<string, unknown>, indent: number, out: string[], firstPrefix?: string): void {
   const pad = ' '.repeat(indent);
@@ -239,7 +288,8 @@ function writeSeq(arr: unknown[], indent: number, out: string[]): void {
   const pad = ' '.repeat(indent);
   for (const item of arr) {
     if (Array.isArray(item)) bail();
-    if (isPlainObject(item)) {
+    if (item instanceof CanonicalFlow) out.push(`${pad}- ${writeFlow(item)}`);
+    else if (isPlainObject(item)) {
       if (Object.keys(item).length === 0) bail();
       writeMap(item, indent + 2, out, `${pad}- `);
     } else out.push(`${pad}- ${writeScalar(item)}`);
@@ -249,7 +299,8 @@ function writeSeq(arr: unknown[], indent: number, out: string[]): void {
 /**
  * Writes a mapping of mappings, sequences and scalars as block YAML in the
  * canonical subset (2-space indents, sequences indented under their key,
- * `{}`/`[]` for empty collections, {@link CanonicalOctal} as `0o…`) — the same
+ * `{}`/`[]` for empty collections, {@link CanonicalOctal} as `0o…`,
+ * {@link CanonicalFlow} as a one-line `{ k: v, … }` sequence item) — the same
  * text `yaml.stringify(value, { indent: 2, indentSeq: true, lineWidth: 0 })`
  * produces — or returns `undefined` when a key or scalar would need quoting
  * or anything else falls outside the subset (the caller then uses `yaml`).

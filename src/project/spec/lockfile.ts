@@ -3,11 +3,12 @@ import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { OrasError } from '../../errors.js';
 import { writeFileAtomic } from '../../content/fs-atomic.js';
-import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type LockedDependency, type LockedFile, type LockedPublish, type Lockfile } from '../types.js';
+import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type LockedDependency, type LockedPublish, type Lockfile } from '../types.js';
 import { preloadValidators, validateLockfile } from './validate.js';
 import { stampFile } from './input-stamp.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
-import { CanonicalOctal, parseCanonicalYaml, stringifyCanonicalYaml } from './canonical-yaml.js';
+import { CanonicalFlow, CanonicalOctal, parseCanonicalYaml, stringifyCanonicalYaml } from './canonical-yaml.js';
+import { groupFiles, type LockedLayerV2 } from './lock-format.js';
 
 /** File name of the lockfile in the project root. */
 export const LOCKFILE_NAME = 'artifacts.lock';
@@ -111,8 +112,17 @@ function orderSpec(s: DependencySpec): Record<string, unknown> {
   };
 }
 
-function orderFile(f: LockedFile): Record<string, unknown> {
-  return { path: f.path, digest: f.digest, size: f.size, layer: f.layer, ...(f.mode !== undefined ? { mode: new CanonicalOctal(f.mode) } : {}) };
+function orderLayer(l: LockedLayerV2): Record<string, unknown> {
+  return {
+    digest: l.digest,
+    ...(l.size !== undefined ? { size: l.size } : {}),
+    ...(l.mediaType !== undefined ? { mediaType: l.mediaType } : {}),
+    ...(l.path !== undefined ? { path: l.path } : {}),
+    ...(l.listing !== undefined ? { listing: l.listing } : {}),
+    ...(l.files !== undefined
+      ? { files: l.files.map((f) => new CanonicalFlow({ path: f.path, size: f.size, digest: f.digest, ...(f.mode !== undefined ? { mode: new CanonicalOctal(f.mode) } : {}) })) }
+      : {}),
+  };
 }
 
 function orderDependency(d: LockedDependency): Record<string, unknown> {
@@ -123,7 +133,7 @@ function orderDependency(d: LockedDependency): Record<string, unknown> {
     digest: d.digest,
     mediaType: d.mediaType,
     ...(d.artifactType !== undefined ? { artifactType: d.artifactType } : {}),
-    files: [...d.files].sort((a, b) => byString(a.path, b.path)).map(orderFile),
+    layers: groupFiles(d).map(orderLayer),
   };
 }
 
@@ -138,9 +148,11 @@ function sortedRecord<T>(rec: Record<string, T>, map: (v: T) => Record<string, u
 }
 
 /**
- * Serializes a lockfile deterministically: the header comment, keys in a
+ * Serializes a lockfile deterministically, always as lockfile v2 (files
+ * grouped under their layer, one flow-style line per file, see
+ * `lock-format.ts`): the header comment, keys in a
  * fixed order (`lockfileVersion`, `dependencies`, `publish`; entries sorted by
- * name; fields in schema order), files sorted by path, modes in octal
+ * name; fields in schema order), files sorted by path within their layer, modes in octal
  * (`0o755`), no timestamps, block style without line wrapping, trailing newline.
  * Equal lockfiles always serialize to identical text, and
  * `serialize(parse(serialize(x))) === serialize(x)`.
@@ -153,11 +165,19 @@ export function serializeLockfile(lock: Lockfile): string {
   };
   // Usually every key and string is plain-safe and the canonical writer produces the text directly;
   // otherwise (quoting needed) the yaml package writes it, modes as octal scalars.
-  const body = stringifyCanonicalYaml(doc) ?? yaml().stringify(doc, (_key: unknown, v: unknown) => {
-    if (!(v instanceof CanonicalOctal)) return v;
+  const octal = (v: CanonicalOctal): unknown => {
     const s = new (yaml().Scalar)(v.value);
     s.format = 'OCT';
     return s;
+  };
+  const body = stringifyCanonicalYaml(doc) ?? yaml().stringify(doc, (_key: unknown, v: unknown) => {
+    if (v instanceof CanonicalFlow) {
+      const map = new (yaml().YAMLMap)();
+      map.flow = true;
+      for (const [k, x] of Object.entries(v.entries)) if (x !== undefined) map.set(k, x instanceof CanonicalOctal ? octal(x) : x);
+      return map;
+    }
+    return v instanceof CanonicalOctal ? octal(v) : v;
   }, { lineWidth: 0, minContentWidth: 0, indent: 2, indentSeq: true, aliasDuplicateObjects: false });
   return `${LOCKFILE_HEADER}\n${body.endsWith('\n') ? body : `${body}\n`}`;
 }

@@ -8,6 +8,7 @@ import type { OrasConfigFile } from './config.js';
 import validateOrasConfig from './oras-config-validate.js';
 import { parseDependencyRef, isRangeSpecifier } from './dependency-ref.js';
 import { ajvIssues, issueAt, type Issue, type PathSegment } from './issues.js';
+import { lockFromDocument } from './lock-format.js';
 import { LOCKFILE_VERSION, type DependencySpec, type Lockfile, type ProjectManifest, type PublishFileSpec, type PublishSpec } from '../types.js';
 
 export type { Issue } from './issues.js';
@@ -80,7 +81,7 @@ function validator(name: SchemaName): ValidateFunction {
 
 function schemaIssues(name: SchemaName, doc: unknown): Issue[] {
   const v = validator(name);
-  return v(doc) ? [] : ajvIssues(v.errors ?? [], doc);
+  return v(doc) ? [] : ajvIssues((v.errors ?? []).filter((e) => e.keyword !== 'if'), doc);
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -261,26 +262,76 @@ export function validateManifest(doc: unknown): ValidationResult<ProjectManifest
   return issues.length > 0 ? { issues } : { value: { dependencies, publish }, issues };
 }
 
+/** One file of a lock entry as read, with the dot-path of its `path` field (for messages). */
+interface ReadFile {
+  path: unknown;
+  at: PathSegment[];
+}
+
+/** The files of one dependency entry as written: v1 `files[i].path`, v2 `<layer path>/<file path>` per layer. */
+function entryFiles(name: string, dep: Record<string, unknown>, version: number, depRoot: string | undefined): ReadFile[] {
+  const out: ReadFile[] = [];
+  if (version === 1) {
+    if (Array.isArray(dep.files)) dep.files.forEach((f: unknown, i) => void (isObj(f) && out.push({ path: f.path, at: ['dependencies', name, 'files', i, 'path'] })));
+    return out;
+  }
+  if (!Array.isArray(dep.layers) || depRoot === undefined) return out;
+  dep.layers.forEach((l: unknown, i) => {
+    if (!isObj(l) || (l.path !== undefined && typeof l.path !== 'string')) return;
+    const root = posix.join(depRoot, typeof l.path === 'string' ? l.path : '.');
+    if (!Array.isArray(l.files)) return void out.push({ path: root, at: ['dependencies', name, 'layers', i, 'path'] });
+    l.files.forEach((f: unknown, j) => {
+      if (isObj(f) && typeof f.path === 'string') out.push({ path: posix.join(root, f.path), at: ['dependencies', name, 'layers', i, 'files', j, 'path'] });
+    });
+  });
+  return out;
+}
+
+/** v2 layer fields the schema cannot express: a plain layer has a size; layer and file paths stay below their root. */
+function layerIssues(name: string, dep: Record<string, unknown>, issues: Issue[]): void {
+  if (!Array.isArray(dep.layers)) return;
+  dep.layers.forEach((l: unknown, i) => {
+    if (!isObj(l)) return;
+    if (l.files === undefined && l.path === undefined) issues.push(issueAt(['dependencies', name, 'layers', i], "a plain layer (no `files`) needs its path", REGENERATE_LOCK));
+    if (l.files === undefined && l.size === undefined) issues.push(issueAt(['dependencies', name, 'layers', i, 'size'], 'a plain layer (no `files`) needs its size', REGENERATE_LOCK));
+    if (l.files === undefined && l.listing !== undefined) issues.push(issueAt(['dependencies', name, 'layers', i, 'listing'], 'only an unpacked layer (with `files`) has a listing', REGENERATE_LOCK));
+    const segs: [unknown, PathSegment[]][] = [[l.path, ['dependencies', name, 'layers', i, 'path']]];
+    if (Array.isArray(l.files)) l.files.forEach((f: unknown, j) => void (isObj(f) && segs.push([f.path, ['dependencies', name, 'layers', i, 'files', j, 'path']])));
+    for (const [raw, at] of segs) {
+      if (typeof raw !== 'string') continue;
+      if (raw.startsWith('/') || raw.split('/').some((seg) => seg === '..' || seg === '.' || seg === '')) {
+        issues.push(issueAt(at, `"${raw}" must be a relative path below its ${at.length === 5 ? "dependency's path" : "layer's path"}, without '.' or '..' segments`, 'the lockfile was edited or tampered with; ' + REGENERATE_LOCK));
+      }
+    }
+  });
+}
+
+const REGENERATE_LOCK = 'delete artifacts.lock and run `oras install` to regenerate it';
+
 /**
- * Validates a parsed artifacts.lock. An unsupported `lockfileVersion` is
- * reported alone (with an upgrade hint) since the rest cannot be interpreted.
- * Checks digests, file paths (relative, inside the project, outside `.oras/`
- * and `.git/`, below their dependency's `specifier.path`, unique across the
- * lockfile) and that `resolved` parses. `dependencies`/`publish` default `{}`.
+ * Validates a parsed artifacts.lock (version 1 or 2; see `lock-format.ts`).
+ * An unsupported `lockfileVersion` is reported alone (with an upgrade hint)
+ * since the rest cannot be interpreted. Checks digests, file paths
+ * (relative, inside the project, outside `.oras/` and `.git/`, below their
+ * dependency's `specifier.path`, unique across the lockfile) and that
+ * `resolved` parses. `dependencies`/`publish` default `{}`. The value is the
+ * in-memory form: v2 layers are flattened into `files` (layer records kept in
+ * `layers`); `lockfileVersion` is the version read.
  */
 export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
-  if (isObj(doc) && doc.lockfileVersion !== undefined && doc.lockfileVersion !== LOCKFILE_VERSION) {
+  if (isObj(doc) && doc.lockfileVersion !== undefined && doc.lockfileVersion !== LOCKFILE_VERSION && doc.lockfileVersion !== 1) {
     const v = doc.lockfileVersion;
     const newer = typeof v === 'number' && v > LOCKFILE_VERSION;
     return {
       issues: [
-        issueAt(['lockfileVersion'], `unsupported lockfileVersion ${JSON.stringify(v)} (this oras-ts reads version ${LOCKFILE_VERSION})`,
-          newer ? 'the lockfile was written by a newer oras-ts: upgrade oras-ts' : 'delete artifacts.lock and run `oras install` to regenerate it'),
+        issueAt(['lockfileVersion'], `unsupported lockfileVersion ${JSON.stringify(v)} (this oras-ts reads versions 1 and ${LOCKFILE_VERSION})`,
+          newer ? 'the lockfile was written by a newer oras-ts: upgrade oras-ts' : REGENERATE_LOCK),
       ],
     };
   }
   const issues = schemaIssues('artifacts-lock', doc);
   if (!isObj(doc)) return { issues };
+  const version = doc.lockfileVersion === 1 ? 1 : 2;
   const seen = new Map<string, string>();
   if (isObj(doc.dependencies)) {
     for (const [name, dep] of Object.entries(doc.dependencies)) {
@@ -290,7 +341,7 @@ export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
           parseReference(dep.resolved);
         } catch (err) {
           if (!isOrasError(err)) throw err;
-          issues.push(issueAt(['dependencies', name, 'resolved'], err.message, 'delete artifacts.lock and run `oras install` to regenerate it'));
+          issues.push(issueAt(['dependencies', name, 'resolved'], err.message, REGENERATE_LOCK));
         }
       }
       if (isObj(dep.specifier)) checkRef(dep.specifier.ref, ['dependencies', name, 'specifier', 'ref'], issues);
@@ -302,30 +353,29 @@ export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
         if ('issue' in r) issues.push(r.issue);
         else depRoot = r.path;
       }
-      if (!Array.isArray(dep.files)) continue;
-      dep.files.forEach((f: unknown, i) => {
-        if (!isObj(f) || typeof f.path !== 'string') return;
-        const r = checkProjectPath(f.path, ['dependencies', name, 'files', i, 'path'], 'file');
-        if ('issue' in r) return void issues.push(r.issue);
+      if (version === 2) layerIssues(name, dep, issues);
+      for (const { path, at } of entryFiles(name, dep, version, depRoot)) {
+        if (typeof path !== 'string') continue;
+        const r = checkProjectPath(path, at, 'file');
+        if ('issue' in r) {
+          issues.push(r.issue);
+          continue;
+        }
         if (RESERVED_DIRS.includes(r.path.split('/')[0]!)) {
-          return void issues.push(issueAt(['dependencies', name, 'files', i, 'path'], `file "${r.path}" is inside ${r.path.split('/')[0]}/, which oras-ts/git manage`, 'delete artifacts.lock and run `oras install` to regenerate it'));
+          issues.push(issueAt(at, `file "${r.path}" is inside ${r.path.split('/')[0]}/, which oras-ts/git manage`, REGENERATE_LOCK));
+          continue;
         }
         if (depRoot !== undefined && !r.path.startsWith(`${depRoot}/`)) {
-          issues.push(issueAt(['dependencies', name, 'files', i, 'path'], `file "${r.path}" is outside the dependency's path "${depRoot}"`, 'the lockfile was edited or tampered with; delete artifacts.lock and run `oras install` to regenerate it'));
+          issues.push(issueAt(at, `file "${r.path}" is outside the dependency's path "${depRoot}"`, 'the lockfile was edited or tampered with; delete artifacts.lock and run `oras install` to regenerate it'));
         }
         const other = seen.get(r.path);
-        if (other !== undefined) issues.push(issueAt(['dependencies', name, 'files', i, 'path'], `file "${r.path}" is also installed by '${other}'`, 'delete artifacts.lock and run `oras install` to regenerate it'));
+        if (other !== undefined) issues.push(issueAt(at, `file "${r.path}" is also installed by '${other}'`, REGENERATE_LOCK));
         else seen.set(r.path, name);
-      });
+      }
     }
   }
   if (issues.length > 0) return { issues };
-  const value: Lockfile = {
-    lockfileVersion: LOCKFILE_VERSION,
-    dependencies: (doc.dependencies ?? {}) as Lockfile['dependencies'],
-    publish: (doc.publish ?? {}) as Lockfile['publish'],
-  };
-  return { value, issues };
+  return { value: lockFromDocument(doc), issues };
 }
 
 /**

@@ -1,0 +1,290 @@
+import { posix } from 'node:path';
+import { createRequire } from 'node:module';
+import type picomatchType from 'picomatch';
+import { OrasError } from '../../errors.js';
+import type { Descriptor, ImageManifest } from '../../oci/descriptor.js';
+import { Annotation, MediaType } from '../../oci/media-types.js';
+import { parseManifest, type ParsedManifest } from '../../oci/manifest.js';
+import { parseReference } from '../../oci/reference.js';
+import type { ProjectCache } from '../apply/cache.js';
+import { parseDependencyRef, repositoryOf } from '../spec/dependency-ref.js';
+import { assertProjectRelativePath } from '../apply/materialize.js';
+import type { TargetFactory } from '../install.js';
+import type { ResolveTarget } from './resolve.js';
+import type { DependencySpec, LockedDependency, LockedFile, LockedLayer } from '../types.js';
+
+/**
+ * What a locked manifest produces: per-run access to dependency sources and
+ * manifests, and the files a dependency spec selects from a manifest.
+ */
+
+/** `planPull`, loaded on first use (it pulls in tar-stream). */
+export async function loadPlanPull(): Promise<typeof import('../../artifact/pull.js').planPull> {
+  return (await import('../../artifact/pull.js')).planPull;
+}
+
+let picomatchModule: typeof picomatchType | undefined;
+function picomatchLib(): typeof picomatchType {
+  return (picomatchModule ??= createRequire(import.meta.url)('picomatch') as typeof picomatchType);
+}
+
+/** Per-run access to dependency sources and manifests (lazy: no network unless needed). */
+export class Sources {
+  private readonly targets = new Map<string, Promise<ResolveTarget>>();
+  private readonly manifests = new Map<string, Promise<ParsedManifest>>();
+  constructor(private readonly factory: TargetFactory, private readonly cache: ProjectCache, private readonly offline: boolean) {}
+
+  target(repository: string): Promise<ResolveTarget> {
+    let t = this.targets.get(repository);
+    if (t === undefined) {
+      if (this.offline) {
+        return Promise.reject(new OrasError('ERR_ORAS_OFFLINE', `offline: ${repository} is not reachable`, { hint: 'run without --offline to fetch what is missing' }));
+      }
+      t = Promise.resolve(this.factory(repository));
+      this.targets.set(repository, t);
+    }
+    return t;
+  }
+
+  forDependency(dep: LockedDependency): Promise<ResolveTarget> {
+    return this.target(repositoryOf(parseReference(dep.resolved)));
+  }
+
+  /** The image manifest of a locked dependency: from the cache by digest, else fetched (and cached); digest-verified. */
+  async manifest(dep: LockedDependency): Promise<ImageManifest> {
+    const parsed = await this.parsed(dep, dep.digest);
+    if (parsed.kind !== 'manifest') throw new OrasError('ERR_ORAS_LOCKFILE', `locked digest ${dep.digest} of ${dep.resolved} is an index, not a manifest`, { hint: 'delete the entry from artifacts.lock and install again' });
+    return parsed.manifest;
+  }
+
+  /** The manifest digests an index of a locked dependency's repository lists (cache, else fetched; verified). */
+  async indexChildren(dep: LockedDependency, digest: string): Promise<string[]> {
+    const parsed = await this.parsed(dep, digest);
+    return parsed.kind === 'index' ? parsed.index.manifests.map((m) => m.digest) : [];
+  }
+
+  private parsed(dep: LockedDependency, digest: string): Promise<ParsedManifest> {
+    let m = this.manifests.get(digest);
+    if (m === undefined) {
+      m = (async () => {
+        let desc: Descriptor | undefined;
+        const cachedSize = await this.cache.store.resolve(digest).then((d) => d.size, () => undefined);
+        if (cachedSize !== undefined) desc = { mediaType: digest === dep.digest ? dep.mediaType : MediaType.ImageIndex, digest, size: cachedSize };
+        let source: ResolveTarget | undefined;
+        if (desc === undefined) {
+          if (this.offline) throw new OrasError('ERR_ORAS_OFFLINE', `offline: manifest ${digest} (${dep.resolved}) is not in the cache`, { hint: 'run without --offline to fetch it' });
+          source = await this.forDependency(dep);
+          desc = await source.resolve(digest);
+        }
+        const bytes = await this.cache.manifest(desc, source, { offline: this.offline });
+        return parseManifest(bytes, desc.mediaType);
+      })();
+      this.manifests.set(digest, m);
+    }
+    return m;
+  }
+}
+
+/** The project-relative root of a layer (`<dep.path>/<title>`), POSIX. */
+export function layerRoot(depPath: string, relativePath: string): string {
+  return posix.normalize(posix.join(depPath, relativePath));
+}
+
+/** `rel` and its parent directories, nearest first (`a/b/c` → `a/b/c`, `a/b`, `a`). */
+function selfAndAncestors(rel: string): string[] {
+  const out = [rel];
+  for (let d = posix.dirname(rel); d !== '.' && d !== '/' && d !== ''; d = posix.dirname(d)) out.push(d);
+  return out;
+}
+
+/** True when `a` is `b` or below it (POSIX relative paths). */
+function within(a: string, b: string): boolean {
+  return b === '' || a === b || a.startsWith(`${b}/`);
+}
+
+/**
+ * The `include`/`exclude` selection of a dependency over installed paths
+ * relative to its `path` (see {@link DependencySpec.include}): a path is
+ * dropped when an exclude glob matches it or one of its parent directories;
+ * with include globs it is kept only when one matches it or one of its parent
+ * directories. `mayContain(dir)` is false only when no file below `dir` can
+ * be selected (so a directory layer need not be fetched at all).
+ */
+function pathSelection(spec: DependencySpec): { selects: (rel: string) => boolean; mayContain: (dir: string) => boolean } {
+  const inc = spec.include !== undefined && spec.include.length > 0 ? spec.include : undefined;
+  const exc = spec.exclude !== undefined && spec.exclude.length > 0 ? spec.exclude : undefined;
+  const picomatch = inc !== undefined || exc !== undefined ? picomatchLib() : undefined;
+  const include = inc && picomatch ? picomatch(inc, { dot: true }) : undefined;
+  const exclude = exc && picomatch ? picomatch(exc, { dot: true }) : undefined;
+  // Static bases of the include globs ('' = could match anywhere), for the cheap "can anything below dir match" test.
+  const bases = (inc ?? []).map((g) => {
+    const scan = picomatchLib().scan(g);
+    return scan.negated ? '' : posix.normalize(scan.base || '.').replace(/^\.$/, '').replace(/\/+$/, '');
+  });
+  const selects = (rel: string): boolean => {
+    const chain = selfAndAncestors(rel);
+    if (exclude && chain.some((p) => exclude(p))) return false;
+    return include === undefined || chain.some((p) => include(p));
+  };
+  const mayContain = (dir: string): boolean => {
+    const chain = selfAndAncestors(dir);
+    if (exclude && chain.some((p) => exclude(p))) return false;
+    if (include === undefined || chain.some((p) => include(p))) return true;
+    return bases.some((b) => within(dir, b) || within(b, dir));
+  };
+  return { selects, mayContain };
+}
+
+/** What a dependency's manifest produces: its files (sorted by path) and the layers they come from (manifest order). */
+export interface ProducedFiles {
+  files: LockedFile[];
+  layers: LockedLayer[];
+}
+
+/** Options for {@link filesFor}. */
+export interface FilesForOptions {
+  offline: boolean;
+  signal?: AbortSignal;
+  /**
+   * Listing digests a lock records, by layer digest: such a listing is read
+   * from the cache when its blob is there (content-addressed, verified);
+   * every other listing is derived from the verified layer blob.
+   */
+  recorded?: ReadonlyMap<string, string>;
+  /** Refuse an `include` glob that selects nothing (default true; false when re-checking a kept lock entry). */
+  checkIncludes?: boolean;
+}
+
+/**
+ * Computes the locked files of a dependency from its (verified) manifest:
+ * `planPull` selection (media types; include/exclude over the installed
+ * paths relative to `spec.path`, see {@link pathSelection}); plain layers are
+ * one file at `<path>/<title>`; for directory layers
+ * (`io.deis.oras.content.unpack`, unless `unpack: false`) — unless no file
+ * below their title can be selected — every selected regular file of the
+ * layer's verified listing (`ProjectCache.listing`) becomes a LockedFile
+ * whose `layer` is the tarball digest. Layers contributing no file are not
+ * recorded.
+ */
+export async function filesFor(name: string, spec: DependencySpec, manifest: ImageManifest, cache: ProjectCache, source: ResolveTarget | undefined, options: FilesForOptions): Promise<ProducedFiles> {
+  const depPath = posix.normalize(spec.path).replace(/\/+$/, '');
+  const selection = pathSelection(spec);
+  const unpacks = (l: { unpack: boolean }): boolean => l.unpack && spec.unpack !== false;
+  const planPull = await loadPlanPull();
+  const seen: string[] = []; // every candidate path, for the include check
+  const plan = planPull(manifest, {
+    outDir: '/',
+    ...(spec.mediaTypes !== undefined ? { allowedMediaTypes: spec.mediaTypes } : {}),
+    filter: (c) => {
+      seen.push(c.relativePath);
+      return unpacks(c) ? selection.mayContain(c.relativePath) : selection.selects(c.relativePath);
+    },
+  });
+  const files: LockedFile[] = [];
+  const layers: LockedLayer[] = [];
+  for (const l of plan.layers) {
+    const root = layerRoot(depPath, l.relativePath);
+    const record: LockedLayer = { digest: l.layer.digest, size: l.layer.size, mediaType: l.layer.mediaType, path: l.relativePath };
+    if (unpacks(l)) {
+      const recorded = options.recorded?.get(l.layer.digest);
+      const listing = await cache.listing(l.layer, source, {
+        offline: options.offline,
+        stripPrefix: l.title,
+        ...(recorded !== undefined ? { recorded } : {}),
+        ...(l.layer.annotations?.[Annotation.ContentDigest] !== undefined ? { expectedUncompressedDigest: l.layer.annotations[Annotation.ContentDigest] } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const before = files.length;
+      for (const f of listing.files) {
+        seen.push(posix.join(l.relativePath, f.path));
+        if (!selection.selects(posix.join(l.relativePath, f.path))) continue;
+        files.push({ path: posix.join(root, f.path), digest: f.digest, size: f.size, layer: l.layer.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) });
+      }
+      if (files.length > before) layers.push({ ...record, unpacked: true, listing: listing.digest });
+    } else {
+      files.push({ path: root, digest: l.layer.digest, size: l.layer.size, layer: l.layer.digest });
+      layers.push(record);
+    }
+  }
+  for (const f of files) assertProjectRelativePath(f.path);
+  if (options.checkIncludes !== false) assertIncludesMatch(name, spec, seen);
+  return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), layers };
+}
+
+const fileKey = (f: LockedFile): string => `${f.digest} ${f.size} ${f.layer} ${f.mode ?? ''}`;
+
+/**
+ * The first way a lock entry's files differ from what its manifest produces
+ * (PURE), worded for a message; undefined when they agree. Only files are
+ * compared: layer records (media type, listing digest…) describe where the
+ * files come from and are rewritten from the manifest by the next non-frozen
+ * install (see {@link sameLayers}); a recorded listing digest is only ever
+ * used through a verified blob that names its layer.
+ */
+export function fileBindingProblem(dep: LockedDependency, produced: ProducedFiles): string | undefined {
+  const want = new Map(produced.files.map((f) => [f.path, f]));
+  for (const f of dep.files) {
+    const w = want.get(f.path);
+    if (w === undefined) return `${f.path} (${f.digest}) is not a file of manifest ${dep.digest}`;
+    if (fileKey(w) !== fileKey(f)) return `${f.path} is locked as ${f.digest} (${f.size} bytes, layer ${f.layer}) but manifest ${dep.digest} has ${w.digest} (${w.size} bytes, layer ${w.layer})`;
+  }
+  if (dep.files.length !== produced.files.length) {
+    const have = new Set(dep.files.map((f) => f.path));
+    const missing = produced.files.find((f) => !have.has(f.path));
+    if (missing !== undefined) return `${missing.path} of manifest ${dep.digest} is missing from the lock`;
+    return 'the lock lists a file twice';
+  }
+  return undefined;
+}
+
+/**
+ * Checks one kept lock entry against its locked manifest (fetched by the
+ * locked digest from the cache, else `source`, and digest-verified): the
+ * files and layers it lists must be exactly those the manifest and the
+ * spec's selection produce ({@link filesFor}, listings from recorded and
+ * verified blobs or derived from the verified layer blobs). Returns what the
+ * manifest produces and the first difference, if any.
+ */
+export async function bindToManifest(name: string, dep: LockedDependency, sources: Sources, cache: ProjectCache, options: Omit<FilesForOptions, 'recorded'>): Promise<{ produced: ProducedFiles; problem?: string }> {
+  const pin = parseDependencyRef(dep.specifier.ref);
+  if (pin.kind === 'digest' && pin.digest !== dep.digest && !(await sources.indexChildren(dep, pin.digest)).includes(dep.digest)) {
+    return { produced: { files: [], layers: [] }, problem: `manifest ${dep.digest} is neither the pinned ${pin.digest} nor listed in that index` };
+  }
+  const manifest = await sources.manifest(dep);
+  const recorded = new Map<string, string>();
+  for (const l of dep.layers ?? []) if (l.listing !== undefined) recorded.set(l.digest, l.listing);
+  const source = options.offline ? undefined : await sources.forDependency(dep);
+  const produced = await filesFor(name, dep.specifier, manifest, cache, source, { ...options, recorded, checkIncludes: false });
+  const problem = fileBindingProblem(dep, produced);
+  return problem === undefined ? { produced } : { produced, problem };
+}
+
+/** True when a lock entry's layer records are exactly those its manifest gives (so the entry need not be rewritten). */
+export function sameLayers(recorded: readonly LockedLayer[] | undefined, produced: readonly LockedLayer[]): boolean {
+  if (recorded === undefined || recorded.length !== produced.length) return false;
+  const key = (l: LockedLayer): string => JSON.stringify([l.digest, l.size, l.mediaType, l.path, l.unpacked === true, l.listing]);
+  return recorded.every((l, i) => key(l) === key(produced[i]!));
+}
+
+/**
+ * Every `include` glob must select something: a typo (`schemas/**\/*.jsn`)
+ * would otherwise install nothing without a word. Decision: an ERROR
+ * (`ERR_ORAS_USAGE`, naming the dependency, the glob and some available
+ * paths), not a warning — like a `files:` glob of a publishable that matches
+ * nothing. Checked when files are computed (new resolution or edited spec),
+ * never for an unchanged lock entry. A glob counts as matching when it
+ * matches a candidate path or one of its parent directories (before
+ * `exclude`: excluding everything an include selected is deliberate).
+ */
+function assertIncludesMatch(name: string, spec: DependencySpec, seen: readonly string[]): void {
+  if (spec.include === undefined || spec.include.length === 0) return;
+  const chains = seen.map(selfAndAncestors);
+  for (const glob of spec.include) {
+    const match = picomatchLib()(glob, { dot: true });
+    if (chains.some((chain) => chain.some((p) => match(p)))) continue;
+    const sample = [...new Set(seen)].sort().slice(0, 8);
+    throw new OrasError('ERR_ORAS_USAGE', `dependency '${name}': include glob ${JSON.stringify(glob)} matches no file of ${spec.ref} (it has: ${sample.join(', ') || 'no files'}${seen.length > sample.length ? ', …' : ''})`, {
+      hint: `fix or remove the glob in artifacts.yaml (dependencies.${name}.include); paths are relative to the dependency's \`path\`, e.g. "${sample[0]?.split('/')[0] ?? 'dir'}/**"`,
+    });
+  }
+}
