@@ -1,4 +1,5 @@
-import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -12,7 +13,6 @@ import { isOrasError, OrasError } from '../../errors.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import { digestPath, verifyContent } from '../../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
-import { digestFile } from '../../oci/hash-file.js';
 import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../events.js';
 
 /**
@@ -85,6 +85,13 @@ export class ProjectCache {
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly dirs = new Map<string, Promise<void>>();
   private readonly limits: CacheLimits;
+  /** Listings of unpacked layers already read (or written) and checked by this process, by layer digest. */
+  private readonly listings = new Map<string, UnpackedFile[]>();
+  /**
+   * How many times a listing file was read and parsed from disk (diagnostics
+   * and tests: stays at one per layer however many of its files are placed).
+   */
+  listingReads = 0;
 
   private constructor(root: string, store: OciLayoutStore, onEvent?: ProjectListener, limits: CacheLimits = {}) {
     this.root = root;
@@ -255,7 +262,7 @@ export class ProjectCache {
   private async extract(layer: Descriptor, dest: string, options: CacheFetchOptions & { stripPrefix?: string; expectedUncompressedDigest?: string }): Promise<UnpackedFile[]> {
     // Loaded on demand: tar-stream is only needed for directory layers.
     const { extractTarGz } = await import('../../artifact/tar-extract.js');
-    await extractTarGz(await this.store.fetch(layer), dest, {
+    const extracted = await extractTarGz(await this.store.fetch(layer), dest, {
       ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
       ...(options.expectedUncompressedDigest !== undefined ? { expectedUncompressedDigest: options.expectedUncompressedDigest } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -263,20 +270,31 @@ export class ProjectCache {
       ...(this.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: this.limits.maxUncompressedBytes } : {}),
       replaceExisting: true,
     });
-    const files = await listTree(dest);
+    // Hashed from the bytes as they were written (no second read of the tree); the tree was synced before it was placed.
+    const files: UnpackedFile[] = extracted.files;
     await writeFileAtomic(this.listingPath(layer.digest), JSON.stringify({ layer: layer.digest, files }));
+    this.listings.set(layer.digest, files);
     emit(this.onEvent, { type: 'unpacked', digest: layer.digest, files: files.length });
     return files;
   }
 
 
-  /** The cached listing of an unpacked layer, when present and complete. */
+  /**
+   * The cached listing of an unpacked layer, when present and complete. Read
+   * from disk once per process and layer (later calls return the same array),
+   * so placing N files of one layer costs O(N), not N listing parses.
+   */
   async readListing(layerDigest: string): Promise<UnpackedFile[] | undefined> {
+    const known = this.listings.get(layerDigest);
+    if (known !== undefined) return known;
+    this.listingReads += 1;
     try {
       const doc = JSON.parse(await readFile(this.listingPath(layerDigest), 'utf8')) as { layer?: string; files?: UnpackedFile[] };
       if (doc.layer !== layerDigest || !Array.isArray(doc.files)) return undefined;
       const st = await lstat(this.unpackedDir(layerDigest));
-      return st.isDirectory() ? doc.files : undefined;
+      if (!st.isDirectory()) return undefined;
+      this.listings.set(layerDigest, doc.files);
+      return doc.files;
     } catch {
       return undefined;
     }
@@ -291,7 +309,8 @@ export class ProjectCache {
     const path = join(this.unpackedDir(layer.digest), ...rel.split('/'));
     if ((await this.readListing(layer.digest)) !== undefined) {
       try {
-        if ((await lstat(path)).isFile()) return path;
+        // Synchronous: one metadata call per placed file, cheaper than a thread-pool round trip.
+        if (lstatSync(path).isFile()) return path;
       } catch {
         // fall through: re-unpack
       }
@@ -302,28 +321,9 @@ export class ProjectCache {
   }
 
   private async dropListing(layerDigest: string): Promise<void> {
+    this.listings.delete(layerDigest);
     await rm(this.listingPath(layerDigest), { force: true });
   }
-}
-
-/** Lists the regular files below `root` with digests (sorted, POSIX paths, streaming hashes). */
-async function listTree(root: string): Promise<UnpackedFile[]> {
-  const out: UnpackedFile[] = [];
-  const walk = async (dir: string, prefix: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true });
-    for (const e of entries) {
-      const rel = prefix === '' ? e.name : `${prefix}/${e.name}`;
-      const abs = join(dir, e.name);
-      if (e.isDirectory()) await walk(abs, rel);
-      else if (e.isFile()) {
-        const st = await lstat(abs);
-        const { digest, size } = await digestFile(abs);
-        out.push({ path: rel, digest, size, ...((st.mode & 0o111) !== 0 ? { mode: 0o755 } : {}) });
-      }
-    }
-  };
-  await walk(root, '');
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 /** Passes `stream` through, emitting `fetch-progress` events with the bytes received so far (for progress bars). */
