@@ -9,6 +9,7 @@ import type { LinkMode } from './apply/materialize.js';
 import { withProjectLock } from './apply/project-lock.js';
 import type { ResolveTarget } from './plan/resolve.js';
 import { readState } from './apply/state.js';
+import { hasInProgress } from './apply/in-progress.js';
 import { LOCKFILE_VERSION, type Lockfile, type PlanAction } from './types.js';
 
 /** Builds the source for a repository `registry/repo` (a Repository, or an OCI layout standing in for one). */
@@ -106,7 +107,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const lockOpts = { ...(onEvent ? { onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}) };
   return withProjectLock(projectDir, lockOpts, async () => {
     const state = await readState(projectDir);
-    if (options.verify !== true && options.update === undefined) {
+    // After an install that never finished syncing its writes, the fast path's stat check is not enough.
+    if (options.verify !== true && options.update === undefined && !hasInProgress(projectDir)) {
       const fast = checkFastNoop(projectDir, state, { frozen });
       if (fast !== undefined) {
         const counts: PlanCounts = { add: 0, change: 0, remove: 0, keep: fast.files, conflict: 0 };
