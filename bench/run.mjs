@@ -4,7 +4,7 @@
 // Env knobs:
 //   BENCH_RUNS=3        runs per measurement (median/min/max reported)
 //   BENCH_QUICK=1       small sizes (harness check in ~1 min); report goes to $TMPDIR, not docs/
-//   BENCH_ONLY=1,3      run only these scenarios (ids 1-6)
+//   BENCH_ONLY=1,3      run only these scenarios (ids 1-7)
 //   BENCH_OUT=path      where to write the report (default docs/BENCHMARKS.md, quick: tmp)
 //   BENCH_DATA_DIR=dir  parent dir for data + registry storage (default /dev/shm, else os.tmpdir())
 //   BENCH_RENDER_ONLY=1 re-render the report from the last run's results ($TMPDIR/oras-ts-bench-last.json)

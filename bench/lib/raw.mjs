@@ -107,7 +107,7 @@ export function artifactManifest(files, config) {
     mediaType: MT.manifest,
     config: config.descriptor,
     layers: files.map((f) => ({
-      mediaType: MT.layer, digest: f.digest, size: f.size, annotations: { [MT.title]: f.name },
+      mediaType: f.mediaType ?? MT.layer, digest: f.digest, size: f.size, annotations: { [MT.title]: f.name, ...(f.annotations ?? {}) },
     })),
   };
 }

@@ -18,6 +18,7 @@ import type { InstallOptions, InstallResult, TargetFactory } from './install.js'
 import { LOCKFILE_NAME, serializeLockfile, readLockfileStamped, writeLockfileStamped } from './spec/lockfile.js';
 import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';
+import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, reify } from './apply/reify.js';
 import { resolveAll, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
@@ -132,7 +133,11 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   const writeLock = lockfileChanged && !frozen && !dryRun;
   const t1 = performance.now();
 
-  const actual = await loadActual(projectDir, state, { ideal: lock, ...(options.verify === true ? { verify: true } : {}), ...(onEvent ? { onEvent } : {}) });
+  // An earlier install left its in-progress marker (killed or power loss before its writes were
+  // synced): rehash every file, and rewrite what that run tore instead of calling it a user edit.
+  const interrupted = await readInProgress(projectDir);
+  const observed = await loadActual(projectDir, state, { ideal: lock, ...(options.verify === true || interrupted !== undefined ? { verify: true } : {}), ...(onEvent ? { onEvent } : {}) });
+  const actual = interrupted === undefined ? observed : withoutTornWrites(observed, interrupted, lock);
   const plan: Plan = diff(lock, actual, { force: options.force === true });
   const counts = countPlan(plan);
   emit(onEvent, { type: 'plan', counts });

@@ -10,6 +10,7 @@ import { withProjectLock } from './apply/project-lock.js';
 import type { ResolveTarget } from './plan/resolve.js';
 import { readState } from './apply/state.js';
 import { lockFromDocument } from './spec/lock-format.js';
+import { hasInProgress } from './apply/in-progress.js';
 import { LOCKFILE_VERSION, type Lockfile, type PlanAction } from './types.js';
 
 /** Builds the source for a repository `registry/repo` (a Repository, or an OCI layout standing in for one). */
@@ -107,7 +108,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const lockOpts = { ...(onEvent ? { onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}) };
   return withProjectLock(projectDir, lockOpts, async () => {
     const state = await readState(projectDir);
-    if (options.verify !== true && options.update === undefined) {
+    // After an install that never finished syncing its writes, the fast path's stat check is not enough.
+    if (options.verify !== true && options.update === undefined && !hasInProgress(projectDir)) {
       const fast = checkFastNoop(projectDir, state, { frozen });
       // A version 1 lock is rewritten as version 2 by the next non-frozen install (full path).
       if (fast !== undefined && !(frozen === false && fast.lockBytes !== undefined && isLockV1(fast.lockBytes))) {

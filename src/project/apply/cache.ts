@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import pLimit from 'p-limit';
@@ -12,7 +13,6 @@ import { isOrasError, OrasError } from '../../errors.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import { digestPath, verifyContent } from '../../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
-import { digestFile } from '../../oci/hash-file.js';
 import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../events.js';
 import { defaultCacheDir } from '../spec/config.js';
 
@@ -89,6 +89,13 @@ export class ProjectCache {
   private readonly limits: CacheLimits;
   /** Listings derived from verified layer blobs by this object (each layer at most once). */
   private readonly derived = new Map<string, Promise<LayerListing>>();
+  /** Completion markers already read (or written) by this object, by layer digest: one read per layer, not per file. */
+  private readonly markers = new Map<string, { listing: string }>();
+  /**
+   * How many times a completion marker was read from disk (diagnostics and
+   * tests: stays at one per layer however many of its files are placed).
+   */
+  listingReads = 0;
 
   private constructor(root: string, store: OciLayoutStore, onEvent?: ProjectListener, limits: CacheLimits = {}) {
     this.root = root;
@@ -289,17 +296,19 @@ export class ProjectCache {
       const fresh = `${dest}${TEMP_MARKER}extract-${randomBytes(6).toString('hex')}`;
       try {
         await mkdir(fresh);
-        await this.extract(layer, fresh, options);
-        const files = await listTree(fresh);
+        // Hashed from the bytes as they were written (no second read of the tree); the tree was synced before it was placed.
+        const files = await this.extract(layer, fresh, options);
         const bytes = Buffer.from(canonicalListing(layer.digest, files));
         const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
         await this.add({ mediaType: LISTING_MEDIA_TYPE, digest, size: bytes.length }, bytes);
+        this.markers.delete(layer.digest);
         await rm(this.markerPath(layer.digest), { force: true });
         const old = `${dest}${TEMP_MARKER}old-${randomBytes(6).toString('hex')}`;
         await rename(dest, old).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
         await rename(fresh, dest);
         await rm(old, { recursive: true, force: true });
         await writeFileAtomic(this.markerPath(layer.digest), JSON.stringify({ layer: layer.digest, listing: digest }));
+        this.markers.set(layer.digest, { listing: digest });
         emit(this.onEvent, { type: 'unpacked', digest: layer.digest, files: files.length });
         return { digest, files };
       } finally {
@@ -310,10 +319,11 @@ export class ProjectCache {
     }
   }
 
-  private async extract(layer: Descriptor, dest: string, options: UnpackOptions): Promise<void> {
+  /** Extracts the (verified) layer blob into `dest`; returns its regular files, hashed as they were written. */
+  private async extract(layer: Descriptor, dest: string, options: UnpackOptions): Promise<UnpackedFile[]> {
     // Loaded on demand: tar-stream is only needed for directory layers.
     const { extractTarGz } = await import('../../artifact/tar-extract.js');
-    await extractTarGz(await this.store.fetch(layer), dest, {
+    const extracted = await extractTarGz(await this.store.fetch(layer), dest, {
       ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
       ...(options.expectedUncompressedDigest !== undefined ? { expectedUncompressedDigest: options.expectedUncompressedDigest } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -322,6 +332,7 @@ export class ProjectCache {
       replaceExisting: true,
       shared: true,
     });
+    return extracted.files;
   }
 
   /** A listing blob's files when the cache holds `digest` with exactly those bytes and it lists `layerDigest`. */
@@ -357,11 +368,17 @@ export class ProjectCache {
 
   /** The completion marker of an unpacked tree (its presence means the tree was fully written), when present. */
   async readMarker(layerDigest: string): Promise<{ listing: string } | undefined> {
+    const known = this.markers.get(layerDigest);
+    if (known !== undefined) return known;
+    this.listingReads += 1;
     try {
       const doc = JSON.parse(await readFile(this.markerPath(layerDigest), 'utf8')) as { layer?: string; listing?: string };
       if (doc.layer !== layerDigest || typeof doc.listing !== 'string') return undefined;
       const st = await lstat(this.unpackedDir(layerDigest));
-      return st.isDirectory() ? { listing: doc.listing } : undefined;
+      if (!st.isDirectory()) return undefined;
+      const marker = { listing: doc.listing };
+      this.markers.set(layerDigest, marker);
+      return marker;
     } catch {
       return undefined;
     }
@@ -377,12 +394,14 @@ export class ProjectCache {
     const path = join(this.unpackedDir(layer.digest), ...rel.split('/'));
     if ((await this.readMarker(layer.digest)) !== undefined) {
       try {
-        if ((await lstat(path)).isFile()) return path;
+        // Synchronous: one metadata call per placed file, cheaper than a thread-pool round trip.
+        if (lstatSync(path).isFile()) return path;
       } catch {
         // fall through: derive again
       }
     }
     this.derived.delete(layer.digest);
+    this.markers.delete(layer.digest);
     await this.deriveListing(layer, source, options);
     return path;
   }
@@ -401,26 +420,6 @@ const MAX_LISTING_BYTES = 64 * 1024 * 1024;
 export function canonicalListing(layerDigest: string, files: readonly UnpackedFile[]): string {
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return JSON.stringify({ layer: layerDigest, files: sorted.map((f) => ({ path: f.path, size: f.size, digest: f.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) })) });
-}
-
-/** Lists the regular files below `root` with digests (sorted, POSIX paths, streaming hashes). */
-async function listTree(root: string): Promise<UnpackedFile[]> {
-  const out: UnpackedFile[] = [];
-  const walk = async (dir: string, prefix: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true });
-    for (const e of entries) {
-      const rel = prefix === '' ? e.name : `${prefix}/${e.name}`;
-      const abs = join(dir, e.name);
-      if (e.isDirectory()) await walk(abs, rel);
-      else if (e.isFile()) {
-        const st = await lstat(abs);
-        const { digest, size } = await digestFile(abs);
-        out.push({ path: rel, digest, size, ...((st.mode & 0o111) !== 0 ? { mode: 0o755 } : {}) });
-      }
-    }
-  };
-  await walk(root, '');
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 /** Passes `stream` through, emitting `fetch-progress` events with the bytes received so far (for progress bars). */

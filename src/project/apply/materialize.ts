@@ -1,4 +1,4 @@
-import { closeSync, constants as fsConstants, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createReadStream, fstatSync, fchmodSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { chmod, copyFile, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -136,7 +136,8 @@ export async function syncDir(dir: string): Promise<void> {
   await fsyncDir(dir);
 }
 
-async function fsyncFile(path: string): Promise<void> {
+async function fsyncFile(path: string, durable = true): Promise<void> {
+  if (!durable) return;
   const fh = await open(path, 'r+');
   try {
     await fh.sync();
@@ -154,7 +155,7 @@ async function verifyFile(path: string, file: LockedFile): Promise<void> {
   }
 }
 
-async function streamCopy(src: string, tmp: string, file: LockedFile, signal?: AbortSignal): Promise<void> {
+async function streamCopy(src: string, tmp: string, file: LockedFile, durable: boolean, signal?: AbortSignal): Promise<void> {
   const fh = await open(tmp, 'wx', file.mode === 0o755 ? 0o755 : 0o644);
   try {
     // Written with fh.write (not a FileHandle write stream, whose reference would keep fh.close() pending).
@@ -166,7 +167,7 @@ async function streamCopy(src: string, tmp: string, file: LockedFile, signal?: A
       },
       ...(signal !== undefined ? [{ signal }] : []),
     );
-    await fh.sync();
+    if (durable) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -192,22 +193,24 @@ export interface MaterializeContext {
   reflink: boolean;
   /** Stops a streaming copy mid-file (its temp is removed; the destination is untouched). */
   signal?: AbortSignal;
+  /**
+   * `true` (default): every file is fsynced before its rename. `false`: no
+   * per-file fsync; the caller makes the whole batch durable at once (see
+   * `syncWritten`) after durably marking the run as in progress (`reify` does).
+   */
+  durable: boolean;
 }
 
-/** A fresh {@link MaterializeContext} (reflinks not yet ruled out). */
-export function newMaterializeContext(): MaterializeContext {
-  return { dirs: new Map(), reflink: true };
+/** A fresh {@link MaterializeContext} (reflinks not yet ruled out; `durable` default true). */
+export function newMaterializeContext(options: { durable?: boolean } = {}): MaterializeContext {
+  return { dirs: new Map(), reflink: true, durable: options.durable ?? true };
 }
 
 /** Files up to this size (1 MiB) are copied with one read and one write, verified in memory. */
 export const SMALL_FILE_BYTES = 1024 * 1024;
 
-/**
- * Copies a small cache file: one read (its size must be the locked size),
- * verified in memory against the locked digest, then one write to the new
- * temp, `fchmod` (only when the umask changed the mode), `fsync`. Returns the temp's stat (size, mtime, inode survive the rename).
- */
-async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<{ size: number; mtimeMs: number; ino: number }> {
+/** Reads a small cache file in one go (its size must be the locked size) and verifies it in memory. */
+function readSmallVerified(src: string, file: LockedFile): Buffer {
   const what = `cached content for ${file.path}`;
   let data: Buffer;
   // The cache side is read synchronously: ≤ 1 MiB from a local cache file, where four
@@ -234,6 +237,18 @@ async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<{ 
     closeSync(rfd);
   }
   verifyContent(data, { digest: file.digest, size: file.size }, what);
+  return data;
+}
+
+type Placed = { size: number; mtimeMs: number; ino: number };
+
+/**
+ * Copies a small cache file: one read (its size must be the locked size),
+ * verified in memory against the locked digest, then one write to the new
+ * temp, `fchmod` (only when the umask changed the mode), `fsync`. Returns the temp's stat (size, mtime, inode survive the rename).
+ */
+async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<Placed> {
+  const data = readSmallVerified(src, file);
   const mode = file.mode === 0o755 ? 0o755 : 0o644;
   const fh = await open(tmp, 'wx', mode);
   try {
@@ -249,10 +264,36 @@ async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<{ 
 }
 
 /**
+ * The non-durable small-file path (no fsync: the caller syncs the batch):
+ * read + verify, then temp open (O_EXCL) / write / fstat / (fchmod) / close /
+ * rename, all synchronous. Without an fsync each of these is a page-cache
+ * operation of a few microseconds, where a thread-pool round trip costs
+ * several times the call itself; a 1 MiB write blocks the event loop for
+ * well under a millisecond.
+ */
+function smallPlaceSync(src: string, tmp: string, dest: string, file: LockedFile): Placed {
+  const data = readSmallVerified(src, file);
+  const mode = file.mode === 0o755 ? 0o755 : 0o644;
+  const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode);
+  let st;
+  try {
+    let off = 0;
+    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    st = fstatSync(fd);
+    if ((st.mode & 0o7777) !== mode) fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, dest);
+  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+}
+
+/**
  * Puts verified content from `src` (a cache file) at project path `file.path`:
  * parent directories are created without following symlinks, the content is
  * written to a `.<name>.oras-tmp-<hex>` sibling, verified against `file.digest`/`size`,
- * chmod'ed (0644, or 0755 for `mode: 0o755`), fsynced and renamed over the
+ * chmod'ed (0644, or 0755 for `mode: 0o755`), fsynced (unless
+ * `ctx.durable` is false: then the caller syncs the batch) and renamed over the
  * destination. Files up to {@link SMALL_FILE_BYTES} that are not reflinked
  * are read once and verified in memory before the single write. The
  * directory fsync is left to the caller (`reify` syncs each
@@ -267,8 +308,12 @@ export async function materializeFile(projectDir: string, src: string, file: Loc
   const dest = projectPath(projectDir, file.path);
   const tmp = tempPathFor(dest);
   let method: LinkMethod = 'copy';
-  let st: { size: number; mtimeMs: number; ino: number } | undefined;
+  let st: Placed | undefined;
   try {
+    if (!ctx.durable && mode !== 'hardlink' && !(ctx.reflink && mode !== 'copy') && file.size <= SMALL_FILE_BYTES) {
+      st = smallPlaceSync(src, tmp, dest, file);
+      return { method: 'copy', ...st };
+    }
     if (mode === 'hardlink') {
       await chmod(src, 0o444);
       await link(src, tmp);
@@ -290,13 +335,14 @@ export async function materializeFile(projectDir: string, src: string, file: Loc
         method = 'reflink';
         await verifyFile(tmp, file);
         await chmod(tmp, file.mode === 0o755 ? 0o755 : 0o644);
-        await fsyncFile(tmp);
+        await fsyncFile(tmp, ctx.durable);
       } else if (file.size <= SMALL_FILE_BYTES) {
         // One read, verified in memory (size + digest), one write, fsynced.
-        st = await smallCopy(src, tmp, file);
+        st = ctx.durable ? await smallCopy(src, tmp, file) : smallPlaceSync(src, tmp, dest, file);
+        if (!ctx.durable) return { method, ...st };
       } else {
         // Streaming copy, verified on the fly (size + digest), fsynced.
-        await streamCopy(src, tmp, file, ctx.signal);
+        await streamCopy(src, tmp, file, ctx.durable, ctx.signal);
         await chmod(tmp, file.mode === 0o755 ? 0o755 : 0o644);
       }
     }

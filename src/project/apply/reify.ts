@@ -4,7 +4,9 @@ import pLimit from 'p-limit';
 import { OrasError } from '../../errors.js';
 import type { ActualTree } from '../plan/actual.js';
 import { emit, type ProjectListener } from '../events.js';
-import { cleanStaleTemps, dirHasNoSymlink, materializeFile, newMaterializeContext, projectPath, syncDir, type LinkMode } from './materialize.js';
+import { syncWritten } from '../../content/sync-batch.js';
+import { clearInProgress, markInProgress } from './in-progress.js';
+import { cleanStaleTemps, dirHasNoSymlink, materializeFile, newMaterializeContext, projectPath, type LinkMode } from './materialize.js';
 import { STATE_DIR, writeState } from './state.js';
 import type { InstallInputs, InstallState, InstalledFile, LockedFile, Plan, PlanAction } from '../types.js';
 
@@ -109,6 +111,8 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
   // Whether the state must be rewritten (a pure no-op leaves state.json untouched).
   let dirty = plan.actions.some((a) => a.kind !== 'keep') || Object.keys(files).length !== plan.actions.filter((a) => a.kind === 'keep' && files[a.path] !== undefined).length;
   let completed = false;
+  // True once every write of this run is durable (or there was none): the in-progress marker may go.
+  let synced = true;
   const limit = pLimit(options.concurrency ?? 8);
   try {
     // Keeps: refresh stat records; adopt unrecorded matching files.
@@ -165,14 +169,23 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     // Adds and changes, concurrently.
     const writes = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change');
     const syncDirs = new Set<string>();
-    const mctx = { ...newMaterializeContext(), ...(signal !== undefined ? { signal } : {}) };
+    const written: string[] = [];
+    // Files are written without per-file fsync and synced as one batch below; until
+    // then a durable marker says which paths may be torn by a power loss (see in-progress.ts).
+    if (writes.length > 0) {
+      synced = false;
+      await markInProgress(projectDir, writes.map((a) => a.path));
+    }
+    const mctx = { ...newMaterializeContext({ durable: false }), ...(signal !== undefined ? { signal } : {}) };
     await limit.map(writes, async (a) => {
       if (signal?.aborted === true) return;
       try {
         const src = await options.sourceFor(a.file, a.dependency);
         const res = await materializeFile(projectDir, src, a.file, options.linkMode ?? 'auto', mctx);
         files[a.path] = record(a.path, a.file, a.dependency, res);
-        syncDirs.add(dirname(projectPath(projectDir, a.path)));
+        const abs = projectPath(projectDir, a.path);
+        written.push(abs);
+        syncDirs.add(dirname(abs));
         if (a.kind === 'add') result.added += 1;
         else result.changed += 1;
         emit(onEvent, { type: 'link', path: a.path, action: a.kind, method: res.method, dependency: a.dependency, size: a.file.size });
@@ -180,7 +193,11 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
         errors.push(err);
       }
     });
-    await Promise.all([...syncDirs].map((d) => syncDir(d)));
+    // Also after an abort: what landed is synced (not interruptible: one syncfs) so the state may record it.
+    if (writes.length > 0) {
+      await syncWritten(written, syncDirs);
+      synced = true;
+    }
     const done = result.added + result.changed;
     if (signal?.aborted === true && (done < writes.length || result.removed < removes.length)) {
       throw abortedError(done, writes.length, result.removed, removes.length);
@@ -195,6 +212,8 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
       await writeState(projectDir, state);
       emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
     }
+    // Synced and recorded: the next run needs no rehash. (Also clears a marker left by an earlier interrupted run.)
+    if (synced) await clearInProgress(projectDir);
   }
   return { state: { stateVersion: 1, files, ...(options.inputs !== undefined ? { inputs: options.inputs } : {}) }, ...result };
 }
