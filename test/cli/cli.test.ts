@@ -219,13 +219,15 @@ describe('registry', () => {
     expect(JSON.parse(json404.stderr)).toMatchObject({ error: { code: 'ERR_ORAS_NOT_FOUND', exitCode: 3 } });
   }, T);
 
-  it('manifest delete needs --force without a TTY; then the tag is gone (exit 3)', async () => {
+  it('manifest delete without -f reads the answer from stdin (closed: cancelled); with -f the tag is gone (exit 3)', async () => {
     const REG = registry('plain').host;
     const ref = `${REG}/${uniqueRepo('cli/del')}:v1`;
     await ok(['push', ref, 'a.txt']);
+    // oras 1.3: without -f the answer is read from stdin (closed here): cancelled, exit 0, nothing deleted.
     const refused = await oras(['manifest', 'delete', ref]);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('--force');
+    expect(refused.code).toBe(0);
+    expect(refused.stdout).toContain('Operation cancelled.');
+    expect((await oras(['resolve', ref])).code).toBe(0);
     const del = await ok(['manifest', 'delete', ref, '--force']);
     expect(del.stdout).toContain('Deleted');
     expect((await oras(['resolve', ref])).code).toBe(3);

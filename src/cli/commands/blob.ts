@@ -17,7 +17,7 @@ import { usageError } from '../errors.js';
 import { addTargetCommandOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
 import { progressFor, PULL_VERBS, PUSH_VERBS } from '../render/progress.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
-import { addDeleteOptions, deleteAndReport, type DeleteFlags } from './deletion.js';
+import { addDeleteOptions, deleteResolved, type DeleteFlags } from './deletion.js';
 
 function notFound(what: string): OrasError {
   return new OrasError('ERR_ORAS_NOT_FOUND', `${what} not found`, { hint: 'check the repository and digest' });
@@ -164,8 +164,13 @@ function registerBlobDelete(blob: Command): void {
   cmd.action(async (refArg: string, opts: DeleteFlags & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts));
     try {
-      const desc = await resolveBlob(target, blobRef(target));
-      await deleteAndReport(target, desc, opts, `Are you sure you want to delete the blob ${desc.digest}?`, target.display(desc.digest));
+      await deleteResolved(target, opts, {
+        what: 'blob',
+        raw: refArg,
+        resolve: () => resolveBlob(target, blobRef(target)),
+        question: (desc) => `Are you sure you want to delete the blob ${JSON.stringify(desc.digest)}?`,
+        shown: target.display(blobRef(target)),
+      });
     } finally {
       await target.close();
     }

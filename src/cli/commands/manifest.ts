@@ -15,7 +15,7 @@ import { printResult } from '../output-format.js';
 import { addPlatformOption, selectPlatform } from '../platform.js';
 import { plainDescriptor } from '../render/format.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
-import { addDeleteOptions, deleteAndReport, type DeleteFlags } from './deletion.js';
+import { addDeleteOptions, deleteResolved, type DeleteFlags } from './deletion.js';
 
 /**
  * `GET /v2/<repo>/manifests/<ref>` with `Accept: <mediaType>` only (`manifest fetch --media-type`).
@@ -238,9 +238,13 @@ function registerDeleteManifest(manifest: Command): void {
   cmd.action(async (refArg: string, opts: DeleteFlags & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: false, requireReference: true });
     try {
-      const desc = await target.target.resolve(target.reference ?? 'latest', { signal: interrupt.signal });
-      const question = `Are you sure you want to delete the manifest ${desc.digest} and all tags associated with it?`;
-      await deleteAndReport(target, desc, opts, question, target.display(target.reference));
+      await deleteResolved(target, opts, {
+        what: 'manifest',
+        raw: refArg,
+        resolve: () => target.target.resolve(target.reference ?? 'latest', { signal: interrupt.signal }),
+        question: (desc) => `Are you sure you want to delete the manifest ${JSON.stringify(desc.digest)} and all tags associated with it?`,
+        shown: target.display(target.reference),
+      });
     } finally {
       await target.close();
     }
