@@ -68,7 +68,11 @@ export function addFormatOption(cmd: Command, choices: string[] = ['text', 'json
  */
 export function addConcurrencyOption(cmd: Command): Command {
   const parse = positiveInt('--concurrency');
-  return cmd.option('--concurrency <n>', 'concurrent transfers (default: oras config value, else 3; 0 = default)', (v: string) => (v.trim() === '0' ? undefined : parse(v)));
+  // commander turns a parser's `undefined` into '': parse 0 as 0, then drop it before the action.
+  cmd.hook('preAction', (_self, action) => {
+    if (action.getOptionValue('concurrency') === 0) action.setOptionValue('concurrency', undefined);
+  });
+  return cmd.option('--concurrency <n>', 'concurrent transfers (default: oras config value, else 3; 0 = default)', (v: string) => (v.trim() === '0' ? 0 : parse(v)));
 }
 
 /** Options for {@link addRemoteOptions}. */
