@@ -294,6 +294,21 @@ describe('flags and defaults', () => {
     expect(r.stdout).toBe(`Pushed [registry] ${repo}:v1\nTagged v2\nArtifactType: ${UNKNOWN_ARTIFACT}\nDigest: ${digest}\n`);
   }, T);
 
+  it('login --identity-token-stdin (root/login.go): the token is read from stdin and verified; a bad one is refused (exit 4)', async () => {
+    const tok = registry('token');
+    const user = tok.users.find((u) => u.access === 'push')!;
+    const url = `${tok.tokenRealm ?? ''}?service=${encodeURIComponent(tok.tokenService ?? '')}&offline_token=true&account=${encodeURIComponent(user.username)}`;
+    const res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` } });
+    const refresh = ((await res.json()) as { refresh_token?: string }).refresh_token ?? '';
+    expect(refresh).not.toBe('');
+    const cfgFile = join(root, 'idtok-config.json');
+    const login = await ok(['login', tok.host, '--identity-token-stdin', '--registry-config', cfgFile], `${refresh}\n`);
+    expect(login.stdout).toBe('Login Succeeded\n');
+    expect(await readFile(cfgFile, 'utf8')).toContain('identitytoken');
+    const bad = await oras(['login', tok.host, '--identity-token-stdin', '--registry-config', join(root, 'idtok-bad.json')], 'not-a-token\n');
+    expect(bad.code).toBe(4);
+  }, T);
+
   it('pull -k: an existing file is an error ("treat them as errors", root/pull.go), the file is untouched', async () => {
     const repo = `${REG}/${uniqueRepo('compat/keep')}`;
     await ok(['push', `${repo}:v1`, 'a.txt']);
