@@ -165,8 +165,9 @@ export function applyCommonFlags(opts: CommonFlags, command: string): void {
   cliState.errorContext = { command };
 }
 
-/** True when progress bars may be drawn for these flags. */
+/** True when progress bars may be drawn for these flags (never with `-d/--debug`, as in oras 1.3). */
 export function ttyEnabled(opts: CommonFlags): boolean {
+  if (opts.debug === true) return false;
   return stderrIsTty(opts.tty);
 }
 

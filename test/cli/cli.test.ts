@@ -145,7 +145,7 @@ describe('registry', () => {
     const REG = registry('plain').host;
     const repo = `${REG}/${uniqueRepo('cli/evil')}`;
     const blob = json<{ digest: string; size: number }>(await ok(['blob', 'push', repo, 'a.txt', '--format', 'json']));
-    const cfg = json<{ digest: string; size: number }>(await ok(['blob', 'push', repo, '-', '--format', 'json'], { input: '{}' }));
+    const cfg = json<{ digest: string; size: number }>(await ok(['blob', 'push', repo, '-', '--size', '2', '--format', 'json'], { input: '{}' }));
     const manifest = {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',

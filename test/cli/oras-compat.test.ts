@@ -309,6 +309,35 @@ describe('flags and defaults', () => {
     expect(bad.code).toBe(4);
   }, T);
 
+  it('blob push from stdin requires --size (root/blob/push.go); manifest push --descriptor prints the compact descriptor', async () => {
+    const repo = `${REG}/${uniqueRepo('compat/stdin')}`;
+    const r = await oras(['blob', 'push', repo, '-'], 'hello\n');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('`--size` must be provided if the blob is read from stdin');
+    expect((await ok(['blob', 'push', `${repo}@${sha256('hello\n')}`, '-', '--size', '6'], 'hello\n')).stdout).toContain(sha256('hello\n'));
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: MANIFEST,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256('{}'), size: 2 },
+      layers: [{ mediaType: 'text/plain', digest: sha256('hello\n'), size: 6 }],
+    }));
+    await ok(['blob', 'push', `${repo}@${sha256('{}')}`, '-', '--size', '2'], '{}');
+    await writeFile(join(root, 'm.json'), manifest);
+    const pushed = await ok(['manifest', 'push', `${repo}:v1`, 'm.json', '--descriptor']);
+    expect(pushed.stdout).toBe(JSON.stringify({ mediaType: MANIFEST, digest: sha256(manifest), size: manifest.length }));
+  }, T);
+
+  it('-d implies no TTY (opts.DisableTTY(opts.Debug, …) in every command): no progress bars on a terminal with --debug', async () => {
+    const { spawnSync } = await import('node:child_process');
+    if (spawnSync('sh', ['-c', 'command -v script'], { encoding: 'utf8' }).status !== 0) return; // script(1) allocates the PTY
+    const { CLI } = await import('./helpers.js');
+    // A fresh repository per run, so the blobs are uploaded (not "Exists").
+    const run = (extra: string): string => spawnSync('script', ['-qec', `stty cols 120 2>/dev/null; "${process.execPath}" "${CLI}" push ${REG}/${uniqueRepo('compat/debug-tty')}:v1 a.txt ${extra}`, '/dev/null'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 }).stdout;
+    expect(run('')).toContain('\u2713 Uploaded');
+    const debug = run('-d');
+    expect(debug).not.toContain('\u2713');
+    expect(debug).toContain('Uploaded');
+  }, T);
+
   it('pull -k: an existing file is an error ("treat them as errors", root/pull.go), the file is untouched', async () => {
     const repo = `${REG}/${uniqueRepo('compat/keep')}`;
     await ok(['push', `${repo}:v1`, 'a.txt']);

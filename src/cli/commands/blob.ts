@@ -102,10 +102,11 @@ function registerBlobPush(blob: Command): void {
     .argument('<reference>', 'registry/repo[@digest]')
     .argument('<file>', 'file to push, "-" for stdin')
     .option('--media-type <type>', 'media type for the printed descriptor', MediaType.OctetStream)
-    .option('--size <bytes>', 'expected size (checked)', positiveInt('--size'))
+    .option('--size <bytes>', 'the blob size (checked); required when reading stdin, as in oras 1.3', (v: string) => (v.trim() === '0' ? 0 : positiveInt('--size')(v)))
     .option('--descriptor', 'print the descriptor of the pushed blob');
   addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, file: string, opts: CommonFlags & { mediaType: string; size?: number; descriptor?: boolean } & Record<string, unknown>) => {
+    if (file === '-' && opts.size === undefined) throw usageError('`--size` must be provided if the blob is read from stdin', 'e.g. oras blob push --size 12 REPO@DIGEST -');
     let spool: string | undefined;
     try {
       let path = file;

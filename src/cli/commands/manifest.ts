@@ -188,9 +188,11 @@ function registerPushManifest(manifest: Command): void {
     .description('push a manifest file (or "-" for stdin) to a registry or OCI layout')
     .argument('<reference>', 'registry/repo[:tag][,tag...] or registry/repo@digest')
     .argument('<file>', 'manifest JSON file, "-" for stdin')
-    .option('--media-type <type>', 'media type of the manifest (default: its mediaType field)');
+    .option('--media-type <type>', 'media type of the manifest (default: its mediaType field)')
+    .option('--descriptor', 'print the descriptor of the pushed manifest (compact JSON, as oras 1.3)')
+    .option('--pretty', 'with --descriptor: pretty-print it');
   addTargetCommandOptions(cmd);
-  cmd.action(async (refArg: string, file: string, opts: CommonFlags & { mediaType?: string } & Record<string, unknown>) => {
+  cmd.action(async (refArg: string, file: string, opts: CommonFlags & { mediaType?: string; descriptor?: boolean; pretty?: boolean } & Record<string, unknown>) => {
     const bytes = file === '-' ? await readAll(process.stdin, MAX_MANIFEST_BYTES, 'manifest on stdin') : await readFile(file);
     if (bytes.length > MAX_MANIFEST_BYTES) throw usageError(`${file} is larger than ${MAX_MANIFEST_BYTES} bytes`);
     let docType: unknown;
@@ -215,6 +217,10 @@ function registerPushManifest(manifest: Command): void {
       if (target.remote !== undefined && first !== undefined) await target.remote.pushReference(descriptor, bytes, first, call);
       else if (!(await target.target.exists(descriptor, call))) await target.target.push(descriptor, bytes, call);
       for (const t of target.remote !== undefined ? tags.slice(1) : tags) await target.target.tag(descriptor, t, call);
+      if (opts.descriptor === true) {
+        process.stdout.write(opts.pretty === true ? `${JSON.stringify(descriptor, null, 2)}\n` : JSON.stringify(descriptor));
+        return;
+      }
       if (cliState.format === 'json') {
         printJson({ reference: target.display(descriptor.digest), ...descriptor, tags });
         return;
