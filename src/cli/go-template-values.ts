@@ -20,7 +20,10 @@ export function goFloat(n: number): string {
     const digits = String(Math.abs(exp)).padStart(2, '0');
     return `${mant}e${sign}${digits}`;
   }
-  return n.toFixed(Math.max(0, (mant.split('.')[1]?.length ?? 0) - exp)).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+  return n
+    .toFixed(Math.max(0, (mant.split('.')[1]?.length ?? 0) - exp))
+    .replace(/(\.\d*?)0+$/, '$1')
+    .replace(/\.$/, '');
 }
 
 /** Go's `%v` of a decoded JSON value (as `text/template` prints an action's result). */
@@ -37,7 +40,10 @@ function goInner(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(goInner).join(' ')}]`;
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `map[${Object.keys(o).sort().map((k) => `${k}:${goInner(o[k])}`).join(' ')}]`;
+    return `map[${Object.keys(o)
+      .sort()
+      .map((k) => `${k}:${goInner(o[k])}`)
+      .join(' ')}]`;
   }
   return String(v);
 }
@@ -61,22 +67,41 @@ export function truthy(v: unknown): boolean {
  */
 export function goPrintf(format: string, args: unknown[]): string {
   let i = 0;
-  return format.replace(/%([-0 +#]*)(\d*)(?:\.(\d+))?([a-zA-Z%])/g, (_m, flags: string, width: string, prec: string | undefined, verb: string) => {
-    if (verb === '%') return '%';
-    if (i >= args.length) return `%!${verb}(MISSING)`;
-    const a = args[i++];
-    let s: string;
-    switch (verb) {
-      case 'v': case 's': s = goValueString(a); if (a === undefined || a === null) s = '<nil>'; break;
-      case 'd': s = typeof a === 'number' && Number.isInteger(a) ? String(a) : `%!d(${goValueString(a)})`; break;
-      case 'q': s = JSON.stringify(goValueString(a)); break;
-      case 't': s = typeof a === 'boolean' ? String(a) : `%!t(${goValueString(a)})`; break;
-      case 'x': s = typeof a === 'number' ? Math.trunc(a).toString(16) : Buffer.from(goValueString(a)).toString('hex'); break;
-      case 'f': s = typeof a === 'number' ? a.toFixed(prec !== undefined ? Number(prec) : 6) : `%!f(${goValueString(a)})`; break;
-      default: s = `%!${verb}(${goValueString(a)})`;
-    }
-    const w = width === '' ? 0 : Number(width);
-    if (s.length < w) s = flags.includes('-') ? s.padEnd(w) : s.padStart(w, flags.includes('0') && verb !== 's' ? '0' : ' ');
-    return s;
-  });
+  return format.replace(
+    /%([-0 +#]*)(\d*)(?:\.(\d+))?([a-zA-Z%])/g,
+    (_m, flags: string, width: string, prec: string | undefined, verb: string) => {
+      if (verb === '%') return '%';
+      if (i >= args.length) return `%!${verb}(MISSING)`;
+      const a = args[i++];
+      let s: string;
+      switch (verb) {
+        case 'v':
+        case 's':
+          s = goValueString(a);
+          if (a === undefined || a === null) s = '<nil>';
+          break;
+        case 'd':
+          s = typeof a === 'number' && Number.isInteger(a) ? String(a) : `%!d(${goValueString(a)})`;
+          break;
+        case 'q':
+          s = JSON.stringify(goValueString(a));
+          break;
+        case 't':
+          s = typeof a === 'boolean' ? String(a) : `%!t(${goValueString(a)})`;
+          break;
+        case 'x':
+          s = typeof a === 'number' ? Math.trunc(a).toString(16) : Buffer.from(goValueString(a)).toString('hex');
+          break;
+        case 'f':
+          s = typeof a === 'number' ? a.toFixed(prec !== undefined ? Number(prec) : 6) : `%!f(${goValueString(a)})`;
+          break;
+        default:
+          s = `%!${verb}(${goValueString(a)})`;
+      }
+      const w = width === '' ? 0 : Number(width);
+      if (s.length < w)
+        s = flags.includes('-') ? s.padEnd(w) : s.padStart(w, flags.includes('0') && verb !== 's' ? '0' : ' ');
+      return s;
+    },
+  );
 }

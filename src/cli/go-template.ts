@@ -25,7 +25,11 @@ type Node =
   | { kind: 'if' | 'with'; pipe: Pipe; then: Node[]; else: Node[] }
   | { kind: 'range'; pipe: Pipe; then: Node[]; else: Node[] };
 
-interface Pipe { decl: string[]; assign: boolean; cmds: Arg[][] }
+interface Pipe {
+  decl: string[];
+  assign: boolean;
+  cmds: Arg[][];
+}
 
 type Arg =
   | { kind: 'field'; base: 'dot' | string; path: string[] }
@@ -37,7 +41,9 @@ type Arg =
 type Fn = (...args: unknown[]) => unknown;
 
 function templateError(message: string): OrasError {
-  return new OrasError('ERR_ORAS_USAGE', `template: ${message}`, { hint: 'see https://pkg.go.dev/text/template; supported: fields, pipelines, if/else, range, with, variables, and the functions index, len, printf, print, println, not, and, or, eq, ne, lt, le, gt, ge, toJson, toPrettyJson, toRawJson, join, upper, lower, trim, default, quote, …' });
+  return new OrasError('ERR_ORAS_USAGE', `template: ${message}`, {
+    hint: 'see https://pkg.go.dev/text/template; supported: fields, pipelines, if/else, range, with, variables, and the functions index, len, printf, print, println, not, and, or, eq, ne, lt, le, gt, ge, toJson, toPrettyJson, toRawJson, join, upper, lower, trim, default, quote, …',
+  });
 }
 
 // ---------------------------------------------------------------- lexer
@@ -51,10 +57,16 @@ function splitActions(src: string): { text?: string; action?: string }[] {
     const open = src.indexOf('{{', i);
     let text = open < 0 ? src.slice(i) : src.slice(i, open);
     if (trimNext) text = text.replace(/^[ \t\r\n]+/, '');
-    if (open < 0) { out.push({ text }); break; }
+    if (open < 0) {
+      out.push({ text });
+      break;
+    }
     let inner = open + 2;
     const trimLeft = /^-[ \t\r\n]/.test(src.slice(inner, inner + 2));
-    if (trimLeft) { text = text.replace(/[ \t\r\n]+$/, ''); inner += 1; }
+    if (trimLeft) {
+      text = text.replace(/[ \t\r\n]+$/, '');
+      inner += 1;
+    }
     out.push({ text });
     const close = findClose(src, inner);
     if (close < 0) throw templateError('unclosed action');
@@ -71,19 +83,43 @@ function splitActions(src: string): { text?: string; action?: string }[] {
 function findClose(src: string, from: number): number {
   for (let i = from; i < src.length; i++) {
     const c = src[i];
-    if (c === '"') { i++; while (i < src.length && src[i] !== '"') { if (src[i] === '\\') i++; i++; } continue; }
-    if (c === '`' || c === "'") { const q = c; i++; while (i < src.length && src[i] !== q) i++; continue; }
-    if (c === '/' && src[i + 1] === '*') { const e = src.indexOf('*/', i + 2); if (e < 0) return -1; i = e + 1; continue; }
+    if (c === '"') {
+      i++;
+      while (i < src.length && src[i] !== '"') {
+        if (src[i] === '\\') i++;
+        i++;
+      }
+      continue;
+    }
+    if (c === '`' || c === "'") {
+      const q = c;
+      i++;
+      while (i < src.length && src[i] !== q) i++;
+      continue;
+    }
+    if (c === '/' && src[i + 1] === '*') {
+      const e = src.indexOf('*/', i + 2);
+      if (e < 0) return -1;
+      i = e + 1;
+      continue;
+    }
     if (c === '}' && src[i + 1] === '}') return i;
   }
   return -1;
 }
 
-type Tok = { t: 'field'; v: string } | { t: 'var'; v: string } | { t: 'ident'; v: string } | { t: 'str'; v: string } | { t: 'num'; v: number } | { t: 'op'; v: string };
+type Tok =
+  | { t: 'field'; v: string }
+  | { t: 'var'; v: string }
+  | { t: 'ident'; v: string }
+  | { t: 'str'; v: string }
+  | { t: 'num'; v: number }
+  | { t: 'op'; v: string };
 
 function tokenize(action: string): Tok[] {
   const toks: Tok[] = [];
-  const re = /\s+|(\.[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)|(\$[\w]*(?:\.[A-Za-z_][\w]*)*)|(:=|=|\||\(|\)|,)|("(?:[^"\\]|\\.)*")|(`[^`]*`)|('(?:[^'\\]|\\.)')|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|([A-Za-z_][\w]*)|(\.)/y;
+  const re =
+    /\s+|(\.[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)|(\$[\w]*(?:\.[A-Za-z_][\w]*)*)|(:=|=|\||\(|\)|,)|("(?:[^"\\]|\\.)*")|(`[^`]*`)|('(?:[^'\\]|\\.)')|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|([A-Za-z_][\w]*)|(\.)/y;
   let m: RegExpExecArray | null;
   re.lastIndex = 0;
   while (re.lastIndex < action.length) {
@@ -95,7 +131,8 @@ function tokenize(action: string): Tok[] {
     else if (m[3] !== undefined) toks.push({ t: 'op', v: m[3] });
     else if (m[4] !== undefined) toks.push({ t: 'str', v: JSON.parse(m[4].replace(/\\'/g, "'")) as string });
     else if (m[5] !== undefined) toks.push({ t: 'str', v: m[5].slice(1, -1) });
-    else if (m[6] !== undefined) toks.push({ t: 'num', v: (JSON.parse(`"${m[6].slice(1, -1)}"`) as string).codePointAt(0) ?? 0 });
+    else if (m[6] !== undefined)
+      toks.push({ t: 'num', v: (JSON.parse(`"${m[6].slice(1, -1)}"`) as string).codePointAt(0) ?? 0 });
     else if (m[7] !== undefined) toks.push({ t: 'num', v: Number(m[7]) });
     else if (m[8] !== undefined) toks.push({ t: 'ident', v: m[8] });
     else if (m[9] !== undefined) toks.push({ t: 'field', v: '.' });
@@ -107,15 +144,21 @@ function tokenize(action: string): Tok[] {
 
 class PipeParser {
   private i = 0;
-  constructor(private readonly toks: Tok[], private readonly src: string) {}
+  constructor(
+    private readonly toks: Tok[],
+    private readonly src: string,
+  ) {}
 
   parse(): Pipe {
     const pipe = this.pipe();
-    if (this.i < this.toks.length) throw templateError(`unexpected ${JSON.stringify(this.peek()?.v)} in {{${this.src}}}`);
+    if (this.i < this.toks.length)
+      throw templateError(`unexpected ${JSON.stringify(this.peek()?.v)} in {{${this.src}}}`);
     return pipe;
   }
 
-  private peek(): Tok | undefined { return this.toks[this.i]; }
+  private peek(): Tok | undefined {
+    return this.toks[this.i];
+  }
 
   private pipe(): Pipe {
     const decl: string[] = [];
@@ -126,18 +169,34 @@ class PipeParser {
       decl.push(tok.v);
       this.i++;
       const op = this.peek();
-      if (op?.t === 'op' && op.v === ',') { this.i++; continue; }
-      if (op?.t === 'op' && (op.v === ':=' || op.v === '=')) { assign = op.v === '='; this.i++; break; }
-      decl.length = 0; this.i = save; break;
+      if (op?.t === 'op' && op.v === ',') {
+        this.i++;
+        continue;
+      }
+      if (op?.t === 'op' && (op.v === ':=' || op.v === '=')) {
+        assign = op.v === '=';
+        this.i++;
+        break;
+      }
+      decl.length = 0;
+      this.i = save;
+      break;
     }
     const cmds: Arg[][] = [this.command()];
-    while (this.peek()?.t === 'op' && this.peek()?.v === '|') { this.i++; cmds.push(this.command()); }
+    while (this.peek()?.t === 'op' && this.peek()?.v === '|') {
+      this.i++;
+      cmds.push(this.command());
+    }
     return { decl, assign, cmds };
   }
 
   private command(): Arg[] {
     const args: Arg[] = [];
-    for (let tok = this.peek(); tok !== undefined && !(tok.t === 'op' && (tok.v === '|' || tok.v === ')')); tok = this.peek()) {
+    for (
+      let tok = this.peek();
+      tok !== undefined && !(tok.t === 'op' && (tok.v === '|' || tok.v === ')'));
+      tok = this.peek()
+    ) {
       args.push(this.operand());
     }
     if (args.length === 0) throw templateError(`missing value in {{${this.src}}}`);
@@ -147,9 +206,15 @@ class PipeParser {
   private operand(): Arg {
     const tok = this.toks[this.i++]!;
     switch (tok.t) {
-      case 'field': return { kind: 'field', base: 'dot', path: tok.v === '.' ? [] : tok.v.slice(1).split('.') };
-      case 'var': { const [name = '$', ...path] = tok.v.split('.'); return { kind: 'field', base: name, path }; }
-      case 'str': case 'num': return { kind: 'lit', value: tok.v };
+      case 'field':
+        return { kind: 'field', base: 'dot', path: tok.v === '.' ? [] : tok.v.slice(1).split('.') };
+      case 'var': {
+        const [name = '$', ...path] = tok.v.split('.');
+        return { kind: 'field', base: name, path };
+      }
+      case 'str':
+      case 'num':
+        return { kind: 'lit', value: tok.v };
       case 'ident':
         if (tok.v === 'true' || tok.v === 'false') return { kind: 'lit', value: tok.v === 'true' };
         if (tok.v === 'nil') return { kind: 'lit', value: null };
@@ -181,7 +246,10 @@ export function parseGoTemplate(src: string): Node[] {
     const nodes: Node[] = [];
     while (pos < parts.length) {
       const part = parts[pos++]!;
-      if (part.action === undefined) { nodes.push({ kind: 'text', text: part.text ?? '' }); continue; }
+      if (part.action === undefined) {
+        nodes.push({ kind: 'text', text: part.text ?? '' });
+        continue;
+      }
       const a = part.action;
       if (a.startsWith('/*')) continue;
       const word = /^[a-z]+\b/.exec(a)?.[0] ?? '';
@@ -218,12 +286,24 @@ export function parseGoTemplate(src: string): Node[] {
 
 class Scope {
   private readonly vars: Map<string, unknown>[] = [new Map()];
-  constructor(root: unknown) { this.vars[0]!.set('$', root); }
-  push(): void { this.vars.push(new Map()); }
-  pop(): void { this.vars.pop(); }
-  declare(name: string, v: unknown): void { this.vars[this.vars.length - 1]!.set(name, v); }
+  constructor(root: unknown) {
+    this.vars[0]!.set('$', root);
+  }
+  push(): void {
+    this.vars.push(new Map());
+  }
+  pop(): void {
+    this.vars.pop();
+  }
+  declare(name: string, v: unknown): void {
+    this.vars[this.vars.length - 1]!.set(name, v);
+  }
   assign(name: string, v: unknown): void {
-    for (let i = this.vars.length - 1; i >= 0; i--) if (this.vars[i]!.has(name)) { this.vars[i]!.set(name, v); return; }
+    for (let i = this.vars.length - 1; i >= 0; i--)
+      if (this.vars[i]!.has(name)) {
+        this.vars[i]!.set(name, v);
+        return;
+      }
     throw templateError(`undefined variable: ${name}`);
   }
   get(name: string): unknown {
@@ -237,8 +317,10 @@ export const NO_VALUE = Symbol('no value');
 
 function walkPath(v: unknown, path: string[]): unknown {
   for (const key of path) {
-    if (v === null || v === undefined || v === NO_VALUE) throw templateError(`nil pointer evaluating interface {}.${key}`);
-    if (typeof v !== 'object' || Array.isArray(v)) throw templateError(`can't evaluate field ${key} in type ${Array.isArray(v) ? '[]interface {}' : typeof v}`);
+    if (v === null || v === undefined || v === NO_VALUE)
+      throw templateError(`nil pointer evaluating interface {}.${key}`);
+    if (typeof v !== 'object' || Array.isArray(v))
+      throw templateError(`can't evaluate field ${key} in type ${Array.isArray(v) ? '[]interface {}' : typeof v}`);
     v = Object.prototype.hasOwnProperty.call(v, key) ? (v as Record<string, unknown>)[key] : NO_VALUE;
   }
   return v;
@@ -246,10 +328,14 @@ function walkPath(v: unknown, path: string[]): unknown {
 
 function evalArg(a: Arg, dot: unknown, scope: Scope, final: unknown[] | undefined): unknown {
   switch (a.kind) {
-    case 'lit': return a.value;
-    case 'field': return walkPath(a.base === 'dot' ? dot : scope.get(a.base), a.path);
-    case 'pipe': return walkPath(evalPipe(a.pipe, dot, scope), a.path);
-    case 'func': return FUNCS[a.name]!(...(final ?? []));
+    case 'lit':
+      return a.value;
+    case 'field':
+      return walkPath(a.base === 'dot' ? dot : scope.get(a.base), a.path);
+    case 'pipe':
+      return walkPath(evalPipe(a.pipe, dot, scope), a.path);
+    case 'func':
+      return FUNCS[a.name]!(...(final ?? []));
   }
 }
 
@@ -265,15 +351,23 @@ function evalCommand(cmd: Arg[], dot: unknown, scope: Scope, piped: unknown[]): 
 
 function evalPipe(p: Pipe, dot: unknown, scope: Scope): unknown {
   let value: unknown;
-  p.cmds.forEach((c, i) => { value = evalCommand(c, dot, scope, i === 0 ? [] : [value]); });
-  if (p.decl.length === 1) (p.assign ? scope.assign(p.decl[0]!, value) : scope.declare(p.decl[0]!, value));
+  p.cmds.forEach((c, i) => {
+    value = evalCommand(c, dot, scope, i === 0 ? [] : [value]);
+  });
+  if (p.decl.length === 1) {
+    if (p.assign) scope.assign(p.decl[0]!, value);
+    else scope.declare(p.decl[0]!, value);
+  }
   return value;
 }
 
 function rangeItems(v: unknown): [unknown, unknown][] {
   if (v === null || v === undefined || v === NO_VALUE) return [];
   if (Array.isArray(v)) return v.map((e, i) => [i, e]);
-  if (typeof v === 'object') return Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]);
+  if (typeof v === 'object')
+    return Object.keys(v)
+      .sort()
+      .map((k) => [k, (v as Record<string, unknown>)[k]]);
   if (typeof v === 'number' && Number.isInteger(v)) return Array.from({ length: Math.max(0, v) }, (_, i) => [i, i]);
   throw templateError(`range can't iterate over ${goValueString(v)}`);
 }
@@ -281,9 +375,16 @@ function rangeItems(v: unknown): [unknown, unknown][] {
 function exec(nodes: Node[], dot: unknown, scope: Scope, out: string[]): void {
   for (const n of nodes) {
     switch (n.kind) {
-      case 'text': out.push(n.text); break;
-      case 'action': { const v = evalPipe(n.pipe, dot, scope); if (n.pipe.decl.length === 0) out.push(goValueString(v)); break; }
-      case 'if': case 'with': {
+      case 'text':
+        out.push(n.text);
+        break;
+      case 'action': {
+        const v = evalPipe(n.pipe, dot, scope);
+        if (n.pipe.decl.length === 0) out.push(goValueString(v));
+        break;
+      }
+      case 'if':
+      case 'with': {
         scope.push();
         const v = evalPipe(n.pipe, dot, scope);
         if (truthy(v)) exec(n.then, n.kind === 'with' ? v : dot, scope, out);
@@ -297,7 +398,10 @@ function exec(nodes: Node[], dot: unknown, scope: Scope, out: string[]): void {
         const items = rangeItems(evalPipe(pipe, dot, scope));
         for (const [k, v] of items) {
           if (n.pipe.decl.length === 1) scope.declare(n.pipe.decl[0]!, v);
-          if (n.pipe.decl.length === 2) { scope.declare(n.pipe.decl[0]!, k); scope.declare(n.pipe.decl[1]!, v); }
+          if (n.pipe.decl.length === 2) {
+            scope.declare(n.pipe.decl[0]!, k);
+            scope.declare(n.pipe.decl[1]!, v);
+          }
           exec(n.then, v, scope, out);
         }
         if (items.length === 0) exec(n.else, dot, scope, out);
@@ -331,27 +435,44 @@ const cmp = (a: unknown, b: unknown): number => {
   throw templateError('incompatible types for comparison');
 };
 const str = (v: unknown): string => goValueString(v);
-const jsonOf = (v: unknown, indent?: number): string => (v === NO_VALUE || v === undefined ? 'null' : JSON.stringify(v, null, indent));
+const jsonOf = (v: unknown, indent?: number): string =>
+  v === NO_VALUE || v === undefined ? 'null' : JSON.stringify(v, null, indent);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === null || v === NO_VALUE ? [] : [v]);
 
 const FUNCS: Record<string, Fn> = {
   // Go text/template builtins
-  index: (v, ...keys) => keys.reduce<unknown>((acc, k) => {
-    if (Array.isArray(acc)) { if (typeof k !== 'number' || k < 0 || k >= acc.length) throw templateError(`index out of range: ${str(k)}`); return acc[k]; }
-    if (acc !== null && typeof acc === 'object') return Object.prototype.hasOwnProperty.call(acc, String(k)) ? (acc as Record<string, unknown>)[String(k)] : NO_VALUE;
-    throw templateError(`can't index item of type ${typeof acc}`);
-  }, v),
+  index: (v, ...keys) =>
+    keys.reduce<unknown>((acc, k) => {
+      if (Array.isArray(acc)) {
+        if (typeof k !== 'number' || k < 0 || k >= acc.length) throw templateError(`index out of range: ${str(k)}`);
+        return acc[k];
+      }
+      if (acc !== null && typeof acc === 'object')
+        return Object.prototype.hasOwnProperty.call(acc, String(k))
+          ? (acc as Record<string, unknown>)[String(k)]
+          : NO_VALUE;
+      throw templateError(`can't index item of type ${typeof acc}`);
+    }, v),
   len: (v) => {
     if (typeof v === 'string' || Array.isArray(v)) return v.length;
     if (v !== null && typeof v === 'object') return Object.keys(v).length;
     throw templateError(`len of type ${typeof v}`);
   },
   printf: (fmt, ...args) => goPrintf(String(fmt), args),
-  print: (...args) => args.map((a, i) => (i > 0 && typeof a !== 'string' && typeof args[i - 1] !== 'string' ? ' ' : '') + str(a)).join(''),
+  print: (...args) =>
+    args
+      .map((a, i) => (i > 0 && typeof a !== 'string' && typeof args[i - 1] !== 'string' ? ' ' : '') + str(a))
+      .join(''),
   println: (...args) => `${args.map(str).join(' ')}\n`,
   not: (v) => !truthy(v),
-  and: (...args) => { for (const a of args) if (!truthy(a)) return a; return args[args.length - 1]; },
-  or: (...args) => { for (const a of args) if (truthy(a)) return a; return args[args.length - 1]; },
+  and: (...args) => {
+    for (const a of args) if (!truthy(a)) return a;
+    return args[args.length - 1];
+  },
+  or: (...args) => {
+    for (const a of args) if (truthy(a)) return a;
+    return args[args.length - 1];
+  },
   eq: (a, ...bs) => bs.some((b) => (a === NO_VALUE ? null : a) === (b === NO_VALUE ? null : b)),
   ne: (a, b) => a !== b,
   lt: (a, b) => cmp(a, b) < 0,
@@ -380,7 +501,12 @@ const FUNCS: Record<string, Fn> = {
   last: (v) => list(v)[list(v).length - 1] ?? null,
   keys: (...maps) => maps.flatMap((m) => (m !== null && typeof m === 'object' ? Object.keys(m) : [])),
   sortAlpha: (v) => list(v).map(str).sort(),
-  split: (sep, s) => Object.fromEntries(str(s).split(str(sep)).map((p, i) => [`_${i}`, p])),
+  split: (sep, s) =>
+    Object.fromEntries(
+      str(s)
+        .split(str(sep))
+        .map((p, i) => [`_${i}`, p]),
+    ),
   splitList: (sep, s) => str(s).split(str(sep)),
   base: (s) => str(s).replace(/\/+$/, '').split('/').pop() ?? '',
   trunc: (n, s) => (typeof n === 'number' ? (n >= 0 ? str(s).slice(0, n) : str(s).slice(n)) : str(s)),

@@ -25,7 +25,11 @@ export interface ResolvedFormat {
  * one of `allowed` (the error lists them). The template is parsed here so a
  * bad one fails before any work is done (oras parses it only when printing).
  */
-export function resolveFormat(format: string, template: string | undefined, allowed: readonly string[]): ResolvedFormat {
+export function resolveFormat(
+  format: string,
+  template: string | undefined,
+  allowed: readonly string[],
+): ResolvedFormat {
   let type = format;
   let tpl = template;
   if (tpl !== undefined && tpl !== '') {
@@ -35,9 +39,13 @@ export function resolveFormat(format: string, template: string | undefined, allo
     tpl = format.slice('go-template='.length);
   }
   if (type === 'go-template' && (tpl === undefined || tpl === '')) {
-    throw usageError('"go-template" format specified but no template given', 'use `--format go-template=TEMPLATE` to specify the template');
+    throw usageError(
+      '"go-template" format specified but no template given',
+      'use `--format go-template=TEMPLATE` to specify the template',
+    );
   }
-  if (!allowed.includes(type)) throw usageError(`invalid format type: ${JSON.stringify(type)}`, `supported types: ${allowed.join(', ')}`);
+  if (!allowed.includes(type))
+    throw usageError(`invalid format type: ${JSON.stringify(type)}`, `supported types: ${allowed.join(', ')}`);
   if (type === 'go-template') {
     parseGoTemplate(tpl ?? '');
     return { type, template: tpl ?? '' };
@@ -53,10 +61,20 @@ const TYPES = new WeakMap<Command, { types: readonly string[]; outputAlias: bool
  * value) and `--template`. `types` lists the accepted types, the first is the
  * default. Parsed by {@link applyFormatFlags} before the action runs.
  */
-export function addTemplateFormatOptions(cmd: Command, types: readonly string[] = ['text', 'json', 'go-template'], options: { outputAlias?: boolean } = {}): Command {
+export function addTemplateFormatOptions(
+  cmd: Command,
+  types: readonly string[] = ['text', 'json', 'go-template'],
+  options: { outputAlias?: boolean } = {},
+): Command {
   TYPES.set(cmd, { types, outputAlias: options.outputAlias === true });
-  if (options.outputAlias === true) cmd.option('-o, --output <format>', `deprecated alias of --format (${types.filter((t) => t !== 'go-template').join(', ')})`);
-  const usage = types.map((t) => (t === 'go-template' ? "'go-template=TEMPLATE': print with the Go template" : `'${t}'`)).join(', ');
+  if (options.outputAlias === true)
+    cmd.option(
+      '-o, --output <format>',
+      `deprecated alias of --format (${types.filter((t) => t !== 'go-template').join(', ')})`,
+    );
+  const usage = types
+    .map((t) => (t === 'go-template' ? "'go-template=TEMPLATE': print with the Go template" : `'${t}'`))
+    .join(', ');
   return cmd
     .addOption(new Option('--format <format>', `output format: ${usage}`).default(types[0]))
     .option('--template <template>', 'Go template used with --format go-template');
@@ -70,12 +88,15 @@ export function applyFormatFlags(cmd: Command, opts: { format?: string; template
   let format = opts.format ?? types[0] ?? 'text';
   if (entry.outputAlias && opts.output !== undefined) {
     // oras 1.3 discover: `-o/--output` is deprecated; it and --format exclude each other.
-    if (cmd.getOptionValueSource('format') === 'cli') throw usageError('--format and --output cannot be used at the same time');
-    if (!['tree', 'table', 'json'].includes(opts.output)) throw usageError('output type can only be tree, table or json');
+    if (cmd.getOptionValueSource('format') === 'cli')
+      throw usageError('--format and --output cannot be used at the same time');
+    if (!['tree', 'table', 'json'].includes(opts.output))
+      throw usageError('output type can only be tree, table or json');
     process.stderr.write(`[DEPRECATED] --output is deprecated, try \`--format ${opts.output}\` instead\n`);
     format = opts.output;
   }
-  if (format === 'table' && types.includes('table')) process.stderr.write('Format "table" is deprecated and will be removed in a future release.\n');
+  if (format === 'table' && types.includes('table'))
+    process.stderr.write('Format "table" is deprecated and will be removed in a future release.\n');
   const resolved = resolveFormat(format, opts.template, types);
   cliState.format = resolved.type;
   cliState.template = resolved.template;

@@ -19,7 +19,15 @@ import type { CliTarget } from './targets.js';
 
 /** Go's GOARCH for Node's `process.arch` (oras defaults a missing arch to its own GOARCH). */
 function goArch(): string {
-  const map: Record<string, string> = { x64: 'amd64', ia32: '386', arm: 'arm', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    ia32: '386',
+    arm: 'arm',
+    arm64: 'arm64',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+  };
   return map[process.arch] ?? process.arch;
 }
 
@@ -27,7 +35,11 @@ function goArch(): string {
 export function parsePlatform(value: string, flag = '--platform'): Platform {
   const [spec = '', osVersion] = value.split(/:(.*)/s);
   const parts = spec.split('/');
-  if (parts.length > 3) throw usageError(`failed to parse platform ${JSON.stringify(value)}: expected format os[/arch[/variant]]`, `e.g. ${flag} linux/amd64`);
+  if (parts.length > 3)
+    throw usageError(
+      `failed to parse platform ${JSON.stringify(value)}: expected format os[/arch[/variant]]`,
+      `e.g. ${flag} linux/amd64`,
+    );
   const [os = '', arch = goArch(), variant] = parts;
   if (os === '') throw usageError('invalid platform: OS cannot be empty', `e.g. ${flag} linux/amd64`);
   if (arch === '') throw usageError('invalid platform: Architecture cannot be empty', `e.g. ${flag} linux/amd64`);
@@ -67,7 +79,12 @@ const IMAGE_CONFIGS = new Set<string>([MediaType.ImageConfig, 'application/vnd.d
  * of an index (fetched and verified); or `root` when it is an image manifest
  * whose config platform matches.
  */
-export async function selectPlatform(target: CliTarget, fetched: { descriptor: Descriptor; bytes: Buffer }, platform: string | undefined, what: string): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+export async function selectPlatform(
+  target: CliTarget,
+  fetched: { descriptor: Descriptor; bytes: Buffer },
+  platform: string | undefined,
+  what: string,
+): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
   if (platform === undefined) return fetched;
   const want = parsePlatform(platform);
   const parsed = parseManifest(fetched.bytes, fetched.descriptor.mediaType);
@@ -75,24 +92,39 @@ export async function selectPlatform(target: CliTarget, fetched: { descriptor: D
     const match = parsed.index.manifests.find((m) => platformMatches(m.platform, want));
     if (match === undefined) {
       const available = parsed.index.manifests.map((m) => platformString(m.platform));
-      throw new OrasError('ERR_ORAS_NOT_FOUND', `${what}: no matching manifest was found in the manifest list for platform ${platformString(want)}`, {
-        hint: `available platforms: ${available.join(', ') || 'none'}`,
-      });
+      throw new OrasError(
+        'ERR_ORAS_NOT_FOUND',
+        `${what}: no matching manifest was found in the manifest list for platform ${platformString(want)}`,
+        {
+          hint: `available platforms: ${available.join(', ') || 'none'}`,
+        },
+      );
     }
-    return { descriptor: match, bytes: await fetchAll(target, match, MAX_MANIFEST_BYTES, { signal: interrupt.signal }) };
+    return {
+      descriptor: match,
+      bytes: await fetchAll(target, match, MAX_MANIFEST_BYTES, { signal: interrupt.signal }),
+    };
   }
   const config = parsed.manifest.config;
   if (!IMAGE_CONFIGS.has(config.mediaType)) {
-    throw new OrasError('ERR_ORAS_UNSUPPORTED', `${what}: config media type ${config.mediaType} carries no platform`, { hint: `drop --platform: ${what} is a single artifact, not a multi-platform image` });
+    throw new OrasError('ERR_ORAS_UNSUPPORTED', `${what}: config media type ${config.mediaType} carries no platform`, {
+      hint: `drop --platform: ${what} is a single artifact, not a multi-platform image`,
+    });
   }
   let got: Platform | undefined;
   try {
-    got = JSON.parse((await fetchAll(target, config, MAX_MANIFEST_BYTES, { signal: interrupt.signal })).toString('utf8')) as Platform;
+    got = JSON.parse(
+      (await fetchAll(target, config, MAX_MANIFEST_BYTES, { signal: interrupt.signal })).toString('utf8'),
+    ) as Platform;
   } catch (err) {
     if (err instanceof OrasError) throw err;
   }
   if (!platformMatches(got, want)) {
-    throw new OrasError('ERR_ORAS_NOT_FOUND', `${what}: platform in manifest does not match target platform ${platformString(want)}`, { hint: `the manifest is for ${platformString(got)}` });
+    throw new OrasError(
+      'ERR_ORAS_NOT_FOUND',
+      `${what}: platform in manifest does not match target platform ${platformString(want)}`,
+      { hint: `the manifest is for ${platformString(got)}` },
+    );
   }
   return fetched;
 }
@@ -101,7 +133,12 @@ export async function selectPlatform(target: CliTarget, fetched: { descriptor: D
  * Resolves `ref` on `target` to the manifest for `platform` (see
  * {@link selectPlatform}); without a platform, a plain resolve.
  */
-export async function resolveForPlatform(target: CliTarget, ref: string, platform: string | undefined, what: string): Promise<Descriptor> {
+export async function resolveForPlatform(
+  target: CliTarget,
+  ref: string,
+  platform: string | undefined,
+  what: string,
+): Promise<Descriptor> {
   const descriptor = await target.resolve(ref, { signal: interrupt.signal });
   if (platform === undefined) return descriptor;
   const bytes = await fetchAll(target, descriptor, MAX_MANIFEST_BYTES, { signal: interrupt.signal });

@@ -12,7 +12,10 @@ const push = {
   annotations: { 'org.opencontainers.image.created': '2026-01-01T00:00:00Z', b: 'x' },
   artifactType: 'application/vnd.example',
   referenceAsTags: ['localhost:5000/hello:v1', 'localhost:5000/hello:latest'],
-  files: [{ path: '/abs/a.txt', size: 3 }, { path: '/abs/b.txt', size: 1234567 }],
+  files: [
+    { path: '/abs/a.txt', size: 3 },
+    { path: '/abs/b.txt', size: 1234567 },
+  ],
   empty: [],
   flag: false,
 };
@@ -37,7 +40,12 @@ const cases: [string, string, unknown, string][] = [
   ['trim markers', 'a  {{- .size -}}  \n b', push, 'a559b'],
   ['comment', 'a{{/* note */}}b', push, 'ab'],
   ['toJson', '{{toJson .referenceAsTags}}', push, '["localhost:5000/hello:v1","localhost:5000/hello:latest"]'],
-  ['toJson pipe', '{{.annotations | toJson}}', push, '{"org.opencontainers.image.created":"2026-01-01T00:00:00Z","b":"x"}'],
+  [
+    'toJson pipe',
+    '{{.annotations | toJson}}',
+    push,
+    '{"org.opencontainers.image.created":"2026-01-01T00:00:00Z","b":"x"}',
+  ],
   ['printf', '{{printf "%s (%v bytes)" .digest .size}}', push, 'sha256:aaa (559 bytes)'],
   ['printf pipe', '{{.digest | printf "%q"}}', push, '"sha256:aaa"'],
   ['len', '{{len .files}}', push, '2'],
@@ -69,14 +77,26 @@ describe('go-template', () => {
     ['bad token', '{{.digest ! }}', /unexpected/],
   ])('rejects %s with ERR_ORAS_USAGE', (_name, template, message) => {
     let err: unknown;
-    try { renderGoTemplate(template, push); } catch (e) { err = e; }
+    try {
+      renderGoTemplate(template, push);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toMatchObject({ code: 'ERR_ORAS_USAGE' });
     expect(String((err as Error).message)).toMatch(message);
   });
 
   it.each([
-    [0, '0'], [12, '12'], [999999, '999999'], [1000000, '1e+06'], [1234567, '1.234567e+06'],
-    [0.5, '0.5'], [0.0001, '0.0001'], [0.00001, '1e-05'], [-3, '-3'], [1.5e21, '1.5e+21'],
+    [0, '0'],
+    [12, '12'],
+    [999999, '999999'],
+    [1000000, '1e+06'],
+    [1234567, '1.234567e+06'],
+    [0.5, '0.5'],
+    [0.0001, '0.0001'],
+    [0.00001, '1e-05'],
+    [-3, '-3'],
+    [1.5e21, '1.5e+21'],
   ])('goFloat(%s) prints like Go', (n, s) => {
     expect(goFloat(n)).toBe(s);
   });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { collect, parseAnnotations, readAnnotationFile } from '../args.js';
-import { cliState, interrupt, outLine } from '../context.js';
+import { cliState, outLine } from '../context.js';
 import { usageError } from '../errors.js';
 import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, TEMPLATE_FORMATS } from '../options.js';
 import { printResult } from '../output-format.js';
