@@ -582,3 +582,33 @@ describe('flags and defaults', () => {
     T,
   );
 });
+
+describe('completion (root/completion.go: bash, zsh, fish, powershell)', () => {
+  it(
+    'the bash script completes commands, subcommands and flags from the command tree',
+    async () => {
+      const { spawnSync } = await import('node:child_process');
+      const script = (await ok(['completion', 'bash'])).stdout;
+      await writeFile(join(root, 'oras-completion.bash'), script);
+      const complete = (words: string[]): string[] => {
+        const cmd = `source ./oras-completion.bash; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _oras; printf '%s\\n' "\${COMPREPLY[@]}"`;
+        const r = spawnSync('bash', ['-c', cmd], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+        return r.stdout
+          .split('\n')
+          .filter((l) => l !== '')
+          .sort();
+      };
+      expect(complete(['oras', 'pu'])).toEqual(['publish', 'pull', 'push']);
+      expect(complete(['oras', 'manifest', 'fetch'])).toEqual(['fetch', 'fetch-config']);
+      expect(complete(['oras', 'push', 'localhost:5000/x:v1', '--artifact-t'])).toEqual(['--artifact-type']);
+      expect(complete(['oras', 'discover', '--plat'])).toEqual(['--platform']);
+        expect((await ok(['completion', 'zsh'])).stdout).toContain('bashcompinit');
+      expect((await ok(['completion', 'fish'])).stdout).toContain("complete -c oras -n '__fish_use_subcommand' -a '");
+      expect((await ok(['completion', 'powershell'])).stdout).toContain(
+        'Register-ArgumentCompleter -Native -CommandName oras',
+      );
+      expect((await oras(['completion', 'tcsh'])).code).toBe(2);
+    },
+    T,
+  );
+});
