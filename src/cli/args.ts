@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isDigest } from '../oci/digest.js';
 import { isValidTag } from '../oci/reference.js';
@@ -15,17 +16,22 @@ export function looksLikeMediaType(s: string): boolean {
 }
 
 /**
- * Splits a `FILE[:MEDIATYPE]` argument at the LAST colon, but only when what
- * follows looks like a media type (contains `/`). `C:\dir\f.txt` (a Windows
- * drive) and `a:b.txt` stay whole.
+ * Splits a `FILE[:MEDIATYPE]` argument at the LAST colon, like oras 1.3 on
+ * Unix (cmd/oras/internal/fileref): `a.txt:mytype` is `a.txt` with media type
+ * `mytype` (no `/` needed); `a.txt:` is `a.txt` with the default type.
+ * Kept whole: `C:\dir\f.txt` (a Windows drive), and — unlike oras — an
+ * argument that names an existing file while the part before the colon does
+ * not (`exists`, default `existsSync`), so `a:b.txt` on disk still pushes.
  */
-export function splitFileArg(arg: string): { path: string; mediaType?: string } {
+export function splitFileArg(arg: string, exists: (p: string) => boolean = existsSync): { path: string; mediaType?: string } {
   const colon = arg.lastIndexOf(':');
   if (colon <= 0) return { path: arg };
   const rest = arg.slice(colon + 1);
+  const path = arg.slice(0, colon);
   if (colon === 1 && /^[A-Za-z]$/.test(arg[0] ?? '') && /^[\\/]/.test(rest)) return { path: arg };
-  if (!rest.includes('/') || !looksLikeMediaType(rest)) return { path: arg };
-  return { path: arg.slice(0, colon), mediaType: rest };
+  if (exists(arg) && !exists(path)) return { path: arg };
+  if (rest === '') return { path };
+  return { path, mediaType: rest };
 }
 
 /**

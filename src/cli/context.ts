@@ -21,6 +21,8 @@ export interface CliState {
   verbose: boolean;
   /** Output format of the running command (`text` unless `--format` says otherwise). */
   format: string;
+  /** The template of `--format go-template` (see `output-format.ts`). */
+  template?: string | undefined;
   /** Context for error hints. */
   errorContext: ErrorContext;
 }

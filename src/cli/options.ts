@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { collect, positiveInt } from './args.js';
 import { cliState, stderrIsTty } from './context.js';
 import { usageError } from './errors.js';
+import { addTemplateFormatOptions } from './output-format.js';
 
 /**
  * Flag definitions shared by the commands, and their parsed shapes.
@@ -60,9 +61,18 @@ export function addFormatOption(cmd: Command, choices: string[] = ['text', 'json
   return cmd.addOption(new Option('--format <format>', 'output format').choices(choices).default(defaultValue));
 }
 
-/** Adds `--concurrency <n>` (no commander default: the config file's value, else 3, applies when absent). */
+/**
+ * Adds `--concurrency <n>` (no commander default: the config file's value,
+ * else 3, applies when absent). `0` means the default, as in oras 1.3
+ * (oras-go treats a concurrency <= 0 as its default).
+ */
 export function addConcurrencyOption(cmd: Command): Command {
-  return cmd.option('--concurrency <n>', 'concurrent transfers (default: oras config value, else 3)', positiveInt('--concurrency'));
+  const parse = positiveInt('--concurrency');
+  // commander turns a parser's `undefined` into '': parse 0 as 0, then drop it before the action.
+  cmd.hook('preAction', (_self, action) => {
+    if (action.getOptionValue('concurrency') === 0) action.setOptionValue('concurrency', undefined);
+  });
+  return cmd.option('--concurrency <n>', 'concurrent transfers (default: oras config value, else 3; 0 = default)', (v: string) => (v.trim() === '0' ? 0 : parse(v)));
 }
 
 /** Options for {@link addRemoteOptions}. */
@@ -106,6 +116,8 @@ export function addRemoteOptions(cmd: Command, options: AddRemoteOptions = {}): 
       .option('--speed-limit <bytes/s>', 'abort a blob download slower than this over --speed-time, 0 = none (default: ORAS_SPEED_LIMIT, timeouts.speedLimit, else 100)')
       .option('--speed-time <seconds>', 'window for --speed-limit (default: ORAS_SPEED_TIME, timeouts.speedTime, else 60)');
     cmd.option(`${options.shortRegistryConfig ?? true ? '-c, ' : ''}--registry-config <file>`, 'docker-style config.json holding credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)');
+  } else if (options.auth ?? true) {
+    cmd.option(`--${p}registry-config <file>`, `docker-style config.json holding credentials${side}`);
   }
   return cmd;
 }
@@ -115,11 +127,15 @@ export function addRemoteOptions(cmd: Command, options: AddRemoteOptions = {}): 
  * layout: {@link addRemoteOptions} (with `remote`), then the common flags and
  * `--format text|json`, in that order (the order `--help` lists them).
  */
-export function addTargetCommandOptions(cmd: Command, remote: AddRemoteOptions = {}): Command {
+export function addTargetCommandOptions(cmd: Command, remote: AddRemoteOptions = {}, formats?: readonly string[]): Command {
   addRemoteOptions(cmd, remote);
   addCommonOptions(cmd);
-  return addFormatOption(cmd);
+  // oras 1.3 commands with templates take `--format go-template=…` and `--template`.
+  return formats !== undefined ? addTemplateFormatOptions(cmd, formats) : addFormatOption(cmd);
 }
+
+/** The `--format` types of the oras 1.3 commands that print a result document (push, pull, attach, manifest fetch, repo ls/tags). */
+export const TEMPLATE_FORMATS = ['text', 'json', 'go-template'] as const;
 
 /**
  * Extracts one side's {@link RemoteFlags} from commander's options object.
@@ -149,8 +165,9 @@ export function applyCommonFlags(opts: CommonFlags, command: string): void {
   cliState.errorContext = { command };
 }
 
-/** True when progress bars may be drawn for these flags. */
+/** True when progress bars may be drawn for these flags (never with `-d/--debug`, as in oras 1.3). */
 export function ttyEnabled(opts: CommonFlags): boolean {
+  if (opts.debug === true) return false;
   return stderrIsTty(opts.tty);
 }
 

@@ -5,6 +5,7 @@ import { errorJson, exitCodeFor, ExitCode, formatError } from './errors.js';
 import { registerCommands } from './commands/index.js';
 import { versionInfo } from './commands/version.js';
 import { applyCommonFlags, type CommonFlags } from './options.js';
+import { applyFormatFlags } from './output-format.js';
 
 /**
  * Builds the `oras` commander program. With `invoked` (the first command-line
@@ -26,6 +27,7 @@ export async function buildProgram(invoked?: string): Promise<Command> {
     const path: string[] = [];
     for (let c: Command | null = actionCommand; c !== null && c !== program; c = c.parent) path.unshift(c.name());
     applyCommonFlags(actionCommand.opts<CommonFlags>(), path.join(' '));
+    applyFormatFlags(actionCommand, actionCommand.opts<{ format?: string; template?: string }>());
   });
   await registerCommands(program, invoked);
   return program;

@@ -22,7 +22,12 @@ describe('argument syntaxes', () => {
     expect(splitFileArg('./build/foo.txt:text/plain')).toEqual({ path: './build/foo.txt', mediaType: 'text/plain' });
     expect(splitFileArg('/dev/null:application/vnd.acme.rocket.config.v1+json')).toEqual({ path: '/dev/null', mediaType: 'application/vnd.acme.rocket.config.v1+json' });
     expect(splitFileArg('artifact.txt')).toEqual({ path: 'artifact.txt' });
-    expect(splitFileArg('a:b.txt')).toEqual({ path: 'a:b.txt' });
+    // oras 1.3 (cmd/oras/internal/fileref/unix.go) splits at the last colon, '/' or not.
+    expect(splitFileArg('a:b.txt', () => false)).toEqual({ path: 'a', mediaType: 'b.txt' });
+    expect(splitFileArg('foo.txt:mytype', () => false)).toEqual({ path: 'foo.txt', mediaType: 'mytype' });
+    expect(splitFileArg('foo.txt:', () => false)).toEqual({ path: 'foo.txt' });
+    // …unless the whole argument is an existing file and its prefix is not.
+    expect(splitFileArg('a:b.txt', (p) => p === 'a:b.txt')).toEqual({ path: 'a:b.txt' });
     expect(splitFileArg('C:\\dir\\f.txt')).toEqual({ path: 'C:\\dir\\f.txt' });
     expect(splitFileArg('C:/dir/f.txt')).toEqual({ path: 'C:/dir/f.txt' });
     expect(splitFileArg('x:y:application/json')).toEqual({ path: 'x:y', mediaType: 'application/json' });

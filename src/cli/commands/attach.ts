@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
 import { collect, parseAnnotations, readAnnotationFile } from '../args.js';
-import { cliState, interrupt, outLine, printJson } from '../context.js';
+import { cliState, outLine } from '../context.js';
 import { usageError } from '../errors.js';
-import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf } from '../options.js';
+import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, TEMPLATE_FORMATS } from '../options.js';
+import { printResult } from '../output-format.js';
 import { openTarget } from '../targets.js';
-import { packFiles, type PackFlags } from './push.js';
+import { resolveForPlatform } from '../platform.js';
+import { kindLabel, packFiles, type PackFlags } from './push.js';
 
 interface AttachFlags extends PackFlags {
+  platform?: string;
   artifactType?: string;
   annotation?: string[];
   annotationFile?: string;
@@ -23,9 +26,10 @@ export function registerAttach(program: Command): void {
     .option('-a, --annotation <key=value>', 'manifest annotation, repeatable', collect)
     .option('--annotation-file <file>', 'JSON file of annotations: keys are file names, $manifest, $config')
     .option('--export-manifest <file>', 'also write the pushed manifest to FILE')
+    .option('--platform <platform>', 'attach to the manifest of this platform in a multi-platform index: os[/arch][/variant][:os_version]')
     .option('--disable-path-validation', 'allow absolute paths and paths outside the working directory as titles');
   addConcurrencyOption(cmd);
-  addTargetCommandOptions(cmd, { shortRegistryConfig: false });
+  addTargetCommandOptions(cmd, { shortRegistryConfig: false }, TEMPLATE_FORMATS);
   cmd.action(async (refArg: string, files: string[], opts: AttachFlags & Record<string, unknown>) => {
     if (opts.artifactType === undefined || opts.artifactType === '') throw usageError('--artifact-type is required', 'e.g. --artifact-type application/vnd.example.sbom');
     const annotations = parseAnnotations(opts.annotation);
@@ -36,7 +40,8 @@ export function registerAttach(program: Command): void {
     cliState.errorContext.referrers = true;
     const target = await openTarget(refArg, remoteFlagsOf(opts), { requireReference: true });
     try {
-      const subject = await target.target.resolve(target.reference ?? 'latest', { signal: interrupt.signal });
+      const ref = target.reference ?? 'latest';
+      const subject = await resolveForPlatform(target.target, ref, opts.platform, target.display(ref));
       const { result } = await packFiles(target, files, opts, {
         artifactType: opts.artifactType,
         annotations,
@@ -44,20 +49,20 @@ export function registerAttach(program: Command): void {
         subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
       });
       const d = result.descriptor;
-      if (cliState.format === 'json') {
-        printJson({
-          reference: target.display(d.digest),
-          mediaType: d.mediaType,
-          digest: d.digest,
-          size: d.size,
-          artifactType: opts.artifactType,
-          ...(result.manifest.annotations !== undefined ? { annotations: result.manifest.annotations } : {}),
-          subject: { reference: target.display(subject.digest), mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-        });
-        return;
-      }
-      outLine(`Attached to [${target.kind}] ${target.display(subject.digest)}`);
-      outLine(`Digest: ${d.digest}`);
+      // oras 1.3's document (reference, mediaType, digest, size, annotations, artifactType) plus `subject`.
+      const json = {
+        reference: target.display(d.digest),
+        mediaType: d.mediaType,
+        digest: d.digest,
+        size: d.size,
+        ...(result.manifest.annotations !== undefined ? { annotations: result.manifest.annotations } : {}),
+        artifactType: opts.artifactType,
+        subject: { reference: target.display(subject.digest), mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      };
+      printResult(json, () => {
+        outLine(`Attached to [${kindLabel(target.kind)}] ${target.display(subject.digest)}`);
+        outLine(`Digest: ${d.digest}`);
+      });
     } finally {
       await target.close();
     }

@@ -18,7 +18,27 @@ interface BackupFlags extends CommonFlags {
   output?: string;
   input?: string;
   includeReferrers?: boolean;
+  excludeReferrers?: boolean;
+  dryRun?: boolean;
   concurrency?: number;
+}
+
+/** Referrers of `root` in `store`, counted recursively (cycles cut, bounded like discover). */
+async function countReferrers(store: OciLayoutStore, root: Descriptor): Promise<number> {
+  const seen = new Set<string>([root.digest]);
+  let frontier = [root];
+  while (frontier.length > 0 && seen.size <= 10_000) {
+    const next: Descriptor[] = [];
+    for (const d of frontier) {
+      for (const r of await store.referrers(d, { signal: interrupt.signal })) {
+        if (seen.has(r.digest)) continue;
+        seen.add(r.digest);
+        next.push(r);
+      }
+    }
+    frontier = next;
+  }
+  return seen.size - 1;
 }
 
 function isTarPath(p: string): boolean {
@@ -66,7 +86,8 @@ export function registerBackup(program: Command): void {
     .description('copy artifacts (with their referrers) from a registry into an OCI layout directory or a .tar of one')
     .argument('<references...>', 'registry/repo[:tag[,tag...]|@digest]; without a tag, every tag of the repository')
     .requiredOption('-o, --output <path>', 'OCI layout directory, or FILE.tar')
-    .option('--no-include-referrers', 'do not copy referrers (signatures, SBOMs, …)');
+    .option('--include-referrers', 'back up the artifact with its referrers (signatures, SBOMs, …); off by default, as in oras 1.3')
+    .option('--no-include-referrers', 'do not copy referrers (the default)');
   addConcurrencyOption(backup);
   addTargetCommandOptions(backup, { layout: false });
   backup.action(async (refs: string[], opts: BackupFlags & Record<string, unknown>) => {
@@ -94,7 +115,7 @@ export function registerBackup(program: Command): void {
             if (owner !== undefined && owner !== src.name) throw usageError(`tag ${ref} exists in both ${owner} and ${src.name}`, 'back up one repository per output');
             tagOwners.set(ref, src.name);
             const tag = ref === src.digest ? undefined : ref;
-            const root = await copyArtifact(opts.includeReferrers !== false, src.target, ref, layout, tag, copyOptions);
+            const root = await copyArtifact(opts.includeReferrers === true, src.target, ref, layout, tag, copyOptions);
             if (tag === undefined) await layout.tag(root, root.digest, { signal: interrupt.signal });
             written.push(copiedEntry(src.display(ref), tag, root));
           }
@@ -109,7 +130,7 @@ export function registerBackup(program: Command): void {
       await staging.cleanup();
     }
     if (cliState.format === 'json') {
-      printJson({ output, format: staging.tar ? 'tar' : 'oci-layout', includeReferrers: opts.includeReferrers !== false, artifacts: written });
+      printJson({ output, format: staging.tar ? 'tar' : 'oci-layout', includeReferrers: opts.includeReferrers === true, artifacts: written });
       return;
     }
     printCopied('Backed up', written, `to ${output}`);
@@ -120,7 +141,9 @@ export function registerBackup(program: Command): void {
     .description('push artifacts (with their referrers) from an OCI layout directory or .tar back to a registry')
     .argument('<reference>', 'registry/repo[:tag[,tag...]]; without a tag, every tag in the backup')
     .requiredOption('-i, --input <path>', 'OCI layout directory, or FILE.tar')
-    .option('--no-include-referrers', 'do not restore referrers');
+    .option('--exclude-referrers', 'restore the artifacts without their referrers (oras 1.3)')
+    .option('--no-include-referrers', 'alias of --exclude-referrers')
+    .option('--dry-run', 'print what would be restored; push nothing');
   addConcurrencyOption(restore);
   addTargetCommandOptions(restore, { layout: false });
   restore.action(async (refArg: string, opts: BackupFlags & Record<string, unknown>) => {
@@ -142,10 +165,20 @@ export function registerBackup(program: Command): void {
         if (refs.length === 0) for await (const t of layout.tags({ signal: interrupt.signal })) refs.push(t);
         refs = [...new Set(refs)];
         if (refs.length === 0) throw usageError(`${input} holds no tagged artifacts`);
+        const withReferrers = opts.includeReferrers !== false && opts.excludeReferrers !== true;
+        if (opts.dryRun === true) {
+          // oras 1.3's dry-run lines (cmd/oras/internal/display/metadata/text/restore.go).
+          for (const ref of refs) {
+            const root = await layout.resolve(ref, { signal: interrupt.signal });
+            outLine(`Dry run: would push tag ${ref} with ${withReferrers ? await countReferrers(layout, root) : 0} referrer(s)`);
+          }
+          outLine(`Dry run complete: ${refs.length} tag(s) would be restored to ${JSON.stringify(dst.name)} (no data pushed)`);
+          return;
+        }
         for (const ref of refs) {
           // A digest ref name (from `backup REF@digest`) is restored untagged.
           const dstRef = isDigest(ref) ? undefined : ref;
-          const root = await copyArtifact(opts.includeReferrers !== false, layout, ref, dst.target, dstRef, copyOptions);
+          const root = await copyArtifact(withReferrers, layout, ref, dst.target, dstRef, copyOptions);
           written.push(copiedEntry(dst.display(dstRef ?? root.digest), dstRef, root));
         }
       } finally {
@@ -156,7 +189,7 @@ export function registerBackup(program: Command): void {
       await staging.cleanup();
     }
     if (cliState.format === 'json') {
-      printJson({ input, includeReferrers: opts.includeReferrers !== false, artifacts: written });
+      printJson({ input, includeReferrers: opts.includeReferrers !== false && opts.excludeReferrers !== true, artifacts: written });
       return;
     }
     printCopied('Restored', written, `from ${input}`);

@@ -17,7 +17,7 @@ import { usageError } from '../errors.js';
 import { addTargetCommandOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
 import { progressFor, PULL_VERBS, PUSH_VERBS } from '../render/progress.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
-import { addDeleteOptions, deleteAndReport, type DeleteFlags } from './deletion.js';
+import { addDeleteOptions, deleteResolved, type DeleteFlags } from './deletion.js';
 
 function notFound(what: string): OrasError {
   return new OrasError('ERR_ORAS_NOT_FOUND', `${what} not found`, { hint: 'check the repository and digest' });
@@ -102,10 +102,11 @@ function registerBlobPush(blob: Command): void {
     .argument('<reference>', 'registry/repo[@digest]')
     .argument('<file>', 'file to push, "-" for stdin')
     .option('--media-type <type>', 'media type for the printed descriptor', MediaType.OctetStream)
-    .option('--size <bytes>', 'expected size (checked)', positiveInt('--size'))
+    .option('--size <bytes>', 'the blob size (checked); required when reading stdin, as in oras 1.3', (v: string) => (v.trim() === '0' ? 0 : positiveInt('--size')(v)))
     .option('--descriptor', 'print the descriptor of the pushed blob');
   addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, file: string, opts: CommonFlags & { mediaType: string; size?: number; descriptor?: boolean } & Record<string, unknown>) => {
+    if (file === '-' && opts.size === undefined) throw usageError('`--size` must be provided if the blob is read from stdin', 'e.g. oras blob push --size 12 REPO@DIGEST -');
     let spool: string | undefined;
     try {
       let path = file;
@@ -164,8 +165,13 @@ function registerBlobDelete(blob: Command): void {
   cmd.action(async (refArg: string, opts: DeleteFlags & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts));
     try {
-      const desc = await resolveBlob(target, blobRef(target));
-      await deleteAndReport(target, desc, opts, `Are you sure you want to delete the blob ${desc.digest}?`, target.display(desc.digest));
+      await deleteResolved(target, opts, {
+        what: 'blob',
+        raw: refArg,
+        resolve: () => resolveBlob(target, blobRef(target)),
+        question: (desc) => `Are you sure you want to delete the blob ${JSON.stringify(desc.digest)}?`,
+        shown: target.display(blobRef(target)),
+      });
     } finally {
       await target.close();
     }

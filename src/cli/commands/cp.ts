@@ -10,6 +10,8 @@ import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { addCommonOptions, addConcurrencyOption, addFormatOption, addRemoteOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
 import { COPY_VERBS, progressFor } from '../render/progress.js';
 import { openSource, openTarget, type OpenedTarget } from '../targets.js';
+import { addPlatformOption, resolveForPlatform } from '../platform.js';
+import { kindLabel } from './push.js';
 
 /**
  * A `mount` hook for copies between two repositories of the same registry:
@@ -40,6 +42,7 @@ export function copyArtifact(withReferrers: boolean, src: ReadOnlyTarget, srcRef
 }
 
 interface CpFlags extends CommonFlags {
+  platform?: string;
   recursive?: boolean;
   concurrency?: number;
 }
@@ -53,6 +56,7 @@ export function registerCp(program: Command): void {
     .argument('<source>', 'registry/repo:tag|@digest (or DIR[:tag|@digest] with --from-oci-layout)')
     .argument('<destination>', 'registry/repo[:tag][,tag...] (or DIR[:tag] with --to-oci-layout)')
     .option('-r, --recursive', 'also copy the referrers of the artifact, recursively');
+  addPlatformOption(cmd);
   addConcurrencyOption(cmd);
   addRemoteOptions(cmd, { layout: false });
   addRemoteOptions(cmd, { prefix: 'from' });
@@ -69,6 +73,9 @@ export function registerCp(program: Command): void {
       try {
         const cfg = await cliConfig();
         const srcRef = src.reference ?? 'latest';
+        // Resolve first (with --platform, the matching manifest of an index) and copy by digest:
+        // like oras 1.3, a destination without a tag receives the graph untagged.
+        const srcDesc = await resolveForPlatform(src.target, srcRef, opts.platform, src.display(srcRef));
         const progress = progressFor(cliState.format, ttyEnabled(opts), COPY_VERBS);
         const mount = mountHook(src, dst);
         const options = {
@@ -81,17 +88,17 @@ export function registerCp(program: Command): void {
         if (opts.recursive === true) cliState.errorContext.referrers = true;
         let root: Descriptor;
         try {
-          root = await copyArtifact(opts.recursive === true, src.target, srcRef, dst.target, dst.reference, options);
+          root = await copyArtifact(opts.recursive === true, src.target, srcDesc.digest, dst.target, dst.reference, options);
           for (const t of extraTags) await dst.target.tag(root, t, { signal: interrupt.signal });
         } finally {
           progress.close();
         }
-        const mainTag = dst.tag ?? (src.digest === undefined ? src.tag ?? 'latest' : undefined);
+        const mainTag = dst.tag;
         const tags = [...(mainTag !== undefined ? [mainTag] : []), ...extraTags];
         if (cliState.format === 'json') {
           printJson({
             source: src.display(srcRef),
-            destination: dst.display(mainTag ?? root.digest),
+            destination: dst.display(dst.reference),
             reference: dst.display(root.digest),
             mediaType: root.mediaType,
             digest: root.digest,
@@ -101,7 +108,8 @@ export function registerCp(program: Command): void {
           });
           return;
         }
-        outLine(`Copied [${src.kind}] ${src.display(srcRef)} => [${dst.kind}] ${dst.display(mainTag ?? root.digest)}`);
+        // oras 1.3: `Copied [registry] SRC => [registry] DST` with DST as given (no tag: the bare name).
+        outLine(`Copied [${kindLabel(src.kind)}] ${src.display(srcRef)} => [${kindLabel(dst.kind)}] ${dst.display(dst.reference)}`);
         for (const t of extraTags) outLine(`Tagged ${t}`);
         outLine(`Digest: ${root.digest}`);
       } finally {

@@ -1,21 +1,23 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { OrasError } from '../../errors.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import { positiveInt } from '../args.js';
-import { cliState, interrupt, outLine, printJson } from '../context.js';
+import { cliState, interrupt, outLine } from '../context.js';
+import { addTemplateFormatOptions, printResult } from '../output-format.js';
 import { addCommonOptions, addRemoteOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
 import { padRight } from '../render/format.js';
 import { openTarget, type CliTarget } from '../targets.js';
+import { resolveForPlatform } from '../platform.js';
 
-/** One node of the referrers graph (the JSON shape of `discover`). */
+/** One node of the referrers graph: oras 1.3's JSON shape of `discover` (`referrers` nest). */
 export interface ReferrerNode {
   reference: string;
   mediaType: string;
   digest: string;
   size: number;
-  artifactType?: string;
   annotations?: Record<string, string>;
-  manifests: ReferrerNode[];
+  artifactType?: string;
+  referrers: ReferrerNode[];
 }
 
 /** Most referrer manifests visited by one discover. */
@@ -31,9 +33,9 @@ export async function discoverTree(target: CliTarget, name: string, root: Descri
     mediaType: d.mediaType,
     digest: d.digest,
     size: d.size,
-    ...(d.artifactType !== undefined ? { artifactType: d.artifactType } : {}),
     ...(d.annotations !== undefined ? { annotations: d.annotations } : {}),
-    manifests: [],
+    ...(d.artifactType !== undefined && d.artifactType !== '' ? { artifactType: d.artifactType } : {}),
+    referrers: [],
   });
   const top = node(root);
   const seen = new Set<string>([root.digest]);
@@ -50,7 +52,7 @@ export async function discoverTree(target: CliTarget, name: string, root: Descri
         seen.add(r.digest);
         if (++count > MAX_NODES) throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `more than ${MAX_NODES} referrers`, { hint: 'narrow with --artifact-type or --depth' });
         const child = node(r);
-        item.node.manifests.push(child);
+        item.node.referrers.push(child);
         next.push({ desc: r, node: child });
       }
     }
@@ -59,13 +61,22 @@ export async function discoverTree(target: CliTarget, name: string, root: Descri
   return top;
 }
 
-/** Renders the tree like oras: referrers grouped by artifact type. */
+/** A referrer's annotations as oras 1.3 lists them under `[annotations]` (`key: value`, sorted by key here). */
+function annotationLines(a: Record<string, string> | undefined): string[] {
+  return Object.keys(a ?? {}).sort().map((k) => `${k}: ${a?.[k] ?? ''}`);
+}
+
+/**
+ * Renders the tree like oras 1.3: referrers grouped by artifact type
+ * (`<unknown>` when a referrer has none), each with its `[annotations]`.
+ * Registry strings are escaped by the caller.
+ */
 export function renderTree(root: ReferrerNode): string[] {
   const lines = [root.reference];
   const walk = (n: ReferrerNode, prefix: string): void => {
     const groups = new Map<string, ReferrerNode[]>();
-    for (const m of n.manifests) {
-      const key = m.artifactType ?? m.mediaType;
+    for (const m of n.referrers) {
+      const key = m.artifactType ?? '<unknown>';
       groups.set(key, [...(groups.get(key) ?? []), m]);
     }
     const entries = [...groups.entries()];
@@ -76,7 +87,15 @@ export function renderTree(root: ReferrerNode): string[] {
       members.forEach((m, mi) => {
         const last = mi === members.length - 1;
         lines.push(`${gp}${last ? '└── ' : '├── '}${m.digest}`);
-        walk(m, `${gp}${last ? '    ' : '│   '}`);
+        const mp = `${gp}${last ? '    ' : '│   '}`;
+        const notes = annotationLines(m.annotations);
+        if (notes.length > 0) {
+          const lastChild = m.referrers.length === 0;
+          lines.push(`${mp}${lastChild ? '└── ' : '├── '}[annotations]`);
+          const ap = `${mp}${lastChild ? '    ' : '│   '}`;
+          notes.forEach((l, i) => lines.push(`${ap}${i === notes.length - 1 ? '└── ' : '├── '}${l}`));
+        }
+        walk(m, mp);
       });
     });
   };
@@ -88,7 +107,7 @@ export function renderTree(root: ReferrerNode): string[] {
 export function renderTable(root: ReferrerNode): string[] {
   const rows: string[][] = [];
   const walk = (n: ReferrerNode, depth: number): void => {
-    for (const m of n.manifests) {
+    for (const m of n.referrers) {
       rows.push([`${'  '.repeat(depth)}${m.digest}`, String(m.size), m.artifactType ?? m.mediaType]);
       walk(m, depth + 1);
     }
@@ -107,20 +126,23 @@ export function registerDiscover(program: Command): void {
     .description('list the artifacts that refer to a manifest (referrers), recursively')
     .argument('<reference>', 'registry/repo:tag|@digest')
     .option('--artifact-type <type>', 'only referrers of this artifact type (first level)')
-    .option('--depth <n>', 'levels of referrers-of-referrers to follow (default 16)', positiveInt('--depth'), 16)
-    .addOption(new Option('--format <format>', 'output format').choices(['tree', 'table', 'json']).default('tree'))
-    .option('--output <format>', 'deprecated alias of --format (oras 1.0)');
+    .option('--platform <platform>', 'discover referrers of the manifest of this platform: os[/arch][/variant][:os_version]')
+    .option('--depth <n>', 'levels of referrers-of-referrers to follow (default 16)', positiveInt('--depth'), 16);
   addRemoteOptions(cmd);
   addCommonOptions(cmd);
-  cmd.action(async (refArg: string, opts: CommonFlags & { artifactType?: string; depth: number; output?: string } & Record<string, unknown>) => {
-    if (opts.output !== undefined) cliState.format = opts.output;
+  addTemplateFormatOptions(cmd, ['tree', 'table', 'json', 'go-template'], { outputAlias: true });
+  cmd.action(async (refArg: string, opts: CommonFlags & { artifactType?: string; depth: number; platform?: string } & Record<string, unknown>) => {
+    // oras 1.3 shows only direct referrers in the (deprecated) table format.
+    if (cliState.format === 'table') opts.depth = 1;
     cliState.errorContext.referrers = true;
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
     try {
-      const root = await target.target.resolve(target.reference ?? 'latest', { signal: interrupt.signal });
+      const ref = target.reference ?? 'latest';
+      const root = await resolveForPlatform(target.target, ref, opts.platform, target.display(ref));
       const tree = await discoverTree(target.target, target.name, root, { depth: opts.depth, ...(opts.artifactType !== undefined ? { artifactType: opts.artifactType } : {}) });
-      if (cliState.format === 'json') printJson(tree);
-      else for (const l of cliState.format === 'table' ? renderTable(tree) : renderTree(tree)) outLine(l);
+      printResult(tree, () => {
+        for (const l of cliState.format === 'table' ? renderTable(tree) : renderTree(tree)) outLine(l);
+      });
     } finally {
       await target.close();
     }

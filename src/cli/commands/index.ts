@@ -34,6 +34,7 @@ const MODULES: readonly CommandModule[] = [
   { names: ['fetch'], load: async () => (await import('./fetch.js')).registerFetch },
   { names: ['cache'], load: async () => (await import('./cache.js')).registerCache },
   { names: ['version'], load: async () => (await import('./version.js')).registerVersion },
+  { names: ['completion'], load: async () => (await import('./completion.js')).registerCompletion },
 ];
 
 /** The top-level command names and aliases the modules declare (kept in sync with commander by a test). */

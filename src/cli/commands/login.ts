@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { removeCredential, saveCredential } from '../../registry/credentials/store.js';
 import { cliConfig } from '../config.js';
-import { cliState, interrupt, outLine, printJson } from '../context.js';
+import { cliState, interrupt, outLine, printJson, readStdin } from '../context.js';
 import { explicitCredential, registryConfigPath } from '../credentials.js';
 import { usageError } from '../errors.js';
 import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, type CommonFlags, type RemoteFlags } from '../options.js';
@@ -44,11 +44,17 @@ export function registerLogin(program: Command): void {
     .argument('<registry>', 'registry host[:port]');
   addRemoteOptions(login, { layout: false });
   login.option('--config <file>', 'alias of --registry-config (oras 0.x)');
+  login.option('--identity-token-stdin', 'read the identity (refresh) token from stdin (oras 1.3)');
   addCommonOptions(login);
   addFormatOption(login);
   login.action(async (registryArg: string, opts: CommonFlags & Record<string, unknown>) => {
     let flags = remoteFlagsOf(opts);
     if (typeof opts.config === 'string' && flags.registryConfig === undefined) flags = { ...flags, registryConfig: opts.config };
+    if (opts.identityTokenStdin === true) {
+      if (flags.passwordStdin === true || flags.identityToken !== undefined) throw usageError('--identity-token-stdin cannot be combined with --password-stdin or --identity-token');
+      // Like docker/oras: the whole of stdin, trailing newlines dropped.
+      flags = { ...flags, identityToken: (await readStdin()).replace(/[\r\n]+$/, '') };
+    }
     flags = await interactiveFlags(flags);
     const cred = await explicitCredential(flags);
     if (cred === undefined) throw usageError('no credentials given', 'pass -u USER --password-stdin');

@@ -10,10 +10,12 @@ import { MAX_MANIFEST_BYTES, parseManifest } from '../../oci/manifest.js';
 import { splitRefTags } from '../args.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { usageError } from '../errors.js';
-import { addTargetCommandOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
+import { addTargetCommandOptions, remoteFlagsOf, TEMPLATE_FORMATS, type CommonFlags } from '../options.js';
+import { printResult } from '../output-format.js';
+import { addPlatformOption, selectPlatform } from '../platform.js';
 import { plainDescriptor } from '../render/format.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
-import { addDeleteOptions, deleteAndReport, type DeleteFlags } from './deletion.js';
+import { addDeleteOptions, deleteResolved, type DeleteFlags } from './deletion.js';
 
 /**
  * `GET /v2/<repo>/manifests/<ref>` with `Accept: <mediaType>` only (`manifest fetch --media-type`).
@@ -53,6 +55,7 @@ export async function fetchManifestFrom(target: OpenedTarget, accept?: string): 
 }
 
 interface FetchFlags extends CommonFlags {
+  platform?: string;
   pretty?: boolean;
   descriptor?: boolean;
   mediaType?: string;
@@ -75,45 +78,70 @@ function prettyJson(bytes: Buffer): Buffer {
  */
 async function emitFetched(bytes: Buffer, opts: FetchFlags, json: () => unknown): Promise<void> {
   const file = opts.output !== undefined && opts.output !== '-' ? opts.output : undefined;
-  if (cliState.format === 'json') {
+  if (cliState.format !== 'text') {
     if (file !== undefined) await writeFileAtomic(file, bytes);
-    printJson(json());
+    printResult(json(), () => undefined);
     return;
   }
-  const shown = opts.pretty === true ? prettyJson(bytes) : bytes;
+  // oras 1.3 ignores --pretty when writing to a file.
+  const shown = opts.pretty === true && file === undefined ? prettyJson(bytes) : bytes;
   if (file !== undefined) await writeFileAtomic(file, shown);
   else process.stdout.write(shown);
+}
+
+/** oras 1.3's flag checks of `manifest fetch` (cmd/oras/root/manifest/fetch.go PreRunE). */
+function checkFetchFlags(cmd: Command, opts: FetchFlags): void {
+  const formatGiven = cmd.getOptionValueSource('format') === 'cli';
+  if (opts.output === '-' && cliState.format !== 'text') throw usageError(`\`--output -\` cannot be used with \`--format ${cliState.format}\` at the same time`);
+  if (opts.output === '-' && opts.descriptor === true) throw usageError('`--descriptor` cannot be used with `--output -` at the same time');
+  if (formatGiven && opts.pretty === true) throw usageError('--format and --pretty cannot be used at the same time');
+  if (formatGiven && opts.descriptor === true) throw usageError('--format and --descriptor cannot be used at the same time');
 }
 
 function registerFetch(manifest: Command): void {
   const cmd = manifest
     .command('fetch')
     .alias('get')
+    .alias('show')
     .description('fetch a manifest: raw bytes to stdout (or -o FILE)')
     .argument('<reference>', 'registry/repo:tag|@digest')
     .option('--pretty', 'pretty-print the JSON')
-    .option('--descriptor', 'print the descriptor of the manifest instead of its content')
+    .option('--descriptor', 'print the descriptor of the manifest (compact JSON) instead of its content; with -o FILE the content still goes to FILE')
     .option('--media-type <type>', 'request (Accept) and require this manifest media type')
     .option('-o, --output <file>', 'write the manifest to FILE ("-" for stdout)');
-  addTargetCommandOptions(cmd);
+  addPlatformOption(cmd);
+  addTargetCommandOptions(cmd, {}, TEMPLATE_FORMATS);
   cmd.action(async (refArg: string, opts: FetchFlags & Record<string, unknown>) => {
+    checkFetchFlags(cmd, opts);
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
     try {
-      const { descriptor, bytes } = await fetchManifestFrom(target, opts.mediaType);
-      if (opts.mediaType !== undefined && descriptor.mediaType !== opts.mediaType) {
+      const { descriptor, bytes } = await selectPlatform(target.target, await fetchManifestFrom(target, opts.mediaType), opts.platform, refArg);
+      if (opts.mediaType !== undefined && opts.platform === undefined && descriptor.mediaType !== opts.mediaType) {
         throw new OrasError('ERR_ORAS_MEDIA_TYPE_MISMATCH', `manifest ${target.display(target.reference)} is ${descriptor.mediaType}, not ${opts.mediaType}`, {
           hint: 'drop --media-type to accept any manifest type',
         });
       }
       if (opts.descriptor === true) {
-        printJson(plainDescriptor(descriptor));
+        // oras 1.3: the content still goes to -o FILE; the descriptor is printed as compact JSON (pretty with --pretty).
+        if (opts.output !== undefined) await writeFileAtomic(opts.output, bytes);
+        const desc = plainDescriptor(descriptor);
+        process.stdout.write(opts.pretty === true ? `${JSON.stringify(desc, null, 2)}\n` : JSON.stringify(desc));
         return;
       }
-      await emitFetched(bytes, opts, () => ({ reference: target.display(descriptor.digest), ...plainDescriptor(descriptor), content: JSON.parse(bytes.toString('utf8')) as unknown }));
+      await emitFetched(bytes, opts, () => ({ reference: target.display(descriptor.digest), ...plainDescriptor(descriptor), content: parseOrNull(bytes) }));
     } finally {
       await target.close();
     }
   });
+}
+
+/** The manifest as JSON, or null when it is not JSON (oras 1.3's `content`). */
+function parseOrNull(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch {
+    return null;
+  }
 }
 
 function registerFetchConfig(manifest: Command): void {
@@ -125,11 +153,12 @@ function registerFetchConfig(manifest: Command): void {
     .option('--pretty', 'pretty-print the JSON')
     .option('--descriptor', 'print the descriptor of the config instead of its content')
     .option('-o, --output <file>', 'write the config to FILE ("-" for stdout)');
+  addPlatformOption(cmd);
   addTargetCommandOptions(cmd);
   cmd.action(async (refArg: string, opts: FetchFlags & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
     try {
-      const { descriptor, bytes } = await fetchManifestFrom(target);
+      const { descriptor, bytes } = await selectPlatform(target.target, await fetchManifestFrom(target), opts.platform, refArg);
       const parsed = parseManifest(bytes, descriptor.mediaType);
       if (parsed.kind !== 'manifest') throw new OrasError('ERR_ORAS_UNSUPPORTED', `${refArg} is an index; it has no config`, { hint: 'fetch the config of one of its manifests by digest' });
       const config = parsed.manifest.config;
@@ -159,9 +188,11 @@ function registerPushManifest(manifest: Command): void {
     .description('push a manifest file (or "-" for stdin) to a registry or OCI layout')
     .argument('<reference>', 'registry/repo[:tag][,tag...] or registry/repo@digest')
     .argument('<file>', 'manifest JSON file, "-" for stdin')
-    .option('--media-type <type>', 'media type of the manifest (default: its mediaType field)');
+    .option('--media-type <type>', 'media type of the manifest (default: its mediaType field)')
+    .option('--descriptor', 'print the descriptor of the pushed manifest (compact JSON, as oras 1.3)')
+    .option('--pretty', 'with --descriptor: pretty-print it');
   addTargetCommandOptions(cmd);
-  cmd.action(async (refArg: string, file: string, opts: CommonFlags & { mediaType?: string } & Record<string, unknown>) => {
+  cmd.action(async (refArg: string, file: string, opts: CommonFlags & { mediaType?: string; descriptor?: boolean; pretty?: boolean } & Record<string, unknown>) => {
     const bytes = file === '-' ? await readAll(process.stdin, MAX_MANIFEST_BYTES, 'manifest on stdin') : await readFile(file);
     if (bytes.length > MAX_MANIFEST_BYTES) throw usageError(`${file} is larger than ${MAX_MANIFEST_BYTES} bytes`);
     let docType: unknown;
@@ -186,6 +217,10 @@ function registerPushManifest(manifest: Command): void {
       if (target.remote !== undefined && first !== undefined) await target.remote.pushReference(descriptor, bytes, first, call);
       else if (!(await target.target.exists(descriptor, call))) await target.target.push(descriptor, bytes, call);
       for (const t of target.remote !== undefined ? tags.slice(1) : tags) await target.target.tag(descriptor, t, call);
+      if (opts.descriptor === true) {
+        process.stdout.write(opts.pretty === true ? `${JSON.stringify(descriptor, null, 2)}\n` : JSON.stringify(descriptor));
+        return;
+      }
       if (cliState.format === 'json') {
         printJson({ reference: target.display(descriptor.digest), ...descriptor, tags });
         return;
@@ -209,9 +244,13 @@ function registerDeleteManifest(manifest: Command): void {
   cmd.action(async (refArg: string, opts: DeleteFlags & Record<string, unknown>) => {
     const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: false, requireReference: true });
     try {
-      const desc = await target.target.resolve(target.reference ?? 'latest', { signal: interrupt.signal });
-      const question = `Are you sure you want to delete the manifest ${desc.digest} and all tags associated with it?`;
-      await deleteAndReport(target, desc, opts, question, target.display(target.reference));
+      await deleteResolved(target, opts, {
+        what: 'manifest',
+        raw: refArg,
+        resolve: () => target.target.resolve(target.reference ?? 'latest', { signal: interrupt.signal }),
+        question: (desc) => `Are you sure you want to delete the manifest ${JSON.stringify(desc.digest)} and all tags associated with it?`,
+        shown: target.display(target.reference),
+      });
     } finally {
       await target.close();
     }

@@ -6,14 +6,20 @@ import { Annotation } from '../../oci/media-types.js';
 import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
 import { collect } from '../args.js';
 import { cliConfig, effectiveConcurrency } from '../config.js';
-import { cliState, errLine, interrupt, outLine, printJson } from '../context.js';
-import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
+import { resolve, sep } from 'node:path';
+import { OrasError } from '../../errors.js';
+import { cliState, errLine, interrupt, outLine } from '../context.js';
+import { printResult, progressFormat } from '../output-format.js';
+import { kindLabel } from './push.js';
+import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, TEMPLATE_FORMATS, ttyEnabled, type CommonFlags } from '../options.js';
 import { progressFor, PULL_VERBS } from '../render/progress.js';
 import { openSource } from '../targets.js';
 import { maxArtifactBytes } from '../transfer-limits.js';
+import { resolveForPlatform } from '../platform.js';
 
 /** Flags of `oras pull`. */
 interface PullFlags extends CommonFlags {
+  platform?: string;
   output?: string;
   allowedMediaType?: string[];
   mediaType?: string[];
@@ -27,44 +33,76 @@ interface PullFlags extends CommonFlags {
   concurrency?: number;
 }
 
-/** One file in the JSON result of `pull`. */
+/** One file in the JSON result of `pull` (oras 1.3's shape plus `directory`). */
 export interface PulledFileJson {
+  /** Absolute path; directories end with `/` (oras 1.3). */
   path: string;
-  digest: string;
-  size: number;
-  mediaType: string;
-  directory: boolean;
-}
-
-/** The JSON result of `pull`. */
-export interface PullResultJson {
+  /** `name@digest` of the layer. */
   reference: string;
   mediaType: string;
   digest: string;
   size: number;
-  artifactType?: string;
+  annotations?: Record<string, string>;
+  directory: boolean;
+}
+
+/**
+ * The JSON result of `pull`: oras 1.3's `reference` (`name@digest` of the
+ * pulled manifest) and `files` (every file pulled, the subject chain's
+ * included), plus this project's manifest details, `kept`, `skipped` and
+ * the nested `subject` result.
+ */
+export interface PullResultJson {
+  reference: string;
   files: PulledFileJson[];
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
   /** Paths left alone (`--keep-old-files`). */
   kept: string[];
   /** Layers not pulled: `untitled`, `media-type` (not allowed) or `excluded`. */
   skipped: { digest: string; title?: string; reason: string }[];
-  subject?: Omit<PullResultJson, 'reference'>;
+  subject?: Omit<PullResultJson, 'subject' | 'files'> & { subject?: unknown };
 }
 
-function toJson(r: PullArtifactResult): Omit<PullResultJson, 'reference'> {
+function filesJson(r: PullArtifactResult, name: string, outDir: string): PulledFileJson[] {
+  return r.files.map((f) => {
+    const annotations = r.manifest.layers[f.layer]?.annotations;
+    return {
+      path: `${resolve(outDir, f.path)}${f.directory ? sep : ''}`,
+      reference: `${name}@${f.digest}`,
+      mediaType: f.mediaType,
+      digest: f.digest,
+      size: f.size,
+      ...(annotations !== undefined ? { annotations } : {}),
+      directory: f.directory,
+    };
+  });
+}
+
+function toJson(r: PullArtifactResult, name: string): Omit<PullResultJson, 'files'> {
   return {
+    reference: `${name}@${r.descriptor.digest}`,
     mediaType: r.descriptor.mediaType,
     digest: r.descriptor.digest,
     size: r.descriptor.size,
     ...(r.manifest.artifactType !== undefined ? { artifactType: r.manifest.artifactType } : {}),
-    files: r.files.map((f) => ({ path: f.path, digest: f.digest, size: f.size, mediaType: f.mediaType, directory: f.directory })),
     kept: r.kept,
     skipped: r.skipped.map((s) => {
       const title = s.layer.annotations?.[Annotation.Title];
       return { digest: s.layer.digest, ...(title !== undefined ? { title } : {}), reason: s.reason };
     }),
-    ...(r.subject !== undefined ? { subject: toJson(r.subject) } : {}),
+    ...(r.subject !== undefined ? { subject: toJson(r.subject, name) } : {}),
   };
+}
+
+/** The whole `--format json` document of a pull into `outDir`. */
+export function pullDocument(result: PullArtifactResult, name: string, outDir: string): PullResultJson {
+  const files: PulledFileJson[] = [];
+  for (let r: PullArtifactResult | undefined = result; r !== undefined; r = r.subject) files.push(...filesJson(r, name, outDir));
+  const { reference, ...rest } = toJson(result, name);
+  return { reference, files, ...rest };
 }
 
 /** `oras pull REF [-o DIR]`. */
@@ -77,14 +115,15 @@ export function registerPull(program: Command): void {
     .option('--allowed-media-type <type>', 'pull only layers of this media type, repeatable', collect)
     .option('--media-type <type>', 'alias of --allowed-media-type (oras 0.x)', collect)
     .option('-a, --allow-all', 'allow all media types (the default; kept for oras 0.x scripts)')
+    .option('--platform <platform>', 'pull the manifest of this platform from a multi-platform index: os[/arch][/variant][:os_version]')
     .option('--include-subject', "also pull the files of the manifest's subject")
-    .option('-k, --keep-old-files', 'do not overwrite existing files')
-    .option('--allow-path-traversal', 'allow file titles that point outside the output directory')
+    .option('-k, --keep-old-files', 'do not replace existing files; an existing file is an error (exit 1) after the others are pulled')
+    .option('-T, --allow-path-traversal', 'allow file titles that point outside the output directory')
     .option('--allow-vcs-paths', 'allow writing into version-control metadata (.git/, .hg/, .svn/, …); refused by default')
     .option('--max-artifact-size <bytes>', 'refuse artifacts declaring more than this (k/M/G/T suffixes; default: ORAS_MAX_ARTIFACT_SIZE, limits.maxArtifactBytes, else 64G)')
     .option('--export-manifest <file>', 'also write the pulled manifest to FILE');
   addConcurrencyOption(cmd);
-  addTargetCommandOptions(cmd);
+  addTargetCommandOptions(cmd, {}, TEMPLATE_FORMATS);
   cmd.action(async (refArg: string, opts: PullFlags & Record<string, unknown>) => {
     const flags = remoteFlagsOf(opts);
     const source = await openSource(refArg, flags);
@@ -92,10 +131,11 @@ export function registerPull(program: Command): void {
       const ref = source.reference ?? 'latest';
       const allowed = [...(opts.allowedMediaType ?? []), ...(opts.mediaType ?? [])];
       const cfg = await cliConfig();
-      const progress = progressFor(cliState.format, ttyEnabled(opts), PULL_VERBS);
+      const progress = progressFor(progressFormat(), ttyEnabled(opts), PULL_VERBS);
       let result: PullArtifactResult;
       try {
-        result = await pullArtifact(source.target, ref, opts.output ?? process.cwd(), {
+        const selected = opts.platform === undefined ? ref : (await resolveForPlatform(source.target, ref, opts.platform, source.display(ref))).digest;
+        result = await pullArtifact(source.target, selected, opts.output ?? process.cwd(), {
           ...(allowed.length > 0 && opts.allowAll !== true ? { allowedMediaTypes: allowed } : {}),
           ...(opts.includeSubject === true ? { includeSubject: true } : {}),
           ...(opts.keepOldFiles === true ? { keepOldFiles: true } : {}),
@@ -115,8 +155,12 @@ export function registerPull(program: Command): void {
         await writeFileAtomic(opts.exportManifest, await fetchAll(source.target, result.descriptor, MAX_MANIFEST_BYTES, { signal: interrupt.signal }));
       }
       const reference = source.display(ref);
-      if (cliState.format === 'json') {
-        printJson({ reference, ...toJson(result) } satisfies PullResultJson);
+      if (opts.keepOldFiles === true && result.kept.length > 0) {
+        // oras 1.3: -k "do not replace existing files when pulling, treat them as errors".
+        throw new OrasError('ERR_ORAS_ALREADY_EXISTS', `${result.kept.length === 1 ? 'file already exists' : 'files already exist'}: ${result.kept.join(', ')}`, { hint: 'remove them, or pull without -k/--keep-old-files to replace them' });
+      }
+      if (cliState.format !== 'text') {
+        printResult(pullDocument(result, source.name, opts.output ?? process.cwd()), () => undefined);
         return;
       }
       const untitled = result.skipped.filter((s) => s.reason === 'untitled').length;
@@ -131,7 +175,7 @@ export function registerPull(program: Command): void {
       for (const r of all) for (const f of r.files) lines.push(`Downloaded ${f.path}${f.directory ? '/' : ''}`);
       for (const r of all) for (const k of r.kept) lines.push(`Kept ${k} (exists)`);
       if (all.every((r) => r.files.length === 0 && r.kept.length === 0)) lines.push('No files pulled: the artifact has no titled layers that match');
-      lines.push(`Pulled [${source.kind}] ${reference}`);
+      lines.push(`Pulled [${kindLabel(source.kind)}] ${reference}`);
       lines.push(`Digest: ${result.descriptor.digest}`);
       outLine(lines.join('\n'));
     } finally {

@@ -4,9 +4,10 @@ import { writeFileAtomic } from '../../content/fs-atomic.js';
 import { MediaType } from '../../oci/media-types.js';
 import { collect, parseAnnotations, readAnnotationFile, splitFileArg, splitRefTags } from '../args.js';
 import { effectiveConcurrency, cliConfig } from '../config.js';
-import { cliState, interrupt, outLine, printJson } from '../context.js';
+import { cliState, interrupt, outLine } from '../context.js';
 import { usageError } from '../errors.js';
-import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
+import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, TEMPLATE_FORMATS, ttyEnabled, type CommonFlags } from '../options.js';
+import { printResult, progressFormat } from '../output-format.js';
 import { progressFor, PUSH_VERBS, type TransferStats } from '../render/progress.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
 
@@ -27,17 +28,29 @@ interface PushFlags extends PackFlags {
   imageSpec?: 'v1.1' | 'v1.0';
 }
 
-/** The JSON result of `push` (and `attach`). */
+/**
+ * The JSON result of `push`: oras 1.3's document (`reference` as
+ * `name@digest`, the manifest descriptor's `mediaType`, `digest`, `size`,
+ * `annotations`, `artifactType`, and `referenceAsTags`, sorted, like oras)
+ * plus this project's `tags` and `transfer`.
+ */
 export interface PushResultJson {
   reference: string;
   mediaType: string;
   digest: string;
   size: number;
-  tags: string[];
-  artifactType?: string;
   annotations?: Record<string, string>;
+  artifactType?: string;
+  /** `name:tag` for every tag pushed, sorted (oras 1.3). */
+  referenceAsTags: string[];
+  tags: string[];
   /** Blobs uploaded / already present (including the manifest). */
   transfer: { uploaded: number; exists: number; mounted: number; bytes: number };
+}
+
+/** The `[kind]` oras prints before a reference: `registry` or `oci-layout`. */
+export function kindLabel(kind: string): string {
+  return kind === 'layout' ? 'oci-layout' : kind;
 }
 
 /** Parses `--config FILE[:MEDIATYPE]` (default media type `application/vnd.unknown.config.v1+json`). */
@@ -69,7 +82,7 @@ export async function packFiles(target: OpenedTarget, files: string[], opts: Pac
   });
   const epoch = sourceDateEpoch();
   const cfg = await cliConfig();
-  const progress = progressFor(cliState.format, ttyEnabled(opts), PUSH_VERBS);
+  const progress = progressFor(progressFormat(), ttyEnabled(opts), PUSH_VERBS);
   let result: PackArtifactResult;
   try {
     result = await packArtifact(target.target, {
@@ -104,7 +117,7 @@ export function registerPush(program: Command): void {
     .option('--export-manifest <file>', 'also write the pushed manifest to FILE')
     .option('--disable-path-validation', 'allow absolute paths and paths outside the working directory as titles');
   addConcurrencyOption(cmd);
-  addTargetCommandOptions(cmd, { shortRegistryConfig: false });
+  addTargetCommandOptions(cmd, { shortRegistryConfig: false }, TEMPLATE_FORMATS);
   cmd.action(async (refArg: string, files: string[], opts: PushFlags & Record<string, unknown>) => {
     const flags = remoteFlagsOf(opts);
     if (opts.config !== undefined && opts.manifestConfig !== undefined) throw usageError('--config and --manifest-config are the same option; give one');
@@ -135,19 +148,20 @@ export function registerPush(program: Command): void {
         mediaType: d.mediaType,
         digest: d.digest,
         size: d.size,
-        tags,
-        ...(result.manifest.artifactType !== undefined ? { artifactType: result.manifest.artifactType } : {}),
         ...(result.manifest.annotations !== undefined ? { annotations: result.manifest.annotations } : {}),
+        ...(result.manifest.artifactType !== undefined ? { artifactType: result.manifest.artifactType } : {}),
+        referenceAsTags: [...tags].sort().map((t) => target.display(t)),
+        tags,
         transfer: { uploaded: stats.transferred, exists: stats.exists, mounted: stats.mounted, bytes: stats.bytes },
       };
-      if (cliState.format === 'json') {
-        printJson(json);
-        return;
-      }
-      for (const t of tags) outLine(`Pushed [${target.kind}] ${target.display(t)}`);
-      const artifactType = result.manifest.artifactType ?? (opts.imageSpec === 'v1.0' ? result.manifest.config.mediaType : undefined);
-      if (artifactType !== undefined) outLine(`ArtifactType: ${artifactType}`);
-      outLine(`Digest: ${d.digest}`);
+      printResult(json, () => {
+        // oras 1.3: `Pushed [registry] REF` (the reference as given), `Tagged T` per extra tag.
+        outLine(`Pushed [${kindLabel(target.kind)}] ${target.display(tags[0])}`);
+        for (const t of extraTags) outLine(`Tagged ${t}`);
+        const artifactType = result.manifest.artifactType ?? (opts.imageSpec === 'v1.0' ? result.manifest.config.mediaType : undefined);
+        if (artifactType !== undefined) outLine(`ArtifactType: ${artifactType}`);
+        outLine(`Digest: ${d.digest}`);
+      });
     } finally {
       await target.close();
     }
