@@ -103,7 +103,7 @@ export type {
 export { packDirectory } from './artifact/tar.js';
 export type { PackDirectoryOptions, PackedDirectory } from './artifact/tar.js';
 export { extractTarGz, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNCOMPRESSED_BYTES } from './artifact/tar-extract.js';
-export type { ExtractOptions, ExtractResult } from './artifact/tar-extract.js';
+export type { ExtractOptions, ExtractResult, ExtractedFile } from './artifact/tar-extract.js';
 
 // The declarative layer (the same list as `oras-ts/project`)
 export {
