@@ -60,12 +60,12 @@ export { diff } from './plan/diff.js';
 export type { DiffOptions } from './plan/diff.js';
 
 // Apply: the shared cache
-export { pruneCache } from './apply/cache-gc.js';
-export type { PruneCacheOptions, PruneResult, PrunedProject } from './apply/cache-gc.js';
-export type { PrunePlan, PrunePlanOptions } from './apply/cache-prune-plan.js';
-export { verifyCache } from './apply/cache-verify.js';
-export type { VerifyCacheOptions, VerifyCacheResult } from './apply/cache-verify.js';
-export { cleanCache } from './apply/cache-clean.js';
-export { listCache, cacheUsage } from './apply/cache-list.js';
-export type { CachedArtifact, CacheUsage } from './apply/cache-list.js';
-export type { CacheLockOptions } from './apply/cache-lock.js';
+export { pruneCache } from './apply/cache/gc.js';
+export type { PruneCacheOptions, PruneResult, PrunedProject } from './apply/cache/gc.js';
+export type { PrunePlan, PrunePlanOptions } from './apply/cache/prune-plan.js';
+export { verifyCache } from './apply/cache/verify.js';
+export type { VerifyCacheOptions, VerifyCacheResult } from './apply/cache/verify.js';
+export { cleanCache } from './apply/cache/clean.js';
+export { listCache, cacheUsage } from './apply/cache/list.js';
+export type { CachedArtifact, CacheUsage } from './apply/cache/list.js';
+export type { CacheLockOptions } from './apply/cache/lock.js';

@@ -118,7 +118,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
         return fastResult(counts, fast.lockBytes, options.dryRun === true, t0);
       }
     }
-    const [{ installFull }, { withCacheSession }] = await Promise.all([import('./install-full.js'), import('./apply/cache-session.js')]);
+    const [{ installFull }, { withCacheSession }] = await Promise.all([import('./install-full.js'), import('./apply/cache/session.js')]);
     return withCacheSession(options, projectDir, () => installFull(options, { t0, projectDir, frozen, state }));
   });
 }

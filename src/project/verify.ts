@@ -8,7 +8,7 @@ import { compareManifestToLock, type SpecChange } from './plan/spec-diff.js';
 import { emptyState, readState } from './apply/state.js';
 import type { InstallState, Lockfile, ProjectManifest } from './types.js';
 import { OrasError } from '../errors.js';
-import { ProjectCache } from './apply/cache.js';
+import { ProjectCache } from './apply/cache/project-cache.js';
 import { defaultCacheDir } from './spec/config.js';
 import { bindToManifest, Sources } from './plan/locked-files.js';
 import { formatBindingProblems, lockBindingProblems } from './spec/lock-binding.js';

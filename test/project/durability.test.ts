@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAll } from '../../src/content/read.js';
 import { syncWritten } from '../../src/content/sync-batch.js';
-import { ProjectCache } from '../../src/project/apply/cache.js';
+import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
 import { IN_PROGRESS_FILE, markInProgress } from '../../src/project/apply/in-progress.js';
 import { install } from '../../src/project/install.js';
 import { readLockfile } from '../../src/project/spec/lockfile.js';

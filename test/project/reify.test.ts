@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOrasError } from '../../src/errors.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { loadActual } from '../../src/project/plan/actual.js';
-import { ProjectCache } from '../../src/project/apply/cache.js';
+import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
 import { countPlan, diff } from '../../src/project/plan/diff.js';
 import type { ProjectEvent } from '../../src/project/events.js';
 import { reify } from '../../src/project/apply/reify.js';

@@ -48,7 +48,7 @@ function registerReports(cache: Command): void {
   });
   addCacheOptions(cache.command('ls').alias('list').description('list cached artifacts with size, last use and the projects using them')).action(async (opts: CacheFlags) => {
     const { root } = await cacheRoot(opts);
-    const { listCache } = await import('../../project/apply/cache-list.js');
+    const { listCache } = await import('../../project/apply/cache/list.js');
     const items = await listCache(root);
     if (cliState.format === 'json') {
       printJson({ dir: root, artifacts: items });
@@ -64,7 +64,7 @@ function registerReports(cache: Command): void {
   });
   addCacheOptions(cache.command('du').description('show the cache size: blobs, unpacked trees, what a prune would free')).action(async (opts: CacheFlags) => {
     const { root } = await cacheRoot(opts);
-    const { cacheUsage } = await import('../../project/apply/cache-list.js');
+    const { cacheUsage } = await import('../../project/apply/cache/list.js');
     const u = await cacheUsage(root);
     if (cliState.format === 'json') {
       printJson(u);
@@ -78,7 +78,7 @@ function registerReports(cache: Command): void {
 function registerMaintenance(cache: Command): void {
   addCacheOptions(cache.command('verify').description('rehash every cached blob and unpacked file; remove what is corrupt').option('--dry-run', 'report only; remove nothing')).action(async (opts: CacheFlags & { dryRun?: boolean }) => {
     const { root } = await cacheRoot(opts);
-    const { verifyCache } = await import('../../project/apply/cache-verify.js');
+    const { verifyCache } = await import('../../project/apply/cache/verify.js');
     const r = await verifyCache({ root, signal: interrupt.signal, onWait: waitNotice, ...(opts.dryRun === true ? { dryRun: true } : {}) });
     if (cliState.format === 'json') {
       printJson({ ...r, dryRun: opts.dryRun === true });
@@ -100,7 +100,7 @@ function registerMaintenance(cache: Command): void {
     if (typeof olderThan === 'object') throw usageError(`--older-than: ${olderThan.message}`);
     const maxSize = opts.maxSize === undefined ? undefined : parseByteSize(opts.maxSize);
     if (typeof maxSize === 'object') throw usageError(`--max-size: ${maxSize.message}`);
-    const { pruneCache } = await import('../../project/apply/cache-gc.js');
+    const { pruneCache } = await import('../../project/apply/cache/gc.js');
     const r = await pruneCache({
       root, signal: interrupt.signal, onWait: waitNotice,
       ...(olderThan !== undefined ? { olderThanMs: olderThan } : {}),
@@ -119,7 +119,7 @@ function registerMaintenance(cache: Command): void {
   });
   addCacheOptions(cache.command('clean').description('remove everything from the cache (refused while an install uses it)')).action(async (opts: CacheFlags) => {
     const { root } = await cacheRoot(opts);
-    const { cleanCache } = await import('../../project/apply/cache-clean.js');
+    const { cleanCache } = await import('../../project/apply/cache/clean.js');
     const r = await cleanCache(root);
     if (cliState.format === 'json') printJson({ dir: root, ...r });
     else outLine(`Removed ${r.blobs} blob(s) and ${r.trees} unpacked layer(s), ${formatBytes(r.freedBytes)} from ${root}`);

@@ -6,7 +6,7 @@ import type { Descriptor, ImageManifest } from '../../oci/descriptor.js';
 import { Annotation, MediaType } from '../../oci/media-types.js';
 import { parseManifest, type ParsedManifest } from '../../oci/manifest.js';
 import { parseReference } from '../../oci/reference.js';
-import type { ProjectCache } from '../apply/cache.js';
+import type { ProjectCache } from '../apply/cache/project-cache.js';
 import { parseDependencyRef, repositoryOf } from '../spec/dependency-ref.js';
 import { assertProjectRelativePath } from '../apply/materialize.js';
 import type { TargetFactory } from '../install.js';

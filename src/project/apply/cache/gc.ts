@@ -1,15 +1,15 @@
 import { lstat, rm } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { OciLayoutStore } from '../../content/oci-layout.js';
-import { removeTempFiles } from '../../content/fs-atomic.js';
-import { isOrasError, OrasError } from '../../errors.js';
-import { readLockfile } from '../spec/lockfile.js';
-import { cachedManifest } from './cache-index.js';
-import { addLockNeeds, emptyNeeds, scanCache, type CacheInventory, type LockNeeds } from './cache-inventory.js';
-import { lockCacheExclusive, type CacheLockOptions } from './cache-lock.js';
-import { planPrune, type PrunePlan } from './cache-prune-plan.js';
-import { forgetProjects, readProjectRegistry } from './cache-registry.js';
-import { ProjectCache } from './cache.js';
+import { OciLayoutStore } from '../../../content/oci-layout.js';
+import { removeTempFiles } from '../../../content/fs-atomic.js';
+import { isOrasError, OrasError } from '../../../errors.js';
+import { readLockfile } from '../../spec/lockfile.js';
+import { cachedManifest } from './index-records.js';
+import { addLockNeeds, emptyNeeds, scanCache, type CacheInventory, type LockNeeds } from './inventory.js';
+import { lockCacheExclusive, type CacheLockOptions } from './lock.js';
+import { planPrune, type PrunePlan } from './prune-plan.js';
+import { forgetProjects, readProjectRegistry } from './registry.js';
+import { ProjectCache } from './project-cache.js';
 
 /**
  * `oras cache prune`: removes what no registered project's current

@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { isOrasError } from '../../errors.js';
-import { emit, type ProjectListener } from '../events.js';
-import type { LockedDependency } from '../types.js';
-import { ProjectCache } from './cache.js';
-import { defaultCacheDir } from '../spec/config.js';
-import { recordArtifacts } from './cache-index.js';
-import { pinCache } from './cache-lock.js';
-import { registerProject } from './cache-registry.js';
+import { isOrasError } from '../../../errors.js';
+import { emit, type ProjectListener } from '../../events.js';
+import type { LockedDependency } from '../../types.js';
+import { ProjectCache } from './project-cache.js';
+import { defaultCacheDir } from '../../spec/config.js';
+import { recordArtifacts } from './index-records.js';
+import { pinCache } from './lock.js';
+import { registerProject } from './registry.js';
 
 /**
  * The cache side of one install or fetch: pin the cache while it runs (so
@@ -59,7 +59,7 @@ export async function recordCacheUse(root: string, projectDir: string, deps: Loc
 
 /** Applies a size budget without waiting: skipped (event `skipped: 'busy'`) when the cache is in use. */
 export async function applyCacheBudget(root: string, maxSize: number, onEvent?: ProjectListener): Promise<void> {
-  const { pruneCache } = await import('./cache-gc.js');
+  const { pruneCache } = await import('./gc.js');
   try {
     const r = await pruneCache({ root, maxSize, timeoutMs: 0 });
     emit(onEvent, { type: 'cache-pruned', removed: r.blobs.length + r.trees.length, freedBytes: r.freedBytes, overBudget: r.overBudget });

@@ -4,17 +4,17 @@ import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import pLimit from 'p-limit';
-import { acquireLock } from '../../content/file-lock.js';
-import { streamToFileAtomic, TEMP_MARKER, writeFileAtomic } from '../../content/fs-atomic.js';
-import { OciLayoutStore } from '../../content/oci-layout.js';
-import { readAll } from '../../content/read.js';
-import type { Fetcher } from '../../content/store.js';
-import { isOrasError, OrasError } from '../../errors.js';
-import type { Descriptor } from '../../oci/descriptor.js';
-import { digestPath, verifyContent } from '../../oci/digest.js';
-import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
-import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../events.js';
-import { defaultCacheDir } from '../spec/config.js';
+import { acquireLock } from '../../../content/file-lock.js';
+import { streamToFileAtomic, TEMP_MARKER, writeFileAtomic } from '../../../content/fs-atomic.js';
+import { OciLayoutStore } from '../../../content/oci-layout.js';
+import { readAll } from '../../../content/read.js';
+import type { Fetcher } from '../../../content/store.js';
+import { isOrasError, OrasError } from '../../../errors.js';
+import type { Descriptor } from '../../../oci/descriptor.js';
+import { digestPath, verifyContent } from '../../../oci/digest.js';
+import { MAX_MANIFEST_BYTES } from '../../../oci/manifest.js';
+import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../../events.js';
+import { defaultCacheDir } from '../../spec/config.js';
 
 /** One regular file of an unpacked directory layer, relative to the layer root. */
 export interface UnpackedFile {
@@ -322,7 +322,7 @@ export class ProjectCache {
   /** Extracts the (verified) layer blob into `dest`; returns its regular files, hashed as they were written. */
   private async extract(layer: Descriptor, dest: string, options: UnpackOptions): Promise<UnpackedFile[]> {
     // Loaded on demand: tar-stream is only needed for directory layers.
-    const { extractTarGz } = await import('../../artifact/tar-extract.js');
+    const { extractTarGz } = await import('../../../artifact/tar-extract.js');
     const extracted = await extractTarGz(await this.store.fetch(layer), dest, {
       ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
       ...(options.expectedUncompressedDigest !== undefined ? { expectedUncompressedDigest: options.expectedUncompressedDigest } : {}),

@@ -1,12 +1,12 @@
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { parseDigest, type DigestAlgorithm } from '../../oci/digest.js';
-import { digestFile } from '../../oci/hash-file.js';
-import { scanCache } from './cache-inventory.js';
-import { lockCacheExclusive, type CacheLockOptions } from './cache-lock.js';
-import { applyRemoval } from './cache-gc.js';
-import { ProjectCache } from './cache.js';
+import { parseDigest, type DigestAlgorithm } from '../../../oci/digest.js';
+import { digestFile } from '../../../oci/hash-file.js';
+import { scanCache } from './inventory.js';
+import { lockCacheExclusive, type CacheLockOptions } from './lock.js';
+import { applyRemoval } from './gc.js';
+import { ProjectCache } from './project-cache.js';
 
 /**
  * `oras cache verify`: rehashes every blob (its file name is its digest) and

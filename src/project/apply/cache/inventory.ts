@@ -1,12 +1,12 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LayoutIndex } from '../../content/layout-index.js';
-import { OciLayoutStore } from '../../content/oci-layout.js';
-import { TEMP_MARKER } from '../../content/fs-atomic.js';
-import { isDigest } from '../../oci/digest.js';
-import type { Lockfile } from '../types.js';
-import { cachedManifest } from './cache-index.js';
-import type { ProjectCache } from './cache.js';
+import type { LayoutIndex } from '../../../content/layout-index.js';
+import { OciLayoutStore } from '../../../content/oci-layout.js';
+import { TEMP_MARKER } from '../../../content/fs-atomic.js';
+import { isDigest } from '../../../oci/digest.js';
+import type { Lockfile } from '../../types.js';
+import { cachedManifest } from './index-records.js';
+import type { ProjectCache } from './project-cache.js';
 
 /**
  * What a cache directory holds, read from disk (no lock needed to read):

@@ -1,8 +1,8 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { acquireLock, lockPathFor, type ReleaseLock } from '../../content/file-lock.js';
-import { isOrasError, OrasError } from '../../errors.js';
+import { acquireLock, lockPathFor, type ReleaseLock } from '../../../content/file-lock.js';
+import { isOrasError, OrasError } from '../../../errors.js';
 
 /**
  * Readers/writer coordination of the shared cache, built from the exclusive

@@ -1,9 +1,9 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OciLayoutStore } from '../../content/oci-layout.js';
-import { scanCache } from './cache-inventory.js';
-import { lockCacheExclusive } from './cache-lock.js';
-import { ProjectCache } from './cache.js';
+import { OciLayoutStore } from '../../../content/oci-layout.js';
+import { scanCache } from './inventory.js';
+import { lockCacheExclusive } from './lock.js';
+import { ProjectCache } from './project-cache.js';
 
 /**
  * `oras cache clean`: removes every blob and unpacked tree and empties

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { acquireLock } from '../../content/file-lock.js';
-import { writeFileAtomic } from '../../content/fs-atomic.js';
+import { acquireLock } from '../../../content/file-lock.js';
+import { writeFileAtomic } from '../../../content/fs-atomic.js';
 
 /**
  * The registry of projects that use a cache: `<cache>/projects.json`, so

@@ -1,11 +1,11 @@
-import { readLockfile } from '../spec/lockfile.js';
-import type { Lockfile } from '../types.js';
-import { cachedManifest, cacheRefName, lastUsedOf } from './cache-index.js';
-import { refNameOf } from '../../content/layout-index.js';
-import { addLockNeeds, emptyNeeds, scanCache } from './cache-inventory.js';
-import { planPrune } from './cache-prune-plan.js';
-import { readProjectRegistry } from './cache-registry.js';
-import { ProjectCache } from './cache.js';
+import { readLockfile } from '../../spec/lockfile.js';
+import type { Lockfile } from '../../types.js';
+import { cachedManifest, cacheRefName, lastUsedOf } from './index-records.js';
+import { refNameOf } from '../../../content/layout-index.js';
+import { addLockNeeds, emptyNeeds, scanCache } from './inventory.js';
+import { planPrune } from './prune-plan.js';
+import { readProjectRegistry } from './registry.js';
+import { ProjectCache } from './project-cache.js';
 
 /**
  * `oras cache ls` and `oras cache du`: read-only reports (no lock taken; a

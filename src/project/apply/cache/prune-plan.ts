@@ -1,5 +1,5 @@
-import { lastUsedOf } from './cache-index.js';
-import type { CacheInventory, LockNeeds } from './cache-inventory.js';
+import { lastUsedOf } from './index-records.js';
+import type { CacheInventory, LockNeeds } from './inventory.js';
 
 /**
  * The pure part of `oras cache prune`: from the inventory and what the

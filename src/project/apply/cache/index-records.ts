@@ -1,11 +1,11 @@
-import { OciLayoutStore } from '../../content/oci-layout.js';
-import { isOrasError } from '../../errors.js';
-import { isValidRefName, plainEntry, refNameOf, tagManifest, recordManifest, type LayoutIndex } from '../../content/layout-index.js';
-import type { Fetcher } from '../../content/store.js';
-import type { Descriptor, ImageManifest } from '../../oci/descriptor.js';
-import { parseManifest } from '../../oci/manifest.js';
-import type { LockedDependency } from '../types.js';
-import type { ProjectCache } from './cache.js';
+import { OciLayoutStore } from '../../../content/oci-layout.js';
+import { isOrasError } from '../../../errors.js';
+import { isValidRefName, plainEntry, refNameOf, tagManifest, recordManifest, type LayoutIndex } from '../../../content/layout-index.js';
+import type { Fetcher } from '../../../content/store.js';
+import type { Descriptor, ImageManifest } from '../../../oci/descriptor.js';
+import { parseManifest } from '../../../oci/manifest.js';
+import type { LockedDependency } from '../../types.js';
+import type { ProjectCache } from './project-cache.js';
 
 /**
  * The cache's own records in its `index.json` (OCI image-layout
