@@ -8,8 +8,8 @@ import { loadActual } from '../../src/project/plan/actual.js';
 import { ProjectCache } from '../../src/project/apply/cache.js';
 import { countPlan, diff } from '../../src/project/plan/diff.js';
 import type { ProjectEvent } from '../../src/project/events.js';
-import { reify } from '../../src/project/apply/reify.js';
 import { readState, writeState } from '../../src/project/apply/state.js';
+import { dependencyRoots, reify } from '../../src/project/apply/reify.js';
 import type { LockedFile, Lockfile } from '../../src/project/types.js';
 
 let root: string;
@@ -42,7 +42,7 @@ async function install(projectDir: string, lock: Lockfile, opts: { force?: boole
   const state = await readState(projectDir);
   const actual = await loadActual(projectDir, state, { ideal: lock, onEvent, ...(opts.verify ? { verify: true } : {}) });
   const plan = diff(lock, actual, { force: opts.force === true });
-  await reify({ projectDir, plan, actual, state, onEvent, sourceFor: async (f) => cache.blobPath(f.layer), ...(opts.linkMode ? { linkMode: opts.linkMode } : {}) });
+  await reify({ projectDir, plan, actual, state, onEvent, roots: dependencyRoots(lock), sourceFor: async (f) => cache.blobPath(f.layer), ...(opts.linkMode ? { linkMode: opts.linkMode } : {}) });
   return { events, counts: countPlan(plan) };
 }
 
