@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DEFAULT_CONCURRENCY, defaultCacheDir, loadConfig } from '../../src/project/spec/config.js';
 import { validateConfig } from '../../src/project/spec/validate.js';
+import { trustConfigFile } from '../../src/project/spec/config-trust.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 
@@ -54,6 +55,9 @@ describe('oras config', () => {
       '  maxEntries: 10',
       '',
     ].join('\n'));
+    // caFile, cache.dir and credentials.configPath weaken security: honoured once the file is trusted.
+    await expect(loadConfig({ cwd: sub, stopDir: dir, env })).rejects.toMatchObject({ code: 'ERR_ORAS_UNTRUSTED_CONFIG' });
+    await trustConfigFile(join(dir, 'a', '.orasrc.yaml'), env);
     const cfg = await loadConfig({ cwd: sub, stopDir: dir, env });
     expect(cfg).toEqual({
       registries: { 'localhost:5000': { plainHttp: true }, 'reg.example:8443': { caFile: join(dir, 'a', 'certs', 'ca.pem'), mirrors: ['mirror.example'] } },

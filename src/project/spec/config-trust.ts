@@ -183,17 +183,18 @@ export async function isUserLevelConfig(file: string, env: NodeJS.ProcessEnv = p
  * Fails with `ERR_ORAS_UNTRUSTED_CONFIG` when `file` (a config file found by
  * the search, not named explicitly) sets weakening settings, is not
  * user-level, and its current content is not in the trust store. The error
- * names the file, every weakening setting and the fix (`oras trust <file>`).
+ * names the file (as `shown`, e.g. relative to the working directory),
+ * every weakening setting and the fix (`oras trust <file>`).
  * Costs nothing for a file without weakening settings.
  */
-export async function assertConfigTrusted(file: string, config: OrasConfigFile, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function assertConfigTrusted(file: string, config: OrasConfigFile, env: NodeJS.ProcessEnv = process.env, shown: string = file): Promise<void> {
   const weak = weakeningSettings(config);
   if (weak.length === 0 || (await isUserLevelConfig(file, env))) return;
   const path = await realPathOf(file);
   const record = (await readStore(env)).files.find((f) => f.path === path);
   if (record !== undefined && record.sha256 === (await configContentHash(path))) return;
   const what = record !== undefined ? 'changed since it was trusted and sets' : 'is not trusted and sets';
-  throw new OrasError('ERR_ORAS_UNTRUSTED_CONFIG', `config file ${file} ${what} ${weak.join(', ')}: settings that weaken TLS or hand out credentials are only honoured from a trusted file`, {
-    hint: `review the file, then run \`oras trust ${file}\` (recorded outside the project in ${trustStorePath(env)}), or set these in your user config (${join(xdgConfigHome(env), 'oras', 'config.yaml')}) or with flags`,
+  throw new OrasError('ERR_ORAS_UNTRUSTED_CONFIG', `config file ${shown} ${what} ${weak.join(', ')}: settings that weaken TLS or hand out credentials are only honoured from a trusted file`, {
+    hint: `review the file, then run \`oras trust ${shown}\` (recorded outside the project in ${trustStorePath(env)}), or set these in your user config (${join(xdgConfigHome(env), 'oras', 'config.yaml')}) or with flags`,
   });
 }

@@ -211,7 +211,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig
   }
   if (options.explicitPath === undefined && options.checkTrust !== false) {
     const { assertConfigTrusted } = await import('./config-trust.js');
-    await assertConfigTrusted(filepath, value, env);
+    await assertConfigTrusted(filepath, value, env, shownName);
   }
   return resolveConfig(value, dirname(filepath), env, filepath);
 }
