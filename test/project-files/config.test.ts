@@ -55,7 +55,7 @@ describe('oras config', () => {
       '  maxEntries: 10',
       '',
     ].join('\n'));
-    // caFile, cache.dir and credentials.configPath weaken security: honoured once the file is trusted.
+    // caFile and credentials.configPath weaken security: honoured once the file is trusted.
     await expect(loadConfig({ cwd: sub, stopDir: dir, env })).rejects.toMatchObject({ code: 'ERR_ORAS_UNTRUSTED_CONFIG' });
     await trustConfigFile(join(dir, 'a', '.orasrc.yaml'), env);
     const cfg = await loadConfig({ cwd: sub, stopDir: dir, env });

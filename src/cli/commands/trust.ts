@@ -29,7 +29,7 @@ async function searchedConfigFile(): Promise<string> {
 export function registerTrust(program: Command): void {
   const cmd = program
     .command('trust')
-    .description('trust a project config file (oras.yaml, .orasrc*, package.json) to set plain HTTP, CA/client certificates, credentials.configPath or cache.dir')
+    .description('trust a project config file (oras.yaml, .orasrc*, package.json) to set plain HTTP, CA/client certificates, or credentials.configPath')
     .argument('[file]', 'the config file (default: the one found from the current directory)')
     .option('--list', 'list the trusted config files')
     .option('--revoke', 'stop trusting the file');

@@ -21,13 +21,14 @@ import type { OrasConfigFile } from './config.js';
  *   man in the middle look legitimate; a client key is a credential);
  * - `credentials.configPath` (a docker config names credential helpers,
  *   `credsStore`/`credHelpers`, that are executed, and decides where
- *   passwords are read from and written to);
- * - `cache.dir` (the cache is shared by every project of the user and
- *   written to: a project must not choose where it lives).
+ *   passwords are read from and written to).
  *
  * Not weakening, honoured from any file: `ociLayout` and `mirrors` (places
  * bytes are fetched from; every byte is verified against the digest the lock
- * records), `headers`, `concurrency`, `cache.link`, `limits`, and
+ * records), `cache.dir` (only digest-named, verified content is read from
+ * the cache; benchmarks and fixtures keep their cache next to the project),
+ * `headers` (sent to the registry they are configured for, never
+ * credentials of the user), `concurrency`, `cache.link`, `limits`, and
  * `plainHttp: false` / `insecure: false`.
  *
  * Trusted without a trust step: user-level files (the global config directory
@@ -89,7 +90,6 @@ export function weakeningSettings(file: OrasConfigFile): string[] {
     for (const key of ['caFile', 'certFile', 'keyFile'] as const) if (reg[key] !== undefined) out.push(`${at}.${key}`);
   }
   if (file.credentials?.configPath !== undefined) out.push('credentials.configPath');
-  if (file.cache?.dir !== undefined) out.push('cache.dir');
   return out;
 }
 

@@ -191,7 +191,7 @@ async function locate(filepath: string, shownName: string, issues: Issue[]): Pro
  * `file:line:col` (YAML/JSON files) or for unreadable/unparseable files;
  * `ERR_ORAS_UNTRUSTED_CONFIG` when a project file sets weakening settings
  * (plain HTTP/insecure for a remote host, CA/client certs,
- * `credentials.configPath`, `cache.dir`) without `oras trust` (see
+ * `credentials.configPath`) without `oras trust` (see
  * `config-trust.ts`).
  */
 export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig> {
