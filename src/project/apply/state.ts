@@ -217,6 +217,7 @@ export function signState(projectDir: string, state: InstallState, env: NodeJS.P
  * this user's state key ({@link signState}). Refuses with
  * `ERR_ORAS_PATH_TRAVERSAL` when `.oras` or `state.json` is a symlink (or not
  * a directory / regular file), so the write can never land outside the project.
+ * Adds `.oras/.gitignore` when it is missing.
  */
 export async function writeState(projectDir: string, state: InstallState, options: StateOptions = {}): Promise<void> {
   const dir = join(projectDir, STATE_DIR);
@@ -233,6 +234,8 @@ export async function writeState(projectDir: string, state: InstallState, option
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   await writeFileAtomic(path, signState(projectDir, state, options.env ?? process.env));
+  // Projects whose .oras predates the .gitignore get one too (never replacing an existing file).
+  await writeFile(join(dir, '.gitignore'), STATE_GITIGNORE, { flag: 'wx' }).catch(() => undefined);
 }
 
 /**
