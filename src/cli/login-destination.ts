@@ -37,19 +37,36 @@ function inside(path: string, root: string): boolean {
  * file, where the path came from and the fix. `userLevel` says whether
  * `config.file` is a user-level config (see `config-trust.ts`).
  */
-export function loginDestination(explicit: string | undefined, config: OrasConfig, userLevel: boolean, cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
+export function loginDestination(
+  explicit: string | undefined,
+  config: OrasConfig,
+  userLevel: boolean,
+  cwd: string = process.cwd(),
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   if (explicit !== undefined) return resolve(cwd, explicit);
   const configured = config.credentials.configPath;
   const path = configured ?? defaultDockerConfigPath(env);
   const fix = `pass --registry-config <file> to choose the file explicitly (e.g. --registry-config ${join(homedir(), '.docker', 'config.json')})`;
   if (configured !== undefined && config.file !== undefined && !userLevel) {
-    throw usageError(`refusing to store credentials in ${path}: the path comes from the project config ${config.file} (credentials.configPath)`, fix);
+    throw usageError(
+      `refusing to store credentials in ${path}: the path comes from the project config ${config.file} (credentials.configPath)`,
+      fix,
+    );
   }
   const root = checkoutRoot(cwd);
   const home = resolve(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir());
   if (root !== undefined && root !== home && inside(resolve(path), root)) {
-    const from = configured !== undefined ? `credentials.configPath of ${config.file ?? 'the config'}` : env.DOCKER_CONFIG !== undefined ? 'DOCKER_CONFIG' : 'the default location';
-    throw usageError(`refusing to store credentials in ${path}: it is inside the project/checkout ${root} (from ${from})`, fix);
+    const from =
+      configured !== undefined
+        ? `credentials.configPath of ${config.file ?? 'the config'}`
+        : env.DOCKER_CONFIG !== undefined
+          ? 'DOCKER_CONFIG'
+          : 'the default location';
+    throw usageError(
+      `refusing to store credentials in ${path}: it is inside the project/checkout ${root} (from ${from})`,
+      fix,
+    );
   }
   return path;
 }

@@ -59,10 +59,6 @@ function buildIfStale(): void {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   buildIfStale();
   const baseDir = await mkdtemp(join(tmpdir(), 'oras-ts-harness-'));
-  // User-level oras-ts files (the state key, trusted configs) of in-process tests go to the
-  // harness's temp dir, never to the real home (test workers inherit this environment).
-  process.env.XDG_STATE_HOME = join(baseDir, 'xdg-state');
-  process.env.XDG_CONFIG_HOME = join(baseDir, 'xdg-config');
   const running: RunningRegistry[] = [];
   const teardown = async (): Promise<void> => {
     await Promise.allSettled(running.map((r) => r.stop()));

@@ -21,7 +21,8 @@ interface TrustFlags extends CommonFlags {
 async function searchedConfigFile(): Promise<string> {
   const { loadConfig } = await import('../../project/spec/config.js');
   const cfg = await loadConfig({ cwd: process.cwd(), checkTrust: false });
-  if (cfg.file === undefined) throw usageError('no oras config file found from this directory', 'name the file: oras trust <file>');
+  if (cfg.file === undefined)
+    throw usageError('no oras config file found from this directory', 'name the file: oras trust <file>');
   return cfg.file;
 }
 
@@ -29,7 +30,9 @@ async function searchedConfigFile(): Promise<string> {
 export function registerTrust(program: Command): void {
   const cmd = program
     .command('trust')
-    .description('trust a project config file (oras.yaml, .orasrc*, package.json) to set plain HTTP, CA/client certificates, or credentials.configPath')
+    .description(
+      'trust a project config file (oras.yaml, .orasrc*, package.json) to set plain HTTP, CA/client certificates, or credentials.configPath',
+    )
     .argument('[file]', 'the config file (default: the one found from the current directory)')
     .option('--list', 'list the trusted config files')
     .option('--revoke', 'stop trusting the file');

@@ -1,5 +1,14 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { OrasError } from '../../errors.js';
@@ -38,11 +47,15 @@ const keys = new Map<string, Buffer>();
 function parseKey(path: string): Buffer {
   const st = lstatSync(path);
   if (!st.isFile()) {
-    throw new OrasError('ERR_ORAS_IO', `${path} is not a regular file`, { hint: `remove ${path}; a new key is created on the next install (installed files are then re-adopted by hash)` });
+    throw new OrasError('ERR_ORAS_IO', `${path} is not a regular file`, {
+      hint: `remove ${path}; a new key is created on the next install (installed files are then re-adopted by hash)`,
+    });
   }
   const text = readFileSync(path, 'utf8').trim();
   if (!/^[0-9a-f]{64}$/.test(text)) {
-    throw new OrasError('ERR_ORAS_IO', `${path} is not a valid oras-ts state key`, { hint: `remove ${path}; a new key is created on the next install (installed files are then re-adopted by hash)` });
+    throw new OrasError('ERR_ORAS_IO', `${path} is not a valid oras-ts state key`, {
+      hint: `remove ${path}; a new key is created on the next install (installed files are then re-adopted by hash)`,
+    });
   }
   return Buffer.from(text, 'hex');
 }

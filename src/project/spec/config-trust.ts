@@ -119,10 +119,16 @@ async function readStore(env: NodeJS.ProcessEnv): Promise<TrustStore> {
   try {
     const doc = JSON.parse(text) as Partial<TrustStore>;
     if (doc.version !== 1 || !Array.isArray(doc.files)) throw new Error('unknown version');
-    const files = doc.files.filter((f): f is TrustedConfig => typeof f?.path === 'string' && typeof f.sha256 === 'string' && typeof f.trustedAt === 'string');
+    const files = doc.files.filter(
+      (f): f is TrustedConfig =>
+        typeof f?.path === 'string' && typeof f.sha256 === 'string' && typeof f.trustedAt === 'string',
+    );
     return { version: 1, files };
   } catch (cause) {
-    throw new OrasError('ERR_ORAS_CONFIG', `${path} is not a valid trust store`, { cause, hint: `fix or delete ${path} (then trust your config files again with \`oras trust <file>\`)` });
+    throw new OrasError('ERR_ORAS_CONFIG', `${path} is not a valid trust store`, {
+      cause,
+      hint: `fix or delete ${path} (then trust your config files again with \`oras trust <file>\`)`,
+    });
   }
 }
 
@@ -138,7 +144,10 @@ async function realPathOf(file: string): Promise<string> {
   try {
     return await realpath(resolve(file));
   } catch (err) {
-    throw new OrasError('ERR_ORAS_CONFIG', `config file ${file} does not exist`, { cause: err, hint: 'name an existing oras.yaml, .orasrc* or package.json' });
+    throw new OrasError('ERR_ORAS_CONFIG', `config file ${file} does not exist`, {
+      cause: err,
+      hint: 'name an existing oras.yaml, .orasrc* or package.json',
+    });
   }
 }
 
@@ -187,14 +196,23 @@ export async function isUserLevelConfig(file: string, env: NodeJS.ProcessEnv = p
  * every weakening setting and the fix (`oras trust <file>`).
  * Costs nothing for a file without weakening settings.
  */
-export async function assertConfigTrusted(file: string, config: OrasConfigFile, env: NodeJS.ProcessEnv = process.env, shown: string = file): Promise<void> {
+export async function assertConfigTrusted(
+  file: string,
+  config: OrasConfigFile,
+  env: NodeJS.ProcessEnv = process.env,
+  shown: string = file,
+): Promise<void> {
   const weak = weakeningSettings(config);
   if (weak.length === 0 || (await isUserLevelConfig(file, env))) return;
   const path = await realPathOf(file);
   const record = (await readStore(env)).files.find((f) => f.path === path);
   if (record !== undefined && record.sha256 === (await configContentHash(path))) return;
   const what = record !== undefined ? 'changed since it was trusted and sets' : 'is not trusted and sets';
-  throw new OrasError('ERR_ORAS_UNTRUSTED_CONFIG', `config file ${shown} ${what} ${weak.join(', ')}: settings that weaken TLS or hand out credentials are only honoured from a trusted file`, {
-    hint: `review the file, then run \`oras trust ${shown}\` (recorded outside the project in ${trustStorePath(env)}), or set these in your user config (${join(xdgConfigHome(env), 'oras', 'config.yaml')}) or with flags`,
-  });
+  throw new OrasError(
+    'ERR_ORAS_UNTRUSTED_CONFIG',
+    `config file ${shown} ${what} ${weak.join(', ')}: settings that weaken TLS or hand out credentials are only honoured from a trusted file`,
+    {
+      hint: `review the file, then run \`oras trust ${shown}\` (recorded outside the project in ${trustStorePath(env)}), or set these in your user config (${join(xdgConfigHome(env), 'oras', 'config.yaml')}) or with flags`,
+    },
+  );
 }
