@@ -258,7 +258,7 @@ describe('reify with an abort signal (SIGINT/SIGTERM in the CLI)', () => {
     const onEvent = (e: ProjectEvent): void => {
       if (e.type === 'link' && ++placed === 5) ac.abort();
     };
-    const err = await reify({ projectDir: p, plan, actual, state, onEvent, signal: ac.signal, concurrency: 2, sourceFor: async (f) => cache.blobPath(f.layer), inputs: { manifest: { name: 'artifacts.yaml', size: 0, mtimeMs: 0, ino: 0, sha256: '0'.repeat(64) }, lock: null, agree: true } }).catch((e: unknown) => e);
+    const err = await reify({ projectDir: p, plan, actual, state, onEvent, roots: dependencyRoots(lock), signal: ac.signal, concurrency: 2, sourceFor: async (f) => cache.blobPath(f.layer), inputs: { manifest: { name: 'artifacts.yaml', size: 0, mtimeMs: 0, ino: 0, sha256: '0'.repeat(64) }, lock: null, agree: true } }).catch((e: unknown) => e);
     expect(isOrasError(err, 'ERR_ORAS_ABORTED'), String(err)).toBe(true);
     const onDisk = (await readdir(join(p, 'vendor'))).sort();
     expect(onDisk.filter((n) => n.includes('.oras-tmp-'))).toEqual([]);
