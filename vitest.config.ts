@@ -27,7 +27,7 @@ export const INTEGRATION = [
   'test/registry-http/mtls.test.ts',
   'test/registry-http/real-registries.test.ts',
 ];
-const shared = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 30_000, pool: 'forks' as const };
+const shared = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 30_000, pool: 'forks' as const, setupFiles: ['test/harness/user-dirs.ts'] };
 
 export default defineConfig({
   test: {

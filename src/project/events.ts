@@ -70,6 +70,8 @@ export type ProjectEvent =
   | { type: 'remove'; path: string; dependency?: string }
   /** `.oras/state.json` was written. */
   | { type: 'state-written'; files: number }
+  /** `.oras/state.json` (or some of its records) was not used: `reason` says why (e.g. not written on this machine). */
+  | { type: 'state-ignored'; path: string; reason: string }
   /** A publishable was packed (and pushed unless dry-run). */
   | { type: 'publish'; name: string; ref: string; digest: string; tags: string[]; dryRun: boolean }
   /** A file was hashed by `verify`. */

@@ -14,12 +14,12 @@ import { bindingError, LOCK_MISMATCH_HINT, lockBindingProblems } from './spec/lo
 import { repositoryOf } from './spec/dependency-ref.js';
 import { countPlan, diff } from './plan/diff.js';
 import { emit, type ProjectListener } from './events.js';
-import type { InstallOptions, InstallResult, TargetFactory } from './install.js';
+import { stateEnv, type InstallOptions, type InstallResult, type TargetFactory } from './install.js';
 import { LOCKFILE_NAME, serializeLockfile, readLockfileStamped, writeLockfileStamped } from './spec/lockfile.js';
 import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';
 import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
-import { assertNoConflicts, reify } from './apply/reify.js';
+import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
 import { resolveAll, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
 import { LOCKFILE_VERSION, type FileStamp, type InstallState, type LockedDependency, type LockedFile, type Lockfile, type Plan, type PlanAction, type ProjectManifest } from './types.js';
@@ -197,6 +197,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   const reified = await reify({
     projectDir, plan, actual, state, sourceFor,
     ...(writeLock ? {} : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
+    roots: dependencyRoots(lock), env: stateEnv(options.env),
     concurrency: options.concurrency ?? 8,
     ...(options.linkMode !== undefined ? { linkMode: options.linkMode } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
@@ -206,7 +207,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     const written = await writeLockfileStamped(projectDir, lock);
     emit(onEvent, { type: 'lockfile-written', path: written.path });
     const files = reified.state.files;
-    await writeState(projectDir, { stateVersion: 1, files, inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) } });
+    await writeState(projectDir, { stateVersion: 1, files, ...(reified.state.roots !== undefined ? { roots: reified.state.roots } : {}), inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) } }, { env: stateEnv(options.env) });
     emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
   }
   return result(t3 - t2, performance.now() - t3);

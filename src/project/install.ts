@@ -74,6 +74,15 @@ export interface InstallResult {
   durations: { resolve: number; plan: number; fetch: number; reify: number; total: number };
 }
 
+/**
+ * The environment that locates the user's state key (`XDG_STATE_HOME`,
+ * `HOME`): `env` over `process.env`, so a partial `env` (e.g. only `CI`)
+ * still finds the key of the user running the process.
+ */
+export function stateEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  return env === undefined || env === process.env ? process.env : { ...process.env, ...env };
+}
+
 function isCi(env: NodeJS.ProcessEnv): boolean {
   const v = env.CI;
   return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
@@ -107,7 +116,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const onEvent = options.onEvent;
   const lockOpts = { ...(onEvent ? { onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}) };
   return withProjectLock(projectDir, lockOpts, async () => {
-    const state = await readState(projectDir);
+    const state = await readState(projectDir, { env: stateEnv(options.env), ...(onEvent ? { onEvent } : {}) });
     // After an install that never finished syncing its writes, the fast path's stat check is not enough.
     if (options.verify !== true && options.update === undefined && !hasInProgress(projectDir)) {
       const fast = checkFastNoop(projectDir, state, { frozen });

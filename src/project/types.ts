@@ -201,6 +201,13 @@ export interface InstallState {
   files: Record<string, InstalledFile>;
   /** Set only when the install that wrote this state completed: its inputs (see {@link InstallInputs}). */
   inputs?: InstallInputs;
+  /**
+   * Per dependency, the project-relative directories (its `path`, POSIX, `''`
+   * for the project root) its recorded files were installed under. A recorded
+   * file outside every root of its dependency is never removed (the record is
+   * dropped when the state is read).
+   */
+  roots?: Record<string, string[]>;
 }
 
 /** One reconciliation action, produced by the pure `diff()` and executed by `reify()`. */

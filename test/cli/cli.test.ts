@@ -266,6 +266,8 @@ describe('TLS, token auth and the oras config file', () => {
     const projectDir = join(root, 'tls-config');
     await mkdir(projectDir);
     await writeFile(join(projectDir, 'oras.yaml'), `registries:\n  "${tls.host}":\n    caFile: ${JSON.stringify(tls.caFile)}\n`);
+    // A CA override from a project file is honoured only once the file is trusted (see test/cli/trust.test.ts).
+    await ok(['trust', 'oras.yaml'], { cwd: projectDir });
     const resolved = await ok(['resolve', ref], { cwd: projectDir });
     expect(resolved.stdout.trim()).toBe(pushed.digest);
   }, T);

@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DEFAULT_CONCURRENCY, defaultCacheDir, loadConfig } from '../../src/project/spec/config.js';
 import { validateConfig } from '../../src/project/spec/validate.js';
+import { trustConfigFile, weakeningSettings } from '../../src/project/spec/config-trust.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 
@@ -26,6 +27,35 @@ describe('oras config', () => {
     const schema = JSON.parse(await readFile(join(repoRoot, 'schemas', 'oras-config.schema.json'), 'utf8')) as { properties: Record<string, { properties?: Record<string, unknown> }>; definitions: { registry: { properties: Record<string, unknown> } } };
     const keys = [...Object.keys(schema.properties), ...Object.values(schema.properties).flatMap((p) => Object.keys(p.properties ?? {})), ...Object.keys(schema.definitions.registry.properties)];
     for (const k of keys) expect(text, `oras.yaml.example should mention ${k}`).toMatch(new RegExp(`^\\s*${k}:`, 'm'));
+  });
+
+  test('weakening settings: plain HTTP/insecure only for remote hosts, CA/client certs, credentials.configPath', () => {
+    expect(weakeningSettings({
+      registries: {
+        'localhost:5000': { plainHttp: true, insecure: true },
+        '127.0.0.1': { plainHttp: true },
+        'reg.example': { plainHttp: true, insecure: true, caFile: 'ca.pem', certFile: 'c.pem', keyFile: 'k.pem', ociLayout: 'x', mirrors: ['m.example'], headers: { A: 'b' } },
+        'other.example': { plainHttp: false, insecure: false, ociLayout: '../registry' },
+        'localhost': { caFile: 'ca.pem' },
+      },
+      cache: { dir: '../cache', link: 'copy' },
+      concurrency: 4,
+      credentials: { configPath: './docker.json' },
+    })).toEqual([
+      'registries["reg.example"].plainHttp', 'registries["reg.example"].insecure', 'registries["reg.example"].caFile',
+      'registries["reg.example"].certFile', 'registries["reg.example"].keyFile', 'registries["localhost"].caFile', 'credentials.configPath',
+    ]);
+  });
+
+  test('a user-level config (in the home directory) needs no trust; a project one does', async () => {
+    await mkdir(join(dir, 'home', 'proj'), { recursive: true });
+    await writeFile(join(dir, 'home', '.orasrc.yaml'), 'registries:\n  reg.example:\n    plainHttp: true\n');
+    const cfg = await loadConfig({ cwd: join(dir, 'home', 'proj'), stopDir: join(dir, 'home'), env });
+    expect(cfg.registries['reg.example']).toEqual({ plainHttp: true });
+    await writeFile(join(dir, 'home', 'proj', 'oras.yaml'), 'registries:\n  reg.example:\n    plainHttp: true\n');
+    await expect(loadConfig({ cwd: join(dir, 'home', 'proj'), stopDir: join(dir, 'home'), env })).rejects.toMatchObject({ code: 'ERR_ORAS_UNTRUSTED_CONFIG' });
+    // Named explicitly (--config / ORAS_CONFIG): the user chose it.
+    expect((await loadConfig({ cwd: join(dir, 'home', 'proj'), explicitPath: 'oras.yaml', env })).registries['reg.example']).toEqual({ plainHttp: true });
   });
 
   test('no config file: defaults', async () => {
@@ -54,6 +84,9 @@ describe('oras config', () => {
       '  maxEntries: 10',
       '',
     ].join('\n'));
+    // caFile and credentials.configPath weaken security: honoured once the file is trusted.
+    await expect(loadConfig({ cwd: sub, stopDir: dir, env })).rejects.toMatchObject({ code: 'ERR_ORAS_UNTRUSTED_CONFIG' });
+    await trustConfigFile(join(dir, 'a', '.orasrc.yaml'), env);
     const cfg = await loadConfig({ cwd: sub, stopDir: dir, env });
     expect(cfg).toEqual({
       registries: { 'localhost:5000': { plainHttp: true }, 'reg.example:8443': { caFile: join(dir, 'a', 'certs', 'ca.pem'), mirrors: ['mirror.example'] } },

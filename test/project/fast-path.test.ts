@@ -1,11 +1,11 @@
-import { appendFile, mkdtemp, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { install, type InstallOptions } from '../../src/project/install.js';
 import { readLockfile } from '../../src/project/spec/lockfile.js';
 import { publish } from '../../src/project/publish.js';
-import { readState, statePath } from '../../src/project/apply/state.js';
+import { readState, statePath, writeState } from '../../src/project/apply/state.js';
 import { layoutFactory, newCounter, writeTree } from './helpers.js';
 
 // The no-op fast path of install (src/project/fast-noop.ts): taken only when artifacts.yaml,
@@ -121,18 +121,18 @@ describe('install fast path', () => {
   });
 
   it('a state whose manifest and lock disagreed never lets a frozen install through', async () => {
-    const s = JSON.parse(await readFile(statePath(project), 'utf8')) as { inputs: { agree: boolean } };
-    s.inputs.agree = false;
-    await writeFile(statePath(project), JSON.stringify(s));
+    const s = await readState(project);
+    s.inputs!.agree = false;
+    await writeState(project, s);
     expect((await install(opts({ frozenLockfile: true }))).fastPath).toBe(false);
   });
 
   it('a second manifest name, update, verify, or a malformed inputs record all take the full path', async () => {
     expect((await install(opts({ update: true }))).fastPath).toBe(false);
     expect((await install(opts({ verify: true }))).fastPath).toBe(false);
-    const s = JSON.parse(await readFile(statePath(project), 'utf8')) as { inputs: unknown };
-    s.inputs = { manifest: 'nonsense' };
-    await writeFile(statePath(project), JSON.stringify(s));
+    const s = await readState(project);
+    (s as { inputs: unknown }).inputs = { manifest: { name: 'nonsense', size: 1, mtimeMs: 1, ino: 1, sha256: 'x' }, lock: null, agree: true };
+    await writeState(project, s);
     expect((await readState(project)).inputs).toBeUndefined();
     expect((await install(opts())).fastPath).toBe(false);
     expect((await install(opts())).fastPath).toBe(true);

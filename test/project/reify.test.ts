@@ -8,8 +8,8 @@ import { loadActual } from '../../src/project/plan/actual.js';
 import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
 import { countPlan, diff } from '../../src/project/plan/diff.js';
 import type { ProjectEvent } from '../../src/project/events.js';
-import { reify } from '../../src/project/apply/reify.js';
 import { readState, writeState } from '../../src/project/apply/state.js';
+import { dependencyRoots, reify } from '../../src/project/apply/reify.js';
 import type { LockedFile, Lockfile } from '../../src/project/types.js';
 
 let root: string;
@@ -42,7 +42,7 @@ async function install(projectDir: string, lock: Lockfile, opts: { force?: boole
   const state = await readState(projectDir);
   const actual = await loadActual(projectDir, state, { ideal: lock, onEvent, ...(opts.verify ? { verify: true } : {}) });
   const plan = diff(lock, actual, { force: opts.force === true });
-  await reify({ projectDir, plan, actual, state, onEvent, sourceFor: async (f) => cache.blobPath(f.layer), ...(opts.linkMode ? { linkMode: opts.linkMode } : {}) });
+  await reify({ projectDir, plan, actual, state, onEvent, roots: dependencyRoots(lock), sourceFor: async (f) => cache.blobPath(f.layer), ...(opts.linkMode ? { linkMode: opts.linkMode } : {}) });
   return { events, counts: countPlan(plan) };
 }
 
@@ -258,7 +258,7 @@ describe('reify with an abort signal (SIGINT/SIGTERM in the CLI)', () => {
     const onEvent = (e: ProjectEvent): void => {
       if (e.type === 'link' && ++placed === 5) ac.abort();
     };
-    const err = await reify({ projectDir: p, plan, actual, state, onEvent, signal: ac.signal, concurrency: 2, sourceFor: async (f) => cache.blobPath(f.layer), inputs: { manifest: { name: 'artifacts.yaml', size: 0, mtimeMs: 0, ino: 0, sha256: '0'.repeat(64) }, lock: null, agree: true } }).catch((e: unknown) => e);
+    const err = await reify({ projectDir: p, plan, actual, state, onEvent, roots: dependencyRoots(lock), signal: ac.signal, concurrency: 2, sourceFor: async (f) => cache.blobPath(f.layer), inputs: { manifest: { name: 'artifacts.yaml', size: 0, mtimeMs: 0, ino: 0, sha256: '0'.repeat(64) }, lock: null, agree: true } }).catch((e: unknown) => e);
     expect(isOrasError(err, 'ERR_ORAS_ABORTED'), String(err)).toBe(true);
     const onDisk = (await readdir(join(p, 'vendor'))).sort();
     expect(onDisk.filter((n) => n.includes('.oras-tmp-'))).toEqual([]);

@@ -33,6 +33,7 @@ const MODULES: readonly CommandModule[] = [
   { names: ['verify'], load: async () => (await import('./verify.js')).registerVerify },
   { names: ['fetch'], load: async () => (await import('./fetch.js')).registerFetch },
   { names: ['cache'], load: async () => (await import('./cache.js')).registerCache },
+  { names: ['trust'], load: async () => (await import('./trust.js')).registerTrust },
   { names: ['version'], load: async () => (await import('./version.js')).registerVersion },
   { names: ['completion'], load: async () => (await import('./completion.js')).registerCompletion },
 ];

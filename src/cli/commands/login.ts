@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { removeCredential, saveCredential } from '../../registry/credentials/store.js';
 import { cliConfig } from '../config.js';
 import { cliState, interrupt, outLine, printJson, readStdin } from '../context.js';
-import { explicitCredential, registryConfigPath } from '../credentials.js';
+import { explicitCredential } from '../credentials.js';
+import { loginDestination } from '../login-destination.js';
 import { usageError } from '../errors.js';
 import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, type CommonFlags, type RemoteFlags } from '../options.js';
 import { openRegistry } from '../targets.js';
@@ -36,6 +37,13 @@ async function interactiveFlags(flags: RemoteFlags): Promise<RemoteFlags> {
   return { ...flags, username, password };
 }
 
+/** The docker config file login/logout write (see {@link loginDestination}: never inside a project unless named explicitly). */
+async function destination(explicit: string | undefined): Promise<string> {
+  const cfg = await cliConfig();
+  const userLevel = cfg.file !== undefined && (await import('../../project/spec/config-trust.js').then((t) => t.isUserLevelConfig(cfg.file!)));
+  return loginDestination(explicit, cfg, userLevel);
+}
+
 /** `oras login REGISTRY` and `oras logout REGISTRY`. */
 export function registerLogin(program: Command): void {
   const login = program
@@ -50,6 +58,8 @@ export function registerLogin(program: Command): void {
   login.action(async (registryArg: string, opts: CommonFlags & Record<string, unknown>) => {
     let flags = remoteFlagsOf(opts);
     if (typeof opts.config === 'string' && flags.registryConfig === undefined) flags = { ...flags, registryConfig: opts.config };
+    // Where the password would be written is checked first: nothing is read or sent when it is refused.
+    const configPath = await destination(flags.registryConfig);
     if (opts.identityTokenStdin === true) {
       if (flags.passwordStdin === true || flags.identityToken !== undefined) throw usageError('--identity-token-stdin cannot be combined with --password-stdin or --identity-token');
       // Like docker/oras: the whole of stdin, trailing newlines dropped.
@@ -65,9 +75,7 @@ export function registerLogin(program: Command): void {
     } finally {
       await close();
     }
-    const cfg = await cliConfig();
-    const configPath = registryConfigPath(flags, cfg.credentials.configPath);
-    const location = await saveCredential(host, cred, configPath !== undefined ? { configPath } : {});
+    const location = await saveCredential(host, cred, { configPath });
     if (cliState.format === 'json') {
       printJson({ registry: host, stored: location });
       return;
@@ -87,9 +95,8 @@ export function registerLogin(program: Command): void {
     const host = registryArg.trim().replace(/\/+$/, '');
     if (host === '' || host.includes('/')) throw usageError(`invalid registry ${JSON.stringify(registryArg)}`, 'use host[:port]');
     const wire = host === 'docker.io' ? 'registry-1.docker.io' : host;
-    const cfg = await cliConfig();
-    const configPath = opts.registryConfig ?? opts.config ?? cfg.credentials.configPath;
-    const removed = await removeCredential(wire, configPath !== undefined ? { configPath } : {});
+    const configPath = await destination(opts.registryConfig ?? opts.config);
+    const removed = await removeCredential(wire, { configPath });
     if (cliState.format === 'json') {
       printJson({ registry: wire, removed });
       return;

@@ -121,6 +121,9 @@ export function createProjectProgress(options: ProjectProgressOptions = {}): Pro
       case 'lock-entry-rejected':
         line(`Rejected  artifacts.lock entry ${e.dependency} (${e.reason}): ${e.action === 're-resolve' ? 're-resolving it' : 're-deriving its files from the locked manifest'}`);
         break;
+      case 'state-ignored':
+        line(`Warning:  ignored ${e.path}: ${e.reason}`);
+        break;
       case 'lockfile-written':
         line(`Wrote     ${e.path}`);
         break;

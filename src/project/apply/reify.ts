@@ -7,8 +7,8 @@ import { emit, type ProjectListener } from '../events.js';
 import { syncWritten } from '../../content/sync-batch.js';
 import { clearInProgress, markInProgress } from './in-progress.js';
 import { cleanStaleTemps, dirHasNoSymlink, materializeFile, newMaterializeContext, projectPath, type LinkMode } from './materialize.js';
-import { STATE_DIR, writeState } from './state.js';
-import type { InstallInputs, InstallState, InstalledFile, LockedFile, Plan, PlanAction } from '../types.js';
+import { STATE_DIR, withinRoot, writeState } from './state.js';
+import type { InstallInputs, InstallState, InstalledFile, LockedFile, Lockfile, Plan, PlanAction } from '../types.js';
 
 /** Options for {@link reify}. */
 export interface ReifyOptions {
@@ -26,6 +26,14 @@ export interface ReifyOptions {
   linkMode?: LinkMode;
   /** Whether to write `.oras/state.json` (default true). */
   writeState?: boolean;
+  /**
+   * Each locked dependency's install directory (its normalized `path`, POSIX,
+   * `''` for the project root; see {@link dependencyRoots}). Recorded in the
+   * state as the roots a later removal must stay within.
+   */
+  roots: Record<string, string>;
+  /** Environment for the state key (see `state-key.ts`); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
   /**
    * The install's inputs, recorded in the state only when every action
    * succeeded (enables the next install's fast path); a state written after a
@@ -207,13 +215,42 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     completed = true;
   } finally {
     const inputs = completed && options.inputs !== undefined ? { inputs: options.inputs } : {};
-    const state: InstallState = { stateVersion: 1, files, ...inputs };
+    const state: InstallState = { stateVersion: 1, files, roots: recordRoots(files, options.roots, options.state.roots ?? {}), ...inputs };
     if (options.writeState !== false && (dirty || !completed)) {
-      await writeState(projectDir, state);
+      await writeState(projectDir, state, options.env !== undefined ? { env: options.env } : {});
       emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
     }
     // Synced and recorded: the next run needs no rehash. (Also clears a marker left by an earlier interrupted run.)
     if (synced) await clearInProgress(projectDir);
   }
-  return { state: { stateVersion: 1, files, ...(options.inputs !== undefined ? { inputs: options.inputs } : {}) }, ...result };
+  return { state: { stateVersion: 1, files, roots: recordRoots(files, options.roots, options.state.roots ?? {}), ...(options.inputs !== undefined ? { inputs: options.inputs } : {}) }, ...result };
+}
+
+/**
+ * The roots to record per dependency: for each recorded file, the first of
+ * its dependency's current root and previously recorded roots that contains
+ * it. A root no recorded file lies under is forgotten; a file under none of
+ * them gets no root (its record is dropped on the next read, so it is never
+ * removed).
+ */
+function recordRoots(files: Record<string, InstalledFile>, current: Record<string, string>, previous: Record<string, string[]>): Record<string, string[]> {
+  const out: Record<string, Set<string>> = {};
+  for (const path in files) {
+    const dep = files[path]!.dependency;
+    const cur = current[dep];
+    const candidates = cur !== undefined ? [cur, ...(previous[dep] ?? [])] : previous[dep] ?? [];
+    const root = candidates.find((r) => withinRoot(path, r));
+    if (root !== undefined) (out[dep] ??= new Set()).add(root);
+  }
+  return Object.fromEntries(Object.entries(out).map(([dep, set]) => [dep, [...set].sort()]));
+}
+
+/** The install directory of every locked dependency (normalized `specifier.path`, `''` for the project root). */
+export function dependencyRoots(lock: Lockfile): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, dep] of Object.entries(lock.dependencies)) {
+    const p = posix.normalize(dep.specifier.path).replace(/\/+$/, '');
+    out[name] = p === '.' ? '' : p;
+  }
+  return out;
 }

@@ -1,8 +1,10 @@
-import { lstat, mkdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OrasError } from '../../errors.js';
 import type { FileStamp, InstallInputs, InstallState, InstalledFile } from '../types.js';
 import { writeFileAtomic } from '../../content/fs-atomic.js';
+import { emit, type ProjectListener } from '../events.js';
+import { macEquals, projectBinding, stateKey, stateMac } from './state-key.js';
 
 /** The project-private directory holding `state.json` and the `lock` file. */
 export const STATE_DIR = '.oras';
@@ -54,27 +56,108 @@ function stampOf(s: FileStamp): FileStamp {
   return { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, sha256: s.sha256 };
 }
 
+/** Options for {@link readState} and {@link writeState}. */
+export interface StateOptions {
+  /** Environment for the state key location (`XDG_STATE_HOME`, `HOME`); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Receives `state-ignored` when the state (or some of its records) is not used. */
+  onEvent?: ProjectListener;
+}
+
+/** The first bytes of an authenticated state file, up to the MAC hex. */
+const MAC_PREFIX = Buffer.from('{\n  "mac": "hmac-sha256:');
+/** What follows the 64 hex digits of the MAC. */
+const MAC_SUFFIX = Buffer.from('",\n');
+const BODY_START = MAC_PREFIX.length + 64 + MAC_SUFFIX.length;
+
+/**
+ * The body of an authenticated state file when its MAC verifies for this
+ * user and this project, else the reason it does not.
+ */
+function authenticate(bytes: Buffer, projectDir: string, env: NodeJS.ProcessEnv): { body: Buffer } | { reason: string } {
+  if (bytes.length < BODY_START || !bytes.subarray(0, MAC_PREFIX.length).equals(MAC_PREFIX)
+    || !bytes.subarray(MAC_PREFIX.length + 64, BODY_START).equals(MAC_SUFFIX)) {
+    return { reason: 'it carries no signature of this machine (committed, copied or written by an older oras-ts)' };
+  }
+  const key = stateKey(env, false);
+  const binding = projectBinding(projectDir);
+  if (key === undefined || binding === undefined) return { reason: 'not written on this machine (no state key here)' };
+  const mac = bytes.subarray(MAC_PREFIX.length, MAC_PREFIX.length + 64).toString('latin1');
+  const body = bytes.subarray(BODY_START);
+  if (!macEquals(mac, stateMac(key, binding, ['{\n', body]))) return { reason: 'not written on this machine for this checkout' };
+  return { body };
+}
+
+/** A path no removal may ever touch: `.git`/`.oras` (at any depth) and the project's own spec, lock and config files. */
+const PROTECTED = /(?:^|\/)\.git(?:\/|$)|^\.oras(?:\/|$)|^artifacts\.(?:yaml|yml|lock)$/;
+
+/** True when `path` is `root` or below it (`''` is the project root). */
+export function withinRoot(path: string, root: string): boolean {
+  return root === '' || path === root || (path.startsWith(root) && path.charCodeAt(root.length) === 47);
+}
+
+/**
+ * Drops the records that break the hard rules (even an authenticated state
+ * never makes install remove them): protected paths ({@link PROTECTED}) and
+ * files outside every recorded root of their dependency. Returns how many.
+ */
+function dropUnsafeRecords(files: Record<string, InstalledFile>, roots: Record<string, string[]>): number {
+  let dropped = 0;
+  for (const key in files) {
+    const f = files[key]!;
+    const r = roots[f.dependency];
+    if (PROTECTED.test(key) || r === undefined || !r.some((root) => withinRoot(key, root))) {
+      delete files[key];
+      dropped += 1;
+    }
+  }
+  return dropped;
+}
+
+function parseRoots(v: unknown): Record<string, string[]> | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const out: Record<string, string[]> = {};
+  for (const [dep, list] of Object.entries(v as Record<string, unknown>)) {
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) return undefined;
+    out[dep] = list as string[];
+  }
+  return out;
+}
+
 /**
  * Reads `.oras/state.json`. A missing file (or missing `.oras`) is an empty
- * state. A state file that is a symlink, unparsable or of an unknown version
- * fails with `ERR_ORAS_IO` (never silently ignored: that would turn every
- * installed file into an "untracked" conflict).
+ * state. The file must carry a valid MAC of this user's state key for this
+ * project (see `state-key.ts`): a state that does not (committed to the
+ * repository, forged, copied from another checkout or machine, written by an
+ * older version) is ignored — an empty state is returned and a
+ * `state-ignored` event is emitted; the install then adopts files matching
+ * the lock by hash and reports others as conflicts, and removes nothing. An
+ * authenticated state still never names protected paths (`.git/`, `.oras/`,
+ * `artifacts.{yaml,yml,lock}`) or files outside their dependency's recorded
+ * roots: such records are dropped (with a `state-ignored` event). A state
+ * file that is a symlink, or authenticated but unparsable or of an unknown
+ * version, fails with `ERR_ORAS_IO`.
  */
-export async function readState(projectDir: string): Promise<InstallState> {
+export async function readState(projectDir: string, options: StateOptions = {}): Promise<InstallState> {
   const path = statePath(projectDir);
-  let text: string;
+  let bytes: Buffer;
   try {
     const st = await lstat(path);
     if (!st.isFile()) corrupt(path, 'not a regular file (symlinks are refused)');
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     if (err instanceof OrasError) throw err;
     throw new OrasError('ERR_ORAS_IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
+  const auth = authenticate(bytes, projectDir, options.env ?? process.env);
+  if ('reason' in auth) {
+    emit(options.onEvent, { type: 'state-ignored', path: `${STATE_DIR}/${STATE_FILE}`, reason: auth.reason });
+    return emptyState();
+  }
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = JSON.parse(`{\n${auth.body.toString('utf8')}`);
   } catch (cause) {
     corrupt(path, 'not JSON', cause);
   }
@@ -87,11 +170,20 @@ export async function readState(projectDir: string): Promise<InstallState> {
     const value = files[key];
     if (!validFile(value) || value.path !== key) corrupt(path, `bad entry ${JSON.stringify(key.slice(0, 200))}`);
   }
-  const inputs = parseInputs((d as { inputs?: unknown }).inputs);
-  return { stateVersion: 1, files: files as Record<string, InstalledFile>, ...(inputs !== undefined ? { inputs } : {}) };
+  const roots = parseRoots(d.roots) ?? {};
+  const dropped = dropUnsafeRecords(files as Record<string, InstalledFile>, roots);
+  if (dropped > 0) {
+    emit(options.onEvent, { type: 'state-ignored', path: `${STATE_DIR}/${STATE_FILE}`, reason: `${dropped} record(s) outside their dependency's path or protected; they are never removed` });
+  }
+  const inputs = dropped === 0 ? parseInputs((d as { inputs?: unknown }).inputs) : undefined;
+  return { stateVersion: 1, files: files as Record<string, InstalledFile>, roots, ...(inputs !== undefined ? { inputs } : {}) };
 }
 
-/** Serializes a state deterministically (`inputs` when present, files sorted by path, 2-space JSON, trailing newline). */
+/**
+ * Serializes a state deterministically, without its MAC: `stateVersion`,
+ * `inputs` when present, `roots` (sorted), files sorted by path, 2-space
+ * JSON, trailing newline.
+ */
 export function serializeState(state: InstallState): string {
   const files: Record<string, InstalledFile> = {};
   for (const key of Object.keys(state.files).sort()) {
@@ -100,15 +192,34 @@ export function serializeState(state: InstallState): string {
   }
   const inputs = state.inputs === undefined ? undefined
     : { manifest: { name: state.inputs.manifest.name, ...stampOf(state.inputs.manifest) }, lock: state.inputs.lock === null ? null : stampOf(state.inputs.lock), agree: state.inputs.agree };
-  return `${JSON.stringify({ stateVersion: 1, ...(inputs !== undefined ? { inputs } : {}), files }, null, 2)}\n`;
+  const roots: Record<string, string[]> = {};
+  for (const dep of Object.keys(state.roots ?? {}).sort()) roots[dep] = [...new Set(state.roots![dep])].sort();
+  return `${JSON.stringify({ stateVersion: 1, ...(inputs !== undefined ? { inputs } : {}), roots, files }, null, 2)}\n`;
 }
 
 /**
- * Writes `.oras/state.json` atomically (temp + fsync + rename). Refuses with
+ * The file text of an authenticated state: {@link serializeState} with a
+ * first member `"mac": "hmac-sha256:<hex>"`, the HMAC-SHA256 of the rest
+ * (see `state-key.ts`). Creates the user's state key on first use.
+ */
+export function signState(projectDir: string, state: InstallState, env: NodeJS.ProcessEnv = process.env): string {
+  const body = serializeState(state);
+  if (!body.startsWith('{\n')) throw new Error('unexpected state serialization');
+  const rest = body.slice(2);
+  const binding = projectBinding(projectDir);
+  if (binding === undefined) throw new OrasError('ERR_ORAS_CONFIG', `project directory ${projectDir} does not exist`, { hint: 'run the command in a project directory (with artifacts.yaml), or pass --project <dir>' });
+  const mac = stateMac(stateKey(env, true)!, binding, ['{\n', rest]);
+  return `${MAC_PREFIX.toString()}${mac}${MAC_SUFFIX.toString()}${rest}`;
+}
+
+/**
+ * Writes `.oras/state.json` atomically (temp + fsync + rename), signed with
+ * this user's state key ({@link signState}). Refuses with
  * `ERR_ORAS_PATH_TRAVERSAL` when `.oras` or `state.json` is a symlink (or not
  * a directory / regular file), so the write can never land outside the project.
+ * Adds `.oras/.gitignore` when it is missing.
  */
-export async function writeState(projectDir: string, state: InstallState): Promise<void> {
+export async function writeState(projectDir: string, state: InstallState, options: StateOptions = {}): Promise<void> {
   const dir = join(projectDir, STATE_DIR);
   await ensureStateDir(projectDir);
   const path = join(dir, STATE_FILE);
@@ -122,19 +233,24 @@ export async function writeState(projectDir: string, state: InstallState): Promi
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  await writeFileAtomic(path, serializeState(state));
+  await writeFileAtomic(path, signState(projectDir, state, options.env ?? process.env));
+  // Projects whose .oras predates the .gitignore get one too (never replacing an existing file).
+  await writeFile(join(dir, '.gitignore'), STATE_GITIGNORE, { flag: 'wx' }).catch(() => undefined);
 }
 
 /**
- * Creates `<projectDir>/.oras` when missing (never the project directory
- * itself: a missing project fails with `ERR_ORAS_CONFIG`); fails with
+ * Creates `<projectDir>/.oras` when missing, with a `.gitignore` of `*` (so
+ * its content is never committed); never the project directory itself (a
+ * missing project fails with `ERR_ORAS_CONFIG`). Fails with
  * `ERR_ORAS_PATH_TRAVERSAL` when it exists as a symlink or non-directory.
  * Returns its path.
  */
 export async function ensureStateDir(projectDir: string): Promise<string> {
   const dir = join(projectDir, STATE_DIR);
+  let created = false;
   try {
     await mkdir(dir);
+    created = true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -148,5 +264,12 @@ export async function ensureStateDir(projectDir: string): Promise<string> {
       hint: 'remove it; .oras must be a real directory inside the project',
     });
   }
+  if (created) await writeFile(join(dir, '.gitignore'), STATE_GITIGNORE, { flag: 'wx' }).catch(() => undefined);
   return dir;
 }
+
+/**
+ * The `.oras/.gitignore` written when `.oras` is created: everything in it is
+ * machine-local (state, lock) and must never be committed.
+ */
+export const STATE_GITIGNORE = '# machine-local oras-ts state: never commit it\n*\n';

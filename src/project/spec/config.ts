@@ -94,8 +94,14 @@ export interface LoadConfigOptions {
   explicitPath?: string;
   /** Stop searching parent directories here (default: the home directory). */
   stopDir?: string;
-  /** Environment for defaults (`XDG_CACHE_HOME`, `HOME`); default `process.env`. */
+  /** Environment for defaults (`XDG_CACHE_HOME`, `HOME`) and the trust store (`XDG_CONFIG_HOME`); default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Check that a searched-for file setting weakening options is trusted
+   * (see `config-trust.ts`; `ERR_ORAS_UNTRUSTED_CONFIG` otherwise). Default
+   * true; never applied to `explicitPath` (the user named that file).
+   */
+  checkTrust?: boolean;
 }
 
 
@@ -182,7 +188,11 @@ async function locate(filepath: string, shownName: string, issues: Issue[]): Pro
  * 8, cache dir {@link defaultCacheDir}, link `auto`. Relative paths in the file
  * are resolved against its directory; `~/` is expanded. With no file found,
  * returns the defaults. Errors: `ERR_ORAS_CONFIG` listing every issue with
- * `file:line:col` (YAML/JSON files) or for unreadable/unparseable files.
+ * `file:line:col` (YAML/JSON files) or for unreadable/unparseable files;
+ * `ERR_ORAS_UNTRUSTED_CONFIG` when a project file sets weakening settings
+ * (plain HTTP/insecure for a remote host, CA/client certs,
+ * `credentials.configPath`) without `oras trust` (see
+ * `config-trust.ts`).
  */
 export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig> {
   const env = options.env ?? process.env;
@@ -199,7 +209,25 @@ export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig
     const { issuesError } = await import('./yaml-errors.js');
     throw issuesError('ERR_ORAS_CONFIG', await locate(filepath, shownName, issues), issues);
   }
+  if (options.explicitPath === undefined && options.checkTrust !== false) {
+    const { assertConfigTrusted } = await import('./config-trust.js');
+    await assertConfigTrusted(filepath, value, env, shownName);
+  }
   return resolveConfig(value, dirname(filepath), env, filepath);
+}
+
+/**
+ * Loads and validates exactly one config file as written (no defaults, paths
+ * not resolved), e.g. to show what trusting it allows. Errors as {@link loadConfig}.
+ */
+export async function readConfigFile(path: string, cwd: string = process.cwd()): Promise<OrasConfigFile> {
+  const result = await searchWithCosmiconfig(resolve(cwd), { cwd, explicitPath: path });
+  const { value, issues } = validateConfig(result === null || result.isEmpty === true ? {} : result.config);
+  if (value === undefined || issues.length > 0) {
+    const { issuesError } = await import('./yaml-errors.js');
+    throw issuesError('ERR_ORAS_CONFIG', await locate(resolve(cwd, path), path, issues), issues);
+  }
+  return value;
 }
 
 /**
