@@ -1,5 +1,5 @@
 // 3. Push and pull an artifact of many (1000) small files.
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fmtBytes, writeSmallFiles } from '../lib/data.mjs';
 import { countFiles } from '../lib/files.mjs';
@@ -7,7 +7,7 @@ import { measureGroup } from '../lib/group.mjs';
 import { writeLayout } from '../lib/layout.mjs';
 import { getManifest } from '../lib/raw.mjs';
 import { seedArtifact } from '../lib/seed.mjs';
-import { ratio, ratioMet, ratioTarget, row, rtext } from '../lib/rows.mjs';
+import { ratioMet, ratioTarget, row, rtext } from '../lib/rows.mjs';
 
 export const id = '3';
 export const title = 'Push and pull many small files';
@@ -84,7 +84,7 @@ export async function run(ctx) {
   const both = (a, b) => `${rtext(a, b.skopeo, 'skopeo')}; ${rtext(a, b.floor, 'floor')}`;
   const met2 = (a, b, ks, kf) => { const x = ratioMet(a, b.skopeo, ks); const y = ratioMet(a, b.floor, kf); return x === false || y === false ? false : x === null || y === null ? null : true; };
   return {
-    setup: `${count} files × ${fmtBytes(size)} random bytes, one layer each (title = file name). Push: each run pushes fresh random files into a fresh repository (nothing can be skipped or mounted); skopeo pushes an OCI layout with the same ${count} layers plus an image config. Pull: one artifact seeded once into the registry's storage; each run pulls into a fresh directory. The floor (bench/floor.mjs) is a bare undici client doing only the necessary requests (push: HEAD + POST + PUT per blob, then config and manifest; pull: GET manifest + GET per blob) at the CLI's default concurrency (push ${pushC}, pull ${pullC}), hashing every byte but without retries, progress, temp files, fsync or renames. skopeo (run with \`-q\`: its progress output alone costs minutes at 1000 layers) uses its own built-in parallelism; a skopeo run slower than 60 s is not repeated, and one still running after ${skopeoTimeout / 1000} s is stopped and recorded as a lower bound (\">\").`,
+    setup: `${count} files × ${fmtBytes(size)} random bytes, one layer each (title = file name). Push: each run pushes fresh random files into a fresh repository (nothing can be skipped or mounted); skopeo pushes an OCI layout with the same ${count} layers plus an image config. Pull: one artifact seeded once into the registry's storage; each run pulls into a fresh directory. The floor (bench/floor.mjs) is a bare undici client doing only the necessary requests (push: HEAD + POST + PUT per blob, then config and manifest; pull: GET manifest + GET per blob) at the CLI's default concurrency (push ${pushC}, pull ${pullC}), hashing every byte but without retries, progress, temp files, fsync or renames. skopeo (run with \`-q\`: its progress output alone costs minutes at 1000 layers) uses its own built-in parallelism; a skopeo run slower than 60 s is not repeated, and one still running after ${skopeoTimeout / 1000} s is stopped and recorded as a lower bound (">").`,
     rows: [
       row(pushTools[0].label, p.oras, { ratioText: both(p.oras, p), target: '≤ 0.3× skopeo; ≤ 1.5× floor', met: met2(p.oras, p, 0.3, 1.5) }),
       row(pushTools[1].label, p.skopeo),

@@ -14,7 +14,7 @@ import { bindingError, LOCK_MISMATCH_HINT, lockBindingProblems } from './spec/lo
 import { repositoryOf } from './spec/dependency-ref.js';
 import { countPlan, diff } from './plan/diff.js';
 import { emit, type ProjectListener } from './events.js';
-import { stateEnv, type InstallOptions, type InstallResult, type TargetFactory } from './install.js';
+import { stateEnv, type InstallOptions, type InstallResult } from './install.js';
 import { LOCKFILE_NAME, serializeLockfile, readLockfileStamped, writeLockfileStamped } from './spec/lockfile.js';
 import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';

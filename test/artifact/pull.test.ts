@@ -1,7 +1,7 @@
-import { chmod, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildManifest, packArtifact } from '../../src/artifact/pack.js';
 import { planPull, pullArtifact } from '../../src/artifact/pull.js';
 import { MemoryStore } from '../../src/content/memory.js';
@@ -10,7 +10,7 @@ import type { TransferEvent } from '../../src/events.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { gzipSync } from 'node:zlib';
-import { craftTarGz, listTree, tempDir, useTempDirs } from './helpers.js';
+import { craftTarGz, listTree, useTempDirs } from './helpers.js';
 
 const tmp = useTempDirs();
 
@@ -173,7 +173,7 @@ describe('pullArtifact', () => {
         fetch: async (d, o) => {
           if (d.digest !== digest) return store.fetch(d, o);
           const good = Buffer.concat(await (await store.fetch(d, o)).toArray());
-          good[good.length - 1] ^= 0xff;
+          good.writeUInt8(good.readUInt8(good.length - 1) ^ 0xff, good.length - 1);
           return Readable.from([good]);
         },
       };

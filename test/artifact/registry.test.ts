@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { packArtifact } from '../../src/artifact/pack.js';
 import { pullArtifact } from '../../src/artifact/pull.js';
 import type { TransferEvent } from '../../src/events.js';
@@ -10,7 +10,7 @@ import { RegistryClient } from '../../src/registry/client.js';
 import { Repository } from '../../src/registry/repository.js';
 import { registry, uniqueRepo } from '../harness/context.js';
 import { dockerRef, skopeo, skopeoImageFlags, skopeoSrcFlags } from '../harness/skopeo.js';
-import { listTree, tempDir, useTempDirs } from './helpers.js';
+import { listTree, useTempDirs } from './helpers.js';
 
 const run = promisify(execFile);
 const tmp = useTempDirs();

@@ -1,10 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { extractTarGz, packDirectory } from '../../src/artifact/tar.js';
 import { isOrasError } from '../../src/errors.js';
-import { bufferStream, craftTarGz, listTree, tempDir, useTempDirs, type CraftEntry } from './helpers.js';
+import { bufferStream, craftTarGz, listTree, useTempDirs, type CraftEntry } from './helpers.js';
 
 const tmp = useTempDirs();
 

@@ -98,7 +98,7 @@ describe('errors', () => {
 });
 
 describe('progress renderers', () => {
-  function capture(mode: 'plain' | 'tty' | 'silent'): { stream: PassThrough; text: () => string } {
+  function capture(_mode: 'plain' | 'tty' | 'silent'): { stream: PassThrough; text: () => string } {
     const stream = new PassThrough();
     let buf = '';
     stream.on('data', (c: Buffer) => (buf += c.toString()));

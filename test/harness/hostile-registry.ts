@@ -8,7 +8,7 @@
  * Also: {@link startRecordingServer}, a "foreign" server that records every request it gets
  * (to prove credentials never reach it), and {@link endless}, an endless body writer.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { digestOf } from '../../src/oci/digest.js';
 import type { Descriptor, ImageManifest } from '../../src/oci/descriptor.js';

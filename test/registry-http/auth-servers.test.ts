@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryClient } from '../../src/registry/client.js';
 import { makeTlsMaterial, type TlsMaterial } from '../harness/certs.js';
 import { json, useTestServers, type Handler, type TestServer } from './servers.js';
 

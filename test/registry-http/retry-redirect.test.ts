@@ -1,8 +1,8 @@
 /** RegistryClient retries, redirects and origin rules against test-owned servers. */
 import { json as readJson, text } from 'node:stream/consumers';
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
-import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
+import { describe, expect, it } from 'vitest';
+import { RegistryClient } from '../../src/registry/client.js';
 import { json, useTestServers } from './servers.js';
 
 const { server, client } = useTestServers();

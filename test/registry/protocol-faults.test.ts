@@ -22,6 +22,8 @@ afterAll(async () => {
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number, self: FaultServer) => void;
 async function serve(handler: Handler): Promise<{ server: FaultServer; requests: { method: string; url: string; headers: IncomingMessage['headers'] }[] }> {
   const requests: { method: string; url: string; headers: IncomingMessage['headers'] }[] = [];
+  // Assigned once the server exists; its handler reads it later.
+  // eslint-disable-next-line prefer-const
   let self: FaultServer | undefined;
   const s = await faultServer((req, res) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
