@@ -1,30 +1,32 @@
 /**
- * The HTTP transport for registries: TLS options, auth challenges and token
- * scopes, retries, redirects (credentials stripped across origins), timeouts and
- * redacted debug logging. Built on undici with one Agent per client; bodies are
- * streamed, never buffered.
+ * The HTTP transport for registries, in layers: the retry loop and auth rounds
+ * here, one exchange with redirects in `exchange.ts`, 401 handling in
+ * `auth/auth-round.ts`, TLS/connect options in `tls-connect.ts`, the total
+ * deadline in `deadline.ts`. Built on undici with one Agent per client; bodies
+ * are streamed, never buffered; debug lines are redacted.
  */
-import { readFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 import type { Agent } from 'undici';
 import { undiciLite } from './undici-lite.js';
 import { OrasError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
+import { answerUnauthorized } from './auth/auth-round.js';
 import { Authorizer, type AuthState, type AuthTarget } from './auth/authorizer.js';
-import { vettedLookup, type LookupFunction } from './auth/metadata-hosts.js';
-import { vetRedirect } from './auth/origin-policy.js';
+import type { LookupFunction } from './auth/metadata-hosts.js';
 import type { CredentialProvider } from './credentials/types.js';
-import { emitDebug, formatRequestLine, formatResponseLine, type DebugSink } from './debug.js';
-import { DEFAULT_MAX_ERROR_BODY_BYTES, errorFromNetwork, errorFromResponse } from './http-errors.js';
+import { emitDebug, type DebugSink } from './debug.js';
+import { exchange, NEVER_FORWARD, rawExchange, type Exchange, type ExchangeContext } from './exchange.js';
+import { discardBody } from './http-body.js';
+import { DEFAULT_MAX_ERROR_BODY_BYTES, errorFromNetwork } from './http-errors.js';
 import { redactUrl } from './redact.js';
 import {
   abortError, errorCode, isRetryableNetworkError, isRetryableStatus, parseRetryAfter, resolveRetryPolicy,
-  retryDelay, sleep, type ResolvedRetryPolicy, type RetryPolicy,
+  retryWait, sleep, type ResolvedRetryPolicy, type RetryPolicy,
 } from './retry.js';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME_MS, RequestDeadline, type TransferPolicy,
 } from './deadline.js';
+import { authTarget, checkedUrl, oneShotBodyError, repeatability, type Repeatability } from './request-checks.js';
+import { buildConnectOptions } from './tls-connect.js';
 import type { HttpMethod, RegistryRequest, RegistryResponse, Transport } from './transport.js';
 
 /** Options of {@link RegistryClient}. Every field is optional. */
@@ -91,37 +93,10 @@ export interface RegistryClientOptions {
 /** Default User-Agent. */
 export const DEFAULT_USER_AGENT = 'oras-ts/0.1.0';
 
-/** Low-level result of one HTTP exchange (after redirects). */
-interface Exchange extends RegistryResponse {
-  /** True when the final URL is on the registry origin (credentials were allowed). */
-  onRegistryOrigin: boolean;
-}
+export { discardBody, normalizeHeaders } from './http-body.js';
 
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-const IDEMPOTENT: ReadonlySet<HttpMethod> = new Set<HttpMethod>(['GET', 'HEAD', 'PUT', 'DELETE']);
-const NEVER_FORWARD = new Set(['authorization', 'proxy-authorization', 'cookie', 'host', 'content-length', 'transfer-encoding', 'connection']);
-
-/** Joins undici header values to the `Record<string,string>` form of {@link RegistryResponse}. */
-export function normalizeHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (v === undefined) continue;
-    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-  }
-  return out;
-}
-
-/** Discards a response body without throwing (reads a little to keep the connection, then destroys). */
-export function discardBody(body: Readable): void {
-  const b = body as Readable & { dump?: (o: { limit: number }) => Promise<void> };
-  if (typeof b.dump === 'function') {
-    b.dump({ limit: 64 * 1024 }).catch(() => undefined);
-  } else {
-    body.resume();
-    body.on('error', () => undefined);
-    body.destroy();
-  }
-}
+/** Returned by {@link RegistryClient}'s attempt helpers when the loop should go round again. */
+const AGAIN = Symbol('again');
 
 /**
  * The registry HTTP client. One instance holds one connection pool (undici
@@ -131,13 +106,10 @@ export function discardBody(body: Readable): void {
 export class RegistryClient implements Transport {
   readonly #agent: Agent;
   readonly #plainHttp: (registry: string) => boolean;
-  readonly #headers: Record<string, string>;
-  readonly #userAgent: string;
+  readonly #exchangeContext: ExchangeContext;
   readonly #retry: ResolvedRetryPolicy;
   readonly #debug: DebugSink | undefined;
-  readonly #maxRedirects: number;
   readonly #maxErrorBodyBytes: number;
-  readonly #insecure: boolean;
   readonly #auth: Authorizer;
   readonly #requestTimeoutMs: number;
   /** The minimum-throughput rule for blob downloads (see `timeouts`). */
@@ -150,46 +122,36 @@ export class RegistryClient implements Transport {
   constructor(options: RegistryClientOptions = {}) {
     const p = options.plainHttp;
     this.#plainHttp = typeof p === 'function' ? p : typeof p === 'boolean' ? () => p : isLoopbackHost;
-    this.#headers = { ...(options.headers ?? {}) };
-    for (const k of Object.keys(this.#headers)) {
+    const headers = { ...(options.headers ?? {}) };
+    for (const k of Object.keys(headers)) {
       if (NEVER_FORWARD.has(k.toLowerCase())) {
         throw new OrasError('ERR_ORAS_USAGE', `custom header ${JSON.stringify(k)} is not allowed`, { hint: 'use the credentials option for authentication' });
       }
     }
-    this.#userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
+    const userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
     this.#retry = resolveRetryPolicy(options.retry);
     this.#debug = options.onDebug;
-    this.#maxRedirects = Math.max(0, Math.min(20, options.maxRedirects ?? 5));
     this.#maxErrorBodyBytes = options.maxErrorBodyBytes ?? DEFAULT_MAX_ERROR_BODY_BYTES;
-    this.#insecure = options.insecure === true;
-    let ca: string | Buffer | undefined = options.ca;
-    if (options.caFile !== undefined) {
-      try {
-        const fromFile = readFileSync(options.caFile);
-        ca = ca === undefined ? fromFile : Buffer.concat([Buffer.from(ca), Buffer.from('\n'), fromFile]);
-      } catch (err) {
-        throw new OrasError('ERR_ORAS_CONFIG', `cannot read CA file ${options.caFile}: ${(err as Error).message}`, { cause: err, hint: 'check the --ca-file path' });
-      }
-    }
-    const connect = {
-      timeout: options.timeouts?.connect ?? 30_000,
-      rejectUnauthorized: !this.#insecure,
-      lookup: vettedLookup((host) => this.#registryHosts.has(host), options.lookup),
-      ...(ca !== undefined ? { ca: withSystemRoots(ca) } : {}),
-      ...(options.cert !== undefined ? { cert: options.cert } : {}),
-      ...(options.key !== undefined ? { key: options.key } : {}),
-    };
+    const connect = buildConnectOptions(options, (host) => this.#registryHosts.has(host));
     const idle = options.timeouts?.idle ?? 60_000;
     this.#requestTimeoutMs = options.timeouts?.request ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.transferPolicy = { speedLimit: options.timeouts?.speedLimit ?? DEFAULT_SPEED_LIMIT, speedTimeMs: options.timeouts?.speedTime ?? DEFAULT_SPEED_TIME_MS };
     this.#agent = new undiciLite.Agent({ connect, headersTimeout: idle, bodyTimeout: idle, connections: 16 });
+    this.#exchangeContext = {
+      agent: this.#agent,
+      userAgent,
+      headers,
+      debug: this.#debug,
+      maxRedirects: Math.max(0, Math.min(20, options.maxRedirects ?? 5)),
+      insecure: options.insecure === true,
+    };
     this.#auth = new Authorizer({
       ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
-      userAgent: this.#userAgent,
+      userAgent,
       maxTokenBodyBytes: options.maxTokenBodyBytes ?? 1024 * 1024,
       oauth2Password: options.oauth2Password === true,
       retry: this.#retry,
-      send: (method, url, headers, body, signal) => this.#rawSend(method, url, headers, body, signal),
+      send: (method, url, h, body, signal) => this.#rawSend(method, url, h, body, signal),
       ...(this.#debug !== undefined ? { onDebug: this.#debug } : {}),
     });
   }
@@ -250,108 +212,82 @@ export class RegistryClient implements Transport {
     }
   }
 
+  /** The retry loop: attempts (network errors, retryable statuses) and auth rounds (401s), both bounded. */
   async #request(req: RegistryRequest): Promise<RegistryResponse> {
-    const url = new URL(req.url.href);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new OrasError('ERR_ORAS_USAGE', `unsupported URL scheme ${url.protocol}`, { hint: 'registry URLs are http: or https:' });
-    }
-    if (url.username !== '' || url.password !== '') {
-      throw new OrasError('ERR_ORAS_USAGE', `request URL ${redactUrl(url)} carries credentials`, { hint: 'use the credentials option' });
-    }
-    const signal = req.signal;
-    if (signal?.aborted === true) throw abortError(signal);
+    const url = checkedUrl(req.url);
+    const { signal, method } = req;
+    if (isAborted(signal)) throw abortError(signal);
     // Without allowForeignOrigin the URL's origin is the registry's (credentials are looked up
     // by its host, so they only ever go to their own host). A foreign URL gets nothing.
     const registryOrigin = req.allowForeignOrigin === true ? undefined : url.origin;
     if (registryOrigin !== undefined && this.#registryHosts.size < 1024) this.#registryHosts.add(url.hostname);
-    const method = req.method;
-    const idempotent = IDEMPOTENT.has(method);
-    const replayable = req.body === undefined || Buffer.isBuffer(req.body) || typeof req.body === 'function';
-    const canRetry = replayable && (req.retryable ?? (method !== 'POST' && method !== 'PATCH'));
-    const target: AuthTarget = {
-      registry: url.host,
-      origin: url.origin,
-      plainHttp: url.protocol === 'http:',
-      scopes: req.scopes,
-      ...(signal !== undefined ? { signal } : {}),
-    };
+    const how = repeatability(req);
+    const target = authTarget(url, req.scopes, signal);
     const authState: AuthState = {};
-    let authorization = registryOrigin !== undefined ? await this.#auth.headerFor(target, authState) : undefined;
-    if (authorization === undefined && !replayable && registryOrigin !== undefined && !this.#openOrigins.has(registryOrigin)) {
-      authorization = await this.#primeAuth(target, authState);
-    }
+    let authorization = await this.#initialAuthorization(target, authState, registryOrigin, how.replayable);
     const started = Date.now();
     let attempt = 0;
     let authRounds = 0;
     let bodyUsed = false;
     // Bounded: each pass either returns, throws, or consumes an attempt / an auth round.
     for (let pass = 0; pass < this.#retry.maxAttempts + 3; pass++) {
-      if (bodyUsed && !replayable) {
-        throw new OrasError('ERR_ORAS_HTTP', `${method} ${redactUrl(url)} cannot be repeated: its body is a one-shot stream`, {
-          hint: 'pass the body as a function returning a fresh stream to make it replayable',
-        });
-      }
+      if (bodyUsed && !how.replayable) throw oneShotBodyError(method, url);
       attempt++;
-      let res: Exchange;
-      try {
-        bodyUsed = true;
-        res = await this.#exchange(req, url, authorization, registryOrigin);
-      } catch (err) {
-        if (isAborted(signal)) throw abortError(signal);
-        if (err instanceof OrasError) throw err;
-        if (canRetry && isRetryableNetworkError(err, idempotent) && attempt < this.#retry.maxAttempts) {
-          const delay = retryDelay(attempt, this.#retry);
-          if (Date.now() - started + delay <= this.#retry.maxTotalMs) {
-            emitDebug(this.#debug, () => `retrying ${method} ${redactUrl(url)} after ${errorCode(err) ?? 'error'} in ${delay} ms (attempt ${attempt + 1})`);
-            await sleep(delay, signal);
-            continue;
-          }
-        }
-        throw this.#networkError(err, method, url);
-      }
+      bodyUsed = true;
+      const res = await this.#attempt(req, url, authorization, registryOrigin, { how, attempt, started });
+      if (res === AGAIN) continue;
       if (res.status === 401) {
-        const challenge = res.headers['www-authenticate'];
-        if (!res.onRegistryOrigin) {
-          discardBody(res.body);
-          throw new OrasError('ERR_ORAS_CROSS_ORIGIN', `${res.url.origin}, which is not the registry origin, asked for credentials on ${method} ${redactUrl(res.url)}`, {
-            status: 401,
-            hint: 'registry credentials are never sent to another origin (redirect targets, foreign upload locations); that server must not require authentication',
-          });
-        }
-        if (authRounds < 2) {
-          let outcome: Awaited<ReturnType<Authorizer['onChallenge']>>;
-          try {
-            outcome = await this.#auth.onChallenge(target, challenge, authState);
-          } catch (err) {
-            discardBody(res.body);
-            throw err;
-          }
-          if ('authorization' in outcome) {
-            discardBody(res.body);
-            authorization = outcome.authorization;
-            authRounds++;
-            attempt--; // auth rounds do not consume retry attempts
-            continue;
-          }
-          const e = await errorFromResponse(res, { method, registry: url.host, authenticated: authState.sent !== undefined, maxBodyBytes: this.#maxErrorBodyBytes });
-          throw outcome.fail === 'denied' ? asDenied(e, url.host) : e;
-        }
-        const kind = await this.#auth.finalFailure(target, challenge, authState).catch(() => 'unauthorized' as const);
-        const e = await errorFromResponse(res, { method, registry: url.host, authenticated: authState.sent !== undefined, maxBodyBytes: this.#maxErrorBodyBytes });
-        throw kind === 'denied' ? asDenied(e, url.host) : e;
+        const round = { auth: this.#auth, target, state: authState, rounds: authRounds, method, url, maxErrorBodyBytes: this.#maxErrorBodyBytes };
+        authorization = await answerUnauthorized(res, round);
+        authRounds++;
+        attempt--; // auth rounds do not consume retry attempts
+        continue;
       }
-      if (canRetry && isRetryableStatus(res.status) && attempt < this.#retry.maxAttempts) {
-        const delay = retryDelay(attempt, this.#retry, parseRetryAfter(res.headers['retry-after']));
-        if (Date.now() - started + delay <= this.#retry.maxTotalMs) {
-          discardBody(res.body);
-          emitDebug(this.#debug, () => `retrying ${method} ${redactUrl(url)} after HTTP ${res.status} in ${delay} ms (attempt ${attempt + 1})`);
-          await sleep(delay, signal);
-          continue;
-        }
-      }
+      if (how.canRetry && isRetryableStatus(res.status) && (await this.#waitToRetry(res, method, url, attempt, started, signal))) continue;
       return { status: res.status, headers: res.headers, body: res.body, url: res.url };
     }
     throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `${method} ${redactUrl(url)}: too many attempts`, { hint: 'the registry keeps failing; retry later' });
+  }
+
+  /** The Authorization of the first attempt: a cached one, or (for a one-shot body) one learnt by {@link #primeAuth}. */
+  async #initialAuthorization(target: AuthTarget, state: AuthState, registryOrigin: string | undefined, replayable: boolean): Promise<string | undefined> {
+    if (registryOrigin === undefined) return undefined;
+    const authorization = await this.#auth.headerFor(target, state);
+    if (authorization !== undefined || replayable || this.#openOrigins.has(registryOrigin)) return authorization;
+    return await this.#primeAuth(target, state);
+  }
+
+  /** One exchange; a retryable network error within the retry budget sleeps and returns {@link AGAIN}. */
+  async #attempt(
+    req: RegistryRequest, url: URL, authorization: string | undefined, registryOrigin: string | undefined,
+    loop: { how: Repeatability; attempt: number; started: number },
+  ): Promise<Exchange | typeof AGAIN> {
+    try {
+      return await exchange(this.#exchangeContext, req, url, authorization, registryOrigin);
+    } catch (err) {
+      const signal = req.signal;
+      if (isAborted(signal)) throw abortError(signal);
+      if (err instanceof OrasError) throw err;
+      if (loop.how.canRetry && isRetryableNetworkError(err, loop.how.idempotent)) {
+        const delay = retryWait(loop.attempt, this.#retry, loop.started);
+        if (delay !== undefined) {
+          emitDebug(this.#debug, () => `retrying ${req.method} ${redactUrl(url)} after ${errorCode(err) ?? 'error'} in ${delay} ms (attempt ${loop.attempt + 1})`);
+          await sleep(delay, signal);
+          return AGAIN;
+        }
+      }
+      throw this.#networkError(err, req.method, url);
+    }
+  }
+
+  /** For a retryable status: when the retry budget allows (Retry-After honoured), discards the body, sleeps and returns true. */
+  async #waitToRetry(res: Exchange, method: HttpMethod, url: URL, attempt: number, started: number, signal: AbortSignal | undefined): Promise<boolean> {
+    const delay = retryWait(attempt, this.#retry, started, parseRetryAfter(res.headers['retry-after']));
+    if (delay === undefined) return false;
+    discardBody(res.body);
+    emitDebug(this.#debug, () => `retrying ${method} ${redactUrl(url)} after HTTP ${res.status} in ${delay} ms (attempt ${attempt + 1})`);
+    await sleep(delay, signal);
+    return true;
   }
 
   /**
@@ -359,12 +295,14 @@ export class RegistryClient implements Transport {
    * learn it from `GET /v2/` so the body is not wasted on a 401. A non-401
    * answer is remembered per origin (bounded set) so the probe is sent once,
    * not before every upload.
+   * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#determining-support
    */
   async #primeAuth(target: AuthTarget, state: AuthState): Promise<string | undefined> {
     const url = new URL('/v2/', target.origin);
     let res: Exchange;
     try {
-      res = await this.#exchange({ method: 'GET', url, scopes: [], followRedirects: false, ...(target.signal !== undefined ? { signal: target.signal } : {}) }, url, undefined, target.origin);
+      const probe: RegistryRequest = { method: 'GET', url, scopes: [], followRedirects: false, ...(target.signal !== undefined ? { signal: target.signal } : {}) };
+      res = await exchange(this.#exchangeContext, probe, url, undefined, target.origin);
     } catch (err) {
       if (isAborted(target.signal)) throw abortError(target.signal);
       if (err instanceof OrasError) throw err;
@@ -379,73 +317,14 @@ export class RegistryClient implements Transport {
     return 'authorization' in outcome ? outcome.authorization : undefined;
   }
 
-  /** One exchange including redirects (GET/HEAD only). */
-  async #exchange(req: RegistryRequest, url: URL, authorization: string | undefined, registryOrigin: string | undefined): Promise<Exchange> {
-    let current = url;
-    let method = req.method;
-    const follow = (req.followRedirects ?? true) && (method === 'GET' || method === 'HEAD');
-    for (let hop = 0; ; hop++) {
-      const onRegistryOrigin = registryOrigin !== undefined && current.origin === registryOrigin;
-      const headers: Record<string, string> = { 'user-agent': this.#userAgent };
-      if (onRegistryOrigin) Object.assign(headers, lowerKeys(this.#headers));
-      for (const [k, v] of Object.entries(req.headers ?? {})) {
-        const name = k.toLowerCase();
-        if (!NEVER_FORWARD.has(name)) headers[name] = v;
-      }
-      if (onRegistryOrigin && authorization !== undefined) headers['authorization'] = authorization;
-      let body: Buffer | Readable | undefined;
-      if (hop === 0 && req.body !== undefined) {
-        body = typeof req.body === 'function' ? req.body() : req.body;
-        if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
-        else if (req.contentLength !== undefined) headers['content-length'] = String(req.contentLength);
-      } else if (hop === 0 && (method === 'PUT' || method === 'POST' || method === 'PATCH')) {
-        headers['content-length'] = '0';
-      }
-      emitDebug(this.#debug, () => formatRequestLine(method, current, headers));
-      const r = await undiciLite.request(this.#agent, current, {
-        method,
-        headers,
-        ...(body !== undefined ? { body } : {}),
-        ...(req.signal !== undefined ? { signal: req.signal } : {}),
-      });
-      const resHeaders = normalizeHeaders(r.headers);
-      const status = r.statusCode;
-      emitDebug(this.#debug, () => formatResponseLine(status, method, current, resHeaders));
-      const location = resHeaders['location'];
-      if (follow && REDIRECT_STATUSES.has(status) && location !== undefined) {
-        discardBody(r.body);
-        if (hop >= this.#maxRedirects) {
-          throw new OrasError('ERR_ORAS_HTTP', `${req.method} ${redactUrl(url)}: more than ${this.#maxRedirects} redirects`, { status, hint: 'the registry redirects in a loop' });
-        }
-        const next = vetRedirect(current, location, status, this.#insecure);
-        if (status === 303) method = 'GET';
-        current = next;
-        continue;
-      }
-      return { status, headers: resHeaders, body: safeBody(r.body), url: current, onRegistryOrigin };
-    }
-  }
-
   /** Unauthenticated single exchange (no redirects, no custom headers): used for token endpoints. */
   async #rawSend(method: HttpMethod, url: URL, headers: Record<string, string>, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<RegistryResponse> {
-    const h: Record<string, string> = { 'user-agent': this.#userAgent, ...headers };
-    if (body !== undefined) h['content-length'] = String(body.length);
-    emitDebug(this.#debug, () => formatRequestLine(method, url, h));
-    let r;
     try {
-      r = await undiciLite.request(this.#agent, url, {
-        method,
-        headers: h,
-        ...(body !== undefined ? { body } : {}),
-        ...(signal !== undefined ? { signal } : {}),
-      });
+      return await rawExchange(this.#exchangeContext, method, url, headers, body, signal);
     } catch (err) {
       if (signal?.aborted === true) throw abortError(signal);
       throw this.#networkError(err, method, url);
     }
-    const resHeaders = normalizeHeaders(r.headers);
-    emitDebug(this.#debug, () => formatResponseLine(r.statusCode, method, url, resHeaders));
-    return { status: r.statusCode, headers: resHeaders, body: safeBody(r.body), url };
   }
 
   #networkError(err: unknown, method: string, url: URL): OrasError {
@@ -453,36 +332,6 @@ export class RegistryClient implements Transport {
   }
 }
 
-/**
- * undici bodies emit an AbortError when destroyed before the end; with no
- * listener that would be an uncaught exception. Readers (for await, pipeline)
- * still see errors through their own listeners; `destroy()` becomes safe.
- */
-function safeBody<T extends Readable>(body: T): T {
-  body.on('error', () => undefined);
-  return body;
-}
-
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
-}
-
-function lowerKeys(h: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v;
-  return out;
-}
-
-/** A 401 `insufficient_scope` after authenticating with credentials: the account lacks access. */
-function asDenied(e: OrasError, registry: string): OrasError {
-  return new OrasError('ERR_ORAS_DENIED', `${e.message} (insufficient scope: the token granted lacks the requested access)`, {
-    status: 401,
-    registryErrors: e.registryErrors,
-    hint: `your credentials lack the needed access (e.g. push access) to this repository on ${registry}`,
-  });
-}
-
-/** Custom CAs are added to (not replacing) Node's bundled roots. */
-function withSystemRoots(ca: string | Buffer): (string | Buffer)[] {
-  return [...rootCertificates, ca];
 }

@@ -110,6 +110,17 @@ export function retryDelay(attempt: number, policy: ResolvedRetryPolicy, retryAf
   return Math.floor(random() * exp);
 }
 
+/**
+ * The wait before another attempt, or undefined when the policy allows none:
+ * `attempt` (attempts made so far) has reached `maxAttempts`, or waiting would
+ * end past `maxTotalMs` counted from `startedAt` (a `Date.now()` value).
+ */
+export function retryWait(attempt: number, policy: ResolvedRetryPolicy, startedAt: number, retryAfterMs?: number): number | undefined {
+  if (attempt >= policy.maxAttempts) return undefined;
+  const delay = retryDelay(attempt, policy, retryAfterMs);
+  return Date.now() - startedAt + delay <= policy.maxTotalMs ? delay : undefined;
+}
+
 /** The abort reason as an `ERR_ORAS_ABORTED` error. */
 export function abortError(signal: AbortSignal | undefined): OrasError {
   return new OrasError('ERR_ORAS_ABORTED', 'the operation was aborted', { cause: signal?.reason, hint: 'the caller cancelled the request' });
