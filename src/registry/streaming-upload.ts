@@ -70,6 +70,29 @@ function settle<T>(p: Promise<T>): Promise<Settled<T>> {
   return p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 }
 
+/** The state of one streamed upload (one `PATCH` racing the digest). */
+interface StreamingUpload {
+  ctx: RepositoryContext;
+  size: number;
+  what: string;
+  signal: AbortSignal | undefined;
+  /** The upload session; moves on with each registry answer. */
+  session: Session;
+  /** Our own controller: aborted by the caller's signal, or by us when the blob turns out to exist. */
+  ac: AbortController;
+  source: Readable;
+  tap: SizeTap;
+  digestResult: Promise<Settled<string>>;
+  /** True once the blob was found present (the upload is being cancelled, not failed). */
+  skipped: boolean;
+}
+
+type PatchResult = Promise<Settled<RegistryResponse>>;
+
+function octetDescriptor(digest: string, size: number): Descriptor {
+  return { mediaType: OCTET, digest, size };
+}
+
 /**
  * Pushes `size` bytes from `open()` while `digest` is still being computed
  * (see the module comment). Returns `'exists'` (upload cancelled; `onStart` not
@@ -83,25 +106,13 @@ export async function uploadUnhashed(ctx: RepositoryContext, open: () => Readabl
   const digestResult = settle(digest); // never an unhandled rejection, whatever fails first
   const what = options.what ?? 'content';
   const signal = options.signal;
-  const descFor = (d: string): Descriptor => ({ mediaType: OCTET, digest: d, size });
   if (!Number.isSafeInteger(size) || size < 0) throw new OrasError('ERR_ORAS_USAGE', 'size must be a non-negative integer', { hint: 'pass the byte length of the content' });
   if (signal?.aborted === true) throw abortError(signal);
-
-  if (options.chunkSize !== undefined) {
-    const d = await digest;
-    const desc = descFor(d);
-    if (await blobExists(ctx, desc, signal)) return 'exists';
-    options.onStart?.();
-    await uploadBlob(ctx, desc, open(), { chunkSize: options.chunkSize, ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
-    return 'pushed';
-  }
+  if (options.chunkSize !== undefined) return await uploadAfterDigest(ctx, open, size, digest, options.chunkSize, options);
 
   const startRes = await post(ctx, {}, ctx.scopes.push, signal);
-  if (startRes.status !== 202) throw await failed(ctx, startRes, descFor(`(digest pending) of ${what}`), 'start upload of');
+  if (startRes.status !== 202) throw await failed(ctx, startRes, octetDescriptor(`(digest pending) of ${what}`, size), 'start upload of');
   startRes.body.resume();
-  let s: Session = sessionFrom(ctx, startRes);
-
-  // Our own controller: aborted by the caller's signal, or by us when the blob turns out to exist.
   const ac = new AbortController();
   const onAbort = (): void => ac.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -110,84 +121,126 @@ export async function uploadUnhashed(ctx: RepositoryContext, open: () => Readabl
   pipeline(source, tap, () => {
     /* errors are read from `tap.errored` / `source.errored` */
   });
-  let skipped = false;
+  const up: StreamingUpload = { ctx, size, what, signal, session: sessionFrom(ctx, startRes), ac, source, tap, digestResult, skipped: false };
   try {
-    const patch = settle(ctx.client.request(req(ctx, s, { method: 'PATCH', headers: { 'Content-Type': OCTET }, body: tap, contentLength: size }, ac.signal)));
-    // Whichever comes first: the digest (usually; the upload waits on the registry) or the PATCH outcome.
-    const first = await Promise.race([digestResult.then((r) => ({ kind: 'digest' as const, r })), patch.then((r) => ({ kind: 'patch' as const, r }))]);
-    const streamError = (): Error | null => {
-      const e = tap.errored ?? source.errored;
-      // A registry may answer once it has Content-Length bytes, before the source signalled EOF.
-      if (e && (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && tap.bytes === size) return null;
-      return e;
-    };
-    if (first.kind === 'patch') {
-      if (!first.r.ok) throw streamError() ?? first.r.error;
-      // Refused before the digest is known (e.g. 4xx): fail now instead of after hashing.
-      if (first.r.value.status !== 202) throw await failed(ctx, first.r.value, descFor(`(digest pending) of ${what}`), 'upload');
-    }
-    const dr = await digestResult;
-    if (!dr.ok) throw dr.error;
-    const d = dr.value;
-    parseDigest(d);
-    const desc = descFor(d);
-    if (await blobExists(ctx, desc, signal)) {
-      skipped = true;
-      ac.abort(new Error('blob exists'));
-      source.destroy();
-      const pr = await patch;
-      if (pr.ok) {
-        pr.value.body.resume();
-        // Finished before the abort: the session state moved on; cancel with the new one.
-        if (pr.value.status === 202) s = sessionFrom(ctx, pr.value, s);
-      }
-      // An interrupted PATCH leaves distribution 2.8.2 unable to cancel the session (its
-      // state no longer matches: 404 BLOB_UPLOAD_INVALID); its partial data is then removed
-      // by the registry's upload purging. Best effort, as for any aborted upload.
-      await cancel(ctx, s);
-      return 'exists';
-    }
-    options.onStart?.();
-    if (options.onProgress) {
-      const report = options.onProgress;
-      if (tap.bytes > 0) report(tap.bytes);
-      tap.onProgress = report;
-    }
-    const pr = await patch;
-    if (!pr.ok) throw streamError() ?? pr.error;
-    const res: RegistryResponse = pr.value;
-    const bad = streamError();
-    if (bad) {
-      res.body.resume();
-      throw bad;
-    }
-    if (res.status !== 202 && res.status !== 204) throw await failed(ctx, res, desc, 'upload');
-    res.body.resume();
-    s = sessionFrom(ctx, res, s);
-    const got = rangeBytes(res.headers['range']);
-    if (got !== undefined && got !== size && !(size === 0 && got === 1)) {
-      // (distribution reports an empty upload as `Range: 0-0`)
-      throw new OrasError('ERR_ORAS_HTTP', `registry acknowledged ${got} of ${size} bytes of blob ${d}`, { status: res.status, hint: 'the registry lost part of the upload; retry the push' });
-    }
-    const commit = await ctx.client.request(req(ctx, s, { method: 'PUT', url: withDigest(s.location, d), headers: { 'Content-Type': OCTET }, body: Buffer.alloc(0), contentLength: 0 }, signal));
-    if (commit.status !== 201) {
-      const err = await failed(ctx, commit, desc, 'commit');
-      throw err.code === 'ERR_ORAS_DIGEST_MISMATCH' ? changed(what, `its bytes do not hash to ${d}`, err) : err;
-    }
-    commit.body.resume();
-    checkCommitted(commit, desc);
-    return 'pushed';
+    return await streamAndCommit(up, options);
   } catch (err) {
-    ac.abort(err);
-    source.destroy();
-    tap.destroy();
-    await cancel(ctx, s);
-    if (isAborted(signal)) throw abortError(signal);
-    // As in uploadBlob: the answer to a committed PUT may have been lost; if the registry has the blob, it is pushed.
-    const dr = await Promise.race([digestResult, Promise.resolve(undefined)]);
-    if (!skipped && isOrasError(err) && COMMIT_UNKNOWN.has(err.code) && dr?.ok === true && (await blobExists(ctx, descFor(dr.value), signal).catch(() => false))) return 'pushed';
-    throw err;
+    return await recoverOrThrow(up, err);
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** With chunked uploads configured: await the digest, then the regular (chunked) upload. */
+async function uploadAfterDigest(ctx: RepositoryContext, open: () => Readable, size: number, digest: Promise<string>, chunkSize: number, options: UnhashedUploadOptions): Promise<'pushed' | 'exists'> {
+  const signal = options.signal;
+  const desc = octetDescriptor(await digest, size);
+  if (await blobExists(ctx, desc, signal)) return 'exists';
+  options.onStart?.();
+  await uploadBlob(ctx, desc, open(), { chunkSize, ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  return 'pushed';
+}
+
+/** Streams the PATCH, and once the digest is known cancels it (blob present) or finishes and commits it. */
+async function streamAndCommit(up: StreamingUpload, options: UnhashedUploadOptions): Promise<'pushed' | 'exists'> {
+  const { ctx, size } = up;
+  const patch = settle(ctx.client.request(req(ctx, up.session, { method: 'PATCH', headers: { 'Content-Type': OCTET }, body: up.tap, contentLength: size }, up.ac.signal)));
+  await failFastOnEarlyAnswer(up, patch);
+  const dr = await up.digestResult;
+  if (!dr.ok) throw dr.error;
+  const d = dr.value;
+  parseDigest(d);
+  const desc = octetDescriptor(d, size);
+  if (await blobExists(ctx, desc, up.signal)) {
+    up.skipped = true;
+    await cancelAsExisting(up, patch);
+    return 'exists';
+  }
+  options.onStart?.();
+  if (options.onProgress) {
+    const report = options.onProgress;
+    if (up.tap.bytes > 0) report(up.tap.bytes);
+    up.tap.onProgress = report;
+  }
+  await finishPatch(up, patch, desc);
+  await commit(up, desc);
+  return 'pushed';
+}
+
+/** The stream's own failure, if any. A registry may answer once it has Content-Length bytes, before the source signalled EOF. */
+function streamError(up: StreamingUpload): Error | null {
+  const e = up.tap.errored ?? up.source.errored;
+  if (e && (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && up.tap.bytes === up.size) return null;
+  return e;
+}
+
+/** Whichever comes first: the digest (usually; the upload waits on the registry) or the PATCH outcome. A PATCH refused before the digest is known fails now instead of after hashing. */
+async function failFastOnEarlyAnswer(up: StreamingUpload, patch: PatchResult): Promise<void> {
+  const first = await Promise.race([up.digestResult.then((r) => ({ kind: 'digest' as const, r })), patch.then((r) => ({ kind: 'patch' as const, r }))]);
+  if (first.kind !== 'patch') return;
+  if (!first.r.ok) throw streamError(up) ?? first.r.error;
+  if (first.r.value.status !== 202) throw await failed(up.ctx, first.r.value, octetDescriptor(`(digest pending) of ${up.what}`, up.size), 'upload');
+}
+
+/** The blob is already present: abort the PATCH and cancel the session. */
+async function cancelAsExisting(up: StreamingUpload, patch: PatchResult): Promise<void> {
+  up.ac.abort(new Error('blob exists'));
+  up.source.destroy();
+  const pr = await patch;
+  if (pr.ok) {
+    pr.value.body.resume();
+    // Finished before the abort: the session state moved on; cancel with the new one.
+    if (pr.value.status === 202) up.session = sessionFrom(up.ctx, pr.value, up.session);
+  }
+  // An interrupted PATCH leaves distribution 2.8.2 unable to cancel the session (its
+  // state no longer matches: 404 BLOB_UPLOAD_INVALID); its partial data is then removed
+  // by the registry's upload purging. Best effort, as for any aborted upload.
+  await cancel(up.ctx, up.session);
+}
+
+/** Waits for the PATCH to end and checks that the registry acknowledged every byte. */
+async function finishPatch(up: StreamingUpload, patch: PatchResult, desc: Descriptor): Promise<void> {
+  const pr = await patch;
+  if (!pr.ok) throw streamError(up) ?? pr.error;
+  const res: RegistryResponse = pr.value;
+  const bad = streamError(up);
+  if (bad) {
+    res.body.resume();
+    throw bad;
+  }
+  if (res.status !== 202 && res.status !== 204) throw await failed(up.ctx, res, desc, 'upload');
+  res.body.resume();
+  up.session = sessionFrom(up.ctx, res, up.session);
+  const got = rangeBytes(res.headers['range']);
+  if (got !== undefined && got !== up.size && !(up.size === 0 && got === 1)) {
+    // (distribution reports an empty upload as `Range: 0-0`)
+    throw new OrasError('ERR_ORAS_HTTP', `registry acknowledged ${got} of ${up.size} bytes of blob ${desc.digest}`, { status: res.status, hint: 'the registry lost part of the upload; retry the push' });
+  }
+}
+
+/** Commits the upload with an empty `PUT <location>?digest=`; the registry verifies the digest. */
+async function commit(up: StreamingUpload, desc: Descriptor): Promise<void> {
+  const { ctx } = up;
+  const d = desc.digest;
+  const res = await ctx.client.request(req(ctx, up.session, { method: 'PUT', url: withDigest(up.session.location, d), headers: { 'Content-Type': OCTET }, body: Buffer.alloc(0), contentLength: 0 }, up.signal));
+  if (res.status !== 201) {
+    const err = await failed(ctx, res, desc, 'commit');
+    throw err.code === 'ERR_ORAS_DIGEST_MISMATCH' ? changed(up.what, `its bytes do not hash to ${d}`, err) : err;
+  }
+  res.body.resume();
+  checkCommitted(res, desc);
+}
+
+/** After a failure: stops the stream and cancels the session; `'pushed'` when a lost commit answer hid a success. */
+async function recoverOrThrow(up: StreamingUpload, err: unknown): Promise<'pushed'> {
+  const { ctx, signal } = up;
+  up.ac.abort(err);
+  up.source.destroy();
+  up.tap.destroy();
+  await cancel(ctx, up.session);
+  if (isAborted(signal)) throw abortError(signal);
+  // As in uploadBlob: the answer to a committed PUT may have been lost; if the registry has the blob, it is pushed.
+  const dr = await Promise.race([up.digestResult, Promise.resolve(undefined)]);
+  if (!up.skipped && isOrasError(err) && COMMIT_UNKNOWN.has(err.code) && dr?.ok === true && (await blobExists(ctx, octetDescriptor(dr.value, up.size), signal).catch(() => false))) return 'pushed';
+  throw err;
 }
