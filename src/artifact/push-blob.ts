@@ -16,7 +16,7 @@ export interface BlobSource {
   open: () => Readable | Uint8Array;
 }
 
-/** Read chunk size of files hashed or uploaded (1 MiB: ~16× fewer read/write calls than the 64 KiB default; bounded memory). */
+/** Read chunk size of files hashed or uploaded (1 MiB: far fewer read/write calls than the 64 KiB default, memory still bounded). */
 export const UPLOAD_CHUNK_BYTES = 1024 * 1024;
 
 /**

@@ -145,8 +145,8 @@ async function tryCreate(lockPath: string, info: LockInfo): Promise<boolean> {
     try {
       // No fsync: the lock only coordinates live processes. Other processes see the
       // content at once (page cache); after a crash or power loss an empty or stale
-      // lock is judged by its pid/age and broken. An fsync cost ~70 ms per command
-      // on an ext4 disk here — a third of a no-op install.
+      // lock is judged by its pid/age and broken. An fsync here would put a disk flush
+      // on every command for no safety gain (numbers in docs/BENCHMARKS.md).
       await fh.writeFile(JSON.stringify(info));
     } finally {
       await fh.close();

@@ -1,9 +1,9 @@
 /**
  * The two pieces of undici the client uses (`Agent` and the promise `request`
  * API), loaded from undici's own modules instead of its index: the index also
- * loads fetch, WebSocket, EventSource, caches and mocks, which cost ~45 ms of
- * start-up per network command (measured: `require('undici')` 78–98 ms vs
- * 32–39 ms for the agent + request modules, Node 20, this machine).
+ * loads fetch, WebSocket, EventSource, caches and mocks, none of which the
+ * client needs, and every network command would pay for loading them at
+ * start-up (numbers in docs/BENCHMARKS.md).
  *
  * undici 7 has no `exports` map, so these paths are reachable, but they are not
  * its public API: when they are missing or shaped differently (a future
