@@ -64,6 +64,7 @@ function isResumable(err: unknown, signal: AbortSignal | undefined): boolean {
  * `Range: bytes=<received>-` (accepting a 206 whose `Content-Range` starts
  * exactly there, or a 200 whose already-received prefix is skipped), feeding
  * the same running hash, for at most `maxAttempts` requests in total.
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-blobs
  */
 export async function fetchBlob(ctx: RepositoryContext, desc: Descriptor, options: BlobFetchOptions = {}): Promise<Readable> {
   parseDigest(desc.digest);
@@ -250,6 +251,7 @@ function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOpt
 /**
  * `HEAD /v2/<repo>/blobs/<digest>`: true on 200, false on 404; other
  * statuses fail via the registry's error mapping.
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#checking-if-content-exists-in-the-registry
  */
 export async function blobExists(ctx: RepositoryContext, desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
   parseDigest(desc.digest);

@@ -151,6 +151,7 @@ function hintFor(code: OrasErrorCode, status: number, registry: string, authenti
  * `ERR_ORAS_BODY_TOO_LARGE`, anything else → `ERR_ORAS_HTTP`, with `status`,
  * `registryErrors` and a hint. The message carries the redacted URL, never a body
  * that is not a registry error list.
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#error-codes
  */
 export async function errorFromResponse(res: ErrorResponseLike, context: ErrorContext = {}): Promise<OrasError> {
   const { data } = await readCapped(res.body, context.maxBodyBytes ?? DEFAULT_MAX_ERROR_BODY_BYTES);

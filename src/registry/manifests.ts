@@ -52,6 +52,7 @@ function digestMismatch(what: string, expected: string, actual: string): OrasErr
  * `Docker-Content-Digest` header must match the bytes; the document is
  * validated with {@link parseManifest} against the response `Content-Type`
  * (`ERR_ORAS_MEDIA_TYPE_MISMATCH` when its `mediaType` disagrees).
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
  */
 export async function fetchManifest(ctx: RepositoryContext, reference: string, options: { signal?: AbortSignal; accept?: string } = {}): Promise<FetchedManifest> {
   validateManifestReference(reference);
@@ -102,6 +103,7 @@ export async function fetchManifest(ctx: RepositoryContext, reference: string, o
  * `HEAD /v2/<repo>/manifests/<ref>` (Accept: all manifest types), using
  * `Docker-Content-Digest`, `Content-Type` and `Content-Length`. When the HEAD
  * lacks any of them, falls back to a verified GET. `ERR_ORAS_NOT_FOUND` when absent.
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#checking-if-content-exists-in-the-registry
  */
 export async function resolveManifest(ctx: RepositoryContext, reference: string, signal?: AbortSignal): Promise<Descriptor> {
   validateManifestReference(reference);
@@ -159,6 +161,7 @@ export async function fetchManifestBytes(ctx: RepositoryContext, desc: Descripto
  * `PUT /v2/<repo>/manifests/<reference>` (the digest by default, or a tag)
  * with `Content-Type: desc.mediaType`. The bytes must already be verified
  * against `desc`. Returns the response headers (e.g. `oci-subject`).
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests
  */
 export async function putManifest(ctx: RepositoryContext, desc: Descriptor, bytes: Buffer, reference: string = desc.digest, signal?: AbortSignal): Promise<Record<string, string>> {
   validateManifestReference(reference);
@@ -189,6 +192,8 @@ export async function putManifest(ctx: RepositoryContext, desc: Descriptor, byte
  * Deletes a manifest (`DELETE /manifests/<digest>`) or blob
  * (`DELETE /blobs/<digest>`). 404 → `ERR_ORAS_NOT_FOUND`; 405 →
  * `ERR_ORAS_UNSUPPORTED` (deletes are disabled on the registry).
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-manifests
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-blobs
  */
 export async function deleteContent(ctx: RepositoryContext, desc: Descriptor, signal?: AbortSignal): Promise<void> {
   parseDigest(desc.digest);

@@ -80,6 +80,7 @@ export interface PaginateOptions<T> {
  * a link already visited fails with `ERR_ORAS_CYCLE`; more than `maxPages`
  * pages fail with `ERR_ORAS_TOO_MANY_PAGES`. Page bodies are capped at
  * `maxPageBytes` (default {@link MAX_PAGE_BYTES}; more → `ERR_ORAS_BODY_TOO_LARGE`).
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-tags
  */
 export async function* paginate<T>(opts: PaginateOptions<T>): AsyncGenerator<T, void, undefined> {
   const maxPages = opts.maxPages ?? DEFAULT_MAX_PAGES;

@@ -13,6 +13,8 @@ import type { RepositoryContext } from './repository.js';
  * (`GET /v2/<repo>/referrers/<digest>`) with the referrers tag schema as the
  * fallback (tag `<alg>-<hex>` holding an OCI index of the referrers), which is
  * what registries without the API (e.g. distribution 2.8) get.
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#unavailable-referrers-api
  */
 
 /** How to find referrers: probe the API (`auto`), require it (`always`), or use only the tag schema (`never`). */
@@ -40,6 +42,7 @@ export function setReferrersCapability(ctx: RepositoryContext, supported: boolea
 /**
  * The referrers fallback tag of a subject digest: `<alg>-<hex>`, with the
  * algorithm truncated to 32 and the hex to 64 characters (distribution spec).
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#referrers-tag-schema
  */
 export function referrersTag(digest: Digest): string {
   const { algorithm, hex } = parseDigest(digest);
@@ -51,6 +54,7 @@ export function referrersTag(digest: Digest): string {
  * media type (`desc`'s), digest, size, `artifactType` (the manifest's, else
  * its config media type) and the manifest's annotations. Same as
  * {@link toReferrerDescriptor}, but keeping the media type of `desc`.
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers
  */
 export function referrerDescriptor(desc: Descriptor, parsed: ParsedManifest): Descriptor {
   return toReferrerDescriptor(desc, { ...parsed, mediaType: desc.mediaType });
@@ -199,6 +203,7 @@ async function applyIndexChange(ctx: RepositoryContext, subject: Descriptor, cha
  * discoverable. With an `OCI-Subject` response header the registry indexed it
  * (API available, remembered); otherwise (or with `referrersApi: 'never'`)
  * the fallback index is updated. `always` trusts the registry and does nothing.
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests-with-subject
  */
 export async function indexReferrerOnPush(ctx: RepositoryContext, desc: Descriptor, parsed: ParsedManifest, headers: Record<string, string>, signal?: AbortSignal): Promise<void> {
   const subject = subjectOf(parsed);

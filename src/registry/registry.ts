@@ -40,6 +40,7 @@ export class Registry {
    * `GET /v2/`: resolves when the registry speaks the distribution API (and,
    * with credentials, accepts them); otherwise rejects with the mapped error
    * (e.g. `ERR_ORAS_UNAUTHORIZED`, `ERR_ORAS_NETWORK`).
+    * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#determining-support
    */
   async ping(options: CallOptions = {}): Promise<void> {
     const res = await this.#client.request({ method: 'GET', url: new URL('/v2/', this.#base), scopes: [], ...(options.signal ? { signal: options.signal } : {}) });

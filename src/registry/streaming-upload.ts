@@ -17,6 +17,7 @@ import { cancel, checkCommitted, COMMIT_UNKNOWN, failed, OCTET, post, req, sessi
  * and `DELETE` the session; missing → finish the PATCH and commit with an empty
  * `PUT <location>?digest=`. The registry verifies the digest on that PUT, so
  * content that changed while it was read fails cleanly (nothing is committed).
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
  */
 
 /** Options of {@link uploadUnhashed}. */

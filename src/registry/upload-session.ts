@@ -27,6 +27,7 @@ export interface Session {
  * The session a response (POST/PATCH/GET status) hands out: its `Location` resolved against the
  * response URL and vetted (http(s) only, no userinfo, no link-local foreign host, no https→http
  * downgrade; `ERR_ORAS_INSECURE` otherwise). No Location → `prev` (or `ERR_ORAS_HTTP` without one).
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#post-then-put
  */
 export function sessionFrom(ctx: RepositoryContext, res: RegistryResponse, prev?: Session): Session {
   const raw = res.headers['location'];

@@ -24,6 +24,7 @@ import type { RegistryResponse } from './transport.js';
  * The single-request `POST ?digest=` upload is deliberately not used:
  * distribution 2.8.2 answers it with 202 and ignores the body (checked), so
  * every upload is POST + PUT (or PATCH… + PUT).
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-blobs
  */
 
 /** Options of {@link uploadBlob} and {@link mountBlob}. */
@@ -287,6 +288,8 @@ async function continueUpload(ctx: RepositoryContext, s: Session, desc: Descript
  * push fails with a transient/unknown outcome (`ERR_ORAS_HTTP`, `_NETWORK`,
  * `_TIMEOUT`, `_NOT_FOUND`), a `HEAD` decides: if the registry has the blob, the
  * push succeeded (the answer to a committed PUT was lost).
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#post-then-put
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
  */
 export async function uploadBlob(ctx: RepositoryContext, desc: Descriptor, content: Readable | Uint8Array, options: UploadOptions = {}): Promise<void> {
   parseDigest(desc.digest);
@@ -317,6 +320,7 @@ export interface MountOptions extends UploadOptions {
  * registry opened a normal upload session instead, which is completed with
  * `getContent()` (or the blob streamed from `fromRepository`), returning
  * `'uploaded'`.
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#mounting-a-blob-from-another-repository
  */
 export async function mountBlob(ctx: RepositoryContext, desc: Descriptor, fromRepository: string, options: MountOptions = {}): Promise<'mounted' | 'uploaded'> {
   parseDigest(desc.digest);

@@ -3,7 +3,7 @@
  * 401. The client bounds the rounds (first authentication plus one
  * re-authentication); this module decides, per 401, whether to retry with a new
  * Authorization header or fail with which error.
- * https://distribution.github.io/distribution/spec/auth/token/#how-to-authenticate
+ * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/token.md#how-to-authenticate
  */
 import { OrasError } from '../../errors.js';
 import type { Exchange } from '../exchange.js';

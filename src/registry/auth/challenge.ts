@@ -2,6 +2,7 @@
  * Parser for `WWW-Authenticate` header values (RFC 7235): several challenges in
  * one value, quoted strings with backslash escapes, commas inside quotes,
  * token68 credentials.
+  * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/token.md#how-to-authenticate
  */
 
 /** One authentication challenge. */

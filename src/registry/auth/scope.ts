@@ -1,6 +1,7 @@
 /**
  * Token scopes (`type:name:actions`, e.g. `repository:acme/app:pull,push`):
  * parsing, merging actions per resource, and a canonical cache key.
+  * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/scope.md#resource-scope-grammar
  */
 
 /** A parsed scope. `name` may itself contain colons (e.g. a host:port prefix). */

@@ -8,7 +8,10 @@ export interface CachedToken {
   scopes: string[];
 }
 
-/** Default lifetime when the token response has no `expires_in`: 60 s. */
+/**
+ * Default lifetime when the token response has no `expires_in`: 60 s.
+ * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/token.md#token-response-fields
+ */
 export const DEFAULT_TOKEN_LIFETIME_S = 60;
 
 /**

@@ -46,6 +46,7 @@ function basicHeader(c: Credential): string {
  * Parses a token response body: JSON with a non-empty string `token` or
  * `access_token` (`token` wins), optional positive `expires_in`. Throws
  * `ERR_ORAS_HTTP` otherwise; the body never appears in the message.
+  * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/token.md#token-response-fields
  */
 export function parseTokenResponse(body: Buffer, registry: string): TokenResult {
   let json: unknown;
@@ -135,6 +136,8 @@ async function postFlow(send: RawSend, req: TokenRequest, form: URLSearchParams)
  * auth (or anonymous). Errors: `ERR_ORAS_UNAUTHORIZED` for 401/403,
  * `ERR_ORAS_HTTP` for other statuses or unusable bodies, `ERR_ORAS_BODY_TOO_LARGE`
  * past `maxBodyBytes`. Token bodies are never logged.
+  * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/token.md#requesting-a-token
+  * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/oauth.md#getting-a-token
  */
 export async function fetchToken(send: RawSend, req: TokenRequest): Promise<TokenResult> {
   const c = req.credential;
