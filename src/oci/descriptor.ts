@@ -2,7 +2,10 @@ import { OrasError } from '../errors.js';
 import { parseDigest, type Digest } from './digest.js';
 import { MediaType } from './media-types.js';
 
-/** An OCI content descriptor. */
+/**
+ * An OCI content descriptor.
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/descriptor.md#properties
+ */
 export interface Descriptor {
   mediaType: string;
   digest: Digest;
@@ -23,7 +26,10 @@ export interface Platform {
   variant?: string;
 }
 
-/** An OCI image manifest (image-spec v1.1). */
+/**
+ * An OCI image manifest (image-spec v1.1).
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/manifest.md#image-manifest-property-descriptions
+ */
 export interface ImageManifest {
   schemaVersion: 2;
   mediaType?: string;
@@ -34,7 +40,10 @@ export interface ImageManifest {
   annotations?: Record<string, string>;
 }
 
-/** An OCI image index (also used for the referrers response). */
+/**
+ * An OCI image index (also used for the referrers response).
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/image-index.md#image-index-property-descriptions
+ */
 export interface ImageIndex {
   schemaVersion: 2;
   mediaType?: string;
@@ -44,7 +53,10 @@ export interface ImageIndex {
   annotations?: Record<string, string>;
 }
 
-/** The OCI empty descriptor: the two-byte JSON `{}`. */
+/**
+ * The OCI empty descriptor: the two-byte JSON `{}`.
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/manifest.md#guidance-for-an-empty-descriptor
+ */
 export const EMPTY_DESCRIPTOR: Readonly<Descriptor> = Object.freeze({
   mediaType: MediaType.Empty,
   digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',

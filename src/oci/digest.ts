@@ -23,6 +23,7 @@ export interface ParsedDigest {
  * Validates a digest strictly (lower-case hex, exact length, known algorithm)
  * and returns its parts. Throws `ERR_ORAS_INVALID_DIGEST` otherwise. Call this
  * before a digest is used in any URL or file path.
+  * https://github.com/opencontainers/image-spec/blob/v1.1.0/descriptor.md#digests
  */
 export function parseDigest(digest: unknown, field = 'digest'): ParsedDigest {
   if (typeof digest === 'string') {
@@ -145,7 +146,10 @@ export class VerifyingStream extends Transform {
   }
 }
 
-/** Returns the `<algorithm>/<hex>` relative path of a blob in an OCI layout (validated). */
+/**
+ * Returns the `<algorithm>/<hex>` relative path of a blob in an OCI layout (validated).
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md#blobs
+ */
 export function digestPath(digest: Digest): string {
   const { algorithm, hex } = parseDigest(digest);
   return `${algorithm}/${hex}`;

@@ -2,7 +2,10 @@ import { OrasError } from '../errors.js';
 import { validateDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from './descriptor.js';
 import { isIndexMediaType, MediaType } from './media-types.js';
 
-/** Largest manifest or index we read (4 MiB, as distribution and containerd do). */
+/**
+ * Largest manifest or index we read (4 MiB, as distribution and containerd do).
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests
+ */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /** A parsed manifest document, tagged by kind. */

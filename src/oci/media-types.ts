@@ -1,4 +1,7 @@
-/** Media type constants from the OCI image spec, Docker and ORAS. */
+/**
+ * Media type constants from the OCI image spec, Docker and ORAS.
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/media-types.md
+ */
 export const MediaType = {
   ImageManifest: 'application/vnd.oci.image.manifest.v1+json',
   ImageIndex: 'application/vnd.oci.image.index.v1+json',
@@ -28,7 +31,10 @@ export const MANIFEST_ACCEPT: readonly string[] = [
   MediaType.DockerManifestList,
 ];
 
-/** Annotation keys used by ORAS and the OCI spec. */
+/**
+ * Annotation keys used by ORAS and the OCI spec.
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/annotations.md#pre-defined-annotation-keys
+ */
 export const Annotation = {
   Title: 'org.opencontainers.image.title',
   Created: 'org.opencontainers.image.created',

@@ -23,7 +23,10 @@ function bad(ref: string, problem: string): never {
   });
 }
 
-/** True for a valid tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`). */
+/**
+ * True for a valid tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
+ */
 export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);
 }
@@ -34,7 +37,10 @@ export function validateTag(tag: string): string {
   return tag;
 }
 
-/** Validates a repository path (lower-case components separated by `/`). */
+/**
+ * Validates a repository path (lower-case components separated by `/`).
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
+ */
 export function validateRepository(repo: string, whole = repo): string {
   if (repo.length === 0 || repo.length > 255) bad(whole, 'repository must be 1..255 characters');
   for (const c of repo.split('/')) if (!REPO_COMPONENT_RE.test(c)) bad(whole, `repository component ${JSON.stringify(c)} is not lower-case [a-z0-9] with . _ - separators`);
