@@ -9,6 +9,7 @@ import { Annotation, MediaType } from '../oci/media-types.js';
  * `org.opencontainers.image.ref.name` annotation is the tag; one manifest may
  * have several tagged entries; a manifest without tags keeps one untagged
  * entry so it is not garbage.
+  * https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md#indexjson-file
  */
 
 /** The content of `index.json` (unknown top-level fields are preserved on rewrite). */
@@ -20,6 +21,7 @@ export interface LayoutIndex {
 }
 
 // OCI image-layout ref.name grammar: component ("/" component)*, component = alphanum (separator alphanum)*.
+// https://github.com/opencontainers/image-spec/blob/v1.1.0/annotations.md#pre-defined-annotation-keys
 const REF_NAME_RE = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
 
 /** True for a valid OCI image-layout `org.opencontainers.image.ref.name` value (what `tag()` accepts), 1..1024 characters. */

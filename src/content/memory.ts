@@ -11,6 +11,7 @@ import type { CallOptions, Deleter, FetchOptions, PushOptions, ReferrerLister, T
  * The descriptor a referrers listing returns for a manifest (OCI distribution
  * spec): media type, digest, size, `artifactType` (the manifest's, else its
  * config media type) and the manifest's annotations.
+  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers
  */
 export function toReferrerDescriptor(desc: Descriptor, parsed: ParsedManifest): Descriptor {
   const doc = parsed.kind === 'manifest' ? parsed.manifest : parsed.index;

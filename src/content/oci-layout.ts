@@ -43,6 +43,7 @@ function notFound(what: string, hint = 'check the tag or digest; `tags()` lists 
  * A content store over an OCI image layout directory (image-spec
  * `image-layout.md`): `oci-layout`, `index.json`, `blobs/<alg>/<hex>`.
  * Interoperates with skopeo, oras-go and containerd layouts.
+  * https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md
  *
  * - Blobs are streamed to a temp file, verified (size + digest), then renamed
  *   into place: a partial or wrong blob is never visible. Digests are
