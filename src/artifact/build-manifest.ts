@@ -72,6 +72,7 @@ export function canonicalDescriptor(d: Descriptor): Descriptor {
  *   with media type `artifactType` or `application/vnd.unknown.config.v1+json`
  *   (`defaultConfigBytes` is set so the caller pushes it); giving both a
  *   config and an artifactType is refused (`ERR_ORAS_USAGE`); layers may be empty.
+  * https://github.com/opencontainers/image-spec/blob/v1.1.0/manifest.md#guidelines-for-artifact-usage
  */
 export function buildManifest(input: BuildManifestInput): BuiltManifest {
   const spec = input.imageSpec ?? 'v1.1';
