@@ -90,7 +90,17 @@ async function manifestChildren(cache: ProjectCache, inv: CacheInventory): Promi
   for (const e of inv.index.manifests) {
     if (children.has(e.digest) || !inv.blobs.has(e.digest)) continue;
     const m = await cachedManifest(cache, e.digest);
-    children.set(e.digest, m === undefined ? [] : [m.manifest.config.digest, ...m.manifest.layers.map((l) => l.digest)]);
+    if (m === undefined) {
+      children.set(e.digest, []);
+      continue;
+    }
+    const kids = [m.manifest.config.digest, ...m.manifest.layers.map((l) => l.digest)];
+    // A directory layer's verified listing blob goes (and stays) with the artifact that unpacked it.
+    for (const l of m.manifest.layers) {
+      const marker = await cache.readMarker(l.digest);
+      if (marker !== undefined) kids.push(marker.listing);
+    }
+    children.set(e.digest, kids);
   }
   return children;
 }
