@@ -27,14 +27,25 @@ export const INTEGRATION = [
   'test/registry-http/mtls.test.ts',
   'test/registry-http/real-registries.test.ts',
 ];
-const shared = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 30_000, pool: 'forks' as const, setupFiles: ['test/harness/user-dirs.ts'] };
+const shared = {
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+  teardownTimeout: 30_000,
+  pool: 'forks' as const,
+  setupFiles: ['test/harness/user-dirs.ts'],
+};
 
 export default defineConfig({
   test: {
     reporters: ['default', './test/harness/summary-reporter.ts'],
     projects: [
       {
-        test: { ...shared, name: 'unit', include: ['test/**/*.test.ts'], exclude: [...INTEGRATION, '**/node_modules/**'] },
+        test: {
+          ...shared,
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: [...INTEGRATION, '**/node_modules/**'],
+        },
       },
       {
         test: {

@@ -5,8 +5,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
 const file = process.argv[2];
-if (!file) { console.error('usage: node bench/hash-floor.mjs FILE'); process.exit(2); }
+if (!file) {
+  console.error('usage: node bench/hash-floor.mjs FILE');
+  process.exit(2);
+}
 const hash = createHash('sha256');
 let bytes = 0;
-for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) { hash.update(chunk); bytes += chunk.length; }
+for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+  hash.update(chunk);
+  bytes += chunk.length;
+}
 console.log(`sha256:${hash.digest('hex')} ${bytes}`);

@@ -29,9 +29,13 @@ const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? 3) || 3);
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
 const outFile = process.env.BENCH_OUT
   ? resolve(process.env.BENCH_OUT)
-  : quick ? join(tmpdir(), 'oras-ts-bench-quick.md') : join(ROOT, 'docs', 'BENCHMARKS.md');
+  : quick
+    ? join(tmpdir(), 'oras-ts-bench-quick.md')
+    : join(ROOT, 'docs', 'BENCHMARKS.md');
 
-function log(msg) { process.stderr.write(`${msg}\n`); }
+function log(msg) {
+  process.stderr.write(`${msg}\n`);
+}
 
 function pickDataBase() {
   if (process.env.BENCH_DATA_DIR) return resolve(process.env.BENCH_DATA_DIR);
@@ -40,13 +44,37 @@ function pickDataBase() {
       const s = statfsSync('/dev/shm');
       if (s.bavail * s.bsize > 8 * GiB) return '/dev/shm';
     }
-  } catch { /* no shm */ }
+  } catch {
+    /* no shm */
+  }
   return tmpdir();
 }
 
 const sizes = quick
-  ? { big: 64 * MiB, huge: 256 * MiB, smallCount: 100, smallSize: 4 * KiB, coldDeps: 10, coldFilesPerDep: 10, coldFileSize: 16 * KiB, noopDeps: 20, filesPerDep: 50, depFileSize: 4 * KiB }
-  : { big: 1 * GiB, huge: 4 * GiB, smallCount: 1000, smallSize: 4 * KiB, coldDeps: 50, coldFilesPerDep: 10, coldFileSize: 16 * KiB, noopDeps: 200, filesPerDep: 50, depFileSize: 4 * KiB };
+  ? {
+      big: 64 * MiB,
+      huge: 256 * MiB,
+      smallCount: 100,
+      smallSize: 4 * KiB,
+      coldDeps: 10,
+      coldFilesPerDep: 10,
+      coldFileSize: 16 * KiB,
+      noopDeps: 20,
+      filesPerDep: 50,
+      depFileSize: 4 * KiB,
+    }
+  : {
+      big: 1 * GiB,
+      huge: 4 * GiB,
+      smallCount: 1000,
+      smallSize: 4 * KiB,
+      coldDeps: 50,
+      coldFilesPerDep: 10,
+      coldFileSize: 16 * KiB,
+      noopDeps: 200,
+      filesPerDep: 50,
+      depFileSize: 4 * KiB,
+    };
 
 // ---- cleanup, even on failure / SIGINT ------------------------------------------------------
 const cleanupDirs = new Set();
@@ -55,23 +83,57 @@ let cleanedUp = false;
 function syncCleanup() {
   if (cleanedUp) return;
   cleanedUp = true;
-  for (const c of liveChildren) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
-  if (registryChild && registryChild.exitCode === null) { try { registryChild.kill('SIGKILL'); } catch { /* gone */ } }
-  for (const d of cleanupDirs) { try { rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } }
+  for (const c of liveChildren) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  if (registryChild && registryChild.exitCode === null) {
+    try {
+      registryChild.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  for (const d of cleanupDirs) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
+  }
 }
 process.on('exit', syncCleanup);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => { log(`\n${sig}: stopping the registry and removing bench data…`); syncCleanup(); process.exit(130); });
+  process.on(sig, () => {
+    log(`\n${sig}: stopping the registry and removing bench data…`);
+    syncCleanup();
+    process.exit(130);
+  });
 }
 
 function sh(cmd, args) {
-  try { return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim(); } catch (e) { return `(unavailable: ${e.message.split('\n')[0]})`; }
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    return `(unavailable: ${e.message.split('\n')[0]})`;
+  }
 }
 
 function machineInfo(dataBase) {
-  const cpuModel = (/model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown').trim();
+  const cpuModel = (
+    /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ??
+    cpus()[0]?.model ??
+    'unknown'
+  ).trim();
   let fsType = '';
-  try { fsType = sh('stat', ['-f', '-c', '%T', dataBase]); } catch { /* none */ }
+  try {
+    fsType = sh('stat', ['-f', '-c', '%T', dataBase]);
+  } catch {
+    /* none */
+  }
   return {
     nproc: sh('nproc', []),
     memTotal: `${(totalmem() / GiB).toFixed(1)} GiB (free at start ${(freemem() / GiB).toFixed(1)} GiB)`,
@@ -82,8 +144,12 @@ function machineInfo(dataBase) {
     registry: sh('/usr/bin/docker-registry', ['--version']),
     skopeo: sh('skopeo', ['--version']),
     curl: sh('curl', ['--version']).split('\n')[0].split(' ').slice(0, 2).join(' '),
-    loadAtStart: loadavg().map((x) => x.toFixed(2)).join(', '),
-    timeBin: existsSync('/usr/bin/time') ? '/usr/bin/time -f %M (max RSS)' : 'sampling /proc/<pid>/status VmHWM every 20 ms',
+    loadAtStart: loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', '),
+    timeBin: existsSync('/usr/bin/time')
+      ? '/usr/bin/time -f %M (max RSS)'
+      : 'sampling /proc/<pid>/status VmHWM every 20 ms',
   };
 }
 
@@ -101,24 +167,47 @@ async function main() {
   }
   const env = {
     ...process.env,
-    HOME: dirs.home, XDG_CACHE_HOME: dirs['xdg-cache'], XDG_CONFIG_HOME: dirs['xdg-config'],
-    DOCKER_CONFIG: dirs.docker, TMPDIR: dirs.tmp, NO_COLOR: '1',
+    HOME: dirs.home,
+    XDG_CACHE_HOME: dirs['xdg-cache'],
+    XDG_CONFIG_HOME: dirs['xdg-config'],
+    DOCKER_CONFIG: dirs.docker,
+    TMPDIR: dirs.tmp,
+    NO_COLOR: '1',
   };
   delete env.NODE_OPTIONS;
   delete env.CI; // CI=1 makes `oras install` behave like --frozen-lockfile
 
   const machine = machineInfo(dataBase);
   log(`oras-ts bench: ${quick ? 'QUICK' : 'full'}, ${runs} run(s) each, data in ${work}`);
-  const reg = await startRegistry(dirs.registry, { onChild: (c) => { registryChild = c; } });
+  const reg = await startRegistry(dirs.registry, {
+    onChild: (c) => {
+      registryChild = c;
+    },
+  });
   log(`registry ${reg.host} (pid ${reg.pid})`);
   const agent = newAgent(16);
 
   const ctx = {
-    ROOT, CLI, quick, runs, sizes, env, work, diskWork, log, agent,
-    url: reg.url, host: reg.host, registry: reg,
+    ROOT,
+    CLI,
+    quick,
+    runs,
+    sizes,
+    env,
+    work,
+    diskWork,
+    log,
+    agent,
+    url: reg.url,
+    host: reg.host,
+    registry: reg,
     shared: {},
     ref: (repo, tag) => `${reg.host}/${repo}:${tag}`,
-    async mkdir(name, base = work) { const d = join(base, name); await mkdir(d, { recursive: true }); return d; },
+    async mkdir(name, base = work) {
+      const d = join(base, name);
+      await mkdir(d, { recursive: true });
+      return d;
+    },
     cmd: (bin, args, opts = {}) => runCmd(bin, args, { env, tmpDir: dirs.tmp, ...opts }),
     oras: (args, opts = {}) => runCmd(process.execPath, [CLI, ...args], { env, tmpDir: dirs.tmp, ...opts }),
     node: (script, args, opts = {}) => runCmd(process.execPath, [script, ...args], { env, tmpDir: dirs.tmp, ...opts }),
@@ -137,7 +226,12 @@ async function main() {
         section = await sc.run(ctx);
       } catch (err) {
         log(`scenario ${sc.id} failed: ${err?.stack ?? err}`);
-        section = { rows: [], error: String(err?.message ?? err).replace(/\s+/g, ' ').slice(0, 400) };
+        section = {
+          rows: [],
+          error: String(err?.message ?? err)
+            .replace(/\s+/g, ' ')
+            .slice(0, 400),
+        };
       }
       section.id = sc.id;
       section.title = sc.title;
@@ -154,11 +248,22 @@ async function main() {
     registryChild = null;
   }
   const finished = new Date();
-  const results = { sections, machine, runs, quick, started: started.toISOString(), finished: finished.toISOString(), sizes };
+  const results = {
+    sections,
+    machine,
+    runs,
+    quick,
+    started: started.toISOString(),
+    finished: finished.toISOString(),
+    sizes,
+  };
   await writeFile(resultsFile, JSON.stringify(results, null, 1));
   await render(results);
   const targets = sections.flatMap((s) => (s.targets ?? []).map((t) => ({ ...t, id: s.id })));
-  for (const t of targets) log(`  [${t.met === true ? 'MET' : t.met === false ? 'NOT MET' : 'n/a'}] ${t.id}: ${t.text}${t.detail ? ` — ${t.detail}` : ''}`);
+  for (const t of targets)
+    log(
+      `  [${t.met === true ? 'MET' : t.met === false ? 'NOT MET' : 'n/a'}] ${t.id}: ${t.text}${t.detail ? ` — ${t.detail}` : ''}`,
+    );
 }
 
 const resultsFile = join(tmpdir(), `oras-ts-bench-last${quick ? '-quick' : ''}.json`);
@@ -166,7 +271,12 @@ const resultsFile = join(tmpdir(), `oras-ts-bench-last${quick ? '-quick' : ''}.j
 async function render(results) {
   const analysisFile = join(ROOT, 'bench', 'analysis.md');
   const analysis = existsSync(analysisFile) ? readFileSync(analysisFile, 'utf8') : '';
-  const md = renderReport({ ...results, started: new Date(results.started), finished: new Date(results.finished), analysis });
+  const md = renderReport({
+    ...results,
+    started: new Date(results.started),
+    finished: new Date(results.finished),
+    analysis,
+  });
   await mkdir(dirname(outFile), { recursive: true });
   await writeFile(outFile, md);
   log(`\nreport: ${outFile} (results: ${resultsFile})`);

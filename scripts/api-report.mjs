@@ -22,10 +22,18 @@ function entryPoints() {
 
 export function buildReport() {
   const entries = entryPoints();
-  const program = ts.createProgram(entries.map((e) => e.file), {
-    module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022,
-    strict: true, exactOptionalPropertyTypes: true, noEmit: true, types: ['node'],
-  });
+  const program = ts.createProgram(
+    entries.map((e) => e.file),
+    {
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      target: ts.ScriptTarget.ES2022,
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noEmit: true,
+      types: ['node'],
+    },
+  );
   const checker = program.getTypeChecker();
   const exported = new Set(); // symbols exported from any entry
   const lines = [];
@@ -34,7 +42,9 @@ export function buildReport() {
     const sf = program.getSourceFile(file);
     if (!sf) throw new Error(`no source for ${sub}: ${file}`);
     lines.push(`# ${sub === '.' ? 'oras-ts' : `oras-ts/${sub.replace(/^\.\//, '')}`}`);
-    const syms = checker.getExportsOfModule(checker.getSymbolAtLocation(sf)).sort((a, b) => a.name.localeCompare(b.name));
+    const syms = checker
+      .getExportsOfModule(checker.getSymbolAtLocation(sf))
+      .sort((a, b) => a.name.localeCompare(b.name));
     for (const s of syms) {
       const target = s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
       exported.add(target);
@@ -49,7 +59,8 @@ export function buildReport() {
       else if (target.flags & ts.SymbolFlags.TypeAlias) kind = 'type';
       else if (target.flags & ts.SymbolFlags.Enum) kind = 'enum';
       let sig = '';
-      if (kind === 'function' || kind === 'const') sig = ': ' + checker.typeToString(checker.getTypeOfSymbol(target), undefined, ts.TypeFormatFlags.NoTruncation);
+      if (kind === 'function' || kind === 'const')
+        sig = ': ' + checker.typeToString(checker.getTypeOfSymbol(target), undefined, ts.TypeFormatFlags.NoTruncation);
       lines.push(`${kind} ${s.name}${sig}  (${from})`);
     }
     lines.push('');
@@ -65,9 +76,12 @@ export function buildReport() {
       const decl = sym.declarations?.[0];
       const file = decl?.getSourceFile().fileName ?? '';
       const isOurs = file.startsWith(join(root, 'src'));
-      const isNamed = sym.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Class | ts.SymbolFlags.Enum);
-      if (isOurs && isNamed && !exported.has(sym) && !forgotten.has(sym)) forgotten.set(sym, `${sym.name} (${relative(root, file)}) via ${via}`);
-      if (isOurs && isNamed && !exported.has(sym)) for (const p of checker.getPropertiesOfType(type)) visitType(checker.getTypeOfSymbol(p), via, depth + 1);
+      const isNamed =
+        sym.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Class | ts.SymbolFlags.Enum);
+      if (isOurs && isNamed && !exported.has(sym) && !forgotten.has(sym))
+        forgotten.set(sym, `${sym.name} (${relative(root, file)}) via ${via}`);
+      if (isOurs && isNamed && !exported.has(sym))
+        for (const p of checker.getPropertiesOfType(type)) visitType(checker.getTypeOfSymbol(p), via, depth + 1);
     }
     if (type.aliasTypeArguments) for (const t of type.aliasTypeArguments) visitType(t, via, depth + 1);
     if (type.isUnionOrIntersection?.()) for (const t of type.types) visitType(t, via, depth + 1);
@@ -82,7 +96,8 @@ export function buildReport() {
   };
   for (const sym of publicSymbols) {
     const via = sym.name;
-    if (sym.flags & (ts.SymbolFlags.Function | ts.SymbolFlags.Variable)) visitType(checker.getTypeOfSymbol(sym), via, 0);
+    if (sym.flags & (ts.SymbolFlags.Function | ts.SymbolFlags.Variable))
+      visitType(checker.getTypeOfSymbol(sym), via, 0);
     else if (sym.flags & ts.SymbolFlags.Class) {
       visitType(checker.getTypeOfSymbol(sym), via, 0); // constructor
       const inst = checker.getDeclaredTypeOfSymbol(sym);

@@ -20,7 +20,14 @@ export type { Descriptor, Platform, ImageManifest, ImageIndex } from './oci/desc
 export { parseManifest, encodeManifest, childrenOf, MAX_MANIFEST_BYTES } from './oci/manifest.js';
 export type { ParsedManifest } from './oci/manifest.js';
 export { MediaType, Annotation, isManifestMediaType, isIndexMediaType } from './oci/media-types.js';
-export { parseReference, formatReference, parseRegistryOrRepository, isValidTag, validateTag, validateRepository } from './oci/reference.js';
+export {
+  parseReference,
+  formatReference,
+  parseRegistryOrRepository,
+  isValidTag,
+  validateTag,
+  validateRepository,
+} from './oci/reference.js';
 export type { Reference } from './oci/reference.js';
 
 // Content stores (after oras-go: small capability interfaces composed into a Target)

@@ -20,7 +20,15 @@ describe('public API surface', () => {
   });
 
   it('keeps plumbing internal', () => {
-    for (const name of ['TEMP_MARKER', 'fsyncDir', 'tempPathFor', 'normalizeHeaders', 'RepositoryContext', 'acquireLock', 'discardBody']) {
+    for (const name of [
+      'TEMP_MARKER',
+      'fsyncDir',
+      'tempPathFor',
+      'normalizeHeaders',
+      'RepositoryContext',
+      'acquireLock',
+      'discardBody',
+    ]) {
       expect(report.text).not.toMatch(new RegExp(`^\\w+ ${name}\\b`, 'm'));
     }
   });

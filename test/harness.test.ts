@@ -23,7 +23,11 @@ function sha256(data: Buffer | string): string {
 }
 
 /** Token from the GET realm endpoint (Basic auth when `user` is given). */
-async function getToken(info: RegistryInfo, scopes: string[], user?: TestUser): Promise<{ status: number; token?: string; body: Record<string, unknown> }> {
+async function getToken(
+  info: RegistryInfo,
+  scopes: string[],
+  user?: TestUser,
+): Promise<{ status: number; token?: string; body: Record<string, unknown> }> {
   const u = new URL(info.tokenRealm!);
   u.searchParams.set('service', info.tokenService!);
   for (const s of scopes) u.searchParams.append('scope', s);
@@ -32,7 +36,11 @@ async function getToken(info: RegistryInfo, scopes: string[], user?: TestUser): 
   return { status: res.statusCode, body, ...(typeof body.token === 'string' ? { token: body.token } : {}) };
 }
 
-function claimsOf(token: string): { access: { type: string; name: string; actions: string[] }[]; aud: string; sub: string } {
+function claimsOf(token: string): {
+  access: { type: string; name: string; actions: string[] }[];
+  aud: string;
+  sub: string;
+} {
   const part = token.split('.')[1]!;
   return JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as ReturnType<typeof claimsOf>;
 }
@@ -41,10 +49,16 @@ function claimsOf(token: string): { access: { type: string; name: string; action
  * Uploads a blob: POST with `?digest=` and the body (monolithic); if the registry answers 202
  * instead of 201 (distribution 2.8.2 ignores a POST body), finishes with PUT to the Location.
  */
-async function uploadBlob(info: RegistryInfo, repo: string, data: Buffer, headers: Record<string, string>): Promise<{ status: number; phase: 'post' | 'put' }> {
+async function uploadBlob(
+  info: RegistryInfo,
+  repo: string,
+  data: Buffer,
+  headers: Record<string, string>,
+): Promise<{ status: number; phase: 'post' | 'put' }> {
   const digest = sha256(data);
   const post = await request(`${info.url}/v2/${repo}/blobs/uploads/?digest=${encodeURIComponent(digest)}`, {
-    method: 'POST', body: data,
+    method: 'POST',
+    body: data,
     headers: { ...headers, 'content-type': OCTET, 'content-length': String(data.length) },
   });
   await post.body.dump();
@@ -52,7 +66,8 @@ async function uploadBlob(info: RegistryInfo, repo: string, data: Buffer, header
   const loc = new URL(String(post.headers.location), info.url);
   loc.searchParams.set('digest', digest);
   const put = await request(loc, {
-    method: 'PUT', body: data,
+    method: 'PUT',
+    body: data,
     headers: { ...headers, 'content-type': OCTET, 'content-length': String(data.length) },
   });
   await put.body.dump();
@@ -110,7 +125,9 @@ describe('harness registries', () => {
     const ok = await request(`${info.url}/v2/`, { headers: { authorization: basicAuthHeader(alice) } });
     await ok.body.dump();
     expect(ok.statusCode).toBe(200);
-    const bad = await request(`${info.url}/v2/`, { headers: { authorization: basicAuthHeader({ ...alice, password: 'wrong' }) } });
+    const bad = await request(`${info.url}/v2/`, {
+      headers: { authorization: basicAuthHeader({ ...alice, password: 'wrong' }) },
+    });
     await bad.body.dump();
     expect(bad.statusCode).toBe(401);
   });
@@ -183,24 +200,31 @@ describe('harness token mode', () => {
     const info = registries().token;
     const repo = uniqueRepo('harness/token-catalog');
     const push = await getToken(info, [`repository:${repo}:pull,push`], userOf(info, 'push'));
-    expect((await uploadBlob(info, repo, Buffer.from('c'), { authorization: `Bearer ${push.token}` })).status).toBe(201);
+    expect((await uploadBlob(info, repo, Buffer.from('c'), { authorization: `Bearer ${push.token}` })).status).toBe(
+      201,
+    );
     // A repository appears in the catalog once it has a manifest (blob links alone don't count).
     const config = Buffer.from('{}');
     expect((await uploadBlob(info, repo, config, { authorization: `Bearer ${push.token}` })).status).toBe(201);
     const manifest = JSON.stringify({
-      schemaVersion: 2, mediaType: OCI_MANIFEST,
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
       config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(config), size: config.length },
       layers: [{ mediaType: OCTET, digest: sha256('c'), size: 1 }],
     });
     const put = await request(`${info.url}/v2/${repo}/manifests/v1`, {
-      method: 'PUT', body: manifest, headers: { authorization: `Bearer ${push.token}`, 'content-type': OCI_MANIFEST },
+      method: 'PUT',
+      body: manifest,
+      headers: { authorization: `Bearer ${push.token}`, 'content-type': OCI_MANIFEST },
     });
     await put.body.dump();
     expect(put.statusCode).toBe(201);
 
     const cat = await getToken(info, ['registry:catalog:*'], userOf(info, 'push'));
     // distribution caps n at 1000 (400 above); `last` skips other files' repositories.
-    const res = await request(`${info.url}/v2/_catalog?n=1000&last=harness/token-catalog`, { headers: { authorization: `Bearer ${cat.token}` } });
+    const res = await request(`${info.url}/v2/_catalog?n=1000&last=harness/token-catalog`, {
+      headers: { authorization: `Bearer ${cat.token}` },
+    });
     const body = (await res.body.json()) as { repositories: string[] };
     expect(res.statusCode).toBe(200);
     expect(body.repositories).toContain(repo);
@@ -219,26 +243,59 @@ describe('harness token mode', () => {
     const scope = `repository:${repo}:pull,push`;
     const post = async (form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> => {
       const res = await request(info.tokenRealm!, {
-        method: 'POST', body: new URLSearchParams(form).toString(),
+        method: 'POST',
+        body: new URLSearchParams(form).toString(),
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
       });
       return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
     };
-    const first = await post({ grant_type: 'password', username: alice.username, password: alice.password, service: info.tokenService!, scope, client_id: 'oras-ts-test', access_type: 'offline' });
+    const first = await post({
+      grant_type: 'password',
+      username: alice.username,
+      password: alice.password,
+      service: info.tokenService!,
+      scope,
+      client_id: 'oras-ts-test',
+      access_type: 'offline',
+    });
     expect(first.status).toBe(200);
     expect(typeof first.body.refresh_token).toBe('string');
-    const refreshed = await post({ grant_type: 'refresh_token', refresh_token: String(first.body.refresh_token), service: info.tokenService!, scope, client_id: 'oras-ts-test' });
+    const refreshed = await post({
+      grant_type: 'refresh_token',
+      refresh_token: String(first.body.refresh_token),
+      service: info.tokenService!,
+      scope,
+      client_id: 'oras-ts-test',
+    });
     expect(refreshed.status).toBe(200);
     expect(refreshed.body.refresh_token).toBe(first.body.refresh_token);
-    expect(claimsOf(String(refreshed.body.access_token)).access).toEqual([{ type: 'repository', name: repo, actions: ['pull', 'push'] }]);
-    const badRefresh = await post({ grant_type: 'refresh_token', refresh_token: 'nope', service: info.tokenService!, scope });
+    expect(claimsOf(String(refreshed.body.access_token)).access).toEqual([
+      { type: 'repository', name: repo, actions: ['pull', 'push'] },
+    ]);
+    const badRefresh = await post({
+      grant_type: 'refresh_token',
+      refresh_token: 'nope',
+      service: info.tokenService!,
+      scope,
+    });
     expect(badRefresh.status).toBe(401);
-    const badPassword = await post({ grant_type: 'password', username: alice.username, password: 'wrong', service: info.tokenService!, scope });
+    const badPassword = await post({
+      grant_type: 'password',
+      username: alice.username,
+      password: 'wrong',
+      service: info.tokenService!,
+      scope,
+    });
     expect(badPassword.status).toBe(401);
 
     // The stats log (shared by concurrent test files) filtered to this test's unique scope.
     const mine = (await tokenStats(info)).log.filter((r) => r.scopes.includes(scope));
-    expect(mine.map((r) => `${r.kind}:${r.status}`)).toEqual(['password:200', 'refresh_token:200', 'refresh_token:401', 'password:401']);
+    expect(mine.map((r) => `${r.kind}:${r.status}`)).toEqual([
+      'password:200',
+      'refresh_token:200',
+      'refresh_token:401',
+      'password:401',
+    ]);
   });
 });
 
@@ -250,38 +307,46 @@ describe('harness private instances and skopeo', () => {
 
   /** A tiny OCI layout (one uncompressed layer, `{}` config) tagged `v1`, made by hand once. */
   let layout: Promise<{ dir: string; manifestDigest: string; layerDigest: string }> | undefined;
-  const makeLayout = (): Promise<{ dir: string; manifestDigest: string; layerDigest: string }> => (layout ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'oras-ts-oci-'));
-    cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    const blobs = join(dir, 'blobs', 'sha256');
-    await mkdir(blobs, { recursive: true });
-    const put = async (data: Buffer | string): Promise<{ digest: string; size: number }> => {
-      const d = sha256(data);
-      await writeFile(join(blobs, d.slice(7)), data);
-      return { digest: d, size: Buffer.byteLength(data) };
-    };
-    const layer = await put('hello from skopeo\n');
-    const config = await put('{}');
-    const manifest = JSON.stringify({
-      schemaVersion: 2, mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
-    });
-    const m = await put(manifest);
-    await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    await writeFile(join(dir, 'index.json'), JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{ mediaType: OCI_MANIFEST, ...m, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }],
-    }));
-    return { dir, manifestDigest: m.digest, layerDigest: layer.digest };
-  })());
+  const makeLayout = (): Promise<{ dir: string; manifestDigest: string; layerDigest: string }> =>
+    (layout ??= (async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'oras-ts-oci-'));
+      cleanup.push(() => rm(dir, { recursive: true, force: true }));
+      const blobs = join(dir, 'blobs', 'sha256');
+      await mkdir(blobs, { recursive: true });
+      const put = async (data: Buffer | string): Promise<{ digest: string; size: number }> => {
+        const d = sha256(data);
+        await writeFile(join(blobs, d.slice(7)), data);
+        return { digest: d, size: Buffer.byteLength(data) };
+      };
+      const layer = await put('hello from skopeo\n');
+      const config = await put('{}');
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+      });
+      const m = await put(manifest);
+      await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+      await writeFile(
+        join(dir, 'index.json'),
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [{ mediaType: OCI_MANIFEST, ...m, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }],
+        }),
+      );
+      return { dir, manifestDigest: m.digest, layerDigest: layer.digest };
+    })());
 
   test('skopeo copies a hand-made OCI layout to the plain registry', async () => {
     const info = registries().plain;
     const { dir, manifestDigest, layerDigest } = await makeLayout();
     const repo = uniqueRepo('harness/skopeo');
     // --preserve-digests: fail rather than let skopeo gzip the uncompressed layer.
-    await skopeo(['copy', '--preserve-digests', ...skopeoDestFlags(info), `oci:${dir}:v1`, dockerRef(info, repo, 'v1')], { timeoutMs: 60_000 });
+    await skopeo(
+      ['copy', '--preserve-digests', ...skopeoDestFlags(info), `oci:${dir}:v1`, dockerRef(info, repo, 'v1')],
+      { timeoutMs: 60_000 },
+    );
     const res = await request(`${info.url}/v2/${repo}/manifests/v1`, { headers: { accept: OCI_MANIFEST } });
     const text = await res.body.text();
     expect(res.statusCode).toBe(200);
@@ -290,21 +355,41 @@ describe('harness private instances and skopeo', () => {
     expect(await blob.body.text()).toBe('hello from skopeo\n');
   });
 
-  test.each(['basic', 'tls', 'token'] as const)('skopeo flags work for the %s registry (copy + inspect)', async (mode) => {
-    const info = registries()[mode];
-    const { dir, manifestDigest } = await makeLayout();
-    const repo = uniqueRepo(`harness/skopeo-${mode}`);
-    await skopeo(['copy', '--preserve-digests', ...skopeoDestFlags(info), `oci:${dir}:v1`, dockerRef(info, repo, 'v1')]);
-    const raw = await skopeo(['inspect', '--raw', ...skopeoImageFlags(info), dockerRef(info, repo, 'v1')]);
-    expect(sha256(raw)).toBe(manifestDigest);
-    if (mode === 'token') {
-      // bob (pull only) can read but not push.
-      const bob = userOf(info, 'pull');
-      expect(sha256(await skopeo(['inspect', '--raw', ...skopeoImageFlags(info, bob), dockerRef(info, repo, manifestDigest)]))).toBe(manifestDigest);
-      await expect(skopeo(['copy', '--preserve-digests', ...skopeoDestFlags(info, bob), `oci:${dir}:v1`, dockerRef(info, uniqueRepo('harness/skopeo-bob'), 'v1')]))
-        .rejects.toThrow(/denied|unauthorized|authentication required/i);
-    }
-  });
+  test.each(['basic', 'tls', 'token'] as const)(
+    'skopeo flags work for the %s registry (copy + inspect)',
+    async (mode) => {
+      const info = registries()[mode];
+      const { dir, manifestDigest } = await makeLayout();
+      const repo = uniqueRepo(`harness/skopeo-${mode}`);
+      await skopeo([
+        'copy',
+        '--preserve-digests',
+        ...skopeoDestFlags(info),
+        `oci:${dir}:v1`,
+        dockerRef(info, repo, 'v1'),
+      ]);
+      const raw = await skopeo(['inspect', '--raw', ...skopeoImageFlags(info), dockerRef(info, repo, 'v1')]);
+      expect(sha256(raw)).toBe(manifestDigest);
+      if (mode === 'token') {
+        // bob (pull only) can read but not push.
+        const bob = userOf(info, 'pull');
+        expect(
+          sha256(
+            await skopeo(['inspect', '--raw', ...skopeoImageFlags(info, bob), dockerRef(info, repo, manifestDigest)]),
+          ),
+        ).toBe(manifestDigest);
+        await expect(
+          skopeo([
+            'copy',
+            '--preserve-digests',
+            ...skopeoDestFlags(info, bob),
+            `oci:${dir}:v1`,
+            dockerRef(info, uniqueRepo('harness/skopeo-bob'), 'v1'),
+          ]),
+        ).rejects.toThrow(/denied|unauthorized|authentication required/i);
+      }
+    },
+  );
 
   test('startRegistry runs a private instance that stop() kills and cleans up', async () => {
     const r = await startRegistry({ mode: 'plain' });
@@ -322,7 +407,9 @@ describe('harness private instances and skopeo', () => {
   test('startRegistry failing to come up rejects with the log and leaves nothing behind', async () => {
     const base = await mkdtemp(join(tmpdir(), 'oras-ts-fail-'));
     cleanup.push(() => rm(base, { recursive: true, force: true }));
-    await expect(startRegistry({ mode: 'plain', baseDir: base, startupPolls: 0 })).rejects.toThrow(/did not come up.*Log:/s);
+    await expect(startRegistry({ mode: 'plain', baseDir: base, startupPolls: 0 })).rejects.toThrow(
+      /did not come up.*Log:/s,
+    );
     expect(readdirSync(base)).toEqual([]);
   });
 

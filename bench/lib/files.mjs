@@ -17,6 +17,8 @@ export async function countFiles(dir) {
   return n;
 }
 
-export async function sizeOf(path) { return (await stat(path)).size; }
+export async function sizeOf(path) {
+  return (await stat(path)).size;
+}
 
 export { join };

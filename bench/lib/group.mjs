@@ -22,7 +22,9 @@ export async function measureGroup(runs, tools, log = () => {}) {
         const r = await t.run(i);
         if (t.check) await t.check(i, r);
         o.samples.push(r);
-        log(`  ${t.label} #${i + 1}: ${r.ms.toFixed(0)} ms${r.rssKiB ? `, peak RSS ${(r.rssKiB / 1024).toFixed(1)} MiB` : ''}`);
+        log(
+          `  ${t.label} #${i + 1}: ${r.ms.toFixed(0)} ms${r.rssKiB ? `, peak RSS ${(r.rssKiB / 1024).toFixed(1)} MiB` : ''}`,
+        );
         if (r.ms > (t.slowMs ?? 120_000) && i < runs - 1) {
           o.done = true;
           log(`  ${t.label}: slower than ${((t.slowMs ?? 120_000) / 1000).toFixed(0)} s, no more runs`);
@@ -31,12 +33,16 @@ export async function measureGroup(runs, tools, log = () => {}) {
         if (err?.timedOut && t.timeoutIsLowerBound) {
           o.samples.push({ ms: err.ms, rssKiB: null, lowerBound: true });
           o.done = true;
-          log(`  ${t.label} #${i + 1}: still running after ${(err.ms / 1000).toFixed(0)} s (killed; recorded as a lower bound)`);
+          log(
+            `  ${t.label} #${i + 1}: still running after ${(err.ms / 1000).toFixed(0)} s (killed; recorded as a lower bound)`,
+          );
           continue;
         }
         // A failed run is recorded and the tool keeps its remaining runs (failures may be
         // intermittent); it becomes an error only when no run succeeds.
-        const msg = String(err?.message ?? err).replace(/\s+/g, ' ').slice(0, 300);
+        const msg = String(err?.message ?? err)
+          .replace(/\s+/g, ' ')
+          .slice(0, 300);
         o.failures.push(msg);
         log(`  ${t.label} #${i + 1}: ERROR ${msg}`);
         if (t.stopOnError || err?.timedOut) o.error = msg; // a timeout is expensive: no more runs
@@ -48,8 +54,12 @@ export async function measureGroup(runs, tools, log = () => {}) {
   for (const t of tools) {
     const o = out[t.key];
     if (!o.error && o.samples.length) o.stats = summarize(o.samples);
-    else if (!o.error) o.error = o.failures.length ? `${o.failures.length}/${o.failures.length} runs failed: ${o.failures[0]}` : 'no samples';
-    if (o.stats && o.failures.length) o.warning = `${o.failures.length} of ${o.failures.length + o.samples.length} runs failed: ${o.failures[0]}`;
+    else if (!o.error)
+      o.error = o.failures.length
+        ? `${o.failures.length}/${o.failures.length} runs failed: ${o.failures[0]}`
+        : 'no samples';
+    if (o.stats && o.failures.length)
+      o.warning = `${o.failures.length} of ${o.failures.length + o.samples.length} runs failed: ${o.failures[0]}`;
   }
   return out;
 }

@@ -6,8 +6,13 @@ import { sha256 } from './data.mjs';
 
 async function placeBlob(dir, digest, file) {
   const p = join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
-  if (file.data && !file.path) { await writeFile(p, file.data); return; }
-  try { await link(file.path, p); } catch (e) {
+  if (file.data && !file.path) {
+    await writeFile(p, file.data);
+    return;
+  }
+  try {
+    await link(file.path, p);
+  } catch (e) {
     if (e.code === 'EEXIST') return;
     await copyFile(file.path, p);
   }
@@ -27,7 +32,14 @@ export async function writeLayout(dir, files, tag = 'v1') {
   const index = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ mediaType: MT.manifest, digest: mdigest, size: mbytes.length, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+    manifests: [
+      {
+        mediaType: MT.manifest,
+        digest: mdigest,
+        size: mbytes.length,
+        annotations: { 'org.opencontainers.image.ref.name': tag },
+      },
+    ],
   };
   await writeFile(join(dir, 'index.json'), JSON.stringify(index));
   return { manifest, digest: mdigest };

@@ -20,13 +20,21 @@ export async function runCmd(cmd, args, { cwd, env, timeoutMs = 300_000, tmpDir,
   const rssFile = TIME_BIN && tmpDir ? join(tmpDir, `rss-${process.pid}-${++seq}.txt`) : null;
   const [bin, argv] = rssFile ? [TIME_BIN, ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
   const t0 = process.hrtime.bigint();
-  const child = spawn(bin, argv, { cwd, env: env ?? process.env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  const child = spawn(bin, argv, {
+    cwd,
+    env: env ?? process.env,
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
   liveChildren.add(child);
   if (input !== undefined) child.stdin.end(input);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (b) => { if (stdout.length < 1_000_000) stdout += b; });
-  child.stderr.on('data', (b) => { if (stderr.length < 1_000_000) stderr += b; });
+  child.stdout.on('data', (b) => {
+    if (stdout.length < 1_000_000) stdout += b;
+  });
+  child.stderr.on('data', (b) => {
+    if (stderr.length < 1_000_000) stderr += b;
+  });
   let hwm = 0;
   let sampler;
   if (!rssFile) {
@@ -35,15 +43,24 @@ export async function runCmd(cmd, args, { cwd, env, timeoutMs = 300_000, tmpDir,
         const s = await readFile(`/proc/${child.pid}/status`, 'utf8');
         const m = /VmHWM:\s+(\d+)/.exec(s);
         if (m) hwm = Math.max(hwm, Number(m[1]));
-      } catch { /* exited */ }
+      } catch {
+        /* exited */
+      }
     }, 20);
   }
   let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
   const { code, signal } = await new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (c, s) => resolve({ code: c, signal: s }));
-  }).finally(() => { clearTimeout(timer); if (sampler) clearInterval(sampler); liveChildren.delete(child); });
+  }).finally(() => {
+    clearTimeout(timer);
+    if (sampler) clearInterval(sampler);
+    liveChildren.delete(child);
+  });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   let rssKiB = hwm || null;
   if (rssFile) {
@@ -52,7 +69,9 @@ export async function runCmd(cmd, args, { cwd, env, timeoutMs = 300_000, tmpDir,
       const lines = text.trim().split('\n');
       const v = Number(lines[lines.length - 1]);
       if (Number.isFinite(v)) rssKiB = v;
-    } catch { /* none */ }
+    } catch {
+      /* none */
+    }
     await rm(rssFile, { force: true });
   }
   if (timedOut) {
@@ -82,7 +101,9 @@ export function summarize(samples) {
   const rss = samples.map((s) => s.rssKiB).filter((x) => typeof x === 'number');
   return {
     n: ms.length,
-    median: median(ms), min: Math.min(...ms), max: Math.max(...ms),
+    median: median(ms),
+    min: Math.min(...ms),
+    max: Math.max(...ms),
     rssMaxKiB: rss.length ? Math.max(...rss) : null,
     rssMinKiB: rss.length ? Math.min(...rss) : null,
     rssMedianKiB: rss.length ? median(rss) : null,

@@ -38,20 +38,36 @@ export async function ensureDeps(ctx, set) {
   });
   await getManifest(ctx.agent, ctx.url, depRepo(set, set.count - 1), DEP_TAG);
   ctx.shared[key] = true;
-  ctx.log(`  seeded ${set.count} dependency artifacts (${set.files} × ${set.fileSize} B each) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  ctx.log(
+    `  seeded ${set.count} dependency artifacts (${set.files} × ${set.fileSize} B each) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }
 
 /** Writes artifacts.yaml + oras.yaml (plain HTTP, the given cache dir) for the set's dependencies. */
 export async function writeProject(ctx, dir, set, cacheDir, { lockFrom } = {}) {
   await mkdir(dir, { recursive: true });
   const dependencies = {};
-  for (let i = 0; i < set.count; i++) dependencies[depName(set, i)] = { ref: `${ctx.host}/${depRepo(set, i)}:${DEP_TAG}`, path: `deps/${depName(set, i)}` };
+  for (let i = 0; i < set.count; i++)
+    dependencies[depName(set, i)] = {
+      ref: `${ctx.host}/${depRepo(set, i)}:${DEP_TAG}`,
+      path: `deps/${depName(set, i)}`,
+    };
   await writeFile(join(dir, 'artifacts.yaml'), stringify({ dependencies }));
-  await writeFile(join(dir, 'oras.yaml'), stringify({ registries: { [ctx.host]: { plainHttp: true } }, cache: { dir: cacheDir } }));
+  await writeFile(
+    join(dir, 'oras.yaml'),
+    stringify({ registries: { [ctx.host]: { plainHttp: true } }, cache: { dir: cacheDir } }),
+  );
   if (lockFrom) await copyFile(join(lockFrom, 'artifacts.lock'), join(dir, 'artifacts.lock'));
 }
 
 /** `oras install` argv for a project dir. */
 export function installArgs(dir, concurrency, extra = []) {
-  return ['install', '--project', dir, '--no-tty', ...(concurrency ? ['--concurrency', String(concurrency)] : []), ...extra];
+  return [
+    'install',
+    '--project',
+    dir,
+    '--no-tty',
+    ...(concurrency ? ['--concurrency', String(concurrency)] : []),
+    ...extra,
+  ];
 }

@@ -36,7 +36,10 @@ export async function blobExists(d, base, repo, digest) {
 
 /** POST + PUT (two-step upload); `body` is a Buffer or a () => Readable factory. */
 export async function uploadBlob(d, base, repo, digest, size, body) {
-  const post = await req(d, `${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+  const post = await req(d, `${base}/v2/${repo}/blobs/uploads/`, {
+    method: 'POST',
+    headers: { 'content-length': '0' },
+  });
   await expect(post, [202], `POST upload ${repo}`);
   await post.body.dump();
   const loc = post.headers.location;
@@ -66,7 +69,9 @@ export async function pushFileBlob(d, base, repo, file) {
 export async function putManifest(d, base, repo, ref, manifest) {
   const bytes = Buffer.from(JSON.stringify(manifest));
   const res = await req(d, `${base}/v2/${repo}/manifests/${ref}`, {
-    method: 'PUT', headers: { 'content-type': manifest.mediaType ?? MT.manifest }, body: bytes,
+    method: 'PUT',
+    headers: { 'content-type': manifest.mediaType ?? MT.manifest },
+    body: bytes,
   });
   await expect(res, [201], `PUT manifest ${repo}:${ref}`);
   await res.body.dump();
@@ -89,7 +94,9 @@ export async function deleteBlob(d, base, repo, digest) {
 /** A minimal valid OCI image config for `layers` (uncompressed, so diff_id = digest). */
 export function imageConfig(layers) {
   const cfg = {
-    architecture: 'amd64', os: 'linux', created: '2026-01-01T00:00:00Z',
+    architecture: 'amd64',
+    os: 'linux',
+    created: '2026-01-01T00:00:00Z',
     config: {},
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
   };
@@ -107,7 +114,10 @@ export function artifactManifest(files, config) {
     mediaType: MT.manifest,
     config: config.descriptor,
     layers: files.map((f) => ({
-      mediaType: f.mediaType ?? MT.layer, digest: f.digest, size: f.size, annotations: { [MT.title]: f.name, ...(f.annotations ?? {}) },
+      mediaType: f.mediaType ?? MT.layer,
+      digest: f.digest,
+      size: f.size,
+      annotations: { [MT.title]: f.name, ...(f.annotations ?? {}) },
     })),
   };
 }
@@ -115,9 +125,9 @@ export function artifactManifest(files, config) {
 /** Pushes `files` ({name,size,digest, data? | path}) + config + manifest to `repo:tag` at `concurrency`. */
 export async function pushArtifact(d, base, repo, tag, files, concurrency = 8) {
   const config = imageConfig(files);
-  await pool(files, concurrency, (f) => f.data
-    ? pushBlob(d, base, repo, f.digest, f.size, f.data)
-    : pushFileBlob(d, base, repo, f));
+  await pool(files, concurrency, (f) =>
+    f.data ? pushBlob(d, base, repo, f.digest, f.size, f.data) : pushFileBlob(d, base, repo, f),
+  );
   await pushBlob(d, base, repo, config.descriptor.digest, config.bytes.length, config.bytes);
   const manifest = artifactManifest(files, config);
   const m = await putManifest(d, base, repo, tag, manifest);

@@ -59,8 +59,15 @@ export async function startRegistry(dir, { onChild } = {}) {
     const up = await waitUp(url, child);
     if (up === 'up') {
       return {
-        host, url, pid: child.pid, storageDir, logFile, child,
-        async stop() { await killChild(child); },
+        host,
+        url,
+        pid: child.pid,
+        storageDir,
+        logFile,
+        child,
+        async stop() {
+          await killChild(child);
+        },
       };
     }
     await killChild(child);
@@ -72,19 +79,28 @@ export async function startRegistry(dir, { onChild } = {}) {
 }
 
 function readLog(f) {
-  try { const t = readFileSync(f, 'utf8'); return t.length > 4000 ? t.slice(-4000) : t; } catch { return '(no log)'; }
+  try {
+    const t = readFileSync(f, 'utf8');
+    return t.length > 4000 ? t.slice(-4000) : t;
+  } catch {
+    return '(no log)';
+  }
 }
 
 async function waitUp(url, child) {
   let exited = child.exitCode !== null;
-  child.once('exit', () => { exited = true; });
+  child.once('exit', () => {
+    exited = true;
+  });
   for (let i = 0; i < 100; i++) {
     if (exited) return 'exited';
     try {
       const res = await request(`${url}/v2/`, { headersTimeout: 2000, bodyTimeout: 2000 });
       await res.body.dump();
       if (res.statusCode === 200) return 'up';
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return exited ? 'exited' : 'timeout';
@@ -93,9 +109,25 @@ async function waitUp(url, child) {
 export async function killChild(child) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise((resolve) => {
-    const t = setTimeout(() => { try { child.kill('SIGKILL'); } catch { /* gone */ } }, 3000);
+    const t = setTimeout(() => {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 3000);
     const giveUp = setTimeout(resolve, 5000);
-    child.once('exit', () => { clearTimeout(t); clearTimeout(giveUp); resolve(); });
-    try { child.kill('SIGTERM'); } catch { clearTimeout(t); clearTimeout(giveUp); resolve(); }
+    child.once('exit', () => {
+      clearTimeout(t);
+      clearTimeout(giveUp);
+      resolve();
+    });
+    try {
+      child.kill('SIGTERM');
+    } catch {
+      clearTimeout(t);
+      clearTimeout(giveUp);
+      resolve();
+    }
   });
 }

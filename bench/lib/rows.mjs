@@ -21,10 +21,14 @@ export function boundOf(a, b) {
   return la && lb ? '~' : lb ? '<' : la ? '>' : '';
 }
 
-export function ratioText(x, vs, bound = '') { return x === null || x === undefined ? '' : `${bound ? `${bound} ` : ''}${x.toFixed(2)}× ${vs}`; }
+export function ratioText(x, vs, bound = '') {
+  return x === null || x === undefined ? '' : `${bound ? `${bound} ` : ''}${x.toFixed(2)}× ${vs}`;
+}
 
 /** ratioText(ratio(a, b)) with the bound marker. */
-export function rtext(a, b, vs) { return ratioText(ratio(a, b), vs, boundOf(a, b)); }
+export function rtext(a, b, vs) {
+  return ratioText(ratio(a, b), vs, boundOf(a, b));
+}
 
 /** "ours ≤ k × baseline" verdict (null when undecidable). */
 export function ratioMet(ours, base, k) {
@@ -43,24 +47,41 @@ const ms = (r) => `${r.stats.lowerBound ? '> ' : ''}${fmtMs(r.stats.median)}`;
 export function ratioTarget(text, ours, base, k, baseName) {
   const x = ratio(ours, base);
   if (x === null) return { text, met: false, detail: `cannot compute: ${ours?.error ?? base?.error ?? 'missing'}` };
-  return { text, met: ratioMet(ours, base, k), detail: `${ratioText(x, baseName, boundOf(ours, base))} (${ms(ours)} vs ${ms(base)})${warn(ours)}` };
+  return {
+    text,
+    met: ratioMet(ours, base, k),
+    detail: `${ratioText(x, baseName, boundOf(ours, base))} (${ms(ours)} vs ${ms(base)})${warn(ours)}`,
+  };
 }
 
 /** "a is ≥ k times faster than b" target (b / a ≥ k). */
 export function speedupTarget(text, fast, slow, k, names) {
   const x = ratio(slow, fast);
   if (x === null) return { text, met: false, detail: `cannot compute: ${fast?.error ?? slow?.error ?? 'missing'}` };
-  return { text, met: x >= k, detail: `${x.toFixed(1)}× (${names[0]} ${fmtMs(fast.stats.median)}, ${names[1]} ${fmtMs(slow.stats.median)})${warn(fast)}${warn(slow)}` };
+  return {
+    text,
+    met: x >= k,
+    detail: `${x.toFixed(1)}× (${names[0]} ${fmtMs(fast.stats.median)}, ${names[1]} ${fmtMs(slow.stats.median)})${warn(fast)}${warn(slow)}`,
+  };
 }
 
 export function absTimeTarget(text, r, maxMs) {
   if (!r?.stats) return { text, met: false, detail: `cannot compute: ${r?.error ?? 'missing'}` };
-  return { text, met: r.stats.median < maxMs, detail: `median ${fmtMs(r.stats.median)} (max ${fmtMs(r.stats.max)})${warn(r)}` };
+  return {
+    text,
+    met: r.stats.median < maxMs,
+    detail: `median ${fmtMs(r.stats.median)} (max ${fmtMs(r.stats.max)})${warn(r)}`,
+  };
 }
 
 export function rssTarget(text, r, maxKiB) {
-  if (!r?.stats || r.stats.rssMaxKiB === null) return { text, met: false, detail: `cannot compute: ${r?.error ?? 'no RSS'}` };
-  return { text, met: r.stats.rssMaxKiB < maxKiB, detail: `peak ${fmtMiB(r.stats.rssMaxKiB)} (worst of ${r.stats.n} runs)${warn(r)}` };
+  if (!r?.stats || r.stats.rssMaxKiB === null)
+    return { text, met: false, detail: `cannot compute: ${r?.error ?? 'no RSS'}` };
+  return {
+    text,
+    met: r.stats.rssMaxKiB < maxKiB,
+    detail: `peak ${fmtMiB(r.stats.rssMaxKiB)} (worst of ${r.stats.n} runs)${warn(r)}`,
+  };
 }
 
 export function throughput(bytes, r) {

@@ -9,7 +9,9 @@ import { sha256 } from './data.mjs';
 
 const hexOf = (digest) => digest.slice('sha256:'.length);
 
-function root(storageDir) { return join(storageDir, 'docker', 'registry', 'v2'); }
+function root(storageDir) {
+  return join(storageDir, 'docker', 'registry', 'v2');
+}
 
 async function writeLink(path, digest) {
   await mkdir(path, { recursive: true });
@@ -21,10 +23,22 @@ async function putBlobData(storageDir, digest, { data, path }) {
   const hex = hexOf(digest);
   const dir = join(root(storageDir), 'blobs', 'sha256', hex.slice(0, 2), hex);
   const target = join(dir, 'data');
-  try { await stat(target); return; } catch { /* missing */ }
+  try {
+    await stat(target);
+    return;
+  } catch {
+    /* missing */
+  }
   await mkdir(dir, { recursive: true });
-  if (data) { await writeFile(target, data); return; }
-  try { await link(path, target); } catch { await copyFile(path, target); }
+  if (data) {
+    await writeFile(target, data);
+    return;
+  }
+  try {
+    await link(path, target);
+  } catch {
+    await copyFile(path, target);
+  }
 }
 
 /** Links `digest` as a layer of `repo` (what a blob upload does). */

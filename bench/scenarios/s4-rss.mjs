@@ -23,10 +23,12 @@ function placeFor(ctx, size) {
     const s = statfsSync(ctx.work);
     const free = s.bavail * s.bsize;
     const ramBacked = ctx.work.startsWith('/dev/shm');
-        // Source (hardlinked into the registry's storage, so one copy) + the pulled copy.
+    // Source (hardlinked into the registry's storage, so one copy) + the pulled copy.
     const need = 2 * size + 2 * GiB;
     if (free >= need && (!ramBacked || memAvailable() >= need + 4 * GiB)) return ctx.work;
-  } catch { /* fall through */ }
+  } catch {
+    /* fall through */
+  }
   return ctx.diskWork;
 }
 
@@ -43,14 +45,28 @@ async function measureSize(ctx, size, tag) {
   const repoOf = (i) => `bench/rss-${tag}-push-${i}`;
   const out = join(dir, 'out');
   const tools = [
-    { key: 'push', label: `\`oras push\` ${fmtBytes(size)}`,
+    {
+      key: 'push',
+      label: `\`oras push\` ${fmtBytes(size)}`,
       run: (i) => ctx.oras(['push', '--plain-http', '--no-tty', ctx.ref(repoOf(i), 'v1'), file.name], { cwd: dir }),
-      check: async (i) => { if (!(await blobExists(ctx.agent, ctx.url, repoOf(i), src.digest))) throw new Error('blob missing after push'); },
-      teardown: async (i) => { await deleteBlob(ctx.agent, ctx.url, repoOf(i), src.digest); } },
-    { key: 'pull', label: `\`oras pull\` ${fmtBytes(size)}`,
-      setup: async () => { await rm(out, { recursive: true, force: true }); },
+      check: async (i) => {
+        if (!(await blobExists(ctx.agent, ctx.url, repoOf(i), src.digest))) throw new Error('blob missing after push');
+      },
+      teardown: async (i) => {
+        await deleteBlob(ctx.agent, ctx.url, repoOf(i), src.digest);
+      },
+    },
+    {
+      key: 'pull',
+      label: `\`oras pull\` ${fmtBytes(size)}`,
+      setup: async () => {
+        await rm(out, { recursive: true, force: true });
+      },
       run: () => ctx.oras(['pull', '--plain-http', '--no-tty', '-o', out, ctx.ref(seedRepo, 'v1')]),
-      teardown: async () => { await rm(out, { recursive: true, force: true }); } },
+      teardown: async () => {
+        await rm(out, { recursive: true, force: true });
+      },
+    },
   ];
   const r = await measureGroup(Math.max(1, Number(process.env.BENCH_RSS_RUNS) || 1), tools, ctx.log);
   await rm(dir, { recursive: true, force: true });
@@ -70,10 +86,20 @@ export async function run(ctx) {
     bigFrom = 'own runs (scenarios 1/2 were not run or failed)';
     B = await measureSize(ctx, big, 'big');
   }
-  const rssRow = (label, r, target, extra = '') => r?.stats
-    ? { label: r.warning ? `${label} ⚠ ${r.warning}` : label, kind: 'rss', stats: r.stats, ratioText: `wall median ${(r.stats.median / 1000).toFixed(1)} s, ${throughput(label.includes(fmtBytes(huge)) ? huge : big, r)}${extra}`, ...(target ? { target, met: r.stats.rssMaxKiB !== null && r.stats.rssMaxKiB < limit } : {}) }
-    : { label, error: r?.error ?? 'not measured', ...(target ? { target } : {}) };
-  const growth = (a, b) => (a?.stats?.rssMaxKiB && b?.stats?.rssMaxKiB) ? `; ${fmtMiB(a.stats.rssMaxKiB - b.stats.rssMaxKiB)} vs ${fmtBytes(big)}` : '';
+  const rssRow = (label, r, target, extra = '') =>
+    r?.stats
+      ? {
+          label: r.warning ? `${label} ⚠ ${r.warning}` : label,
+          kind: 'rss',
+          stats: r.stats,
+          ratioText: `wall median ${(r.stats.median / 1000).toFixed(1)} s, ${throughput(label.includes(fmtBytes(huge)) ? huge : big, r)}${extra}`,
+          ...(target ? { target, met: r.stats.rssMaxKiB !== null && r.stats.rssMaxKiB < limit } : {}),
+        }
+      : { label, error: r?.error ?? 'not measured', ...(target ? { target } : {}) };
+  const growth = (a, b) =>
+    a?.stats?.rssMaxKiB && b?.stats?.rssMaxKiB
+      ? `; ${fmtMiB(a.stats.rssMaxKiB - b.stats.rssMaxKiB)} vs ${fmtBytes(big)}`
+      : '';
   return {
     setup: `Peak RSS (max resident set) of the \`oras\` process, measured with \`/usr/bin/time -f %M\` when present, else by sampling \`/proc/<pid>/status\` VmHWM. ${fmtBytes(huge)} files live in ${H.base}${H.base.startsWith('/dev/shm') ? ' (RAM-backed; enough memory was free)' : ' (disk: not enough RAM-backed space for source + registry + pulled copies)'}; the push runs use a fresh repository each and delete the blob afterwards; pulls write into a fresh directory. ${fmtBytes(big)} figures come from ${bigFrom}. The table's median/min/max columns are RSS here; the ${fmtBytes(huge)} runs are done ${Number(process.env.BENCH_RSS_RUNS) || 1} time(s) (\`BENCH_RSS_RUNS\`; peak RSS barely varies between runs).`,
     rows: [

@@ -33,34 +33,77 @@ export async function run(ctx) {
 
   const coldP = (i) => join(dir, `cold-${i}`);
   const warmP = (i) => join(dir, `warm-${i}`);
-  const r = await measureGroup(ctx.runs, [
-    { key: 'cold', label: `cold install, ${coldDeps} deps (empty cache, new project)`,
-      setup: (i) => writeProject(ctx, coldP(i), cold, join(coldP(i), '..', `cache-cold-${i}`)),
-      run: (i) => install(coldP(i)), check: (i) => expectFiles(cold)(coldP(i)),
-      teardown: async (i) => { await rm(coldP(i), { recursive: true, force: true }); await rm(join(dir, `cache-cold-${i}`), { recursive: true, force: true }); } },
-    { key: 'warm', label: `warm install --offline, ${coldDeps} deps (full cache + lockfile, new project)`,
-      setup: (i) => writeProject(ctx, warmP(i), cold, warmCache, { lockFrom: warmSeed }),
-      run: (i) => install(warmP(i), undefined, ['--offline']), check: (i) => expectFiles(cold)(warmP(i)),
-      teardown: async (i) => { await rm(warmP(i), { recursive: true, force: true }); } },
-  ], ctx.log);
+  const r = await measureGroup(
+    ctx.runs,
+    [
+      {
+        key: 'cold',
+        label: `cold install, ${coldDeps} deps (empty cache, new project)`,
+        setup: (i) => writeProject(ctx, coldP(i), cold, join(coldP(i), '..', `cache-cold-${i}`)),
+        run: (i) => install(coldP(i)),
+        check: (i) => expectFiles(cold)(coldP(i)),
+        teardown: async (i) => {
+          await rm(coldP(i), { recursive: true, force: true });
+          await rm(join(dir, `cache-cold-${i}`), { recursive: true, force: true });
+        },
+      },
+      {
+        key: 'warm',
+        label: `warm install --offline, ${coldDeps} deps (full cache + lockfile, new project)`,
+        setup: (i) => writeProject(ctx, warmP(i), cold, warmCache, { lockFrom: warmSeed }),
+        run: (i) => install(warmP(i), undefined, ['--offline']),
+        check: (i) => expectFiles(cold)(warmP(i)),
+        teardown: async (i) => {
+          await rm(warmP(i), { recursive: true, force: true });
+        },
+      },
+    ],
+    ctx.log,
+  );
 
   // No-op: a big tree installed once (that install is reported as one sample), then re-run.
   const big = join(dir, 'noop');
   await writeProject(ctx, big, noop, join(dir, 'cache-noop'));
-  const first = await measureGroup(1, [{ key: 'cold', label: `cold install, ${noopDeps} deps / ${noopFiles} files (1 run)`,
-    run: () => install(big), check: () => expectFiles(noop)(big) }], ctx.log);
+  const first = await measureGroup(
+    1,
+    [
+      {
+        key: 'cold',
+        label: `cold install, ${noopDeps} deps / ${noopFiles} files (1 run)`,
+        run: () => install(big),
+        check: () => expectFiles(noop)(big),
+      },
+    ],
+    ctx.log,
+  );
   let n;
   if (first.cold.stats) {
-    n = await measureGroup(ctx.runs, [
-      { key: 'noop', label: `no-op install, ${noopDeps} deps / ${noopFiles} files (tree matches)`, run: () => install(big),
-        check: async (_i, res) => {
-          const m = /(\d+) added, (\d+) changed, (\d+) removed/.exec(res.stdout + res.stderr);
-          if (m && (m[1] !== '0' || m[2] !== '0' || m[3] !== '0')) throw new Error(`not a no-op: ${m[0]}`);
-          await expectFiles(noop)(big);
-        } },
-      { key: 'verify', label: '`oras verify` of that tree', run: () => ctx.oras(['verify', '--project', big, '--no-tty'], { cwd: big }) },
-      { key: 'sha', label: '`find deps -type f -print0 | xargs -0 sha256sum`', run: () => ctx.cmd('sh', ['-c', 'find deps -type f -print0 | xargs -0 sha256sum > /dev/null'], { cwd: big }) },
-    ], ctx.log);
+    n = await measureGroup(
+      ctx.runs,
+      [
+        {
+          key: 'noop',
+          label: `no-op install, ${noopDeps} deps / ${noopFiles} files (tree matches)`,
+          run: () => install(big),
+          check: async (_i, res) => {
+            const m = /(\d+) added, (\d+) changed, (\d+) removed/.exec(res.stdout + res.stderr);
+            if (m && (m[1] !== '0' || m[2] !== '0' || m[3] !== '0')) throw new Error(`not a no-op: ${m[0]}`);
+            await expectFiles(noop)(big);
+          },
+        },
+        {
+          key: 'verify',
+          label: '`oras verify` of that tree',
+          run: () => ctx.oras(['verify', '--project', big, '--no-tty'], { cwd: big }),
+        },
+        {
+          key: 'sha',
+          label: '`find deps -type f -print0 | xargs -0 sha256sum`',
+          run: () => ctx.cmd('sh', ['-c', 'find deps -type f -print0 | xargs -0 sha256sum > /dev/null'], { cwd: big }),
+        },
+      ],
+      ctx.log,
+    );
   } else {
     const e = { error: `setup install failed: ${first.cold.error}` };
     n = { noop: e, verify: e, sha: e };
@@ -70,10 +113,23 @@ export async function run(ctx) {
     setup: `Dependency artifacts: each has random files, one layer per file, tag \`1.0.0\`: the ${coldDeps}-dependency project has ${cold.files} × ${cold.fileSize} B per dependency (${coldDeps * cold.files} files), the ${noopDeps}-dependency tree ${noop.files} × ${noop.fileSize} B (${noopFiles} files); all seeded once straight into the registry's storage (untimed). Each project has \`artifacts.yaml\` (deps under \`deps/<name>\`) and an \`oras.yaml\` (plain HTTP, its own cache dir). Cold: new project + empty cache each run. Warm: new project with the lockfile of an untimed seed install and that install's full cache, run with \`--offline\` (so it provably needs no network). No-op: \`oras install\` again on an installed ${noopDeps}-dependency tree. \`oras install\` runs at its default concurrency.`,
     rows: [
       row(`cold install, ${coldDeps} deps`, r.cold),
-      row(`warm install (\`--offline\`), ${coldDeps} deps`, r.warm, { ratioText: (() => { const x = ratio(r.cold, r.warm); return x === null ? '' : `${x.toFixed(1)}× faster than cold`; })(), target: '≥ 5× faster than cold', met: (ratio(r.cold, r.warm) ?? 0) >= 5 }),
+      row(`warm install (\`--offline\`), ${coldDeps} deps`, r.warm, {
+        ratioText: (() => {
+          const x = ratio(r.cold, r.warm);
+          return x === null ? '' : `${x.toFixed(1)}× faster than cold`;
+        })(),
+        target: '≥ 5× faster than cold',
+        met: (ratio(r.cold, r.warm) ?? 0) >= 5,
+      }),
       row(first.cold.label, first.cold),
-      row(`no-op install, ${noopDeps} deps / ${noopFiles} files`, n.noop, { ratioText: noopRatio === null ? '' : `${noopRatio.toFixed(1)}× faster than verify`, target: '< 0.5 s and ≥ 10× faster than verify', met: !!n.noop?.stats && n.noop.stats.median < 500 && (noopRatio ?? 0) >= 10 }),
-      row(`\`oras verify\`, ${noopFiles} files`, n.verify, { ratioText: ratioText(ratio(n.verify, n.sha), 'sha256sum') }),
+      row(`no-op install, ${noopDeps} deps / ${noopFiles} files`, n.noop, {
+        ratioText: noopRatio === null ? '' : `${noopRatio.toFixed(1)}× faster than verify`,
+        target: '< 0.5 s and ≥ 10× faster than verify',
+        met: !!n.noop?.stats && n.noop.stats.median < 500 && (noopRatio ?? 0) >= 10,
+      }),
+      row(`\`oras verify\`, ${noopFiles} files`, n.verify, {
+        ratioText: ratioText(ratio(n.verify, n.sha), 'sha256sum'),
+      }),
       row('`find … | xargs -0 sha256sum`', n.sha),
     ],
     targets: [

@@ -72,7 +72,7 @@ export function canonicalDescriptor(d: Descriptor): Descriptor {
  *   with media type `artifactType` or `application/vnd.unknown.config.v1+json`
  *   (`defaultConfigBytes` is set so the caller pushes it); giving both a
  *   config and an artifactType is refused (`ERR_ORAS_USAGE`); layers may be empty.
-  * https://github.com/opencontainers/image-spec/blob/v1.1.0/manifest.md#guidelines-for-artifact-usage
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/manifest.md#guidelines-for-artifact-usage
  */
 export function buildManifest(input: BuildManifestInput): BuiltManifest {
   const spec = input.imageSpec ?? 'v1.1';
@@ -98,13 +98,20 @@ export function buildManifest(input: BuildManifestInput): BuiltManifest {
       config = canonicalDescriptor(input.config);
     } else {
       defaultConfigBytes = Buffer.from('{}');
-      config = { mediaType: input.artifactType ?? MediaType.UnknownConfig, digest: digestOf(defaultConfigBytes), size: 2 };
+      config = {
+        mediaType: input.artifactType ?? MediaType.UnknownConfig,
+        digest: digestOf(defaultConfigBytes),
+        size: 2,
+      };
     }
   } else {
-    throw new OrasError('ERR_ORAS_USAGE', `unknown image-spec version ${JSON.stringify(spec)}`, { hint: "use 'v1.1' or 'v1.0'" });
+    throw new OrasError('ERR_ORAS_USAGE', `unknown image-spec version ${JSON.stringify(spec)}`, {
+      hint: "use 'v1.1' or 'v1.0'",
+    });
   }
   const annotations: Record<string, string> = { ...(input.annotations ?? {}) };
-  if (input.created !== undefined && annotations[Annotation.Created] === undefined) annotations[Annotation.Created] = input.created;
+  if (input.created !== undefined && annotations[Annotation.Created] === undefined)
+    annotations[Annotation.Created] = input.created;
   const sorted = sortedRecord(annotations);
   const manifest: ImageManifest = {
     schemaVersion: 2,

@@ -31,9 +31,11 @@ export class HashingStream extends Transform {
     this.count += chunk.length;
     const limit = this.options.limit;
     if (limit !== undefined && this.count > limit) {
-      cb(new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `${this.options.what ?? 'content'} exceeds the ${limit}-byte limit`, {
-        hint: this.options.limitHint ?? 'raise the limit option if this content is legitimate',
-      }));
+      cb(
+        new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `${this.options.what ?? 'content'} exceeds the ${limit}-byte limit`, {
+          hint: this.options.limitHint ?? 'raise the limit option if this content is legitimate',
+        }),
+      );
       return;
     }
     this.hash.update(chunk);

@@ -35,9 +35,13 @@ export function titleForPath(given: string, allowAbsolutePaths = false): string 
   const escaping = path.isAbsolute(given) || cleaned === '..' || cleaned.startsWith('../');
   if (escaping) {
     if (allowAbsolutePaths) return cleaned;
-    throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `refusing to use ${JSON.stringify(given)} as a title: absolute or outside the working directory`, {
-      hint: 'give a relative path, set an explicit title, or pass --disable-path-validation (allowAbsolutePaths)',
-    });
+    throw new OrasError(
+      'ERR_ORAS_PATH_TRAVERSAL',
+      `refusing to use ${JSON.stringify(given)} as a title: absolute or outside the working directory`,
+      {
+        hint: 'give a relative path, set an explicit title, or pass --disable-path-validation (allowAbsolutePaths)',
+      },
+    );
   }
   return normalizeRelativePath(cleaned);
 }
@@ -56,20 +60,34 @@ export function planPackInputs(options: PackArtifactOptions, cwd: string): PackI
   delete fileAnn.$config;
   const titles = new Set<string>();
   const inputs = options.files.map((f) => {
-    const title = f.title !== undefined ? (options.allowAbsolutePaths ? f.title : normalizeRelativePath(f.title)) : titleForPath(f.path, options.allowAbsolutePaths);
-    if (titles.has(title)) usage(`duplicate title ${JSON.stringify(title)}`, 'each file must have a unique title (path)');
+    const title =
+      f.title !== undefined
+        ? options.allowAbsolutePaths
+          ? f.title
+          : normalizeRelativePath(f.title)
+        : titleForPath(f.path, options.allowAbsolutePaths);
+    if (titles.has(title))
+      usage(`duplicate title ${JSON.stringify(title)}`, 'each file must have a unique title (path)');
     titles.add(title);
     return { ...f, title, abs: path.resolve(cwd, f.path) };
   });
   for (const key of Object.keys(fileAnn)) {
-    if (!titles.has(key)) usage(`annotations given for ${JSON.stringify(key)}, which is not a pushed file`, 'annotation keys must be a file title, $config or $manifest');
+    if (!titles.has(key))
+      usage(
+        `annotations given for ${JSON.stringify(key)}, which is not a pushed file`,
+        'annotation keys must be a file title, $config or $manifest',
+      );
   }
   if (options.config === undefined && configAnn !== undefined) {
     usage('$config annotations need a config file', 'pass a config (e.g. /dev/null:<media type>) to annotate it');
   }
   const manifestAnnotations: Record<string, string> = { ...(options.annotations ?? {}) };
   for (const [k, v] of Object.entries(manifestExtra ?? {})) {
-    if (k in manifestAnnotations && manifestAnnotations[k] !== v) usage(`manifest annotation ${JSON.stringify(k)} is given twice with different values`, 'set each annotation once');
+    if (k in manifestAnnotations && manifestAnnotations[k] !== v)
+      usage(
+        `manifest annotation ${JSON.stringify(k)} is given twice with different values`,
+        'set each annotation once',
+      );
     manifestAnnotations[k] = v;
   }
   return { inputs, fileAnnotations: fileAnn, configAnnotations: configAnn, manifestAnnotations };

@@ -13,7 +13,14 @@ import { openForUpload, pushOne, pushWhileHashing, type BlobSource } from './pus
 import { runAll } from './run-all.js';
 import { packDirectory, type PackedDirectory } from './tar.js';
 
-export { buildManifest, canonicalDescriptor, sortedRecord, type BuildManifestInput, type BuiltManifest, type ImageSpecVersion } from './build-manifest.js';
+export {
+  buildManifest,
+  canonicalDescriptor,
+  sortedRecord,
+  type BuildManifestInput,
+  type BuiltManifest,
+  type ImageSpecVersion,
+} from './build-manifest.js';
 export { titleForPath } from './pack-inputs.js';
 export { UPLOAD_CHUNK_BYTES } from './push-blob.js';
 
@@ -88,14 +95,20 @@ export interface PackArtifactResult {
 export const OVERLAP_THRESHOLD = 64 * 1024 * 1024;
 
 function notRegular(file: string): never {
-  throw new OrasError('ERR_ORAS_UNSUPPORTED', `${file} is not a regular file or directory`, { hint: 'only regular files and directories can be pushed (and /dev/null as an empty config)' });
+  throw new OrasError('ERR_ORAS_UNSUPPORTED', `${file} is not a regular file or directory`, {
+    hint: 'only regular files and directories can be pushed (and /dev/null as an empty config)',
+  });
 }
 
 async function statOrFail(file: string): Promise<import('node:fs').Stats> {
   try {
     return await stat(file);
   } catch (cause) {
-    throw new OrasError('ERR_ORAS_IO', `cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause, hint: 'check that the file exists and is readable' });
+    throw new OrasError(
+      'ERR_ORAS_IO',
+      `cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`,
+      { cause, hint: 'check that the file exists and is readable' },
+    );
   }
 }
 
@@ -123,18 +136,32 @@ type LayerSource = BlobSource & { input: TitledInput };
  * Pushing the same inputs twice yields the same manifest digest. Titles must
  * be unique (`ERR_ORAS_USAGE`). See {@link buildManifest} for the manifest rules.
  */
-export async function packArtifact(store: Pusher & Exists & Partial<Tagger>, options: PackArtifactOptions): Promise<PackArtifactResult> {
+export async function packArtifact(
+  store: Pusher & Exists & Partial<Tagger>,
+  options: PackArtifactOptions,
+): Promise<PackArtifactResult> {
   const cwd = options.cwd ?? process.cwd();
   const concurrency = options.concurrency ?? 3;
   const emit: TransferListener = (e) => options.onEvent?.(e);
   const plan = planPackInputs(options, cwd);
   const ctx: LayerContext = {
-    store, options, fileAnnotations: plan.fileAnnotations, overlapThreshold: options.overlapThreshold ?? OVERLAP_THRESHOLD, emit, packed: [], uploaded: new Set<string>(),
+    store,
+    options,
+    fileAnnotations: plan.fileAnnotations,
+    overlapThreshold: options.overlapThreshold ?? OVERLAP_THRESHOLD,
+    emit,
+    packed: [],
+    uploaded: new Set<string>(),
   };
   try {
     // 1. hash/pack every input (bounded parallelism)
-    const layerSources = await runAll(plan.inputs, concurrency, options.signal, (f, signal) => hashLayer(f, ctx, signal));
-    const configSource = options.config === undefined ? undefined : await hashConfig(options.config, cwd, plan.configAnnotations, options.signal);
+    const layerSources = await runAll(plan.inputs, concurrency, options.signal, (f, signal) =>
+      hashLayer(f, ctx, signal),
+    );
+    const configSource =
+      options.config === undefined
+        ? undefined
+        : await hashConfig(options.config, cwd, plan.configAnnotations, options.signal);
     const built = buildManifest({
       layers: layerSources.map((l) => l.descriptor),
       ...(options.imageSpec !== undefined ? { imageSpec: options.imageSpec } : {}),
@@ -157,11 +184,16 @@ export async function packArtifact(store: Pusher & Exists & Partial<Tagger>, opt
       manifest: built.manifest,
       manifestBytes: built.bytes,
       config: built.config,
-      layers: layerSources.map((l, i) => ({ path: l.input.path, title: l.input.title, descriptor: built.manifest.layers[i] ?? l.descriptor })),
+      layers: layerSources.map((l, i) => ({
+        path: l.input.path,
+        title: l.input.title,
+        descriptor: built.manifest.layers[i] ?? l.descriptor,
+      })),
       blobs: [...blobs.values()].map((b) => b.descriptor),
     };
   } catch (err) {
-    if (options.signal?.aborted && !(err instanceof OrasError)) throw new OrasError('ERR_ORAS_ABORTED', 'push aborted', { cause: err });
+    if (options.signal?.aborted && !(err instanceof OrasError))
+      throw new OrasError('ERR_ORAS_ABORTED', 'push aborted', { cause: err });
     throw err;
   } finally {
     await Promise.all(ctx.packed.map((p) => p.cleanup()));
@@ -178,17 +210,33 @@ async function hashLayer(f: TitledInput, ctx: LayerContext, signal: AbortSignal)
   const st = await statOrFail(f.abs);
   const annotations: Record<string, string> = { ...(ctx.fileAnnotations[f.title] ?? {}), [Annotation.Title]: f.title };
   if (st.isDirectory()) {
-    const p = await packDirectory(f.abs, { prefixName: f.title, signal, ...(options.mtime !== undefined ? { mtime: options.mtime } : {}) });
+    const p = await packDirectory(f.abs, {
+      prefixName: f.title,
+      signal,
+      ...(options.mtime !== undefined ? { mtime: options.mtime } : {}),
+    });
     ctx.packed.push(p);
     annotations[Annotation.ContentDigest] = p.uncompressedDigest;
     annotations[Annotation.ContentUnpack] = 'true';
-    const descriptor: Descriptor = { mediaType: f.mediaType ?? MediaType.ImageLayerGzip, digest: p.digest, size: p.size, annotations };
+    const descriptor: Descriptor = {
+      mediaType: f.mediaType ?? MediaType.ImageLayerGzip,
+      digest: p.digest,
+      size: p.size,
+      annotations,
+    };
     return { input: f, descriptor, open: () => openForUpload(p.path, p.size) };
   }
   if (!st.isFile()) notRegular(f.abs);
   const mediaType = f.mediaType ?? MediaType.DefaultLayer;
   if (st.size >= ctx.overlapThreshold && hasUnhashedPush(store)) {
-    const descriptor = await pushWhileHashing(store, f.abs, st.size, (digest) => ({ mediaType, digest, size: st.size, annotations }), ctx.emit, signal);
+    const descriptor = await pushWhileHashing(
+      store,
+      f.abs,
+      st.size,
+      (digest) => ({ mediaType, digest, size: st.size, annotations }),
+      ctx.emit,
+      signal,
+    );
     ctx.uploaded.add(descriptor.digest);
     return { input: f, descriptor, open: () => openForUpload(f.abs, st.size) };
   }
@@ -198,12 +246,18 @@ async function hashLayer(f: TitledInput, ctx: LayerContext, signal: AbortSignal)
 }
 
 /** Hashes the config file (`/dev/null` is the empty config). */
-async function hashConfig(config: { path: string; mediaType: string }, cwd: string, annotations: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<BlobSource> {
+async function hashConfig(
+  config: { path: string; mediaType: string },
+  cwd: string,
+  annotations: Record<string, string> | undefined,
+  signal: AbortSignal | undefined,
+): Promise<BlobSource> {
   const abs = path.resolve(cwd, config.path);
   const isDevNull = abs === '/dev/null';
   const cst = isDevNull ? undefined : await statOrFail(abs);
   if (cst !== undefined && !cst.isFile()) notRegular(abs);
-  const { digest, size } = cst === undefined ? { digest: digestOf(''), size: 0 } : await digestFile(abs, signal ? { signal } : {});
+  const { digest, size } =
+    cst === undefined ? { digest: digestOf(''), size: 0 } : await digestFile(abs, signal ? { signal } : {});
   return {
     descriptor: { mediaType: config.mediaType, digest, size, ...(annotations !== undefined ? { annotations } : {}) },
     open: () => (size === 0 ? new Uint8Array(0) : openForUpload(abs, size)),
@@ -211,9 +265,16 @@ async function hashConfig(config: { path: string; mediaType: string }, cwd: stri
 }
 
 /** Every blob of `built` by digest, config first: the given config or the built default, then layers (the empty layer as `{}`). */
-function blobsOf(built: BuiltManifest, configSource: BlobSource | undefined, layerSources: LayerSource[]): Map<string, BlobSource> {
+function blobsOf(
+  built: BuiltManifest,
+  configSource: BlobSource | undefined,
+  layerSources: LayerSource[],
+): Map<string, BlobSource> {
   const defaultConfig = built.defaultConfigBytes;
-  const config: BlobSource = configSource ?? { descriptor: built.config, open: () => defaultConfig ?? Buffer.from('{}') };
+  const config: BlobSource = configSource ?? {
+    descriptor: built.config,
+    open: () => defaultConfig ?? Buffer.from('{}'),
+  };
   const blobs = new Map<string, BlobSource>();
   blobs.set(config.descriptor.digest, { descriptor: built.config, open: config.open });
   built.manifest.layers.forEach((layer, i) => {
@@ -225,11 +286,17 @@ function blobsOf(built: BuiltManifest, configSource: BlobSource | undefined, lay
 }
 
 /** Pushes the manifest (after every blob), then points each of `options.tags` at it. */
-async function pushManifestAndTags(store: Pusher & Exists & Partial<Tagger>, built: BuiltManifest, options: PackArtifactOptions, emit: TransferListener): Promise<void> {
+async function pushManifestAndTags(
+  store: Pusher & Exists & Partial<Tagger>,
+  built: BuiltManifest,
+  options: PackArtifactOptions,
+  emit: TransferListener,
+): Promise<void> {
   const mdesc = built.descriptor;
   await pushOne(store, { descriptor: mdesc, open: () => built.bytes }, emit, options.signal);
   for (const tag of options.tags ?? []) {
-    if (typeof store.tag !== 'function') usage('this target cannot be tagged', 'push to a target that supports tags, or omit tags');
+    if (typeof store.tag !== 'function')
+      usage('this target cannot be tagged', 'push to a target that supports tags, or omit tags');
     await store.tag(mdesc, tag, options.signal ? { signal: options.signal } : {});
   }
 }

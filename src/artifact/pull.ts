@@ -72,7 +72,8 @@ export interface PullSelectOptions {
   allowVcsPaths?: boolean;
 }
 
-const VCS_HINT = 'the artifact writes into version-control metadata (e.g. .git/hooks runs code on your next commit); if you really want that, pass --allow-vcs-paths (allowVcsPaths)';
+const VCS_HINT =
+  'the artifact writes into version-control metadata (e.g. .git/hooks runs code on your next commit); if you really want that, pass --allow-vcs-paths (allowVcsPaths)';
 
 /** Where one layer lands. */
 export interface PlannedLayer {
@@ -156,11 +157,25 @@ export function planPull(manifest: ImageManifest, options: PlanPullOptions): Pul
       return;
     }
     const abs = resolveInside(outDir, title, options.allowPathTraversal ? { allowTraversal: true } : {});
-    const planned: PlannedLayer = { layer, index, title, path: abs, relativePath: path.relative(outDir, abs).split(path.sep).join('/'), unpack: layer.annotations?.[Annotation.ContentUnpack] === 'true' };
+    const planned: PlannedLayer = {
+      layer,
+      index,
+      title,
+      path: abs,
+      relativePath: path.relative(outDir, abs).split(path.sep).join('/'),
+      unpack: layer.annotations?.[Annotation.ContentUnpack] === 'true',
+    };
     if (options.allowVcsPaths !== true && planned.relativePath.split('/').some(isVcsSegment)) {
-      throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `refusing layer ${index} (${JSON.stringify(title.slice(0, 200))}): it writes into version-control metadata`, { hint: VCS_HINT });
+      throw new OrasError(
+        'ERR_ORAS_PATH_TRAVERSAL',
+        `refusing layer ${index} (${JSON.stringify(title.slice(0, 200))}): it writes into version-control metadata`,
+        { hint: VCS_HINT },
+      );
     }
-    if (options.filter && !options.filter({ layer, title, relativePath: planned.relativePath, unpack: planned.unpack })) {
+    if (
+      options.filter &&
+      !options.filter({ layer, title, relativePath: planned.relativePath, unpack: planned.unpack })
+    ) {
       skipped.push({ layer, index, reason: 'excluded' });
       return;
     }
@@ -171,9 +186,13 @@ export function planPull(manifest: ImageManifest, options: PlanPullOptions): Pul
     const prev = sorted[i - 1] as PlannedLayer;
     const cur = sorted[i] as PlannedLayer;
     if (isInside(prev.path, cur.path)) {
-      throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `layers ${prev.index} (${JSON.stringify(prev.title)}) and ${cur.index} (${JSON.stringify(cur.title)}) write the same path`, {
-        hint: 'the artifact has duplicate or nested titles; select one of them with include/exclude',
-      });
+      throw new OrasError(
+        'ERR_ORAS_PATH_TRAVERSAL',
+        `layers ${prev.index} (${JSON.stringify(prev.title)}) and ${cur.index} (${JSON.stringify(cur.title)}) write the same path`,
+        {
+          hint: 'the artifact has duplicate or nested titles; select one of them with include/exclude',
+        },
+      );
     }
   }
   return { layers, skipped };
@@ -235,18 +254,29 @@ export interface PullArtifactResult {
  * stay); temp files left by an interrupted (killed) earlier pull are removed
  * from the directories written to once stale (10 minutes untouched). Index manifests are refused with `ERR_ORAS_UNSUPPORTED`.
  */
-export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: string, options: PullArtifactOptions = {}): Promise<PullArtifactResult> {
+export async function pullArtifact(
+  src: ReadOnlyTarget,
+  ref: string,
+  outDir: string,
+  options: PullArtifactOptions = {},
+): Promise<PullArtifactResult> {
   const call = options.signal ? { signal: options.signal } : {};
   const emit: TransferListener = (e) => options.onEvent?.(e);
   const descriptor = await src.resolve(ref, call);
   const parsed = parseManifest(await fetchAll(src, descriptor, MAX_MANIFEST_BYTES, call), descriptor.mediaType);
   if (parsed.kind !== 'manifest') {
-    throw new OrasError('ERR_ORAS_UNSUPPORTED', `${ref} is an index, not an artifact manifest`, { hint: 'pull one of its manifests by digest' });
+    throw new OrasError('ERR_ORAS_UNSUPPORTED', `${ref} is an index, not an artifact manifest`, {
+      hint: 'pull one of its manifests by digest',
+    });
   }
   const manifest = parsed.manifest;
   const root = path.resolve(outDir);
   const plan = planPull(manifest, { ...options, outDir: root });
-  await checkDownloadSize(plan.layers.map((p) => p.layer), root, options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {});
+  await checkDownloadSize(
+    plan.layers.map((p) => p.layer),
+    root,
+    options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {},
+  );
   await mkdir(root, { recursive: true }).catch((err: unknown) => {
     throw ioError(err, 'creating', root);
   });
@@ -259,7 +289,10 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
   const cleanStaleTemps = (dir: string): Promise<unknown> => {
     let p = cleaned.get(dir);
     if (p === undefined) {
-      p = Promise.all([removeTempFiles(dir, { minAgeMs: STALE_TEMP_MS }).catch(() => 0), removeStaleWorkDirs(dir, STALE_TEMP_MS)]);
+      p = Promise.all([
+        removeTempFiles(dir, { minAgeMs: STALE_TEMP_MS }).catch(() => 0),
+        removeStaleWorkDirs(dir, STALE_TEMP_MS),
+      ]);
       cleaned.set(dir, p);
     }
     return p;
@@ -274,10 +307,13 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
   const ensureDir = (dir: string): Promise<void> => {
     let p = made.get(dir);
     if (p === undefined) {
-      p = mkdir(dir, { recursive: true }).then(() => undefined, (err: unknown) => {
-        made.delete(dir);
-        throw ioError(err, 'creating the parent directory of', dir);
-      });
+      p = mkdir(dir, { recursive: true }).then(
+        () => undefined,
+        (err: unknown) => {
+          made.delete(dir);
+          throw ioError(err, 'creating the parent directory of', dir);
+        },
+      );
       made.set(dir, p);
     }
     return p;
@@ -307,13 +343,27 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
       try {
         await recheck();
         if (p.unpack) await pullDirectory(src, p, { ...options, signal }, onProgress, recheck);
-        else await streamToFileAtomic(p.path, await src.fetch(layer, call), { expected: layer, onProgress, dirSync, beforeRename: recheck, ...call });
+        else
+          await streamToFileAtomic(p.path, await src.fetch(layer, call), {
+            expected: layer,
+            onProgress,
+            dirSync,
+            beforeRename: recheck,
+            ...call,
+          });
       } catch (error) {
         emit({ type: 'error', descriptor: layer, error });
         throw error;
       }
       emit({ type: 'done', descriptor: layer });
-      files.push({ path: p.relativePath, digest: layer.digest, size: layer.size, mediaType: layer.mediaType, layer: p.index, directory: p.unpack });
+      files.push({
+        path: p.relativePath,
+        digest: layer.digest,
+        size: layer.size,
+        mediaType: layer.mediaType,
+        layer: p.index,
+        directory: p.unpack,
+      });
     });
   } finally {
     // Also on failure: the files already renamed into place stay, and should be durable.
@@ -328,16 +378,28 @@ export async function pullArtifact(src: ReadOnlyTarget, ref: string, outDir: str
 }
 
 /** Downloads a directory layer to a verified temp file, then extracts it into place. */
-async function pullDirectory(src: ReadOnlyTarget, p: PlannedLayer, options: PullArtifactOptions, onProgress: (bytes: number) => void, recheck: () => Promise<void>): Promise<void> {
+async function pullDirectory(
+  src: ReadOnlyTarget,
+  p: PlannedLayer,
+  options: PullArtifactOptions,
+  onProgress: (bytes: number) => void,
+  recheck: () => Promise<void>,
+): Promise<void> {
   const call = options.signal ? { signal: options.signal } : {};
   const layer = p.layer;
   const expected = layer.annotations?.[Annotation.ContentDigest];
   if (expected !== undefined && !isDigest(expected)) {
-    throw new OrasError('ERR_ORAS_INVALID_MANIFEST', `layer ${p.index} has an invalid ${Annotation.ContentDigest} annotation`, { hint: 'the artifact is malformed; it was not produced by a conforming client' });
+    throw new OrasError(
+      'ERR_ORAS_INVALID_MANIFEST',
+      `layer ${p.index} has an invalid ${Annotation.ContentDigest} annotation`,
+      { hint: 'the artifact is malformed; it was not produced by a conforming client' },
+    );
   }
-  const tmp = await mkdtemp(path.join(path.dirname(p.path), `.${path.basename(p.path)}.oras-dl-`)).catch((err: unknown) => {
-    throw ioError(err, 'creating a download directory next to', p.path);
-  });
+  const tmp = await mkdtemp(path.join(path.dirname(p.path), `.${path.basename(p.path)}.oras-dl-`)).catch(
+    (err: unknown) => {
+      throw ioError(err, 'creating a download directory next to', p.path);
+    },
+  );
   try {
     const blob = path.join(tmp, 'layer.tar.gz');
     const tree = path.join(tmp, 'tree');
@@ -352,7 +414,12 @@ async function pullDirectory(src: ReadOnlyTarget, p: PlannedLayer, options: Pull
     });
     if (options.allowVcsPaths !== true) {
       const vcs = await findVcsPath(tree);
-      if (vcs !== undefined) throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `refusing layer ${p.index} (${JSON.stringify(p.title.slice(0, 200))}): its entry ${JSON.stringify(`${p.title}/${vcs}`.slice(0, 200))} is version-control metadata`, { hint: VCS_HINT });
+      if (vcs !== undefined)
+        throw new OrasError(
+          'ERR_ORAS_PATH_TRAVERSAL',
+          `refusing layer ${p.index} (${JSON.stringify(p.title.slice(0, 200))}): its entry ${JSON.stringify(`${p.title}/${vcs}`.slice(0, 200))} is version-control metadata`,
+          { hint: VCS_HINT },
+        );
     }
     // Never deletes: an existing directory is merged into file by file (or refused on a kind change).
     await recheck();

@@ -34,7 +34,12 @@ function digestWhileUploading(file: string, signal: AbortSignal): Promise<{ dige
 }
 
 /** Pushes `blob` unless `store.exists` finds it: `skip`, or `start`, `progress`…, `done` / `error` events. */
-export async function pushOne(store: Pusher & Exists, blob: BlobSource, emit: TransferListener, signal: AbortSignal | undefined): Promise<void> {
+export async function pushOne(
+  store: Pusher & Exists,
+  blob: BlobSource,
+  emit: TransferListener,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const call = signal ? { signal } : {};
   const descriptor = blob.descriptor;
   if (await store.exists(descriptor, call)) {
@@ -43,7 +48,10 @@ export async function pushOne(store: Pusher & Exists, blob: BlobSource, emit: Tr
   }
   emit({ type: 'start', descriptor });
   try {
-    await store.push(descriptor, blob.open(), { ...call, onProgress: (bytes) => emit({ type: 'progress', descriptor, bytes }) });
+    await store.push(descriptor, blob.open(), {
+      ...call,
+      onProgress: (bytes) => emit({ type: 'progress', descriptor, bytes }),
+    });
   } catch (error) {
     emit({ type: 'error', descriptor, error });
     throw error;
@@ -56,13 +64,24 @@ export async function pushOne(store: Pusher & Exists, blob: BlobSource, emit: Tr
  * once pushed or found present. Events as {@link pushOne}: `skip` (exists) or `start`,
  * `progress`… (from the moment the digest is known), `done`; `error` once the digest is known.
  */
-export async function pushWhileHashing(store: UnhashedPusher, file: string, size: number, describe: (digest: string) => Descriptor, emit: TransferListener, signal: AbortSignal): Promise<Descriptor> {
+export async function pushWhileHashing(
+  store: UnhashedPusher,
+  file: string,
+  size: number,
+  describe: (digest: string) => Descriptor,
+  emit: TransferListener,
+  signal: AbortSignal,
+): Promise<Descriptor> {
   let descriptor: Descriptor | undefined;
   const digest = digestWhileUploading(file, signal).then(({ digest: d, size: hashed }) => {
     if (hashed !== size) {
-      throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${file} changed while it was being pushed: it is ${hashed} bytes now, ${size} before`, {
-        hint: 'make sure nothing writes to the file during the push, then retry (nothing was committed)',
-      });
+      throw new OrasError(
+        'ERR_ORAS_DIGEST_MISMATCH',
+        `${file} changed while it was being pushed: it is ${hashed} bytes now, ${size} before`,
+        {
+          hint: 'make sure nothing writes to the file during the push, then retry (nothing was committed)',
+        },
+      );
     }
     descriptor = describe(d);
     return d;
@@ -83,7 +102,10 @@ export async function pushWhileHashing(store: UnhashedPusher, file: string, size
     if (descriptor) emit({ type: 'error', descriptor, error });
     throw error;
   }
-  if (!descriptor) throw new OrasError('ERR_ORAS_IO', `${file}: no digest after the upload`, { hint: 'this is a bug; please report it' });
+  if (!descriptor)
+    throw new OrasError('ERR_ORAS_IO', `${file}: no digest after the upload`, {
+      hint: 'this is a bug; please report it',
+    });
   emit(outcome === 'exists' ? { type: 'skip', descriptor, reason: 'exists' } : { type: 'done', descriptor });
   return descriptor;
 }

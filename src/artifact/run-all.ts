@@ -8,7 +8,12 @@ import pLimit from 'p-limit';
  * every started call has settled (so nothing keeps writing in the background)
  * — the first error is thrown. `signal` (the caller's) aborts everything too.
  */
-export async function runAll<T, R>(items: readonly T[], concurrency: number, signal: AbortSignal | undefined, fn: (item: T, signal: AbortSignal) => Promise<R>): Promise<R[]> {
+export async function runAll<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  signal: AbortSignal | undefined,
+  fn: (item: T, signal: AbortSignal) => Promise<R>,
+): Promise<R[]> {
   const controller = new AbortController();
   setMaxListeners(0, controller.signal); // one listener per in-flight request; removed as each settles
   const onAbort = (): void => controller.abort(signal?.reason);
@@ -18,19 +23,23 @@ export async function runAll<T, R>(items: readonly T[], concurrency: number, sig
   let failed = false;
   let firstError: unknown;
   try {
-    const settled = await Promise.allSettled(items.map((item) => limit(async () => {
-      controller.signal.throwIfAborted();
-      try {
-        return await fn(item, controller.signal);
-      } catch (err) {
-        if (!failed) {
-          failed = true;
-          firstError = err;
-          controller.abort(err);
-        }
-        throw err;
-      }
-    })));
+    const settled = await Promise.allSettled(
+      items.map((item) =>
+        limit(async () => {
+          controller.signal.throwIfAborted();
+          try {
+            return await fn(item, controller.signal);
+          } catch (err) {
+            if (!failed) {
+              failed = true;
+              firstError = err;
+              controller.abort(err);
+            }
+            throw err;
+          }
+        }),
+      ),
+    );
     if (failed) throw firstError;
     return settled.map((s) => {
       if (s.status === 'rejected') throw s.reason;

@@ -7,10 +7,13 @@ import { OrasError } from '../errors.js';
  * title, a tar entry name, a symlink target) into a file-system path.
  */
 
-const TRAVERSAL_HINT = 'the artifact tries to write outside the output directory; if you trust it, pass --allow-path-traversal (allowPathTraversal)';
+const TRAVERSAL_HINT =
+  'the artifact tries to write outside the output directory; if you trust it, pass --allow-path-traversal (allowPathTraversal)';
 
 function refuse(title: string, problem: string, hint = TRAVERSAL_HINT): never {
-  throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `refusing path ${JSON.stringify(title.slice(0, 200))}: ${problem}`, { hint });
+  throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `refusing path ${JSON.stringify(title.slice(0, 200))}: ${problem}`, {
+    hint,
+  });
 }
 
 /** Options for {@link resolveInside} and {@link normalizeRelativePath}. */
@@ -32,7 +35,8 @@ export interface ResolveInsideOptions {
  * Windows drive letters (`C:x`).
  */
 export function normalizeRelativePath(title: string): string {
-  if (typeof title !== 'string' || title.length === 0) refuse(String(title), 'empty name', 'every written path needs a non-empty relative name');
+  if (typeof title !== 'string' || title.length === 0)
+    refuse(String(title), 'empty name', 'every written path needs a non-empty relative name');
   if (title.includes('\0')) refuse(title, 'contains a NUL byte');
   if (title.includes('\\')) refuse(title, 'contains a backslash (Windows path separator)');
   if (/^[A-Za-z]:/.test(title)) refuse(title, 'starts with a Windows drive letter');
@@ -43,7 +47,8 @@ export function normalizeRelativePath(title: string): string {
     if (seg === '..') refuse(title, 'contains a ".." segment');
     parts.push(seg);
   }
-  if (parts.length === 0) refuse(title, 'names the output directory itself', 'give the file or directory a name (title) other than "."');
+  if (parts.length === 0)
+    refuse(title, 'names the output directory itself', 'give the file or directory a name (title) other than "."');
   return parts.join('/');
 }
 
@@ -57,14 +62,16 @@ export function normalizeRelativePath(title: string): string {
 export function resolveInside(root: string, title: string, options: ResolveInsideOptions = {}): string {
   const absRoot = path.resolve(root);
   if (options.allowTraversal === true) {
-    if (typeof title !== 'string' || title.length === 0 || title === '.') refuse(String(title), 'empty name', 'every written path needs a non-empty name');
+    if (typeof title !== 'string' || title.length === 0 || title === '.')
+      refuse(String(title), 'empty name', 'every written path needs a non-empty name');
     if (title.includes('\0')) refuse(title, 'contains a NUL byte');
     return path.resolve(absRoot, title);
   }
   const rel = normalizeRelativePath(title);
   const abs = path.resolve(absRoot, ...rel.split('/'));
   const back = path.relative(absRoot, abs);
-  if (back === '' || back === '..' || back.startsWith(`..${path.sep}`) || path.isAbsolute(back)) refuse(title, 'resolves outside the output directory');
+  if (back === '' || back === '..' || back.startsWith(`..${path.sep}`) || path.isAbsolute(back))
+    refuse(title, 'resolves outside the output directory');
   return abs;
 }
 
@@ -111,12 +118,18 @@ export async function assertNoSymlinkEscape(root: string, absPath: string): Prom
       resolved = await realpath(current);
     } catch {
       const link = await readlink(current).catch(() => '?');
-      refuse(path.relative(absRoot, target), `path component ${JSON.stringify(path.relative(absRoot, current))} is a dangling symlink (-> ${JSON.stringify(link)})`,
-        'remove the symlink from the output directory, or pull into an empty directory');
+      refuse(
+        path.relative(absRoot, target),
+        `path component ${JSON.stringify(path.relative(absRoot, current))} is a dangling symlink (-> ${JSON.stringify(link)})`,
+        'remove the symlink from the output directory, or pull into an empty directory',
+      );
     }
     if (!isInside(realRoot, resolved)) {
-      refuse(path.relative(absRoot, target), `path component ${JSON.stringify(path.relative(absRoot, current))} is a symlink that points outside the output directory`,
-        'remove the symlink from the output directory, or pull into an empty directory');
+      refuse(
+        path.relative(absRoot, target),
+        `path component ${JSON.stringify(path.relative(absRoot, current))} is a symlink that points outside the output directory`,
+        'remove the symlink from the output directory, or pull into an empty directory',
+      );
     }
   }
 }
@@ -174,12 +187,18 @@ export class SymlinkEscapeGuard {
       resolved = await realpath(current);
     } catch {
       const link = await readlink(current).catch(() => '?');
-      refuse(path.relative(this.root, target), `path component ${JSON.stringify(path.relative(this.root, current))} is a dangling symlink (-> ${JSON.stringify(link)})`,
-        'remove the symlink from the output directory, or pull into an empty directory');
+      refuse(
+        path.relative(this.root, target),
+        `path component ${JSON.stringify(path.relative(this.root, current))} is a dangling symlink (-> ${JSON.stringify(link)})`,
+        'remove the symlink from the output directory, or pull into an empty directory',
+      );
     }
     if (!isInside(realRoot, resolved)) {
-      refuse(path.relative(this.root, target), `path component ${JSON.stringify(path.relative(this.root, current))} is a symlink that points outside the output directory`,
-        'remove the symlink from the output directory, or pull into an empty directory');
+      refuse(
+        path.relative(this.root, target),
+        `path component ${JSON.stringify(path.relative(this.root, current))} is a symlink that points outside the output directory`,
+        'remove the symlink from the output directory, or pull into an empty directory',
+      );
     }
     return true;
   }
@@ -198,9 +217,12 @@ export class SymlinkEscapeGuard {
     if (p === undefined) {
       p = this.walkDir(realRoot, dir, target);
       this.verified.set(dir, p);
-      p.then((complete) => {
-        if (!complete) this.verified.delete(dir);
-      }, () => this.verified.delete(dir));
+      p.then(
+        (complete) => {
+          if (!complete) this.verified.delete(dir);
+        },
+        () => this.verified.delete(dir),
+      );
     }
     return await p;
   }
@@ -253,10 +275,17 @@ export async function assertParentStillInside(root: string, absPath: string): Pr
   try {
     actual = await realpath(dir);
   } catch (err) {
-    refuse(path.relative(absRoot, absPath), `its parent directory cannot be resolved any more (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'something changed the output directory while writing; retry');
+    refuse(
+      path.relative(absRoot, absPath),
+      `its parent directory cannot be resolved any more (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'something changed the output directory while writing; retry',
+    );
   }
   if (!isInside(realRoot, actual)) {
-    refuse(path.relative(absRoot, absPath), 'a parent directory was replaced by a symlink that points outside the output directory while writing',
-      'something changed the output directory while writing (a swapped parent directory); nothing was written there');
+    refuse(
+      path.relative(absRoot, absPath),
+      'a parent directory was replaced by a symlink that points outside the output directory while writing',
+      'something changed the output directory while writing (a swapped parent directory); nothing was written there',
+    );
   }
 }

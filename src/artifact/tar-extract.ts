@@ -85,7 +85,11 @@ export interface ExtractResult {
 const TAR_HINT = 'the archive is malformed or malicious; nothing was extracted';
 
 function refuse(name: string, problem: string): never {
-  throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `refusing tar entry ${JSON.stringify(name.slice(0, 200))}: ${problem}`, { hint: TAR_HINT });
+  throw new OrasError(
+    'ERR_ORAS_PATH_TRAVERSAL',
+    `refusing tar entry ${JSON.stringify(name.slice(0, 200))}: ${problem}`,
+    { hint: TAR_HINT },
+  );
 }
 
 /** Maps an archive name to a path relative to the extraction root ('' = the root itself). */
@@ -122,7 +126,8 @@ function cleanPrefix(prefix: string): string {
 function checkSymlinkTarget(name: string, rel: string, target: string): void {
   if (target.length === 0) refuse(name, 'symlink has an empty target');
   if (target.includes('\0') || target.includes('\\')) refuse(name, 'symlink target contains a NUL byte or backslash');
-  if (target.startsWith('/') || /^[A-Za-z]:/.test(target)) refuse(name, `symlink target ${JSON.stringify(target)} is absolute`);
+  if (target.startsWith('/') || /^[A-Za-z]:/.test(target))
+    refuse(name, `symlink target ${JSON.stringify(target)} is absolute`);
   const segs = target.split('/').filter((s) => s !== '' && s !== '.');
   let seenName = false;
   for (const s of segs) {
@@ -131,7 +136,8 @@ function checkSymlinkTarget(name: string, rel: string, target: string): void {
     } else seenName = true;
   }
   const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
-  if (resolved === '..' || resolved.startsWith('../')) refuse(name, `symlink target ${JSON.stringify(target)} points outside the extraction directory`);
+  if (resolved === '..' || resolved.startsWith('../'))
+    refuse(name, `symlink target ${JSON.stringify(target)} points outside the extraction directory`);
 }
 
 async function lstatOrNull(p: string): Promise<import('node:fs').Stats | null> {
@@ -149,7 +155,13 @@ async function lstatOrNull(p: string): Promise<import('node:fs').Stats | null> {
  * directory and an entry can never replace an existing path (duplicates are refused), so a directory once
  * checked stays one. This keeps the cost per entry constant instead of one `lstat` per path component.
  */
-async function ensureParents(root: string, rel: string, name: string, dirModes: Map<string, number>, known: Set<string>): Promise<void> {
+async function ensureParents(
+  root: string,
+  rel: string,
+  name: string,
+  dirModes: Map<string, number>,
+  known: Set<string>,
+): Promise<void> {
   const parts = rel.split('/').slice(0, -1);
   let cur = root;
   for (const part of parts) {
@@ -159,7 +171,8 @@ async function ensureParents(root: string, rel: string, name: string, dirModes: 
     if (st === null) {
       await mkdir(cur, { mode: 0o700 });
       dirModes.set(cur, 0o755);
-    } else if (st.isSymbolicLink()) refuse(name, `would be written through the symlink ${JSON.stringify(path.relative(root, cur))}`);
+    } else if (st.isSymbolicLink())
+      refuse(name, `would be written through the symlink ${JSON.stringify(path.relative(root, cur))}`);
     else if (!st.isDirectory()) refuse(name, `parent ${JSON.stringify(path.relative(root, cur))} is not a directory`);
     known.add(cur);
   }
@@ -194,7 +207,13 @@ function duplicateOr(err: unknown, name: string): never {
  * close without an fsync are page-cache calls of microseconds, several times cheaper than a
  * thread-pool round trip each.
  */
-async function writeEntryFile(target: string, entry: AsyncIterable<Uint8Array>, mode: number, size: number, name: string): Promise<string> {
+async function writeEntryFile(
+  target: string,
+  entry: AsyncIterable<Uint8Array>,
+  mode: number,
+  size: number,
+  name: string,
+): Promise<string> {
   const hash = createHash('sha256');
   if (size <= SMALL_ENTRY_BYTES) {
     const chunks: Buffer[] = [];
@@ -255,11 +274,16 @@ async function writeEntryFile(target: string, entry: AsyncIterable<Uint8Array>, 
  * world-writable directories.
  * An existing `destDir` is replaced as a whole (moved aside, then removed).
  */
-export async function extractTarGz(source: Readable, destDir: string, options: ExtractOptions = {}): Promise<ExtractResult> {
+export async function extractTarGz(
+  source: Readable,
+  destDir: string,
+  options: ExtractOptions = {},
+): Promise<ExtractResult> {
   const dest = path.resolve(destDir);
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxBytes = options.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES;
-  if (options.expectedUncompressedDigest !== undefined) parseDigest(options.expectedUncompressedDigest, 'io.deis.oras.content.digest');
+  if (options.expectedUncompressedDigest !== undefined)
+    parseDigest(options.expectedUncompressedDigest, 'io.deis.oras.content.digest');
   const prefix = options.stripPrefix === undefined ? undefined : cleanPrefix(options.stripPrefix);
   await mkdir(path.dirname(dest), { recursive: true });
   const tmp = await mkdtemp(path.join(path.dirname(dest), `.${path.basename(dest)}.oras-extract-`));
@@ -268,7 +292,11 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
   const knownDirs = new Set<string>([tmp]);
   const written: string[] = [];
   const placed = new Map<string, ExtractedFile>();
-  const meter = new HashingStream({ limit: maxBytes, what: 'uncompressed archive', limitHint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate' });
+  const meter = new HashingStream({
+    limit: maxBytes,
+    what: 'uncompressed archive',
+    limitHint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
+  });
   const extract = tarStream.extract();
   const piping = pipeline(source, createGunzip(), meter, extract, options.signal ? { signal: options.signal } : {});
   piping.catch(() => undefined);
@@ -278,20 +306,35 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
       const h = entry.header;
       entries += 1;
       if (entries > maxEntries) {
-        throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `archive has more than ${maxEntries} entries`, { hint: 'raise maxEntries (oras config: limits.maxEntries) if this archive is legitimate' });
+        throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `archive has more than ${maxEntries} entries`, {
+          hint: 'raise maxEntries (oras config: limits.maxEntries) if this archive is legitimate',
+        });
       }
       if ((h.size ?? 0) > maxBytes) {
-        throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `archive entry ${JSON.stringify(h.name.slice(0, 200))} is ${h.size} bytes, over the ${maxBytes}-byte limit`, {
-          hint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
-        });
+        throw new OrasError(
+          'ERR_ORAS_LIMIT_EXCEEDED',
+          `archive entry ${JSON.stringify(h.name.slice(0, 200))} is ${h.size} bytes, over the ${maxBytes}-byte limit`,
+          {
+            hint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
+          },
+        );
       }
       const type: string = h.type ?? 'file';
       if (type === 'pax-global-header') {
         entry.resume();
         continue;
       }
-      if (type === 'fifo' || type === 'character-device' || type === 'block-device' || !['file', 'contiguous-file', 'directory', 'symlink', 'link'].includes(type)) {
-        throw new OrasError('ERR_ORAS_UNSUPPORTED', `refusing tar entry ${JSON.stringify(h.name.slice(0, 200))}: ${type} entries are not supported`, { hint: TAR_HINT });
+      if (
+        type === 'fifo' ||
+        type === 'character-device' ||
+        type === 'block-device' ||
+        !['file', 'contiguous-file', 'directory', 'symlink', 'link'].includes(type)
+      ) {
+        throw new OrasError(
+          'ERR_ORAS_UNSUPPORTED',
+          `refusing tar entry ${JSON.stringify(h.name.slice(0, 200))}: ${type} entries are not supported`,
+          { hint: TAR_HINT },
+        );
       }
       const rel = entryPath(h.name, prefix);
       const mode = (h.mode ?? 0o644) & keep;
@@ -305,14 +348,21 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
       await ensureParents(tmp, rel, h.name, dirModes, knownDirs);
       if (type === 'file' || type === 'contiguous-file') {
         // The exclusive create refuses duplicates itself (no lstat first).
-        const digest = await writeEntryFile(target, entry as unknown as AsyncIterable<Uint8Array>, mode, h.size ?? 0, h.name);
+        const digest = await writeEntryFile(
+          target,
+          entry as unknown as AsyncIterable<Uint8Array>,
+          mode,
+          h.size ?? 0,
+          h.name,
+        );
         written.push(target);
         placed.set(rel, { path: rel, digest, size: h.size ?? 0, ...((mode & 0o111) !== 0 ? { mode: 0o755 } : {}) });
         continue;
       }
       const existing = await lstatOrNull(target);
       if (type === 'directory') {
-        if (existing !== null && !(existing.isDirectory() && !existing.isSymbolicLink())) refuse(h.name, 'duplicate entry: a directory would replace an existing non-directory');
+        if (existing !== null && !(existing.isDirectory() && !existing.isSymbolicLink()))
+          refuse(h.name, 'duplicate entry: a directory would replace an existing non-directory');
         if (existing === null) await mkdir(target, { mode: 0o700 });
         dirModes.set(target, mode | 0o700);
         knownDirs.add(target);
@@ -329,7 +379,8 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
         if (linkRel === '') refuse(h.name, 'hard link to the archive root');
         const linkTarget = path.join(tmp, ...linkRel.split('/'));
         const st = (await realParents(tmp, linkRel)) ? await lstatOrNull(linkTarget) : null;
-        if (st === null || !st.isFile()) refuse(h.name, `hard link target ${JSON.stringify(h.linkname)} is not an already-extracted regular file`);
+        if (st === null || !st.isFile())
+          refuse(h.name, `hard link target ${JSON.stringify(h.linkname)} is not an already-extracted regular file`);
         await link(linkTarget, target);
         const same = placed.get(linkRel);
         if (same !== undefined) placed.set(rel, { ...same, path: rel });
@@ -339,9 +390,13 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
     await piping;
     const digest = meter.digest;
     if (options.expectedUncompressedDigest !== undefined && digest !== options.expectedUncompressedDigest) {
-      throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `uncompressed archive digest mismatch: expected ${options.expectedUncompressedDigest}, got ${digest}`, {
-        hint: 'the layer does not match its io.deis.oras.content.digest annotation; it was corrupted or tampered with; nothing was extracted',
-      });
+      throw new OrasError(
+        'ERR_ORAS_DIGEST_MISMATCH',
+        `uncompressed archive digest mismatch: expected ${options.expectedUncompressedDigest}, got ${digest}`,
+        {
+          hint: 'the layer does not match its io.deis.oras.content.digest annotation; it was corrupted or tampered with; nothing was extracted',
+        },
+      );
     }
     const byDepth = [...dirModes.entries()].sort((a, b) => b[0].length - a[0].length);
     for (const [dir, m] of byDepth) await chmod(dir, (m & keep) | 0o700);
@@ -354,18 +409,35 @@ export async function extractTarGz(source: Readable, destDir: string, options: E
     extract.destroy();
     source.destroy();
     // The pipeline's own error (bad gzip, size cap, source verification) explains more than the entry stream's "destroyed".
-    const pipeErr: unknown = await piping.then(() => undefined, (e: unknown) => e);
+    const pipeErr: unknown = await piping.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const caughtCode = (caught as NodeJS.ErrnoException | undefined)?.code;
     const streamNoise = caughtCode === 'STREAM_DESTROYED' || caughtCode === 'ERR_STREAM_PREMATURE_CLOSE';
-    const err = !(caught instanceof OrasError) && pipeErr !== undefined && (pipeErr instanceof OrasError || streamNoise) ? pipeErr : caught;
+    const err =
+      !(caught instanceof OrasError) && pipeErr !== undefined && (pipeErr instanceof OrasError || streamNoise)
+        ? pipeErr
+        : caught;
     await rm(tmp, { recursive: true, force: true });
     if (err instanceof OrasError) throw err;
-    if (options.signal?.aborted) throw new OrasError('ERR_ORAS_ABORTED', `extraction into ${dest} was aborted`, { cause: err });
+    if (options.signal?.aborted)
+      throw new OrasError('ERR_ORAS_ABORTED', `extraction into ${dest} was aborted`, { cause: err });
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /tar|header|gzip|end of data|unexpected end|invalid/i.test((err as Error).message)) {
-      throw new OrasError('ERR_ORAS_UNSUPPORTED', `cannot extract archive: ${(err as Error).message}`, { cause: err, hint: 'the layer is not a valid tar+gzip archive' });
+    if (
+      code === 'Z_DATA_ERROR' ||
+      code === 'Z_BUF_ERROR' ||
+      /tar|header|gzip|end of data|unexpected end|invalid/i.test((err as Error).message)
+    ) {
+      throw new OrasError('ERR_ORAS_UNSUPPORTED', `cannot extract archive: ${(err as Error).message}`, {
+        cause: err,
+        hint: 'the layer is not a valid tar+gzip archive',
+      });
     }
-    throw new OrasError('ERR_ORAS_IO', `cannot extract archive into ${dest}: ${(err as Error).message}`, { cause: err, hint: 'check free space and permissions of the output directory' });
+    throw new OrasError('ERR_ORAS_IO', `cannot extract archive into ${dest}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'check free space and permissions of the output directory',
+    });
   }
 }
 
@@ -377,7 +449,9 @@ async function placeDirectory(tmp: string, dest: string, replace: boolean): Prom
     return;
   }
   if (!replace) {
-    throw new OrasError('ERR_ORAS_ALREADY_EXISTS', `${dest} already exists`, { hint: 'remove it, or allow overwriting' });
+    throw new OrasError('ERR_ORAS_ALREADY_EXISTS', `${dest} already exists`, {
+      hint: 'remove it, or allow overwriting',
+    });
   }
   const aside = `${tmp}.old`;
   await rename(dest, aside);

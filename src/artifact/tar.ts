@@ -10,7 +10,13 @@ import { OrasError } from '../errors.js';
 import { HashingStream } from './hashing-stream.js';
 import { normalizeRelativePath } from './safe-path.js';
 
-export { extractTarGz, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNCOMPRESSED_BYTES, type ExtractOptions, type ExtractResult } from './tar-extract.js';
+export {
+  extractTarGz,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_UNCOMPRESSED_BYTES,
+  type ExtractOptions,
+  type ExtractResult,
+} from './tar-extract.js';
 
 /** Options for {@link packDirectory}. */
 export interface PackDirectoryOptions {
@@ -85,9 +91,15 @@ async function* walk(dir: string, name: string): AsyncGenerator<WalkItem> {
 export async function packDirectory(dir: string, options: PackDirectoryOptions = {}): Promise<PackedDirectory> {
   const root = path.resolve(dir);
   const rootStat = await lstat(root).catch((cause: unknown) => {
-    throw new OrasError('ERR_ORAS_IO', `cannot read directory ${root}: ${(cause as Error).message}`, { cause, hint: 'check that the path exists and is readable' });
+    throw new OrasError('ERR_ORAS_IO', `cannot read directory ${root}: ${(cause as Error).message}`, {
+      cause,
+      hint: 'check that the path exists and is readable',
+    });
   });
-  if (!rootStat.isDirectory()) throw new OrasError('ERR_ORAS_USAGE', `${root} is not a directory`, { hint: 'packDirectory takes a directory; push regular files directly' });
+  if (!rootStat.isDirectory())
+    throw new OrasError('ERR_ORAS_USAGE', `${root} is not a directory`, {
+      hint: 'packDirectory takes a directory; push regular files directly',
+    });
   const rawPrefix = (options.prefixName ?? path.basename(root)).replace(/^(?:\.\/+)+/, '').replace(/\/+$/, '');
   // Relative prefixes are normalized; an absolute one (a title pushed with path validation disabled) is kept as given, like oras-go.
   const prefix = rawPrefix.startsWith('/') && !rawPrefix.includes('\0') ? rawPrefix : normalizeRelativePath(rawPrefix);
@@ -127,9 +139,13 @@ export async function packDirectory(dir: string, options: PackDirectoryOptions =
         const mode = (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
         await addEntry({ ...base, name: item.name, type: 'file', mode, size: st.size }, item.abs);
       } else {
-        throw new OrasError('ERR_ORAS_UNSUPPORTED', `cannot pack ${item.abs}: sockets, FIFOs and device files are not supported`, {
-          hint: 'remove special files from the directory before pushing it',
-        });
+        throw new OrasError(
+          'ERR_ORAS_UNSUPPORTED',
+          `cannot pack ${item.abs}: sockets, FIFOs and device files are not supported`,
+          {
+            hint: 'remove special files from the directory before pushing it',
+          },
+        );
       }
     }
     pack.finalize();
@@ -141,7 +157,14 @@ export async function packDirectory(dir: string, options: PackDirectoryOptions =
       throw err;
     });
     const out = createWriteStream(outPath, { mode: 0o600 });
-    const writing = pipeline(pack, tarHash, createGzip(GZIP_OPTIONS), gzHash, out, options.signal ? { signal: options.signal } : {});
+    const writing = pipeline(
+      pack,
+      tarHash,
+      createGzip(GZIP_OPTIONS),
+      gzHash,
+      out,
+      options.signal ? { signal: options.signal } : {},
+    );
     const [p, w] = await Promise.allSettled([producing, writing]);
     if (p.status === 'rejected') throw p.reason;
     if (w.status === 'rejected') throw w.reason;
@@ -151,12 +174,23 @@ export async function packDirectory(dir: string, options: PackDirectoryOptions =
     } finally {
       await fh.close();
     }
-    return { path: outPath, open: () => createReadStream(outPath), digest: gzHash.digest, size: gzHash.bytes, uncompressedDigest: tarHash.digest, entries, cleanup };
+    return {
+      path: outPath,
+      open: () => createReadStream(outPath),
+      digest: gzHash.digest,
+      size: gzHash.bytes,
+      uncompressedDigest: tarHash.digest,
+      entries,
+      cleanup,
+    };
   } catch (err) {
     await cleanup();
     if (err instanceof OrasError) throw err;
     if (options.signal?.aborted) throw new OrasError('ERR_ORAS_ABORTED', `packing ${root} was aborted`, { cause: err });
-    throw new OrasError('ERR_ORAS_IO', `cannot pack directory ${root}: ${(err as Error).message}`, { cause: err, hint: 'check that the directory is readable and not modified while packing' });
+    throw new OrasError('ERR_ORAS_IO', `cannot pack directory ${root}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'check that the directory is readable and not modified while packing',
+    });
   }
 }
 
@@ -169,7 +203,11 @@ export function parseSourceDateEpoch(value: string | undefined): { mtime: number
   if (value === undefined || value.trim() === '') return undefined;
   const v = value.trim();
   if (!/^[0-9]{1,12}$/.test(v)) {
-    throw new OrasError('ERR_ORAS_USAGE', `SOURCE_DATE_EPOCH ${JSON.stringify(v.slice(0, 40))} is not a number of seconds`, { hint: 'set SOURCE_DATE_EPOCH to a Unix timestamp, e.g. $(git log -1 --format=%ct)' });
+    throw new OrasError(
+      'ERR_ORAS_USAGE',
+      `SOURCE_DATE_EPOCH ${JSON.stringify(v.slice(0, 40))} is not a number of seconds`,
+      { hint: 'set SOURCE_DATE_EPOCH to a Unix timestamp, e.g. $(git log -1 --format=%ct)' },
+    );
   }
   const mtime = Number(v);
   return { mtime, created: new Date(mtime * 1000).toISOString().replace(/\.000Z$/, 'Z') };

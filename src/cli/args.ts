@@ -23,7 +23,10 @@ export function looksLikeMediaType(s: string): boolean {
  * argument that names an existing file while the part before the colon does
  * not (`exists`, default `existsSync`), so `a:b.txt` on disk still pushes.
  */
-export function splitFileArg(arg: string, exists: (p: string) => boolean = existsSync): { path: string; mediaType?: string } {
+export function splitFileArg(
+  arg: string,
+  exists: (p: string) => boolean = existsSync,
+): { path: string; mediaType?: string } {
   const colon = arg.lastIndexOf(':');
   if (colon <= 0) return { path: arg };
   const rest = arg.slice(colon + 1);
@@ -60,7 +63,12 @@ export function splitRefTags(arg: string): { ref: string; extraTags: string[] } 
   const parts = arg.split(',').map((s) => s.trim());
   const ref = parts.shift() ?? '';
   const extraTags = parts.filter((t) => t.length > 0);
-  for (const t of extraTags) if (!isValidTag(t)) throw usageError(`invalid tag ${JSON.stringify(t)} in ${JSON.stringify(arg)}`, 'tags must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}');
+  for (const t of extraTags)
+    if (!isValidTag(t))
+      throw usageError(
+        `invalid tag ${JSON.stringify(t)} in ${JSON.stringify(arg)}`,
+        'tags must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}',
+      );
   return { ref, extraTags };
 }
 
@@ -99,12 +107,17 @@ export async function readAnnotationFile(path: string): Promise<Record<string, R
   try {
     doc = JSON.parse(await readFile(path, 'utf8'));
   } catch (cause) {
-    throw usageError(`cannot read annotation file ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, 'the file must be JSON: {"$manifest": {"key": "value"}, "file.txt": {...}}');
+    throw usageError(
+      `cannot read annotation file ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      'the file must be JSON: {"$manifest": {"key": "value"}, "file.txt": {...}}',
+    );
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw usageError(`annotation file ${path} is not a JSON object`);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw usageError(`annotation file ${path} is not a JSON object`);
   const out: Record<string, Record<string, string>> = {};
   for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw usageError(`annotation file ${path}: "${k}" must map to an object`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw usageError(`annotation file ${path}: "${k}" must map to an object`);
     const m: Record<string, string> = {};
     for (const [ak, av] of Object.entries(v as Record<string, unknown>)) {
       if (typeof av !== 'string') throw usageError(`annotation file ${path}: "${k}"."${ak}" must be a string`);
@@ -119,7 +132,8 @@ export async function readAnnotationFile(path: string): Promise<Record<string, R
 export function positiveInt(name: string): (value: string) => number {
   return (value: string) => {
     const n = Number(value);
-    if (!Number.isSafeInteger(n) || n <= 0) throw usageError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    if (!Number.isSafeInteger(n) || n <= 0)
+      throw usageError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
     return n;
   };
 }

@@ -19,7 +19,8 @@ export function cliConfig(cwd: string = process.cwd()): Promise<OrasConfig> {
   if (cached !== undefined && cached.cwd === cwd) return cached.config;
   const explicit = process.env.ORAS_CONFIG;
   const config = import('../project/spec/config.js').then(({ loadConfig }) =>
-    loadConfig({ cwd, ...(explicit !== undefined && explicit !== '' ? { explicitPath: explicit } : {}) }));
+    loadConfig({ cwd, ...(explicit !== undefined && explicit !== '' ? { explicitPath: explicit } : {}) }),
+  );
   cached = { cwd, config };
   return config;
 }

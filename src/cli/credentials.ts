@@ -24,7 +24,9 @@ export function passwordFromStdin(): Promise<string> {
 export function warnInsecurePassword(): void {
   if (warnedPassword) return;
   warnedPassword = true;
-  warn('using --password on the command line is insecure (it shows up in shell history and process lists); use --password-stdin');
+  warn(
+    'using --password on the command line is insecure (it shows up in shell history and process lists); use --password-stdin',
+  );
 }
 
 /** The credential given explicitly by flags, or undefined when none was. */
@@ -38,7 +40,10 @@ export async function explicitCredential(flags: RemoteFlags): Promise<Credential
     password = secret;
   }
   if (flags.username === undefined && password === undefined) return undefined;
-  return { ...(flags.username !== undefined ? { username: flags.username } : {}), ...(password !== undefined ? { password } : {}) };
+  return {
+    ...(flags.username !== undefined ? { username: flags.username } : {}),
+    ...(password !== undefined ? { password } : {}),
+  };
 }
 
 /** The docker config file to use: the flag, else the oras config's `credentials.configPath`, else the default search. */
@@ -51,7 +56,11 @@ export function registryConfigPath(flags: RemoteFlags, configured: string | unde
  * gave one), otherwise whatever the docker config file (or its credential
  * helper) says, via the library's {@link createCredentialProvider}.
  */
-export async function credentialProviderFor(host: string, flags: RemoteFlags, configured: string | undefined): Promise<CredentialProvider> {
+export async function credentialProviderFor(
+  host: string,
+  flags: RemoteFlags,
+  configured: string | undefined,
+): Promise<CredentialProvider> {
   const explicit = await explicitCredential(flags);
   const configPath = registryConfigPath(flags, configured);
   return createCredentialProvider({

@@ -100,16 +100,28 @@ function isEcr(registry: string | undefined): boolean {
 export function quirkHint(err: unknown, ctx: ErrorContext = {}): string | undefined {
   if (!isOrasError(err)) return undefined;
   const codes = err.registryErrors.map((e) => e.code);
-  if (codes.includes('MANIFEST_INVALID') && (ctx.command === 'push' || ctx.command === 'attach') && (ctx.customConfig === true || isQuay(ctx.registry))) {
+  if (
+    codes.includes('MANIFEST_INVALID') &&
+    (ctx.command === 'push' || ctx.command === 'attach') &&
+    (ctx.customConfig === true || isQuay(ctx.registry))
+  ) {
     return 'the registry rejected the manifest; some registries (e.g. Quay) reject unknown config media types: push with --image-spec v1.1 and --artifact-type instead of a custom --config';
   }
-  if (isDockerHub(ctx.registry) && (err.code === 'ERR_ORAS_UNAUTHORIZED' || err.code === 'ERR_ORAS_DENIED' || err.code === 'ERR_ORAS_NOT_FOUND')) {
+  if (
+    isDockerHub(ctx.registry) &&
+    (err.code === 'ERR_ORAS_UNAUTHORIZED' || err.code === 'ERR_ORAS_DENIED' || err.code === 'ERR_ORAS_NOT_FOUND')
+  ) {
     return 'Docker Hub answers 401 for repositories that do not exist: check the name (official images live under library/, e.g. docker.io/library/alpine) and run `oras login docker.io`';
   }
   if (isEcr(ctx.registry) && err.status === 405) {
     return 'Amazon ECR answered 405 Method Not Allowed: ECR does not support this API (e.g. referrers or repository listing) for this repository; oras falls back to the referrers tag schema where it can';
   }
-  if (err.status === 400 && err.registryErrors.length === 0 && ctx.registry !== undefined && isLoopbackHost(ctx.registry)) {
+  if (
+    err.status === 400 &&
+    err.registryErrors.length === 0 &&
+    ctx.registry !== undefined &&
+    isLoopbackHost(ctx.registry)
+  ) {
     return 'loopback registries are contacted over plain HTTP by default; if this one speaks HTTPS, pass --no-plain-http (with --ca-file for a private CA)';
   }
   if (err.code === 'ERR_ORAS_UNAUTHORIZED' && err.hint === undefined) {
@@ -151,7 +163,10 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): { message: 
  * `Error:` or `Hint:` line.
  */
 function keepLines(s: string): string {
-  const lines = s.replace(/\r\n?/g, '\n').split('\n').map((l) => l.replace(/\s+$/, ''));
+  const lines = s
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .map((l) => l.replace(/\s+$/, ''));
   while (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
   while (lines.length > 1 && lines[0] === '') lines.shift();
   return lines.map((l, i) => (i === 0 || l === '' || /^\s/.test(l) ? l : `  ${l}`)).join('\n');
@@ -191,12 +206,19 @@ export function formatError(err: unknown, options: { debug?: boolean; context?: 
  */
 export function errorJson(err: unknown, ctx: ErrorContext = {}): Record<string, unknown> {
   const { message, hint } = describeError(err, ctx);
-  const base: Record<string, unknown> = err instanceof OrasError ? err.toJSON() : { code: err instanceof CommanderError ? 'ERR_ORAS_USAGE' : 'ERR_ORAS_FAILURE' };
+  const base: Record<string, unknown> =
+    err instanceof OrasError
+      ? err.toJSON()
+      : { code: err instanceof CommanderError ? 'ERR_ORAS_USAGE' : 'ERR_ORAS_FAILURE' };
   const json = { ...base, message, ...(hint !== undefined ? { hint } : {}), exitCode: exitCodeFor(err) };
   // No remembered secret (any encoding) in any field; replacing inside string values keeps the JSON valid.
   try {
     return JSON.parse(scrubServerText(JSON.stringify(json))) as Record<string, unknown>;
   } catch {
-    return { ...json, message: scrubServerText(message), ...(hint !== undefined ? { hint: scrubServerText(hint) } : {}) };
+    return {
+      ...json,
+      message: scrubServerText(message),
+      ...(hint !== undefined ? { hint: scrubServerText(hint) } : {}),
+    };
   }
 }

@@ -20,7 +20,11 @@ async function tarStream(): Promise<typeof import('tar-stream')> {
 /** Most entries extracted from one archive. */
 export const MAX_TAR_ENTRIES = 1_000_000;
 
-async function* walk(root: string, dir: string, depth = 0): AsyncGenerator<{ path: string; rel: string; dir: boolean; size: number; mode: number }> {
+async function* walk(
+  root: string,
+  dir: string,
+  depth = 0,
+): AsyncGenerator<{ path: string; rel: string; dir: boolean; size: number; mode: number }> {
   if (depth > 64) throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `directory nesting deeper than 64 under ${root}`);
   const entries = await readdir(dir, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -60,13 +64,29 @@ export async function tarDirectory(dir: string, outFile: string): Promise<void> 
 
 function safeEntryPath(root: string, name: string): string {
   const clean = posix.normalize(name.replace(/\\/g, '/')).replace(/\/+$/, '');
-  if (clean === '' || clean === '.' || clean.startsWith('/') || clean === '..' || clean.startsWith('../') || clean.includes('\0') || /^[A-Za-z]:/.test(clean)) {
-    throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `archive entry ${JSON.stringify(name.slice(0, 200))} points outside the extraction directory`, {
-      hint: 'the archive is not an oras backup; refusing to extract it',
-    });
+  if (
+    clean === '' ||
+    clean === '.' ||
+    clean.startsWith('/') ||
+    clean === '..' ||
+    clean.startsWith('../') ||
+    clean.includes('\0') ||
+    /^[A-Za-z]:/.test(clean)
+  ) {
+    throw new OrasError(
+      'ERR_ORAS_PATH_TRAVERSAL',
+      `archive entry ${JSON.stringify(name.slice(0, 200))} points outside the extraction directory`,
+      {
+        hint: 'the archive is not an oras backup; refusing to extract it',
+      },
+    );
   }
   const abs = resolve(root, ...clean.split('/'));
-  if (abs !== root && !abs.startsWith(root + sep)) throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `archive entry ${JSON.stringify(name.slice(0, 200))} escapes the extraction directory`);
+  if (abs !== root && !abs.startsWith(root + sep))
+    throw new OrasError(
+      'ERR_ORAS_PATH_TRAVERSAL',
+      `archive entry ${JSON.stringify(name.slice(0, 200))} escapes the extraction directory`,
+    );
   return abs;
 }
 
@@ -83,7 +103,8 @@ export async function untarToDirectory(tarFile: string, dir: string): Promise<vo
         extract.destroy(err as Error);
       };
       try {
-        if (++count > MAX_TAR_ENTRIES) throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `archive has more than ${MAX_TAR_ENTRIES} entries`);
+        if (++count > MAX_TAR_ENTRIES)
+          throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `archive has more than ${MAX_TAR_ENTRIES} entries`);
         const target = safeEntryPath(root, header.name);
         if (header.type === 'directory') {
           mkdir(target, { recursive: true }).then(() => {
@@ -93,7 +114,10 @@ export async function untarToDirectory(tarFile: string, dir: string): Promise<vo
           return;
         }
         if (header.type !== 'file' && header.type !== 'contiguous-file') {
-          throw new OrasError('ERR_ORAS_UNSUPPORTED', `archive entry ${JSON.stringify(header.name.slice(0, 200))} is a ${header.type ?? 'special file'}; only files and directories are restored`);
+          throw new OrasError(
+            'ERR_ORAS_UNSUPPORTED',
+            `archive entry ${JSON.stringify(header.name.slice(0, 200))} is a ${header.type ?? 'special file'}; only files and directories are restored`,
+          );
         }
         mkdir(dirname(target), { recursive: true })
           .then(() => pipeline(stream, createWriteStream(target, { mode: 0o644 })))

@@ -42,7 +42,9 @@ process.on('beforeExit', () => {
   // The event loop drained while the command was still pending: a promise that can never settle.
   // Say so clearly instead of Node's silent exit code 13.
   if (finished) return;
-  process.stderr.write('Error: internal error: the operation stopped before completing (a pending step can never finish)\n');
+  process.stderr.write(
+    'Error: internal error: the operation stopped before completing (a pending step can never finish)\n',
+  );
   process.stderr.write('Hint: this is a bug in oras-ts; rerun with --debug and report the output\n');
   process.exit(1);
 });

@@ -44,8 +44,21 @@ export interface RemoteFlags {
 
 /** The remote flag names (camelCase keys in commander's options object). */
 const REMOTE_KEYS: (keyof RemoteFlags)[] = [
-  'ociLayout', 'plainHttp', 'insecure', 'caFile', 'certFile', 'keyFile', 'username', 'password', 'passwordStdin', 'identityToken', 'header', 'registryConfig',
-  'timeout', 'speedLimit', 'speedTime',
+  'ociLayout',
+  'plainHttp',
+  'insecure',
+  'caFile',
+  'certFile',
+  'keyFile',
+  'username',
+  'password',
+  'passwordStdin',
+  'identityToken',
+  'header',
+  'registryConfig',
+  'timeout',
+  'speedLimit',
+  'speedTime',
 ];
 
 /** Adds `-d/--debug`, `-v/--verbose`, `--no-tty`. */
@@ -72,7 +85,11 @@ export function addConcurrencyOption(cmd: Command): Command {
   cmd.hook('preAction', (_self, action) => {
     if (action.getOptionValue('concurrency') === 0) action.setOptionValue('concurrency', undefined);
   });
-  return cmd.option('--concurrency <n>', 'concurrent transfers (default: oras config value, else 3; 0 = default)', (v: string) => (v.trim() === '0' ? 0 : parse(v)));
+  return cmd.option(
+    '--concurrency <n>',
+    'concurrent transfers (default: oras config value, else 3; 0 = default)',
+    (v: string) => (v.trim() === '0' ? 0 : parse(v)),
+  );
 }
 
 /** Options for {@link addRemoteOptions}. */
@@ -94,7 +111,8 @@ export function addRemoteOptions(cmd: Command, options: AddRemoteOptions = {}): 
   const p = options.prefix === undefined ? '' : `${options.prefix}-`;
   const side = options.prefix === undefined ? '' : ` (${options.prefix === 'from' ? 'source' : 'destination'})`;
   const shortAuth = options.shortAuth ?? options.prefix === undefined;
-  if (options.layout ?? true) cmd.option(`--${p}oci-layout`, `the reference is DIR[:tag|@digest] of an OCI image layout directory${side}`);
+  if (options.layout ?? true)
+    cmd.option(`--${p}oci-layout`, `the reference is DIR[:tag|@digest] of an OCI image layout directory${side}`);
   cmd
     .option(`--${p}plain-http`, `use plain HTTP instead of HTTPS (default: only for localhost/127.0.0.1/::1)${side}`)
     .option(`--no-${p}plain-http`, `force HTTPS, also for loopback hosts${side}`)
@@ -102,20 +120,40 @@ export function addRemoteOptions(cmd: Command, options: AddRemoteOptions = {}): 
     .option(`--${p}ca-file <file>`, `PEM file of extra CA certificates to trust${side}`)
     .option(`--${p}cert-file <file>`, `client certificate (PEM) for mutual TLS${side}`)
     .option(`--${p}key-file <file>`, `client private key (PEM) for mutual TLS${side}`)
-    .option(`${p === '' ? '-H, ' : ''}--${p}header <header>`, `extra HTTP header 'Name: value', repeatable${side}`, collect);
+    .option(
+      `${p === '' ? '-H, ' : ''}--${p}header <header>`,
+      `extra HTTP header 'Name: value', repeatable${side}`,
+      collect,
+    );
   if (options.auth ?? true) {
     cmd
       .option(`${shortAuth ? '-u, ' : ''}--${p}username <username>`, `registry username${side}`)
-      .option(`${shortAuth ? '-p, ' : ''}--${p}password <password>`, `registry password or token (insecure: prefer --password-stdin)${side}`)
+      .option(
+        `${shortAuth ? '-p, ' : ''}--${p}password <password>`,
+        `registry password or token (insecure: prefer --password-stdin)${side}`,
+      )
       .option(`--${p}identity-token <token>`, `registry identity (refresh) token${side}`);
-    if (options.prefix === undefined) cmd.option('--password-stdin', 'read the password (or identity token) from stdin');
+    if (options.prefix === undefined)
+      cmd.option('--password-stdin', 'read the password (or identity token) from stdin');
   }
   if (options.prefix === undefined) {
     cmd
-      .option('--timeout <seconds>', 'total time allowed for each metadata request (manifest, tags, token), 0 = none (default: ORAS_TIMEOUT, oras config timeouts.request, else 300)')
-      .option('--speed-limit <bytes/s>', 'abort a blob download slower than this over --speed-time, 0 = none (default: ORAS_SPEED_LIMIT, timeouts.speedLimit, else 100)')
-      .option('--speed-time <seconds>', 'window for --speed-limit (default: ORAS_SPEED_TIME, timeouts.speedTime, else 60)');
-    cmd.option(`${options.shortRegistryConfig ?? true ? '-c, ' : ''}--registry-config <file>`, 'docker-style config.json holding credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)');
+      .option(
+        '--timeout <seconds>',
+        'total time allowed for each metadata request (manifest, tags, token), 0 = none (default: ORAS_TIMEOUT, oras config timeouts.request, else 300)',
+      )
+      .option(
+        '--speed-limit <bytes/s>',
+        'abort a blob download slower than this over --speed-time, 0 = none (default: ORAS_SPEED_LIMIT, timeouts.speedLimit, else 100)',
+      )
+      .option(
+        '--speed-time <seconds>',
+        'window for --speed-limit (default: ORAS_SPEED_TIME, timeouts.speedTime, else 60)',
+      );
+    cmd.option(
+      `${(options.shortRegistryConfig ?? true) ? '-c, ' : ''}--registry-config <file>`,
+      'docker-style config.json holding credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)',
+    );
   } else if (options.auth ?? true) {
     cmd.option(`--${p}registry-config <file>`, `docker-style config.json holding credentials${side}`);
   }
@@ -127,7 +165,11 @@ export function addRemoteOptions(cmd: Command, options: AddRemoteOptions = {}): 
  * layout: {@link addRemoteOptions} (with `remote`), then the common flags and
  * `--format text|json`, in that order (the order `--help` lists them).
  */
-export function addTargetCommandOptions(cmd: Command, remote: AddRemoteOptions = {}, formats?: readonly string[]): Command {
+export function addTargetCommandOptions(
+  cmd: Command,
+  remote: AddRemoteOptions = {},
+  formats?: readonly string[],
+): Command {
   addRemoteOptions(cmd, remote);
   addCommonOptions(cmd);
   // oras 1.3 commands with templates take `--format go-template=…` and `--template`.

@@ -79,7 +79,10 @@ function splitRepository(repository: string): { registry: string; repository: st
 /** Caches one client per host and closes them all. */
 export class ClientPool {
   private readonly clients = new Map<string, Promise<RegistryClient>>();
-  constructor(private readonly flags: RemoteFlags, private readonly config: OrasConfig) {}
+  constructor(
+    private readonly flags: RemoteFlags,
+    private readonly config: OrasConfig,
+  ) {}
 
   client(host: string): Promise<RegistryClient> {
     let c = this.clients.get(host);
@@ -95,7 +98,9 @@ export class ClientPool {
     return new Repository({
       reference: { registry: host, repository },
       client,
-      ...(this.config.limits.maxManifestBytes !== undefined ? { maxManifestBytes: this.config.limits.maxManifestBytes } : {}),
+      ...(this.config.limits.maxManifestBytes !== undefined
+        ? { maxManifestBytes: this.config.limits.maxManifestBytes }
+        : {}),
     });
   }
 

@@ -46,7 +46,10 @@ export async function run(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;
   } catch (err) {
-    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')) {
+    if (
+      err instanceof CommanderError &&
+      (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+    ) {
       return ExitCode.Ok;
     }
     if (err instanceof CommanderError && err.code === 'commander.executeSubCommandAsync') return ExitCode.Failure;
@@ -62,4 +65,3 @@ export async function run(argv: string[]): Promise<number> {
     return code;
   }
 }
-

@@ -76,7 +76,8 @@ export async function clientFor(host: string, flags: RemoteFlags, config?: OrasC
   const reg = registrySettings(cfg, host);
   const certFile = flags.certFile ?? reg.certFile;
   const keyFile = flags.keyFile ?? reg.keyFile;
-  if ((certFile === undefined) !== (keyFile === undefined)) throw usageError(`a client certificate needs both a cert and a key file (registry ${host})`);
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw usageError(`a client certificate needs both a cert and a key file (registry ${host})`);
   const caFile = flags.caFile ?? reg.caFile;
   // TLS settings for a host say it speaks HTTPS, even on loopback (where plain HTTP is the default).
   const wantsTls = caFile !== undefined || certFile !== undefined || flags.insecure === true || reg.insecure === true;
@@ -105,7 +106,12 @@ function displayRef(name: string): (ref?: string) => string {
 }
 
 /** An {@link OpenedTarget} for an OCI layout directory (`--oci-layout`, or a host mapped by `ociLayout`). */
-async function openLayoutTarget(dir: string, name: string, ref: { tag?: string | undefined; digest?: string | undefined }, readOnly: boolean | undefined): Promise<OpenedTarget> {
+async function openLayoutTarget(
+  dir: string,
+  name: string,
+  ref: { tag?: string | undefined; digest?: string | undefined },
+  readOnly: boolean | undefined,
+): Promise<OpenedTarget> {
   const layout = await OciLayoutStore.open(dir, readOnly === true ? { readOnly: true, create: false } : {});
   return {
     kind: 'layout',
@@ -125,7 +131,11 @@ async function openLayoutTarget(dir: string, name: string, ref: { tag?: string |
  * directory `DIR[:tag|@digest]` (created on first write), otherwise a remote
  * repository `registry/repo[:tag][@digest]`.
  */
-export async function openTarget(arg: string, flags: RemoteFlags, options: OpenTargetOptions = {}): Promise<OpenedTarget> {
+export async function openTarget(
+  arg: string,
+  flags: RemoteFlags,
+  options: OpenTargetOptions = {},
+): Promise<OpenedTarget> {
   validateRemoteFlags(flags);
   if (flags.ociLayout === true) {
     const { dir, tag, digest } = splitLayoutRef(arg);
@@ -144,7 +154,12 @@ export async function openTarget(arg: string, flags: RemoteFlags, options: OpenT
   const layoutRoot = registrySettings(config, parsed.registry).ociLayout;
   if (layoutRoot !== undefined) {
     // oras.yaml maps this host to local OCI layouts: repository R is <ociLayout>/R.
-    return openLayoutTarget(join(layoutRoot, parsed.repository), `${parsed.registry}/${parsed.repository}`, parsed, options.readOnly);
+    return openLayoutTarget(
+      join(layoutRoot, parsed.repository),
+      `${parsed.registry}/${parsed.repository}`,
+      parsed,
+      options.readOnly,
+    );
   }
   const client = await clientFor(parsed.registry, flags, config);
   const { Repository } = await import('../registry/repository.js');
@@ -175,13 +190,22 @@ export async function openTarget(arg: string, flags: RemoteFlags, options: OpenT
 }
 
 /** Opens a registry (for `repo ls`, `login`): `host[:port]` or `host/namespace`. */
-export async function openRegistry(arg: string, flags: RemoteFlags): Promise<{ registry: Registry; host: string; namespace?: string; client: RegistryClient; close(): Promise<void> }> {
+export async function openRegistry(
+  arg: string,
+  flags: RemoteFlags,
+): Promise<{ registry: Registry; host: string; namespace?: string; client: RegistryClient; close(): Promise<void> }> {
   const { registry: host, repository } = parseRegistryOrRepository(arg);
   cliState.errorContext.registry = host;
   const client = await clientFor(host, flags);
   const { Registry } = await import('../registry/registry.js');
   const registry = new Registry({ registry: host, client });
-  return { registry, host, ...(repository !== undefined ? { namespace: repository } : {}), client, close: () => client.close() };
+  return {
+    registry,
+    host,
+    ...(repository !== undefined ? { namespace: repository } : {}),
+    client,
+    close: () => client.close(),
+  };
 }
 
 /**
@@ -190,7 +214,11 @@ export async function openRegistry(arg: string, flags: RemoteFlags): Promise<{ r
  * repository path; the first that resolves the reference wins), then the
  * registry itself. Layouts and registries without mirrors open directly.
  */
-export async function openSource(arg: string, flags: RemoteFlags, options: OpenTargetOptions = {}): Promise<OpenedTarget> {
+export async function openSource(
+  arg: string,
+  flags: RemoteFlags,
+  options: OpenTargetOptions = {},
+): Promise<OpenedTarget> {
   if (flags.ociLayout === true) return openTarget(arg, flags, { ...options, readOnly: true });
   const parsed = parseReference(arg);
   const config = options.config ?? (await cliConfig());

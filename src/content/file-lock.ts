@@ -157,7 +157,8 @@ async function tryCreate(lockPath: string, info: LockInfo): Promise<boolean> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return false;
-      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return tryCreateExclusive(lockPath, info);
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS')
+        return tryCreateExclusive(lockPath, info);
       throw err;
     }
   } catch (err) {
@@ -196,7 +197,12 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
   const timeoutMs = options.timeoutMs ?? 30_000;
   const staleMs = options.staleMs ?? 60_000;
   const maxPoll = options.maxPollMs ?? 250;
-  const info: LockInfo = { pid: process.pid, hostname: hostname(), createdAt: new Date().toISOString(), token: randomBytes(16).toString('hex') };
+  const info: LockInfo = {
+    pid: process.pid,
+    hostname: hostname(),
+    createdAt: new Date().toISOString(),
+    token: randomBytes(16).toString('hex'),
+  };
   const deadline = Date.now() + timeoutMs;
   let pause = 10;
   let last: LockInfo | undefined;

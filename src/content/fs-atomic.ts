@@ -121,10 +121,14 @@ export function ioError(err: unknown, action: string, path: string): OrasError {
   if (code === 'ABORT_ERR' || (err as Error | undefined)?.name === 'AbortError') {
     return new OrasError('ERR_ORAS_ABORTED', `${action} ${path}: aborted`, { cause: err });
   }
-  return new OrasError('ERR_ORAS_IO', `${action} ${path}: ${code ?? (err as Error | undefined)?.message ?? String(err)}`, {
-    cause: err,
-    hint: 'check that the path exists, is writable and the disk is not full',
-  });
+  return new OrasError(
+    'ERR_ORAS_IO',
+    `${action} ${path}: ${code ?? (err as Error | undefined)?.message ?? String(err)}`,
+    {
+      cause: err,
+      hint: 'check that the path exists, is writable and the disk is not full',
+    },
+  );
 }
 
 /** fsyncs a directory so a rename in it is durable; ignored where unsupported. */
@@ -140,7 +144,13 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function commit(fh: FileHandle, tmp: string, finalPath: string, dirSync: DirSyncBatch | undefined, beforeRename?: () => Promise<void>): Promise<void> {
+async function commit(
+  fh: FileHandle,
+  tmp: string,
+  finalPath: string,
+  dirSync: DirSyncBatch | undefined,
+  beforeRename?: () => Promise<void>,
+): Promise<void> {
   try {
     await fh.sync();
   } finally {
@@ -157,7 +167,11 @@ async function commit(fh: FileHandle, tmp: string, finalPath: string, dirSync: D
  * The parent directory must exist. On failure the temp file is removed and the
  * old content (if any) is untouched. Errors: `ERR_ORAS_IO`.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const tmp = tempPathFor(path);
   let fh: FileHandle | undefined;
   try {
@@ -214,12 +228,14 @@ function fileSink(fh: FileHandle, onBytes: (n: number) => void): Writable {
       const bufs = entries.map((e) => e.chunk);
       let total = 0;
       for (const b of bufs) total += b.length;
-      fh.writev(bufs).then(async ({ bytesWritten }) => {
-        if (bytesWritten < total) await writeAll(fh, Buffer.concat(bufs).subarray(bytesWritten));
-      }).then(() => {
-        onBytes(total);
-        cb();
-      }, cb);
+      fh.writev(bufs)
+        .then(async ({ bytesWritten }) => {
+          if (bytesWritten < total) await writeAll(fh, Buffer.concat(bufs).subarray(bytesWritten));
+        })
+        .then(() => {
+          onBytes(total);
+          cb();
+        }, cb);
     },
   });
 }
@@ -232,7 +248,11 @@ function fileSink(fh: FileHandle, onBytes: (n: number) => void): Writable {
  * byte count is checked against `size` after the pipeline, see below.)
  */
 function alreadyVerifies(readable: Readable, expected: { digest: Digest; size: number }): boolean {
-  return readable instanceof VerifyingStream && readable.expected.digest === expected.digest && readable.expected.size === expected.size;
+  return (
+    readable instanceof VerifyingStream &&
+    readable.expected.digest === expected.digest &&
+    readable.expected.size === expected.size
+  );
 }
 
 /**
@@ -251,8 +271,13 @@ function alreadyVerifies(readable: Readable, expected: { digest: Digest; size: n
  * (after any in-flight write has settled) before the temp file is renamed or
  * removed.
  */
-export async function streamToFileAtomic(path: string, readable: Readable, options: AtomicStreamOptions = {}): Promise<{ bytes: number }> {
-  if (options.expected !== undefined && options.expected.size <= SMALL_CONTENT_BYTES) return await smallToFileAtomic(path, readable, options.expected, options);
+export async function streamToFileAtomic(
+  path: string,
+  readable: Readable,
+  options: AtomicStreamOptions = {},
+): Promise<{ bytes: number }> {
+  if (options.expected !== undefined && options.expected.size <= SMALL_CONTENT_BYTES)
+    return await smallToFileAtomic(path, readable, options.expected, options);
   const tmp = tempPathFor(path);
   let fh: FileHandle | undefined;
   let bytes = 0;
@@ -264,12 +289,17 @@ export async function streamToFileAtomic(path: string, readable: Readable, optio
       bytes += n;
       onProgress?.(bytes);
     });
-    const stages: NodeJS.ReadWriteStream[] = options.expected && !alreadyVerifies(readable, options.expected) ? [new VerifyingStream(options.expected)] : [];
+    const stages: NodeJS.ReadWriteStream[] =
+      options.expected && !alreadyVerifies(readable, options.expected) ? [new VerifyingStream(options.expected)] : [];
     await pipeline([readable, ...stages, sink], options.signal ? { signal: options.signal } : {});
     if (options.expected && bytes !== options.expected.size) {
-      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `writing ${path}: wrote ${bytes} of the expected ${options.expected.size} bytes`, {
-        hint: 'the source delivered a different amount of content than its descriptor says; nothing was written',
-      });
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `writing ${path}: wrote ${bytes} of the expected ${options.expected.size} bytes`,
+        {
+          hint: 'the source delivered a different amount of content than its descriptor says; nothing was written',
+        },
+      );
     }
     const handle = fh;
     fh = undefined;
@@ -292,7 +322,12 @@ export async function streamToFileAtomic(path: string, readable: Readable, optio
  * {@link VerifyingStream} for `expected` ends without error only when size and
  * digest matched; any other source is hashed here.
  */
-async function readVerified(readable: Readable, expected: { digest: Digest; size: number }, path: string, signal: AbortSignal | undefined): Promise<Buffer> {
+async function readVerified(
+  readable: Readable,
+  expected: { digest: Digest; size: number },
+  path: string,
+  signal: AbortSignal | undefined,
+): Promise<Buffer> {
   const verified = alreadyVerifies(readable, expected);
   if (signal !== undefined) addAbortSignal(signal, readable);
   const chunks: Buffer[] = [];
@@ -301,9 +336,13 @@ async function readVerified(readable: Readable, expected: { digest: Digest; size
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     n += buf.length;
     if (n > expected.size) {
-      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `writing ${path}: received more than the expected ${expected.size} bytes`, {
-        hint: 'the source sent trailing bytes beyond the descriptor size; nothing was written',
-      });
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `writing ${path}: received more than the expected ${expected.size} bytes`,
+        {
+          hint: 'the source sent trailing bytes beyond the descriptor size; nothing was written',
+        },
+      );
     }
     chunks.push(buf);
   }
@@ -312,9 +351,13 @@ async function readVerified(readable: Readable, expected: { digest: Digest; size
     // The verifier checked size and digest of what it saw; a verifier resumed at an offset
     // would have delivered fewer bytes than `size`, so the count is checked here too.
     if (n !== expected.size) {
-      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `writing ${path}: received ${n} of the expected ${expected.size} bytes`, {
-        hint: 'the source delivered a different amount of content than its descriptor says; nothing was written',
-      });
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `writing ${path}: received ${n} of the expected ${expected.size} bytes`,
+        {
+          hint: 'the source delivered a different amount of content than its descriptor says; nothing was written',
+        },
+      );
     }
   } else {
     verifyContent(data, expected, `writing ${path}:`);
@@ -328,7 +371,12 @@ async function readVerified(readable: Readable, expected: { digest: Digest; size
  * open/write/fsync/close and renamed into place. Nothing touches the disk
  * before the content is verified, so a failure leaves no temp file at all.
  */
-async function smallToFileAtomic(path: string, readable: Readable, expected: { digest: Digest; size: number }, options: AtomicStreamOptions): Promise<{ bytes: number }> {
+async function smallToFileAtomic(
+  path: string,
+  readable: Readable,
+  expected: { digest: Digest; size: number },
+  options: AtomicStreamOptions,
+): Promise<{ bytes: number }> {
   let data: Buffer;
   try {
     options.signal?.throwIfAborted();
@@ -340,7 +388,8 @@ async function smallToFileAtomic(path: string, readable: Readable, expected: { d
     }
     throw ioError(err, 'writing', path);
   }
-  if (options.signal?.aborted) throw new OrasError('ERR_ORAS_ABORTED', `writing ${path}: aborted`, { cause: options.signal.reason });
+  if (options.signal?.aborted)
+    throw new OrasError('ERR_ORAS_ABORTED', `writing ${path}: aborted`, { cause: options.signal.reason });
   await writeFileAtomic(path, data, {
     ...(options.mode !== undefined ? { mode: options.mode } : {}),
     ...(options.dirSync !== undefined ? { dirSync: options.dirSync } : {}),

@@ -9,7 +9,7 @@ import { Annotation, MediaType } from '../oci/media-types.js';
  * `org.opencontainers.image.ref.name` annotation is the tag; one manifest may
  * have several tagged entries; a manifest without tags keeps one untagged
  * entry so it is not garbage.
-  * https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md#indexjson-file
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md#indexjson-file
  */
 
 /** The content of `index.json` (unknown top-level fields are preserved on rewrite). */
@@ -69,7 +69,11 @@ export function parseLayoutIndex(bytes: Uint8Array, path: string): LayoutIndex {
   }
   const d = doc as Record<string, unknown>;
   if (d.schemaVersion !== 2 || !Array.isArray(d.manifests)) {
-    throw new OrasError('ERR_ORAS_INVALID_MANIFEST', `${path} must have schemaVersion 2 and a manifests array`, corrupted);
+    throw new OrasError(
+      'ERR_ORAS_INVALID_MANIFEST',
+      `${path} must have schemaVersion 2 and a manifests array`,
+      corrupted,
+    );
   }
   d.manifests.forEach((m, i) => validateDescriptor(m, `index.json manifests[${i}]`));
   return d as unknown as LayoutIndex;

@@ -11,7 +11,7 @@ import type { CallOptions, Deleter, FetchOptions, PushOptions, ReferrerLister, T
  * The descriptor a referrers listing returns for a manifest (OCI distribution
  * spec): media type, digest, size, `artifactType` (the manifest's, else its
  * config media type) and the manifest's annotations.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers
  */
 export function toReferrerDescriptor(desc: Descriptor, parsed: ParsedManifest): Descriptor {
   const doc = parsed.kind === 'manifest' ? parsed.manifest : parsed.index;
@@ -36,7 +36,9 @@ export function checkAborted(signal: AbortSignal | undefined, what: string): voi
 }
 
 function notFound(what: string): OrasError {
-  return new OrasError('ERR_ORAS_NOT_FOUND', `${what} not found`, { hint: 'check the tag or digest; list tags to see what the store holds' });
+  return new OrasError('ERR_ORAS_NOT_FOUND', `${what} not found`, {
+    hint: 'check the tag or digest; list tags to see what the store holds',
+  });
 }
 
 interface Entry {
@@ -72,11 +74,18 @@ export class MemoryStore implements Target, Deleter, TagLister, ReferrerLister {
     checkAborted(options.signal, `pushing ${desc.digest}`);
     let data: Buffer;
     try {
-      data = content instanceof Uint8Array ? Buffer.from(content) : await readAll(content, desc.size, `content ${desc.digest}`);
+      data =
+        content instanceof Uint8Array
+          ? Buffer.from(content)
+          : await readAll(content, desc.size, `content ${desc.digest}`);
     } catch (err) {
       if (!(content instanceof Uint8Array)) content.destroy();
       if (isOrasError(err, 'ERR_ORAS_BODY_TOO_LARGE')) {
-        throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `content ${desc.digest}: received more than the expected ${desc.size} bytes`, { cause: err });
+        throw new OrasError(
+          'ERR_ORAS_SIZE_MISMATCH',
+          `content ${desc.digest}: received more than the expected ${desc.size} bytes`,
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -95,7 +104,10 @@ export class MemoryStore implements Target, Deleter, TagLister, ReferrerLister {
     const entry = this.content.get(desc.digest);
     if (!entry) throw notFound(`content ${desc.digest}`);
     if (entry.data.length !== desc.size) {
-      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `content ${desc.digest} is ${entry.data.length} bytes, descriptor says ${desc.size}`);
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `content ${desc.digest} is ${entry.data.length} bytes, descriptor says ${desc.size}`,
+      );
     }
     options.onProgress?.(entry.data.length);
     return Readable.from([entry.data]);
@@ -131,10 +143,15 @@ export class MemoryStore implements Target, Deleter, TagLister, ReferrerLister {
     if (!this.content.has(desc.digest)) throw notFound(`content ${desc.digest}`);
     const byDigest: boolean = isDigest(reference);
     if (byDigest) {
-      if (reference !== desc.digest) throw new OrasError('ERR_ORAS_INVALID_REFERENCE', `cannot tag ${desc.digest} as a different digest ${reference}`);
+      if (reference !== desc.digest)
+        throw new OrasError(
+          'ERR_ORAS_INVALID_REFERENCE',
+          `cannot tag ${desc.digest} as a different digest ${reference}`,
+        );
       return;
     }
-    if (reference.length === 0 || reference.length > 1024) throw new OrasError('ERR_ORAS_INVALID_REFERENCE', 'tag must be 1..1024 characters');
+    if (reference.length === 0 || reference.length > 1024)
+      throw new OrasError('ERR_ORAS_INVALID_REFERENCE', 'tag must be 1..1024 characters');
     this.tagMap.set(reference, plain(desc));
   }
 

@@ -9,7 +9,17 @@ import { childrenOf, MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } fr
 import { isManifestMediaType } from '../oci/media-types.js';
 import { acquireLock } from './file-lock.js';
 import {
-  emptyLayoutIndex, findTagged, isValidRefName, parseLayoutIndex, plainEntry, recordManifest, removeEntries, tagManifest, tagNames, untagManifest, type LayoutIndex,
+  emptyLayoutIndex,
+  findTagged,
+  isValidRefName,
+  parseLayoutIndex,
+  plainEntry,
+  recordManifest,
+  removeEntries,
+  tagManifest,
+  tagNames,
+  untagManifest,
+  type LayoutIndex,
 } from './layout-index.js';
 import { ioError, removeTempFiles, streamToFileAtomic, writeFileAtomic } from './fs-atomic.js';
 import { checkAborted, manifestSubject, toReferrerDescriptor } from './memory.js';
@@ -43,7 +53,7 @@ function notFound(what: string, hint = 'check the tag or digest; `tags()` lists 
  * A content store over an OCI image layout directory (image-spec
  * `image-layout.md`): `oci-layout`, `index.json`, `blobs/<alg>/<hex>`.
  * Interoperates with skopeo, oras-go and containerd layouts.
-  * https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md
  *
  * - Blobs are streamed to a temp file, verified (size + digest), then renamed
  *   into place: a partial or wrong blob is never visible. Digests are
@@ -92,7 +102,8 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, 'reading', layoutPath);
     }
     if (layoutText === undefined) {
-      if (!create || store.readOnly) throw notFound(`OCI layout ${store.dir}`, 'the directory has no oci-layout file; create the layout first');
+      if (!create || store.readOnly)
+        throw notFound(`OCI layout ${store.dir}`, 'the directory has no oci-layout file; create the layout first');
       await store.initialize();
     } else {
       let version: unknown;
@@ -102,7 +113,11 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
         version = undefined;
       }
       if (version !== LAYOUT_VERSION) {
-        throw new OrasError('ERR_ORAS_UNSUPPORTED', `${layoutPath}: unsupported imageLayoutVersion ${JSON.stringify(version)}`, { hint: `only OCI image layout ${LAYOUT_VERSION} is supported` });
+        throw new OrasError(
+          'ERR_ORAS_UNSUPPORTED',
+          `${layoutPath}: unsupported imageLayoutVersion ${JSON.stringify(version)}`,
+          { hint: `only OCI image layout ${LAYOUT_VERSION} is supported` },
+        );
       }
     }
     if (!store.readOnly) {
@@ -139,7 +154,9 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
     try {
       const st = await lstat(path);
       if (st.isSymbolicLink()) {
-        throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `${path} is a symlink; refusing to write through it`, { hint: 'an OCI layout must hold its blobs in real directories' });
+        throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `${path} is a symlink; refusing to write through it`, {
+          hint: 'an OCI layout must hold its blobs in real directories',
+        });
       }
     } catch (err) {
       if (isOrasError(err)) throw err;
@@ -158,7 +175,10 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
   }
 
   private denyWrite(what: string): void {
-    if (this.readOnly) throw new OrasError('ERR_ORAS_UNSUPPORTED', `${what}: the OCI layout ${this.dir} is opened read-only`, { hint: 'open the layout without readOnly to modify it' });
+    if (this.readOnly)
+      throw new OrasError('ERR_ORAS_UNSUPPORTED', `${what}: the OCI layout ${this.dir} is opened read-only`, {
+        hint: 'open the layout without readOnly to modify it',
+      });
   }
 
   /** Absolute path of the blob file for `digest` (digest validated first). */
@@ -169,7 +189,10 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
   /** Runs `fn` holding the in-process queue and the cross-process lock on index.json. */
   private locked<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const run = async (): Promise<T> => {
-      const release = await acquireLock(join(this.dir, INDEX_FILE), { timeoutMs: this.lockTimeoutMs, ...(signal ? { signal } : {}) });
+      const release = await acquireLock(join(this.dir, INDEX_FILE), {
+        timeoutMs: this.lockTimeoutMs,
+        ...(signal ? { signal } : {}),
+      });
       try {
         return await fn();
       } finally {
@@ -190,12 +213,20 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
         // Bounded read on the one handle (no stream: closing a handle under a stream can hang).
         const { size } = await fh.stat();
         if (size > MAX_INDEX_BYTES) {
-          throw new OrasError('ERR_ORAS_BODY_TOO_LARGE', `${path} is ${size} bytes, over the ${MAX_INDEX_BYTES}-byte limit`, {
-            hint: 'the layout index is unexpectedly large; check that the directory is an OCI image layout',
-          });
+          throw new OrasError(
+            'ERR_ORAS_BODY_TOO_LARGE',
+            `${path} is ${size} bytes, over the ${MAX_INDEX_BYTES}-byte limit`,
+            {
+              hint: 'the layout index is unexpectedly large; check that the directory is an OCI image layout',
+            },
+          );
         }
         bytes = await fh.readFile();
-        if (bytes.length > MAX_INDEX_BYTES) throw new OrasError('ERR_ORAS_BODY_TOO_LARGE', `${path} grew over the ${MAX_INDEX_BYTES}-byte limit while being read`);
+        if (bytes.length > MAX_INDEX_BYTES)
+          throw new OrasError(
+            'ERR_ORAS_BODY_TOO_LARGE',
+            `${path} grew over the ${MAX_INDEX_BYTES}-byte limit while being read`,
+          );
       } finally {
         await fh.close();
       }
@@ -295,23 +326,32 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
     });
     if (!st.isFile() || st.size !== desc.size) {
       await fh.close();
-      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `blob ${desc.digest} in ${this.dir} is ${st.size} bytes, descriptor says ${desc.size}`, {
-        hint: 'the layout is corrupted or the descriptor is wrong',
-      });
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `blob ${desc.digest} in ${this.dir} is ${st.size} bytes, descriptor says ${desc.size}`,
+        {
+          hint: 'the layout is corrupted or the descriptor is wrong',
+        },
+      );
     }
     const source = fh.createReadStream();
     const stages: NodeJS.ReadWriteStream[] = [];
-    if (this.verifyOnRead) stages.push(new VerifyingStream({ digest: desc.digest, size: desc.size }, { what: `blob ${desc.digest} in ${this.dir}` }));
+    if (this.verifyOnRead)
+      stages.push(
+        new VerifyingStream({ digest: desc.digest, size: desc.size }, { what: `blob ${desc.digest} in ${this.dir}` }),
+      );
     const onProgress = options.onProgress;
     if (onProgress) {
       let bytes = 0;
-      stages.push(new Transform({
-        transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback) {
-          bytes += chunk.length;
-          onProgress(bytes);
-          cb(null, chunk);
-        },
-      }));
+      stages.push(
+        new Transform({
+          transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback) {
+            bytes += chunk.length;
+            onProgress(bytes);
+            cb(null, chunk);
+          },
+        }),
+      );
     }
     if (stages.length === 0 && !options.signal) return source;
     const out = (stages.length > 0 ? pipeline([source, ...stages], () => undefined) : source) as Readable;
@@ -334,7 +374,8 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
       const st = await lstat(path);
       return st.isFile() && st.size === desc.size;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+        return false;
       throw ioError(err, 'checking', path);
     }
   }
@@ -362,7 +403,8 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`manifest ${reference}`);
         throw ioError(err, 'checking', path);
       }
-      if (size > MAX_MANIFEST_BYTES) throw new OrasError('ERR_ORAS_MANIFEST_TOO_LARGE', `${reference} is ${size} bytes, too large for a manifest`);
+      if (size > MAX_MANIFEST_BYTES)
+        throw new OrasError('ERR_ORAS_MANIFEST_TOO_LARGE', `${reference} is ${size} bytes, too large for a manifest`);
       const bytes = await readFile(path).catch((e: unknown) => {
         throw ioError(e, 'reading', path);
       });
@@ -386,14 +428,26 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
     parseDigest(desc.digest);
     const byDigest: boolean = isDigest(reference);
     if (byDigest) {
-      if (reference !== desc.digest) throw new OrasError('ERR_ORAS_INVALID_REFERENCE', `cannot tag ${desc.digest} as a different digest ${reference}`);
+      if (reference !== desc.digest)
+        throw new OrasError(
+          'ERR_ORAS_INVALID_REFERENCE',
+          `cannot tag ${desc.digest} as a different digest ${reference}`,
+        );
     } else if (!isValidRefName(reference)) {
-      throw new OrasError('ERR_ORAS_INVALID_REFERENCE', `invalid tag ${JSON.stringify(reference.slice(0, 200))} for an OCI layout`, {
-        hint: 'use letters, digits and . _ - : @ + / separators, e.g. v1.0',
-      });
+      throw new OrasError(
+        'ERR_ORAS_INVALID_REFERENCE',
+        `invalid tag ${JSON.stringify(reference.slice(0, 200))} for an OCI layout`,
+        {
+          hint: 'use letters, digits and . _ - : @ + / separators, e.g. v1.0',
+        },
+      );
     }
-    if (!(await this.exists(desc, options))) throw notFound(`content ${desc.digest}`, 'push the manifest before tagging it');
-    await this.updateIndex((index) => (byDigest ? recordManifest(index, desc) : tagManifest(index, desc, reference)), options.signal);
+    if (!(await this.exists(desc, options)))
+      throw notFound(`content ${desc.digest}`, 'push the manifest before tagging it');
+    await this.updateIndex(
+      (index) => (byDigest ? recordManifest(index, desc) : tagManifest(index, desc, reference)),
+      options.signal,
+    );
   }
 
   /** Removes a tag (the manifest stays, recorded untagged). `ERR_ORAS_NOT_FOUND` when the tag is absent. */
@@ -445,7 +499,10 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
   }
 
   /** Visits every manifest reachable from index.json (entries and index children), once each. */
-  private async walkManifests(visit: (desc: Descriptor, parsed: ParsedManifest) => void, signal?: AbortSignal): Promise<void> {
+  private async walkManifests(
+    visit: (desc: Descriptor, parsed: ParsedManifest) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const index = await this.readIndex();
     const seen = new Set<string>();
     const queue = index.manifests.map(plainEntry);
@@ -454,7 +511,8 @@ export class OciLayoutStore implements Target, Deleter, TagLister, ReferrerListe
       const desc = queue.shift() as Descriptor;
       if (seen.has(desc.digest)) continue;
       seen.add(desc.digest);
-      if (seen.size > MAX_SCAN_NODES) throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `more than ${MAX_SCAN_NODES} manifests in ${this.dir}`);
+      if (seen.size > MAX_SCAN_NODES)
+        throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `more than ${MAX_SCAN_NODES} manifests in ${this.dir}`);
       const parsed = await this.readManifest(desc);
       if (!parsed) continue;
       visit(desc, parsed);

@@ -8,7 +8,11 @@ import type { FetchOptions, Fetcher } from './store.js';
  * Reads a stream fully into memory, failing with `ERR_ORAS_BODY_TOO_LARGE`
  * as soon as more than `limit` bytes arrive (the stream is destroyed).
  */
-export async function readAll(stream: Readable | AsyncIterable<Uint8Array>, limit: number, what = 'body'): Promise<Buffer> {
+export async function readAll(
+  stream: Readable | AsyncIterable<Uint8Array>,
+  limit: number,
+  what = 'body',
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of stream) {
@@ -29,11 +33,20 @@ export async function readAll(stream: Readable | AsyncIterable<Uint8Array>, limi
  * Fetches a (small) descriptor's content fully and verifies it. Refuses
  * descriptors larger than `limit` before fetching anything.
  */
-export async function fetchAll(fetcher: Fetcher, desc: Descriptor, limit: number, options?: FetchOptions): Promise<Buffer> {
+export async function fetchAll(
+  fetcher: Fetcher,
+  desc: Descriptor,
+  limit: number,
+  options?: FetchOptions,
+): Promise<Buffer> {
   if (desc.size > limit) {
-    throw new OrasError('ERR_ORAS_MANIFEST_TOO_LARGE', `${desc.mediaType} ${desc.digest} is ${desc.size} bytes, over the ${limit}-byte limit`, {
-      hint: 'refusing to buffer it in memory; raise the limit option if this content is legitimate',
-    });
+    throw new OrasError(
+      'ERR_ORAS_MANIFEST_TOO_LARGE',
+      `${desc.mediaType} ${desc.digest} is ${desc.size} bytes, over the ${limit}-byte limit`,
+      {
+        hint: 'refusing to buffer it in memory; raise the limit option if this content is legitimate',
+      },
+    );
   }
   const data = await readAll(await fetcher.fetch(desc, options), limit, `content ${desc.digest}`);
   verifyContent(data, desc);

@@ -68,7 +68,12 @@ export interface UnhashedPushOptions extends PushOptions {
  * A rejected `digest` or an abort cancels the upload and rejects. Blobs only.
  */
 export interface UnhashedPusher {
-  pushUnhashed(open: () => Readable, size: number, digest: Promise<string>, options?: UnhashedPushOptions): Promise<'pushed' | 'exists'>;
+  pushUnhashed(
+    open: () => Readable,
+    size: number,
+    digest: Promise<string>,
+    options?: UnhashedPushOptions,
+  ): Promise<'pushed' | 'exists'>;
 }
 
 /** Tells whether content exists. */

@@ -30,9 +30,8 @@ export interface SyncWrittenOptions {
 }
 
 /** Absolute path of coreutils `sync` (never looked up in `$PATH`), or undefined. */
-const SYNC_BIN: string | undefined = process.platform === 'linux'
-  ? ['/usr/bin/sync', '/bin/sync'].find((p) => existsSync(p))
-  : undefined;
+const SYNC_BIN: string | undefined =
+  process.platform === 'linux' ? ['/usr/bin/sync', '/bin/sync'].find((p) => existsSync(p)) : undefined;
 
 function runSyncFs(dir: string): Promise<boolean> {
   const bin = SYNC_BIN;
@@ -82,7 +81,11 @@ async function fsyncFile(path: string): Promise<void> {
  * `syncfs`, one file system sync per distinct device among them covers all).
  * Files that vanished meanwhile are skipped. Returns the method used.
  */
-export async function syncWritten(files: readonly string[], dirs: Iterable<string>, options: SyncWrittenOptions = {}): Promise<SyncMethod> {
+export async function syncWritten(
+  files: readonly string[],
+  dirs: Iterable<string>,
+  options: SyncWrittenOptions = {},
+): Promise<SyncMethod> {
   const dirList = [...new Set(dirs)];
   if (files.length === 0 && dirList.length === 0) return 'none';
   options.signal?.throwIfAborted();
@@ -102,21 +105,25 @@ export async function syncWritten(files: readonly string[], dirs: Iterable<strin
   const limit = Math.max(1, options.concurrency ?? 16);
   for (let i = 0; i < files.length; i += limit) {
     options.signal?.throwIfAborted();
-    await Promise.all(files.slice(i, i + limit).map(async (f) => {
-      options.onSync?.('file', f);
-      try {
-        await fsyncFile(f);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }));
+    await Promise.all(
+      files.slice(i, i + limit).map(async (f) => {
+        options.onSync?.('file', f);
+        try {
+          await fsyncFile(f);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }),
+    );
   }
   for (let i = 0; i < dirList.length; i += limit) {
     options.signal?.throwIfAborted();
-    await Promise.all(dirList.slice(i, i + limit).map((d) => {
-      options.onSync?.('dir', d);
-      return fsyncDir(d);
-    }));
+    await Promise.all(
+      dirList.slice(i, i + limit).map((d) => {
+        options.onSync?.('dir', d);
+        return fsyncDir(d);
+      }),
+    );
   }
   return 'fsync';
 }

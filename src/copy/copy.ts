@@ -14,7 +14,12 @@ export { destinationTag } from './graph-copier.js';
  * once, and at most `concurrency` transfers run at a time. `subject` is not
  * followed unless `includeSubject`. Nothing is tagged.
  */
-export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descriptor, options: CopyOptions = {}): Promise<void> {
+export async function copyGraph(
+  src: ReadOnlyStorage,
+  dst: Storage,
+  root: Descriptor,
+  options: CopyOptions = {},
+): Promise<void> {
   await new GraphCopier(src, dst, options).copyGraph(root);
 }
 
@@ -24,7 +29,13 @@ export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descri
  * tag; nothing for a digest). Resolves with the root descriptor. See
  * {@link copyGraph} for the copy semantics and `CopyOptions` for the options.
  */
-export async function copy(src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef?: string, options: CopyOptions = {}): Promise<Descriptor> {
+export async function copy(
+  src: ReadOnlyTarget,
+  srcRef: string,
+  dst: Target,
+  dstRef?: string,
+  options: CopyOptions = {},
+): Promise<Descriptor> {
   const { root } = await copyReference(src, srcRef, dst, dstRef, options);
   return root;
 }

@@ -1,4 +1,10 @@
-import { hasReferrers, type ReadOnlyStorage, type ReadOnlyTarget, type Storage, type Target } from '../content/store.js';
+import {
+  hasReferrers,
+  type ReadOnlyStorage,
+  type ReadOnlyTarget,
+  type Storage,
+  type Target,
+} from '../content/store.js';
 import { OrasError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { copyReference, GraphCopier } from './graph-copier.js';
@@ -14,13 +20,23 @@ import type { ExtendedCopyOptions } from './options.js';
  * once. Each referrer is pushed after its subject, so its `subject` points at
  * content that already exists at the destination. Nothing is tagged.
  */
-export async function extendedCopyGraph(src: ReadOnlyStorage, dst: Storage, root: Descriptor, options: ExtendedCopyOptions = {}): Promise<void> {
+export async function extendedCopyGraph(
+  src: ReadOnlyStorage,
+  dst: Storage,
+  root: Descriptor,
+  options: ExtendedCopyOptions = {},
+): Promise<void> {
   const copier = new GraphCopier(src, dst, options);
   await copier.copyGraph(root);
   await copyReferrers(copier, src, root, options);
 }
 
-async function copyReferrers(copier: GraphCopier, src: ReadOnlyStorage, root: Descriptor, options: ExtendedCopyOptions): Promise<void> {
+async function copyReferrers(
+  copier: GraphCopier,
+  src: ReadOnlyStorage,
+  root: Descriptor,
+  options: ExtendedCopyOptions,
+): Promise<void> {
   if (!hasReferrers(src)) return;
   const maxDepth = options.maxReferrerDepth ?? 16;
   const maxReferrers = options.maxReferrers ?? 10_000;
@@ -35,7 +51,8 @@ async function copyReferrers(copier: GraphCopier, src: ReadOnlyStorage, root: De
       const d = queue.shift() as Descriptor;
       if (expanded.has(d.digest)) continue;
       expanded.add(d.digest);
-      if (expanded.size > maxReferrers * 4) throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `more than ${maxReferrers * 4} manifests scanned for referrers`);
+      if (expanded.size > maxReferrers * 4)
+        throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `more than ${maxReferrers * 4} manifests scanned for referrers`);
       out.push(d);
       queue.push(...(await copier.childManifests(d)));
     }
@@ -44,9 +61,13 @@ async function copyReferrers(copier: GraphCopier, src: ReadOnlyStorage, root: De
   let frontier = await manifestsOf(root);
   for (let level = 0; frontier.length > 0; level++) {
     if (level >= maxDepth) {
-      throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `referrers nested deeper than ${maxDepth} levels below ${root.digest}`, {
-        hint: 'raise maxReferrerDepth if this is legitimate',
-      });
+      throw new OrasError(
+        'ERR_ORAS_LIMIT_EXCEEDED',
+        `referrers nested deeper than ${maxDepth} levels below ${root.digest}`,
+        {
+          hint: 'raise maxReferrerDepth if this is legitimate',
+        },
+      );
     }
     const found: Descriptor[] = [];
     for (const m of frontier) {
@@ -59,7 +80,9 @@ async function copyReferrers(copier: GraphCopier, src: ReadOnlyStorage, root: De
         if (visited.has(r.digest)) continue;
         visited.add(r.digest);
         if (++copied > maxReferrers) {
-          throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `more than ${maxReferrers} referrers below ${root.digest}`, { hint: 'raise maxReferrers if this is legitimate' });
+          throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `more than ${maxReferrers} referrers below ${root.digest}`, {
+            hint: 'raise maxReferrers if this is legitimate',
+          });
         }
         found.push(r);
       }
@@ -78,7 +101,13 @@ async function copyReferrers(copier: GraphCopier, src: ReadOnlyStorage, root: De
  * then copies every referrer as {@link extendedCopyGraph} describes.
  * Resolves with the root descriptor.
  */
-export async function extendedCopy(src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef?: string, options: ExtendedCopyOptions = {}): Promise<Descriptor> {
+export async function extendedCopy(
+  src: ReadOnlyTarget,
+  srcRef: string,
+  dst: Target,
+  dstRef?: string,
+  options: ExtendedCopyOptions = {},
+): Promise<Descriptor> {
   const { root, copier } = await copyReference(src, srcRef, dst, dstRef, options);
   await copyReferrers(copier, src, root, options);
   return root;

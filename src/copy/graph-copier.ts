@@ -13,7 +13,12 @@ import { DEFAULT_COPY_CONCURRENCY, DEFAULT_MAX_DEPTH, type CopyOptions } from '.
 
 /** A destination that can push a manifest directly under a tag in one step (e.g. a remote repository). */
 export interface ReferencePusher {
-  pushReference(desc: Descriptor, content: Readable | Uint8Array, reference: string, options?: { signal?: AbortSignal }): Promise<void>;
+  pushReference(
+    desc: Descriptor,
+    content: Readable | Uint8Array,
+    reference: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<void>;
 }
 
 /** True when `t` has a `pushReference` method ({@link ReferencePusher}). */
@@ -125,14 +130,26 @@ export class GraphCopier {
   private node(desc: Descriptor, ancestors: readonly string[], depth: number): Promise<void> {
     parseDigest(desc.digest);
     if (ancestors.includes(desc.digest)) {
-      return Promise.reject(new OrasError('ERR_ORAS_CYCLE', `content graph cycle: ${desc.digest} references itself through ${ancestors.length} level(s)`, {
-        hint: 'the source holds a malformed graph; it cannot be copied',
-      }));
+      return Promise.reject(
+        new OrasError(
+          'ERR_ORAS_CYCLE',
+          `content graph cycle: ${desc.digest} references itself through ${ancestors.length} level(s)`,
+          {
+            hint: 'the source holds a malformed graph; it cannot be copied',
+          },
+        ),
+      );
     }
     if (depth > this.maxDepth) {
-      return Promise.reject(new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `content graph deeper than ${this.maxDepth} levels at ${desc.digest}`, {
-        hint: 'raise the maxDepth option if this nesting is legitimate',
-      }));
+      return Promise.reject(
+        new OrasError(
+          'ERR_ORAS_LIMIT_EXCEEDED',
+          `content graph deeper than ${this.maxDepth} levels at ${desc.digest}`,
+          {
+            hint: 'raise the maxDepth option if this nesting is legitimate',
+          },
+        ),
+      );
     }
     let p = this.memo.get(desc.digest);
     if (!p) {
@@ -249,9 +266,13 @@ export function destinationTag(srcRef: string, dstRef: string | undefined, root:
   const byDigest: boolean = isDigest(ref);
   if (!byDigest) return ref;
   if (dstRef !== undefined && dstRef !== '' && dstRef !== root.digest) {
-    throw new OrasError('ERR_ORAS_INVALID_REFERENCE', `destination digest ${dstRef} does not match the copied root ${root.digest}`, {
-      hint: 'give a tag as the destination reference, or the digest of the source',
-    });
+    throw new OrasError(
+      'ERR_ORAS_INVALID_REFERENCE',
+      `destination digest ${dstRef} does not match the copied root ${root.digest}`,
+      {
+        hint: 'give a tag as the destination reference, or the digest of the source',
+      },
+    );
   }
   return undefined;
 }
@@ -263,7 +284,13 @@ export function destinationTag(srcRef: string, dstRef: string | undefined, root:
  * can push by reference). Returns the root and the copier, so further graphs
  * (referrers) share its de-duplication.
  */
-export async function copyReference(src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef: string | undefined, options: CopyOptions): Promise<{ root: Descriptor; copier: GraphCopier }> {
+export async function copyReference(
+  src: ReadOnlyTarget,
+  srcRef: string,
+  dst: Target,
+  dstRef: string | undefined,
+  options: CopyOptions,
+): Promise<{ root: Descriptor; copier: GraphCopier }> {
   const callOpts = options.signal ? { signal: options.signal } : {};
   const root = await src.resolve(srcRef, callOpts);
   const tag = destinationTag(srcRef, dstRef, root);

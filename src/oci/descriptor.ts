@@ -81,14 +81,19 @@ function fail(field: string, problem: string): never {
 export function validateDescriptor(value: unknown, field = 'descriptor'): Descriptor {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(field, 'is not an object');
   const v = value as Record<string, unknown>;
-  if (typeof v.mediaType !== 'string' || v.mediaType.length === 0 || v.mediaType.length > 255) fail(`${field}.mediaType`, 'must be a non-empty string');
+  if (typeof v.mediaType !== 'string' || v.mediaType.length === 0 || v.mediaType.length > 255)
+    fail(`${field}.mediaType`, 'must be a non-empty string');
   parseDigest(v.digest, `${field}.digest`);
-  if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0) fail(`${field}.size`, 'must be a non-negative integer');
+  if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0)
+    fail(`${field}.size`, 'must be a non-negative integer');
   if (v.annotations !== undefined) {
-    if (typeof v.annotations !== 'object' || v.annotations === null || Array.isArray(v.annotations)) fail(`${field}.annotations`, 'must be an object');
-    for (const [k, a] of Object.entries(v.annotations)) if (typeof a !== 'string') fail(`${field}.annotations.${k}`, 'must be a string');
+    if (typeof v.annotations !== 'object' || v.annotations === null || Array.isArray(v.annotations))
+      fail(`${field}.annotations`, 'must be an object');
+    for (const [k, a] of Object.entries(v.annotations))
+      if (typeof a !== 'string') fail(`${field}.annotations.${k}`, 'must be a string');
   }
-  if (v.artifactType !== undefined && typeof v.artifactType !== 'string') fail(`${field}.artifactType`, 'must be a string');
+  if (v.artifactType !== undefined && typeof v.artifactType !== 'string')
+    fail(`${field}.artifactType`, 'must be a string');
   return v as unknown as Descriptor;
 }
 

@@ -23,7 +23,7 @@ export interface ParsedDigest {
  * Validates a digest strictly (lower-case hex, exact length, known algorithm)
  * and returns its parts. Throws `ERR_ORAS_INVALID_DIGEST` otherwise. Call this
  * before a digest is used in any URL or file path.
-  * https://github.com/opencontainers/image-spec/blob/v1.1.0/descriptor.md#digests
+ * https://github.com/opencontainers/image-spec/blob/v1.1.0/descriptor.md#digests
  */
 export function parseDigest(digest: unknown, field = 'digest'): ParsedDigest {
   if (typeof digest === 'string') {
@@ -64,16 +64,24 @@ export function hasherFor(digest: Digest): Hash {
 /** Throws `ERR_ORAS_DIGEST_MISMATCH` / `ERR_ORAS_SIZE_MISMATCH` when content does not match. */
 export function verifyContent(data: Uint8Array, expected: { digest: Digest; size: number }, what = 'content'): void {
   if (data.byteLength !== expected.size) {
-    throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `${what} size ${data.byteLength} does not match expected ${expected.size} (${expected.digest})`, {
-      hint: 'the source served different content than its descriptor says; do not trust it',
-    });
+    throw new OrasError(
+      'ERR_ORAS_SIZE_MISMATCH',
+      `${what} size ${data.byteLength} does not match expected ${expected.size} (${expected.digest})`,
+      {
+        hint: 'the source served different content than its descriptor says; do not trust it',
+      },
+    );
   }
   const { algorithm } = parseDigest(expected.digest);
   const actual = `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
   if (actual !== expected.digest) {
-    throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${what} digest mismatch: expected ${expected.digest}, got ${actual}`, {
-      hint: 'the source served corrupted or tampered content; nothing was written',
-    });
+    throw new OrasError(
+      'ERR_ORAS_DIGEST_MISMATCH',
+      `${what} digest mismatch: expected ${expected.digest}, got ${actual}`,
+      {
+        hint: 'the source served corrupted or tampered content; nothing was written',
+      },
+    );
   }
 }
 
@@ -119,9 +127,15 @@ export class VerifyingStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.count += chunk.length;
     if (this.count > this.expected.size) {
-      cb(new OrasError('ERR_ORAS_SIZE_MISMATCH', `${this.what}: received more than the expected ${this.expected.size} bytes`, {
-        hint: 'the source sent trailing bytes beyond the descriptor size; nothing was written',
-      }));
+      cb(
+        new OrasError(
+          'ERR_ORAS_SIZE_MISMATCH',
+          `${this.what}: received more than the expected ${this.expected.size} bytes`,
+          {
+            hint: 'the source sent trailing bytes beyond the descriptor size; nothing was written',
+          },
+        ),
+      );
       return;
     }
     this.hash.update(chunk);
@@ -130,16 +144,24 @@ export class VerifyingStream extends Transform {
 
   override _flush(cb: TransformCallback): void {
     if (this.count !== this.expected.size) {
-      cb(new OrasError('ERR_ORAS_SIZE_MISMATCH', `${this.what}: received ${this.count} of ${this.expected.size} bytes (truncated)`, {
-        hint: 'the transfer ended early; retry, and check the network or registry',
-      }));
+      cb(
+        new OrasError(
+          'ERR_ORAS_SIZE_MISMATCH',
+          `${this.what}: received ${this.count} of ${this.expected.size} bytes (truncated)`,
+          {
+            hint: 'the transfer ended early; retry, and check the network or registry',
+          },
+        ),
+      );
       return;
     }
     const actual = `${this.algorithm}:${this.hash.digest('hex')}`;
     if (actual !== this.expected.digest) {
-      cb(new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${this.what}: digest mismatch, got ${actual}`, {
-        hint: 'the source served corrupted or tampered content; nothing was written',
-      }));
+      cb(
+        new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${this.what}: digest mismatch, got ${actual}`, {
+          hint: 'the source served corrupted or tampered content; nothing was written',
+        }),
+      );
       return;
     }
     cb();

@@ -22,7 +22,10 @@ const READ_BYTES = 1024 * 1024;
  * on `cause`) when the file cannot be read, `ERR_ORAS_ABORTED` when `signal`
  * aborts.
  */
-export async function digestFile(path: string, options: DigestFileOptions = {}): Promise<{ digest: Digest; size: number }> {
+export async function digestFile(
+  path: string,
+  options: DigestFileOptions = {},
+): Promise<{ digest: Digest; size: number }> {
   const algorithm = options.algorithm ?? 'sha256';
   const signal = options.signal;
   try {

@@ -29,7 +29,10 @@ function invalid(message: string, hint = 'the document is not a valid OCI/Docker
  */
 export function parseManifest(bytes: Uint8Array, declaredMediaType?: string): ParsedManifest {
   if (bytes.byteLength > MAX_MANIFEST_BYTES) {
-    throw new OrasError('ERR_ORAS_MANIFEST_TOO_LARGE', `manifest is ${bytes.byteLength} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
+    throw new OrasError(
+      'ERR_ORAS_MANIFEST_TOO_LARGE',
+      `manifest is ${bytes.byteLength} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+    );
   }
   let doc: unknown;
   try {
@@ -44,14 +47,25 @@ export function parseManifest(bytes: Uint8Array, declaredMediaType?: string): Pa
   if (d.mediaType !== undefined && docType === undefined) invalid('manifest mediaType must be a string');
   const declared = declaredMediaType?.split(';')[0]?.trim();
   if (docType !== undefined && declared && declared !== docType && declared !== MediaType.OctetStream) {
-    throw new OrasError('ERR_ORAS_MEDIA_TYPE_MISMATCH', `manifest mediaType ${docType} does not match the declared ${declared}`, {
-      hint: 'the registry served a document whose type disagrees with its Content-Type or descriptor; refusing it',
-    });
+    throw new OrasError(
+      'ERR_ORAS_MEDIA_TYPE_MISMATCH',
+      `manifest mediaType ${docType} does not match the declared ${declared}`,
+      {
+        hint: 'the registry served a document whose type disagrees with its Content-Type or descriptor; refusing it',
+      },
+    );
   }
   const hasManifests = 'manifests' in d;
   const hasImageFields = 'layers' in d || 'config' in d;
-  if (hasManifests && hasImageFields) invalid('ambiguous document: has both manifests and layers/config (CVE-2021-41190)');
-  const mediaType = docType ?? (declared && declared !== MediaType.OctetStream ? declared : hasManifests ? MediaType.ImageIndex : MediaType.ImageManifest);
+  if (hasManifests && hasImageFields)
+    invalid('ambiguous document: has both manifests and layers/config (CVE-2021-41190)');
+  const mediaType =
+    docType ??
+    (declared && declared !== MediaType.OctetStream
+      ? declared
+      : hasManifests
+        ? MediaType.ImageIndex
+        : MediaType.ImageManifest);
   if (hasManifests || isIndexMediaType(mediaType)) {
     if (!Array.isArray(d.manifests)) invalid('index manifests must be an array');
     if (hasImageFields) invalid('ambiguous document: index with layers/config');
@@ -63,7 +77,8 @@ export function parseManifest(bytes: Uint8Array, declaredMediaType?: string): Pa
   if (!Array.isArray(d.layers)) invalid('manifest layers must be an array');
   (d.layers as unknown[]).forEach((l, i) => validateDescriptor(l, `layers[${i}]`));
   if (d.subject !== undefined) validateDescriptor(d.subject, 'subject');
-  if (d.artifactType !== undefined && typeof d.artifactType !== 'string') invalid('manifest artifactType must be a string');
+  if (d.artifactType !== undefined && typeof d.artifactType !== 'string')
+    invalid('manifest artifactType must be a string');
   return { kind: 'manifest', mediaType, manifest: d as unknown as ImageManifest };
 }
 

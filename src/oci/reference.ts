@@ -15,12 +15,17 @@ export interface Reference {
 
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const REPO_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const HOST_RE = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::[0-9]{1,5})?$/;
+const HOST_RE =
+  /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::[0-9]{1,5})?$/;
 
 function bad(ref: string, problem: string): never {
-  throw new OrasError('ERR_ORAS_INVALID_REFERENCE', `invalid reference ${JSON.stringify(ref.slice(0, 200))}: ${problem}`, {
-    hint: 'use registry/repository[:tag][@digest], e.g. localhost:5000/hello:v1',
-  });
+  throw new OrasError(
+    'ERR_ORAS_INVALID_REFERENCE',
+    `invalid reference ${JSON.stringify(ref.slice(0, 200))}: ${problem}`,
+    {
+      hint: 'use registry/repository[:tag][@digest], e.g. localhost:5000/hello:v1',
+    },
+  );
 }
 
 /**
@@ -43,7 +48,9 @@ export function validateTag(tag: string): string {
  */
 export function validateRepository(repo: string, whole = repo): string {
   if (repo.length === 0 || repo.length > 255) bad(whole, 'repository must be 1..255 characters');
-  for (const c of repo.split('/')) if (!REPO_COMPONENT_RE.test(c)) bad(whole, `repository component ${JSON.stringify(c)} is not lower-case [a-z0-9] with . _ - separators`);
+  for (const c of repo.split('/'))
+    if (!REPO_COMPONENT_RE.test(c))
+      bad(whole, `repository component ${JSON.stringify(c)} is not lower-case [a-z0-9] with . _ - separators`);
   return repo;
 }
 
@@ -79,14 +86,20 @@ export function parseReference(input: string): Reference {
   if (colon >= 0) {
     tag = path.slice(colon + 1);
     path = path.slice(0, colon);
-    if (!TAG_RE.test(tag)) bad(ref, `tag ${JSON.stringify(tag.slice(0, 130))} must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
+    if (!TAG_RE.test(tag))
+      bad(ref, `tag ${JSON.stringify(tag.slice(0, 130))} must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
   }
   if (registry === 'docker.io' || registry === 'index.docker.io') {
     registry = 'registry-1.docker.io';
     if (!path.includes('/')) path = `library/${path}`;
   }
   validateRepository(path, ref);
-  return { registry, repository: path, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
+  return {
+    registry,
+    repository: path,
+    ...(tag !== undefined ? { tag } : {}),
+    ...(digest !== undefined ? { digest } : {}),
+  };
 }
 
 /** Parses `registry[:port]` or `registry/repo` for commands that take a registry only (e.g. `repo ls`). */

@@ -63,28 +63,59 @@ export interface FetchLockedResult {
 async function lockPath(arg: string): Promise<string> {
   const abs = resolvePath(arg);
   const st = await stat(abs).catch(() => undefined);
-  if (st === undefined) throw new OrasError('ERR_ORAS_NOT_FOUND', `${arg} not found`, { hint: `pass the path of an ${LOCKFILE_NAME} (or of the directory holding it)` });
+  if (st === undefined)
+    throw new OrasError('ERR_ORAS_NOT_FOUND', `${arg} not found`, {
+      hint: `pass the path of an ${LOCKFILE_NAME} (or of the directory holding it)`,
+    });
   return st.isDirectory() ? join(abs, LOCKFILE_NAME) : abs;
 }
 
 async function readLock(path: string): Promise<Lockfile> {
   const st = await stat(path).catch(() => undefined);
-  if (st === undefined) throw new OrasError('ERR_ORAS_NOT_FOUND', `${path} not found`, { hint: 'run `oras install` where artifacts.yaml is to create the lock, and commit it' });
-  if (st.size > MAX_LOCKFILE_BYTES) throw new OrasError('ERR_ORAS_LOCKFILE', `${path} is ${st.size} bytes, over the ${MAX_LOCKFILE_BYTES}-byte limit`);
+  if (st === undefined)
+    throw new OrasError('ERR_ORAS_NOT_FOUND', `${path} not found`, {
+      hint: 'run `oras install` where artifacts.yaml is to create the lock, and commit it',
+    });
+  if (st.size > MAX_LOCKFILE_BYTES)
+    throw new OrasError('ERR_ORAS_LOCKFILE', `${path} is ${st.size} bytes, over the ${MAX_LOCKFILE_BYTES}-byte limit`);
   return parseLockfileText(await readFile(path, 'utf8'), basename(path));
 }
 
 /** Caches one dependency's manifest (by locked digest) and config; returns the parsed manifest. */
-async function manifestOf(cache: ProjectCache, dep: LockedDependency, source: () => Promise<ResolveTarget>, offline: boolean, signal?: AbortSignal): Promise<ImageManifest> {
-  let desc: Descriptor | undefined = await cache.store.resolve(dep.digest).then((d) => ({ mediaType: dep.mediaType, digest: dep.digest, size: d.size }), () => undefined);
+async function manifestOf(
+  cache: ProjectCache,
+  dep: LockedDependency,
+  source: () => Promise<ResolveTarget>,
+  offline: boolean,
+  signal?: AbortSignal,
+): Promise<ImageManifest> {
+  let desc: Descriptor | undefined = await cache.store.resolve(dep.digest).then(
+    (d) => ({ mediaType: dep.mediaType, digest: dep.digest, size: d.size }),
+    () => undefined,
+  );
   const src = desc === undefined && !offline ? await source() : undefined;
   if (desc === undefined) {
-    if (src === undefined) throw new OrasError('ERR_ORAS_OFFLINE', `offline: manifest ${dep.digest} (${dep.resolved}) is not in the cache`, { hint: 'run `oras fetch` without --offline' });
+    if (src === undefined)
+      throw new OrasError('ERR_ORAS_OFFLINE', `offline: manifest ${dep.digest} (${dep.resolved}) is not in the cache`, {
+        hint: 'run `oras fetch` without --offline',
+      });
     desc = await src.resolve(dep.digest, signal ? { signal } : {});
-    if (desc.digest !== dep.digest) throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${dep.resolved} resolved to ${desc.digest}, not the locked ${dep.digest}`);
+    if (desc.digest !== dep.digest)
+      throw new OrasError(
+        'ERR_ORAS_DIGEST_MISMATCH',
+        `${dep.resolved} resolved to ${desc.digest}, not the locked ${dep.digest}`,
+      );
   }
-  const parsed = parseManifest(await cache.manifest(desc, src, { offline, ...(signal ? { signal } : {}) }), desc.mediaType);
-  if (parsed.kind !== 'manifest') throw new OrasError('ERR_ORAS_LOCKFILE', `locked digest ${dep.digest} of ${dep.resolved} is an index, not a manifest`, { hint: 'delete the entry from artifacts.lock and run `oras install`' });
+  const parsed = parseManifest(
+    await cache.manifest(desc, src, { offline, ...(signal ? { signal } : {}) }),
+    desc.mediaType,
+  );
+  if (parsed.kind !== 'manifest')
+    throw new OrasError(
+      'ERR_ORAS_LOCKFILE',
+      `locked digest ${dep.digest} of ${dep.resolved} is an index, not a manifest`,
+      { hint: 'delete the entry from artifacts.lock and run `oras install`' },
+    );
   if (!offline) await keepConfig(cache, parsed.manifest, src ?? (await source()), signal);
   return parsed.manifest;
 }
@@ -113,7 +144,9 @@ export async function fetchLocked(options: FetchLockedOptions): Promise<FetchLoc
     };
     const limit = pLimit(Math.max(1, options.concurrency ?? 8));
     const deps = Object.entries(lock.dependencies);
-    const manifests = await Promise.all(deps.map(([, dep]) => limit(() => manifestOf(cache, dep, sourceOf(dep), offline, signal))));
+    const manifests = await Promise.all(
+      deps.map(([, dep]) => limit(() => manifestOf(cache, dep, sourceOf(dep), offline, signal))),
+    );
     const needs: BlobNeed[] = [];
     const dirLayers: { layer: Descriptor; dep: LockedDependency; manifest: ImageManifest }[] = [];
     for (const [i, [name, dep]] of deps.entries()) {
@@ -124,20 +157,34 @@ export async function fetchLocked(options: FetchLockedOptions): Promise<FetchLoc
         if (seen.has(f.layer)) continue;
         seen.add(f.layer);
         const layer = f.layer === f.digest ? undefined : m.layers.find((l) => l.digest === f.layer);
-        if (f.layer !== f.digest && layer === undefined) throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${f.layer} of ${name} is not in manifest ${dep.digest}`, { hint: `the lockfile was edited; run \`oras update ${name}\`` });
+        if (f.layer !== f.digest && layer === undefined)
+          throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${f.layer} of ${name} is not in manifest ${dep.digest}`, {
+            hint: `the lockfile was edited; run \`oras update ${name}\``,
+          });
         const desc: Descriptor = layer ?? { mediaType: 'application/octet-stream', digest: f.digest, size: f.size };
         // Offline, ensureBlobs only checks presence and never uses the source.
         needs.push({ desc, source: source as ResolveTarget, label: `${name} ${f.path}` });
         if (layer !== undefined) dirLayers.push({ layer, dep, manifest: m });
       }
     }
-    await cache.ensureBlobs(needs, { offline, concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)), ...(signal ? { signal } : {}) });
+    await cache.ensureBlobs(needs, {
+      offline,
+      concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
+      ...(signal ? { signal } : {}),
+    });
     counts.blobs = new Set(needs.map((n) => n.desc.digest)).size;
     const { planPull } = await import('../artifact/pull.js');
     for (const { layer, manifest } of dirLayers) {
-      const l = planPull(manifest, { outDir: '/', includeUntitled: true }).layers.find((x) => x.layer.digest === layer.digest);
+      const l = planPull(manifest, { outDir: '/', includeUntitled: true }).layers.find(
+        (x) => x.layer.digest === layer.digest,
+      );
       const contentDigest = layer.annotations?.[Annotation.ContentDigest];
-      await cache.unpack(layer, undefined, { offline: true, ...(l !== undefined ? { stripPrefix: l.title } : {}), ...(contentDigest !== undefined ? { expectedUncompressedDigest: contentDigest } : {}), ...(signal ? { signal } : {}) });
+      await cache.unpack(layer, undefined, {
+        offline: true,
+        ...(l !== undefined ? { stripPrefix: l.title } : {}),
+        ...(contentDigest !== undefined ? { expectedUncompressedDigest: contentDigest } : {}),
+        ...(signal ? { signal } : {}),
+      });
       counts.unpacked += 1;
     }
     return { dryRun: false, lockfile: lock };

@@ -50,7 +50,14 @@ export type { Issue, PathSegment } from './spec/issues.js';
 
 // Plan: resolution and the pure diff
 export { resolveDependency, resolveAll } from './plan/resolve.js';
-export type { ResolveContext, ResolveTarget, ResolvedDependency, ResolveAllOptions, ResolveAllResult, RebasedDependency } from './plan/resolve.js';
+export type {
+  ResolveContext,
+  ResolveTarget,
+  ResolvedDependency,
+  ResolveAllOptions,
+  ResolveAllResult,
+  RebasedDependency,
+} from './plan/resolve.js';
 export type { SemverTag, SemverTags } from './plan/semver-tags.js';
 export { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
 export type { SpecChange, CompareOptions } from './plan/spec-diff.js';

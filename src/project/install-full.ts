@@ -22,7 +22,17 @@ import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
 import { resolveAll, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
-import { LOCKFILE_VERSION, type FileStamp, type InstallState, type LockedDependency, type LockedFile, type Lockfile, type Plan, type PlanAction, type ProjectManifest } from './types.js';
+import {
+  LOCKFILE_VERSION,
+  type FileStamp,
+  type InstallState,
+  type LockedDependency,
+  type LockedFile,
+  type Lockfile,
+  type Plan,
+  type PlanAction,
+  type ProjectManifest,
+} from './types.js';
 
 /**
  * The full install path (resolution, planning, fetching, reify), loaded by
@@ -41,18 +51,24 @@ function checkOverlaps(lock: Lockfile): void {
     for (const f of dep.files) {
       const other = owner.get(f.path);
       if (other !== undefined && other !== name) {
-        throw new OrasError('ERR_ORAS_USAGE', `dependencies '${other}' and '${name}' both install ${f.path}`, { hint: 'give them different `path`s, or narrow them with include/exclude' });
+        throw new OrasError('ERR_ORAS_USAGE', `dependencies '${other}' and '${name}' both install ${f.path}`, {
+          hint: 'give them different `path`s, or narrow them with include/exclude',
+        });
       }
       owner.set(f.path, name);
     }
   }
   for (const path of owner.keys()) {
     for (let d = posix.dirname(path); d !== '.'; d = posix.dirname(d)) {
-      if (owner.has(d)) throw new OrasError('ERR_ORAS_USAGE', `${d} is installed as a file by '${owner.get(d)}' but is a directory for ${path} ('${owner.get(path)}')`, { hint: 'give the dependencies different `path`s' });
+      if (owner.has(d))
+        throw new OrasError(
+          'ERR_ORAS_USAGE',
+          `${d} is installed as a file by '${owner.get(d)}' but is a directory for ${path} ('${owner.get(path)}')`,
+          { hint: 'give the dependencies different `path`s' },
+        );
     }
   }
 }
-
 
 /** What {@link install} already established before handing over to {@link installFull}. */
 export interface FullRun {
@@ -101,10 +117,17 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   if (frozen) {
     const { changes } = compareManifestToLock(manifest, oldLock, { sections: ['dependencies'] });
     if (changes.length > 0 || (oldLock === undefined && Object.keys(manifest.dependencies).length > 0)) {
-      throw new OrasError('ERR_ORAS_FROZEN_LOCKFILE', `artifacts.lock is out of date with artifacts.yaml:\n${formatSpecChanges(changes) || '(no artifacts.lock)'}`, {
-        hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to update artifacts.lock, and commit it',
-        details: { changes: changes.map((c) => ({ ...c })), ...(oldLock === undefined ? { lockfile: 'missing' } : {}) },
-      });
+      throw new OrasError(
+        'ERR_ORAS_FROZEN_LOCKFILE',
+        `artifacts.lock is out of date with artifacts.yaml:\n${formatSpecChanges(changes) || '(no artifacts.lock)'}`,
+        {
+          hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to update artifacts.lock, and commit it',
+          details: {
+            changes: changes.map((c) => ({ ...c })),
+            ...(oldLock === undefined ? { lockfile: 'missing' } : {}),
+          },
+        },
+      );
     }
     lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
     // The lock names only what artifacts.yaml names, and lists only what its manifests produce.
@@ -115,8 +138,23 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   } else {
     // Entries naming another repository, tag or digest than artifacts.yaml are re-resolved.
     const rejected = oldLock === undefined ? [] : await lockBindingProblems(manifest, oldLock);
-    for (const p of rejected) emit(onEvent, { type: 'lock-entry-rejected', dependency: p.dependency, reason: `artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`, action: 're-resolve' });
-    lock = await computeLock(manifest, withoutEntries(oldLock, rejected.map((p) => p.dependency)), options, sources, cache);
+    for (const p of rejected)
+      emit(onEvent, {
+        type: 'lock-entry-rejected',
+        dependency: p.dependency,
+        reason: `artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`,
+        action: 're-resolve',
+      });
+    lock = await computeLock(
+      manifest,
+      withoutEntries(
+        oldLock,
+        rejected.map((p) => p.dependency),
+      ),
+      options,
+      sources,
+      cache,
+    );
   }
   checkOverlaps(lock);
   // Entries kept by resolution are the old lock's own objects: when every entry is, nothing changed
@@ -125,10 +163,14 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     const keys = Object.keys(a);
     return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
   };
-  const lockfileChanged = old.merged || (oldLock === undefined
-    ? Object.keys(lock.dependencies).length > 0 || Object.keys(lock.publish).length > 0
-    : !(lock === oldLock || (sameEntries(lock.dependencies, oldLock.dependencies) && sameEntries(lock.publish, oldLock.publish)))
-      && serializeLockfile(oldLock) !== serializeLockfile(lock));
+  const lockfileChanged =
+    old.merged ||
+    (oldLock === undefined
+      ? Object.keys(lock.dependencies).length > 0 || Object.keys(lock.publish).length > 0
+      : !(
+          lock === oldLock ||
+          (sameEntries(lock.dependencies, oldLock.dependencies) && sameEntries(lock.publish, oldLock.publish))
+        ) && serializeLockfile(oldLock) !== serializeLockfile(lock));
   // The new lock stays in memory until the tree follows it (written after reify, below).
   const writeLock = lockfileChanged && !frozen && !dryRun;
   const t1 = performance.now();
@@ -136,21 +178,32 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   // An earlier install left its in-progress marker (killed or power loss before its writes were
   // synced): rehash every file, and rewrite what that run tore instead of calling it a user edit.
   const interrupted = await readInProgress(projectDir);
-  const observed = await loadActual(projectDir, state, { ideal: lock, ...(options.verify === true || interrupted !== undefined ? { verify: true } : {}), ...(onEvent ? { onEvent } : {}) });
+  const observed = await loadActual(projectDir, state, {
+    ideal: lock,
+    ...(options.verify === true || interrupted !== undefined ? { verify: true } : {}),
+    ...(onEvent ? { onEvent } : {}),
+  });
   const actual = interrupted === undefined ? observed : withoutTornWrites(observed, interrupted, lock);
   const plan: Plan = diff(lock, actual, { force: options.force === true });
   const counts = countPlan(plan);
   emit(onEvent, { type: 'plan', counts });
   const t2 = performance.now();
   const result = (fetch: number, reified: number): InstallResult => ({
-    counts, lockfileChanged, lockfile: lock, actions: plan.actions, dryRun, fastPath: false,
+    counts,
+    lockfileChanged,
+    lockfile: lock,
+    actions: plan.actions,
+    dryRun,
+    fastPath: false,
     durations: { resolve: t1 - t0, plan: t2 - t1, fetch, reify: reified, total: performance.now() - t0 },
   });
   if (dryRun) return result(0, 0);
   assertNoConflicts(plan);
 
   // Make content available: plain blobs by (digest, size) from the lock; unpacked layers need their listing.
-  const writes = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change');
+  const writes = plan.actions.filter(
+    (a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change',
+  );
   const needs: BlobNeed[] = [];
   const unpackedLayers = new Map<string, string>(); // layer digest → dependency name
   const plainWrites: typeof writes = [];
@@ -163,19 +216,35 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   for (const [i, a] of plainWrites.entries()) {
     if (cached[i] === true) continue;
     const desc: Descriptor = { mediaType: 'application/octet-stream', digest: a.file.digest, size: a.file.size };
-    needs.push({ desc, source: await sources.forDependency(lock.dependencies[a.dependency]!), label: `${a.dependency} ${a.path}` });
+    needs.push({
+      desc,
+      source: await sources.forDependency(lock.dependencies[a.dependency]!),
+      label: `${a.dependency} ${a.path}`,
+    });
   }
-  await cache.ensureBlobs(needs, { offline, concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)), ...(options.signal ? { signal: options.signal } : {}) });
-  const roots = new Map<string, { root: string; layer: Descriptor; source: ResolveTarget | undefined; title: string }>();
+  await cache.ensureBlobs(needs, {
+    offline,
+    concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const roots = new Map<
+    string,
+    { root: string; layer: Descriptor; source: ResolveTarget | undefined; title: string }
+  >();
   for (const [layerDigest, depName] of unpackedLayers) {
     const dep = lock.dependencies[depName]!;
     const m = await sources.manifest(dep);
     const depPath = posix.normalize(dep.specifier.path).replace(/\/+$/, '');
     const planPull = await loadPlanPull();
-    const l = planPull(m, { outDir: '/' }).layers.find((x) => x.layer.digest === layerDigest)
-      ?? planPull(m, { outDir: '/', includeUntitled: true }).layers.find((x) => x.layer.digest === layerDigest);
-    if (l === undefined) throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${layerDigest} of ${depName} is not in manifest ${dep.digest}`, { hint: 'the lockfile was edited; run `oras update ' + depName + '`' });
-    const source = (await cache.readMarker(layerDigest)) !== undefined || offline ? undefined : await sources.forDependency(dep);
+    const l =
+      planPull(m, { outDir: '/' }).layers.find((x) => x.layer.digest === layerDigest) ??
+      planPull(m, { outDir: '/', includeUntitled: true }).layers.find((x) => x.layer.digest === layerDigest);
+    if (l === undefined)
+      throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${layerDigest} of ${depName} is not in manifest ${dep.digest}`, {
+        hint: 'the lockfile was edited; run `oras update ' + depName + '`',
+      });
+    const source =
+      (await cache.readMarker(layerDigest)) !== undefined || offline ? undefined : await sources.forDependency(dep);
     roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, source, title: l.title });
     await cache.unpack(l.layer, source, { offline, stripPrefix: l.title });
   }
@@ -184,20 +253,30 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   const sourceFor = async (file: LockedFile): Promise<string> => {
     if (file.layer === file.digest) return cache.blobPath(file.digest);
     const r = roots.get(file.layer);
-    if (r === undefined || !file.path.startsWith(`${r.root}/`)) throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} is not inside its layer root`, { hint: 'the lockfile was edited; run `oras update`' });
+    if (r === undefined || !file.path.startsWith(`${r.root}/`))
+      throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} is not inside its layer root`, {
+        hint: 'the lockfile was edited; run `oras update`',
+      });
     return cache.unpackedFile(r.layer, file.path.slice(r.root.length + 1), r.source, { offline, stripPrefix: r.title });
   };
   // Recorded with the state only if everything succeeds: enables the next run's fast path.
-  const agree = (stamp: FileStamp | null): boolean => frozen || (compareManifestToLock(manifest, lock, { sections: ['dependencies'] }).changes.length === 0
-    && !(stamp === null && Object.keys(manifest.dependencies).length > 0));
+  const agree = (stamp: FileStamp | null): boolean =>
+    frozen ||
+    (compareManifestToLock(manifest, lock, { sections: ['dependencies'] }).changes.length === 0 &&
+      !(stamp === null && Object.keys(manifest.dependencies).length > 0));
   // Lock-write order: the tree first, then artifacts.lock, then the state's input stamps. A refused
   // or failed reify leaves artifacts.lock as it was (the state records what landed); a crash
   // between the steps leaves a state without input stamps, so the rerun takes the full path and
   // converges (it resolves the same lock again: nothing moves without `update`).
   const reified = await reify({
-    projectDir, plan, actual, state, sourceFor,
+    projectDir,
+    plan,
+    actual,
+    state,
+    sourceFor,
     ...(writeLock ? {} : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
-    roots: dependencyRoots(lock), env: stateEnv(options.env),
+    roots: dependencyRoots(lock),
+    env: stateEnv(options.env),
     concurrency: options.concurrency ?? 8,
     ...(options.linkMode !== undefined ? { linkMode: options.linkMode } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
@@ -207,7 +286,16 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     const written = await writeLockfileStamped(projectDir, lock);
     emit(onEvent, { type: 'lockfile-written', path: written.path });
     const files = reified.state.files;
-    await writeState(projectDir, { stateVersion: 1, files, ...(reified.state.roots !== undefined ? { roots: reified.state.roots } : {}), inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) } }, { env: stateEnv(options.env) });
+    await writeState(
+      projectDir,
+      {
+        stateVersion: 1,
+        files,
+        ...(reified.state.roots !== undefined ? { roots: reified.state.roots } : {}),
+        inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) },
+      },
+      { env: stateEnv(options.env) },
+    );
     emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
   }
   return result(t3 - t2, performance.now() - t3);
@@ -219,7 +307,11 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
  * rewritten). With `frozen` a conflicted lock is `ERR_ORAS_FROZEN_LOCKFILE`
  * naming the file and the fix.
  */
-async function readOldLock(projectDir: string, frozen: boolean, onEvent: ProjectListener | undefined): Promise<{ lock: Lockfile | undefined; stamp: FileStamp | null; merged: boolean }> {
+async function readOldLock(
+  projectDir: string,
+  frozen: boolean,
+  onEvent: ProjectListener | undefined,
+): Promise<{ lock: Lockfile | undefined; stamp: FileStamp | null; merged: boolean }> {
   try {
     const read = await readLockfileStamped(projectDir);
     return { lock: read?.lock, stamp: read?.stamp ?? null, merged: false };
@@ -230,9 +322,13 @@ async function readOldLock(projectDir: string, frozen: boolean, onEvent: Project
     const text = await readFile(file, 'utf8').catch(() => undefined);
     if (text === undefined || !hasConflictMarkers(text)) throw err;
     if (frozen) {
-      throw new OrasError('ERR_ORAS_FROZEN_LOCKFILE', `${file} has unresolved git merge conflicts, and --frozen-lockfile never changes the lock`, {
-        hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to merge it entry by entry, then commit artifacts.lock (or set up the `oras lock merge` git merge driver, see README)',
-      });
+      throw new OrasError(
+        'ERR_ORAS_FROZEN_LOCKFILE',
+        `${file} has unresolved git merge conflicts, and --frozen-lockfile never changes the lock`,
+        {
+          hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to merge it entry by entry, then commit artifacts.lock (or set up the `oras lock merge` git merge driver, see README)',
+        },
+      );
     }
     const merged = mergeConflictedLockfileText(text);
     emit(onEvent, { type: 'lockfile-merged', path: file, conflicts: merged.conflicts });
@@ -246,7 +342,13 @@ async function readOldLock(projectDir: string, frozen: boolean, onEvent: Project
  * unpacked) and of kept resolutions under an edited spec (from the locked
  * manifest, cache first), concurrently; entries assigned in name order.
  */
-async function computeLock(manifest: ProjectManifest, oldLock: Lockfile | undefined, options: InstallOptions, sources: Sources, cache: ProjectCache): Promise<Lockfile> {
+async function computeLock(
+  manifest: ProjectManifest,
+  oldLock: Lockfile | undefined,
+  options: InstallOptions,
+  sources: Sources,
+  cache: ProjectCache,
+): Promise<Lockfile> {
   const offline = options.offline === true;
   const signal = options.signal;
   const ctx = {
@@ -259,21 +361,33 @@ async function computeLock(manifest: ProjectManifest, oldLock: Lockfile | undefi
     concurrency: options.concurrency ?? 8,
   });
   const jobs: [string, () => Promise<LockedDependency>][] = [
-    ...Object.entries(resolved.resolved).map(([name, r]): [string, () => Promise<LockedDependency>] => [name, async () =>
-      lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, signal)]),
-    ...Object.entries(resolved.rebased).filter(([, rb]) => rb.files === undefined).map(([name, rb]): [string, () => Promise<LockedDependency>] => [name, async () => {
-      const dep: LockedDependency = { ...rb.locked, files: [] };
-      const m = await sources.manifest(dep);
-      const source = offline ? undefined : await sources.forDependency(dep);
-      const { files, layers } = await filesFor(name, rb.locked.specifier, m, cache, source, { offline, ...(signal ? { signal } : {}) });
-      return { ...rb.locked, files, layers };
-    }]),
+    ...Object.entries(resolved.resolved).map(([name, r]): [string, () => Promise<LockedDependency>] => [
+      name,
+      async () =>
+        lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, signal),
+    ]),
+    ...Object.entries(resolved.rebased)
+      .filter(([, rb]) => rb.files === undefined)
+      .map(([name, rb]): [string, () => Promise<LockedDependency>] => [
+        name,
+        async () => {
+          const dep: LockedDependency = { ...rb.locked, files: [] };
+          const m = await sources.manifest(dep);
+          const source = offline ? undefined : await sources.forDependency(dep);
+          const { files, layers } = await filesFor(name, rb.locked.specifier, m, cache, source, {
+            offline,
+            ...(signal ? { signal } : {}),
+          });
+          return { ...rb.locked, files, layers };
+        },
+      ]),
   ];
   // Entries kept from the old lock (also those whose files stay as they were under an edited spec):
   // files re-derived from the locked manifest when they differ (and said so), layer records
   // refreshed (a v1 entry gains them), otherwise the old lock's own objects.
   const keptEntries: Record<string, LockedDependency> = { ...resolved.kept };
-  for (const [name, rb] of Object.entries(resolved.rebased)) if (rb.files !== undefined) keptEntries[name] = { ...rb.locked, files: rb.files };
+  for (const [name, rb] of Object.entries(resolved.rebased))
+    if (rb.files !== undefined) keptEntries[name] = { ...rb.locked, files: rb.files };
   const kept = (await bindEntries(keptEntries, sources, cache, bindOptions(options))).entries;
   jobs.sort((x, y) => (x[0] < y[0] ? -1 : 1));
   const limit = pLimit(Math.max(1, options.concurrency ?? 8));
@@ -287,16 +401,24 @@ async function computeLock(manifest: ProjectManifest, oldLock: Lockfile | undefi
   return { lockfileVersion: LOCKFILE_VERSION, dependencies, publish: resolved.publish };
 }
 
-
 /**
  * Turns a freshly resolved dependency into a lock entry (caches the manifest;
  * computes its files, listings of directory layers derived from their
  * verified blobs).
  */
-async function lockResolved(r: ResolvedDependency, cache: ProjectCache, source: ResolveTarget | undefined, offline: boolean, signal?: AbortSignal): Promise<LockedDependency> {
+async function lockResolved(
+  r: ResolvedDependency,
+  cache: ProjectCache,
+  source: ResolveTarget | undefined,
+  offline: boolean,
+  signal?: AbortSignal,
+): Promise<LockedDependency> {
   await cache.add(r.descriptor, r.manifestBytes);
   if (source !== undefined && !offline) await keepConfig(cache, r.manifest, source, signal);
-  const { files, layers } = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, { offline, ...(signal ? { signal } : {}) });
+  const { files, layers } = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, {
+    offline,
+    ...(signal ? { signal } : {}),
+  });
   return { ...r.locked, files, layers };
 }
 
@@ -316,7 +438,12 @@ interface BindOptions {
 }
 
 function bindOptions(options: InstallOptions): BindOptions {
-  return { offline: options.offline === true, ...(options.signal ? { signal: options.signal } : {}), concurrency: options.concurrency ?? 8, ...(options.onEvent ? { onEvent: options.onEvent } : {}) };
+  return {
+    offline: options.offline === true,
+    ...(options.signal ? { signal: options.signal } : {}),
+    concurrency: options.concurrency ?? 8,
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  };
 }
 
 /**
@@ -327,10 +454,24 @@ function bindOptions(options: InstallOptions): BindOptions {
  * records differ gets the manifest's; others are returned as they are) and
  * the problems found, by name.
  */
-async function bindEntries(deps: Record<string, LockedDependency>, sources: Sources, cache: ProjectCache, options: BindOptions): Promise<{ entries: Record<string, LockedDependency>; problems: { name: string; problem: string }[] }> {
+async function bindEntries(
+  deps: Record<string, LockedDependency>,
+  sources: Sources,
+  cache: ProjectCache,
+  options: BindOptions,
+): Promise<{ entries: Record<string, LockedDependency>; problems: { name: string; problem: string }[] }> {
   const names = Object.keys(deps).sort();
   const limit = pLimit(Math.max(1, options.concurrency));
-  const bound = await Promise.all(names.map((name) => limit(() => bindToManifest(name, deps[name]!, sources, cache, { offline: options.offline, ...(options.signal ? { signal: options.signal } : {}) }))));
+  const bound = await Promise.all(
+    names.map((name) =>
+      limit(() =>
+        bindToManifest(name, deps[name]!, sources, cache, {
+          offline: options.offline,
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      ),
+    ),
+  );
   const entries: Record<string, LockedDependency> = {};
   const problems: { name: string; problem: string }[] = [];
   for (const [i, name] of names.entries()) {
@@ -347,6 +488,9 @@ async function bindEntries(deps: Record<string, LockedDependency>, sources: Sour
 
 /** `ERR_ORAS_LOCK_MISMATCH` for lock entries whose files their locked manifest does not produce. */
 function manifestBindingError(problems: { name: string; problem: string }[]): OrasError {
-  return new OrasError('ERR_ORAS_LOCK_MISMATCH', `artifacts.lock lists files its locked manifests do not produce:\n${problems.map((p) => `dependencies.${p.name}: ${p.problem}`).join('\n')}`, { hint: LOCK_MISMATCH_HINT });
+  return new OrasError(
+    'ERR_ORAS_LOCK_MISMATCH',
+    `artifacts.lock lists files its locked manifests do not produce:\n${problems.map((p) => `dependencies.${p.name}: ${p.problem}`).join('\n')}`,
+    { hint: LOCK_MISMATCH_HINT },
+  );
 }
-

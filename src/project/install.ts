@@ -114,7 +114,11 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const env = options.env ?? process.env;
   const frozen = options.frozenLockfile ?? isCi(env);
   const onEvent = options.onEvent;
-  const lockOpts = { ...(onEvent ? { onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}) };
+  const lockOpts = {
+    ...(onEvent ? { onEvent } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}),
+  };
   return withProjectLock(projectDir, lockOpts, async () => {
     const state = await readState(projectDir, { env: stateEnv(options.env), ...(onEvent ? { onEvent } : {}) });
     // After an install that never finished syncing its writes, the fast path's stat check is not enough.
@@ -127,7 +131,10 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
         return fastResult(counts, fast.lockBytes, options.dryRun === true, t0);
       }
     }
-    const [{ installFull }, { withCacheSession }] = await Promise.all([import('./install-full.js'), import('./apply/cache/session.js')]);
+    const [{ installFull }, { withCacheSession }] = await Promise.all([
+      import('./install-full.js'),
+      import('./apply/cache/session.js'),
+    ]);
     return withCacheSession(options, projectDir, () => installFull(options, { t0, projectDir, frozen, state }));
   });
 }
@@ -173,7 +180,13 @@ function fastResult(counts: PlanCounts, lockBytes: Buffer | undefined, dryRun: b
 function parseVerifiedLock(text: string | undefined): Lockfile {
   if (text === undefined) return { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
   const fast = parseCanonicalYaml(text) as Record<string, unknown> | undefined;
-  const doc = fast ?? ((createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text, { uniqueKeys: true, strict: true, maxAliasCount: 100 }) as Record<string, unknown> | null);
+  const doc =
+    fast ??
+    ((createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text, {
+      uniqueKeys: true,
+      strict: true,
+      maxAliasCount: 100,
+    }) as Record<string, unknown> | null);
   return lockFromDocument(doc ?? {});
 }
 

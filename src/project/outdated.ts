@@ -33,10 +33,20 @@ export interface OutdatedEntry {
 }
 
 /** The locked tag of `name` resolved now (undefined when it no longer exists). */
-async function lockedTagNow(name: string, spec: DependencySpec, tag: string, repo: ResolveTarget, ctx: ResolveContext): Promise<ResolvedDependency | undefined> {
+async function lockedTagNow(
+  name: string,
+  spec: DependencySpec,
+  tag: string,
+  repo: ResolveTarget,
+  ctx: ResolveContext,
+): Promise<ResolvedDependency | undefined> {
   const at = parseDependencyRef(spec.ref);
   try {
-    return await resolveDependency(name, { ...spec, ref: `${repositoryOf(at.reference)}:${tag}` }, { ...ctx, repositoryFor: () => repo });
+    return await resolveDependency(
+      name,
+      { ...spec, ref: `${repositoryOf(at.reference)}:${tag}` },
+      { ...ctx, repositoryFor: () => repo },
+    );
   } catch (err) {
     if (isOrasError(err, 'ERR_ORAS_RESOLVE')) return undefined;
     throw err;
@@ -68,7 +78,11 @@ export async function findOutdated(
         const repo = await ctx.repositoryFor(dep.reference);
         let tags: SemverTags | undefined;
         if (hasTags(repo)) {
-          tags = await listSemverTags(repo, { max: ctx.maxTags ?? 10_000, what: repositoryOf(dep.reference), ...(ctx.signal ? { signal: ctx.signal } : {}) });
+          tags = await listSemverTags(repo, {
+            max: ctx.maxTags ?? 10_000,
+            what: repositoryOf(dep.reference),
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+          });
         }
         const r = await resolveDependency(name, spec, { ...ctx, repositoryFor: () => repo }, tags);
         const locked = lock?.dependencies[name];
@@ -76,11 +90,17 @@ export async function findOutdated(
         const wanted = dep.kind === 'digest' ? dep.digest : r.locked.tag!;
         const latest = tags !== undefined ? latestVersion(tags)?.tag : undefined;
         // The tag the lock holds, resolved now: for a range whose best tag moved on, the locked tag itself is checked.
-        const sameTag = locked?.tag !== undefined && dep.kind !== 'digest' && tagVersion(locked.tag) !== undefined
-          ? (locked.tag === r.locked.tag ? r : await lockedTagNow(name, spec, locked.tag, repo, ctx))
-          : undefined;
-        const moved = locked !== undefined && sameTag !== undefined && sameTag.locked.digest !== locked.digest
-          && !(sameTag.index?.index.manifests.some((m) => m.digest === locked.digest) ?? false);
+        const sameTag =
+          locked?.tag !== undefined && dep.kind !== 'digest' && tagVersion(locked.tag) !== undefined
+            ? locked.tag === r.locked.tag
+              ? r
+              : await lockedTagNow(name, spec, locked.tag, repo, ctx)
+            : undefined;
+        const moved =
+          locked !== undefined &&
+          sameTag !== undefined &&
+          sameTag.locked.digest !== locked.digest &&
+          !(sameTag.index?.index.manifests.some((m) => m.digest === locked.digest) ?? false);
         return {
           name,
           ref: spec.ref,
@@ -90,7 +110,10 @@ export async function findOutdated(
           wanted,
           wantedDigest: r.locked.digest,
           ...(latest !== undefined ? { latest } : {}),
-          outdated: locked === undefined || locked.digest !== r.locked.digest || (dep.kind !== 'digest' && locked.tag !== r.locked.tag),
+          outdated:
+            locked === undefined ||
+            locked.digest !== r.locked.digest ||
+            (dep.kind !== 'digest' && locked.tag !== r.locked.tag),
           ...(moved ? { republished: { tag: locked.tag!, from: locked.digest, to: sameTag.locked.digest } } : {}),
         };
       }),

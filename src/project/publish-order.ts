@@ -23,7 +23,11 @@ export function publishTags(spec: PublishSpec): string[] {
 }
 
 /** The publishable (other than `self`) whose repository and tags the reference `subject` names, if any. */
-export function subjectPublishable(publish: Record<string, PublishSpec>, self: string, subject: string): string | undefined {
+export function subjectPublishable(
+  publish: Record<string, PublishSpec>,
+  self: string,
+  subject: string,
+): string | undefined {
   const s = parseReference(subject);
   if (s.digest !== undefined || s.tag === undefined) return undefined;
   const repo = repositoryOf(s);
@@ -57,11 +61,20 @@ export function publishOrder(publish: Record<string, PublishSpec>, selected: rea
     if (subject === undefined) continue;
     const self = parseReference(subject);
     const spec = publish[name]!;
-    if (self.digest === undefined && self.tag !== undefined && repositoryOf(self) === repositoryOf(parseReference(spec.ref)) && publishTags(spec).includes(self.tag)) {
-      throw new OrasError('ERR_ORAS_CYCLE', `publish.${name}.subject: ${subject} is the publishable's own ref and tag (a manifest cannot be its own subject)`, {
-        hint: `point publish.${name}.subject at another artifact`,
-        details: { cycle: [name], field: `publish.${name}.subject` },
-      });
+    if (
+      self.digest === undefined &&
+      self.tag !== undefined &&
+      repositoryOf(self) === repositoryOf(parseReference(spec.ref)) &&
+      publishTags(spec).includes(self.tag)
+    ) {
+      throw new OrasError(
+        'ERR_ORAS_CYCLE',
+        `publish.${name}.subject: ${subject} is the publishable's own ref and tag (a manifest cannot be its own subject)`,
+        {
+          hint: `point publish.${name}.subject at another artifact`,
+          details: { cycle: [name], field: `publish.${name}.subject` },
+        },
+      );
     }
     const target = subjectPublishable(publish, name, subject);
     if (target !== undefined) subjectOf.set(name, target);
@@ -72,10 +85,14 @@ export function publishOrder(publish: Record<string, PublishSpec>, selected: rea
     for (let cur = subjectOf.get(start); cur !== undefined; cur = subjectOf.get(cur)) {
       if (cur === start) {
         const fields = path.map((n) => `publish.${n}.subject`);
-        throw new OrasError('ERR_ORAS_CYCLE', `publishables ${path.join(' → ')} → ${start} form a subject cycle (${fields.join(', ')})`, {
-          hint: 'a manifest can only be attached to one that exists first: remove one of these subject fields',
-          details: { cycle: path, fields },
-        });
+        throw new OrasError(
+          'ERR_ORAS_CYCLE',
+          `publishables ${path.join(' → ')} → ${start} form a subject cycle (${fields.join(', ')})`,
+          {
+            hint: 'a manifest can only be attached to one that exists first: remove one of these subject fields',
+            details: { cycle: path, fields },
+          },
+        );
       }
       if (path.includes(cur) || path.length > Object.keys(publish).length) break;
       path.push(cur);

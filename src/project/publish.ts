@@ -16,7 +16,13 @@ import { withProjectLock } from './apply/project-lock.js';
 import { isMovingTag } from './immutable-tags.js';
 import { publishOrder, publishTags } from './publish-order.js';
 import { assertPublishSource } from './publish-source.js';
-import { LOCKFILE_VERSION, type LockedPublish, type Lockfile, type ProjectManifest, type PublishSpec } from './types.js';
+import {
+  LOCKFILE_VERSION,
+  type LockedPublish,
+  type Lockfile,
+  type ProjectManifest,
+  type PublishSpec,
+} from './types.js';
 
 export { publishTags } from './publish-order.js';
 
@@ -87,7 +93,10 @@ async function walkFiles(projectDir: string, base: string): Promise<string[]> {
       throw err;
     }
     for (const e of entries) {
-      if (++seen > MAX_WALK_ENTRIES) throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `glob walk visited more than ${MAX_WALK_ENTRIES} entries`, { hint: 'narrow the glob (give it a directory prefix)' });
+      if (++seen > MAX_WALK_ENTRIES)
+        throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `glob walk visited more than ${MAX_WALK_ENTRIES} entries`, {
+          hint: 'narrow the glob (give it a directory prefix)',
+        });
       const child = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isDirectory()) {
         if (rel === '' && SKIP_DIRS.has(e.name)) continue;
@@ -108,15 +117,26 @@ export async function expandPublishFiles(projectDir: string, files: PublishSpec[
     if (!scan.isGlob) {
       const rel = normalizeRelativePath(spec.path);
       await assertPublishSource(projectDir, rel, { followSymlinks: spec.followSymlinks === true });
-      inputs.push({ path: rel, title: spec.title ?? rel, ...(spec.mediaType !== undefined ? { mediaType: spec.mediaType } : {}) });
+      inputs.push({
+        path: rel,
+        title: spec.title ?? rel,
+        ...(spec.mediaType !== undefined ? { mediaType: spec.mediaType } : {}),
+      });
       continue;
     }
     const base = scan.base === '' ? '' : normalizeRelativePath(scan.base);
     const match = picomatch(spec.path, { dot: false });
     const matched = (await walkFiles(projectDir, base)).filter((p) => match(p));
-    if (matched.length === 0) throw new OrasError('ERR_ORAS_USAGE', `publish glob ${JSON.stringify(spec.path)} matches no file`, { hint: 'fix the glob in artifacts.yaml' });
+    if (matched.length === 0)
+      throw new OrasError('ERR_ORAS_USAGE', `publish glob ${JSON.stringify(spec.path)} matches no file`, {
+        hint: 'fix the glob in artifacts.yaml',
+      });
     for (const p of matched) {
-      inputs.push({ path: p, title: spec.title !== undefined && matched.length === 1 ? spec.title : posix.basename(p), ...(spec.mediaType !== undefined ? { mediaType: spec.mediaType } : {}) });
+      inputs.push({
+        path: p,
+        title: spec.title !== undefined && matched.length === 1 ? spec.title : posix.basename(p),
+        ...(spec.mediaType !== undefined ? { mediaType: spec.mediaType } : {}),
+      });
     }
   }
   return inputs;
@@ -142,11 +162,24 @@ interface PlannedPublish {
   existing: Map<string, string>;
 }
 
-function packOptions(projectDir: string, spec: PublishSpec, files: PackFileInput[], subject: Descriptor | undefined, options: PublishOptions): PackArtifactOptions {
+function packOptions(
+  projectDir: string,
+  spec: PublishSpec,
+  files: PackFileInput[],
+  subject: Descriptor | undefined,
+  options: PublishOptions,
+): PackArtifactOptions {
   return {
     files,
     cwd: projectDir,
-    ...(spec.config !== undefined ? { config: { path: normalizeRelativePath(spec.config.file), mediaType: spec.config.mediaType ?? MediaType.UnknownConfig } } : {}),
+    ...(spec.config !== undefined
+      ? {
+          config: {
+            path: normalizeRelativePath(spec.config.file),
+            mediaType: spec.config.mediaType ?? MediaType.UnknownConfig,
+          },
+        }
+      : {}),
     ...(spec.artifactType !== undefined ? { artifactType: spec.artifactType } : {}),
     ...(spec.annotations !== undefined ? { annotations: spec.annotations } : {}),
     ...(subject !== undefined ? { subject } : {}),
@@ -156,7 +189,11 @@ function packOptions(projectDir: string, spec: PublishSpec, files: PackFileInput
 }
 
 /** What `tag` points at in `target` (undefined when there is no such tag). */
-async function currentDigest(target: Target, tag: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+async function currentDigest(
+  target: Target,
+  tag: string,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
   try {
     return (await target.resolve(tag, signal ? { signal } : {})).digest;
   } catch (err) {
@@ -166,7 +203,13 @@ async function currentDigest(target: Target, tag: string, signal: AbortSignal | 
 }
 
 /** The subject descriptor of `name`: from this run's plan when it is a publishable published in this run, else from the registry. */
-async function resolveSubject(name: string, spec: PublishSpec, planned: Map<string, PlannedPublish>, subjectOf: Map<string, string>, options: PublishOptions): Promise<Descriptor | undefined> {
+async function resolveSubject(
+  name: string,
+  spec: PublishSpec,
+  planned: Map<string, PlannedPublish>,
+  subjectOf: Map<string, string>,
+  options: PublishOptions,
+): Promise<Descriptor | undefined> {
   if (spec.subject === undefined) return undefined;
   const inProject = subjectOf.get(name);
   const fromPlan = inProject !== undefined ? planned.get(inProject) : undefined;
@@ -181,20 +224,32 @@ async function resolveSubject(name: string, spec: PublishSpec, planned: Map<stri
     return { mediaType: d.mediaType, digest: d.digest, size: d.size };
   } catch (err) {
     if (err instanceof OrasError && err.code === 'ERR_ORAS_NOT_FOUND') {
-      throw new OrasError('ERR_ORAS_NOT_FOUND', `publish.${name}.subject: ${spec.subject} does not exist in the registry`, {
-        cause: err,
-        hint: inProject !== undefined
-          ? `it is publishable ${inProject} of this project: publish both together (\`oras publish ${inProject} ${name}\`)`
-          : 'publish the subject first, or fix the reference (registry/repo:tag or registry/repo@sha256:…)',
-        details: { publishable: name, field: `publish.${name}.subject`, subject: spec.subject },
-      });
+      throw new OrasError(
+        'ERR_ORAS_NOT_FOUND',
+        `publish.${name}.subject: ${spec.subject} does not exist in the registry`,
+        {
+          cause: err,
+          hint:
+            inProject !== undefined
+              ? `it is publishable ${inProject} of this project: publish both together (\`oras publish ${inProject} ${name}\`)`
+              : 'publish the subject first, or fix the reference (registry/repo:tag or registry/repo@sha256:…)',
+          details: { publishable: name, field: `publish.${name}.subject`, subject: spec.subject },
+        },
+      );
     }
     throw err;
   }
 }
 
 /** Packs `name` without pushing (hashing only) and reads what its tags point at now. */
-async function planOne(projectDir: string, manifest: ProjectManifest, name: string, planned: Map<string, PlannedPublish>, subjectOf: Map<string, string>, options: PublishOptions): Promise<PlannedPublish> {
+async function planOne(
+  projectDir: string,
+  manifest: ProjectManifest,
+  name: string,
+  planned: Map<string, PlannedPublish>,
+  subjectOf: Map<string, string>,
+  options: PublishOptions,
+): Promise<PlannedPublish> {
   const spec = manifest.publish[name]!;
   const repo = repositoryOf(parseReference(spec.ref));
   const tags = publishTags(spec);
@@ -221,31 +276,48 @@ function refuseImmutableMoves(plans: PlannedPublish[]): void {
     }
   }
   if (refusals.length === 0) return;
-  const lines = refusals.map((r) => `  publish.${r.publishable}: ${r.repository}:${r.tag} is ${r.old} → would become ${r.new}`);
+  const lines = refusals.map(
+    (r) => `  publish.${r.publishable}: ${r.repository}:${r.tag} is ${r.old} → would become ${r.new}`,
+  );
   const first = refusals[0]!;
-  throw new OrasError('ERR_ORAS_IMMUTABLE_TAG', `refusing to move ${refusals.length === 1 ? 'a published release tag' : `${refusals.length} published release tags`} to other content (release tags are immutable):\n${lines.join('\n')}`, {
-    hint: `publish under a new version, list the tag under publish.${first.publishable}.mutableTags, or pass --force to move it (SBOMs, signatures and other referrers attached to ${first.old} stay on that digest)`,
-    details: { refusals },
-  });
+  throw new OrasError(
+    'ERR_ORAS_IMMUTABLE_TAG',
+    `refusing to move ${refusals.length === 1 ? 'a published release tag' : `${refusals.length} published release tags`} to other content (release tags are immutable):\n${lines.join('\n')}`,
+    {
+      hint: `publish under a new version, list the tag under publish.${first.publishable}.mutableTags, or pass --force to move it (SBOMs, signatures and other referrers attached to ${first.old} stay on that digest)`,
+      details: { refusals },
+    },
+  );
 }
 
 /** Pushes a planned publishable (untagged), checks it is the planned manifest, then tags it. Unchanged tags are not touched. */
-async function pushOne(projectDir: string, p: PlannedPublish, options: PublishOptions): Promise<{ uploaded: number; unchanged: boolean }> {
+async function pushOne(
+  projectDir: string,
+  p: PlannedPublish,
+  options: PublishOptions,
+): Promise<{ uploaded: number; unchanged: boolean }> {
   const want = p.packed.descriptor.digest;
   if (p.tags.every((t) => p.existing.get(t) === want)) return { uploaded: 0, unchanged: true };
   const target = await options.targetFactory(p.repo);
   let uploaded = 0;
   const packed = await packArtifact(target, {
     ...packOptions(projectDir, p.spec, p.files, p.subject, options),
-    onEvent: (e) => { if (e.type === 'done' && e.descriptor.mediaType !== packedManifestType) uploaded += 1; },
+    onEvent: (e) => {
+      if (e.type === 'done' && e.descriptor.mediaType !== packedManifestType) uploaded += 1;
+    },
   });
   if (packed.descriptor.digest !== want) {
-    throw new OrasError('ERR_ORAS_IO', `publish.${p.name}: the files changed while publishing (planned ${want}, pushed ${packed.descriptor.digest}); no tag was moved`, {
-      hint: 'rerun `oras publish` once the files are stable',
-    });
+    throw new OrasError(
+      'ERR_ORAS_IO',
+      `publish.${p.name}: the files changed while publishing (planned ${want}, pushed ${packed.descriptor.digest}); no tag was moved`,
+      {
+        hint: 'rerun `oras publish` once the files are stable',
+      },
+    );
   }
   for (const tag of p.tags) {
-    if (p.existing.get(tag) !== want) await target.tag(packed.descriptor, tag, options.signal ? { signal: options.signal } : {});
+    if (p.existing.get(tag) !== want)
+      await target.tag(packed.descriptor, tag, options.signal ? { signal: options.signal } : {});
   }
   return { uploaded, unchanged: false };
 }
@@ -274,14 +346,22 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
   const projectDir = resolvePath(options.projectDir);
   const dryRun = options.dryRun === true;
   const onEvent = options.onEvent;
-  const lockOpts = { ...(onEvent ? { onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}) };
+  const lockOpts = {
+    ...(onEvent ? { onEvent } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}),
+  };
   return withProjectLock(projectDir, lockOpts, async () => {
     const { manifest } = await loadManifest(projectDir);
     const all = Object.keys(manifest.publish).sort();
     const names = options.names !== undefined && options.names.length > 0 ? [...new Set(options.names)].sort() : all;
     const unknown = names.filter((n) => manifest.publish[n] === undefined);
     if (unknown.length > 0) {
-      throw new OrasError('ERR_ORAS_USAGE', `unknown publishable${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`, { hint: `declared: ${all.join(', ') || '(none)'}` });
+      throw new OrasError(
+        'ERR_ORAS_USAGE',
+        `unknown publishable${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`,
+        { hint: `declared: ${all.join(', ') || '(none)'}` },
+      );
     }
     const { order, subjectOf } = publishOrder(manifest.publish, names);
     const planned = new Map<string, PlannedPublish>();
@@ -290,14 +370,31 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     if (options.force !== true) refuseImmutableMoves(plans);
 
     const oldLock = await readLockfile(projectDir);
-    const lock: Lockfile = { lockfileVersion: LOCKFILE_VERSION, dependencies: { ...(oldLock?.dependencies ?? {}) }, publish: { ...(oldLock?.publish ?? {}) } };
+    const lock: Lockfile = {
+      lockfileVersion: LOCKFILE_VERSION,
+      dependencies: { ...(oldLock?.dependencies ?? {}) },
+      publish: { ...(oldLock?.publish ?? {}) },
+    };
     const published: PublishedArtifact[] = [];
     for (const p of plans) {
-      const { uploaded, unchanged } = dryRun ? { uploaded: 0, unchanged: p.tags.every((t) => p.existing.get(t) === p.packed.descriptor.digest) } : await pushOne(projectDir, p, options);
+      const { uploaded, unchanged } = dryRun
+        ? { uploaded: 0, unchanged: p.tags.every((t) => p.existing.get(t) === p.packed.descriptor.digest) }
+        : await pushOne(projectDir, p, options);
       const digest = p.packed.descriptor.digest;
       const moved = [...p.existing].filter(([, old]) => old !== digest).map(([tag, from]) => ({ tag, from }));
       emit(onEvent, { type: 'publish', name: p.name, ref: p.repo, digest, tags: p.tags, dryRun });
-      published.push({ name: p.name, ref: p.repo, digest, tags: p.tags, descriptor: p.packed.descriptor, manifest: p.packed.manifest, manifestBytes: p.packed.manifestBytes, uploaded, unchanged, moved });
+      published.push({
+        name: p.name,
+        ref: p.repo,
+        digest,
+        tags: p.tags,
+        descriptor: p.packed.descriptor,
+        manifest: p.packed.manifest,
+        manifestBytes: p.packed.manifestBytes,
+        uploaded,
+        unchanged,
+        moved,
+      });
       const record: LockedPublish = { ref: p.repo, digest, tags: p.tags };
       lock.publish[p.name] = record;
     }

@@ -217,7 +217,13 @@ export type PlanAction =
   | { kind: 'remove'; path: string; from: InstalledFile }
   | { kind: 'keep'; path: string; file: LockedFile; dependency: string }
   /** The file exists but was not installed by us, or was edited since: refuse unless --force. */
-  | { kind: 'conflict'; path: string; file?: LockedFile; dependency?: string; reason: 'user-modified' | 'untracked-file' };
+  | {
+      kind: 'conflict';
+      path: string;
+      file?: LockedFile;
+      dependency?: string;
+      reason: 'user-modified' | 'untracked-file';
+    };
 
 /** The result of planning: actions sorted by path. */
 export interface Plan {

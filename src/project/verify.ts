@@ -82,7 +82,10 @@ export interface VerifyOptions {
 }
 
 function toError(err: unknown): VerifyError {
-  return { code: isOrasError(err) ? err.code : 'ERR_ORAS_IO', message: err instanceof Error ? err.message : String(err) };
+  return {
+    code: isOrasError(err) ? err.code : 'ERR_ORAS_IO',
+    message: err instanceof Error ? err.message : String(err),
+  };
 }
 
 /**
@@ -99,7 +102,14 @@ function toError(err: unknown): VerifyError {
  */
 export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   const projectDir = resolvePath(options.projectDir);
-  const report: VerifyReport = { ok: false, manifestDrift: [], lockMismatch: [], treeDrift: [], errors: [], checked: 0 };
+  const report: VerifyReport = {
+    ok: false,
+    manifestDrift: [],
+    lockMismatch: [],
+    treeDrift: [],
+    errors: [],
+    checked: 0,
+  };
   let lock;
   try {
     lock = await readLockfile(projectDir);
@@ -111,7 +121,8 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     if (lock !== undefined) {
       report.manifestDrift = compareManifestToLock(manifest, lock).changes;
       report.lockMismatch = await lockMismatches(manifest, lock, options, report.errors);
-    } else if (report.errors.length === 0) report.errors.push({ code: 'ERR_ORAS_LOCKFILE', message: `no artifacts.lock in ${projectDir}` });
+    } else if (report.errors.length === 0)
+      report.errors.push({ code: 'ERR_ORAS_LOCKFILE', message: `no artifacts.lock in ${projectDir}` });
   } catch (err) {
     report.errors.push(toError(err));
   }
@@ -123,13 +134,22 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
       report.errors.push(toError(err));
     }
     try {
-      const actual = await loadActual(projectDir, state, { ideal: lock, verify: true, concurrency: options.concurrency ?? 8 });
+      const actual = await loadActual(projectDir, state, {
+        ideal: lock,
+        verify: true,
+        concurrency: options.concurrency ?? 8,
+      });
       const wanted = lockedFiles(lock);
       report.checked = wanted.size;
       for (const [path, e] of Object.entries(actual.files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         const w = wanted.get(path);
         if (w === undefined) {
-          if (e.installed !== undefined && e.status === 'file') report.treeDrift.push({ path, actual: 'extraneous', ...(e.digest !== undefined ? { actualDigest: e.digest } : {}) });
+          if (e.installed !== undefined && e.status === 'file')
+            report.treeDrift.push({
+              path,
+              actual: 'extraneous',
+              ...(e.digest !== undefined ? { actualDigest: e.digest } : {}),
+            });
           continue;
         }
         const base = { path, dependency: w.dependency, expected: w.file.digest };
@@ -139,7 +159,11 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
         else if (e.digest === w.file.digest && e.size === w.file.size) ok = true;
         else {
           const ours = e.installed !== undefined || Object.keys(state.files).length === 0;
-          report.treeDrift.push({ ...base, actual: ours ? 'modified' : 'untracked', ...(e.digest !== undefined ? { actualDigest: e.digest } : {}) });
+          report.treeDrift.push({
+            ...base,
+            actual: ours ? 'modified' : 'untracked',
+            ...(e.digest !== undefined ? { actualDigest: e.digest } : {}),
+          });
         }
         emit(options.onEvent, { type: 'verify-file', path, ok });
       }
@@ -147,17 +171,30 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
       report.errors.push(toError(err));
     }
   }
-  report.ok = report.errors.length === 0 && report.manifestDrift.length === 0 && report.lockMismatch.length === 0 && report.treeDrift.length === 0;
+  report.ok =
+    report.errors.length === 0 &&
+    report.manifestDrift.length === 0 &&
+    report.lockMismatch.length === 0 &&
+    report.treeDrift.length === 0;
   return report;
 }
 
 /** A repository verify may not contact (no `targetFactory`): every use fails with `ERR_ORAS_OFFLINE`. */
 function unreachable(repository: string): ResolveTarget {
-  const fail = (): Promise<never> => Promise.reject(new OrasError('ERR_ORAS_OFFLINE', `${repository}: needed content is not in the cache, and verify was given no registry access`, {
-    hint: 'run `oras install` (it caches the manifests), then verify again',
-  }));
+  const fail = (): Promise<never> =>
+    Promise.reject(
+      new OrasError(
+        'ERR_ORAS_OFFLINE',
+        `${repository}: needed content is not in the cache, and verify was given no registry access`,
+        {
+          hint: 'run `oras install` (it caches the manifests), then verify again',
+        },
+      ),
+    );
   return {
-    resolve: fail, fetch: fail, exists: fail,
+    resolve: fail,
+    fetch: fail,
+    exists: fail,
     tags: () => ({ [Symbol.asyncIterator]: () => ({ next: fail }) }),
   } as unknown as ResolveTarget;
 }
@@ -168,7 +205,12 @@ function unreachable(repository: string): ResolveTarget {
  * cache, verified, else fetched through `targetFactory`). A manifest that
  * can be neither read nor fetched is an error of the check, not a mismatch.
  */
-async function lockMismatches(manifest: ProjectManifest, lock: Lockfile, options: VerifyOptions, errors: VerifyError[]): Promise<LockMismatch[]> {
+async function lockMismatches(
+  manifest: ProjectManifest,
+  lock: Lockfile,
+  options: VerifyOptions,
+  errors: VerifyError[],
+): Promise<LockMismatch[]> {
   const out: LockMismatch[] = [];
   const problems = await lockBindingProblems(manifest, lock);
   for (const p of problems) out.push({ dependency: p.dependency, message: formatBindingProblems([p]) });

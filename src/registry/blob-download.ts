@@ -21,9 +21,13 @@ function checkDigestHeader(res: RegistryResponse, desc: Descriptor): void {
   const header = res.headers['docker-content-digest'];
   if (header !== undefined && header !== '' && header.trim() !== desc.digest) {
     res.body.destroy();
-    throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `registry says blob ${desc.digest} has digest ${header.trim().slice(0, 140)}`, {
-      hint: 'the registry served different content than requested; do not trust it',
-    });
+    throw new OrasError(
+      'ERR_ORAS_DIGEST_MISMATCH',
+      `registry says blob ${desc.digest} has digest ${header.trim().slice(0, 140)}`,
+      {
+        hint: 'the registry served different content than requested; do not trust it',
+      },
+    );
   }
 }
 
@@ -32,14 +36,20 @@ function checkLength(res: RegistryResponse, expected: number, desc: Descriptor):
   if (header === undefined || header === '') return;
   if (!/^[0-9]+$/.test(header.trim()) || Number(header) !== expected) {
     res.body.destroy();
-    throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `registry announced ${header.trim().slice(0, 20)} bytes for blob ${desc.digest}, expected ${expected}`, {
-      hint: 'the registry served different content than its descriptor says; nothing was written',
-    });
+    throw new OrasError(
+      'ERR_ORAS_SIZE_MISMATCH',
+      `registry announced ${header.trim().slice(0, 20)} bytes for blob ${desc.digest}, expected ${expected}`,
+      {
+        hint: 'the registry served different content than its descriptor says; nothing was written',
+      },
+    );
   }
 }
 
 /** Parses `bytes <start>-<end>/<total|*>`. */
-function parseContentRange(value: string | undefined): { start: number; end: number; total: number | undefined } | undefined {
+function parseContentRange(
+  value: string | undefined,
+): { start: number; end: number; total: number | undefined } | undefined {
   const m = /^\s*bytes\s+([0-9]+)-([0-9]+)\/([0-9]+|\*)\s*$/i.exec(value ?? '');
   if (!m) return undefined;
   return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };
@@ -64,9 +74,13 @@ function isResumable(err: unknown, signal: AbortSignal | undefined): boolean {
  * `Range: bytes=<received>-` (accepting a 206 whose `Content-Range` starts
  * exactly there, or a 200 whose already-received prefix is skipped), feeding
  * the same running hash, for at most `maxAttempts` requests in total.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-blobs
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-blobs
  */
-export async function fetchBlob(ctx: RepositoryContext, desc: Descriptor, options: BlobFetchOptions = {}): Promise<Readable> {
+export async function fetchBlob(
+  ctx: RepositoryContext,
+  desc: Descriptor,
+  options: BlobFetchOptions = {},
+): Promise<Readable> {
   parseDigest(desc.digest);
   const url = ctx.url(`blobs/${desc.digest}`);
   const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_DOWNLOAD_ATTEMPTS);
@@ -101,12 +115,21 @@ export async function fetchBlob(ctx: RepositoryContext, desc: Descriptor, option
       const res = await send(received);
       if (res.status === 206) {
         const range = parseContentRange(res.headers['content-range']);
-        if (!range || range.start !== received || range.end !== desc.size - 1 || (range.total !== undefined && range.total !== desc.size)) {
+        if (
+          !range ||
+          range.start !== received ||
+          range.end !== desc.size - 1 ||
+          (range.total !== undefined && range.total !== desc.size)
+        ) {
           res.body.destroy();
-          throw new OrasError('ERR_ORAS_HTTP', `${what}: registry answered a resume from byte ${received} with Content-Range ${JSON.stringify((res.headers['content-range'] ?? '').slice(0, 80))}`, {
-            status: 206,
-            hint: 'the registry does not resume downloads correctly; retry the whole download',
-          });
+          throw new OrasError(
+            'ERR_ORAS_HTTP',
+            `${what}: registry answered a resume from byte ${received} with Content-Range ${JSON.stringify((res.headers['content-range'] ?? '').slice(0, 80))}`,
+            {
+              status: 206,
+              hint: 'the registry does not resume downloads correctly; retry the whole download',
+            },
+          );
         }
         checkLength(res, desc.size - received, desc);
         checkDigestHeader(res, desc);
@@ -148,9 +171,12 @@ function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOpt
   let received = 0;
   let done = false;
   let waitingDrain = false;
-  const guard = o.policy === undefined ? undefined : new ThroughputGuard(o.policy, o.what, (err) => {
-    if (!done && !waitingDrain) res.body.destroy(err);
-  });
+  const guard =
+    o.policy === undefined
+      ? undefined
+      : new ThroughputGuard(o.policy, o.what, (err) => {
+          if (!done && !waitingDrain) res.body.destroy(err);
+        });
 
   const onDrain = (): void => {
     waitingDrain = false;
@@ -208,10 +234,18 @@ function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOpt
     }
     if (attempts >= o.maxAttempts) {
       const slow = isOrasError(err) && err.code === 'ERR_ORAS_TIMEOUT';
-      finish(new OrasError(slow ? 'ERR_ORAS_TIMEOUT' : 'ERR_ORAS_NETWORK', `${o.what}: ${slow ? (err as Error).message : 'connection lost'} at byte ${received} of ${o.size} after ${attempts} attempts`, {
-        cause: err,
-        hint: slow ? (err as OrasError).hint ?? 'the registry is too slow' : 'the network or registry keeps dropping the download; retry later',
-      }));
+      finish(
+        new OrasError(
+          slow ? 'ERR_ORAS_TIMEOUT' : 'ERR_ORAS_NETWORK',
+          `${o.what}: ${slow ? (err as Error).message : 'connection lost'} at byte ${received} of ${o.size} after ${attempts} attempts`,
+          {
+            cause: err,
+            hint: slow
+              ? ((err as OrasError).hint ?? 'the registry is too slow')
+              : 'the network or registry keeps dropping the download; retry later',
+          },
+        ),
+      );
       return;
     }
     attempts++;
@@ -251,7 +285,7 @@ function pumpBody(first: RegistryResponse, verifier: VerifyingStream, o: PumpOpt
 /**
  * `HEAD /v2/<repo>/blobs/<digest>`: true on 200, false on 404; other
  * statuses fail via the registry's error mapping.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#checking-if-content-exists-in-the-registry
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#checking-if-content-exists-in-the-registry
  */
 export async function blobExists(ctx: RepositoryContext, desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
   parseDigest(desc.digest);

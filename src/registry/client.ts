@@ -19,11 +19,23 @@ import { discardBody } from './http-body.js';
 import { DEFAULT_MAX_ERROR_BODY_BYTES, errorFromNetwork } from './http-errors.js';
 import { redactUrl } from './redact.js';
 import {
-  abortError, errorCode, isRetryableNetworkError, isRetryableStatus, parseRetryAfter, resolveRetryPolicy,
-  retryWait, sleep, type ResolvedRetryPolicy, type RetryPolicy,
+  abortError,
+  errorCode,
+  isRetryableNetworkError,
+  isRetryableStatus,
+  parseRetryAfter,
+  resolveRetryPolicy,
+  retryWait,
+  sleep,
+  type ResolvedRetryPolicy,
+  type RetryPolicy,
 } from './retry.js';
 import {
-  DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME_MS, RequestDeadline, type TransferPolicy,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_SPEED_LIMIT,
+  DEFAULT_SPEED_TIME_MS,
+  RequestDeadline,
+  type TransferPolicy,
 } from './deadline.js';
 import { authTarget, checkedUrl, oneShotBodyError, repeatability, type Repeatability } from './request-checks.js';
 import { buildConnectOptions } from './tls-connect.js';
@@ -125,7 +137,9 @@ export class RegistryClient implements Transport {
     const headers = { ...(options.headers ?? {}) };
     for (const k of Object.keys(headers)) {
       if (NEVER_FORWARD.has(k.toLowerCase())) {
-        throw new OrasError('ERR_ORAS_USAGE', `custom header ${JSON.stringify(k)} is not allowed`, { hint: 'use the credentials option for authentication' });
+        throw new OrasError('ERR_ORAS_USAGE', `custom header ${JSON.stringify(k)} is not allowed`, {
+          hint: 'use the credentials option for authentication',
+        });
       }
     }
     const userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
@@ -135,7 +149,10 @@ export class RegistryClient implements Transport {
     const connect = buildConnectOptions(options, (host) => this.#registryHosts.has(host));
     const idle = options.timeouts?.idle ?? 60_000;
     this.#requestTimeoutMs = options.timeouts?.request ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.transferPolicy = { speedLimit: options.timeouts?.speedLimit ?? DEFAULT_SPEED_LIMIT, speedTimeMs: options.timeouts?.speedTime ?? DEFAULT_SPEED_TIME_MS };
+    this.transferPolicy = {
+      speedLimit: options.timeouts?.speedLimit ?? DEFAULT_SPEED_LIMIT,
+      speedTimeMs: options.timeouts?.speedTime ?? DEFAULT_SPEED_TIME_MS,
+    };
     this.#agent = new undiciLite.Agent({ connect, headersTimeout: idle, bodyTimeout: idle, connections: 16 });
     this.#exchangeContext = {
       agent: this.#agent,
@@ -167,10 +184,18 @@ export class RegistryClient implements Transport {
     try {
       url = new URL(`${this.#plainHttp(registry) ? 'http' : 'https'}://${registry}`);
     } catch (err) {
-      throw new OrasError('ERR_ORAS_INVALID_REFERENCE', `invalid registry host ${JSON.stringify(registry.slice(0, 200))}`, { cause: err, hint: 'use host[:port]' });
+      throw new OrasError(
+        'ERR_ORAS_INVALID_REFERENCE',
+        `invalid registry host ${JSON.stringify(registry.slice(0, 200))}`,
+        { cause: err, hint: 'use host[:port]' },
+      );
     }
     if (url.pathname !== '/' || url.search !== '' || url.username !== '' || url.password !== '') {
-      throw new OrasError('ERR_ORAS_INVALID_REFERENCE', `invalid registry host ${JSON.stringify(registry.slice(0, 200))}`, { hint: 'use host[:port]' });
+      throw new OrasError(
+        'ERR_ORAS_INVALID_REFERENCE',
+        `invalid registry host ${JSON.stringify(registry.slice(0, 200))}`,
+        { hint: 'use host[:port]' },
+      );
     }
     return url;
   }
@@ -237,20 +262,40 @@ export class RegistryClient implements Transport {
       const res = await this.#attempt(req, url, authorization, registryOrigin, { how, attempt, started });
       if (res === AGAIN) continue;
       if (res.status === 401) {
-        const round = { auth: this.#auth, target, state: authState, rounds: authRounds, method, url, maxErrorBodyBytes: this.#maxErrorBodyBytes };
+        const round = {
+          auth: this.#auth,
+          target,
+          state: authState,
+          rounds: authRounds,
+          method,
+          url,
+          maxErrorBodyBytes: this.#maxErrorBodyBytes,
+        };
         authorization = await answerUnauthorized(res, round);
         authRounds++;
         attempt--; // auth rounds do not consume retry attempts
         continue;
       }
-      if (how.canRetry && isRetryableStatus(res.status) && (await this.#waitToRetry(res, method, url, attempt, started, signal))) continue;
+      if (
+        how.canRetry &&
+        isRetryableStatus(res.status) &&
+        (await this.#waitToRetry(res, method, url, attempt, started, signal))
+      )
+        continue;
       return { status: res.status, headers: res.headers, body: res.body, url: res.url };
     }
-    throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `${method} ${redactUrl(url)}: too many attempts`, { hint: 'the registry keeps failing; retry later' });
+    throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `${method} ${redactUrl(url)}: too many attempts`, {
+      hint: 'the registry keeps failing; retry later',
+    });
   }
 
   /** The Authorization of the first attempt: a cached one, or (for a one-shot body) one learnt by {@link #primeAuth}. */
-  async #initialAuthorization(target: AuthTarget, state: AuthState, registryOrigin: string | undefined, replayable: boolean): Promise<string | undefined> {
+  async #initialAuthorization(
+    target: AuthTarget,
+    state: AuthState,
+    registryOrigin: string | undefined,
+    replayable: boolean,
+  ): Promise<string | undefined> {
     if (registryOrigin === undefined) return undefined;
     const authorization = await this.#auth.headerFor(target, state);
     if (authorization !== undefined || replayable || this.#openOrigins.has(registryOrigin)) return authorization;
@@ -259,7 +304,10 @@ export class RegistryClient implements Transport {
 
   /** One exchange; a retryable network error within the retry budget sleeps and returns {@link AGAIN}. */
   async #attempt(
-    req: RegistryRequest, url: URL, authorization: string | undefined, registryOrigin: string | undefined,
+    req: RegistryRequest,
+    url: URL,
+    authorization: string | undefined,
+    registryOrigin: string | undefined,
     loop: { how: Repeatability; attempt: number; started: number },
   ): Promise<Exchange | typeof AGAIN> {
     try {
@@ -271,7 +319,11 @@ export class RegistryClient implements Transport {
       if (loop.how.canRetry && isRetryableNetworkError(err, loop.how.idempotent)) {
         const delay = retryWait(loop.attempt, this.#retry, loop.started);
         if (delay !== undefined) {
-          emitDebug(this.#debug, () => `retrying ${req.method} ${redactUrl(url)} after ${errorCode(err) ?? 'error'} in ${delay} ms (attempt ${loop.attempt + 1})`);
+          emitDebug(
+            this.#debug,
+            () =>
+              `retrying ${req.method} ${redactUrl(url)} after ${errorCode(err) ?? 'error'} in ${delay} ms (attempt ${loop.attempt + 1})`,
+          );
           await sleep(delay, signal);
           return AGAIN;
         }
@@ -281,11 +333,21 @@ export class RegistryClient implements Transport {
   }
 
   /** For a retryable status: when the retry budget allows (Retry-After honoured), discards the body, sleeps and returns true. */
-  async #waitToRetry(res: Exchange, method: HttpMethod, url: URL, attempt: number, started: number, signal: AbortSignal | undefined): Promise<boolean> {
+  async #waitToRetry(
+    res: Exchange,
+    method: HttpMethod,
+    url: URL,
+    attempt: number,
+    started: number,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
     const delay = retryWait(attempt, this.#retry, started, parseRetryAfter(res.headers['retry-after']));
     if (delay === undefined) return false;
     discardBody(res.body);
-    emitDebug(this.#debug, () => `retrying ${method} ${redactUrl(url)} after HTTP ${res.status} in ${delay} ms (attempt ${attempt + 1})`);
+    emitDebug(
+      this.#debug,
+      () => `retrying ${method} ${redactUrl(url)} after HTTP ${res.status} in ${delay} ms (attempt ${attempt + 1})`,
+    );
     await sleep(delay, signal);
     return true;
   }
@@ -301,7 +363,13 @@ export class RegistryClient implements Transport {
     const url = new URL('/v2/', target.origin);
     let res: Exchange;
     try {
-      const probe: RegistryRequest = { method: 'GET', url, scopes: [], followRedirects: false, ...(target.signal !== undefined ? { signal: target.signal } : {}) };
+      const probe: RegistryRequest = {
+        method: 'GET',
+        url,
+        scopes: [],
+        followRedirects: false,
+        ...(target.signal !== undefined ? { signal: target.signal } : {}),
+      };
       res = await exchange(this.#exchangeContext, probe, url, undefined, target.origin);
     } catch (err) {
       if (isAborted(target.signal)) throw abortError(target.signal);
@@ -318,7 +386,13 @@ export class RegistryClient implements Transport {
   }
 
   /** Unauthenticated single exchange (no redirects, no custom headers): used for token endpoints. */
-  async #rawSend(method: HttpMethod, url: URL, headers: Record<string, string>, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<RegistryResponse> {
+  async #rawSend(
+    method: HttpMethod,
+    url: URL,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<RegistryResponse> {
     try {
       return await rawExchange(this.#exchangeContext, method, url, headers, body, signal);
     } catch (err) {

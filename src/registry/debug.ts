@@ -19,12 +19,21 @@ function fmtHeaders(headers: Record<string, string | string[] | number | undefin
  * headers are redacted by name, and every value by content: any remembered
  * secret in any encoding (`scrubServerText`) is replaced, whatever the header.
  */
-export function formatRequestLine(method: string, url: URL, headers: Record<string, string | string[] | number | undefined>): string {
+export function formatRequestLine(
+  method: string,
+  url: URL,
+  headers: Record<string, string | string[] | number | undefined>,
+): string {
   return scrubServerText(`> ${method} ${redactUrl(url)} {${fmtHeaders(headers)}}`);
 }
 
 /** The line for a response: `< 200 GET <redacted url> {headers}`, redacted like {@link formatRequestLine} (a registry may echo a credential in any header). */
-export function formatResponseLine(status: number, method: string, url: URL, headers: Record<string, string | string[] | number | undefined>): string {
+export function formatResponseLine(
+  status: number,
+  method: string,
+  url: URL,
+  headers: Record<string, string | string[] | number | undefined>,
+): string {
   return scrubServerText(`< ${status} ${method} ${redactUrl(url)} {${fmtHeaders(headers)}}`);
 }
 

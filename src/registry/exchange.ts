@@ -35,14 +35,28 @@ export interface ExchangeContext {
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /** Request headers that callers may never set (the client owns them). */
-export const NEVER_FORWARD = new Set(['authorization', 'proxy-authorization', 'cookie', 'host', 'content-length', 'transfer-encoding', 'connection']);
+export const NEVER_FORWARD = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+]);
 
 /**
  * Sends `req` to `url` and follows redirects for GET/HEAD (unless
  * `followRedirects` is false), at most `maxRedirects` hops. `authorization`
  * and custom headers go only to `registryOrigin`; a 303 turns into a GET.
  */
-export async function exchange(ctx: ExchangeContext, req: RegistryRequest, url: URL, authorization: string | undefined, registryOrigin: string | undefined): Promise<Exchange> {
+export async function exchange(
+  ctx: ExchangeContext,
+  req: RegistryRequest,
+  url: URL,
+  authorization: string | undefined,
+  registryOrigin: string | undefined,
+): Promise<Exchange> {
   let current = url;
   let method = req.method;
   const follow = (req.followRedirects ?? true) && (method === 'GET' || method === 'HEAD');
@@ -64,7 +78,11 @@ export async function exchange(ctx: ExchangeContext, req: RegistryRequest, url: 
     if (follow && REDIRECT_STATUSES.has(status) && location !== undefined) {
       discardBody(r.body);
       if (hop >= ctx.maxRedirects) {
-        throw new OrasError('ERR_ORAS_HTTP', `${req.method} ${redactUrl(url)}: more than ${ctx.maxRedirects} redirects`, { status, hint: 'the registry redirects in a loop' });
+        throw new OrasError(
+          'ERR_ORAS_HTTP',
+          `${req.method} ${redactUrl(url)}: more than ${ctx.maxRedirects} redirects`,
+          { status, hint: 'the registry redirects in a loop' },
+        );
       }
       const next = vetRedirect(current, location, status, ctx.insecure);
       if (status === 303) method = 'GET';
@@ -76,7 +94,12 @@ export async function exchange(ctx: ExchangeContext, req: RegistryRequest, url: 
 }
 
 /** Headers of one hop: User-Agent, custom headers (registry origin only), the caller's headers minus {@link NEVER_FORWARD}, Authorization. */
-function hopHeaders(ctx: ExchangeContext, req: RegistryRequest, authorization: string | undefined, onRegistryOrigin: boolean): Record<string, string> {
+function hopHeaders(
+  ctx: ExchangeContext,
+  req: RegistryRequest,
+  authorization: string | undefined,
+  onRegistryOrigin: boolean,
+): Record<string, string> {
   const headers: Record<string, string> = { 'user-agent': ctx.userAgent };
   if (onRegistryOrigin) Object.assign(headers, lowerKeys(ctx.headers));
   for (const [k, v] of Object.entries(req.headers ?? {})) {
@@ -103,7 +126,14 @@ function firstHopBody(req: RegistryRequest, headers: Record<string, string>): Bu
  * Unauthenticated single exchange (no redirects, no custom headers), used for
  * token endpoints. Network errors propagate unmapped.
  */
-export async function rawExchange(ctx: ExchangeContext, method: HttpMethod, url: URL, headers: Record<string, string>, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<RegistryResponse> {
+export async function rawExchange(
+  ctx: ExchangeContext,
+  method: HttpMethod,
+  url: URL,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  signal: AbortSignal | undefined,
+): Promise<RegistryResponse> {
   const h: Record<string, string> = { 'user-agent': ctx.userAgent, ...headers };
   if (body !== undefined) h['content-length'] = String(body.length);
   emitDebug(ctx.debug, () => formatRequestLine(method, url, h));

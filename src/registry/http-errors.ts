@@ -36,7 +36,10 @@ export interface ErrorContext {
  * Reads at most `max` bytes of `body` and destroys it. Never throws: a failing
  * body yields what was read so far.
  */
-export async function readCapped(body: Readable | undefined, max: number): Promise<{ data: Buffer; truncated: boolean }> {
+export async function readCapped(
+  body: Readable | undefined,
+  max: number,
+): Promise<{ data: Buffer; truncated: boolean }> {
   if (body === undefined) return { data: Buffer.alloc(0), truncated: false };
   const chunks: Buffer[] = [];
   let size = 0;
@@ -118,7 +121,13 @@ export function codeForStatus(status: number, registryErrors: RegistryErrorEntry
   return 'ERR_ORAS_HTTP';
 }
 
-function hintFor(code: OrasErrorCode, status: number, registry: string, authenticated: boolean | undefined, errs: RegistryErrorEntry[]): string {
+function hintFor(
+  code: OrasErrorCode,
+  status: number,
+  registry: string,
+  authenticated: boolean | undefined,
+  errs: RegistryErrorEntry[],
+): string {
   switch (code) {
     case 'ERR_ORAS_UNAUTHORIZED':
       return authenticated === true
@@ -151,22 +160,34 @@ function hintFor(code: OrasErrorCode, status: number, registry: string, authenti
  * `ERR_ORAS_BODY_TOO_LARGE`, anything else → `ERR_ORAS_HTTP`, with `status`,
  * `registryErrors` and a hint. The message carries the redacted URL, never a body
  * that is not a registry error list.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#error-codes
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#error-codes
  */
 export async function errorFromResponse(res: ErrorResponseLike, context: ErrorContext = {}): Promise<OrasError> {
   const { data } = await readCapped(res.body, context.maxBodyBytes ?? DEFAULT_MAX_ERROR_BODY_BYTES);
   const registryErrors = parseRegistryErrors(data.toString('utf8'));
-  return errorFromStatus(res.status, registryErrors, { ...context, ...(res.url !== undefined ? { url: res.url } : {}) });
+  return errorFromStatus(res.status, registryErrors, {
+    ...context,
+    ...(res.url !== undefined ? { url: res.url } : {}),
+  });
 }
 
 /** Like {@link errorFromResponse} for an already read response. */
-export function errorFromStatus(status: number, registryErrors: RegistryErrorEntry[], context: ErrorContext & { url?: URL } = {}): OrasError {
+export function errorFromStatus(
+  status: number,
+  registryErrors: RegistryErrorEntry[],
+  context: ErrorContext & { url?: URL } = {},
+): OrasError {
   const code = codeForStatus(status, registryErrors);
   const registry = context.registry ?? context.url?.host ?? '<registry>';
-  const what = context.operation ?? (context.method !== undefined && context.url !== undefined ? `${context.method} ${redactUrl(context.url)}` : 'request');
-  const detail = registryErrors.length > 0
-    ? `: ${registryErrors.map((e) => `${e.code}${e.message !== undefined ? ` (${e.message})` : ''}`).join('; ')}`
-    : '';
+  const what =
+    context.operation ??
+    (context.method !== undefined && context.url !== undefined
+      ? `${context.method} ${redactUrl(context.url)}`
+      : 'request');
+  const detail =
+    registryErrors.length > 0
+      ? `: ${registryErrors.map((e) => `${e.code}${e.message !== undefined ? ` (${e.message})` : ''}`).join('; ')}`
+      : '';
   return new OrasError(code, `${what} failed with HTTP ${status}${detail}`, {
     status,
     registryErrors,
@@ -183,15 +204,21 @@ export function errorFromStatus(status: number, registryErrors: RegistryErrorEnt
 export function errorFromNetwork(err: unknown, method: string, url: URL, secrets: Iterable<string> = []): OrasError {
   const code = errorCode(err) ?? 'UNKNOWN';
   const raw = err instanceof Error ? err.message : String(err);
-  const msg = scrubSecrets(raw, secrets).replace(/https?:\/\/\S+/g, (u) => redactUrl(u)).slice(0, 300);
+  const msg = scrubSecrets(raw, secrets)
+    .replace(/https?:\/\/\S+/g, (u) => redactUrl(u))
+    .slice(0, 300);
   const timeout = /TIMEOUT|ETIMEDOUT/.test(code);
   const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|EPROTO|ERR_SSL/.test(code);
   const hint = timeout
     ? 'the registry did not answer in time; check the network or raise the timeouts'
     : tls
-      ? (code === 'EPROTO' || code.startsWith('ERR_SSL')
+      ? code === 'EPROTO' || code.startsWith('ERR_SSL')
         ? 'TLS handshake failed; if the registry speaks plain HTTP use --plain-http'
-        : 'TLS verification failed; pass the registry CA with --ca-file (or --insecure for testing)')
+        : 'TLS verification failed; pass the registry CA with --ca-file (or --insecure for testing)'
       : 'check that the registry is reachable';
-  return new OrasError(timeout ? 'ERR_ORAS_TIMEOUT' : 'ERR_ORAS_NETWORK', `${method} ${redactUrl(url)}: ${code}: ${msg}`, { cause: err, hint });
+  return new OrasError(
+    timeout ? 'ERR_ORAS_TIMEOUT' : 'ERR_ORAS_NETWORK',
+    `${method} ${redactUrl(url)}: ${code}: ${msg}`,
+    { cause: err, hint },
+  );
 }

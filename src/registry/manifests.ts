@@ -24,7 +24,10 @@ export function validateManifestReference(reference: string): string {
 
 /** The Accept header for manifests, with `preferred` first when given. */
 export function manifestAccept(preferred?: string): string {
-  const list = preferred !== undefined && !MANIFEST_ACCEPT.includes(preferred) ? [preferred, ...MANIFEST_ACCEPT] : [...MANIFEST_ACCEPT];
+  const list =
+    preferred !== undefined && !MANIFEST_ACCEPT.includes(preferred)
+      ? [preferred, ...MANIFEST_ACCEPT]
+      : [...MANIFEST_ACCEPT];
   return list.join(', ');
 }
 
@@ -40,9 +43,13 @@ function tooLarge(size: number, limit: number, what: string): OrasError {
 }
 
 function digestMismatch(what: string, expected: string, actual: string): OrasError {
-  return new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${what}: expected digest ${expected.slice(0, 140)}, got ${actual}`, {
-    hint: 'the registry served different content than requested; do not trust it',
-  });
+  return new OrasError(
+    'ERR_ORAS_DIGEST_MISMATCH',
+    `${what}: expected digest ${expected.slice(0, 140)}, got ${actual}`,
+    {
+      hint: 'the registry served different content than requested; do not trust it',
+    },
+  );
 }
 
 /**
@@ -52,9 +59,13 @@ function digestMismatch(what: string, expected: string, actual: string): OrasErr
  * `Docker-Content-Digest` header must match the bytes; the document is
  * validated with {@link parseManifest} against the response `Content-Type`
  * (`ERR_ORAS_MEDIA_TYPE_MISMATCH` when its `mediaType` disagrees).
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
  */
-export async function fetchManifest(ctx: RepositoryContext, reference: string, options: { signal?: AbortSignal; accept?: string } = {}): Promise<FetchedManifest> {
+export async function fetchManifest(
+  ctx: RepositoryContext,
+  reference: string,
+  options: { signal?: AbortSignal; accept?: string } = {},
+): Promise<FetchedManifest> {
   validateManifestReference(reference);
   const what = `manifest ${ctx.repository}${reference.includes(':') ? '@' : ':'}${reference}`;
   const res = await ctx.client.request({
@@ -74,7 +85,8 @@ export async function fetchManifest(ctx: RepositoryContext, reference: string, o
   try {
     bytes = await readAll(res.body, ctx.maxManifestBytes, what);
   } catch (err) {
-    if (err instanceof OrasError && err.code === 'ERR_ORAS_BODY_TOO_LARGE') throw tooLarge(ctx.maxManifestBytes + 1, ctx.maxManifestBytes, `${what} (at least)`);
+    if (err instanceof OrasError && err.code === 'ERR_ORAS_BODY_TOO_LARGE')
+      throw tooLarge(ctx.maxManifestBytes + 1, ctx.maxManifestBytes, `${what} (at least)`);
     throw err;
   }
   let digest: Digest;
@@ -103,9 +115,13 @@ export async function fetchManifest(ctx: RepositoryContext, reference: string, o
  * `HEAD /v2/<repo>/manifests/<ref>` (Accept: all manifest types), using
  * `Docker-Content-Digest`, `Content-Type` and `Content-Length`. When the HEAD
  * lacks any of them, falls back to a verified GET. `ERR_ORAS_NOT_FOUND` when absent.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#checking-if-content-exists-in-the-registry
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#checking-if-content-exists-in-the-registry
  */
-export async function resolveManifest(ctx: RepositoryContext, reference: string, signal?: AbortSignal): Promise<Descriptor> {
+export async function resolveManifest(
+  ctx: RepositoryContext,
+  reference: string,
+  signal?: AbortSignal,
+): Promise<Descriptor> {
   validateManifestReference(reference);
   const res = await ctx.client.request({
     method: 'HEAD',
@@ -120,8 +136,15 @@ export async function resolveManifest(ctx: RepositoryContext, reference: string,
   const mediaType = mediaTypeOf(res);
   const length = res.headers['content-length']?.trim();
   const size = length !== undefined && /^[0-9]+$/.test(length) ? Number(length) : undefined;
-  if (header !== undefined && isDigest(header) && mediaType !== undefined && isManifestMediaType(mediaType) && size !== undefined) {
-    if (isDigest(reference) && header !== reference) throw digestMismatch(`resolve ${ctx.repository}`, reference, header);
+  if (
+    header !== undefined &&
+    isDigest(header) &&
+    mediaType !== undefined &&
+    isManifestMediaType(mediaType) &&
+    size !== undefined
+  ) {
+    if (isDigest(reference) && header !== reference)
+      throw digestMismatch(`resolve ${ctx.repository}`, reference, header);
     if (size > ctx.maxManifestBytes) throw tooLarge(size, ctx.maxManifestBytes, `manifest ${reference}`);
     return { mediaType, digest: header, size };
   }
@@ -129,7 +152,11 @@ export async function resolveManifest(ctx: RepositoryContext, reference: string,
 }
 
 /** Fetches a manifest by descriptor (GET by digest), verified against `desc.size` and `desc.digest`. */
-export async function fetchManifestBytes(ctx: RepositoryContext, desc: Descriptor, signal?: AbortSignal): Promise<Buffer> {
+export async function fetchManifestBytes(
+  ctx: RepositoryContext,
+  desc: Descriptor,
+  signal?: AbortSignal,
+): Promise<Buffer> {
   parseDigest(desc.digest);
   if (desc.size > ctx.maxManifestBytes) throw tooLarge(desc.size, ctx.maxManifestBytes, `manifest ${desc.digest}`);
   const res = await ctx.client.request({
@@ -139,17 +166,26 @@ export async function fetchManifestBytes(ctx: RepositoryContext, desc: Descripto
     scopes: ctx.scopes.pull,
     ...(signal ? { signal } : {}),
   });
-  if (res.status !== 200) throw await errorFromResponse(res, { operation: `fetch manifest ${ctx.repository}@${desc.digest}` });
+  if (res.status !== 200)
+    throw await errorFromResponse(res, { operation: `fetch manifest ${ctx.repository}@${desc.digest}` });
   const declared = res.headers['content-length']?.trim();
   if (declared !== undefined && /^[0-9]+$/.test(declared) && Number(declared) !== desc.size) {
     res.body.destroy();
-    throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `registry announced ${declared} bytes for manifest ${desc.digest}, expected ${desc.size}`, {
-      hint: 'the registry served different content than its descriptor says',
-    });
+    throw new OrasError(
+      'ERR_ORAS_SIZE_MISMATCH',
+      `registry announced ${declared} bytes for manifest ${desc.digest}, expected ${desc.size}`,
+      {
+        hint: 'the registry served different content than its descriptor says',
+      },
+    );
   }
   const bytes = await readAll(res.body, Math.max(desc.size, 0), `manifest ${desc.digest}`).catch((err: unknown) => {
     if (err instanceof OrasError && err.code === 'ERR_ORAS_BODY_TOO_LARGE') {
-      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `manifest ${desc.digest}: received more than the expected ${desc.size} bytes`, { hint: 'the registry served different content than its descriptor says' });
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `manifest ${desc.digest}: received more than the expected ${desc.size} bytes`,
+        { hint: 'the registry served different content than its descriptor says' },
+      );
     }
     throw err;
   });
@@ -161,9 +197,15 @@ export async function fetchManifestBytes(ctx: RepositoryContext, desc: Descripto
  * `PUT /v2/<repo>/manifests/<reference>` (the digest by default, or a tag)
  * with `Content-Type: desc.mediaType`. The bytes must already be verified
  * against `desc`. Returns the response headers (e.g. `oci-subject`).
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests
  */
-export async function putManifest(ctx: RepositoryContext, desc: Descriptor, bytes: Buffer, reference: string = desc.digest, signal?: AbortSignal): Promise<Record<string, string>> {
+export async function putManifest(
+  ctx: RepositoryContext,
+  desc: Descriptor,
+  bytes: Buffer,
+  reference: string = desc.digest,
+  signal?: AbortSignal,
+): Promise<Record<string, string>> {
   validateManifestReference(reference);
   const res = await ctx.client.request({
     method: 'PUT',
@@ -176,13 +218,27 @@ export async function putManifest(ctx: RepositoryContext, desc: Descriptor, byte
   if (res.status !== 201 && res.status !== 200) {
     const err = await errorFromResponse(res, { operation: `push manifest ${ctx.repository}:${reference}` });
     if (err.registryErrors.some((e) => e.code === 'DIGEST_INVALID')) {
-      throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `registry rejected manifest ${desc.digest}: digest does not match`, { cause: err, status: err.status ?? 400, registryErrors: err.registryErrors, hint: 'the pushed bytes differ from the descriptor' });
+      throw new OrasError(
+        'ERR_ORAS_DIGEST_MISMATCH',
+        `registry rejected manifest ${desc.digest}: digest does not match`,
+        {
+          cause: err,
+          status: err.status ?? 400,
+          registryErrors: err.registryErrors,
+          hint: 'the pushed bytes differ from the descriptor',
+        },
+      );
     }
     throw err;
   }
   res.body.resume();
   const header = res.headers['docker-content-digest']?.trim();
-  if (header !== undefined && header !== '' && parseDigest(desc.digest).algorithm === 'sha256' && header !== desc.digest) {
+  if (
+    header !== undefined &&
+    header !== '' &&
+    parseDigest(desc.digest).algorithm === 'sha256' &&
+    header !== desc.digest
+  ) {
     throw digestMismatch(`push manifest ${ctx.repository}`, desc.digest, header.slice(0, 140));
   }
   return res.headers;
@@ -192,8 +248,8 @@ export async function putManifest(ctx: RepositoryContext, desc: Descriptor, byte
  * Deletes a manifest (`DELETE /manifests/<digest>`) or blob
  * (`DELETE /blobs/<digest>`). 404 → `ERR_ORAS_NOT_FOUND`; 405 →
  * `ERR_ORAS_UNSUPPORTED` (deletes are disabled on the registry).
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-manifests
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-blobs
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-manifests
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-blobs
  */
 export async function deleteContent(ctx: RepositoryContext, desc: Descriptor, signal?: AbortSignal): Promise<void> {
   parseDigest(desc.digest);
@@ -208,13 +264,19 @@ export async function deleteContent(ctx: RepositoryContext, desc: Descriptor, si
     res.body.resume();
     return;
   }
-  const err = await errorFromResponse(res, { operation: `delete ${kind === 'manifests' ? 'manifest' : 'blob'} ${ctx.repository}@${desc.digest}` });
+  const err = await errorFromResponse(res, {
+    operation: `delete ${kind === 'manifests' ? 'manifest' : 'blob'} ${ctx.repository}@${desc.digest}`,
+  });
   if (res.status === 405) {
-    throw new OrasError('ERR_ORAS_UNSUPPORTED', `the registry does not allow deleting ${desc.digest} from ${ctx.repository}`, {
-      status: 405,
-      registryErrors: err.registryErrors,
-      hint: 'deletion is disabled on this registry (for distribution: set storage.delete.enabled: true)',
-    });
+    throw new OrasError(
+      'ERR_ORAS_UNSUPPORTED',
+      `the registry does not allow deleting ${desc.digest} from ${ctx.repository}`,
+      {
+        status: 405,
+        registryErrors: err.registryErrors,
+        hint: 'deletion is disabled on this registry (for distribution: set storage.delete.enabled: true)',
+      },
+    );
   }
   throw err;
 }

@@ -22,7 +22,12 @@ export function parseNextLink(link: string | undefined): string | undefined {
     for (const param of (m[2] ?? '').split(';')) {
       const eq = param.indexOf('=');
       if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'rel') continue;
-      const rels = param.slice(eq + 1).trim().replace(/^"|"$/g, '').toLowerCase().split(/\s+/);
+      const rels = param
+        .slice(eq + 1)
+        .trim()
+        .replace(/^"|"$/g, '')
+        .toLowerCase()
+        .split(/\s+/);
       if (rels.includes('next')) return m[1];
     }
   }
@@ -39,12 +44,19 @@ export function resolveNextLink(link: string, base: URL): URL {
   try {
     next = new URL(link, base);
   } catch (cause) {
-    throw new OrasError('ERR_ORAS_HTTP', 'registry sent an invalid pagination Link header', { cause, hint: 'the registry is misbehaving; report it to its operator' });
+    throw new OrasError('ERR_ORAS_HTTP', 'registry sent an invalid pagination Link header', {
+      cause,
+      hint: 'the registry is misbehaving; report it to its operator',
+    });
   }
   if (next.origin !== base.origin) {
-    throw new OrasError('ERR_ORAS_CROSS_ORIGIN', `pagination link points to another origin (${next.origin}, expected ${base.origin})`, {
-      hint: 'refusing to follow a registry Link header off its own origin',
-    });
+    throw new OrasError(
+      'ERR_ORAS_CROSS_ORIGIN',
+      `pagination link points to another origin (${next.origin}, expected ${base.origin})`,
+      {
+        hint: 'refusing to follow a registry Link header off its own origin',
+      },
+    );
   }
   return next;
 }
@@ -80,7 +92,7 @@ export interface PaginateOptions<T> {
  * a link already visited fails with `ERR_ORAS_CYCLE`; more than `maxPages`
  * pages fail with `ERR_ORAS_TOO_MANY_PAGES`. Page bodies are capped at
  * `maxPageBytes` (default {@link MAX_PAGE_BYTES}; more → `ERR_ORAS_BODY_TOO_LARGE`).
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-tags
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-tags
  */
 export async function* paginate<T>(opts: PaginateOptions<T>): AsyncGenerator<T, void, undefined> {
   const maxPages = opts.maxPages ?? DEFAULT_MAX_PAGES;
@@ -119,16 +131,24 @@ export async function* paginate<T>(opts: PaginateOptions<T>): AsyncGenerator<T, 
       bytes = await readAll(res.body, maxPageBytes, `${opts.what} page`);
     } catch (err) {
       if (!isOrasError(err, 'ERR_ORAS_BODY_TOO_LARGE')) throw err;
-      throw new OrasError('ERR_ORAS_BODY_TOO_LARGE', `${opts.what}: page ${page} exceeds the ${maxPageBytes}-byte limit`, {
-        cause: err,
-        hint: 'the registry sent an oversized listing page; raise maxPageBytes if the listing is legitimately that large',
-      });
+      throw new OrasError(
+        'ERR_ORAS_BODY_TOO_LARGE',
+        `${opts.what}: page ${page} exceeds the ${maxPageBytes}-byte limit`,
+        {
+          cause: err,
+          hint: 'the registry sent an oversized listing page; raise maxPageBytes if the listing is legitimately that large',
+        },
+      );
     }
     let doc: unknown;
     try {
       doc = JSON.parse(bytes.toString('utf8'));
     } catch (cause) {
-      throw new OrasError('ERR_ORAS_HTTP', `${opts.what}: registry sent invalid JSON`, { cause, status: res.status, hint: 'the registry is misbehaving; report it to its operator' });
+      throw new OrasError('ERR_ORAS_HTTP', `${opts.what}: registry sent invalid JSON`, {
+        cause,
+        status: res.status,
+        hint: 'the registry is misbehaving; report it to its operator',
+      });
     }
     const items = opts.extract(doc);
     const link = parseNextLink(res.headers['link']);
@@ -150,7 +170,9 @@ export async function* paginate<T>(opts: PaginateOptions<T>): AsyncGenerator<T, 
 export function stringArray(value: unknown, field: string): string[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string')) {
-    throw new OrasError('ERR_ORAS_HTTP', `registry response field ${field} is not an array of strings`, { hint: 'the registry is misbehaving; report it to its operator' });
+    throw new OrasError('ERR_ORAS_HTTP', `registry response field ${field} is not an array of strings`, {
+      hint: 'the registry is misbehaving; report it to its operator',
+    });
   }
   return value;
 }

@@ -40,7 +40,8 @@ const SECRET_HEADERS = new Set([
   'x-registry-config',
 ]);
 
-const SECRET_PARAM_RE = /(token|secret|signature|password|passwd|credential|sig$|^sig|auth|apikey|api-key|api_key|session)/i;
+const SECRET_PARAM_RE =
+  /(token|secret|signature|password|passwd|credential|sig$|^sig|auth|apikey|api-key|api_key|session)/i;
 const SECRET_HEADER_RE = /(token|secret|signature|password|credential|auth|cookie|api-key|apikey|session)/i;
 
 /** True when a query parameter name holds a secret value. */
@@ -74,17 +75,20 @@ export function redactUrl(url: URL | string): string {
     u.password = '';
   }
   if (u.search !== '') {
-    const parts = u.search.slice(1).split('&').map((pair) => {
-      const eq = pair.indexOf('=');
-      const rawName = eq >= 0 ? pair.slice(0, eq) : pair;
-      let name = rawName;
-      try {
-        name = decodeURIComponent(rawName.replace(/\+/g, ' '));
-      } catch {
-        // keep raw
-      }
-      return isSecretQueryParam(name) && eq >= 0 ? `${rawName}=${REDACTED}` : pair;
-    });
+    const parts = u.search
+      .slice(1)
+      .split('&')
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        const rawName = eq >= 0 ? pair.slice(0, eq) : pair;
+        let name = rawName;
+        try {
+          name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+        } catch {
+          // keep raw
+        }
+        return isSecretQueryParam(name) && eq >= 0 ? `${rawName}=${REDACTED}` : pair;
+      });
     u.search = `?${parts.join('&')}`;
   }
   if (u.hash !== '') u.hash = '';

@@ -13,8 +13,8 @@ import type { RepositoryContext } from './repository.js';
  * (`GET /v2/<repo>/referrers/<digest>`) with the referrers tag schema as the
  * fallback (tag `<alg>-<hex>` holding an OCI index of the referrers), which is
  * what registries without the API (e.g. distribution 2.8) get.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#unavailable-referrers-api
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#unavailable-referrers-api
  */
 
 /** How to find referrers: probe the API (`auto`), require it (`always`), or use only the tag schema (`never`). */
@@ -42,7 +42,7 @@ export function setReferrersCapability(ctx: RepositoryContext, supported: boolea
 /**
  * The referrers fallback tag of a subject digest: `<alg>-<hex>`, with the
  * algorithm truncated to 32 and the hex to 64 characters (distribution spec).
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#referrers-tag-schema
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#referrers-tag-schema
  */
 export function referrersTag(digest: Digest): string {
   const { algorithm, hex } = parseDigest(digest);
@@ -54,7 +54,7 @@ export function referrersTag(digest: Digest): string {
  * media type (`desc`'s), digest, size, `artifactType` (the manifest's, else
  * its config media type) and the manifest's annotations. Same as
  * {@link toReferrerDescriptor}, but keeping the media type of `desc`.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers
  */
 export function referrerDescriptor(desc: Descriptor, parsed: ParsedManifest): Descriptor {
   return toReferrerDescriptor(desc, { ...parsed, mediaType: desc.mediaType });
@@ -65,13 +65,20 @@ export const subjectOf: (parsed: ParsedManifest) => Descriptor | undefined = man
 
 function indexEntries(doc: unknown): Descriptor[] {
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { manifests?: unknown }).manifests)) {
-    throw new OrasError('ERR_ORAS_INVALID_MANIFEST', 'referrers response is not an OCI image index', { hint: 'the registry is misbehaving; report it to its operator' });
+    throw new OrasError('ERR_ORAS_INVALID_MANIFEST', 'referrers response is not an OCI image index', {
+      hint: 'the registry is misbehaving; report it to its operator',
+    });
   }
-  return ((doc as { manifests: unknown[] }).manifests).map((m, i) => validateDescriptor(m, `referrers.manifests[${i}]`));
+  return (doc as { manifests: unknown[] }).manifests.map((m, i) => validateDescriptor(m, `referrers.manifests[${i}]`));
 }
 
 /** Lists via the API; `undefined` when the registry does not serve it (404 without an index body, 405, 400). */
-async function listViaApi(ctx: RepositoryContext, subject: Descriptor, artifactType: string | undefined, signal?: AbortSignal): Promise<Descriptor[] | undefined> {
+async function listViaApi(
+  ctx: RepositoryContext,
+  subject: Descriptor,
+  artifactType: string | undefined,
+  signal?: AbortSignal,
+): Promise<Descriptor[] | undefined> {
   const url = ctx.url(`referrers/${subject.digest}`);
   if (artifactType !== undefined) url.searchParams.set('artifactType', artifactType);
   let unsupported = false;
@@ -100,13 +107,24 @@ async function listViaApi(ctx: RepositoryContext, subject: Descriptor, artifactT
   return unsupported ? undefined : out;
 }
 
-async function fetchFallbackIndex(ctx: RepositoryContext, subject: Descriptor, signal?: AbortSignal): Promise<FetchedManifest | undefined> {
+async function fetchFallbackIndex(
+  ctx: RepositoryContext,
+  subject: Descriptor,
+  signal?: AbortSignal,
+): Promise<FetchedManifest | undefined> {
   try {
-    const fetched = await fetchManifest(ctx, referrersTag(subject.digest), { accept: MediaType.ImageIndex, ...(signal ? { signal } : {}) });
+    const fetched = await fetchManifest(ctx, referrersTag(subject.digest), {
+      accept: MediaType.ImageIndex,
+      ...(signal ? { signal } : {}),
+    });
     if (fetched.parsed.kind !== 'index') {
-      throw new OrasError('ERR_ORAS_INVALID_MANIFEST', `referrers tag ${referrersTag(subject.digest)} in ${ctx.repository} is not an image index`, {
-        hint: 'something else was pushed under the referrers fallback tag; remove it',
-      });
+      throw new OrasError(
+        'ERR_ORAS_INVALID_MANIFEST',
+        `referrers tag ${referrersTag(subject.digest)} in ${ctx.repository} is not an image index`,
+        {
+          hint: 'something else was pushed under the referrers fallback tag; remove it',
+        },
+      );
     }
     return fetched;
   } catch (err) {
@@ -120,16 +138,24 @@ async function fetchFallbackIndex(ctx: RepositoryContext, subject: Descriptor, s
  * per repository in `auto` mode and remembered), else via the tag schema.
  * Filters by `artifactType` client-side (whether or not the registry did).
  */
-export async function listReferrers(ctx: RepositoryContext, subject: Descriptor, options: { artifactType?: string; signal?: AbortSignal } = {}): Promise<Descriptor[]> {
+export async function listReferrers(
+  ctx: RepositoryContext,
+  subject: Descriptor,
+  options: { artifactType?: string; signal?: AbortSignal } = {},
+): Promise<Descriptor[]> {
   parseDigest(subject.digest);
   let result: Descriptor[] | undefined;
   if (ctx.referrersApi !== 'never' && referrersCapability(ctx) !== false) {
     result = await listViaApi(ctx, subject, options.artifactType, options.signal);
     if (result === undefined) {
       if (ctx.referrersApi === 'always') {
-        throw new OrasError('ERR_ORAS_UNSUPPORTED', `the registry does not serve the referrers API for ${ctx.repository}`, {
-          hint: "use referrersApi: 'auto' to fall back to the referrers tag schema",
-        });
+        throw new OrasError(
+          'ERR_ORAS_UNSUPPORTED',
+          `the registry does not serve the referrers API for ${ctx.repository}`,
+          {
+            hint: "use referrersApi: 'auto' to fall back to the referrers tag schema",
+          },
+        );
       }
       setReferrersCapability(ctx, false);
     } else {
@@ -155,7 +181,12 @@ async function listFromTag(ctx: RepositoryContext, subject: Descriptor, signal?:
  * same index through the same transport are serialized in-process; concurrent
  * writers in other processes can still race (the tag schema has no locking).
  */
-export async function updateFallbackIndex(ctx: RepositoryContext, subject: Descriptor, change: { add?: Descriptor; remove?: Digest }, signal?: AbortSignal): Promise<void> {
+export async function updateFallbackIndex(
+  ctx: RepositoryContext,
+  subject: Descriptor,
+  change: { add?: Descriptor; remove?: Digest },
+  signal?: AbortSignal,
+): Promise<void> {
   // Serialize read-modify-write cycles on the same index within this process
   // (concurrent pushes of referrers of one subject would otherwise lose entries).
   let locks = indexLocks.get(ctx.client);
@@ -175,12 +206,18 @@ export async function updateFallbackIndex(ctx: RepositoryContext, subject: Descr
 /** In-flight fallback index updates per transport, keyed by repository and tag. */
 const indexLocks = new WeakMap<object, Map<string, Promise<unknown>>>();
 
-async function applyIndexChange(ctx: RepositoryContext, subject: Descriptor, change: { add?: Descriptor; remove?: Digest }, signal?: AbortSignal): Promise<void> {
+async function applyIndexChange(
+  ctx: RepositoryContext,
+  subject: Descriptor,
+  change: { add?: Descriptor; remove?: Digest },
+  signal?: AbortSignal,
+): Promise<void> {
   const old = await fetchFallbackIndex(ctx, subject, signal);
   const existing = old?.parsed.kind === 'index' ? old.parsed.index.manifests : [];
   let entries = existing;
   if (change.remove !== undefined) entries = entries.filter((d) => d.digest !== change.remove);
-  if (change.add !== undefined && !entries.some((d) => d.digest === change.add?.digest)) entries = [...entries, change.add];
+  if (change.add !== undefined && !entries.some((d) => d.digest === change.add?.digest))
+    entries = [...entries, change.add];
   if (entries.length === existing.length && entries.every((d, i) => d === existing[i])) return;
   if (entries.length > 0) {
     const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: entries };
@@ -203,9 +240,15 @@ async function applyIndexChange(ctx: RepositoryContext, subject: Descriptor, cha
  * discoverable. With an `OCI-Subject` response header the registry indexed it
  * (API available, remembered); otherwise (or with `referrersApi: 'never'`)
  * the fallback index is updated. `always` trusts the registry and does nothing.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests-with-subject
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests-with-subject
  */
-export async function indexReferrerOnPush(ctx: RepositoryContext, desc: Descriptor, parsed: ParsedManifest, headers: Record<string, string>, signal?: AbortSignal): Promise<void> {
+export async function indexReferrerOnPush(
+  ctx: RepositoryContext,
+  desc: Descriptor,
+  parsed: ParsedManifest,
+  headers: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<void> {
   const subject = subjectOf(parsed);
   if (subject === undefined) return;
   if (ctx.referrersApi !== 'never') {

@@ -40,10 +40,15 @@ export class Registry {
    * `GET /v2/`: resolves when the registry speaks the distribution API (and,
    * with credentials, accepts them); otherwise rejects with the mapped error
    * (e.g. `ERR_ORAS_UNAUTHORIZED`, `ERR_ORAS_NETWORK`).
-    * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#determining-support
+   * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#determining-support
    */
   async ping(options: CallOptions = {}): Promise<void> {
-    const res = await this.#client.request({ method: 'GET', url: new URL('/v2/', this.#base), scopes: [], ...(options.signal ? { signal: options.signal } : {}) });
+    const res = await this.#client.request({
+      method: 'GET',
+      url: new URL('/v2/', this.#base),
+      scopes: [],
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     if (res.status !== 200) throw await errorFromResponse(res, { operation: `ping ${this.registry}` });
     res.body.resume();
   }
@@ -71,6 +76,11 @@ export class Registry {
   /** A {@link Repository} on this registry (options override the registry's defaults). */
   repository(name: string, options: RepositoryOptions = {}): Repository {
     validateRepository(name);
-    return new Repository({ ...this.#repositoryOptions, ...options, reference: { registry: this.registry, repository: name }, client: this.#client });
+    return new Repository({
+      ...this.#repositoryOptions,
+      ...options,
+      reference: { registry: this.registry, repository: name },
+      client: this.#client,
+    });
   }
 }

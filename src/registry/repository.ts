@@ -2,7 +2,17 @@ import { Readable } from 'node:stream';
 import { OrasError, isOrasError } from '../errors.js';
 import type { TransferListener } from '../events.js';
 import { readAll } from '../content/read.js';
-import type { CallOptions, Deleter, FetchOptions, PushOptions, ReferrerLister, TagLister, Target, UnhashedPushOptions, UnhashedPusher } from '../content/store.js';
+import type {
+  CallOptions,
+  Deleter,
+  FetchOptions,
+  PushOptions,
+  ReferrerLister,
+  TagLister,
+  Target,
+  UnhashedPushOptions,
+  UnhashedPusher,
+} from '../content/store.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { parseDigest, verifyContent } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
@@ -10,9 +20,24 @@ import { isManifestMediaType } from '../oci/media-types.js';
 import { parseReference, validateRepository, validateTag } from '../oci/reference.js';
 import { blobExists, DEFAULT_DOWNLOAD_ATTEMPTS, fetchBlob } from './blob-download.js';
 import { errorFromResponse } from './http-errors.js';
-import { deleteContent, fetchManifest, fetchManifestBytes, manifestAccept, putManifest, resolveManifest, type FetchedManifest } from './manifests.js';
+import {
+  deleteContent,
+  fetchManifest,
+  fetchManifestBytes,
+  manifestAccept,
+  putManifest,
+  resolveManifest,
+  type FetchedManifest,
+} from './manifests.js';
 import { DEFAULT_MAX_PAGES, MAX_PAGE_BYTES } from './pagination.js';
-import { indexReferrerOnPush, listReferrers, referrersCapability, subjectOf, updateFallbackIndex, type ReferrersApiMode } from './referrers.js';
+import {
+  indexReferrerOnPush,
+  listReferrers,
+  referrersCapability,
+  subjectOf,
+  updateFallbackIndex,
+  type ReferrersApiMode,
+} from './referrers.js';
 import { listTags } from './tags.js';
 import type { Transport } from './transport.js';
 import { uploadUnhashed } from './streaming-upload.js';
@@ -83,14 +108,19 @@ export interface RepositoryContext {
 
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new OrasError('ERR_ORAS_USAGE', `${name} must be a positive integer`, { hint: `omit ${name} for the default` });
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new OrasError('ERR_ORAS_USAGE', `${name} must be a positive integer`, {
+      hint: `omit ${name} for the default`,
+    });
   return value;
 }
 
 function referrersMode(value: ReferrersApiMode | undefined): ReferrersApiMode {
   if (value === undefined) return 'auto';
   if (value !== 'auto' && value !== 'always' && value !== 'never') {
-    throw new OrasError('ERR_ORAS_USAGE', `referrersApi must be 'auto', 'always' or 'never'`, { hint: "omit it for 'auto'" });
+    throw new OrasError('ERR_ORAS_USAGE', `referrersApi must be 'auto', 'always' or 'never'`, {
+      hint: "omit it for 'auto'",
+    });
   }
   return value;
 }
@@ -123,7 +153,11 @@ export class Repository implements Target, Deleter, TagLister, ReferrerLister, U
       base,
       url: (path) => urlFor(repo, path),
       urlFor,
-      scopes: { pull: [`repository:${repo}:pull`], push: [`repository:${repo}:pull,push`], delete: [`repository:${repo}:delete`] },
+      scopes: {
+        pull: [`repository:${repo}:pull`],
+        push: [`repository:${repo}:pull,push`],
+        delete: [`repository:${repo}:delete`],
+      },
       maxManifestBytes: positiveInt(init.maxManifestBytes, MAX_MANIFEST_BYTES, 'maxManifestBytes'),
       maxTagPages: positiveInt(init.maxTagPages, DEFAULT_MAX_PAGES, 'maxTagPages'),
       maxPageBytes: positiveInt(init.maxPageBytes, MAX_PAGE_BYTES, 'maxPageBytes'),
@@ -182,7 +216,10 @@ export class Repository implements Target, Deleter, TagLister, ReferrerLister, U
       await this.#pushManifest(desc, content, desc.digest, options);
       return;
     }
-    await uploadBlob(this.#ctx, desc, content, { ...options, ...(this.#ctx.chunkSize !== undefined ? { chunkSize: this.#ctx.chunkSize } : {}) });
+    await uploadBlob(this.#ctx, desc, content, {
+      ...options,
+      ...(this.#ctx.chunkSize !== undefined ? { chunkSize: this.#ctx.chunkSize } : {}),
+    });
   }
 
   /**
@@ -193,27 +230,60 @@ export class Repository implements Target, Deleter, TagLister, ReferrerLister, U
    * match (source changed meanwhile) → `ERR_ORAS_DIGEST_MISMATCH`, nothing committed. With
    * `chunkSize` set the digest is awaited first and the chunked upload is used.
    */
-  async pushUnhashed(open: () => Readable, size: number, digest: Promise<string>, options: UnhashedPushOptions = {}): Promise<'pushed' | 'exists'> {
-    return await uploadUnhashed(this.#ctx, open, size, digest, { ...options, ...(this.#ctx.chunkSize !== undefined ? { chunkSize: this.#ctx.chunkSize } : {}) });
+  async pushUnhashed(
+    open: () => Readable,
+    size: number,
+    digest: Promise<string>,
+    options: UnhashedPushOptions = {},
+  ): Promise<'pushed' | 'exists'> {
+    return await uploadUnhashed(this.#ctx, open, size, digest, {
+      ...options,
+      ...(this.#ctx.chunkSize !== undefined ? { chunkSize: this.#ctx.chunkSize } : {}),
+    });
   }
 
   /** Pushes a manifest directly under `tag` (one PUT), with the same checks as {@link push}. */
-  async pushReference(desc: Descriptor, content: Readable | Uint8Array, tag: string, options: PushOptions = {}): Promise<void> {
+  async pushReference(
+    desc: Descriptor,
+    content: Readable | Uint8Array,
+    tag: string,
+    options: PushOptions = {},
+  ): Promise<void> {
     validateTag(tag);
     if (!isManifestMediaType(desc.mediaType)) {
-      throw new OrasError('ERR_ORAS_USAGE', `cannot tag non-manifest content of type ${desc.mediaType}`, { hint: 'only manifests and indexes can be tagged' });
+      throw new OrasError('ERR_ORAS_USAGE', `cannot tag non-manifest content of type ${desc.mediaType}`, {
+        hint: 'only manifests and indexes can be tagged',
+      });
     }
     await this.#pushManifest(desc, content, tag, options);
   }
 
-  async #pushManifest(desc: Descriptor, content: Readable | Uint8Array, reference: string, options: PushOptions): Promise<void> {
+  async #pushManifest(
+    desc: Descriptor,
+    content: Readable | Uint8Array,
+    reference: string,
+    options: PushOptions,
+  ): Promise<void> {
     if (desc.size > this.#ctx.maxManifestBytes) {
       if (content instanceof Readable) content.destroy();
-      throw new OrasError('ERR_ORAS_MANIFEST_TOO_LARGE', `manifest ${desc.digest} is ${desc.size} bytes, over the ${this.#ctx.maxManifestBytes}-byte limit`, { hint: 'registries refuse manifests this large' });
+      throw new OrasError(
+        'ERR_ORAS_MANIFEST_TOO_LARGE',
+        `manifest ${desc.digest} is ${desc.size} bytes, over the ${this.#ctx.maxManifestBytes}-byte limit`,
+        { hint: 'registries refuse manifests this large' },
+      );
     }
-    const bytes = content instanceof Readable ? await readAll(content, desc.size, `manifest ${desc.digest}`).catch((err: unknown) => {
-      throw isOrasError(err, 'ERR_ORAS_BODY_TOO_LARGE') ? new OrasError('ERR_ORAS_SIZE_MISMATCH', `manifest ${desc.digest}: content is larger than ${desc.size} bytes`, { hint: 'the content does not match its descriptor' }) : err;
-    }) : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+    const bytes =
+      content instanceof Readable
+        ? await readAll(content, desc.size, `manifest ${desc.digest}`).catch((err: unknown) => {
+            throw isOrasError(err, 'ERR_ORAS_BODY_TOO_LARGE')
+              ? new OrasError(
+                  'ERR_ORAS_SIZE_MISMATCH',
+                  `manifest ${desc.digest}: content is larger than ${desc.size} bytes`,
+                  { hint: 'the content does not match its descriptor' },
+                )
+              : err;
+          })
+        : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
     verifyContent(bytes, desc, `manifest ${desc.digest}`);
     const parsed = parseManifest(bytes, desc.mediaType);
     const headers = await putManifest(this.#ctx, desc, bytes, reference, options.signal);
@@ -235,7 +305,9 @@ export class Repository implements Target, Deleter, TagLister, ReferrerLister, U
   async tag(desc: Descriptor, reference: string, options: CallOptions = {}): Promise<void> {
     validateTag(reference);
     if (!isManifestMediaType(desc.mediaType)) {
-      throw new OrasError('ERR_ORAS_USAGE', `cannot tag non-manifest content of type ${desc.mediaType}`, { hint: 'only manifests and indexes can be tagged' });
+      throw new OrasError('ERR_ORAS_USAGE', `cannot tag non-manifest content of type ${desc.mediaType}`, {
+        hint: 'only manifests and indexes can be tagged',
+      });
     }
     const bytes = await fetchManifestBytes(this.#ctx, desc, options.signal);
     await putManifest(this.#ctx, desc, bytes, reference, options.signal);
@@ -248,7 +320,11 @@ export class Repository implements Target, Deleter, TagLister, ReferrerLister, U
    */
   async delete(desc: Descriptor, options: CallOptions = {}): Promise<void> {
     let subject: Descriptor | undefined;
-    if (isManifestMediaType(desc.mediaType) && this.#ctx.referrersApi !== 'always' && referrersCapability(this.#ctx) !== true) {
+    if (
+      isManifestMediaType(desc.mediaType) &&
+      this.#ctx.referrersApi !== 'always' &&
+      referrersCapability(this.#ctx) !== true
+    ) {
       try {
         subject = subjectOf(parseManifest(await fetchManifestBytes(this.#ctx, desc, options.signal), desc.mediaType));
       } catch {
@@ -276,6 +352,9 @@ export class Repository implements Target, Deleter, TagLister, ReferrerLister, U
    * from `fromRepository`).
    */
   async mount(desc: Descriptor, fromRepository: string, options: MountOptions = {}): Promise<'mounted' | 'uploaded'> {
-    return await mountBlob(this.#ctx, desc, fromRepository, { ...(this.#ctx.chunkSize !== undefined ? { chunkSize: this.#ctx.chunkSize } : {}), ...options });
+    return await mountBlob(this.#ctx, desc, fromRepository, {
+      ...(this.#ctx.chunkSize !== undefined ? { chunkSize: this.#ctx.chunkSize } : {}),
+      ...options,
+    });
   }
 }

@@ -23,10 +23,14 @@ export interface Repeatability {
 export function checkedUrl(requestUrl: URL): URL {
   const url = new URL(requestUrl.href);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new OrasError('ERR_ORAS_USAGE', `unsupported URL scheme ${url.protocol}`, { hint: 'registry URLs are http: or https:' });
+    throw new OrasError('ERR_ORAS_USAGE', `unsupported URL scheme ${url.protocol}`, {
+      hint: 'registry URLs are http: or https:',
+    });
   }
   if (url.username !== '' || url.password !== '') {
-    throw new OrasError('ERR_ORAS_USAGE', `request URL ${redactUrl(url)} carries credentials`, { hint: 'use the credentials option' });
+    throw new OrasError('ERR_ORAS_USAGE', `request URL ${redactUrl(url)} carries credentials`, {
+      hint: 'use the credentials option',
+    });
   }
   return url;
 }
@@ -43,12 +47,22 @@ export function repeatability(req: RegistryRequest): Repeatability {
 
 /** The registry a request goes to, as the authorizer sees it. */
 export function authTarget(url: URL, scopes: readonly string[], signal: AbortSignal | undefined): AuthTarget {
-  return { registry: url.host, origin: url.origin, plainHttp: url.protocol === 'http:', scopes, ...(signal !== undefined ? { signal } : {}) };
+  return {
+    registry: url.host,
+    origin: url.origin,
+    plainHttp: url.protocol === 'http:',
+    scopes,
+    ...(signal !== undefined ? { signal } : {}),
+  };
 }
 
 /** A one-shot stream body was already sent and a retry or auth round needs it again. */
 export function oneShotBodyError(method: HttpMethod, url: URL): OrasError {
-  return new OrasError('ERR_ORAS_HTTP', `${method} ${redactUrl(url)} cannot be repeated: its body is a one-shot stream`, {
-    hint: 'pass the body as a function returning a fresh stream to make it replayable',
-  });
+  return new OrasError(
+    'ERR_ORAS_HTTP',
+    `${method} ${redactUrl(url)} cannot be repeated: its body is a one-shot stream`,
+    {
+      hint: 'pass the body as a function returning a fresh stream to make it replayable',
+    },
+  );
 }

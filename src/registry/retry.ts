@@ -104,7 +104,12 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
  * failure): full jitter over `min(maxDelay, base * 2^(attempt-1))`, or the
  * `Retry-After` delay when given (capped by `maxDelayMs`).
  */
-export function retryDelay(attempt: number, policy: ResolvedRetryPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
+export function retryDelay(
+  attempt: number,
+  policy: ResolvedRetryPolicy,
+  retryAfterMs?: number,
+  random: () => number = Math.random,
+): number {
   if (retryAfterMs !== undefined) return Math.min(policy.maxDelayMs, retryAfterMs);
   const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
   return Math.floor(random() * exp);
@@ -115,7 +120,12 @@ export function retryDelay(attempt: number, policy: ResolvedRetryPolicy, retryAf
  * `attempt` (attempts made so far) has reached `maxAttempts`, or waiting would
  * end past `maxTotalMs` counted from `startedAt` (a `Date.now()` value).
  */
-export function retryWait(attempt: number, policy: ResolvedRetryPolicy, startedAt: number, retryAfterMs?: number): number | undefined {
+export function retryWait(
+  attempt: number,
+  policy: ResolvedRetryPolicy,
+  startedAt: number,
+  retryAfterMs?: number,
+): number | undefined {
   if (attempt >= policy.maxAttempts) return undefined;
   const delay = retryDelay(attempt, policy, retryAfterMs);
   return Date.now() - startedAt + delay <= policy.maxTotalMs ? delay : undefined;
@@ -123,7 +133,10 @@ export function retryWait(attempt: number, policy: ResolvedRetryPolicy, startedA
 
 /** The abort reason as an `ERR_ORAS_ABORTED` error. */
 export function abortError(signal: AbortSignal | undefined): OrasError {
-  return new OrasError('ERR_ORAS_ABORTED', 'the operation was aborted', { cause: signal?.reason, hint: 'the caller cancelled the request' });
+  return new OrasError('ERR_ORAS_ABORTED', 'the operation was aborted', {
+    cause: signal?.reason,
+    hint: 'the caller cancelled the request',
+  });
 }
 
 /** Waits `ms` milliseconds; rejects with `ERR_ORAS_ABORTED` when `signal` aborts. */

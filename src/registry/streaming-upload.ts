@@ -8,7 +8,18 @@ import type { RepositoryContext } from './repository.js';
 import { abortError } from './retry.js';
 import type { RegistryResponse } from './transport.js';
 import { uploadBlob } from './upload.js';
-import { cancel, checkCommitted, COMMIT_UNKNOWN, failed, OCTET, post, req, sessionFrom, withDigest, type Session } from './upload-session.js';
+import {
+  cancel,
+  checkCommitted,
+  COMMIT_UNKNOWN,
+  failed,
+  OCTET,
+  post,
+  req,
+  sessionFrom,
+  withDigest,
+  type Session,
+} from './upload-session.js';
 
 /**
  * Upload while hashing: `POST` a session, stream the content in one `PATCH`
@@ -17,7 +28,7 @@ import { cancel, checkCommitted, COMMIT_UNKNOWN, failed, OCTET, post, req, sessi
  * and `DELETE` the session; missing → finish the PATCH and commit with an empty
  * `PUT <location>?digest=`. The registry verifies the digest on that PUT, so
  * content that changed while it was read fails cleanly (nothing is committed).
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
  */
 
 /** Options of {@link uploadUnhashed}. */
@@ -31,7 +42,10 @@ class SizeTap extends Transform {
   bytes = 0;
   /** Set to start reporting progress. */
   onProgress: ((bytes: number) => void) | undefined;
-  constructor(private readonly size: number, private readonly what: string) {
+  constructor(
+    private readonly size: number,
+    private readonly what: string,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -68,7 +82,10 @@ function isAborted(signal: AbortSignal | undefined): boolean {
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 function settle<T>(p: Promise<T>): Promise<Settled<T>> {
-  return p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 }
 
 /** The state of one streamed upload (one `PATCH` racing the digest). */
@@ -103,16 +120,27 @@ function octetDescriptor(digest: string, size: number): Descriptor {
  * while it was being pushed"). With `chunkSize` the digest is awaited first and
  * {@link uploadBlob}'s chunked upload (with its 416/transient recovery) is used.
  */
-export async function uploadUnhashed(ctx: RepositoryContext, open: () => Readable, size: number, digest: Promise<string>, options: UnhashedUploadOptions = {}): Promise<'pushed' | 'exists'> {
+export async function uploadUnhashed(
+  ctx: RepositoryContext,
+  open: () => Readable,
+  size: number,
+  digest: Promise<string>,
+  options: UnhashedUploadOptions = {},
+): Promise<'pushed' | 'exists'> {
   const digestResult = settle(digest); // never an unhandled rejection, whatever fails first
   const what = options.what ?? 'content';
   const signal = options.signal;
-  if (!Number.isSafeInteger(size) || size < 0) throw new OrasError('ERR_ORAS_USAGE', 'size must be a non-negative integer', { hint: 'pass the byte length of the content' });
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new OrasError('ERR_ORAS_USAGE', 'size must be a non-negative integer', {
+      hint: 'pass the byte length of the content',
+    });
   if (signal?.aborted === true) throw abortError(signal);
-  if (options.chunkSize !== undefined) return await uploadAfterDigest(ctx, open, size, digest, options.chunkSize, options);
+  if (options.chunkSize !== undefined)
+    return await uploadAfterDigest(ctx, open, size, digest, options.chunkSize, options);
 
   const startRes = await post(ctx, {}, ctx.scopes.push, signal);
-  if (startRes.status !== 202) throw await failed(ctx, startRes, octetDescriptor(`(digest pending) of ${what}`, size), 'start upload of');
+  if (startRes.status !== 202)
+    throw await failed(ctx, startRes, octetDescriptor(`(digest pending) of ${what}`, size), 'start upload of');
   startRes.body.resume();
   const ac = new AbortController();
   const onAbort = (): void => ac.abort(signal?.reason);
@@ -122,7 +150,18 @@ export async function uploadUnhashed(ctx: RepositoryContext, open: () => Readabl
   pipeline(source, tap, () => {
     /* errors are read from `tap.errored` / `source.errored` */
   });
-  const up: StreamingUpload = { ctx, size, what, signal, session: sessionFrom(ctx, startRes), ac, source, tap, digestResult, skipped: false };
+  const up: StreamingUpload = {
+    ctx,
+    size,
+    what,
+    signal,
+    session: sessionFrom(ctx, startRes),
+    ac,
+    source,
+    tap,
+    digestResult,
+    skipped: false,
+  };
   try {
     return await streamAndCommit(up, options);
   } catch (err) {
@@ -133,19 +172,39 @@ export async function uploadUnhashed(ctx: RepositoryContext, open: () => Readabl
 }
 
 /** With chunked uploads configured: await the digest, then the regular (chunked) upload. */
-async function uploadAfterDigest(ctx: RepositoryContext, open: () => Readable, size: number, digest: Promise<string>, chunkSize: number, options: UnhashedUploadOptions): Promise<'pushed' | 'exists'> {
+async function uploadAfterDigest(
+  ctx: RepositoryContext,
+  open: () => Readable,
+  size: number,
+  digest: Promise<string>,
+  chunkSize: number,
+  options: UnhashedUploadOptions,
+): Promise<'pushed' | 'exists'> {
   const signal = options.signal;
   const desc = octetDescriptor(await digest, size);
   if (await blobExists(ctx, desc, signal)) return 'exists';
   options.onStart?.();
-  await uploadBlob(ctx, desc, open(), { chunkSize, ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  await uploadBlob(ctx, desc, open(), {
+    chunkSize,
+    ...(signal ? { signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
   return 'pushed';
 }
 
 /** Streams the PATCH, and once the digest is known cancels it (blob present) or finishes and commits it. */
 async function streamAndCommit(up: StreamingUpload, options: UnhashedUploadOptions): Promise<'pushed' | 'exists'> {
   const { ctx, size } = up;
-  const patch = settle(ctx.client.request(req(ctx, up.session, { method: 'PATCH', headers: { 'Content-Type': OCTET }, body: up.tap, contentLength: size }, up.ac.signal)));
+  const patch = settle(
+    ctx.client.request(
+      req(
+        ctx,
+        up.session,
+        { method: 'PATCH', headers: { 'Content-Type': OCTET }, body: up.tap, contentLength: size },
+        up.ac.signal,
+      ),
+    ),
+  );
   await failFastOnEarlyAnswer(up, patch);
   const dr = await up.digestResult;
   if (!dr.ok) throw dr.error;
@@ -177,10 +236,14 @@ function streamError(up: StreamingUpload): Error | null {
 
 /** Whichever comes first: the digest (usually; the upload waits on the registry) or the PATCH outcome. A PATCH refused before the digest is known fails now instead of after hashing. */
 async function failFastOnEarlyAnswer(up: StreamingUpload, patch: PatchResult): Promise<void> {
-  const first = await Promise.race([up.digestResult.then((r) => ({ kind: 'digest' as const, r })), patch.then((r) => ({ kind: 'patch' as const, r }))]);
+  const first = await Promise.race([
+    up.digestResult.then((r) => ({ kind: 'digest' as const, r })),
+    patch.then((r) => ({ kind: 'patch' as const, r })),
+  ]);
   if (first.kind !== 'patch') return;
   if (!first.r.ok) throw streamError(up) ?? first.r.error;
-  if (first.r.value.status !== 202) throw await failed(up.ctx, first.r.value, octetDescriptor(`(digest pending) of ${up.what}`, up.size), 'upload');
+  if (first.r.value.status !== 202)
+    throw await failed(up.ctx, first.r.value, octetDescriptor(`(digest pending) of ${up.what}`, up.size), 'upload');
 }
 
 /** The blob is already present: abort the PATCH and cancel the session. */
@@ -215,7 +278,10 @@ async function finishPatch(up: StreamingUpload, patch: PatchResult, desc: Descri
   const got = rangeBytes(res.headers['range']);
   if (got !== undefined && got !== up.size && !(up.size === 0 && got === 1)) {
     // (distribution reports an empty upload as `Range: 0-0`)
-    throw new OrasError('ERR_ORAS_HTTP', `registry acknowledged ${got} of ${up.size} bytes of blob ${desc.digest}`, { status: res.status, hint: 'the registry lost part of the upload; retry the push' });
+    throw new OrasError('ERR_ORAS_HTTP', `registry acknowledged ${got} of ${up.size} bytes of blob ${desc.digest}`, {
+      status: res.status,
+      hint: 'the registry lost part of the upload; retry the push',
+    });
   }
 }
 
@@ -223,7 +289,20 @@ async function finishPatch(up: StreamingUpload, patch: PatchResult, desc: Descri
 async function commit(up: StreamingUpload, desc: Descriptor): Promise<void> {
   const { ctx } = up;
   const d = desc.digest;
-  const res = await ctx.client.request(req(ctx, up.session, { method: 'PUT', url: withDigest(up.session.location, d), headers: { 'Content-Type': OCTET }, body: Buffer.alloc(0), contentLength: 0 }, up.signal));
+  const res = await ctx.client.request(
+    req(
+      ctx,
+      up.session,
+      {
+        method: 'PUT',
+        url: withDigest(up.session.location, d),
+        headers: { 'Content-Type': OCTET },
+        body: Buffer.alloc(0),
+        contentLength: 0,
+      },
+      up.signal,
+    ),
+  );
   if (res.status !== 201) {
     const err = await failed(ctx, res, desc, 'commit');
     throw err.code === 'ERR_ORAS_DIGEST_MISMATCH' ? changed(up.what, `its bytes do not hash to ${d}`, err) : err;
@@ -242,6 +321,13 @@ async function recoverOrThrow(up: StreamingUpload, err: unknown): Promise<'pushe
   if (isAborted(signal)) throw abortError(signal);
   // As in uploadBlob: the answer to a committed PUT may have been lost; if the registry has the blob, it is pushed.
   const dr = await Promise.race([up.digestResult, Promise.resolve(undefined)]);
-  if (!up.skipped && isOrasError(err) && COMMIT_UNKNOWN.has(err.code) && dr?.ok === true && (await blobExists(ctx, octetDescriptor(dr.value, up.size), signal).catch(() => false))) return 'pushed';
+  if (
+    !up.skipped &&
+    isOrasError(err) &&
+    COMMIT_UNKNOWN.has(err.code) &&
+    dr?.ok === true &&
+    (await blobExists(ctx, octetDescriptor(dr.value, up.size), signal).catch(() => false))
+  )
+    return 'pushed';
   throw err;
 }

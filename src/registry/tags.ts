@@ -6,9 +6,12 @@ import type { RepositoryContext } from './repository.js';
  * `Link: <…>; rel="next"` pages on the same origin, at most `ctx.maxTagPages`
  * pages. `last` is passed as the `last` query parameter (registries such as
  * distribution 2.8 may ignore it). Yields tags in the registry's order.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-tags
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-tags
  */
-export async function* listTags(ctx: RepositoryContext, options: { last?: string; signal?: AbortSignal } = {}): AsyncGenerator<string, void, undefined> {
+export async function* listTags(
+  ctx: RepositoryContext,
+  options: { last?: string; signal?: AbortSignal } = {},
+): AsyncGenerator<string, void, undefined> {
   const url = ctx.url('tags/list');
   if (options.last !== undefined) url.searchParams.set('last', options.last);
   yield* paginate<string>({

@@ -43,7 +43,10 @@ function readCa(ca: string | Buffer | undefined, caFile: string | undefined): st
     const fromFile = readFileSync(caFile);
     return ca === undefined ? fromFile : Buffer.concat([Buffer.from(ca), Buffer.from('\n'), fromFile]);
   } catch (err) {
-    throw new OrasError('ERR_ORAS_CONFIG', `cannot read CA file ${caFile}: ${(err as Error).message}`, { cause: err, hint: 'check the --ca-file path' });
+    throw new OrasError('ERR_ORAS_CONFIG', `cannot read CA file ${caFile}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'check the --ca-file path',
+    });
   }
 }
 

@@ -16,7 +16,9 @@ import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 const require = createRequire(import.meta.url);
 
 /** Options of {@link UndiciLite.request} (undici's request options without `dispatcher`). */
-export type LiteRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method: Dispatcher.HttpMethod };
+export type LiteRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & {
+  method: Dispatcher.HttpMethod;
+};
 
 /** `Agent` and `request` bound to a dispatcher. */
 export interface UndiciLite {
@@ -33,7 +35,12 @@ function load(): UndiciLite {
   try {
     const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
     const apiRequest = require('undici/lib/api/api-request.js') as ApiRequest;
-    if (typeof Agent !== 'function' || typeof apiRequest !== 'function' || typeof Agent.prototype.dispatch !== 'function') throw new Error('unexpected undici layout');
+    if (
+      typeof Agent !== 'function' ||
+      typeof apiRequest !== 'function' ||
+      typeof Agent.prototype.dispatch !== 'function'
+    )
+      throw new Error('unexpected undici layout');
     return {
       Agent,
       lite: true,

@@ -6,7 +6,20 @@ import type { Descriptor } from '../oci/descriptor.js';
 import { hasherFor, parseDigest, verifyContent, VerifyingStream } from '../oci/digest.js';
 import { validateRepository } from '../oci/reference.js';
 import { blobExists, fetchBlob } from './blob-download.js';
-import { cancel, checkCommitted, COMMIT_UNKNOWN, failed, mapPushError, OCTET, post, progressTap, req, sessionFrom, withDigest, type Session } from './upload-session.js';
+import {
+  cancel,
+  checkCommitted,
+  COMMIT_UNKNOWN,
+  failed,
+  mapPushError,
+  OCTET,
+  post,
+  progressTap,
+  req,
+  sessionFrom,
+  withDigest,
+  type Session,
+} from './upload-session.js';
 import type { RepositoryContext } from './repository.js';
 import type { RegistryResponse } from './transport.js';
 
@@ -24,7 +37,7 @@ import type { RegistryResponse } from './transport.js';
  * The single-request `POST ?digest=` upload is deliberately not used:
  * distribution 2.8.2 answers it with 202 and ignores the body (checked), so
  * every upload is POST + PUT (or PATCH… + PUT).
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-blobs
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-blobs
  */
 
 /** Options of {@link uploadBlob} and {@link mountBlob}. */
@@ -42,7 +55,13 @@ function isRecoverableChunkStatus(status: number): boolean {
 }
 
 /** Monolithic: one PUT with the whole (verified-while-streaming) body. */
-async function putMonolithic(ctx: RepositoryContext, s: Session, desc: Descriptor, content: Readable | Uint8Array, options: UploadOptions): Promise<void> {
+async function putMonolithic(
+  ctx: RepositoryContext,
+  s: Session,
+  desc: Descriptor,
+  content: Readable | Uint8Array,
+  options: UploadOptions,
+): Promise<void> {
   let body: Buffer | Readable;
   let verifier: UploadVerifier | undefined;
   let hash: Hash | undefined;
@@ -54,13 +73,23 @@ async function putMonolithic(ctx: RepositoryContext, s: Session, desc: Descripto
   // the descriptor's digest that is no failure (the registry's answer is still checked below).
   const verdict = (): Error | null | undefined => {
     const e = verifier?.errored ?? (content instanceof Readable ? content.errored : undefined);
-    if (!e || verifier === undefined || verifier.bytes !== desc.size || (e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') return e;
+    if (
+      !e ||
+      verifier === undefined ||
+      verifier.bytes !== desc.size ||
+      (e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE'
+    )
+      return e;
     const match = verifier.verified || hashMatches(hash, desc);
     if (match === true) return null;
     if (match === false) {
-      return new OrasError('ERR_ORAS_DIGEST_MISMATCH', `blob ${desc.digest}: the ${desc.size} bytes sent do not match the digest`, {
-        hint: 'the source content differs from the descriptor (was the file modified while pushing?)',
-      });
+      return new OrasError(
+        'ERR_ORAS_DIGEST_MISMATCH',
+        `blob ${desc.digest}: the ${desc.size} bytes sent do not match the digest`,
+        {
+          hint: 'the source content differs from the descriptor (was the file modified while pushing?)',
+        },
+      );
     }
     return e;
   };
@@ -79,7 +108,19 @@ async function putMonolithic(ctx: RepositoryContext, s: Session, desc: Descripto
   let res: RegistryResponse;
   try {
     res = await ctx.client.request(
-      req(ctx, s, { method: 'PUT', url: withDigest(s.location, desc.digest), headers: { 'Content-Type': OCTET }, body, contentLength: desc.size, retryable: Buffer.isBuffer(body) }, options.signal),
+      req(
+        ctx,
+        s,
+        {
+          method: 'PUT',
+          url: withDigest(s.location, desc.digest),
+          headers: { 'Content-Type': OCTET },
+          body,
+          contentLength: desc.size,
+          retryable: Buffer.isBuffer(body),
+        },
+        options.signal,
+      ),
     );
   } catch (err) {
     if (body instanceof Readable) body.destroy();
@@ -157,7 +198,14 @@ function nextOffset(range: string | undefined): number | undefined {
  * broken connection, read the upload status and resume from the registry's offset (at most
  * {@link MAX_CHUNK_RECOVERIES} times per chunk); then PUT.
  */
-async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor, content: Readable | Uint8Array, chunkSize: number, options: UploadOptions): Promise<void> {
+async function putChunked(
+  ctx: RepositoryContext,
+  s0: Session,
+  desc: Descriptor,
+  content: Readable | Uint8Array,
+  chunkSize: number,
+  options: UploadOptions,
+): Promise<void> {
   let s = s0;
   const size = Math.max(1, chunkSize, s.minChunk);
   let source: ChunkReader;
@@ -187,7 +235,7 @@ async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor,
       if (chunk.length === 0) break;
       const chunkStart = offset;
       let pending = chunk;
-      for (let recoveries = 0; pending.length > 0; ) {
+      for (let recoveries = 0; pending.length > 0;) {
         // PATCH is not idempotent: on a 416, a transient status (408/429/5xx) or a broken
         // connection we do not blindly resend; we ask the registry where the session stands
         // (GET <location>, `Range: 0-<end>`) and continue from there (bounded).
@@ -195,15 +243,26 @@ async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor,
         let lost: unknown;
         try {
           res = await ctx.client.request(
-            req(ctx, s, {
-              method: 'PATCH',
-              headers: { 'Content-Type': OCTET, 'Content-Range': `${offset}-${offset + pending.length - 1}` },
-              body: pending,
-              contentLength: pending.length,
-            }, options.signal),
+            req(
+              ctx,
+              s,
+              {
+                method: 'PATCH',
+                headers: { 'Content-Type': OCTET, 'Content-Range': `${offset}-${offset + pending.length - 1}` },
+                body: pending,
+                contentLength: pending.length,
+              },
+              options.signal,
+            ),
           );
         } catch (err) {
-          if (!isOrasError(err) || (err.code !== 'ERR_ORAS_NETWORK' && err.code !== 'ERR_ORAS_TIMEOUT') || options.signal?.aborted === true || recoveries >= MAX_CHUNK_RECOVERIES) throw err;
+          if (
+            !isOrasError(err) ||
+            (err.code !== 'ERR_ORAS_NETWORK' && err.code !== 'ERR_ORAS_TIMEOUT') ||
+            options.signal?.aborted === true ||
+            recoveries >= MAX_CHUNK_RECOVERIES
+          )
+            throw err;
           lost = err;
         }
         if (res !== undefined && res.status === 202) {
@@ -212,10 +271,17 @@ async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor,
           const next = nextOffset(res.headers['range']);
           offset += pending.length;
           if (next !== undefined && next !== offset && res.headers['range'] !== undefined) {
-            throw new OrasError('ERR_ORAS_HTTP', `registry acknowledged ${next} bytes of blob ${desc.digest}, expected ${offset}`, { status: 202, hint: 'the registry lost part of the chunked upload; retry the push' });
+            throw new OrasError(
+              'ERR_ORAS_HTTP',
+              `registry acknowledged ${next} bytes of blob ${desc.digest}, expected ${offset}`,
+              { status: 202, hint: 'the registry lost part of the chunked upload; retry the push' },
+            );
           }
           pending = Buffer.alloc(0);
-        } else if ((lost !== undefined || (res !== undefined && isRecoverableChunkStatus(res.status))) && recoveries < MAX_CHUNK_RECOVERIES) {
+        } else if (
+          (lost !== undefined || (res !== undefined && isRecoverableChunkStatus(res.status))) &&
+          recoveries < MAX_CHUNK_RECOVERIES
+        ) {
           res?.body.resume();
           recoveries++;
           const stat = await ctx.client.request(req(ctx, s, { method: 'GET' }, options.signal));
@@ -224,17 +290,25 @@ async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor,
             // e.g. distribution answers BLOB_UPLOAD_INVALID when the PATCH was applied but its
             // answer (with the new session state) was lost: the session cannot be continued.
             const cause = await failed(ctx, stat, desc, 'read upload status of');
-            throw new OrasError('ERR_ORAS_HTTP', `chunked upload of blob ${desc.digest} to ${ctx.repository} was interrupted (${res !== undefined ? `HTTP ${res.status}` : 'connection lost'}) and the registry cannot report the upload state (HTTP ${stat.status})`, {
-              cause,
-              status: res?.status ?? stat.status,
-              registryErrors: cause.registryErrors,
-              hint: 'retry the push: uploads are content-addressed, so a retry is safe',
-            });
+            throw new OrasError(
+              'ERR_ORAS_HTTP',
+              `chunked upload of blob ${desc.digest} to ${ctx.repository} was interrupted (${res !== undefined ? `HTTP ${res.status}` : 'connection lost'}) and the registry cannot report the upload state (HTTP ${stat.status})`,
+              {
+                cause,
+                status: res?.status ?? stat.status,
+                registryErrors: cause.registryErrors,
+                hint: 'retry the push: uploads are content-addressed, so a retry is safe',
+              },
+            );
           }
           s = sessionFrom(ctx, stat, s);
           const at = nextOffset(stat.headers['range']);
           if (at === undefined || at < chunkStart || at > chunkStart + chunk.length) {
-            throw new OrasError('ERR_ORAS_HTTP', `cannot resume chunked upload of ${desc.digest}: registry is at byte ${at ?? '?'}, current chunk starts at ${chunkStart}`, { status: res?.status ?? stat.status, hint: 'retry the push' });
+            throw new OrasError(
+              'ERR_ORAS_HTTP',
+              `cannot resume chunked upload of ${desc.digest}: registry is at byte ${at ?? '?'}, current chunk starts at ${chunkStart}`,
+              { status: res?.status ?? stat.status, hint: 'retry the push' },
+            );
           }
           offset = at;
           pending = chunk.subarray(at - chunkStart);
@@ -251,7 +325,18 @@ async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor,
     throw err;
   }
   const res = await ctx.client.request(
-    req(ctx, s, { method: 'PUT', url: withDigest(s.location, desc.digest), headers: { 'Content-Type': OCTET }, body: Buffer.alloc(0), contentLength: 0 }, options.signal),
+    req(
+      ctx,
+      s,
+      {
+        method: 'PUT',
+        url: withDigest(s.location, desc.digest),
+        headers: { 'Content-Type': OCTET },
+        body: Buffer.alloc(0),
+        contentLength: 0,
+      },
+      options.signal,
+    ),
   );
   if (res.status !== 201) throw await failed(ctx, res, desc, 'commit');
   res.body.resume();
@@ -259,7 +344,13 @@ async function putChunked(ctx: RepositoryContext, s0: Session, desc: Descriptor,
 }
 
 /** Sends content into an open upload session, cancelling the session on failure. */
-async function continueUpload(ctx: RepositoryContext, s: Session, desc: Descriptor, content: Readable | Uint8Array, options: UploadOptions): Promise<void> {
+async function continueUpload(
+  ctx: RepositoryContext,
+  s: Session,
+  desc: Descriptor,
+  content: Readable | Uint8Array,
+  options: UploadOptions,
+): Promise<void> {
   try {
     if (options.chunkSize !== undefined) await putChunked(ctx, s, desc, content, options.chunkSize, options);
     else await putMonolithic(ctx, s, desc, content, options);
@@ -270,11 +361,16 @@ async function continueUpload(ctx: RepositoryContext, s: Session, desc: Descript
     // The answer may have been lost after the registry committed the blob (e.g. a 500 or a reset
     // after the final PUT; a retried PUT then finds the session gone). Blobs are content-addressed:
     // if the registry now has this digest, the push has succeeded.
-    if (isOrasError(mapped) && COMMIT_UNKNOWN.has(mapped.code) && options.signal?.aborted !== true && (await blobExists(ctx, desc, options.signal).catch(() => false))) return;
+    if (
+      isOrasError(mapped) &&
+      COMMIT_UNKNOWN.has(mapped.code) &&
+      options.signal?.aborted !== true &&
+      (await blobExists(ctx, desc, options.signal).catch(() => false))
+    )
+      return;
     throw mapped;
   }
 }
-
 
 /**
  * Uploads a blob: `POST /v2/<repo>/blobs/uploads/` then either one streamed
@@ -288,10 +384,15 @@ async function continueUpload(ctx: RepositoryContext, s: Session, desc: Descript
  * push fails with a transient/unknown outcome (`ERR_ORAS_HTTP`, `_NETWORK`,
  * `_TIMEOUT`, `_NOT_FOUND`), a `HEAD` decides: if the registry has the blob, the
  * push succeeded (the answer to a committed PUT was lost).
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#post-then-put
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#post-then-put
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
  */
-export async function uploadBlob(ctx: RepositoryContext, desc: Descriptor, content: Readable | Uint8Array, options: UploadOptions = {}): Promise<void> {
+export async function uploadBlob(
+  ctx: RepositoryContext,
+  desc: Descriptor,
+  content: Readable | Uint8Array,
+  options: UploadOptions = {},
+): Promise<void> {
   parseDigest(desc.digest);
   let res: RegistryResponse;
   try {
@@ -320,9 +421,14 @@ export interface MountOptions extends UploadOptions {
  * registry opened a normal upload session instead, which is completed with
  * `getContent()` (or the blob streamed from `fromRepository`), returning
  * `'uploaded'`.
-  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#mounting-a-blob-from-another-repository
+ * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#mounting-a-blob-from-another-repository
  */
-export async function mountBlob(ctx: RepositoryContext, desc: Descriptor, fromRepository: string, options: MountOptions = {}): Promise<'mounted' | 'uploaded'> {
+export async function mountBlob(
+  ctx: RepositoryContext,
+  desc: Descriptor,
+  fromRepository: string,
+  options: MountOptions = {},
+): Promise<'mounted' | 'uploaded'> {
   parseDigest(desc.digest);
   validateRepository(fromRepository);
   const scopes = [...ctx.scopes.push, `repository:${fromRepository}:pull`];
@@ -340,7 +446,16 @@ export async function mountBlob(ctx: RepositoryContext, desc: Descriptor, fromRe
   try {
     content = options.getContent
       ? await options.getContent()
-      : await fetchBlob({ ...ctx, repository: fromRepository, url: (p) => ctx.urlFor(fromRepository, p), scopes: { ...ctx.scopes, pull: [`repository:${fromRepository}:pull`] } }, desc, options.signal ? { signal: options.signal } : {});
+      : await fetchBlob(
+          {
+            ...ctx,
+            repository: fromRepository,
+            url: (p) => ctx.urlFor(fromRepository, p),
+            scopes: { ...ctx.scopes, pull: [`repository:${fromRepository}:pull`] },
+          },
+          desc,
+          options.signal ? { signal: options.signal } : {},
+        );
   } catch (err) {
     await cancel(ctx, s);
     throw err;

@@ -24,7 +24,13 @@ export async function craftTarGz(entries: CraftEntry[]): Promise<Buffer> {
     for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
   })();
   for (const e of entries) {
-    const header = { name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), mtime: new Date(0), ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) };
+    const header = {
+      name: e.name,
+      type: e.type ?? 'file',
+      mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644),
+      mtime: new Date(0),
+      ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
+    };
     await new Promise<void>((resolve, reject) => {
       if ((e.type ?? 'file') === 'file') pack.entry(header, e.content ?? '', (err) => (err ? reject(err) : resolve()));
       else pack.entry(header, (err) => (err ? reject(err) : resolve()));
@@ -76,7 +82,9 @@ export function useTempDirs(): () => Promise<string> {
 }
 
 /** A layout for symlink-escape tests in a fresh temp dir: `root/real/` (inside) and `outside/` beside `root`. */
-export async function escapeLayout(newDir: () => Promise<string>): Promise<{ base: string; root: string; outside: string }> {
+export async function escapeLayout(
+  newDir: () => Promise<string>,
+): Promise<{ base: string; root: string; outside: string }> {
   const base = await newDir();
   const root = path.join(base, 'root');
   const outside = path.join(base, 'outside');

@@ -75,10 +75,20 @@ describe('push of many small files through a connection-closing proxy', () => {
     const lines: string[] = [];
     const client = new RegistryClient({ plainHttp: true, onDebug: (l) => lines.push(l) });
     try {
-      const repo = new Repository({ reference: { registry: proxyHost, repository: uniqueRepo('artifact/many-files') }, client });
-      const result = await packArtifact(repo, { files: names.map((p) => ({ path: p })), cwd: src, tags: ['v1'], concurrency: 3 });
+      const repo = new Repository({
+        reference: { registry: proxyHost, repository: uniqueRepo('artifact/many-files') },
+        client,
+      });
+      const result = await packArtifact(repo, {
+        files: names.map((p) => ({ path: p })),
+        cwd: src,
+        tags: ['v1'],
+        concurrency: 3,
+      });
       expect(result.layers).toHaveLength(200);
-      const probes = lines.filter((l) => l.startsWith('> GET ') && new URL(l.split(' ')[2] ?? 'http://x/').pathname === '/v2/');
+      const probes = lines.filter(
+        (l) => l.startsWith('> GET ') && new URL(l.split(' ')[2] ?? 'http://x/').pathname === '/v2/',
+      );
       expect(probes.length).toBeGreaterThan(0);
       expect(probes.length).toBeLessThanOrEqual(3);
       expect(closedByProxy).toBeGreaterThan(200); // every HEAD 404 closed its connection

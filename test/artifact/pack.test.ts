@@ -27,11 +27,23 @@ async function workspace(): Promise<string> {
 }
 
 describe('buildManifest', () => {
-  const layer = { mediaType: 'text/plain', digest: digestOf('x'), size: 1, annotations: { z: '1', 'org.opencontainers.image.title': 'x' } };
+  const layer = {
+    mediaType: 'text/plain',
+    digest: digestOf('x'),
+    size: 1,
+    annotations: { z: '1', 'org.opencontainers.image.title': 'x' },
+  };
   it('v1.1 defaults: unknown artifact type, empty config, fixed key order, sorted annotations', () => {
     const built = buildManifest({ layers: [layer], annotations: { b: '2', a: '1' } });
     const text = built.bytes.toString();
-    expect(Object.keys(JSON.parse(text))).toEqual(['schemaVersion', 'mediaType', 'artifactType', 'config', 'layers', 'annotations']);
+    expect(Object.keys(JSON.parse(text))).toEqual([
+      'schemaVersion',
+      'mediaType',
+      'artifactType',
+      'config',
+      'layers',
+      'annotations',
+    ]);
     expect(built.manifest.artifactType).toBe('application/vnd.unknown.artifact.v1');
     expect(built.manifest.config).toEqual(EMPTY_DESCRIPTOR);
     expect(text).toContain('"annotations":{"a":"1","b":"2"}');
@@ -46,17 +58,37 @@ describe('buildManifest', () => {
     expect(built.manifest.annotations).toEqual({ 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' });
   });
   it('v1.0: no artifactType field, config typed by the artifact type', () => {
-    const built = buildManifest({ imageSpec: 'v1.0', artifactType: 'application/vnd.acme.rocket.config.v1+json', layers: [] });
+    const built = buildManifest({
+      imageSpec: 'v1.0',
+      artifactType: 'application/vnd.acme.rocket.config.v1+json',
+      layers: [],
+    });
     expect(built.manifest.artifactType).toBeUndefined();
     expect(built.manifest.layers).toEqual([]);
-    expect(built.manifest.config).toEqual({ mediaType: 'application/vnd.acme.rocket.config.v1+json', digest: digestOf('{}'), size: 2 });
-    expect(buildManifest({ imageSpec: 'v1.0', layers: [] }).manifest.config.mediaType).toBe('application/vnd.unknown.config.v1+json');
-    expect(() => buildManifest({ imageSpec: 'v1.0', artifactType: 'a/b', config: layer, layers: [] })).toThrow(expect.objectContaining({ code: 'ERR_ORAS_USAGE' }));
+    expect(built.manifest.config).toEqual({
+      mediaType: 'application/vnd.acme.rocket.config.v1+json',
+      digest: digestOf('{}'),
+      size: 2,
+    });
+    expect(buildManifest({ imageSpec: 'v1.0', layers: [] }).manifest.config.mediaType).toBe(
+      'application/vnd.unknown.config.v1+json',
+    );
+    expect(() => buildManifest({ imageSpec: 'v1.0', artifactType: 'a/b', config: layer, layers: [] })).toThrow(
+      expect.objectContaining({ code: 'ERR_ORAS_USAGE' }),
+    );
   });
   it('subject goes between layers and annotations', () => {
     const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf('s'), size: 1 };
     const built = buildManifest({ layers: [layer], subject, annotations: { a: '1' } });
-    expect(Object.keys(JSON.parse(built.bytes.toString()))).toEqual(['schemaVersion', 'mediaType', 'artifactType', 'config', 'layers', 'subject', 'annotations']);
+    expect(Object.keys(JSON.parse(built.bytes.toString()))).toEqual([
+      'schemaVersion',
+      'mediaType',
+      'artifactType',
+      'config',
+      'layers',
+      'subject',
+      'annotations',
+    ]);
   });
 });
 
@@ -65,10 +97,19 @@ describe('packArtifact', () => {
     const cwd = await workspace();
     const store = new MemoryStore();
     const events1: TransferEvent[] = [];
-    const first = await packArtifact(store, { cwd, files: [{ path: 'hello.txt' }, { path: './docs' }], onEvent: (e) => events1.push(e), tags: ['v1'] });
+    const first = await packArtifact(store, {
+      cwd,
+      files: [{ path: 'hello.txt' }, { path: './docs' }],
+      onEvent: (e) => events1.push(e),
+      tags: ['v1'],
+    });
     expect(events1.filter((e) => e.type === 'done').length).toBe(4); // config, 2 layers, manifest
     const events2: TransferEvent[] = [];
-    const second = await packArtifact(store, { cwd, files: [{ path: 'hello.txt' }, { path: './docs' }], onEvent: (e) => events2.push(e) });
+    const second = await packArtifact(store, {
+      cwd,
+      files: [{ path: 'hello.txt' }, { path: './docs' }],
+      onEvent: (e) => events2.push(e),
+    });
     expect(second.descriptor.digest).toBe(first.descriptor.digest);
     expect(second.manifestBytes.equals(first.manifestBytes)).toBe(true);
     expect(events2.length).toBe(4);
@@ -78,7 +119,10 @@ describe('packArtifact', () => {
     const third = await packArtifact(new MemoryStore(), { cwd, files: [{ path: 'hello.txt' }, { path: './docs' }] });
     expect(third.descriptor.digest).toBe(first.descriptor.digest);
     const [file, dir] = first.manifest.layers;
-    expect(file).toMatchObject({ mediaType: 'application/vnd.oci.image.layer.v1.tar', annotations: { 'org.opencontainers.image.title': 'hello.txt' } });
+    expect(file).toMatchObject({
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      annotations: { 'org.opencontainers.image.title': 'hello.txt' },
+    });
     expect(dir?.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
     expect(dir?.annotations?.['org.opencontainers.image.title']).toBe('docs');
     expect(dir?.annotations?.['io.deis.oras.content.unpack']).toBe('true');
@@ -95,16 +139,33 @@ describe('packArtifact', () => {
       files: [{ path: 'hello.txt', mediaType: 'text/plain' }],
       config: { path: '/dev/null', mediaType: 'application/vnd.acme.rocket.config.v1+json' },
       annotations: { 'com.example.a': '1' },
-      fileAnnotations: { $manifest: { 'com.example.b': '2' }, $config: { 'com.example.c': '3' }, 'hello.txt': { 'com.example.d': '4' } },
+      fileAnnotations: {
+        $manifest: { 'com.example.b': '2' },
+        $config: { 'com.example.c': '3' },
+        'hello.txt': { 'com.example.d': '4' },
+      },
     });
     expect(res.manifest.artifactType).toBeUndefined();
-    expect(res.manifest.config).toEqual({ mediaType: 'application/vnd.acme.rocket.config.v1+json', digest: digestOf(''), size: 0, annotations: { 'com.example.c': '3' } });
+    expect(res.manifest.config).toEqual({
+      mediaType: 'application/vnd.acme.rocket.config.v1+json',
+      digest: digestOf(''),
+      size: 0,
+      annotations: { 'com.example.c': '3' },
+    });
     expect(res.manifest.annotations).toEqual({ 'com.example.a': '1', 'com.example.b': '2' });
-    expect(res.manifest.layers[0]?.annotations).toEqual({ 'com.example.d': '4', 'org.opencontainers.image.title': 'hello.txt' });
+    expect(res.manifest.layers[0]?.annotations).toEqual({
+      'com.example.d': '4',
+      'org.opencontainers.image.title': 'hello.txt',
+    });
     expect(res.manifest.layers[0]?.mediaType).toBe('text/plain');
     expect(await store.exists(res.config)).toBe(true);
     // v1.1 with the same config: artifactType only when asked
-    const v11 = await packArtifact(store, { cwd, files: [], config: { path: '/dev/null', mediaType: 'application/vnd.acme.rocket.config.v1+json' }, artifactType: 'application/vnd.acme.rocket' });
+    const v11 = await packArtifact(store, {
+      cwd,
+      files: [],
+      config: { path: '/dev/null', mediaType: 'application/vnd.acme.rocket.config.v1+json' },
+      artifactType: 'application/vnd.acme.rocket',
+    });
     expect(v11.manifest.artifactType).toBe('application/vnd.acme.rocket');
     expect(v11.manifest.layers).toEqual([EMPTY_DESCRIPTOR]);
   });
@@ -112,14 +173,30 @@ describe('packArtifact', () => {
   it('refuses bad titles, duplicates and unknown annotation keys', async () => {
     const cwd = await workspace();
     const store = new MemoryStore();
-    await expect(packArtifact(store, { cwd, files: [{ path: 'hello.txt' }, { path: './hello.txt' }] })).rejects.toMatchObject({ code: 'ERR_ORAS_USAGE' });
-    await expect(packArtifact(store, { cwd, files: [{ path: path.join(cwd, 'hello.txt') }] })).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
-    await expect(packArtifact(store, { cwd: path.join(cwd, 'docs'), files: [{ path: '../hello.txt' }] })).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
-    await expect(packArtifact(store, { cwd, files: [{ path: 'hello.txt', title: '../x' }] })).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
-    await expect(packArtifact(store, { cwd, files: [{ path: 'hello.txt' }], fileAnnotations: { 'nope.txt': { a: 'b' } } })).rejects.toMatchObject({ code: 'ERR_ORAS_USAGE' });
-    await expect(packArtifact(store, { cwd, files: [{ path: 'missing.txt' }] })).rejects.toMatchObject({ code: 'ERR_ORAS_IO' });
+    await expect(
+      packArtifact(store, { cwd, files: [{ path: 'hello.txt' }, { path: './hello.txt' }] }),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_USAGE' });
+    await expect(packArtifact(store, { cwd, files: [{ path: path.join(cwd, 'hello.txt') }] })).rejects.toMatchObject({
+      code: 'ERR_ORAS_PATH_TRAVERSAL',
+    });
+    await expect(
+      packArtifact(store, { cwd: path.join(cwd, 'docs'), files: [{ path: '../hello.txt' }] }),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
+    await expect(packArtifact(store, { cwd, files: [{ path: 'hello.txt', title: '../x' }] })).rejects.toMatchObject({
+      code: 'ERR_ORAS_PATH_TRAVERSAL',
+    });
+    await expect(
+      packArtifact(store, { cwd, files: [{ path: 'hello.txt' }], fileAnnotations: { 'nope.txt': { a: 'b' } } }),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_USAGE' });
+    await expect(packArtifact(store, { cwd, files: [{ path: 'missing.txt' }] })).rejects.toMatchObject({
+      code: 'ERR_ORAS_IO',
+    });
     expect(store.size).toBe(0);
-    const abs = await packArtifact(store, { cwd, files: [{ path: path.join(cwd, 'hello.txt') }], allowAbsolutePaths: true });
+    const abs = await packArtifact(store, {
+      cwd,
+      files: [{ path: path.join(cwd, 'hello.txt') }],
+      allowAbsolutePaths: true,
+    });
     expect(abs.manifest.layers[0]?.annotations?.['org.opencontainers.image.title']).toBe(path.join(cwd, 'hello.txt'));
   });
 
@@ -128,7 +205,13 @@ describe('packArtifact', () => {
     const store = new MemoryStore();
     const base = await packArtifact(store, { cwd, files: [{ path: 'hello.txt' }] });
     expect(base.manifest.annotations).toBeUndefined();
-    const sig = await packArtifact(store, { cwd, files: [], artifactType: 'application/vnd.example.sig', subject: base.descriptor, created: '1970-01-01T00:00:00Z' });
+    const sig = await packArtifact(store, {
+      cwd,
+      files: [],
+      artifactType: 'application/vnd.example.sig',
+      subject: base.descriptor,
+      created: '1970-01-01T00:00:00Z',
+    });
     expect(sig.manifest.subject?.digest).toBe(base.descriptor.digest);
     expect(sig.manifest.annotations).toEqual({ 'org.opencontainers.image.created': '1970-01-01T00:00:00Z' });
     expect((await store.referrers(base.descriptor)).map((d) => d.digest)).toEqual([sig.descriptor.digest]);

@@ -17,17 +17,28 @@ const tmp = useTempDirs();
 async function pushFiles(store: MemoryStore, files: { title: string; data: Buffer }[]): Promise<void> {
   const descs: Descriptor[] = [];
   for (const f of files) {
-    const d: Descriptor = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(f.data), size: f.data.length, annotations: { 'org.opencontainers.image.title': f.title } };
+    const d: Descriptor = {
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      digest: digestOf(f.data),
+      size: f.data.length,
+      annotations: { 'org.opencontainers.image.title': f.title },
+    };
     await store.push(d, f.data);
     descs.push(d);
   }
   const built = buildManifest({ layers: descs });
-  await store.push({ mediaType: 'application/vnd.oci.empty.v1+json', digest: built.config.digest, size: 2 }, Buffer.from('{}'));
+  await store.push(
+    { mediaType: 'application/vnd.oci.empty.v1+json', digest: built.config.digest, size: 2 },
+    Buffer.from('{}'),
+  );
   await store.push(built.descriptor, built.bytes);
   await store.tag(built.descriptor, 't');
 }
 
-const files = Array.from({ length: 60 }, (_, i) => ({ title: i % 3 === 0 ? `f${i}` : `d${i % 4}/sub${i % 2}/f${i}`, data: Buffer.from(`content ${i} `.repeat(50 + i)) }));
+const files = Array.from({ length: 60 }, (_, i) => ({
+  title: i % 3 === 0 ? `f${i}` : `d${i % 4}/sub${i % 2}/f${i}`,
+  data: Buffer.from(`content ${i} `.repeat(50 + i)),
+}));
 
 describe('pullArtifact with many small layers', () => {
   it('writes every file verified into nested directories, leaving no temp files', async () => {
@@ -51,7 +62,9 @@ describe('pullArtifact with many small layers', () => {
       await mkdir(elsewhere);
       await mkdir(path.dirname(path.join(out, planted)), { recursive: true });
       await symlink(elsewhere, path.join(out, planted));
-      await expect(pullArtifact(store, 't', out, { concurrency: 4 }), planted).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
+      await expect(pullArtifact(store, 't', out, { concurrency: 4 }), planted).rejects.toMatchObject({
+        code: 'ERR_ORAS_PATH_TRAVERSAL',
+      });
       expect(await listTree(elsewhere), planted).toEqual([]);
       expect((await lstat(path.join(out, planted))).isSymbolicLink()).toBe(true);
     }
@@ -71,7 +84,9 @@ describe('pullArtifact with many small layers', () => {
       return Readable.from([Buffer.alloc(desc.size, 0x5a)]);
     };
     const out = path.join(await tmp(), 'out');
-    await expect(pullArtifact(evil, 't', out, { concurrency: 3 })).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+    await expect(pullArtifact(evil, 't', out, { concurrency: 3 })).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
     await expect(lstat(path.join(out, bad.title))).rejects.toMatchObject({ code: 'ENOENT' });
     const all = await readdir(out, { recursive: true });
     expect(all.filter((n) => String(n).includes('.oras-'))).toEqual([]);

@@ -15,15 +15,27 @@ import { craftTarGz, listTree, useTempDirs } from './helpers.js';
 const tmp = useTempDirs();
 
 /** Pushes raw blobs as layers with the given titles/annotations and tags the manifest `t`. */
-async function pushRaw(store: MemoryStore, layers: { data: Buffer; annotations?: Record<string, string>; mediaType?: string }[], subject?: Descriptor): Promise<Descriptor> {
+async function pushRaw(
+  store: MemoryStore,
+  layers: { data: Buffer; annotations?: Record<string, string>; mediaType?: string }[],
+  subject?: Descriptor,
+): Promise<Descriptor> {
   const descs: Descriptor[] = [];
   for (const l of layers) {
-    const d: Descriptor = { mediaType: l.mediaType ?? 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(l.data), size: l.data.length, ...(l.annotations ? { annotations: l.annotations } : {}) };
+    const d: Descriptor = {
+      mediaType: l.mediaType ?? 'application/vnd.oci.image.layer.v1.tar',
+      digest: digestOf(l.data),
+      size: l.data.length,
+      ...(l.annotations ? { annotations: l.annotations } : {}),
+    };
     await store.push(d, l.data);
     descs.push(d);
   }
   const built = buildManifest({ layers: descs, ...(subject ? { subject } : {}) });
-  await store.push({ mediaType: 'application/vnd.oci.empty.v1+json', digest: built.config.digest, size: 2 }, Buffer.from('{}'));
+  await store.push(
+    { mediaType: 'application/vnd.oci.empty.v1+json', digest: built.config.digest, size: 2 },
+    Buffer.from('{}'),
+  );
   await store.push(built.descriptor, built.bytes);
   await store.tag(built.descriptor, 't');
   return built.descriptor;
@@ -45,7 +57,10 @@ describe('pullArtifact', () => {
     const events: TransferEvent[] = [];
     const res = await pullArtifact(store, 'v1', out, { onEvent: (e) => events.push(e) });
     expect(res.descriptor.digest).toBe(pushed.descriptor.digest);
-    expect(res.files.map((f) => [f.path, f.layer, f.directory])).toEqual([['hello.txt', 0, false], ['app', 1, true]]);
+    expect(res.files.map((f) => [f.path, f.layer, f.directory])).toEqual([
+      ['hello.txt', 0, false],
+      ['app', 1, true],
+    ]);
     expect(await listTree(out)).toEqual(['app', 'app/bin', 'app/bin/run', 'app/data.json', 'app/entry', 'hello.txt']);
     expect((await stat(path.join(out, 'app', 'bin', 'run'))).mode & 0o111).not.toBe(0);
     expect(await readlink(path.join(out, 'app', 'entry'))).toBe('bin/run');
@@ -59,7 +74,10 @@ describe('pullArtifact', () => {
 
   it('keepOldFiles skips existing paths with an event', async () => {
     const store = new MemoryStore();
-    await pushRaw(store, [{ data: Buffer.from('new'), annotations: title('a.txt') }, { data: Buffer.from('b'), annotations: title('b.txt') }]);
+    await pushRaw(store, [
+      { data: Buffer.from('new'), annotations: title('a.txt') },
+      { data: Buffer.from('b'), annotations: title('b.txt') },
+    ]);
     const out = await tmp();
     await writeFile(path.join(out, 'a.txt'), 'old');
     const events: TransferEvent[] = [];
@@ -103,7 +121,11 @@ describe('pullArtifact', () => {
   it('pulls the subject too when asked', async () => {
     const store = new MemoryStore();
     const base = await pushRaw(store, [{ data: Buffer.from('base'), annotations: title('base.txt') }]);
-    const built = buildManifest({ layers: [{ mediaType: 'text/plain', digest: digestOf('sig'), size: 3, annotations: title('sig.txt') }], subject: base, artifactType: 'application/x-sig' });
+    const built = buildManifest({
+      layers: [{ mediaType: 'text/plain', digest: digestOf('sig'), size: 3, annotations: title('sig.txt') }],
+      subject: base,
+      artifactType: 'application/x-sig',
+    });
     await store.push({ mediaType: 'text/plain', digest: digestOf('sig'), size: 3 }, Buffer.from('sig'));
     await store.push(built.descriptor, built.bytes);
     const out = await tmp();
@@ -124,7 +146,10 @@ describe('pullArtifact', () => {
     for (const [name, titles] of bad) {
       it(`refuses ${name} titles and writes nothing`, async () => {
         const store = new MemoryStore();
-        await pushRaw(store, titles.map((t, i) => ({ data: Buffer.from(`payload-${i}`), annotations: title(t) })));
+        await pushRaw(
+          store,
+          titles.map((t, i) => ({ data: Buffer.from(`payload-${i}`), annotations: title(t) })),
+        );
         const parent = await tmp();
         const out = path.join(parent, 'out');
         await expect(pullArtifact(store, 't', out)).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
@@ -155,8 +180,18 @@ describe('pullArtifact', () => {
 
     it('refuses a malicious directory layer and leaves nothing', async () => {
       const store = new MemoryStore();
-      const tgz = await craftTarGz([{ name: 'pkg/', type: 'directory' }, { name: 'pkg/l', type: 'symlink', linkname: '../..' }, { name: 'pkg/l/evil', content: 'x' }]);
-      await pushRaw(store, [{ data: tgz, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', annotations: { ...title('pkg'), 'io.deis.oras.content.unpack': 'true' } }]);
+      const tgz = await craftTarGz([
+        { name: 'pkg/', type: 'directory' },
+        { name: 'pkg/l', type: 'symlink', linkname: '../..' },
+        { name: 'pkg/l/evil', content: 'x' },
+      ]);
+      await pushRaw(store, [
+        {
+          data: tgz,
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          annotations: { ...title('pkg'), 'io.deis.oras.content.unpack': 'true' },
+        },
+      ]);
       const parent = await tmp();
       const out = path.join(parent, 'out');
       await expect(pullArtifact(store, 't', out)).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
@@ -184,38 +219,76 @@ describe('pullArtifact', () => {
       const data = Buffer.from('important content');
       await pushRaw(store, [{ data, annotations: title('sub/file.txt') }]);
       const out = await tmp();
-      await expect(pullArtifact(tampering(store, digestOf(data)), 't', out)).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+      await expect(pullArtifact(tampering(store, digestOf(data)), 't', out)).rejects.toMatchObject({
+        code: 'ERR_ORAS_DIGEST_MISMATCH',
+      });
       expect((await listTree(out)).filter((n) => n !== 'sub')).toEqual([]);
     });
 
     it('one corrupted layer among several: no partial or temp files remain', async () => {
       const store = new MemoryStore();
-      const layers = Array.from({ length: 6 }, (_, i) => ({ data: Buffer.alloc(50_000 + i, i), annotations: title(`f${i}.bin`) }));
+      const layers = Array.from({ length: 6 }, (_, i) => ({
+        data: Buffer.alloc(50_000 + i, i),
+        annotations: title(`f${i}.bin`),
+      }));
       await pushRaw(store, layers);
       const out = await tmp();
       const bad = layers[3]!.data;
-      await expect(pullArtifact(tampering(store, digestOf(bad)), 't', out, { concurrency: 3 })).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+      await expect(pullArtifact(tampering(store, digestOf(bad)), 't', out, { concurrency: 3 })).rejects.toMatchObject({
+        code: 'ERR_ORAS_DIGEST_MISMATCH',
+      });
       const left = await listTree(out);
       expect(left.filter((n) => n.includes('.oras-'))).toEqual([]);
       expect(left).not.toContain('f3.bin');
     });
 
     it('a corrupted directory blob or a wrong content digest leaves nothing', async () => {
-      const tgz = await craftTarGz([{ name: 'pkg/', type: 'directory' }, { name: 'pkg/f', content: 'data' }]);
+      const tgz = await craftTarGz([
+        { name: 'pkg/', type: 'directory' },
+        { name: 'pkg/f', content: 'data' },
+      ]);
       const store = new MemoryStore();
-      await pushRaw(store, [{ data: tgz, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', annotations: { ...title('pkg'), 'io.deis.oras.content.unpack': 'true' } }]);
+      await pushRaw(store, [
+        {
+          data: tgz,
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          annotations: { ...title('pkg'), 'io.deis.oras.content.unpack': 'true' },
+        },
+      ]);
       const out = await tmp();
-      await expect(pullArtifact(tampering(store, digestOf(tgz)), 't', out)).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+      await expect(pullArtifact(tampering(store, digestOf(tgz)), 't', out)).rejects.toMatchObject({
+        code: 'ERR_ORAS_DIGEST_MISMATCH',
+      });
       expect(await listTree(out)).toEqual([]);
 
       const store2 = new MemoryStore();
-      await pushRaw(store2, [{ data: tgz, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', annotations: { ...title('pkg'), 'io.deis.oras.content.unpack': 'true', 'io.deis.oras.content.digest': digestOf('not the tar') } }]);
+      await pushRaw(store2, [
+        {
+          data: tgz,
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          annotations: {
+            ...title('pkg'),
+            'io.deis.oras.content.unpack': 'true',
+            'io.deis.oras.content.digest': digestOf('not the tar'),
+          },
+        },
+      ]);
       await expect(pullArtifact(store2, 't', out)).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
       expect(await listTree(out)).toEqual([]);
 
       const tar = (await import('node:zlib')).gunzipSync(tgz);
       const store3 = new MemoryStore();
-      await pushRaw(store3, [{ data: gzipSync(tar), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', annotations: { ...title('pkg'), 'io.deis.oras.content.unpack': 'true', 'io.deis.oras.content.digest': digestOf(tar) } }]);
+      await pushRaw(store3, [
+        {
+          data: gzipSync(tar),
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          annotations: {
+            ...title('pkg'),
+            'io.deis.oras.content.unpack': 'true',
+            'io.deis.oras.content.digest': digestOf(tar),
+          },
+        },
+      ]);
       const ok = await pullArtifact(store3, 't', out);
       expect(ok.files.map((f) => f.path)).toEqual(['pkg']);
       expect(await listTree(out)).toEqual(['pkg', 'pkg/f']);
@@ -227,31 +300,54 @@ describe('planPull', () => {
   it('plans without touching the file system', () => {
     const layers: Descriptor[] = [
       { mediaType: 'a', digest: digestOf('1'), size: 1, annotations: title('x/y.txt') },
-      { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf('2'), size: 1, annotations: { ...title('d'), 'io.deis.oras.content.unpack': 'true' } },
+      {
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        digest: digestOf('2'),
+        size: 1,
+        annotations: { ...title('d'), 'io.deis.oras.content.unpack': 'true' },
+      },
     ];
-    const plan = planPull({ schemaVersion: 2, config: layers[0] as Descriptor, layers }, { outDir: '/nonexistent/out' });
+    const plan = planPull(
+      { schemaVersion: 2, config: layers[0] as Descriptor, layers },
+      { outDir: '/nonexistent/out' },
+    );
     expect(plan.layers.map((l) => [l.title, l.path, l.relativePath, l.unpack])).toEqual([
       ['x/y.txt', path.resolve('/nonexistent/out/x/y.txt'), 'x/y.txt', false],
       ['d', path.resolve('/nonexistent/out/d'), 'd', true],
     ]);
-    expect(() => planPull({ schemaVersion: 2, config: layers[0] as Descriptor, layers: [{ ...layers[0]!, annotations: title('../x') }] }, { outDir: '/nonexistent/out' }))
-      .toThrow(expect.objectContaining({ code: 'ERR_ORAS_PATH_TRAVERSAL' }));
+    expect(() =>
+      planPull(
+        { schemaVersion: 2, config: layers[0] as Descriptor, layers: [{ ...layers[0]!, annotations: title('../x') }] },
+        { outDir: '/nonexistent/out' },
+      ),
+    ).toThrow(expect.objectContaining({ code: 'ERR_ORAS_PATH_TRAVERSAL' }));
   });
 
   it('applies a filter over the resolved candidates (skipped as excluded)', () => {
     const layers: Descriptor[] = [
       { mediaType: 'a', digest: digestOf('1'), size: 1, annotations: title('./x/y.txt') },
-      { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf('2'), size: 1, annotations: { ...title('d'), 'io.deis.oras.content.unpack': 'true' } },
+      {
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        digest: digestOf('2'),
+        size: 1,
+        annotations: { ...title('d'), 'io.deis.oras.content.unpack': 'true' },
+      },
     ];
     const seen: [string, boolean][] = [];
-    const plan = planPull({ schemaVersion: 2, config: layers[0] as Descriptor, layers }, {
-      outDir: '/nonexistent/out',
-      filter: (c) => {
-        seen.push([c.relativePath, c.unpack]);
-        return c.unpack;
+    const plan = planPull(
+      { schemaVersion: 2, config: layers[0] as Descriptor, layers },
+      {
+        outDir: '/nonexistent/out',
+        filter: (c) => {
+          seen.push([c.relativePath, c.unpack]);
+          return c.unpack;
+        },
       },
-    });
-    expect(seen).toEqual([['x/y.txt', false], ['d', true]]);
+    );
+    expect(seen).toEqual([
+      ['x/y.txt', false],
+      ['d', true],
+    ]);
     expect(plan.layers.map((l) => l.title)).toEqual(['d']);
     expect(plan.skipped).toEqual([{ layer: layers[0], index: 0, reason: 'excluded' }]);
   });

@@ -42,7 +42,11 @@ for (const mode of ['plain', 'token'] as const) {
     afterAll(async () => {
       await client.close();
     });
-    const repoOf = (name: string): Repository => new Repository({ reference: { registry: info.host, repository: uniqueRepo(`artifact/overlap-${name}`) }, client });
+    const repoOf = (name: string): Repository =>
+      new Repository({
+        reference: { registry: info.host, repository: uniqueRepo(`artifact/overlap-${name}`) },
+        client,
+      });
 
     it('pushes above the threshold with one PATCH + PUT, same manifest as the hash-first path; re-push skips', async () => {
       const cwd = await tmp();
@@ -53,7 +57,13 @@ for (const mode of ['plain', 'token'] as const) {
       const repo = repoOf('push');
       const events: TransferEvent[] = [];
       lines.length = 0;
-      const first = await packArtifact(repo, { cwd, files, overlapThreshold: MiB, tags: ['v1'], onEvent: (e) => events.push(e) });
+      const first = await packArtifact(repo, {
+        cwd,
+        files,
+        overlapThreshold: MiB,
+        tags: ['v1'],
+        onEvent: (e) => events.push(e),
+      });
       const bigDigest = digestOf(big);
       expect(first.layers[0]?.descriptor.digest).toBe(bigDigest);
       expect(first.layers[0]?.descriptor.size).toBe(big.length);
@@ -61,7 +71,12 @@ for (const mode of ['plain', 'token'] as const) {
       expect(bigEvents[0]).toBe('start');
       expect(bigEvents.at(-1)).toBe('done');
       expect(bigEvents.filter((t) => t === 'start' || t === 'done')).toHaveLength(2);
-      const lastProgress = events.filter((e): e is Extract<TransferEvent, { type: 'progress' }> => e.type === 'progress' && e.descriptor.digest === bigDigest).at(-1);
+      const lastProgress = events
+        .filter(
+          (e): e is Extract<TransferEvent, { type: 'progress' }> =>
+            e.type === 'progress' && e.descriptor.digest === bigDigest,
+        )
+        .at(-1);
       expect(lastProgress?.bytes).toBe(big.length);
       expect(lines.filter((l) => l.startsWith('> PATCH '))).toHaveLength(1);
       expect((await repo.resolve('v1')).digest).toBe(first.descriptor.digest);
@@ -75,7 +90,9 @@ for (const mode of ['plain', 'token'] as const) {
       const second = await packArtifact(repo, { cwd, files, overlapThreshold: MiB, onEvent: (e) => again.push(e) });
       expect(second.descriptor.digest).toBe(first.descriptor.digest);
       expect(again.filter((e) => e.descriptor.digest === bigDigest).map((e) => e.type)).toEqual(['skip']);
-      expect(lines.some((l) => l.startsWith('> PUT ') && l.includes(`digest=${encodeURIComponent(bigDigest)}`))).toBe(false);
+      expect(lines.some((l) => l.startsWith('> PUT ') && l.includes(`digest=${encodeURIComponent(bigDigest)}`))).toBe(
+        false,
+      );
       expect(lines.some((l) => l.startsWith('> PUT ') && l.includes(bigDigest))).toBe(false);
     });
 
@@ -85,7 +102,12 @@ for (const mode of ['plain', 'token'] as const) {
       await writeFile(file, randomBytes(2 * MiB));
       const repo = repoOf('changed');
       const store = tamperingStore(repo, async () => writeFile(file, randomBytes(2 * MiB)));
-      const err = await packArtifact(store, { cwd, files: [{ path: 'big.bin' }], overlapThreshold: MiB, tags: ['v1'] }).catch((e: unknown) => e);
+      const err = await packArtifact(store, {
+        cwd,
+        files: [{ path: 'big.bin' }],
+        overlapThreshold: MiB,
+        tags: ['v1'],
+      }).catch((e: unknown) => e);
       expect(isOrasError(err, 'ERR_ORAS_DIGEST_MISMATCH')).toBe(true);
       expect((err as Error).message).toContain('changed while it was being pushed');
       await expect(repo.resolve('v1')).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
@@ -97,7 +119,12 @@ for (const mode of ['plain', 'token'] as const) {
       await writeFile(file, randomBytes(2 * MiB));
       const repo = repoOf('grown');
       const store = tamperingStore(repo, async () => appendFile(file, 'more'));
-      const err = await packArtifact(store, { cwd, files: [{ path: 'big.bin' }], overlapThreshold: MiB, tags: ['v1'] }).catch((e: unknown) => e);
+      const err = await packArtifact(store, {
+        cwd,
+        files: [{ path: 'big.bin' }],
+        overlapThreshold: MiB,
+        tags: ['v1'],
+      }).catch((e: unknown) => e);
       expect(isOrasError(err, 'ERR_ORAS_DIGEST_MISMATCH')).toBe(true);
       expect((err as Error).message).toContain('changed while it was being pushed');
       await expect(repo.resolve('v1')).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
@@ -123,7 +150,9 @@ for (const mode of ['plain', 'token'] as const) {
       expect(isOrasError(err, 'ERR_ORAS_ABORTED')).toBe(true);
       expect(lines.filter((l) => /^< (204|404) DELETE /.test(l) && l.includes('/blobs/uploads/'))).toHaveLength(1);
       await expect(repo.resolve('v1')).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
-      expect(await repo.exists({ mediaType: 'application/octet-stream', digest: digestOf(big), size: big.length })).toBe(false);
+      expect(
+        await repo.exists({ mediaType: 'application/octet-stream', digest: digestOf(big), size: big.length }),
+      ).toBe(false);
     });
   });
 }

@@ -30,9 +30,20 @@ describe('artifact push/pull against docker-registry 2.8.2', () => {
     await symlink('bin/tool', path.join(cwd, 'bundle', 'tool'));
 
     const files = [{ path: 'notes.txt', mediaType: 'text/plain' }, { path: 'bundle' }];
-    const first = await packArtifact(repo, { cwd, files, artifactType: 'application/vnd.example.bundle', tags: ['v1'] });
+    const first = await packArtifact(repo, {
+      cwd,
+      files,
+      artifactType: 'application/vnd.example.bundle',
+      tags: ['v1'],
+    });
     const events: TransferEvent[] = [];
-    const second = await packArtifact(repo, { cwd, files, artifactType: 'application/vnd.example.bundle', tags: ['v1'], onEvent: (e) => events.push(e) });
+    const second = await packArtifact(repo, {
+      cwd,
+      files,
+      artifactType: 'application/vnd.example.bundle',
+      tags: ['v1'],
+      onEvent: (e) => events.push(e),
+    });
     expect(second.descriptor.digest).toBe(first.descriptor.digest);
     expect(events.length).toBeGreaterThan(0);
     expect(events.every((e) => e.type === 'skip')).toBe(true);
@@ -50,7 +61,11 @@ describe('artifact push/pull against docker-registry 2.8.2', () => {
     const { stdout } = await run('tar', ['-tvzf', blobPath, '--numeric-owner']);
     const lines = stdout.trim().split('\n');
     expect(lines.map((l) => l.split(/\s+/).slice(5).join(' '))).toEqual([
-      'bundle/', 'bundle/big.bin', 'bundle/bin/', 'bundle/bin/tool', 'bundle/tool -> bin/tool',
+      'bundle/',
+      'bundle/big.bin',
+      'bundle/bin/',
+      'bundle/bin/tool',
+      'bundle/tool -> bin/tool',
     ]);
     for (const l of lines) expect(l).toMatch(/ 0\/0 /);
     expect(lines[3]).toMatch(/^-rwxr-xr-x/);
@@ -60,7 +75,14 @@ describe('artifact push/pull against docker-registry 2.8.2', () => {
     const out = path.join(await tmp(), 'out');
     const pulled = await pullArtifact(repo, 'v1', out);
     expect(pulled.files.map((f) => f.path)).toEqual(['notes.txt', 'bundle']);
-    expect(await listTree(out)).toEqual(['bundle', 'bundle/big.bin', 'bundle/bin', 'bundle/bin/tool', 'bundle/tool', 'notes.txt']);
+    expect(await listTree(out)).toEqual([
+      'bundle',
+      'bundle/big.bin',
+      'bundle/bin',
+      'bundle/bin/tool',
+      'bundle/tool',
+      'notes.txt',
+    ]);
     expect(await readFile(path.join(out, 'bundle', 'big.bin'))).toEqual(Buffer.alloc(300_000, 1));
     expect((await stat(path.join(out, 'bundle', 'bin', 'tool'))).mode & 0o100).toBe(0o100);
     expect(await readlink(path.join(out, 'bundle', 'tool'))).toBe('bin/tool');

@@ -18,8 +18,12 @@ describe('SymlinkEscapeGuard', () => {
     await expect(g.check(path.join(root, 'new', 'file'))).resolves.toBe(false);
     await expect(g.check(path.join(root, 'inner', 'file'))).resolves.toBe(false);
     await expect(g.check(path.join(root, 'out', 'file'))).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
-    await expect(g.check(path.join(root, 'out', 'file'), { dirOnly: true })).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
-    await expect(g.check(path.join(root, 'rel-out', 'x', 'y'))).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
+    await expect(g.check(path.join(root, 'out', 'file'), { dirOnly: true })).rejects.toMatchObject({
+      code: 'ERR_ORAS_PATH_TRAVERSAL',
+    });
+    await expect(g.check(path.join(root, 'rel-out', 'x', 'y'))).rejects.toMatchObject({
+      code: 'ERR_ORAS_PATH_TRAVERSAL',
+    });
     await expect(g.check(path.join(root, 'out'))).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
     await expect(g.check(path.join(root, 'dangling', 'f'))).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
     // refusals are not cached as successes: asking again refuses again
@@ -56,7 +60,9 @@ describe('SymlinkEscapeGuard', () => {
     await symlink(outside, path.join(root, 'a', 'b', 'c'));
     const g = new SymlinkEscapeGuard(root);
     await expect(g.check(path.join(root, 'a', 'b', 'f'))).resolves.toBe(false);
-    await expect(g.check(path.join(root, 'a', 'b', 'c', 'd', 'f'))).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
+    await expect(g.check(path.join(root, 'a', 'b', 'c', 'd', 'f'))).rejects.toMatchObject({
+      code: 'ERR_ORAS_PATH_TRAVERSAL',
+    });
   });
 
   it('does not check paths outside root or root itself', async () => {

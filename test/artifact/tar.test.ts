@@ -57,11 +57,24 @@ describe('packDirectory', () => {
     const dir = await makeTree(root);
     const packed = await packDirectory(dir, { prefixName: 'tree' });
     const out = path.join(root, 'out', 'tree');
-    const res = await extractTarGz(createReadStream(packed.path), out, { stripPrefix: 'tree', expectedUncompressedDigest: packed.uncompressedDigest });
+    const res = await extractTarGz(createReadStream(packed.path), out, {
+      stripPrefix: 'tree',
+      expectedUncompressedDigest: packed.uncompressedDigest,
+    });
     await packed.cleanup();
     expect(res.uncompressedDigest).toBe(packed.uncompressedDigest);
     const long = `sub/${'x'.repeat(150)}`;
-    expect(await listTree(out)).toEqual(['a.txt', 'link-to-b', 'run.sh', 'sub', 'sub/b.txt', 'sub/deeper', 'sub/deeper/c.bin', long, `${long}/${'y'.repeat(150)}`]);
+    expect(await listTree(out)).toEqual([
+      'a.txt',
+      'link-to-b',
+      'run.sh',
+      'sub',
+      'sub/b.txt',
+      'sub/deeper',
+      'sub/deeper/c.bin',
+      long,
+      `${long}/${'y'.repeat(150)}`,
+    ]);
     expect(await readFile(path.join(out, long, 'y'.repeat(150)), 'utf8')).toBe('deep');
     expect(await readFile(path.join(out, 'sub', 'deeper', 'c.bin'))).toEqual(Buffer.alloc(70_000, 7));
     expect((await stat(path.join(out, 'run.sh'))).mode & 0o100).toBe(0o100);
@@ -78,10 +91,16 @@ describe('packDirectory', () => {
     const out = path.join(root, 'dest');
     await mkdir(out);
     await writeFile(path.join(out, 'stale.txt'), 'old');
-    await extractTarGz(bufferStream(await craftTarGz([{ name: 'x/new.txt', content: 'new' }])), out, { stripPrefix: 'x' });
+    await extractTarGz(bufferStream(await craftTarGz([{ name: 'x/new.txt', content: 'new' }])), out, {
+      stripPrefix: 'x',
+    });
     expect(await listTree(root)).toEqual(['dest', 'dest/new.txt']);
-    await expect(extractTarGz(bufferStream(await craftTarGz([{ name: 'x/new.txt', content: 'new' }])), out, { stripPrefix: 'x', replaceExisting: false }))
-      .rejects.toMatchObject({ code: 'ERR_ORAS_ALREADY_EXISTS' });
+    await expect(
+      extractTarGz(bufferStream(await craftTarGz([{ name: 'x/new.txt', content: 'new' }])), out, {
+        stripPrefix: 'x',
+        replaceExisting: false,
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_ALREADY_EXISTS' });
   });
 
   it('refuses special files', async () => {
@@ -95,7 +114,10 @@ describe('packDirectory', () => {
 });
 
 describe('extractTarGz attacks', () => {
-  async function attempt(entries: CraftEntry[], opts: Parameters<typeof extractTarGz>[2] = {}): Promise<{ err: unknown; root: string }> {
+  async function attempt(
+    entries: CraftEntry[],
+    opts: Parameters<typeof extractTarGz>[2] = {},
+  ): Promise<{ err: unknown; root: string }> {
     const root = await tmp();
     const dest = path.join(root, 'box', 'dest');
     await mkdir(path.join(root, 'box'));
@@ -113,19 +135,87 @@ describe('extractTarGz attacks', () => {
     ['nested dot-dot entry', [{ name: 'a/../../evil', content: 'x' }], 'ERR_ORAS_PATH_TRAVERSAL'],
     ['leading slash', [{ name: '/tmp/evil', content: 'x' }], 'ERR_ORAS_PATH_TRAVERSAL'],
     ['backslash', [{ name: '..\\evil', content: 'x' }], 'ERR_ORAS_PATH_TRAVERSAL'],
-    ['symlink out then write through it', [{ name: 'l', type: 'symlink', linkname: '..' }, { name: 'l/evil', content: 'x' }], 'ERR_ORAS_PATH_TRAVERSAL'],
+    [
+      'symlink out then write through it',
+      [
+        { name: 'l', type: 'symlink', linkname: '..' },
+        { name: 'l/evil', content: 'x' },
+      ],
+      'ERR_ORAS_PATH_TRAVERSAL',
+    ],
     ['absolute symlink', [{ name: 'l', type: 'symlink', linkname: '/etc' }], 'ERR_ORAS_PATH_TRAVERSAL'],
-    ['symlink inside, then file written through it', [{ name: 'd', type: 'directory' }, { name: 'l', type: 'symlink', linkname: 'd' }, { name: 'l/x', content: 'x' }], 'ERR_ORAS_PATH_TRAVERSAL'],
-    ['symlink chain escape', [{ name: 'd', type: 'directory' }, { name: 'd/l', type: 'symlink', linkname: 's/../../x' }, { name: 'd/s', type: 'symlink', linkname: '.' }], 'ERR_ORAS_PATH_TRAVERSAL'],
-    ['directory replaced by a symlink', [{ name: 'd', type: 'directory' }, { name: 'd', type: 'symlink', linkname: '..' }], 'ERR_ORAS_PATH_TRAVERSAL'],
-    ['directory replaced by an inside symlink', [{ name: 'd', type: 'directory' }, { name: 'e', type: 'directory' }, { name: 'd', type: 'symlink', linkname: 'e' }], 'ERR_ORAS_PATH_TRAVERSAL'],
-    ['file replaced by a symlink', [{ name: 'f', content: 'a' }, { name: 'f', type: 'symlink', linkname: 'g' }], 'ERR_ORAS_PATH_TRAVERSAL'],
-    ['duplicate file', [{ name: 'f', content: 'a' }, { name: 'f', content: 'b' }], 'ERR_ORAS_PATH_TRAVERSAL'],
+    [
+      'symlink inside, then file written through it',
+      [
+        { name: 'd', type: 'directory' },
+        { name: 'l', type: 'symlink', linkname: 'd' },
+        { name: 'l/x', content: 'x' },
+      ],
+      'ERR_ORAS_PATH_TRAVERSAL',
+    ],
+    [
+      'symlink chain escape',
+      [
+        { name: 'd', type: 'directory' },
+        { name: 'd/l', type: 'symlink', linkname: 's/../../x' },
+        { name: 'd/s', type: 'symlink', linkname: '.' },
+      ],
+      'ERR_ORAS_PATH_TRAVERSAL',
+    ],
+    [
+      'directory replaced by a symlink',
+      [
+        { name: 'd', type: 'directory' },
+        { name: 'd', type: 'symlink', linkname: '..' },
+      ],
+      'ERR_ORAS_PATH_TRAVERSAL',
+    ],
+    [
+      'directory replaced by an inside symlink',
+      [
+        { name: 'd', type: 'directory' },
+        { name: 'e', type: 'directory' },
+        { name: 'd', type: 'symlink', linkname: 'e' },
+      ],
+      'ERR_ORAS_PATH_TRAVERSAL',
+    ],
+    [
+      'file replaced by a symlink',
+      [
+        { name: 'f', content: 'a' },
+        { name: 'f', type: 'symlink', linkname: 'g' },
+      ],
+      'ERR_ORAS_PATH_TRAVERSAL',
+    ],
+    [
+      'duplicate file',
+      [
+        { name: 'f', content: 'a' },
+        { name: 'f', content: 'b' },
+      ],
+      'ERR_ORAS_PATH_TRAVERSAL',
+    ],
     ['relative hardlink out', [{ name: 'h', type: 'link', linkname: '../../outside' }], 'ERR_ORAS_PATH_TRAVERSAL'],
     ['absolute hardlink out', [{ name: 'h', type: 'link', linkname: '/etc/passwd' }], 'ERR_ORAS_PATH_TRAVERSAL'],
     ['hardlink to a missing file', [{ name: 'h', type: 'link', linkname: 'nothing' }], 'ERR_ORAS_PATH_TRAVERSAL'],
-    ['hardlink through a symlinked parent', [{ name: 'd', type: 'directory' }, { name: 'd/f', content: 'x' }, { name: 'top', type: 'symlink', linkname: 'd' }, { name: 'h', type: 'link', linkname: 'top/f' }], 'ERR_ORAS_PATH_TRAVERSAL'],
-    ['hardlink to a symlink', [{ name: 's', type: 'symlink', linkname: 'x' }, { name: 'h', type: 'link', linkname: 's' }], 'ERR_ORAS_PATH_TRAVERSAL'],
+    [
+      'hardlink through a symlinked parent',
+      [
+        { name: 'd', type: 'directory' },
+        { name: 'd/f', content: 'x' },
+        { name: 'top', type: 'symlink', linkname: 'd' },
+        { name: 'h', type: 'link', linkname: 'top/f' },
+      ],
+      'ERR_ORAS_PATH_TRAVERSAL',
+    ],
+    [
+      'hardlink to a symlink',
+      [
+        { name: 's', type: 'symlink', linkname: 'x' },
+        { name: 'h', type: 'link', linkname: 's' },
+      ],
+      'ERR_ORAS_PATH_TRAVERSAL',
+    ],
     ['fifo', [{ name: 'p', type: 'fifo' }], 'ERR_ORAS_UNSUPPORTED'],
     ['char device', [{ name: 'c', type: 'character-device' }], 'ERR_ORAS_UNSUPPORTED'],
     ['block device', [{ name: 'b', type: 'block-device' }], 'ERR_ORAS_UNSUPPORTED'],
@@ -148,11 +238,14 @@ describe('extractTarGz attacks', () => {
 
   it('accepts Go-style archives (root entry without a slash, ./ names) and long names', async () => {
     const long = `${'n'.repeat(120)}/${'m'.repeat(120)}.txt`;
-    const { err, root } = await attempt([
-      { name: 'pkg', type: 'directory' },
-      { name: './pkg/a.txt', content: 'a' },
-      { name: `pkg/${long}`, content: 'long' },
-    ], { stripPrefix: 'pkg' });
+    const { err, root } = await attempt(
+      [
+        { name: 'pkg', type: 'directory' },
+        { name: './pkg/a.txt', content: 'a' },
+        { name: `pkg/${long}`, content: 'long' },
+      ],
+      { stripPrefix: 'pkg' },
+    );
     expect(err).toBeUndefined();
     expect(await readFile(path.join(root, 'box', 'dest', 'a.txt'), 'utf8')).toBe('a');
     expect(await readFile(path.join(root, 'box', 'dest', ...long.split('/')), 'utf8')).toBe('long');
@@ -182,13 +275,17 @@ describe('extractTarGz attacks', () => {
   });
 
   it('enforces the uncompressed size cap (gzip bomb)', async () => {
-    const { err, root } = await attempt([{ name: 'zeros', content: '\0'.repeat(1_000_000) }], { maxUncompressedBytes: 100_000 });
+    const { err, root } = await attempt([{ name: 'zeros', content: '\0'.repeat(1_000_000) }], {
+      maxUncompressedBytes: 100_000,
+    });
     expect(err).toMatchObject({ code: 'ERR_ORAS_LIMIT_EXCEEDED' });
     expect(await listTree(root)).toEqual(['box']);
   });
 
   it('verifies the uncompressed digest before placing anything', async () => {
-    const { err, root } = await attempt([{ name: 'f', content: 'x' }], { expectedUncompressedDigest: `sha256:${'0'.repeat(64)}` });
+    const { err, root } = await attempt([{ name: 'f', content: 'x' }], {
+      expectedUncompressedDigest: `sha256:${'0'.repeat(64)}`,
+    });
     expect(err).toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
     expect(await listTree(root)).toEqual(['box']);
   });
@@ -197,13 +294,17 @@ describe('extractTarGz attacks', () => {
     const full = (await import('node:zlib')).gunzipSync(await craftTarGz([{ name: 'f', content: 'x'.repeat(5000) }]));
     const root = await tmp();
     const cut = (await import('node:zlib')).gzipSync(full.subarray(0, 1500));
-    await expect(extractTarGz(bufferStream(cut), path.join(root, 'x'))).rejects.toMatchObject({ code: 'ERR_ORAS_UNSUPPORTED' });
+    await expect(extractTarGz(bufferStream(cut), path.join(root, 'x'))).rejects.toMatchObject({
+      code: 'ERR_ORAS_UNSUPPORTED',
+    });
     expect(await listTree(root)).toEqual([]);
   });
 
   it('refuses garbage that is not gzip', async () => {
     const root = await tmp();
-    await expect(extractTarGz(bufferStream(Buffer.from('not a tarball at all')), path.join(root, 'x'))).rejects.toMatchObject({ code: 'ERR_ORAS_UNSUPPORTED' });
+    await expect(
+      extractTarGz(bufferStream(Buffer.from('not a tarball at all')), path.join(root, 'x')),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_UNSUPPORTED' });
     expect(await listTree(root)).toEqual([]);
   });
 });

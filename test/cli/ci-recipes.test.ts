@@ -22,12 +22,19 @@ async function recipeCommands(name: 'github' | 'gitlab'): Promise<string[]> {
   expect(start, `README has no ci-recipe:${name}`).toBeGreaterThan(0);
   const block = readme.slice(start).split('```')[1] ?? '';
   const lines = block.split('\n');
-  if (name === 'github') return lines.map((l) => /^\s*- run: (.+)$/.exec(l)?.[1]).filter((c): c is string => c !== undefined);
+  if (name === 'github')
+    return lines.map((l) => /^\s*- run: (.+)$/.exec(l)?.[1]).filter((c): c is string => c !== undefined);
   const scriptAt = lines.findIndex((l) => /^\s*script:\s*$/.test(l));
-  return lines.slice(scriptAt + 1).map((l) => /^\s*- (.+)$/.exec(l)?.[1]).filter((c): c is string => c !== undefined);
+  return lines
+    .slice(scriptAt + 1)
+    .map((l) => /^\s*- (.+)$/.exec(l)?.[1])
+    .filter((c): c is string => c !== undefined);
 }
 
-interface Shell { code: number | null; out: string }
+interface Shell {
+  code: number | null;
+  out: string;
+}
 function sh(command: string, cwd: string, env: Record<string, string>): Promise<Shell> {
   return new Promise((resolve, reject) => {
     const child = spawn('sh', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -64,7 +71,13 @@ beforeAll(async () => {
   const user = userOf(reg, 'push');
   const key = envKeyOf(reg.host);
   credEnv = { [`ORAS_REGISTRY_${key}_USERNAME`]: user.username, [`ORAS_REGISTRY_${key}_PASSWORD`]: user.password };
-  devEnv = { ...baseEnv(join(root, 'docker')), HOME: root, CI: '', ORAS_CACHE_DIR: join(root, 'dev-cache'), ...credEnv };
+  devEnv = {
+    ...baseEnv(join(root, 'docker')),
+    HOME: root,
+    CI: '',
+    ORAS_CACHE_DIR: join(root, 'dev-cache'),
+    ...credEnv,
+  };
 
   // A producer publishes version 1.0.0; a developer installs it and commits artifacts.yaml + artifacts.lock.
   const repo = `${reg.host}/${uniqueRepo('ci/recipe')}`;
@@ -72,12 +85,18 @@ beforeAll(async () => {
   await mkdir(join(producer, 'models'), { recursive: true });
   await writeFile(join(producer, 'models', 'a.bin'), 'weights-a\n');
   await writeFile(join(producer, 'models', 'b.bin'), 'weights-b\n');
-  await writeFile(join(producer, 'artifacts.yaml'), `publish:\n  model:\n    ref: ${repo}\n    tags: ["1.0.0"]\n    files: [models/]\n`);
+  await writeFile(
+    join(producer, 'artifacts.yaml'),
+    `publish:\n  model:\n    ref: ${repo}\n    tags: ["1.0.0"]\n    files: [models/]\n`,
+  );
   const pub = await runCli(['publish'], devEnv, { cwd: producer });
   expect(pub.code, show(pub)).toBe(0);
   const dev = join(root, 'dev');
   await mkdir(dev);
-  await writeFile(join(dev, 'artifacts.yaml'), `dependencies:\n  model:\n    ref: ${repo}:^1.0.0\n    path: vendor/model\n`);
+  await writeFile(
+    join(dev, 'artifacts.yaml'),
+    `dependencies:\n  model:\n    ref: ${repo}:^1.0.0\n    path: vendor/model\n`,
+  );
   const inst = await runCli(['install'], devEnv, { cwd: dev });
   expect(inst.code, show(inst)).toBe(0);
 }, T);
@@ -106,48 +125,80 @@ async function runRecipe(name: 'github' | 'gitlab', dir: string, env: Record<str
 }
 
 describe('README CI recipes against the htpasswd registry', () => {
-  it('GitHub Actions: install --frozen-lockfile + verify pass; drift is annotated and summarised', async () => {
-    const commands = await recipeCommands('github');
-    expect(commands).toEqual(['npm install -g oras-ts', 'oras install --frozen-lockfile', 'oras verify']);
-    const dir = await checkout('gh');
-    const summary = join(root, 'gh-summary.md');
-    const env = { ...baseEnv(join(root, 'docker')), HOME: root, PATH: `${bin}:${process.env.PATH ?? ''}`, CI: 'true', GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary, ORAS_CACHE_DIR: join(dir, '.oras-cache'), ...credEnv };
-    await runRecipe('github', dir, env);
-    expect(await readFile(join(dir, 'vendor', 'model', 'models', 'a.bin'), 'utf8')).toBe('weights-a\n');
-    expect(await readFile(summary, 'utf8')).toContain('match artifacts.lock');
+  it(
+    'GitHub Actions: install --frozen-lockfile + verify pass; drift is annotated and summarised',
+    async () => {
+      const commands = await recipeCommands('github');
+      expect(commands).toEqual(['npm install -g oras-ts', 'oras install --frozen-lockfile', 'oras verify']);
+      const dir = await checkout('gh');
+      const summary = join(root, 'gh-summary.md');
+      const env = {
+        ...baseEnv(join(root, 'docker')),
+        HOME: root,
+        PATH: `${bin}:${process.env.PATH ?? ''}`,
+        CI: 'true',
+        GITHUB_ACTIONS: 'true',
+        GITHUB_STEP_SUMMARY: summary,
+        ORAS_CACHE_DIR: join(dir, '.oras-cache'),
+        ...credEnv,
+      };
+      await runRecipe('github', dir, env);
+      expect(await readFile(join(dir, 'vendor', 'model', 'models', 'a.bin'), 'utf8')).toBe('weights-a\n');
+      expect(await readFile(summary, 'utf8')).toContain('match artifacts.lock');
 
-    await writeFile(join(dir, 'vendor', 'model', 'models', 'a.bin'), 'tampered\n');
-    const drift = await sh('oras verify', dir, env);
-    expect(drift.code, drift.out).toBe(6);
-    expect(drift.out).toContain('::error file=vendor/model/models/a.bin,title=Tree drift::');
-    expect(await readFile(summary, 'utf8')).toMatch(/\| Tree drift \| `vendor\/model\/models\/a\.bin` \|/);
+      await writeFile(join(dir, 'vendor', 'model', 'models', 'a.bin'), 'tampered\n');
+      const drift = await sh('oras verify', dir, env);
+      expect(drift.code, drift.out).toBe(6);
+      expect(drift.out).toContain('::error file=vendor/model/models/a.bin,title=Tree drift::');
+      expect(await readFile(summary, 'utf8')).toMatch(/\| Tree drift \| `vendor\/model\/models\/a\.bin` \|/);
 
-    await writeFile(join(dir, 'artifacts.yaml'), (await readFile(join(dir, 'artifacts.yaml'), 'utf8')).replace('^1.0.0', '^2.0.0'));
-    const frozen = await sh('oras install --frozen-lockfile', dir, env);
-    expect(frozen.code, frozen.out).not.toBe(0);
-    const lockDrift = await sh('oras verify', dir, env);
-    expect(lockDrift.code, lockDrift.out).toBe(5);
-    expect(lockDrift.out).toContain('::error file=artifacts.lock,title=Lock drift::');
-    for (const r of [drift, frozen, lockDrift]) expect(r.out).not.toContain(credEnv[Object.keys(credEnv)[1]!]!);
-  }, T);
+      await writeFile(
+        join(dir, 'artifacts.yaml'),
+        (await readFile(join(dir, 'artifacts.yaml'), 'utf8')).replace('^1.0.0', '^2.0.0'),
+      );
+      const frozen = await sh('oras install --frozen-lockfile', dir, env);
+      expect(frozen.code, frozen.out).not.toBe(0);
+      const lockDrift = await sh('oras verify', dir, env);
+      expect(lockDrift.code, lockDrift.out).toBe(5);
+      expect(lockDrift.out).toContain('::error file=artifacts.lock,title=Lock drift::');
+      for (const r of [drift, frozen, lockDrift]) expect(r.out).not.toContain(credEnv[Object.keys(credEnv)[1]!]!);
+    },
+    T,
+  );
 
-  it('GitLab CI: the script lines pass with plain output (no workflow commands)', async () => {
-    const dir = await checkout('gl');
-    const env = { ...baseEnv(join(root, 'docker')), HOME: root, PATH: `${bin}:${process.env.PATH ?? ''}`, CI: 'true', GITLAB_CI: 'true', ORAS_CACHE_DIR: join(dir, '.oras-cache'), ...credEnv };
-    const results = await runRecipe('gitlab', dir, env);
-    for (const r of results) expect(r.out).not.toContain('::error');
-    expect(await readFile(join(dir, 'vendor', 'model', 'models', 'b.bin'), 'utf8')).toBe('weights-b\n');
-  }, T);
+  it(
+    'GitLab CI: the script lines pass with plain output (no workflow commands)',
+    async () => {
+      const dir = await checkout('gl');
+      const env = {
+        ...baseEnv(join(root, 'docker')),
+        HOME: root,
+        PATH: `${bin}:${process.env.PATH ?? ''}`,
+        CI: 'true',
+        GITLAB_CI: 'true',
+        ORAS_CACHE_DIR: join(dir, '.oras-cache'),
+        ...credEnv,
+      };
+      const results = await runRecipe('gitlab', dir, env);
+      for (const r of results) expect(r.out).not.toContain('::error');
+      expect(await readFile(join(dir, 'vendor', 'model', 'models', 'b.bin'), 'utf8')).toBe('weights-b\n');
+    },
+    T,
+  );
 });
 
 describe('CI report rendering', () => {
   it('escapes workflow-command data and properties, and control characters', () => {
-    const [line] = githubAnnotations([{ file: 'a,b:c.txt', title: 'Tree drift', message: '100% bad\nnext\x1b]52;c;x\x07' }]);
+    const [line] = githubAnnotations([
+      { file: 'a,b:c.txt', title: 'Tree drift', message: '100% bad\nnext\x1b]52;c;x\x07' },
+    ]);
     expect(line).toBe('::error file=a%2Cb%3Ac.txt,title=Tree drift::100%25 bad%0Anext\\x1b]52;c;x\\x07');
   });
 
   it('summarises problems as a markdown table, or a success line', () => {
     expect(markdownSummary('oras verify', [], '3 file(s) match')).toBe('### oras verify\n\n✅ 3 file(s) match\n');
-    expect(markdownSummary('oras verify', [{ file: 'x|y', title: 'Lock drift', message: 'a\nb' }], '')).toContain('| Lock drift | `x\\|y` | a<br>b |');
+    expect(markdownSummary('oras verify', [{ file: 'x|y', title: 'Lock drift', message: 'a\nb' }], '')).toContain(
+      '| Lock drift | `x\\|y` | a<br>b |',
+    );
   });
 });

@@ -21,7 +21,11 @@ describe('env credential names', () => {
   });
 
   it('reads username/password/tokens, ignores empty values and other hosts', () => {
-    const env = { ORAS_REGISTRY_GHCR_IO_USERNAME: 'u', ORAS_REGISTRY_GHCR_IO_PASSWORD: 'p', ORAS_REGISTRY_QUAY_IO_PASSWORD: '' };
+    const env = {
+      ORAS_REGISTRY_GHCR_IO_USERNAME: 'u',
+      ORAS_REGISTRY_GHCR_IO_PASSWORD: 'p',
+      ORAS_REGISTRY_QUAY_IO_PASSWORD: '',
+    };
     expect(credentialFromEnv('ghcr.io', env)).toEqual({ username: 'u', password: 'p' });
     expect(credentialFromEnv('quay.io', env)).toBeUndefined();
     expect(credentialFromEnv('ghcr.io', { ORAS_REGISTRY_GHCR_IO_REGISTRY_TOKEN: 't' })).toEqual({ registryToken: 't' });
@@ -31,11 +35,22 @@ describe('env credential names', () => {
     const dir = await tempDir('oras-envcred-');
     try {
       const configPath = join(dir.dir, 'config.json');
-      await writeFile(configPath, JSON.stringify({ auths: { 'ghcr.io': { auth: Buffer.from('file:filepw').toString('base64') } } }));
+      await writeFile(
+        configPath,
+        JSON.stringify({ auths: { 'ghcr.io': { auth: Buffer.from('file:filepw').toString('base64') } } }),
+      );
       const env = { ORAS_REGISTRY_GHCR_IO_USERNAME: 'env', ORAS_REGISTRY_GHCR_IO_PASSWORD: 'envpw' };
-      expect(await createCredentialProvider({ configPath, env })('ghcr.io')).toEqual({ username: 'env', password: 'envpw' });
-      expect(await createCredentialProvider({ configPath, env, username: 'flag', password: 'flagpw' })('ghcr.io')).toEqual({ username: 'flag', password: 'flagpw' });
-      expect(await createCredentialProvider({ configPath, env: {} })('ghcr.io')).toMatchObject({ username: 'file', password: 'filepw' });
+      expect(await createCredentialProvider({ configPath, env })('ghcr.io')).toEqual({
+        username: 'env',
+        password: 'envpw',
+      });
+      expect(
+        await createCredentialProvider({ configPath, env, username: 'flag', password: 'flagpw' })('ghcr.io'),
+      ).toEqual({ username: 'flag', password: 'flagpw' });
+      expect(await createCredentialProvider({ configPath, env: {} })('ghcr.io')).toMatchObject({
+        username: 'file',
+        password: 'filepw',
+      });
     } finally {
       await dir.cleanup();
     }
@@ -61,23 +76,31 @@ describe('CLI with ORAS_REGISTRY_<HOST>_* against the htpasswd registry', () => 
     await cleanup?.();
   });
 
-  it('pushes and pulls with credentials from the environment only; nothing written, nothing printed', async () => {
-    const reg = registry('basic');
-    const user = userOf(reg, 'push');
-    const ref = `${reg.host}/${uniqueRepo('envcred')}:v1`;
-    const anon = await runCli(['push', ref, 'hello.txt'], env, { cwd: root });
-    expect(anon.code, show(anon)).not.toBe(0);
+  it(
+    'pushes and pulls with credentials from the environment only; nothing written, nothing printed',
+    async () => {
+      const reg = registry('basic');
+      const user = userOf(reg, 'push');
+      const ref = `${reg.host}/${uniqueRepo('envcred')}:v1`;
+      const anon = await runCli(['push', ref, 'hello.txt'], env, { cwd: root });
+      expect(anon.code, show(anon)).not.toBe(0);
 
-    const key = envKeyOf(reg.host);
-    const withEnv = { ...env, [`ORAS_REGISTRY_${key}_USERNAME`]: user.username, [`ORAS_REGISTRY_${key}_PASSWORD`]: user.password };
-    const push = await runCli(['push', ref, 'hello.txt', '-d'], withEnv, { cwd: root });
-    expect(push.code, show(push)).toBe(0);
-    await mkdir(join(root, 'out'));
-    const pull = await runCli(['pull', ref, '-o', 'out'], withEnv, { cwd: root });
-    expect(pull.code, show(pull)).toBe(0);
-    expect(existsSync(join(root, 'out', 'hello.txt'))).toBe(true);
+      const key = envKeyOf(reg.host);
+      const withEnv = {
+        ...env,
+        [`ORAS_REGISTRY_${key}_USERNAME`]: user.username,
+        [`ORAS_REGISTRY_${key}_PASSWORD`]: user.password,
+      };
+      const push = await runCli(['push', ref, 'hello.txt', '-d'], withEnv, { cwd: root });
+      expect(push.code, show(push)).toBe(0);
+      await mkdir(join(root, 'out'));
+      const pull = await runCli(['pull', ref, '-o', 'out'], withEnv, { cwd: root });
+      expect(pull.code, show(pull)).toBe(0);
+      expect(existsSync(join(root, 'out', 'hello.txt'))).toBe(true);
 
-    for (const r of [push, pull]) expect(r.stdout + r.stderr).not.toContain(user.password);
-    expect(await readdir(join(root, 'docker'))).toEqual([]);
-  }, T);
+      for (const r of [push, pull]) expect(r.stdout + r.stderr).not.toContain(user.password);
+      expect(await readdir(join(root, 'docker'))).toEqual([]);
+    },
+    T,
+  );
 });

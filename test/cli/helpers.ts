@@ -25,7 +25,9 @@ export function ensureBuilt(): void {
     spawnSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, stdio: 'ignore', timeout: 300_000 });
   }
   if (!existsSync(CLI)) {
-    throw new Error(`${CLI} is missing: run \`npm run build\` (or \`npm test\`, which builds first) before the CLI tests`);
+    throw new Error(
+      `${CLI} is missing: run \`npm run build\` (or \`npm test\`, which builds first) before the CLI tests`,
+    );
   }
 }
 
@@ -62,11 +64,19 @@ export function baseEnv(dockerConfigDir: string): Record<string, string> {
 }
 
 /** Spawns `node dist/cli/main.js ...args` and collects its output (bounded by a timeout). */
-export function runCli(args: string[], env: Record<string, string | undefined>, options: RunOptions = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined>,
+  options: RunOptions = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const merged: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...env, ...(options.env ?? {}) })) if (v !== undefined) merged[k] = v;
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: merged, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: merged,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -79,7 +89,12 @@ export function runCli(args: string[], env: Record<string, string | undefined>, 
     child.on('close', (code) => {
       clearTimeout(timer);
       const stdoutBytes = Buffer.concat(out);
-      resolvePromise({ code, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
+      resolvePromise({
+        code,
+        stdout: stdoutBytes.toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        stdoutBytes,
+      });
     });
     child.stdin.on('error', () => undefined);
     if (options.input !== undefined) child.stdin.end(options.input);

@@ -56,9 +56,16 @@ async function walk(dir: string, base = dir): Promise<string[]> {
 }
 
 /** Runs `oras install -v` and sends `signal` once the first placed-file line (`Added`/`Changed`) appears. */
-function installAndSignal(cwd: string, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; signalledAfterMs: number; exitedAfterMs: number }> {
+function installAndSignal(
+  cwd: string,
+  signal: NodeJS.Signals,
+): Promise<{ code: number | null; stderr: string; signalledAfterMs: number; exitedAfterMs: number }> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [CLI, 'install', '-v', '--concurrency', '1'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'install', '-v', '--concurrency', '1'], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     let sentAt: number | undefined;
     const start = Date.now();
@@ -87,10 +94,16 @@ function installAndSignal(cwd: string, signal: NodeJS.Signals): Promise<{ code: 
 /** Checks the tree after an interrupted switch from version `from` to `to`; returns how many files are new. */
 async function checkInterruptedTree(consumer: string, from: string, to: string, completed = false): Promise<number> {
   const files = await walk(consumer);
-  expect(files.filter((f) => f.includes('.oras-tmp-')), 'temp files left').toEqual([]);
+  expect(
+    files.filter((f) => f.includes('.oras-tmp-')),
+    'temp files left',
+  ).toEqual([]);
   const tree = files.filter((f) => f.startsWith('vendor/'));
   expect(tree).toHaveLength(FILES);
-  const state = JSON.parse(await readFile(join(consumer, '.oras', 'state.json'), 'utf8')) as { files: Record<string, { digest: string }>; inputs?: unknown };
+  const state = JSON.parse(await readFile(join(consumer, '.oras', 'state.json'), 'utf8')) as {
+    files: Record<string, { digest: string }>;
+    inputs?: unknown;
+  };
   // A state written by an interrupted run carries no inputs: the next install takes the full path.
   if (!completed) expect(state.inputs).toBeUndefined();
   let fresh = 0;
@@ -107,57 +120,70 @@ async function checkInterruptedTree(consumer: string, from: string, to: string, 
 }
 
 describe('interrupts (SIGINT/SIGTERM mid-reify)', () => {
-  it('stops, leaves every file old or new and no temps, records state, exits 130/143; the rerun converges', async () => {
-    const REG = registry('plain').host;
-    const repo = `${REG}/${uniqueRepo('cli/interrupt')}`;
-    const producer = join(root, 'producer');
-    const publishVersion = async (version: string): Promise<void> => {
-      for (let d = 0; d < 20; d++) {
-        const dir = join(producer, 'tree', `d${String(d).padStart(2, '0')}`);
-        await mkdir(dir, { recursive: true });
-        for (let k = 0; k < FILES / 20; k++) {
-          const i = d * (FILES / 20) + k;
-          await writeFile(join(dir, `f${String(i).padStart(4, '0')}.txt`), content(version, i));
+  it(
+    'stops, leaves every file old or new and no temps, records state, exits 130/143; the rerun converges',
+    async () => {
+      const REG = registry('plain').host;
+      const repo = `${REG}/${uniqueRepo('cli/interrupt')}`;
+      const producer = join(root, 'producer');
+      const publishVersion = async (version: string): Promise<void> => {
+        for (let d = 0; d < 20; d++) {
+          const dir = join(producer, 'tree', `d${String(d).padStart(2, '0')}`);
+          await mkdir(dir, { recursive: true });
+          for (let k = 0; k < FILES / 20; k++) {
+            const i = d * (FILES / 20) + k;
+            await writeFile(join(dir, `f${String(i).padStart(4, '0')}.txt`), content(version, i));
+          }
         }
+        await writeFile(
+          join(producer, 'artifacts.yaml'),
+          `dependencies: {}\npublish:\n  tree:\n    ref: ${repo}\n    tags: ["${version}"]\n    files: [tree]\n`,
+        );
+        await ok(['publish'], producer);
+      };
+      await mkdir(producer);
+      await publishVersion('1.0.0');
+      await publishVersion('2.0.0');
+
+      const consumer = join(root, 'consumer');
+      await mkdir(consumer);
+      const want = async (version: string): Promise<void> => {
+        await writeFile(
+          join(consumer, 'artifacts.yaml'),
+          `dependencies:\n  tree:\n    ref: ${repo}:${version}\n    path: vendor\n`,
+        );
+      };
+      await want('1.0.0');
+      // Item 9: a 2,000-file install prints a few lines without -v (no line per file), one per file with -v.
+      const quiet = await ok(['install'], consumer);
+      const quietLines = `${quiet.stdout}${quiet.stderr}`.split('\n').filter((l) => l.trim() !== '');
+      expect(quietLines.length, quietLines.join('\n')).toBeLessThanOrEqual(6);
+      expect(quiet.stdout).toMatch(/^ {2}tree: 2000 added \(\d[\d.]* kB, [\d.]+m?s\)$/m);
+      expect(quiet.stdout).toMatch(/^Installed: 2000 added, 0 changed, 0 removed, 0 unchanged in [\d.]+m?s$/m);
+
+      for (const [signal, code, from, to] of [
+        ['SIGINT', 130, '1.0.0', '2.0.0'],
+        ['SIGTERM', 143, '2.0.0', '1.0.0'],
+      ] as const) {
+        await want(to);
+        const run = await installAndSignal(consumer, signal);
+        expect(run.code, `${signal}\n${run.stderr.slice(-3000)}`).toBe(code);
+        // -v: one line per placed file.
+        expect(run.stderr.split('\n').filter((l) => /^Changed\s+vendor\//.test(l)).length).toBeGreaterThan(0);
+        expect(run.stderr).toMatch(/interrupted/i);
+        const fresh = await checkInterruptedTree(consumer, from, to);
+        // It stopped part-way: some files placed, not all.
+        expect(fresh, `${signal}: ${fresh} of ${FILES} new`).toBeGreaterThan(0);
+        expect(fresh, `${signal}: ${fresh} of ${FILES} new`).toBeLessThan(FILES);
+        console.log(`${signal}: stopped ${run.exitedAfterMs} ms after the signal with ${fresh}/${FILES} files new`);
+
+        // The next install finishes the job and converges to the lock exactly.
+        // (checkInterruptedTree then compares every file and state record with the new version, i.e. the lock.)
+        await ok(['install'], consumer);
+        const after = await checkInterruptedTree(consumer, from, to, true);
+        expect(after).toBe(FILES);
       }
-      await writeFile(join(producer, 'artifacts.yaml'), `dependencies: {}\npublish:\n  tree:\n    ref: ${repo}\n    tags: ["${version}"]\n    files: [tree]\n`);
-      await ok(['publish'], producer);
-    };
-    await mkdir(producer);
-    await publishVersion('1.0.0');
-    await publishVersion('2.0.0');
-
-    const consumer = join(root, 'consumer');
-    await mkdir(consumer);
-    const want = async (version: string): Promise<void> => {
-      await writeFile(join(consumer, 'artifacts.yaml'), `dependencies:\n  tree:\n    ref: ${repo}:${version}\n    path: vendor\n`);
-    };
-    await want('1.0.0');
-    // Item 9: a 2,000-file install prints a few lines without -v (no line per file), one per file with -v.
-    const quiet = await ok(['install'], consumer);
-    const quietLines = `${quiet.stdout}${quiet.stderr}`.split('\n').filter((l) => l.trim() !== '');
-    expect(quietLines.length, quietLines.join('\n')).toBeLessThanOrEqual(6);
-    expect(quiet.stdout).toMatch(/^ {2}tree: 2000 added \(\d[\d.]* kB, [\d.]+m?s\)$/m);
-    expect(quiet.stdout).toMatch(/^Installed: 2000 added, 0 changed, 0 removed, 0 unchanged in [\d.]+m?s$/m);
-
-    for (const [signal, code, from, to] of [['SIGINT', 130, '1.0.0', '2.0.0'], ['SIGTERM', 143, '2.0.0', '1.0.0']] as const) {
-      await want(to);
-      const run = await installAndSignal(consumer, signal);
-      expect(run.code, `${signal}\n${run.stderr.slice(-3000)}`).toBe(code);
-      // -v: one line per placed file.
-      expect(run.stderr.split('\n').filter((l) => /^Changed\s+vendor\//.test(l)).length).toBeGreaterThan(0);
-      expect(run.stderr).toMatch(/interrupted/i);
-      const fresh = await checkInterruptedTree(consumer, from, to);
-      // It stopped part-way: some files placed, not all.
-      expect(fresh, `${signal}: ${fresh} of ${FILES} new`).toBeGreaterThan(0);
-      expect(fresh, `${signal}: ${fresh} of ${FILES} new`).toBeLessThan(FILES);
-      console.log(`${signal}: stopped ${run.exitedAfterMs} ms after the signal with ${fresh}/${FILES} files new`);
-
-      // The next install finishes the job and converges to the lock exactly.
-      // (checkInterruptedTree then compares every file and state record with the new version, i.e. the lock.)
-      await ok(['install'], consumer);
-      const after = await checkInterruptedTree(consumer, from, to, true);
-      expect(after).toBe(FILES);
-    }
-  }, T);
+    },
+    T,
+  );
 });

@@ -602,7 +602,7 @@ describe('completion (root/completion.go: bash, zsh, fish, powershell)', () => {
       expect(complete(['oras', 'manifest', 'fetch'])).toEqual(['fetch', 'fetch-config']);
       expect(complete(['oras', 'push', 'localhost:5000/x:v1', '--artifact-t'])).toEqual(['--artifact-type']);
       expect(complete(['oras', 'discover', '--plat'])).toEqual(['--platform']);
-        expect((await ok(['completion', 'zsh'])).stdout).toContain('bashcompinit');
+      expect((await ok(['completion', 'zsh'])).stdout).toContain('bashcompinit');
       expect((await ok(['completion', 'fish'])).stdout).toContain("complete -c oras -n '__fish_use_subcommand' -a '");
       expect((await ok(['completion', 'powershell'])).stdout).toContain(
         'Register-ArgumentCompleter -Native -CommandName oras',

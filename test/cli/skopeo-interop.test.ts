@@ -24,7 +24,19 @@ describe('oras CLI ↔ skopeo', () => {
     const repo = uniqueRepo('cli-to-skopeo');
     await writeFile(join(work, 'a.txt'), 'pushed by oras-ts\n');
     await writeFile(join(work, 'config.json'), '{"name":"foo","value":"bar"}\n');
-    const push = await runCli(['push', `${reg.host}/${repo}:v1`, '--format', 'json', '--config', 'config.json:application/vnd.acme.config.v1+json', 'a.txt:text/plain'], env, { cwd: work });
+    const push = await runCli(
+      [
+        'push',
+        `${reg.host}/${repo}:v1`,
+        '--format',
+        'json',
+        '--config',
+        'config.json:application/vnd.acme.config.v1+json',
+        'a.txt:text/plain',
+      ],
+      env,
+      { cwd: work },
+    );
     expect(push.code, push.stderr).toBe(0);
     const pushed = JSON.parse(push.stdout) as { digest: string };
 
@@ -33,7 +45,9 @@ describe('oras CLI ↔ skopeo', () => {
     const theirs = await OciLayoutStore.open(out, { readOnly: true, create: false });
     const desc = await theirs.resolve('v1');
     expect(desc.digest).toBe(pushed.digest);
-    const manifest = JSON.parse((await fetchAll(theirs, desc, 4 << 20)).toString()) as { layers: { digest: string; size: number; mediaType: string }[] };
+    const manifest = JSON.parse((await fetchAll(theirs, desc, 4 << 20)).toString()) as {
+      layers: { digest: string; size: number; mediaType: string }[];
+    };
     const layer = manifest.layers[0]!;
     expect((await fetchAll(theirs, layer, 1 << 20)).toString()).toBe('pushed by oras-ts\n');
   });
@@ -44,7 +58,11 @@ describe('oras CLI ↔ skopeo', () => {
     // Build a source layout with our library (a titled file layer), push it with skopeo.
     const src = join(work, 'src-layout');
     await writeFile(join(work, 'b.txt'), 'pushed by skopeo\n');
-    const pushLayout = await runCli(['push', '--oci-layout', `${src}:v1`, 'b.txt:text/plain', '--format', 'json'], env, { cwd: work });
+    const pushLayout = await runCli(
+      ['push', '--oci-layout', `${src}:v1`, 'b.txt:text/plain', '--format', 'json'],
+      env,
+      { cwd: work },
+    );
     expect(pushLayout.code, pushLayout.stderr).toBe(0);
     const srcDigest = (JSON.parse(pushLayout.stdout) as { digest: string }).digest;
     await skopeo(['copy', '--preserve-digests', ...skopeoDestFlags(reg), `oci:${src}:v1`, dockerRef(reg, repo, 'v1')]);
@@ -61,6 +79,8 @@ describe('oras CLI ↔ skopeo', () => {
     const desc = await ours.resolve('v1');
     expect(desc.digest).toBe(srcDigest);
     const original = await OciLayoutStore.open(src, { readOnly: true, create: false });
-    expect(await fetchAll(ours, desc, 4 << 20)).toEqual(await fetchAll(original, await original.resolve('v1'), 4 << 20));
+    expect(await fetchAll(ours, desc, 4 << 20)).toEqual(
+      await fetchAll(original, await original.resolve('v1'), 4 << 20),
+    );
   });
 });

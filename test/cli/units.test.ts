@@ -15,12 +15,20 @@ import { buildProgram } from '../../src/cli/run.js';
 import { OrasError } from '../../src/errors.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 
-const desc: Descriptor = { mediaType: 'text/plain', digest: `sha256:${'a'.repeat(64)}`, size: 10, annotations: { 'org.opencontainers.image.title': 'file.txt' } };
+const desc: Descriptor = {
+  mediaType: 'text/plain',
+  digest: `sha256:${'a'.repeat(64)}`,
+  size: 10,
+  annotations: { 'org.opencontainers.image.title': 'file.txt' },
+};
 
 describe('argument syntaxes', () => {
   it('splits FILE[:MEDIATYPE] at the last colon only before a media type', () => {
     expect(splitFileArg('./build/foo.txt:text/plain')).toEqual({ path: './build/foo.txt', mediaType: 'text/plain' });
-    expect(splitFileArg('/dev/null:application/vnd.acme.rocket.config.v1+json')).toEqual({ path: '/dev/null', mediaType: 'application/vnd.acme.rocket.config.v1+json' });
+    expect(splitFileArg('/dev/null:application/vnd.acme.rocket.config.v1+json')).toEqual({
+      path: '/dev/null',
+      mediaType: 'application/vnd.acme.rocket.config.v1+json',
+    });
     expect(splitFileArg('artifact.txt')).toEqual({ path: 'artifact.txt' });
     // oras 1.3 (cmd/oras/internal/fileref/unix.go) splits at the last colon, '/' or not.
     expect(splitFileArg('a:b.txt', () => false)).toEqual({ path: 'a', mediaType: 'b.txt' });
@@ -89,10 +97,21 @@ describe('errors', () => {
   });
 
   it('gives registry quirk hints (Quay config media type, Docker Hub 401, ECR 405)', () => {
-    const invalid = new OrasError('ERR_ORAS_HTTP', 'push failed', { status: 400, registryErrors: [{ code: 'MANIFEST_INVALID' }] });
-    expect(quirkHint(invalid, { command: 'push', registry: 'quay.io', customConfig: true })).toMatch(/--image-spec v1\.1.*--artifact-type/);
-    expect(quirkHint(new OrasError('ERR_ORAS_UNAUTHORIZED', 'x'), { registry: 'registry-1.docker.io' })).toMatch(/library\//);
-    expect(quirkHint(new OrasError('ERR_ORAS_UNSUPPORTED', 'x', { status: 405 }), { registry: '123.dkr.ecr.us-east-1.amazonaws.com' })).toMatch(/ECR/);
+    const invalid = new OrasError('ERR_ORAS_HTTP', 'push failed', {
+      status: 400,
+      registryErrors: [{ code: 'MANIFEST_INVALID' }],
+    });
+    expect(quirkHint(invalid, { command: 'push', registry: 'quay.io', customConfig: true })).toMatch(
+      /--image-spec v1\.1.*--artifact-type/,
+    );
+    expect(quirkHint(new OrasError('ERR_ORAS_UNAUTHORIZED', 'x'), { registry: 'registry-1.docker.io' })).toMatch(
+      /library\//,
+    );
+    expect(
+      quirkHint(new OrasError('ERR_ORAS_UNSUPPORTED', 'x', { status: 405 }), {
+        registry: '123.dkr.ecr.us-east-1.amazonaws.com',
+      }),
+    ).toMatch(/ECR/);
     expect(quirkHint(new OrasError('ERR_ORAS_NOT_FOUND', 'x'), { registry: 'localhost:5000' })).toBeUndefined();
   });
 });
@@ -113,7 +132,9 @@ describe('progress renderers', () => {
     r.listener({ type: 'done', descriptor: desc });
     r.listener({ type: 'skip', descriptor: { ...desc, digest: `sha256:${'c'.repeat(64)}` }, reason: 'exists' });
     r.close();
-    expect(text()).toBe(`Uploading sha256:aaaaaaaaaaaa file.txt\nUploaded  sha256:aaaaaaaaaaaa file.txt\nExists    sha256:cccccccccccc file.txt\n`);
+    expect(text()).toBe(
+      `Uploading sha256:aaaaaaaaaaaa file.txt\nUploaded  sha256:aaaaaaaaaaaa file.txt\nExists    sha256:cccccccccccc file.txt\n`,
+    );
     expect(r.stats).toMatchObject({ transferred: 1, exists: 1, bytes: 10 });
   });
 
@@ -135,7 +156,8 @@ describe('progress renderers', () => {
 });
 
 describe('lazy command registration', () => {
-  const find = (program: Command, name: string): Command | undefined => program.commands.find((c) => c.name() === name || c.aliases().includes(name));
+  const find = (program: Command, name: string): Command | undefined =>
+    program.commands.find((c) => c.name() === name || c.aliases().includes(name));
   const helpTree = (c: Command): string[] => [c.helpInformation(), ...c.commands.flatMap(helpTree)];
 
   it('declares exactly the top-level names and aliases commander registers', async () => {
@@ -157,7 +179,8 @@ describe('lazy command registration', () => {
 
   it('loads every command for help, flags and unknown words (suggestions need them all)', async () => {
     const count = (await buildProgram()).commands.length;
-    for (const first of [undefined, 'help', '--help', 'pus']) expect((await buildProgram(first)).commands.length).toBe(count);
+    for (const first of [undefined, 'help', '--help', 'pus'])
+      expect((await buildProgram(first)).commands.length).toBe(count);
     expect((await buildProgram('install')).commands.map((c) => c.name())).toEqual(['install', 'update', 'plan']);
   });
 });

@@ -56,7 +56,10 @@ describe('acquireLock', () => {
 
   it('breaks a lock left by a dead process on this host', async () => {
     const target = join(dir, 'x');
-    await writeFile(lockPathFor(target), JSON.stringify({ pid: deadPid(), hostname: hostname(), createdAt: 'then', token: 'dead' }));
+    await writeFile(
+      lockPathFor(target),
+      JSON.stringify({ pid: deadPid(), hostname: hostname(), createdAt: 'then', token: 'dead' }),
+    );
     const release = await acquireLock(target, { timeoutMs: 0 });
     const info = JSON.parse(await readFile(lockPathFor(target), 'utf8')) as { pid: number };
     expect(info.pid).toBe(process.pid);
@@ -68,7 +71,9 @@ describe('acquireLock', () => {
     const target = join(dir, 'x');
     const lp = lockPathFor(target);
     await writeFile(lp, JSON.stringify({ pid: 1, hostname: 'elsewhere.invalid', createdAt: 'then', token: 'other' }));
-    await expect(acquireLock(target, { timeoutMs: 0, staleMs: 3600_000 })).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKED' });
+    await expect(acquireLock(target, { timeoutMs: 0, staleMs: 3600_000 })).rejects.toMatchObject({
+      code: 'ERR_ORAS_LOCKED',
+    });
     const old = new Date(Date.now() - 7200_000);
     await utimes(lp, old, old);
     const release = await acquireLock(target, { timeoutMs: 0, staleMs: 3600_000 });
@@ -78,7 +83,10 @@ describe('acquireLock', () => {
   it('never removes a lock it does not own on release', async () => {
     const target = join(dir, 'x');
     const release = await acquireLock(target);
-    await writeFile(lockPathFor(target), JSON.stringify({ pid: process.pid, hostname: hostname(), createdAt: 'x', token: 'someone-else' }));
+    await writeFile(
+      lockPathFor(target),
+      JSON.stringify({ pid: process.pid, hostname: hostname(), createdAt: 'x', token: 'someone-else' }),
+    );
     await release();
     expect(await readdir(dir)).toEqual(['x.lock']);
   });
@@ -124,7 +132,8 @@ describe('acquireLock', () => {
   it('leaves no temp files behind when the lock is busy', async () => {
     const target = join(dir, 'x');
     const release = await acquireLock(target);
-    for (let i = 0; i < 3; i++) await expect(acquireLock(target, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKED' });
+    for (let i = 0; i < 3; i++)
+      await expect(acquireLock(target, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKED' });
     expect(await readdir(dir)).toEqual(['x.lock']);
     await release();
   });
@@ -142,7 +151,11 @@ setInterval(() => {}, 1000);
 `,
     );
     const target = join(dir, 'x');
-    const child = spawn(process.execPath, [join(out, 'holder.mjs'), target], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, killSignal: 'SIGKILL' });
+    const child = spawn(process.execPath, [join(out, 'holder.mjs'), target], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120_000,
+      killSignal: 'SIGKILL',
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));

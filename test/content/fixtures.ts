@@ -14,13 +14,22 @@ import { encodeManifest } from '../../src/oci/manifest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 
 /** A descriptor for bytes. */
-export function descOf(data: Uint8Array | string, mediaType: string = MediaType.ImageLayer, extra: Partial<Descriptor> = {}): Descriptor {
+export function descOf(
+  data: Uint8Array | string,
+  mediaType: string = MediaType.ImageLayer,
+  extra: Partial<Descriptor> = {},
+): Descriptor {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   return { mediaType, digest: digestOf(buf), size: buf.byteLength, ...extra };
 }
 
 /** Pushes bytes and returns their descriptor. */
-export async function pushBlob(store: Storage, data: Uint8Array | string, mediaType: string = MediaType.ImageLayer, extra: Partial<Descriptor> = {}): Promise<{ desc: Descriptor; bytes: Buffer }> {
+export async function pushBlob(
+  store: Storage,
+  data: Uint8Array | string,
+  mediaType: string = MediaType.ImageLayer,
+  extra: Partial<Descriptor> = {},
+): Promise<{ desc: Descriptor; bytes: Buffer }> {
   const bytes = Buffer.from(typeof data === 'string' ? Buffer.from(data) : data);
   const desc = descOf(bytes, mediaType, extra);
   await store.push(desc, bytes);
@@ -39,12 +48,27 @@ export interface BuiltImage {
 /** Pushes config + layers + an image manifest (not tagged). Layers default to 2 random blobs. */
 export async function pushImage(
   store: Storage,
-  opts: { layers?: (Buffer | string)[]; subject?: Descriptor; artifactType?: string; annotations?: Record<string, string>; config?: string } = {},
+  opts: {
+    layers?: (Buffer | string)[];
+    subject?: Descriptor;
+    artifactType?: string;
+    annotations?: Record<string, string>;
+    config?: string;
+  } = {},
 ): Promise<BuiltImage> {
-  const configBytes = Buffer.from(opts.config ?? JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, n: randomBytes(4).toString('hex') }));
+  const configBytes = Buffer.from(
+    opts.config ??
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [] },
+        n: randomBytes(4).toString('hex'),
+      }),
+  );
   const config = (await pushBlob(store, configBytes, MediaType.ImageConfig)).desc;
   const layers: { desc: Descriptor; bytes: Buffer }[] = [];
-  for (const l of opts.layers ?? [randomBytes(3000), randomBytes(70_000)]) layers.push(await pushBlob(store, l, MediaType.ImageLayer));
+  for (const l of opts.layers ?? [randomBytes(3000), randomBytes(70_000)])
+    layers.push(await pushBlob(store, l, MediaType.ImageLayer));
   const doc: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.ImageManifest,
@@ -61,7 +85,11 @@ export async function pushImage(
 }
 
 /** Pushes an index over `manifests`. */
-export async function pushIndex(store: Storage, manifests: Descriptor[], extra: Partial<ImageIndex> = {}): Promise<{ desc: Descriptor; bytes: Buffer }> {
+export async function pushIndex(
+  store: Storage,
+  manifests: Descriptor[],
+  extra: Partial<ImageIndex> = {},
+): Promise<{ desc: Descriptor; bytes: Buffer }> {
   const doc: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests, ...extra };
   const bytes = encodeManifest(doc);
   const desc = descOf(bytes, MediaType.ImageIndex);
@@ -70,12 +98,25 @@ export async function pushIndex(store: Storage, manifests: Descriptor[], extra: 
 }
 
 /** Pushes an ORAS-style artifact manifest (empty config) referring to `subject`. */
-export async function pushReferrer(store: Storage, subject: Descriptor, artifactType: string, payload = randomBytes(100)): Promise<BuiltImage> {
+export async function pushReferrer(
+  store: Storage,
+  subject: Descriptor,
+  artifactType: string,
+  payload = randomBytes(100),
+): Promise<BuiltImage> {
   const emptyBytes = Buffer.from('{}');
   const empty = descOf(emptyBytes, MediaType.Empty);
   await store.push(empty, emptyBytes);
   const layer = await pushBlob(store, payload, 'application/octet-stream');
-  const doc: ImageManifest = { schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType, config: empty, layers: [layer.desc], subject, annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' } };
+  const doc: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    artifactType,
+    config: empty,
+    layers: [layer.desc],
+    subject,
+    annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' },
+  };
   const manifestBytes = encodeManifest(doc);
   const manifest = descOf(manifestBytes, MediaType.ImageManifest);
   await store.push(manifest, manifestBytes);
@@ -104,8 +145,24 @@ export async function compileForChild(entry: string, outDir: string): Promise<vo
   const root = resolve(import.meta.dirname, '../..');
   await promisify(execFile)(
     process.execPath,
-    [join(root, 'node_modules/typescript/bin/tsc'), '--outDir', outDir, '--rootDir', join(root, 'src'), '--module', 'nodenext', '--moduleResolution', 'nodenext',
-      '--target', 'ES2023', '--skipLibCheck', '--types', 'node', '--strict', join(root, 'src', entry)],
+    [
+      join(root, 'node_modules/typescript/bin/tsc'),
+      '--outDir',
+      outDir,
+      '--rootDir',
+      join(root, 'src'),
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'ES2023',
+      '--skipLibCheck',
+      '--types',
+      'node',
+      '--strict',
+      join(root, 'src', entry),
+    ],
     { cwd: root, timeout: 120_000 },
   );
   await writeFile(join(outDir, 'package.json'), '{"type":"module"}');

@@ -52,15 +52,21 @@ describe('streamToFileAtomic, small content', () => {
       await writeFile(p, 'old');
       const bad = Buffer.from(data);
       bad[100] = 9;
-      await expect(streamToFileAtomic(p, src(bad), { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+      await expect(streamToFileAtomic(p, src(bad), { expected })).rejects.toMatchObject({
+        code: 'ERR_ORAS_DIGEST_MISMATCH',
+      });
       expect(await readFile(p, 'utf8')).toBe('old');
       expect(await readdir(dir)).toEqual(['f']);
     });
 
     it(`${kind}: truncated and oversized content are refused and leave nothing`, async () => {
       const p = join(dir, 'f');
-      await expect(streamToFileAtomic(p, src(data.subarray(0, 1000)), { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
-      await expect(streamToFileAtomic(p, src(Buffer.concat([data, Buffer.from('x')])), { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
+      await expect(streamToFileAtomic(p, src(data.subarray(0, 1000)), { expected })).rejects.toMatchObject({
+        code: 'ERR_ORAS_SIZE_MISMATCH',
+      });
+      await expect(
+        streamToFileAtomic(p, src(Buffer.concat([data, Buffer.from('x')])), { expected }),
+      ).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
       expect(await readdir(dir)).toEqual([]);
     });
   }
@@ -77,7 +83,9 @@ describe('streamToFileAtomic, small content', () => {
         this.push(Buffer.alloc(4096));
       },
     });
-    await expect(streamToFileAtomic(join(dir, 'f'), endless, { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
+    await expect(streamToFileAtomic(join(dir, 'f'), endless, { expected })).rejects.toMatchObject({
+      code: 'ERR_ORAS_SIZE_MISMATCH',
+    });
     expect(produced).toBeLessThan(1024 * 1024);
     expect(endless.destroyed).toBe(true);
     expect(await readdir(dir)).toEqual([]);
@@ -85,9 +93,14 @@ describe('streamToFileAtomic, small content', () => {
 
   it('a verifier that delivers fewer bytes than expected.size (resumed at an offset) is refused', async () => {
     // The verifier is primed with the prefix's hash, so it passes: only the byte count shows the gap.
-    const v = new VerifyingStream(expected, { offset: 1000, hash: createHash('sha256').update(data.subarray(0, 1000)) });
+    const v = new VerifyingStream(expected, {
+      offset: 1000,
+      hash: createHash('sha256').update(data.subarray(0, 1000)),
+    });
     chunks(data.subarray(1000)).pipe(v);
-    await expect(streamToFileAtomic(join(dir, 'f'), v, { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
+    await expect(streamToFileAtomic(join(dir, 'f'), v, { expected })).rejects.toMatchObject({
+      code: 'ERR_ORAS_SIZE_MISMATCH',
+    });
     expect(await readdir(dir)).toEqual([]);
   });
 
@@ -104,7 +117,9 @@ describe('streamToFileAtomic, small content', () => {
   it('honours an abort signal, before and while waiting for data', async () => {
     const ac = new AbortController();
     ac.abort();
-    await expect(streamToFileAtomic(join(dir, 'f'), chunks(data), { expected, signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_ORAS_ABORTED' });
+    await expect(
+      streamToFileAtomic(join(dir, 'f'), chunks(data), { expected, signal: ac.signal }),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_ABORTED' });
     const stalled = new Readable({ read() {} });
     stalled.push(data.subarray(0, 100));
     const ac2 = new AbortController();
@@ -117,7 +132,8 @@ describe('streamToFileAtomic, small content', () => {
 
   it('dirSync: the directory fsync is deferred to the batch, once per directory', async () => {
     const batch = new DirSyncBatch();
-    for (let i = 0; i < 5; i++) await streamToFileAtomic(join(dir, `f${i}`), chunks(data), { expected, dirSync: batch });
+    for (let i = 0; i < 5; i++)
+      await streamToFileAtomic(join(dir, `f${i}`), chunks(data), { expected, dirSync: batch });
     expect(batch.size).toBe(1);
     await batch.flush();
     expect(batch.size).toBe(0);
@@ -134,7 +150,9 @@ describe('streamToFileAtomic, small content', () => {
       await streamToFileAtomic(join(dir, `bad${i}`), chunks(bad), { expected }).catch(() => undefined);
       const ac = new AbortController();
       ac.abort();
-      await streamToFileAtomic(join(dir, `ab${i}`), chunks(data), { expected, signal: ac.signal }).catch(() => undefined);
+      await streamToFileAtomic(join(dir, `ab${i}`), chunks(data), { expected, signal: ac.signal }).catch(
+        () => undefined,
+      );
     }
     expect(await fds()).toBeLessThanOrEqual(before);
     expect((await readdir(dir)).sort()).toEqual(['ok0', 'ok1', 'ok2', 'ok3', 'ok4']);

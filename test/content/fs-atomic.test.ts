@@ -60,15 +60,21 @@ describe('streamToFileAtomic', () => {
     await writeFile(p, 'old');
     const bad = Buffer.from(data);
     bad[500] = 8;
-    await expect(streamToFileAtomic(p, chunks(bad), { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+    await expect(streamToFileAtomic(p, chunks(bad), { expected })).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
     expect(await readFile(p, 'utf8')).toBe('old');
     expect(await readdir(dir)).toEqual(['blob']);
   });
 
   it('rejects truncated and oversized content', async () => {
     const p = join(dir, 'blob');
-    await expect(streamToFileAtomic(p, chunks(data.subarray(0, 5000)), { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
-    await expect(streamToFileAtomic(p, chunks(Buffer.concat([data, Buffer.from('x')])), { expected })).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
+    await expect(streamToFileAtomic(p, chunks(data.subarray(0, 5000)), { expected })).rejects.toMatchObject({
+      code: 'ERR_ORAS_SIZE_MISMATCH',
+    });
+    await expect(
+      streamToFileAtomic(p, chunks(Buffer.concat([data, Buffer.from('x')])), { expected }),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
     expect(await readdir(dir)).toEqual([]);
   });
 
@@ -87,7 +93,9 @@ describe('streamToFileAtomic', () => {
     const p = join(dir, 'blob');
     const ac = new AbortController();
     ac.abort();
-    await expect(streamToFileAtomic(p, chunks(data), { expected, signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_ORAS_ABORTED' });
+    await expect(streamToFileAtomic(p, chunks(data), { expected, signal: ac.signal })).rejects.toMatchObject({
+      code: 'ERR_ORAS_ABORTED',
+    });
     expect(await readdir(dir)).toEqual([]);
   });
 
@@ -96,7 +104,10 @@ describe('streamToFileAtomic', () => {
     for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 13)) & 0xff;
     const p = join(dir, 'big');
     let calls = 0;
-    const r = await streamToFileAtomic(p, chunks(big, 517), { expected: { digest: digestOf(big), size: big.length }, onProgress: () => calls++ });
+    const r = await streamToFileAtomic(p, chunks(big, 517), {
+      expected: { digest: digestOf(big), size: big.length },
+      onProgress: () => calls++,
+    });
     expect(r.bytes).toBe(big.length);
     expect(calls).toBeGreaterThan(0);
     expect((await readFile(p)).equals(big)).toBe(true);
@@ -133,20 +144,26 @@ describe('streamToFileAtomic', () => {
     expect(await readdir(dir)).toEqual(['blob']);
   });
 
-  it.runIf(process.platform === 'linux')('closes its file handle on success, mismatch and abort (no descriptor leak)', async () => {
-    const fds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
-    const before = await fds();
-    for (let i = 0; i < 5; i++) {
-      await streamToFileAtomic(join(dir, `ok${i}`), chunks(data), { expected });
-      const bad = Buffer.from(data);
-      bad[1] = 9;
-      await streamToFileAtomic(join(dir, `bad${i}`), chunks(bad), { expected }).catch(() => undefined);
-      const ac = new AbortController();
-      await streamToFileAtomic(join(dir, `ab${i}`), chunks(data, 100), { onProgress: () => ac.abort(), signal: ac.signal }).catch(() => undefined);
-    }
-    expect(await fds()).toBeLessThanOrEqual(before);
-    expect((await readdir(dir)).sort()).toEqual(['ok0', 'ok1', 'ok2', 'ok3', 'ok4']);
-  });
+  it.runIf(process.platform === 'linux')(
+    'closes its file handle on success, mismatch and abort (no descriptor leak)',
+    async () => {
+      const fds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+      const before = await fds();
+      for (let i = 0; i < 5; i++) {
+        await streamToFileAtomic(join(dir, `ok${i}`), chunks(data), { expected });
+        const bad = Buffer.from(data);
+        bad[1] = 9;
+        await streamToFileAtomic(join(dir, `bad${i}`), chunks(bad), { expected }).catch(() => undefined);
+        const ac = new AbortController();
+        await streamToFileAtomic(join(dir, `ab${i}`), chunks(data, 100), {
+          onProgress: () => ac.abort(),
+          signal: ac.signal,
+        }).catch(() => undefined);
+      }
+      expect(await fds()).toBeLessThanOrEqual(before);
+      expect((await readdir(dir)).sort()).toEqual(['ok0', 'ok1', 'ok2', 'ok3', 'ok4']);
+    },
+  );
 });
 
 describe('removeTempFiles', () => {
@@ -158,7 +175,11 @@ describe('removeTempFiles', () => {
     const old = new Date(Date.now() - 2 * 3600_000);
     await utimes(join(dir, '.blob.oras-tmp-0123456789abcdef'), old, old);
     expect(await removeTempFiles(dir)).toBe(1);
-    expect((await readdir(dir)).sort()).toEqual(['.fresh.oras-tmp-fedcba9876543210', 'index.json', 'keep.oras-tmp-notmine']);
+    expect((await readdir(dir)).sort()).toEqual([
+      '.fresh.oras-tmp-fedcba9876543210',
+      'index.json',
+      'keep.oras-tmp-notmine',
+    ]);
     expect(await removeTempFiles(dir, { minAgeMs: 0 })).toBe(1);
     expect((await readdir(dir)).sort()).toEqual(['index.json', 'keep.oras-tmp-notmine']);
     expect(await removeTempFiles(join(dir, 'missing'))).toBe(0);

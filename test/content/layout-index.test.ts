@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  findTagged, isValidRefName, parseLayoutIndex, recordManifest, removeEntries, tagManifest, tagNames, untagManifest, type LayoutIndex,
+  findTagged,
+  isValidRefName,
+  parseLayoutIndex,
+  recordManifest,
+  removeEntries,
+  tagManifest,
+  tagNames,
+  untagManifest,
+  type LayoutIndex,
 } from '../../src/content/layout-index.js';
 import { Annotation, MediaType } from '../../src/oci/media-types.js';
 import { descOf } from './fixtures.js';
@@ -11,11 +19,23 @@ const named = (d: typeof a, n: string) => ({ ...d, annotations: { [Annotation.Re
 
 describe('layout index edits', () => {
   it('parses, keeps unknown fields, and validates entries', () => {
-    const idx = parseLayoutIndex(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [named(a, 'v1')], annotations: { x: 'y' } })), 'index.json');
+    const idx = parseLayoutIndex(
+      Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [named(a, 'v1')], annotations: { x: 'y' } })),
+      'index.json',
+    );
     expect(idx.annotations).toEqual({ x: 'y' });
-    expect(() => parseLayoutIndex(Buffer.from('{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:zz","size":1}]}'), 'i')).toThrow(expect.objectContaining({ code: 'ERR_ORAS_INVALID_DIGEST' }));
-    expect(() => parseLayoutIndex(Buffer.from('{"schemaVersion":1,"manifests":[]}'), 'i')).toThrow(expect.objectContaining({ code: 'ERR_ORAS_INVALID_MANIFEST' }));
-    expect(() => parseLayoutIndex(Buffer.from('nope'), 'i')).toThrow(expect.objectContaining({ code: 'ERR_ORAS_INVALID_MANIFEST' }));
+    expect(() =>
+      parseLayoutIndex(
+        Buffer.from('{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:zz","size":1}]}'),
+        'i',
+      ),
+    ).toThrow(expect.objectContaining({ code: 'ERR_ORAS_INVALID_DIGEST' }));
+    expect(() => parseLayoutIndex(Buffer.from('{"schemaVersion":1,"manifests":[]}'), 'i')).toThrow(
+      expect.objectContaining({ code: 'ERR_ORAS_INVALID_MANIFEST' }),
+    );
+    expect(() => parseLayoutIndex(Buffer.from('nope'), 'i')).toThrow(
+      expect.objectContaining({ code: 'ERR_ORAS_INVALID_MANIFEST' }),
+    );
   });
 
   it('records, tags, moves and untags like oras-go', () => {
@@ -41,6 +61,7 @@ describe('layout index edits', () => {
     const idx: LayoutIndex = { schemaVersion: 2, manifests: [named(a, 'v1'), named(b, 'v1')] };
     expect(findTagged(idx, 'v1')).toEqual(b);
     for (const ok of ['v1', 'v1.0-rc.1', 'example.com/foo:v2', 'a--b', 'x@y+z']) expect(isValidRefName(ok)).toBe(true);
-    for (const bad of ['', 'a b', '-v1', 'v1/', 'a//b', '../x', 'x'.repeat(1025)]) expect(isValidRefName(bad)).toBe(false);
+    for (const bad of ['', 'a b', '-v1', 'v1/', 'a//b', '../x', 'x'.repeat(1025)])
+      expect(isValidRefName(bad)).toBe(false);
   });
 });

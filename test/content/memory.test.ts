@@ -21,17 +21,27 @@ describe('MemoryStore', () => {
     const s = new MemoryStore();
     const d = descOf('hello');
     await expect(s.push(d, Buffer.from('hellO'))).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
-    await expect(s.push(d, Readable.from([Buffer.from('hello!')]))).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
-    await expect(s.push(d, Readable.from([Buffer.from('hell')]))).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
-    await expect(s.push({ ...d, digest: 'sha256:../../etc' }, Buffer.from('hello'))).rejects.toMatchObject({ code: 'ERR_ORAS_INVALID_DIGEST' });
+    await expect(s.push(d, Readable.from([Buffer.from('hello!')]))).rejects.toMatchObject({
+      code: 'ERR_ORAS_SIZE_MISMATCH',
+    });
+    await expect(s.push(d, Readable.from([Buffer.from('hell')]))).rejects.toMatchObject({
+      code: 'ERR_ORAS_SIZE_MISMATCH',
+    });
+    await expect(s.push({ ...d, digest: 'sha256:../../etc' }, Buffer.from('hello'))).rejects.toMatchObject({
+      code: 'ERR_ORAS_INVALID_DIGEST',
+    });
     expect(s.size).toBe(0);
     await expect(s.fetch(d)).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
   });
 
   it('rejects an invalid manifest', async () => {
     const s = new MemoryStore();
-    const bytes = Buffer.from('{"schemaVersion":2,"layers":[{"mediaType":"x","digest":"sha256:nope","size":1}],"config":{"mediaType":"x","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}}');
-    await expect(s.push(descOf(bytes, MediaType.ImageManifest), bytes)).rejects.toMatchObject({ code: 'ERR_ORAS_INVALID_DIGEST' });
+    const bytes = Buffer.from(
+      '{"schemaVersion":2,"layers":[{"mediaType":"x","digest":"sha256:nope","size":1}],"config":{"mediaType":"x","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}}',
+    );
+    await expect(s.push(descOf(bytes, MediaType.ImageManifest), bytes)).rejects.toMatchObject({
+      code: 'ERR_ORAS_INVALID_DIGEST',
+    });
   });
 
   it('resolves tags and digests, lists tags sorted, deletes', async () => {
@@ -60,7 +70,13 @@ describe('MemoryStore', () => {
     expect(all.map((d) => d.digest).sort()).toEqual([sig.manifest.digest, sbom.manifest.digest].sort());
     const sigs = await s.referrers(img.manifest, { artifactType: 'application/vnd.example.sig' });
     expect(sigs).toEqual([
-      { mediaType: MediaType.ImageManifest, digest: sig.manifest.digest, size: sig.manifest.size, artifactType: 'application/vnd.example.sig', annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' } },
+      {
+        mediaType: MediaType.ImageManifest,
+        digest: sig.manifest.digest,
+        size: sig.manifest.size,
+        artifactType: 'application/vnd.example.sig',
+        annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' },
+      },
     ]);
   });
 });

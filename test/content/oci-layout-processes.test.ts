@@ -37,7 +37,11 @@ afterAll(async () => {
 
 function run(args: string[]): Promise<void> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(outDir, 'tagger.mjs'), ...args], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000, killSignal: 'SIGKILL' });
+    const child = spawn(process.execPath, [join(outDir, 'tagger.mjs'), ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 120_000,
+      killSignal: 'SIGKILL',
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', rej);
@@ -52,12 +56,16 @@ describe('OciLayoutStore across processes', () => {
     const shared = await pushImage(store);
     // each child pushes its own manifest document too (recorded untagged, then tagged)
     const mem = new MemoryStore();
-    const own = await Promise.all([pushImage(mem, { config: '{"a":1}', layers: ['x'] }), pushImage(mem, { config: '{"b":2}', layers: ['y'] })]);
+    const own = await Promise.all([
+      pushImage(mem, { config: '{"a":1}', layers: ['x'] }),
+      pushImage(mem, { config: '{"b":2}', layers: ['y'] }),
+    ]);
     for (const img of own) {
       await store.push(img.config, img.configBytes);
       for (const l of img.layers) await store.push(l.desc, l.bytes);
     }
-    const arg = (i: 0 | 1): string => JSON.stringify({ desc: own[i]!.manifest, bytes: own[i]!.manifestBytes.toString('base64') });
+    const arg = (i: 0 | 1): string =>
+      JSON.stringify({ desc: own[i]!.manifest, bytes: own[i]!.manifestBytes.toString('base64') });
     await Promise.all([
       run([layout, 'a', '20', JSON.stringify(shared.manifest), arg(0)]),
       run([layout, 'b', '20', JSON.stringify(shared.manifest), arg(1)]),

@@ -15,8 +15,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function indexJson(layout: string): Promise<{ manifests: { digest: string; annotations?: Record<string, string> }[] }> {
-  return JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+async function indexJson(
+  layout: string,
+): Promise<{ manifests: { digest: string; annotations?: Record<string, string> }[] }> {
+  return JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as {
+    manifests: { digest: string; annotations?: Record<string, string> }[];
+  };
 }
 
 describe('OciLayoutStore', () => {
@@ -30,8 +34,12 @@ describe('OciLayoutStore', () => {
   });
 
   it('refuses missing layouts without create, and unknown versions', async () => {
-    await expect(OciLayoutStore.open(join(dir, 'missing'), { readOnly: true })).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
-    await expect(OciLayoutStore.open(join(dir, 'missing'), { create: false })).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
+    await expect(OciLayoutStore.open(join(dir, 'missing'), { readOnly: true })).rejects.toMatchObject({
+      code: 'ERR_ORAS_NOT_FOUND',
+    });
+    await expect(OciLayoutStore.open(join(dir, 'missing'), { create: false })).rejects.toMatchObject({
+      code: 'ERR_ORAS_NOT_FOUND',
+    });
     await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"2.0.0"}');
     await expect(OciLayoutStore.open(dir)).rejects.toMatchObject({ code: 'ERR_ORAS_UNSUPPORTED' });
   });
@@ -51,23 +59,31 @@ describe('OciLayoutStore', () => {
     const d = descOf(data);
     expect(await s.exists(d)).toBe(false);
     let progress = 0;
-    await s.push(d, Readable.from([data.subarray(0, 1000), data.subarray(1000)]), { onProgress: (b) => (progress = b) });
+    await s.push(d, Readable.from([data.subarray(0, 1000), data.subarray(1000)]), {
+      onProgress: (b) => (progress = b),
+    });
     expect(progress).toBe(data.length);
     expect(await s.exists(d)).toBe(true);
     expect(await s.exists({ ...d, size: 1 })).toBe(false);
     expect((await streamBytes(await s.fetch(d))).equals(data)).toBe(true);
     const small = descOf('small');
     await s.push(small, Buffer.from('small'));
-    expect((await readFile(s.blobPath(small.digest), 'utf8'))).toBe('small');
+    expect(await readFile(s.blobPath(small.digest), 'utf8')).toBe('small');
     await s.push(small, Buffer.from('small')); // idempotent
   });
 
   it('leaves nothing behind when pushed content does not verify', async () => {
     const s = await OciLayoutStore.open(dir);
     const d = descOf('expected content');
-    await expect(s.push(d, Readable.from([Buffer.from('tampered content')]))).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
-    await expect(s.push(d, Readable.from([Buffer.from('short')]))).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
-    await expect(s.push(d, Buffer.from('tampered content'))).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+    await expect(s.push(d, Readable.from([Buffer.from('tampered content')]))).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
+    await expect(s.push(d, Readable.from([Buffer.from('short')]))).rejects.toMatchObject({
+      code: 'ERR_ORAS_SIZE_MISMATCH',
+    });
+    await expect(s.push(d, Buffer.from('tampered content'))).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
     expect(await readdir(join(dir, 'blobs', 'sha256'))).toEqual([]);
     expect(await s.exists(d)).toBe(false);
   });
@@ -110,11 +126,15 @@ describe('OciLayoutStore', () => {
     await s.untag('latest');
     expect(await collect(s.tags())).toEqual(['v1']);
     // a is still recorded (untagged), so it is not garbage
-    expect((await indexJson(dir)).manifests.some((m) => m.digest === a.manifest.digest && m.annotations === undefined)).toBe(true);
+    expect(
+      (await indexJson(dir)).manifests.some((m) => m.digest === a.manifest.digest && m.annotations === undefined),
+    ).toBe(true);
     expect(await s.gc()).toBe(0);
     await expect(s.resolve('nope')).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
     await expect(s.tag(a.manifest, 'bad tag!')).rejects.toMatchObject({ code: 'ERR_ORAS_INVALID_REFERENCE' });
-    await expect(s.tag(descOf('never pushed', MediaType.ImageManifest), 'x')).rejects.toMatchObject({ code: 'ERR_ORAS_NOT_FOUND' });
+    await expect(s.tag(descOf('never pushed', MediaType.ImageManifest), 'x')).rejects.toMatchObject({
+      code: 'ERR_ORAS_NOT_FOUND',
+    });
   });
 
   it('resolves an index child manifest by digest from the blobs', async () => {
@@ -126,7 +146,11 @@ describe('OciLayoutStore', () => {
     await s.push(a.manifest, a.manifestBytes);
     const raw = (await indexJson(dir)).manifests.filter((m) => m.digest !== a.manifest.digest);
     await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: raw }));
-    expect(await s.resolve(a.manifest.digest)).toEqual({ mediaType: MediaType.ImageManifest, digest: a.manifest.digest, size: a.manifest.size });
+    expect(await s.resolve(a.manifest.digest)).toEqual({
+      mediaType: MediaType.ImageManifest,
+      digest: a.manifest.digest,
+      size: a.manifest.size,
+    });
   });
 
   it('deletes content and its index entries; gc removes unreachable blobs', async () => {
@@ -155,7 +179,11 @@ describe('OciLayoutStore', () => {
     expect((await s.referrers(a.manifest)).length).toBe(2);
     const sigs = await s.referrers(a.manifest, { artifactType: 'application/vnd.example.sig' });
     expect(sigs.map((d) => d.digest)).toEqual([sig.manifest.digest]);
-    expect(sigs[0]).toMatchObject({ mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.example.sig', size: sig.manifest.size });
+    expect(sigs[0]).toMatchObject({
+      mediaType: MediaType.ImageManifest,
+      artifactType: 'application/vnd.example.sig',
+      size: sig.manifest.size,
+    });
     // the referrers survive a reopen (they are recorded in index.json)
     const again = await OciLayoutStore.open(dir, { readOnly: true });
     expect((await again.referrers(a.manifest)).length).toBe(2);
@@ -173,7 +201,10 @@ describe('OciLayoutStore', () => {
   it('reports ERR_ORAS_LOCKED when another live process holds the index lock', async () => {
     const s = await OciLayoutStore.open(dir, { lockTimeoutMs: 0 });
     const a = await pushImage(s);
-    await writeFile(join(dir, 'index.json.lock'), JSON.stringify({ pid: process.pid, hostname: hostname(), createdAt: 'now', token: 'other-writer' }));
+    await writeFile(
+      join(dir, 'index.json.lock'),
+      JSON.stringify({ pid: process.pid, hostname: hostname(), createdAt: 'now', token: 'other-writer' }),
+    );
     await expect(s.tag(a.manifest, 'v1')).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKED' });
     expect(await collect(s.tags())).toEqual([]); // reads do not need the lock
     await rm(join(dir, 'index.json.lock'));

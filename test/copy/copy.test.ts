@@ -39,7 +39,11 @@ class CountingStore extends MemoryStore {
   }
 }
 
-async function same(a: { fetch(d: Descriptor): Promise<Readable> }, b: { fetch(d: Descriptor): Promise<Readable> }, d: Descriptor): Promise<void> {
+async function same(
+  a: { fetch(d: Descriptor): Promise<Readable> },
+  b: { fetch(d: Descriptor): Promise<Readable> },
+  d: Descriptor,
+): Promise<void> {
   expect((await streamBytes(await b.fetch(d))).equals(await streamBytes(await a.fetch(d)))).toBe(true);
 }
 
@@ -57,7 +61,9 @@ describe('copy', () => {
     const done = events.filter((e) => e.type === 'done').map((e) => e.descriptor.digest);
     expect(done.length).toBe(4);
     expect(done.at(-1)).toBe(img.manifest.digest);
-    const lastProgress = events.filter((e) => e.type === 'progress' && e.descriptor.digest === img.layers[1]!.desc.digest).at(-1);
+    const lastProgress = events
+      .filter((e) => e.type === 'progress' && e.descriptor.digest === img.layers[1]!.desc.digest)
+      .at(-1);
     expect(lastProgress).toMatchObject({ bytes: img.layers[1]!.desc.size });
   });
 
@@ -73,7 +79,9 @@ describe('copy', () => {
     await copy(src, img.manifest.digest, dst2);
     expect(await collect(dst2.tags())).toEqual([]);
     expect(await dst2.exists(img.manifest)).toBe(true);
-    await expect(copy(src, img.manifest.digest, dst2, img.config.digest)).rejects.toMatchObject({ code: 'ERR_ORAS_INVALID_REFERENCE' });
+    await expect(copy(src, img.manifest.digest, dst2, img.config.digest)).rejects.toMatchObject({
+      code: 'ERR_ORAS_INVALID_REFERENCE',
+    });
   });
 
   it('skips what exists at the destination and says so', async () => {
@@ -87,7 +95,9 @@ describe('copy', () => {
     const events: TransferEvent[] = [];
     await copy(src, 'v1', dst, undefined, { onEvent: (e) => events.push(e) });
     const skipped = events.filter((e) => e.type === 'skip');
-    expect(skipped.map((e) => e.descriptor.digest).sort()).toEqual([img.config.digest, img.layers[0]!.desc.digest].sort());
+    expect(skipped.map((e) => e.descriptor.digest).sort()).toEqual(
+      [img.config.digest, img.layers[0]!.desc.digest].sort(),
+    );
     expect(skipped.every((e) => e.type === 'skip' && e.reason === 'exists')).toBe(true);
     expect(dst.pushes.sort()).toEqual([img.layers[1]!.desc.digest, img.manifest.digest].sort());
     // a second copy skips the root and with it the whole graph
@@ -125,14 +135,18 @@ describe('copy', () => {
     dst1.delayMs = 5;
     await copyGraph(src, dst1, img.manifest, { concurrency: 1 });
     expect(dst1.peak).toBe(1);
-    await expect(copyGraph(src, dst1, img.manifest, { concurrency: 0 })).rejects.toMatchObject({ code: 'ERR_ORAS_USAGE' });
+    await expect(copyGraph(src, dst1, img.manifest, { concurrency: 0 })).rejects.toMatchObject({
+      code: 'ERR_ORAS_USAGE',
+    });
   });
 
   it('enforces the maximum depth of nested indexes', async () => {
     const src = new MemoryStore();
     let top = (await pushImage(src)).manifest;
     for (let i = 0; i < 6; i++) top = (await pushIndex(src, [top], { annotations: { level: String(i) } })).desc;
-    await expect(copyGraph(src, new MemoryStore(), top, { maxDepth: 5 })).rejects.toMatchObject({ code: 'ERR_ORAS_LIMIT_EXCEEDED' });
+    await expect(copyGraph(src, new MemoryStore(), top, { maxDepth: 5 })).rejects.toMatchObject({
+      code: 'ERR_ORAS_LIMIT_EXCEEDED',
+    });
     const dst = new MemoryStore();
     await copyGraph(src, dst, top, { maxDepth: 8 });
     expect(await dst.exists(top)).toBe(true);
@@ -141,7 +155,9 @@ describe('copy', () => {
   it('refuses manifests over maxManifestBytes', async () => {
     const src = new MemoryStore();
     const img = await pushImage(src);
-    await expect(copyGraph(src, new MemoryStore(), img.manifest, { maxManifestBytes: 100 })).rejects.toMatchObject({ code: 'ERR_ORAS_MANIFEST_TOO_LARGE' });
+    await expect(copyGraph(src, new MemoryStore(), img.manifest, { maxManifestBytes: 100 })).rejects.toMatchObject({
+      code: 'ERR_ORAS_MANIFEST_TOO_LARGE',
+    });
   });
 
   it('filters layers and lets a mount hook satisfy blobs', async () => {
@@ -173,7 +189,9 @@ describe('copy', () => {
     await writeFile(src.blobPath(bad.desc.digest), tampered);
     const dst = await OciLayoutStore.open(join(dir, 'dst'));
     const events: TransferEvent[] = [];
-    await expect(copy(src, 'v1', dst, undefined, { onEvent: (e) => events.push(e) })).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+    await expect(copy(src, 'v1', dst, undefined, { onEvent: (e) => events.push(e) })).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
     expect(await dst.exists(bad.desc)).toBe(false);
     expect(await dst.exists(img.manifest)).toBe(false);
     expect(await collect(dst.tags())).toEqual([]);
@@ -187,11 +205,16 @@ describe('copy', () => {
     await src.tag(img.manifest, 'v1');
     const ac = new AbortController();
     ac.abort();
-    await expect(copy(src, 'v1', new MemoryStore(), undefined, { signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_ORAS_ABORTED' });
+    await expect(copy(src, 'v1', new MemoryStore(), undefined, { signal: ac.signal })).rejects.toMatchObject({
+      code: 'ERR_ORAS_ABORTED',
+    });
     const dst = new CountingStore();
     const ac2 = new AbortController();
     dst.delayMs = 5;
-    const p = copy(src, 'v1', dst, undefined, { signal: ac2.signal, onEvent: (e) => e.type === 'start' && ac2.abort() });
+    const p = copy(src, 'v1', dst, undefined, {
+      signal: ac2.signal,
+      onEvent: (e) => e.type === 'start' && ac2.abort(),
+    });
     await expect(p).rejects.toMatchObject({ code: 'ERR_ORAS_ABORTED' });
     expect(await dst.exists(img.manifest)).toBe(false);
   });
@@ -255,7 +278,11 @@ describe('extendedCopy', () => {
     const dst = new MemoryStore();
     await extendedCopy(liar, 'v1', dst);
     for (const s of sigs) expect(await dst.exists(s)).toBe(true);
-    await expect(extendedCopy(src, 'v1', new MemoryStore(), undefined, { maxReferrerDepth: 2 })).rejects.toMatchObject({ code: 'ERR_ORAS_LIMIT_EXCEEDED' });
-    await expect(extendedCopy(src, 'v1', new MemoryStore(), undefined, { maxReferrers: 3 })).rejects.toMatchObject({ code: 'ERR_ORAS_LIMIT_EXCEEDED' });
+    await expect(extendedCopy(src, 'v1', new MemoryStore(), undefined, { maxReferrerDepth: 2 })).rejects.toMatchObject({
+      code: 'ERR_ORAS_LIMIT_EXCEEDED',
+    });
+    await expect(extendedCopy(src, 'v1', new MemoryStore(), undefined, { maxReferrers: 3 })).rejects.toMatchObject({
+      code: 'ERR_ORAS_LIMIT_EXCEEDED',
+    });
   });
 });

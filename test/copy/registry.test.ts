@@ -30,7 +30,10 @@ function repoOn(info: RegistryInfo, name: string): Repository {
   return new Repository({ reference: { registry: info.host, repository: name }, client });
 }
 
-async function bytesOf(store: { fetch(d: Descriptor): Promise<import('node:stream').Readable> }, d: Descriptor): Promise<Buffer> {
+async function bytesOf(
+  store: { fetch(d: Descriptor): Promise<import('node:stream').Readable> },
+  d: Descriptor,
+): Promise<Buffer> {
   return streamBytes(await store.fetch(d));
 }
 
@@ -112,8 +115,16 @@ describe('copy through a real registry', () => {
     const img = await pushImage(built);
     await built.tag(img.manifest, 'v1');
     const name = uniqueRepo('copy/skopeo');
-    await skopeo(['copy', '--preserve-digests', ...skopeoDestFlags(plain), `oci:${join(dir, 'built')}:v1`, dockerRef(plain, name, 'v1')]);
-    const rawManifest = Buffer.from(await skopeo(['inspect', '--raw', ...skopeoImageFlags(plain), dockerRef(plain, name, 'v1')]));
+    await skopeo([
+      'copy',
+      '--preserve-digests',
+      ...skopeoDestFlags(plain),
+      `oci:${join(dir, 'built')}:v1`,
+      dockerRef(plain, name, 'v1'),
+    ]);
+    const rawManifest = Buffer.from(
+      await skopeo(['inspect', '--raw', ...skopeoImageFlags(plain), dockerRef(plain, name, 'v1')]),
+    );
 
     const repo = repoOn(plain, name);
     const out = await OciLayoutStore.open(join(dir, 'out'));
@@ -127,9 +138,17 @@ describe('copy through a real registry', () => {
     // and skopeo reads back what we push to the registry from that layout
     const name2 = uniqueRepo('copy/skopeo-back');
     await copy(out, 'v1', repoOn(plain, name2), 'v9');
-    const raw2 = Buffer.from(await skopeo(['inspect', '--raw', ...skopeoImageFlags(plain), dockerRef(plain, name2, 'v9')]));
+    const raw2 = Buffer.from(
+      await skopeo(['inspect', '--raw', ...skopeoImageFlags(plain), dockerRef(plain, name2, 'v9')]),
+    );
     expect(raw2.equals(img.manifestBytes)).toBe(true);
-    await skopeo(['copy', '--preserve-digests', ...skopeoImageFlags(plain).map((f) => f.replace(/^--/, '--src-')), dockerRef(plain, name2, 'v9'), `oci:${join(dir, 'skopeo-out')}:v9`]);
+    await skopeo([
+      'copy',
+      '--preserve-digests',
+      ...skopeoImageFlags(plain).map((f) => f.replace(/^--/, '--src-')),
+      dockerRef(plain, name2, 'v9'),
+      `oci:${join(dir, 'skopeo-out')}:v9`,
+    ]);
     await expectImage(await OciLayoutStore.open(join(dir, 'skopeo-out'), { readOnly: true }), img);
   });
 });

@@ -56,20 +56,32 @@ describe('OCI layout interop with skopeo', () => {
     // and we can keep writing to it: skopeo's index.json entries survive our read-modify-write
     await ours2.tag(img.manifest, 'v3');
     expect(await collect(ours2.tags())).toEqual(['keep', 'v2', 'v3']);
-    const inspected = JSON.parse(await skopeo(['inspect', '--raw', `oci:${join(dir, 'ours2')}:v3`])) as { config: Descriptor };
+    const inspected = JSON.parse(await skopeo(['inspect', '--raw', `oci:${join(dir, 'ours2')}:v3`])) as {
+      config: Descriptor;
+    };
     expect(inspected.config.digest).toBe(img.config.digest);
   });
 
   it('multi-platform index: skopeo --all copies ours, our copy() reads it back byte-identically', async () => {
     const ours = await OciLayoutStore.open(join(dir, 'ours'));
-    const amd = await pushImage(ours, { config: JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }) });
-    const arm = await pushImage(ours, { config: JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }) });
+    const amd = await pushImage(ours, {
+      config: JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
+    });
+    const arm = await pushImage(ours, {
+      config: JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
+    });
     const idx = await pushIndex(ours, [
       { ...amd.manifest, platform: { architecture: 'amd64', os: 'linux' } },
       { ...arm.manifest, platform: { architecture: 'arm64', os: 'linux' } },
     ]);
     await ours.tag(idx.desc, 'multi');
-    await skopeo(['copy', '--all', '--preserve-digests', `oci:${join(dir, 'ours')}:multi`, `oci:${join(dir, 'theirs')}:multi`]);
+    await skopeo([
+      'copy',
+      '--all',
+      '--preserve-digests',
+      `oci:${join(dir, 'ours')}:multi`,
+      `oci:${join(dir, 'theirs')}:multi`,
+    ]);
 
     const theirs = await OciLayoutStore.open(join(dir, 'theirs'), { readOnly: true });
     const back = await OciLayoutStore.open(join(dir, 'back'));
@@ -80,8 +92,14 @@ describe('OCI layout interop with skopeo', () => {
     await expectImage(back, arm.manifest.digest, arm);
     const index = JSON.parse(await readFile(join(dir, 'back', 'index.json'), 'utf8')) as { manifests: Descriptor[] };
     // like oras-go, every pushed manifest is recorded; only the root carries the tag
-    expect(index.manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] !== undefined).map((m) => m.digest)).toEqual([idx.desc.digest]);
-    expect(index.manifests.map((m) => m.digest).sort()).toEqual([idx.desc.digest, amd.manifest.digest, arm.manifest.digest].sort());
+    expect(
+      index.manifests
+        .filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] !== undefined)
+        .map((m) => m.digest),
+    ).toEqual([idx.desc.digest]);
+    expect(index.manifests.map((m) => m.digest).sort()).toEqual(
+      [idx.desc.digest, amd.manifest.digest, arm.manifest.digest].sort(),
+    );
     // and skopeo reads the layout our copy() wrote
     const raw = await skopeo(['inspect', '--raw', `oci:${join(dir, 'back')}:multi`]);
     expect(Buffer.from(raw).equals(idx.bytes)).toBe(true);

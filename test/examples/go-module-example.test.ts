@@ -72,7 +72,12 @@ describe('seed: ORAS Go module example, in TypeScript', () => {
     const ref = `${reg.host}/${uniqueRepo('oras')}:test`;
     const memoryStore = new MemoryStore();
     const content = Buffer.from('not for you\n');
-    const layer: Descriptor = { mediaType: 'my.custom.media.type', digest: digestOf(content), size: content.length, annotations: { [Annotation.Title]: 'x.txt' } };
+    const layer: Descriptor = {
+      mediaType: 'my.custom.media.type',
+      digest: digestOf(content),
+      size: content.length,
+      annotations: { [Annotation.Title]: 'x.txt' },
+    };
     await memoryStore.push(layer, content);
     const built = buildManifest({ layers: [layer] });
     if (built.defaultConfigBytes) await memoryStore.push(built.config, built.defaultConfigBytes);

@@ -80,8 +80,14 @@ interface ChildRun {
 }
 
 function runChild(projectDir: string, cacheDir: string, onLine?: (line: string, run: ChildRun) => void): ChildRun {
-  const child = spawn(process.execPath, [join(root, 'child.mjs'), pkg, projectDir, cacheDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const run: ChildRun = { child, lines: [], exit: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
+  const child = spawn(process.execPath, [join(root, 'child.mjs'), pkg, projectDir, cacheDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run: ChildRun = {
+    child,
+    lines: [],
+    exit: new Promise((resolve) => child.on('close', (code) => resolve(code))),
+  };
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
     buf += d.toString('utf8');
@@ -99,7 +105,10 @@ function runChild(projectDir: string, cacheDir: string, onLine?: (line: string, 
 async function newProject(name: string, dependencyRef = ref): Promise<string> {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'artifacts.yaml'), `dependencies:\n  app:\n    ref: "${dependencyRef}"\n    path: vendor/app\n`);
+  await writeFile(
+    join(dir, 'artifacts.yaml'),
+    `dependencies:\n  app:\n    ref: "${dependencyRef}"\n    path: vendor/app\n`,
+  );
   return dir;
 }
 
@@ -135,7 +144,12 @@ async function tempFiles(dir: string): Promise<string[]> {
 }
 
 async function rerunAndCheck(projectDir: string, cacheDir: string): Promise<void> {
-  await install({ projectDir, cacheDir, env: { CI: 'false' }, targetFactory: (repository) => new Repository({ reference: repository, client }) });
+  await install({
+    projectDir,
+    cacheDir,
+    env: { CI: 'false' },
+    targetFactory: (repository) => new Repository({ reference: repository, client }),
+  });
   const lock = await readLockfile(projectDir);
   expect(lock).toBeDefined();
   expect(Object.keys(lock!.dependencies)).toEqual(['app']);
@@ -158,7 +172,10 @@ beforeAll(async () => {
   for (let i = 0; i < 12; i++) files[`assets/f${i}.txt`] = `asset ${i}\n`.repeat(100 + i);
   for (let i = 0; i < 6; i++) files[`model${i}.bin`] = `weights ${i} `.repeat(20_000);
   await writeTree(pub, files);
-  await writeFile(join(pub, 'artifacts.yaml'), `publish:\n  app:\n    ref: ${proxy.host}/${repo}\n    tags: ["1.0.0"]\n    files:\n      - README.txt\n      - big.bin\n      - assets\n${Array.from({ length: 6 }, (_, i) => `      - model${i}.bin\n`).join('')}`);
+  await writeFile(
+    join(pub, 'artifacts.yaml'),
+    `publish:\n  app:\n    ref: ${proxy.host}/${repo}\n    tags: ["1.0.0"]\n    files:\n      - README.txt\n      - big.bin\n      - assets\n${Array.from({ length: 6 }, (_, i) => `      - model${i}.bin\n`).join('')}`,
+  );
   const published = await publish({ projectDir: pub, targetFactory: (r) => new Repository({ reference: r, client }) });
   ref = `${proxy.host}/${repo}:1.0.0`;
   bigDigest = `sha256:${createHash('sha256').update(files['big.bin']!).digest('hex')}`;
@@ -180,7 +197,10 @@ describe('SIGKILL during install, then rerun', () => {
     expect(await ref0.exit).toBe(0);
     const total = ref0.lines.filter((l) => l.startsWith('EV ')).length;
     expect(total).toBeGreaterThan(10);
-    const spaced = Array.from({ length: Math.min(total, 24) }, (_, i) => 1 + Math.floor((i * total) / Math.min(total, 24)));
+    const spaced = Array.from(
+      { length: Math.min(total, 24) },
+      (_, i) => 1 + Math.floor((i * total) / Math.min(total, 24)),
+    );
     // Plus the first event of each phase checked below, so the coverage does not depend on the event count.
     const types = ref0.lines.filter((l) => l.startsWith('EV ')).map((l) => JSON.parse(l.slice(3)).type as string);
     const firsts = ['resolve', 'fetch', 'link'].map((t) => types.indexOf(t) + 1).filter((k) => k > 0);
@@ -207,13 +227,20 @@ describe('SIGKILL during install, then rerun', () => {
   it('killed in the middle of a stalled blob download (partial temp file on disk): the rerun recovers', async () => {
     const project = await newProject('kill-mid-blob');
     const cacheDir = join(root, 'cache-mid-blob');
-    proxy.addFault({ method: 'GET', path: new RegExp(`/blobs/${bigDigest}$`), fault: { kind: 'stall-after', bytes: 1024 * 1024, stallMs: 60_000 } });
+    proxy.addFault({
+      method: 'GET',
+      path: new RegExp(`/blobs/${bigDigest}$`),
+      fault: { kind: 'stall-after', bytes: 1024 * 1024, stallMs: 60_000 },
+    });
     const run = runChild(project, cacheDir);
     // wait (bounded) until the partial download is on disk
     let partial: string | undefined;
     for (let i = 0; i < 300 && partial === undefined; i++) {
-      const tmp = (await readdir(join(cacheDir, 'blobs', 'sha256')).catch(() => [] as string[])).find((n) => !/^[0-9a-f]{64}$/.test(n));
-      if (tmp !== undefined && (await stat(join(cacheDir, 'blobs', 'sha256', tmp)).catch(() => undefined))?.size) partial = tmp;
+      const tmp = (await readdir(join(cacheDir, 'blobs', 'sha256')).catch(() => [] as string[])).find(
+        (n) => !/^[0-9a-f]{64}$/.test(n),
+      );
+      if (tmp !== undefined && (await stat(join(cacheDir, 'blobs', 'sha256', tmp)).catch(() => undefined))?.size)
+        partial = tmp;
       else await new Promise((r) => setTimeout(r, 50));
     }
     run.child.kill('SIGKILL');
@@ -226,13 +253,24 @@ describe('SIGKILL during install, then rerun', () => {
 });
 
 describe('SIGKILL during pullArtifact (oras pull), then rerun', () => {
-  async function killedPull(name: string, beforeRerun?: (out: string) => Promise<void>): Promise<{ out: string; expected: Map<string, string> }> {
+  async function killedPull(
+    name: string,
+    beforeRerun?: (out: string) => Promise<void>,
+  ): Promise<{ out: string; expected: Map<string, string> }> {
     const out = join(root, name);
     const at = ref.lastIndexOf(':');
     const fetched = await new Repository({ reference: ref.slice(0, at), client }).fetchManifest(ref.slice(at + 1));
     const layers = fetched.parsed.kind === 'manifest' ? fetched.parsed.manifest.layers : [];
-    const expected = new Map(layers.filter((l) => l.annotations?.['io.deis.oras.content.unpack'] !== 'true').map((l) => [l.annotations!['org.opencontainers.image.title']!, l.digest.slice(7)]));
-    proxy.addFault({ method: 'GET', path: new RegExp(`/blobs/${bigDigest}$`), fault: { kind: 'stall-after', bytes: 1024 * 1024, stallMs: 60_000 } });
+    const expected = new Map(
+      layers
+        .filter((l) => l.annotations?.['io.deis.oras.content.unpack'] !== 'true')
+        .map((l) => [l.annotations!['org.opencontainers.image.title']!, l.digest.slice(7)]),
+    );
+    proxy.addFault({
+      method: 'GET',
+      path: new RegExp(`/blobs/${bigDigest}$`),
+      fault: { kind: 'stall-after', bytes: 1024 * 1024, stallMs: 60_000 },
+    });
     const child = spawn(process.execPath, [join(root, 'pull-child.mjs'), pkg, ref, out], { stdio: 'ignore' });
     const exit = new Promise((resolve) => child.on('close', resolve));
     let partial = false;
@@ -273,7 +311,10 @@ describe('SIGKILL during pullArtifact (oras pull), then rerun', () => {
       const temps = await tempFiles(dir);
       expect(temps.length).toBeGreaterThan(0);
       const old = new Date(Date.now() - 3600_000);
-      for (const t of (await readdir(dir, { recursive: true })).map(String).filter((x) => /oras-(tmp|dl|extract)-/.test(x))) await utimes(join(dir, t), old, old);
+      for (const t of (await readdir(dir, { recursive: true }))
+        .map(String)
+        .filter((x) => /oras-(tmp|dl|extract)-/.test(x)))
+        await utimes(join(dir, t), old, old);
     });
     expect(await tempFiles(out)).toEqual([]);
   }, 120_000);
@@ -285,7 +326,9 @@ describe('concurrent installs', () => {
     const cacheDir = join(root, 'cache-concurrent-project');
     const runs = [0, 1, 2].map(() => runChild(project, cacheDir));
     const codes = await Promise.all(runs.map((r) => r.exit));
-    expect(codes, runs.map((r) => r.lines.filter((l) => !l.startsWith('EV ')).join('\n')).join('\n---\n')).toEqual([0, 0, 0]);
+    expect(codes, runs.map((r) => r.lines.filter((l) => !l.startsWith('EV ')).join('\n')).join('\n---\n')).toEqual([
+      0, 0, 0,
+    ]);
     // exactly one of them did the work; the others found it done
     const linked = runs.map((r) => r.lines.filter((l) => l.startsWith('EV {"type":"link"')).length);
     expect(linked.filter((n) => n > 0)).toHaveLength(1);
@@ -299,7 +342,9 @@ describe('concurrent installs', () => {
     const projects = await Promise.all([0, 1, 2].map((i) => newProject(`shared-cache-${i}`)));
     const runs = projects.map((p) => runChild(p, cacheDir));
     const codes = await Promise.all(runs.map((r) => r.exit));
-    expect(codes, runs.map((r) => r.lines.filter((l) => !l.startsWith('EV ')).join('\n')).join('\n---\n')).toEqual([0, 0, 0]);
+    expect(codes, runs.map((r) => r.lines.filter((l) => !l.startsWith('EV ')).join('\n')).join('\n---\n')).toEqual([
+      0, 0, 0,
+    ]);
     for (const p of projects) {
       const lock = await readLockfile(p);
       expect(await treeMismatches(p, lock!)).toEqual([]);
@@ -319,8 +364,15 @@ describe('lockfile and state symlinks are never written through', () => {
     await symlink(join(outside, 'lock.yaml'), join(project, 'artifacts.lock'));
     await mkdir(join(project, '.oras'));
     await symlink(join(outside, 'state.json'), join(project, '.oras', 'state.json'));
-    const err = await install({ projectDir: project, cacheDir: join(root, 'cache-symlink'), env: { CI: 'false' }, targetFactory: (r) => new Repository({ reference: r, client }) })
-      .then(() => undefined, (e: unknown) => e);
+    const err = await install({
+      projectDir: project,
+      cacheDir: join(root, 'cache-symlink'),
+      env: { CI: 'false' },
+      targetFactory: (r) => new Repository({ reference: r, client }),
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     // whatever install decided (refuse, or replace the links), nothing was written through them
     expect(await readFile(join(outside, 'lock.yaml'), 'utf8')).toBe('ORIGINAL LOCK\n');
     expect(await readFile(join(outside, 'state.json'), 'utf8')).toBe('ORIGINAL STATE\n');

@@ -30,7 +30,9 @@ function forms(user: string, secret: string): string[] {
   return [secret, b64(`${user}:${secret}`), encodeURIComponent(secret)];
 }
 function expectClean(text: string, user: string, ...secrets: string[]): void {
-  for (const s of secrets) for (const f of forms(user, s)) expect(text.includes(f), `secret form ${JSON.stringify(f.slice(0, 12))}… leaked`).toBe(false);
+  for (const s of secrets)
+    for (const f of forms(user, s))
+      expect(text.includes(f), `secret form ${JSON.stringify(f.slice(0, 12))}… leaked`).toBe(false);
 }
 
 const clients: RegistryClient[] = [];
@@ -53,7 +55,10 @@ async function stats(url: string): Promise<TokenServerStats> {
   return (await res.json()) as TokenServerStats;
 }
 function errOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(() => undefined, (e: unknown) => e);
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 beforeAll(async () => {
@@ -71,7 +76,10 @@ describe('bad credentials fail fast, counted at the server', () => {
     const info = registry('basic');
     const proxy = await proxyTo(info.url);
     const c = client({ credentials: async () => ({ username: userOf(info).username, password: WRONG_CANARY }) });
-    const repo = new Repository({ reference: { registry: proxy.host, repository: uniqueRepo('hardening/wrong-basic') }, client: c });
+    const repo = new Repository({
+      reference: { registry: proxy.host, repository: uniqueRepo('hardening/wrong-basic') },
+      client: c,
+    });
     const err = await errOf(repo.resolve('latest'));
     expect(err).toMatchObject({ code: 'ERR_ORAS_UNAUTHORIZED' });
     expect(proxy.requests.length).toBeLessThanOrEqual(2);
@@ -98,15 +106,30 @@ describe('token expiry', () => {
     const info = registry('token');
     const name = uniqueRepo('hardening/expired');
     const user = userOf(info);
-    const direct = new Repository({ reference: { registry: info.host, repository: name }, client: client({ credentials: async () => user }) });
+    const direct = new Repository({
+      reference: { registry: info.host, repository: name },
+      client: client({ credentials: async () => user }),
+    });
     const { desc } = await pushImage(direct);
     const proxy = await proxyTo(info.url);
     proxy.addFault({
-      method: 'GET', path: new RegExp(`/v2/${name}/manifests/`), header: { name: 'authorization', value: /^Bearer / },
-      fault: { kind: 'status', status: 401, headers: { 'www-authenticate': `Bearer realm="${info.tokenRealm}",service="${info.tokenService}",scope="repository:${name}:pull",error="invalid_token"` }, body: '{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}' },
+      method: 'GET',
+      path: new RegExp(`/v2/${name}/manifests/`),
+      header: { name: 'authorization', value: /^Bearer / },
+      fault: {
+        kind: 'status',
+        status: 401,
+        headers: {
+          'www-authenticate': `Bearer realm="${info.tokenRealm}",service="${info.tokenService}",scope="repository:${name}:pull",error="invalid_token"`,
+        },
+        body: '{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}',
+      },
     });
     const before = (await stats(info.tokenStatsUrl!)).log.filter((r) => r.scopes.some((s) => s.includes(name))).length;
-    const repo = new Repository({ reference: { registry: proxy.host, repository: name }, client: client({ credentials: async () => user }) });
+    const repo = new Repository({
+      reference: { registry: proxy.host, repository: name },
+      client: client({ credentials: async () => user }),
+    });
     const got = await repo.fetchManifest(desc.digest);
     expect(got.descriptor.digest).toBe(desc.digest);
     const after = (await stats(info.tokenStatsUrl!)).log.filter((r) => r.scopes.some((s) => s.includes(name)));
@@ -120,7 +143,10 @@ describe('token expiry', () => {
     privateRegs.push(reg);
     const proxy = await proxyTo(reg.url);
     const user = reg.users.find((u) => u.access === 'push')!;
-    const repo = new Repository({ reference: { registry: proxy.host, repository: uniqueRepo('hardening/exp') }, client: client({ credentials: async () => user }) });
+    const repo = new Repository({
+      reference: { registry: proxy.host, repository: uniqueRepo('hardening/exp') },
+      client: client({ credentials: async () => user }),
+    });
     const before = reg.tokenServer!.stats().total;
     const err = await errOf(repo.resolve('latest'));
     expect(isOrasError(err), String(err)).toBe(true);
@@ -155,8 +181,13 @@ describe('credential helpers that misbehave give a clear error within a timeout'
     const cfgDir = join(tmp, `cfg-${helper}`);
     await mkdir(cfgDir, { recursive: true });
     await writeFile(join(cfgDir, 'config.json'), JSON.stringify({ credsStore: helper }));
-    const c = client({ credentials: createCredentialProvider({ configPath: join(cfgDir, 'config.json'), env, timeoutMs: 500 }) });
-    const repo = new Repository({ reference: { registry: info.host, repository: uniqueRepo('hardening/helper') }, client: c });
+    const c = client({
+      credentials: createCredentialProvider({ configPath: join(cfgDir, 'config.json'), env, timeoutMs: 500 }),
+    });
+    const repo = new Repository({
+      reference: { registry: info.host, repository: uniqueRepo('hardening/helper') },
+      client: c,
+    });
     return await errOf(repo.resolve('latest'));
   }
 
@@ -197,13 +228,24 @@ describe('the canary secret never leaks', () => {
     reg = await startRegistry({ mode: 'basic', users: [{ username: 'alice', password: CANARY, access: 'push' }] });
     privateRegs.push(reg);
     name = uniqueRepo('hardening/canary');
-    const repo = new Repository({ reference: { registry: reg.host, repository: name }, client: client({ credentials: async () => ({ username: 'alice', password: CANARY }) }) });
+    const repo = new Repository({
+      reference: { registry: reg.host, repository: name },
+      client: client({ credentials: async () => ({ username: 'alice', password: CANARY }) }),
+    });
     const data = Buffer.from('canary test payload\n');
     const layer = descOf(data);
     await repo.push({ ...layer }, data);
     const cfg = Buffer.from('{}');
     await repo.push(descOf(cfg, MediaType.Empty), cfg);
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.test', config: descOf(cfg, MediaType.Empty), layers: [{ ...layer, annotations: { 'org.opencontainers.image.title': 'payload.txt' } }] }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ImageManifest,
+        artifactType: 'application/vnd.test',
+        config: descOf(cfg, MediaType.Empty),
+        layers: [{ ...layer, annotations: { 'org.opencontainers.image.title': 'payload.txt' } }],
+      }),
+    );
     await repo.pushReference(descOf(manifest, MediaType.ImageManifest), manifest, 'v1');
     pkg = await privateBuild('credentials');
   }, 300_000);
@@ -215,7 +257,9 @@ describe('the canary secret never leaks', () => {
     const cfgDir = join(tmp, 'docker-cli');
     await mkdir(cfgDir, { recursive: true });
     const child = spawn(process.execPath, [join(pkg, 'dist', 'cli', 'main.js'), ...args], {
-      cwd: tmp, env: { PATH: process.env['PATH'] ?? '', HOME: tmp, DOCKER_CONFIG: cfgDir, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: tmp,
+      env: { PATH: process.env['PATH'] ?? '', HOME: tmp, DOCKER_CONFIG: cfgDir, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -226,7 +270,13 @@ describe('the canary secret never leaks', () => {
 
   it('library: debug lines and results of a successful authenticated pull contain no secret', async () => {
     const lines: string[] = [];
-    const repo = new Repository({ reference: { registry: reg.host, repository: name }, client: client({ credentials: async () => ({ username: 'alice', password: CANARY }), onDebug: (l) => lines.push(l) }) });
+    const repo = new Repository({
+      reference: { registry: reg.host, repository: name },
+      client: client({
+        credentials: async () => ({ username: 'alice', password: CANARY }),
+        onDebug: (l) => lines.push(l),
+      }),
+    });
     const m = await repo.fetchManifest('v1');
     expect(m.parsed.kind).toBe('manifest');
     expect(lines.some((l) => /authorization/i.test(l))).toBe(true); // the header was sent (and redacted)
@@ -235,7 +285,18 @@ describe('the canary secret never leaks', () => {
 
   it('CLI -d: a successful pull prints no secret on stdout or stderr', async () => {
     const out = join(tmp, 'cli-out');
-    const r = await cli(['pull', `${reg.host}/${name}:v1`, '-o', out, '--plain-http', '-u', 'alice', '-p', CANARY, '-d']);
+    const r = await cli([
+      'pull',
+      `${reg.host}/${name}:v1`,
+      '-o',
+      out,
+      '--plain-http',
+      '-u',
+      'alice',
+      '-p',
+      CANARY,
+      '-d',
+    ]);
     expect(r.code, r.out).toBe(0);
     expect(await readFile(join(out, 'payload.txt'), 'utf8')).toBe('canary test payload\n');
     expect(r.out).toMatch(/authorization/i); // debug output really was produced
@@ -243,11 +304,35 @@ describe('the canary secret never leaks', () => {
   });
 
   it('CLI -d: a failed pull (wrong password) prints no secret, in text and in JSON', async () => {
-    const text = await cli(['pull', `${reg.host}/${name}:v1`, '-o', join(tmp, 'cli-out2'), '--plain-http', '-u', 'alice', '-p', WRONG_CANARY, '-d']);
+    const text = await cli([
+      'pull',
+      `${reg.host}/${name}:v1`,
+      '-o',
+      join(tmp, 'cli-out2'),
+      '--plain-http',
+      '-u',
+      'alice',
+      '-p',
+      WRONG_CANARY,
+      '-d',
+    ]);
     expect(text.code).not.toBe(0);
     expect(text.out).toMatch(/ERR_ORAS_UNAUTHORIZED|unauthorized|credentials/i);
     expectClean(text.out, 'alice', WRONG_CANARY, CANARY);
-    const json = await cli(['pull', `${reg.host}/${name}:v1`, '-o', join(tmp, 'cli-out3'), '--plain-http', '-u', 'alice', '-p', WRONG_CANARY, '-d', '--format', 'json']);
+    const json = await cli([
+      'pull',
+      `${reg.host}/${name}:v1`,
+      '-o',
+      join(tmp, 'cli-out3'),
+      '--plain-http',
+      '-u',
+      'alice',
+      '-p',
+      WRONG_CANARY,
+      '-d',
+      '--format',
+      'json',
+    ]);
     expect(json.code).not.toBe(0);
     expectClean(json.out, 'alice', WRONG_CANARY, CANARY);
   });
@@ -256,9 +341,22 @@ describe('the canary secret never leaks', () => {
     const info = registry('token');
     const user = userOf(info);
     const tokName = uniqueRepo('hardening/canary-token');
-    const direct = new Repository({ reference: { registry: info.host, repository: tokName }, client: client({ credentials: async () => user }) });
+    const direct = new Repository({
+      reference: { registry: info.host, repository: tokName },
+      client: client({ credentials: async () => user }),
+    });
     const { desc } = await pushImage(direct);
-    const r = await cli(['manifest', 'fetch', `${info.host}/${tokName}@${desc.digest}`, '--plain-http', '-u', user.username, '-p', user.password, '-d']);
+    const r = await cli([
+      'manifest',
+      'fetch',
+      `${info.host}/${tokName}@${desc.digest}`,
+      '--plain-http',
+      '-u',
+      user.username,
+      '-p',
+      user.password,
+      '-d',
+    ]);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/authorization/i);
     expect(r.out).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/); // a JWT (header+payload base64url)
@@ -269,9 +367,17 @@ describe('the canary secret never leaks', () => {
     const project = join(tmp, 'project');
     const cache = join(tmp, 'cache');
     await mkdir(project, { recursive: true });
-    await writeFile(join(project, 'artifacts.yaml'), `dependencies:\n  app:\n    ref: "${reg.host}/${name}:v1"\n    path: vendor/app\n`);
+    await writeFile(
+      join(project, 'artifacts.yaml'),
+      `dependencies:\n  app:\n    ref: "${reg.host}/${name}:v1"\n    path: vendor/app\n`,
+    );
     const c = client({ credentials: async () => ({ username: 'alice', password: CANARY }) });
-    await install({ projectDir: project, cacheDir: cache, env: { CI: 'false' }, targetFactory: (repository) => new Repository({ reference: repository, client: c }) });
+    await install({
+      projectDir: project,
+      cacheDir: cache,
+      env: { CI: 'false' },
+      targetFactory: (repository) => new Repository({ reference: repository, client: c }),
+    });
     expect(await readFile(join(project, 'vendor', 'app', 'payload.txt'), 'utf8')).toBe('canary test payload\n');
     let scanned = 0;
     for (const dir of [project, cache]) {

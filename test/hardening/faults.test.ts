@@ -18,13 +18,25 @@ let proxy: FaultProxy;
 const clients: RegistryClient[] = [];
 
 function client(options: RegistryClientOptions = {}): RegistryClient {
-  const c = new RegistryClient({ plainHttp: true, retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 }, ...options });
+  const c = new RegistryClient({
+    plainHttp: true,
+    retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
+    ...options,
+  });
   clients.push(c);
   return c;
 }
 
-function repoVia(c: RegistryClient, prefix: string, options: { chunkSize?: number; maxDownloadAttempts?: number } = {}): Repository {
-  return new Repository({ reference: { registry: proxy.host, repository: uniqueRepo(`hardening/${prefix}`) }, client: c, ...options });
+function repoVia(
+  c: RegistryClient,
+  prefix: string,
+  options: { chunkSize?: number; maxDownloadAttempts?: number } = {},
+): Repository {
+  return new Repository({
+    reference: { registry: proxy.host, repository: uniqueRepo(`hardening/${prefix}`) },
+    client: c,
+    ...options,
+  });
 }
 
 beforeAll(async () => {
@@ -38,7 +50,11 @@ afterAll(async () => {
 });
 
 /** Pushes `bytes` (without faults) and returns the repository and descriptor. */
-async function seeded(prefix: string, size: number, c = client()): Promise<{ repo: Repository; bytes: Buffer; desc: ReturnType<typeof descOf> }> {
+async function seeded(
+  prefix: string,
+  size: number,
+  c = client(),
+): Promise<{ repo: Repository; bytes: Buffer; desc: ReturnType<typeof descOf> }> {
   const repo = repoVia(c, prefix);
   const bytes = blob(size);
   const desc = descOf(bytes);
@@ -53,7 +69,11 @@ function blobGets(digest: string): ReturnType<FaultProxy['matching']> {
 describe('blob download under connection faults (real registry behind the fault proxy)', () => {
   it('a connection reset mid-blob resumes with Range and yields identical bytes', async () => {
     const { repo, bytes, desc } = await seeded('reset', 3 * 1024 * 1024);
-    proxy.addFault({ method: 'GET', path: new RegExp(`/blobs/${desc.digest}$`), fault: { kind: 'reset-after', bytes: 1024 * 1024 } });
+    proxy.addFault({
+      method: 'GET',
+      path: new RegExp(`/blobs/${desc.digest}$`),
+      fault: { kind: 'reset-after', bytes: 1024 * 1024 },
+    });
     const got = await collect(await repo.fetch(desc));
     expect(got.equals(bytes)).toBe(true);
     const gets = blobGets(desc.digest);
@@ -83,7 +103,11 @@ describe('blob download under connection faults (real registry behind the fault 
 
   it('a body truncated under a correct Content-Length (clean close) resumes', async () => {
     const { repo, bytes, desc } = await seeded('truncate', 1024 * 1024);
-    proxy.addFault({ method: 'GET', path: new RegExp(`/blobs/${desc.digest}$`), fault: { kind: 'truncate', bytes: 300_000 } });
+    proxy.addFault({
+      method: 'GET',
+      path: new RegExp(`/blobs/${desc.digest}$`),
+      fault: { kind: 'truncate', bytes: 300_000 },
+    });
     const got = await collect(await repo.fetch(desc));
     expect(got.equals(bytes)).toBe(true);
     expect(blobGets(desc.digest).map((g) => g.fault)).toEqual(['truncate', undefined]);
@@ -92,8 +116,15 @@ describe('blob download under connection faults (real registry behind the fault 
   it('a body that stalls past the idle timeout is abandoned and resumed', async () => {
     const { repo: seededRepo, bytes, desc } = await seeded('stall', 1024 * 1024);
     // only the download uses the short idle timeout (the push above must not be at its mercy)
-    const repo = new Repository({ reference: { registry: proxy.host, repository: seededRepo.repository }, client: client({ timeouts: { idle: 300 } }) });
-    proxy.addFault({ method: 'GET', path: new RegExp(`/blobs/${desc.digest}$`), fault: { kind: 'stall-after', bytes: 200_000, stallMs: 30_000 } });
+    const repo = new Repository({
+      reference: { registry: proxy.host, repository: seededRepo.repository },
+      client: client({ timeouts: { idle: 300 } }),
+    });
+    proxy.addFault({
+      method: 'GET',
+      path: new RegExp(`/blobs/${desc.digest}$`),
+      fault: { kind: 'stall-after', bytes: 200_000, stallMs: 30_000 },
+    });
     const got = await collect(await repo.fetch(desc));
     expect(got.equals(bytes)).toBe(true);
     const gets = blobGets(desc.digest);
@@ -106,8 +137,16 @@ describe('blob download under connection faults (real registry behind the fault 
     const bytes = blob(512 * 1024);
     const desc = descOf(bytes);
     await repo.push(desc, bytes);
-    proxy.addFault({ method: 'GET', path: new RegExp(`/blobs/${desc.digest}$`), times: 10, fault: { kind: 'reset-after', bytes: 10_000 } });
-    const err = await collect(await repo.fetch(desc)).then(() => undefined, (e: unknown) => e);
+    proxy.addFault({
+      method: 'GET',
+      path: new RegExp(`/blobs/${desc.digest}$`),
+      times: 10,
+      fault: { kind: 'reset-after', bytes: 10_000 },
+    });
+    const err = await collect(await repo.fetch(desc)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     proxy.clearFaults();
     expect(isOrasError(err, 'ERR_ORAS_NETWORK'), String(err)).toBe(true);
     // bounded: exactly 3 requests for this blob from this repository
@@ -121,7 +160,12 @@ describe('transient statuses (real registry behind the fault proxy)', () => {
     const repo = repoVia(c, 'r503');
     const { desc } = await pushImage(repo);
     const path = new RegExp(`${repo.repository}/manifests/${desc.digest}$`);
-    proxy.addFault({ method: 'GET', path, times: 2, fault: { kind: 'status', status: 503, body: '{"errors":[{"code":"UNAVAILABLE"}]}' } });
+    proxy.addFault({
+      method: 'GET',
+      path,
+      times: 2,
+      fault: { kind: 'status', status: 503, body: '{"errors":[{"code":"UNAVAILABLE"}]}' },
+    });
     const got = await repo.fetchManifest(desc.digest);
     expect(got.descriptor.digest).toBe(desc.digest);
     expect(proxy.matching('GET', path).map((r) => r.status)).toEqual([503, 503, 200]);
@@ -133,7 +177,16 @@ describe('transient statuses (real registry behind the fault proxy)', () => {
     const repo = repoVia(c, 'r429');
     const { desc } = await pushImage(repo);
     const path = new RegExp(`${repo.repository}/manifests/${desc.digest}$`);
-    proxy.addFault({ method: 'GET', path, fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' }, body: '{"errors":[{"code":"TOOMANYREQUESTS"}]}' } });
+    proxy.addFault({
+      method: 'GET',
+      path,
+      fault: {
+        kind: 'status',
+        status: 429,
+        headers: { 'retry-after': '1' },
+        body: '{"errors":[{"code":"TOOMANYREQUESTS"}]}',
+      },
+    });
     await repo.fetchManifest(desc.digest);
     const seen = proxy.matching('GET', path);
     expect(seen.map((r) => r.status)).toEqual([429, 200]);
@@ -155,13 +208,26 @@ describe('transient statuses (real registry behind the fault proxy)', () => {
 describe('chunked upload faults: PATCH is not idempotent, so the client reads the upload status', () => {
   const CHUNK = 256 * 1024;
 
-  async function chunkedPush(prefix: string, fault: Parameters<FaultProxy['addFault']>[0]['fault'], times = 1): Promise<{ repo: Repository; bytes: Buffer; desc: ReturnType<typeof descOf>; err: unknown }> {
+  async function chunkedPush(
+    prefix: string,
+    fault: Parameters<FaultProxy['addFault']>[0]['fault'],
+    times = 1,
+  ): Promise<{ repo: Repository; bytes: Buffer; desc: ReturnType<typeof descOf>; err: unknown }> {
     const c = client();
     const repo = repoVia(c, prefix, { chunkSize: CHUNK });
     const bytes = blob(4 * CHUNK + 1000);
     const desc = descOf(bytes);
-    proxy.addFault({ method: 'PATCH', path: new RegExp(`/v2/${repo.repository}/blobs/uploads/`), skip: 1, times, fault });
-    const err = await repo.push(desc, bytes).then(() => undefined, (e: unknown) => e);
+    proxy.addFault({
+      method: 'PATCH',
+      path: new RegExp(`/v2/${repo.repository}/blobs/uploads/`),
+      skip: 1,
+      times,
+      fault,
+    });
+    const err = await repo.push(desc, bytes).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     proxy.clearFaults();
     return { repo, bytes, desc, err };
   }
@@ -171,7 +237,11 @@ describe('chunked upload faults: PATCH is not idempotent, so the client reads th
   }
 
   it('500 on the 2nd PATCH (chunk NOT applied): recovers from the upload status; blob intact', async () => {
-    const { repo, bytes, desc, err } = await chunkedPush('patch500', { kind: 'status', status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' });
+    const { repo, bytes, desc, err } = await chunkedPush('patch500', {
+      kind: 'status',
+      status: 500,
+      body: '{"errors":[{"code":"UNKNOWN"}]}',
+    });
     expect(err).toBeUndefined();
     const seq = uploadRequests(repo).map((r) => `${r.method} ${r.status ?? '-'}`);
     expect(seq.slice(0, 5)).toEqual(['POST 202', 'PATCH 202', 'PATCH 500', 'GET 204', 'PATCH 202']);
@@ -182,7 +252,11 @@ describe('chunked upload faults: PATCH is not idempotent, so the client reads th
     // distribution encodes the offset in the Location's _state: once a PATCH was applied but its
     // answer lost, the old Location is stale (BLOB_UPLOAD_INVALID). Re-sending the chunk blindly
     // would corrupt the upload, so the client fails cleanly, cancels, and a retry succeeds.
-    const { repo, bytes, desc, err } = await chunkedPush('patch500-applied', { kind: 'status-after-forward', status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' });
+    const { repo, bytes, desc, err } = await chunkedPush('patch500-applied', {
+      kind: 'status-after-forward',
+      status: 500,
+      body: '{"errors":[{"code":"UNKNOWN"}]}',
+    });
     const reqs = uploadRequests(repo);
     const patches = reqs.filter((r) => r.method === 'PATCH').map((r) => r.headers['content-range']);
     expect(new Set(patches).size).toBe(patches.length);
@@ -201,7 +275,11 @@ describe('chunked upload faults: PATCH is not idempotent, so the client reads th
   });
 
   it('500 on every PATCH: fails cleanly and boundedly, cancels the session, commits nothing', async () => {
-    const { repo, bytes, desc, err } = await chunkedPush('patch500-always', { kind: 'status', status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' }, 100);
+    const { repo, bytes, desc, err } = await chunkedPush(
+      'patch500-always',
+      { kind: 'status', status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' },
+      100,
+    );
     expect(isOrasError(err), String(err)).toBe(true);
     expect((err as { status?: number }).status).toBe(500);
     const reqs = uploadRequests(repo);
@@ -220,9 +298,16 @@ describe('monolithic upload faults', () => {
     const repo = repoVia(c, 'put500');
     const bytes = blob(300_000);
     const desc = descOf(bytes, MediaType.ImageLayer);
-    proxy.addFault({ method: 'PUT', path: new RegExp(`/v2/${repo.repository}/blobs/uploads/`), fault: { kind: 'status', status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' } });
+    proxy.addFault({
+      method: 'PUT',
+      path: new RegExp(`/v2/${repo.repository}/blobs/uploads/`),
+      fault: { kind: 'status', status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' },
+    });
     const { Readable } = await import('node:stream');
-    const err = await repo.push(desc, Readable.from([bytes])).then(() => undefined, (e: unknown) => e);
+    const err = await repo.push(desc, Readable.from([bytes])).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isOrasError(err), String(err)).toBe(true);
     expect(await repo.exists(desc)).toBe(false);
     await repo.push(desc, bytes);
@@ -236,9 +321,15 @@ describe('monolithic upload: replayable bodies', () => {
     const repo = repoVia(c, 'put-reset');
     const bytes = blob(200_000);
     const desc = descOf(bytes);
-    proxy.addFault({ method: 'PUT', path: new RegExp(`/v2/${repo.repository}/blobs/uploads/`), fault: { kind: 'reset' } });
+    proxy.addFault({
+      method: 'PUT',
+      path: new RegExp(`/v2/${repo.repository}/blobs/uploads/`),
+      fault: { kind: 'reset' },
+    });
     await repo.push(desc, bytes);
-    expect(proxy.requests.filter((r) => r.method === 'PUT' && r.url.startsWith(`/v2/${repo.repository}/blobs/uploads/`))).toHaveLength(2);
+    expect(
+      proxy.requests.filter((r) => r.method === 'PUT' && r.url.startsWith(`/v2/${repo.repository}/blobs/uploads/`)),
+    ).toHaveLength(2);
     expect((await collect(await repo.fetch(desc))).equals(bytes)).toBe(true);
   });
 
@@ -247,8 +338,15 @@ describe('monolithic upload: replayable bodies', () => {
     const repo = repoVia(c, 'put-500-committed');
     const bytes = blob(200_000);
     const desc = descOf(bytes);
-    proxy.addFault({ method: 'PUT', path: new RegExp(`/v2/${repo.repository}/blobs/uploads/`), fault: { kind: 'status-after-forward', status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' } });
-    const err = await repo.push(desc, bytes).then(() => undefined, (e: unknown) => e);
+    proxy.addFault({
+      method: 'PUT',
+      path: new RegExp(`/v2/${repo.repository}/blobs/uploads/`),
+      fault: { kind: 'status-after-forward', status: 500, body: '{"errors":[{"code":"UNKNOWN"}]}' },
+    });
+    const err = await repo.push(desc, bytes).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeUndefined();
     expect((await collect(await repo.fetch(desc))).equals(bytes)).toBe(true);
   });

@@ -27,14 +27,23 @@ import { encodeManifest } from '../../src/oci/manifest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
 import { Repository, type RepositoryOptions } from '../../src/registry/repository.js';
-import { endless, startHostileRegistry, startRecordingServer, type HostileRegistry } from '../harness/hostile-registry.js';
+import {
+  endless,
+  startHostileRegistry,
+  startRecordingServer,
+  type HostileRegistry,
+} from '../harness/hostile-registry.js';
 
 let reg: HostileRegistry;
 const clients: RegistryClient[] = [];
 const dirs: string[] = [];
 
 function repo(options: RepositoryOptions = {}, clientOptions: RegistryClientOptions = {}, registry = reg): Repository {
-  const client = new RegistryClient({ plainHttp: true, retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 }, ...clientOptions });
+  const client = new RegistryClient({
+    plainHttp: true,
+    retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
+    ...clientOptions,
+  });
   clients.push(client);
   return new Repository({ reference: { registry: registry.host, repository: 'hostile/app' }, client, ...options });
 }
@@ -54,7 +63,10 @@ async function everything(dir: string): Promise<string[]> {
 /** Pulls `tag` and returns the error plus what ended up under the parent directory. */
 async function attempt(tag: string, r: Repository = repo()): Promise<{ err: unknown; left: string[] }> {
   const { parent, out } = await outDir();
-  const err = await pullArtifact(r, tag, out).then(() => undefined, (e: unknown) => e);
+  const err = await pullArtifact(r, tag, out).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   const left = await everything(parent);
   return { err, left };
 }
@@ -122,7 +134,11 @@ describe('hostile blob bodies (pull writes nothing)', () => {
     const digest = manifest.layers[0]!.digest;
     reg.intercept = (_req, res, route) => {
       if (route.kind !== 'blob' || route.reference !== digest) return false;
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(data.length), 'docker-content-digest': digestOf('something else') });
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(data.length),
+        'docker-content-digest': digestOf('something else'),
+      });
       res.end(data);
       return true;
     };
@@ -151,20 +167,33 @@ describe('copy (oras cp / backup) from a hostile registry into an OCI layout', (
   it('a flipped byte in one layer: nothing unverified lands in the layout and the root is not tagged', async () => {
     const good = Buffer.alloc(50_000, 1);
     const data = Buffer.alloc(80_000, 2);
-    const { manifest } = reg.addArtifact([{ data: good, title: 'good.bin' }, { data, title: 'bad.bin' }], 'copy-flip');
+    const { manifest } = reg.addArtifact(
+      [
+        { data: good, title: 'good.bin' },
+        { data, title: 'bad.bin' },
+      ],
+      'copy-flip',
+    );
     const bad = Buffer.from(data);
     bad[40_000] = (bad[40_000] ?? 0) ^ 0x80;
     reg.blobs.set(manifest.layers[1]!.digest, bad);
     const { parent } = await outDir();
     const layoutDir = path.join(parent, 'layout');
     const dst = await OciLayoutStore.open(layoutDir, { create: true });
-    const err = await copy(repo(), 'copy-flip', dst, 'copy-flip').then(() => undefined, (e: unknown) => e);
+    const err = await copy(repo(), 'copy-flip', dst, 'copy-flip').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
     // every blob in the layout is verified; the bad one is absent; no tag was written
     const blobDir = path.join(layoutDir, 'blobs', 'sha256');
     const names = await readdir(blobDir).catch(() => [] as string[]);
     for (const n of names.filter((x) => /^[0-9a-f]{64}$/.test(x))) {
-      expect(createHash('sha256').update(await readFile(path.join(blobDir, n))).digest('hex')).toBe(n);
+      expect(
+        createHash('sha256')
+          .update(await readFile(path.join(blobDir, n)))
+          .digest('hex'),
+      ).toBe(n);
     }
     expect(names).not.toContain(manifest.layers[1]!.digest.slice(7));
     const index = JSON.parse(await readFile(path.join(layoutDir, 'index.json'), 'utf8')) as { manifests: unknown[] };
@@ -197,7 +226,10 @@ describe('hostile manifests', () => {
   });
 
   it('maxManifestBytes lowers the cap (clear error naming the option); the default accepts the same manifest', async () => {
-    const { bytes } = reg.addArtifact(Array.from({ length: 20 }, (_, i) => ({ data: Buffer.from(`f${i}`), title: `f${i}.txt` })), 'big-ish');
+    const { bytes } = reg.addArtifact(
+      Array.from({ length: 20 }, (_, i) => ({ data: Buffer.from(`f${i}`), title: `f${i}.txt` })),
+      'big-ish',
+    );
     expect(bytes.length).toBeGreaterThan(2048);
     const small = await attempt('big-ish', repo({ maxManifestBytes: 2048 }));
     expectRefused(small, 'ERR_ORAS_MANIFEST_TOO_LARGE');
@@ -229,7 +261,12 @@ describe('hostile manifests', () => {
 
   it('a manifest whose config digest is malformed is refused (INVALID_DIGEST)', async () => {
     const layer = reg.addBlob(Buffer.from('x'), MediaType.ImageLayer, { 'org.opencontainers.image.title': 'x.txt' });
-    const bytes = encodeManifest({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.Empty, digest: 'sha256:../x', size: 2 }, layers: [layer] });
+    const bytes = encodeManifest({
+      schemaVersion: 2,
+      mediaType: MediaType.ImageManifest,
+      config: { mediaType: MediaType.Empty, digest: 'sha256:../x', size: 2 },
+      layers: [layer],
+    });
     reg.addManifest(bytes, MediaType.ImageManifest, 'bad-config');
     const r = await attempt('bad-config');
     expect(['ERR_ORAS_INVALID_DIGEST', 'ERR_ORAS_INVALID_MANIFEST']).toContain((r.err as { code?: string }).code);
@@ -255,9 +292,16 @@ describe('credentials never leave the registry origin', () => {
         return true;
       };
       const debug: string[] = [];
-      const r = repo({}, { credentials: async () => ({ username: 'alice', password: canary }), onDebug: (l) => debug.push(l) }, authed);
+      const r = repo(
+        {},
+        { credentials: async () => ({ username: 'alice', password: canary }), onDebug: (l) => debug.push(l) },
+        authed,
+      );
       const { parent, out } = await outDir();
-      const err = await pullArtifact(r, 'redir', out).then(() => undefined, (e: unknown) => e);
+      const err = await pullArtifact(r, 'redir', out).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toMatchObject({ code: 'ERR_ORAS_CROSS_ORIGIN' });
       expect((await everything(parent)).filter((p) => p !== 'out')).toEqual([]);
       // the registry did get credentials; the foreign host never did
@@ -301,7 +345,12 @@ describe('hostile upload Locations', () => {
         };
         const bytes = Buffer.from('upload me');
         // a short connect timeout: if the defence ever regresses, the test fails fast
-        const err = await repo({}, { timeouts: { connect: 200 } }).push({ mediaType: MediaType.ImageLayer, digest: digestOf(bytes), size: bytes.length }, bytes).then(() => undefined, (e: unknown) => e);
+        const err = await repo({}, { timeouts: { connect: 200 } })
+          .push({ mediaType: MediaType.ImageLayer, digest: digestOf(bytes), size: bytes.length }, bytes)
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
         expect(err).toMatchObject({ code: 'ERR_ORAS_INSECURE' });
         expect(foreign.requests).toEqual([]);
       } finally {
@@ -320,11 +369,27 @@ describe('a registry that echoes the credentials back', () => {
       authed.intercept = (req, res, route) => {
         if (route.kind !== 'manifest') return false;
         res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_INVALID', message: `rejected Authorization: ${String(req.headers.authorization)}`, detail: { password: canary, header: b64 } }] }));
+        res.end(
+          JSON.stringify({
+            errors: [
+              {
+                code: 'MANIFEST_INVALID',
+                message: `rejected Authorization: ${String(req.headers.authorization)}`,
+                detail: { password: canary, header: b64 },
+              },
+            ],
+          }),
+        );
         return true;
       };
       const r = repo({}, { credentials: async () => ({ username: 'alice', password: canary }) }, authed);
-      return { err: await r.fetchManifest('v1').then(() => undefined, (e: unknown) => e), canary };
+      return {
+        err: await r.fetchManifest('v1').then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+        canary,
+      };
     } finally {
       await authed.close();
     }
@@ -356,13 +421,22 @@ describe('endless auth and listing endpoints', () => {
     try {
       bearer.intercept = (req, res) => {
         if (req.headers.authorization !== undefined) return false;
-        res.writeHead(401, { 'www-authenticate': `Bearer realm="${token.url}/token",service="hostile",scope="repository:hostile/app:pull"` });
+        res.writeHead(401, {
+          'www-authenticate': `Bearer realm="${token.url}/token",service="hostile",scope="repository:hostile/app:pull"`,
+        });
         res.end();
         return true;
       };
       bearer.addArtifact([{ data: Buffer.from('x'), title: 'x' }], 'v1');
-      const r = repo({}, { credentials: async () => ({ username: 'u', password: 'p' }), maxTokenBodyBytes: 64 * 1024 }, bearer);
-      const err = await r.resolve('v1').then(() => undefined, (e: unknown) => e);
+      const r = repo(
+        {},
+        { credentials: async () => ({ username: 'u', password: 'p' }), maxTokenBodyBytes: 64 * 1024 },
+        bearer,
+      );
+      const err = await r.resolve('v1').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toMatchObject({ code: 'ERR_ORAS_BODY_TOO_LARGE' });
       expect((err as Error).message).toMatch(/more than 65536 bytes/);
       expect(counter.sent).toBeLessThan(32 * 1024 * 1024);
@@ -387,7 +461,10 @@ describe('endless auth and listing endpoints', () => {
       };
       bearer.addArtifact([{ data: Buffer.from('x'), title: 'x' }], 'v1');
       const r = repo({}, { timeouts: { idle: 200 } }, bearer);
-      const err = await r.resolve('v1').then(() => undefined, (e: unknown) => e);
+      const err = await r.resolve('v1').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       return { err, tokenRequests: token.requests.length };
     } finally {
       await bearer.close();
@@ -421,7 +498,10 @@ describe('endless auth and listing endpoints', () => {
     const tags: string[] = [];
     const err = await (async () => {
       for await (const t of repo().tags()) tags.push(t);
-    })().then(() => undefined, (e: unknown) => e);
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_ORAS_BODY_TOO_LARGE' });
     expect((err as { hint?: string }).hint).toMatch(/maxPageBytes/);
     expect(tags).toEqual([]);
@@ -445,7 +525,10 @@ describe('endless auth and listing endpoints', () => {
       }
       return out;
     };
-    expect(await list(1024)).toMatchObject({ code: 'ERR_ORAS_BODY_TOO_LARGE', message: expect.stringMatching(/1024-byte limit/) });
+    expect(await list(1024)).toMatchObject({
+      code: 'ERR_ORAS_BODY_TOO_LARGE',
+      message: expect.stringMatching(/1024-byte limit/),
+    });
     expect(await list(page.length)).toHaveLength(500);
   });
 
@@ -457,11 +540,19 @@ describe('endless auth and listing endpoints', () => {
       pages++;
       // "never" ends: a next link on every page (up to 50, so that a client without a page cap
       // finishes instead of hanging the test)
-      res.writeHead(200, { 'content-type': MediaType.ImageIndex, ...(pages < 50 ? { link: `</v2/hostile/app/referrers/${desc.digest}?page=${pages}>; rel="next"` } : {}) });
+      res.writeHead(200, {
+        'content-type': MediaType.ImageIndex,
+        ...(pages < 50 ? { link: `</v2/hostile/app/referrers/${desc.digest}?page=${pages}>; rel="next"` } : {}),
+      });
       res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] }));
       return true;
     };
-    const err = await repo({ maxTagPages: 7, referrersApi: 'always' }).referrers(desc).then(() => undefined, (e: unknown) => e);
+    const err = await repo({ maxTagPages: 7, referrersApi: 'always' })
+      .referrers(desc)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toMatchObject({ code: 'ERR_ORAS_TOO_MANY_PAGES' });
     expect((err as { hint?: string }).hint).toMatch(/maxTagPages/);
     expect(pages).toBe(7);
@@ -470,7 +561,14 @@ describe('endless auth and listing endpoints', () => {
   it('extendedCopy terminates on a referrers graph with a cycle (A → B → A) served over HTTP', async () => {
     const a = reg.addArtifact([{ data: Buffer.from('a'), title: 'a' }], 'cycle-a');
     const cfg = reg.addBlob(Buffer.from('{}'), MediaType.Empty);
-    const bBytes = encodeManifest({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.test.sig', config: cfg, layers: [cfg], subject: a.desc });
+    const bBytes = encodeManifest({
+      schemaVersion: 2,
+      mediaType: MediaType.ImageManifest,
+      artifactType: 'application/vnd.test.sig',
+      config: cfg,
+      layers: [cfg],
+      subject: a.desc,
+    });
     const b = reg.addManifest(bBytes, MediaType.ImageManifest);
     const listings = new Map<string, unknown[]>([
       [a.desc.digest, [{ ...b, artifactType: 'application/vnd.test.sig' }]],
@@ -481,7 +579,13 @@ describe('endless auth and listing endpoints', () => {
       if (route.kind !== 'referrers') return false;
       calls++;
       res.writeHead(200, { 'content-type': MediaType.ImageIndex });
-      res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: listings.get(route.reference ?? '') ?? [] }));
+      res.end(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ImageIndex,
+          manifests: listings.get(route.reference ?? '') ?? [],
+        }),
+      );
       return true;
     };
     const dst = new MemoryStore();

@@ -32,7 +32,10 @@ const sha = (s: string): string => `sha256:${createHash('sha256').update(s).dige
 async function publishFrom(dir: string, ref: string, tags: string[], files: Record<string, string>): Promise<string> {
   await rm(dir, { recursive: true, force: true });
   await writeTree(dir, files);
-  await writeFile(join(dir, 'artifacts.yaml'), `publish:\n  app:\n    ref: ${ref}\n    tags: [${tags.join(', ')}]\n    files:\n      - model.bin\n      - assets\n`);
+  await writeFile(
+    join(dir, 'artifacts.yaml'),
+    `publish:\n  app:\n    ref: ${ref}\n    tags: [${tags.join(', ')}]\n    files:\n      - model.bin\n      - assets\n`,
+  );
   return (await publish({ projectDir: dir, targetFactory: factory })).published[0]!.digest;
 }
 
@@ -62,9 +65,16 @@ beforeAll(async () => {
   evil = await startRegistry({ mode: 'plain' });
   root = await mkdtemp(join(tmpdir(), 'oras-lock-trust-'));
   repo = uniqueRepo('trust/app');
-  await publishFrom(join(root, 'pubOld'), `${good.host}/${repo}`, ['1.0.0'], { ...GOOD_FILES, 'model.bin': 'good-weights-v1-VULNERABLE' });
+  await publishFrom(join(root, 'pubOld'), `${good.host}/${repo}`, ['1.0.0'], {
+    ...GOOD_FILES,
+    'model.bin': 'good-weights-v1-VULNERABLE',
+  });
   await publishFrom(join(root, 'pubGood'), `${good.host}/${repo}`, ['2.0.0'], GOOD_FILES);
-  await publishFrom(join(root, 'pubEvil'), `${evil.host}/${repo}`, ['2.0.0'], { 'model.bin': 'EVIL', 'assets/a.txt': 'EVIL\n', 'assets/nested/b.txt': 'EVIL\n' });
+  await publishFrom(join(root, 'pubEvil'), `${evil.host}/${repo}`, ['2.0.0'], {
+    'model.bin': 'EVIL',
+    'assets/a.txt': 'EVIL\n',
+    'assets/nested/b.txt': 'EVIL\n',
+  });
 }, 120_000);
 afterAll(async () => {
   await good?.stop();
@@ -78,7 +88,10 @@ describe('issue 10 item 1: the lock is bound to artifacts.yaml (redirect to anot
     // The attacker's lock: resolved against the evil registry, with the specifier edited to read like artifacts.yaml.
     const evilProject = await project(`${evil.host}/${repo}:2.0.0`);
     await install({ projectDir: evilProject, targetFactory: factory, cacheDir: join(root, 'cache-attacker'), env });
-    const evilLock = (await readFile(join(evilProject, 'artifacts.lock'), 'utf8')).replace(`ref: ${evil.host}/${repo}:2.0.0`, `ref: ${good.host}/${repo}:2.0.0`);
+    const evilLock = (await readFile(join(evilProject, 'artifacts.lock'), 'utf8')).replace(
+      `ref: ${evil.host}/${repo}:2.0.0`,
+      `ref: ${good.host}/${repo}:2.0.0`,
+    );
     expect(evilLock).toContain(`resolved: ${evil.host}/`);
 
     const victim = await project(`${good.host}/${repo}:2.0.0`, evilLock);
@@ -102,9 +115,13 @@ describe('issue 10 item 1: the lock is bound to artifacts.yaml (redirect to anot
 
     const rec = recorder();
     await install({ projectDir: victim, targetFactory: factory, cacheDir, env, onEvent: rec.onEvent });
-    expect(rec.events).toContainEqual(expect.objectContaining({ type: 'lock-entry-rejected', dependency: 'app', action: 're-resolve' }));
+    expect(rec.events).toContainEqual(
+      expect.objectContaining({ type: 'lock-entry-rejected', dependency: 'app', action: 're-resolve' }),
+    );
     expect(await readFile(join(victim, 'vendor/app/model.bin'), 'utf8')).toBe(GOOD_FILES['model.bin']);
-    expect((await readLockfile(victim))!.dependencies.app!.resolved.startsWith(`${good.host}/${repo}:2.0.0@`)).toBe(true);
+    expect((await readLockfile(victim))!.dependencies.app!.resolved.startsWith(`${good.host}/${repo}:2.0.0@`)).toBe(
+      true,
+    );
     expect((await verify({ projectDir: victim, targetFactory: factory, cacheDir, env })).ok).toBe(true);
   });
 });
@@ -122,19 +139,27 @@ describe('issue 10 item 2: file entries are bound to the locked manifest', () =>
   it('a plain layer swapped for an older blob of the same repository is refused by frozen install and verify', async () => {
     const newDigest = sha(GOOD_FILES['model.bin']);
     expect(goodLock).toContain(`digest: ${newDigest}`);
-    const downgraded = goodLock
-      .replace(`digest: ${newDigest}\n        size: ${GOOD_FILES['model.bin'].length}`, `digest: ${oldModelDigest}\n        size: ${'good-weights-v1-VULNERABLE'.length}`);
+    const downgraded = goodLock.replace(
+      `digest: ${newDigest}\n        size: ${GOOD_FILES['model.bin'].length}`,
+      `digest: ${oldModelDigest}\n        size: ${'good-weights-v1-VULNERABLE'.length}`,
+    );
     expect(downgraded).not.toBe(goodLock);
     const cacheDir = join(root, 'cache-downgrade');
     const victim = await project(`${good.host}/${repo}:2.0.0`, downgraded);
-    expect(await code(install({ projectDir: victim, targetFactory: factory, cacheDir, env, frozenLockfile: true }))).toBe('ERR_ORAS_LOCK_MISMATCH');
+    expect(
+      await code(install({ projectDir: victim, targetFactory: factory, cacheDir, env, frozenLockfile: true })),
+    ).toBe('ERR_ORAS_LOCK_MISMATCH');
     expect((await readdir(victim)).filter((f) => f !== '.oras').sort()).toEqual(['artifacts.lock', 'artifacts.yaml']);
     const report = await verify({ projectDir: victim, targetFactory: factory, cacheDir, env });
-    expect(report.lockMismatch).toEqual([expect.objectContaining({ dependency: 'app', message: expect.stringContaining('model.bin') })]);
+    expect(report.lockMismatch).toEqual([
+      expect.objectContaining({ dependency: 'app', message: expect.stringContaining('model.bin') }),
+    ]);
     // A plain install re-derives the files from the locked manifest (same version, its own bytes).
     const rec = recorder();
     await install({ projectDir: victim, targetFactory: factory, cacheDir, env, onEvent: rec.onEvent });
-    expect(rec.events).toContainEqual(expect.objectContaining({ type: 'lock-entry-rejected', dependency: 'app', action: 're-derive' }));
+    expect(rec.events).toContainEqual(
+      expect.objectContaining({ type: 'lock-entry-rejected', dependency: 'app', action: 're-derive' }),
+    );
     expect(await readFile(join(victim, 'vendor/app/model.bin'), 'utf8')).toBe(GOOD_FILES['model.bin']);
   });
 
@@ -143,7 +168,17 @@ describe('issue 10 item 2: file entries are bound to the locked manifest', () =>
     const line = goodLock.split('\n').find((l) => l.includes(`digest: ${aDigest}`))!;
     const extra = goodLock.replace(line, `${line}\n${line.replace('path: a.txt', 'path: zz-extra.txt')}`);
     const victim = await project(`${good.host}/${repo}:2.0.0`, extra);
-    expect(await code(install({ projectDir: victim, targetFactory: factory, cacheDir: join(root, 'cache-extra'), env, frozenLockfile: true }))).toBe('ERR_ORAS_LOCK_MISMATCH');
+    expect(
+      await code(
+        install({
+          projectDir: victim,
+          targetFactory: factory,
+          cacheDir: join(root, 'cache-extra'),
+          env,
+          frozenLockfile: true,
+        }),
+      ),
+    ).toBe('ERR_ORAS_LOCK_MISMATCH');
   });
 });
 
@@ -159,8 +194,13 @@ describe('issue 10 item 5: cache trust', () => {
     // and any listing blob it names) so that they agree with the poisoned bytes.
     await writeFile(join(tree, 'a.txt'), 'POISON\n');
     const poisoned = { path: 'a.txt', digest: sha('POISON\n'), size: 7 };
-    const marker = JSON.parse(await readFile(`${tree}.json`, 'utf8')) as { layer: string; files?: { path: string }[]; listing?: string };
-    if (marker.files !== undefined) marker.files = marker.files.map((f) => (f.path === 'a.txt' ? { ...f, ...poisoned } : f));
+    const marker = JSON.parse(await readFile(`${tree}.json`, 'utf8')) as {
+      layer: string;
+      files?: { path: string }[];
+      listing?: string;
+    };
+    if (marker.files !== undefined)
+      marker.files = marker.files.map((f) => (f.path === 'a.txt' ? { ...f, ...poisoned } : f));
     await writeFile(`${tree}.json`, JSON.stringify(marker));
     if (marker.listing !== undefined) {
       const blob = join(cacheDir, 'blobs', 'sha256', marker.listing.slice('sha256:'.length));
@@ -210,7 +250,10 @@ describe('issue 11 item 7: a lock diff proportional to what changed', () => {
     const cacheDir = join(root, 'cache-big');
     await install({ projectDir: dir, targetFactory: factory, cacheDir, env });
     const before = (await readFile(join(dir, 'artifacts.lock'), 'utf8')).split('\n');
-    await publishFrom(pub, `${good.host}/${bigRepo}`, ['1.0.1'], { ...files, 'assets/d7/f1007.json': '{"i":"changed"}\n' });
+    await publishFrom(pub, `${good.host}/${bigRepo}`, ['1.0.1'], {
+      ...files,
+      'assets/d7/f1007.json': '{"i":"changed"}\n',
+    });
     await update({ projectDir: dir, targetFactory: factory, cacheDir, env });
     const after = (await readFile(join(dir, 'artifacts.lock'), 'utf8')).split('\n');
     expect(after.length).toBe(before.length);

@@ -53,17 +53,40 @@ let n = 0;
 async function projectWith(text: string): Promise<string> {
   const dir = join(root, `p${++n}`);
   await mkdir(dir);
-  await writeFile(join(dir, 'artifacts.yaml'), 'dependencies:\n  app:\n    ref: "localhost:5000/acme/app:1.0.0"\n    path: vendor/app\n');
+  await writeFile(
+    join(dir, 'artifacts.yaml'),
+    'dependencies:\n  app:\n    ref: "localhost:5000/acme/app:1.0.0"\n    path: vendor/app\n',
+  );
   await writeFile(join(dir, 'artifacts.lock'), text);
   return dir;
 }
 
 describe('readLockfile refuses a tampered lockfile', () => {
   const fields: [string, (l: Lockfile, bad: string) => void][] = [
-    ['dependency digest', (l, bad) => { l.dependencies.app!.digest = bad; }],
-    ['file digest', (l, bad) => { l.dependencies.app!.files[0]!.digest = bad; }],
-    ['file layer', (l, bad) => { l.dependencies.app!.files[0]!.layer = bad; }],
-    ['resolved reference', (l, bad) => { l.dependencies.app!.resolved = `localhost:5000/acme/app@${bad}`; }],
+    [
+      'dependency digest',
+      (l, bad) => {
+        l.dependencies.app!.digest = bad;
+      },
+    ],
+    [
+      'file digest',
+      (l, bad) => {
+        l.dependencies.app!.files[0]!.digest = bad;
+      },
+    ],
+    [
+      'file layer',
+      (l, bad) => {
+        l.dependencies.app!.files[0]!.layer = bad;
+      },
+    ],
+    [
+      'resolved reference',
+      (l, bad) => {
+        l.dependencies.app!.resolved = `localhost:5000/acme/app@${bad}`;
+      },
+    ],
   ];
   for (const [field, mutate] of fields) {
     for (const [kind, bad] of BAD_DIGESTS) {
@@ -78,7 +101,17 @@ describe('readLockfile refuses a tampered lockfile', () => {
 
   // escaping paths, the project's own state, git hooks, and files outside the dependency's
   // directory (a tampered lock in a pull request must not plant a CI workflow or a git hook)
-  for (const p of ['../outside.bin', '/etc/passwd', 'vendor/../../x', 'C:\\x', '.oras/state.json', '.git/hooks/pre-commit', '.github/workflows/ci.yml', 'artifacts.yaml', 'vendor/other/a.bin']) {
+  for (const p of [
+    '../outside.bin',
+    '/etc/passwd',
+    'vendor/../../x',
+    'C:\\x',
+    '.oras/state.json',
+    '.git/hooks/pre-commit',
+    '.github/workflows/ci.yml',
+    'artifacts.yaml',
+    'vendor/other/a.bin',
+  ]) {
     it(`file path ${JSON.stringify(p)}`, async () => {
       const lock = good();
       lock.dependencies.app!.files[0]!.path = p;
@@ -92,8 +125,18 @@ describe('readLockfile refuses a tampered lockfile', () => {
     lock.dependencies.app!.files[0]!.digest = 'sha256:../../../etc/passwd';
     const dir = await projectWith(serializeLockfile(lock));
     let contacted = 0;
-    const err = await install({ projectDir: dir, cacheDir: join(dir, '..', `cache-${n}`), env: { CI: 'false' }, targetFactory: () => { contacted++; throw new Error('must not be called'); } })
-      .then(() => undefined, (e: unknown) => e);
+    const err = await install({
+      projectDir: dir,
+      cacheDir: join(dir, '..', `cache-${n}`),
+      env: { CI: 'false' },
+      targetFactory: () => {
+        contacted++;
+        throw new Error('must not be called');
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_ORAS_LOCKFILE' });
     expect(contacted).toBe(0);
     expect((await readdir(dir)).filter((e) => e !== '.oras').sort()).toEqual(['artifacts.lock', 'artifacts.yaml']);
@@ -116,7 +159,15 @@ describe('readLockfile refuses a tampered lockfile', () => {
             tag: '1.0.0',
             digest: desc.digest,
             mediaType: desc.mediaType,
-            files: [{ path: '.git/hooks/post-checkout', digest: layer.digest, size: layer.size, layer: layer.digest, mode: 0o755 }],
+            files: [
+              {
+                path: '.git/hooks/post-checkout',
+                digest: layer.digest,
+                size: layer.size,
+                layer: layer.digest,
+                mode: 0o755,
+              },
+            ],
           },
         },
         publish: {},
@@ -125,8 +176,16 @@ describe('readLockfile refuses a tampered lockfile', () => {
       await mkdir(join(dir, '.git', 'hooks'), { recursive: true });
       await writeFile(join(dir, 'artifacts.yaml'), `dependencies:\n  app:\n    ref: "${ref}"\n    path: vendor/app\n`);
       await writeFile(join(dir, 'artifacts.lock'), serializeLockfile(lock));
-      const err = await install({ projectDir: dir, cacheDir: join(root, `cache-hook-${n}`), frozenLockfile: true, env: { CI: 'true' }, targetFactory: (r) => new Repository({ reference: r, client }) })
-        .then(() => undefined, (e: unknown) => e);
+      const err = await install({
+        projectDir: dir,
+        cacheDir: join(root, `cache-hook-${n}`),
+        frozenLockfile: true,
+        env: { CI: 'true' },
+        targetFactory: (r) => new Repository({ reference: r, client }),
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toMatchObject({ code: 'ERR_ORAS_LOCKFILE' });
       expect(await readdir(join(dir, '.git', 'hooks'))).toEqual([]);
     } finally {

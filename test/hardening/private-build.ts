@@ -18,7 +18,21 @@ export async function privateBuild(name: string): Promise<string> {
   const pkg = join(ROOT, 'node_modules', '.cache', 'oras-hardening', name);
   await rm(pkg, { recursive: true, force: true });
   await mkdir(pkg, { recursive: true });
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', join(pkg, 'dist'), '--sourceMap', 'false', '--declaration', 'false'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      join(ROOT, 'tsconfig.json'),
+      '--outDir',
+      join(pkg, 'dist'),
+      '--sourceMap',
+      'false',
+      '--declaration',
+      'false',
+    ],
+    { cwd: ROOT, encoding: 'utf8', timeout: 240_000 },
+  );
   if (!existsSync(join(pkg, 'dist', 'cli', 'main.js'))) throw new Error(`private build failed: ${r.stdout}${r.stderr}`);
   await symlink(join(ROOT, 'schemas'), join(pkg, 'schemas'));
   await symlink(join(ROOT, 'package.json'), join(pkg, 'package.json'));
@@ -27,5 +41,6 @@ export async function privateBuild(name: string): Promise<string> {
 
 /** Removes a private build made by {@link privateBuild}. */
 export async function removePrivateBuild(pkg: string | undefined): Promise<void> {
-  if (pkg !== undefined && pkg.includes(join('node_modules', '.cache', 'oras-hardening'))) await rm(pkg, { recursive: true, force: true });
+  if (pkg !== undefined && pkg.includes(join('node_modules', '.cache', 'oras-hardening')))
+    await rm(pkg, { recursive: true, force: true });
 }

@@ -42,21 +42,62 @@ export async function makeTlsMaterial(dir: string): Promise<TlsMaterial> {
   const csr = join(dir, 'server.csr');
   const certFile = join(dir, 'server.pem');
   const ext = join(dir, 'server.ext');
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', caFile,
-    '-days', '2', '-subj', '/CN=oras-ts test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', csr,
-    '-subj', '/CN=localhost'], dir);
-  await writeFile(ext, [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '',
-  ].join('\n'));
-  await openssl(['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-CAcreateserial',
-    '-out', certFile, '-days', '2', '-extfile', ext], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      caKey,
+      '-out',
+      caFile,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=oras-ts test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
+  await openssl(
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', '/CN=localhost'],
+    dir,
+  );
+  await writeFile(
+    ext,
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '',
+    ].join('\n'),
+  );
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      caFile,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-out',
+      certFile,
+      '-days',
+      '2',
+      '-extfile',
+      ext,
+    ],
+    dir,
+  );
   const certDir = join(dir, 'certs.d');
   await mkdir(certDir, { recursive: true });
   await copyFile(caFile, join(certDir, 'ca.crt'));
@@ -80,8 +121,24 @@ export async function makeSigningMaterial(dir: string): Promise<SigningMaterial>
   await mkdir(dir, { recursive: true });
   const keyFile = join(dir, 'token-signing.key');
   const certFile = join(dir, 'token-signing.pem');
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile,
-    '-days', '2', '-subj', '/CN=oras-ts test token issuer'], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=oras-ts test token issuer',
+    ],
+    dir,
+  );
   const keyPem = await readFile(keyFile, 'utf8');
   const certPem = await readFile(certFile, 'utf8');
   const certDerBase64 = pemBody(certPem);

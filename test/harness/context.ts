@@ -17,7 +17,11 @@ const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
  * → `push/basic-k3j9x0a1bq`.
  */
 export function uniqueRepo(prefix: string): string {
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9._/-]/g, '-').replace(/^[^a-z0-9]+/, '') || 'test';
+  const clean =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9._/-]/g, '-')
+      .replace(/^[^a-z0-9]+/, '') || 'test';
   const bytes = randomBytes(10);
   let suffix = '';
   for (const b of bytes) suffix += ALPHABET[b % ALPHABET.length];

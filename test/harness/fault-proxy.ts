@@ -13,7 +13,13 @@
  * const client = new RegistryClient({ plainHttp: true });           // talk to proxy.host
  * ```
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { closeTracked, listenTracked } from './tracked-server.js';
@@ -120,17 +126,32 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, rec: ProxiedRequest, dropRange: boolean, onResponse: (up: IncomingMessage) => void, onError: () => void): void => {
+  const forward = (
+    req: IncomingMessage,
+    rec: ProxiedRequest,
+    dropRange: boolean,
+    onResponse: (up: IncomingMessage) => void,
+    onError: () => void,
+  ): void => {
     const headers = { ...req.headers };
     if (dropRange) delete headers['range'];
-    const up = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, onResponse);
+    const up = httpRequest(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
+      onResponse,
+    );
     up.on('error', onError);
     req.pipe(up);
     void rec;
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    const rec: ProxiedRequest = { seq: ++seq, method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers }, at: performance.now() };
+    const rec: ProxiedRequest = {
+      seq: ++seq,
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: { ...req.headers },
+      at: performance.now(),
+    };
     requests.push(rec);
     const fault = take(req);
     if (fault !== undefined) rec.fault = fault.kind;
@@ -154,51 +175,57 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
       });
       return;
     }
-    forward(req, rec, fault?.kind === 'ignore-range', (up) => {
-      if (fault?.kind === 'status-after-forward') {
-        up.resume();
-        up.on('end', () => {
-          rec.status = fault.status;
-          res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
-          res.end(fault.body ?? '');
-        });
-        return;
-      }
-      rec.status = up.statusCode ?? 502;
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      if (fault?.kind === 'reset-after' || fault?.kind === 'truncate' || fault?.kind === 'stall-after') {
-        let sent = 0;
-        let cut = false;
-        up.on('data', (chunk: Buffer) => {
-          if (cut) return;
-          const room = fault.bytes - sent;
-          if (chunk.length >= room) {
-            cut = true;
-            if (room > 0) res.write(chunk.subarray(0, room));
-            sent += Math.max(0, room);
-            up.destroy();
-            const sock = res.socket;
-            if (fault.kind === 'reset-after') setImmediate(() => sock?.resetAndDestroy());
-            else if (fault.kind === 'truncate') setImmediate(() => sock?.end());
-            else {
-              const t = setTimeout(() => {
-                timers.delete(t);
-                sock?.destroy();
-              }, fault.stallMs);
-              timers.add(t);
+    forward(
+      req,
+      rec,
+      fault?.kind === 'ignore-range',
+      (up) => {
+        if (fault?.kind === 'status-after-forward') {
+          up.resume();
+          up.on('end', () => {
+            rec.status = fault.status;
+            res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
+            res.end(fault.body ?? '');
+          });
+          return;
+        }
+        rec.status = up.statusCode ?? 502;
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        if (fault?.kind === 'reset-after' || fault?.kind === 'truncate' || fault?.kind === 'stall-after') {
+          let sent = 0;
+          let cut = false;
+          up.on('data', (chunk: Buffer) => {
+            if (cut) return;
+            const room = fault.bytes - sent;
+            if (chunk.length >= room) {
+              cut = true;
+              if (room > 0) res.write(chunk.subarray(0, room));
+              sent += Math.max(0, room);
+              up.destroy();
+              const sock = res.socket;
+              if (fault.kind === 'reset-after') setImmediate(() => sock?.resetAndDestroy());
+              else if (fault.kind === 'truncate') setImmediate(() => sock?.end());
+              else {
+                const t = setTimeout(() => {
+                  timers.delete(t);
+                  sock?.destroy();
+                }, fault.stallMs);
+                timers.add(t);
+              }
+              return;
             }
-            return;
-          }
-          sent += chunk.length;
-          res.write(chunk);
-        });
-        up.on('end', () => {
-          if (!cut) res.end();
-        });
-        return;
-      }
-      up.pipe(res);
-    }, fail);
+            sent += chunk.length;
+            res.write(chunk);
+          });
+          up.on('end', () => {
+            if (!cut) res.end();
+          });
+          return;
+        }
+        up.pipe(res);
+      },
+      fail,
+    );
   };
 
   const server: Server = createServer(handler);

@@ -19,7 +19,14 @@ const MODES: RegistryMode[] = ['plain', 'basic', 'tls', 'token'];
 
 /** Strips process handles so the value survives vitest's provide() serialisation. */
 function toInfo(r: RunningRegistry): RegistryInfo {
-  const info: RegistryInfo = { mode: r.mode, host: r.host, url: r.url, users: r.users, storageDir: r.storageDir, logFile: r.logFile };
+  const info: RegistryInfo = {
+    mode: r.mode,
+    host: r.host,
+    url: r.url,
+    users: r.users,
+    storageDir: r.storageDir,
+    logFile: r.logFile,
+  };
   if (r.caFile !== undefined) info.caFile = r.caFile;
   if (r.certDir !== undefined) info.certDir = r.certDir;
   if (r.tokenRealm !== undefined) info.tokenRealm = r.tokenRealm;

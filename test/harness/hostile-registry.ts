@@ -127,11 +127,24 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
     addArtifact(layers, tag) {
       const config = reg.addBlob(Buffer.from('{}'), MediaType.Empty);
       const descs = layers.map((l) => {
-        const annotations = { ...(l.title !== undefined ? { 'org.opencontainers.image.title': l.title } : {}), ...(l.annotations ?? {}) };
-        const d = reg.addBlob(l.data, l.mediaType ?? MediaType.ImageLayer, Object.keys(annotations).length > 0 ? annotations : undefined);
+        const annotations = {
+          ...(l.title !== undefined ? { 'org.opencontainers.image.title': l.title } : {}),
+          ...(l.annotations ?? {}),
+        };
+        const d = reg.addBlob(
+          l.data,
+          l.mediaType ?? MediaType.ImageLayer,
+          Object.keys(annotations).length > 0 ? annotations : undefined,
+        );
         return { ...d, ...(l.descriptor ?? {}) };
       });
-      const manifest: ImageManifest = { schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.test.hostile', config, layers: descs };
+      const manifest: ImageManifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.ImageManifest,
+        artifactType: 'application/vnd.test.hostile',
+        config,
+        layers: descs,
+      };
       const bytes = encodeManifest(manifest);
       return { desc: reg.addManifest(bytes, MediaType.ImageManifest, tag), manifest, bytes };
     },
@@ -158,7 +171,11 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
       case 'manifest': {
         const m = manifests.get(r.reference ?? '');
         if (m === undefined) return notFound(res, 'MANIFEST_UNKNOWN');
-        res.writeHead(200, { 'content-type': m.mediaType, 'content-length': String(m.bytes.length), 'docker-content-digest': digestOf(m.bytes) });
+        res.writeHead(200, {
+          'content-type': m.mediaType,
+          'content-length': String(m.bytes.length),
+          'docker-content-digest': digestOf(m.bytes),
+        });
         res.end(head ? undefined : m.bytes);
         return;
       }
@@ -196,7 +213,9 @@ export interface RecordingServer {
 }
 
 /** Starts a {@link RecordingServer}. */
-export async function startRecordingServer(respond?: (req: IncomingMessage, res: ServerResponse) => void): Promise<RecordingServer> {
+export async function startRecordingServer(
+  respond?: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<RecordingServer> {
   const sockets = new Set<Socket>();
   const rec: RecordingServer = {
     host: '',
@@ -221,7 +240,12 @@ export async function startRecordingServer(respond?: (req: IncomingMessage, res:
  * counting the bytes it managed to send into `counter.sent`. Bounded by `maxBytes`
  * (default 256 MiB) so a broken client cannot make the test run forever.
  */
-export function endless(res: ServerResponse, counter: { sent: number } = { sent: 0 }, maxBytes = 256 * 1024 * 1024, fill = 0x20): void {
+export function endless(
+  res: ServerResponse,
+  counter: { sent: number } = { sent: 0 },
+  maxBytes = 256 * 1024 * 1024,
+  fill = 0x20,
+): void {
   const piece = Buffer.alloc(64 * 1024, fill);
   const pump = (): void => {
     while (!res.destroyed && counter.sent < maxBytes) {

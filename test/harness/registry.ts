@@ -63,7 +63,11 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const c of liveChildren) {
-      try { c.kill('SIGKILL'); } catch { /* already gone */ }
+      try {
+        c.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   });
 }
@@ -140,7 +144,9 @@ export async function startRegistry(opts: StartRegistryOptions): Promise<Running
       const service = 'oras-ts-test-registry';
       const issuer = 'oras-ts-test-token-issuer';
       tokenServer = await startTokenServer({
-        service, issuer, users,
+        service,
+        issuer,
+        users,
         keyPem: signing.keyPem,
         certDerBase64: signing.certDerBase64,
         ...(opts.tokenLifetimeSec !== undefined ? { tokenLifetimeSec: opts.tokenLifetimeSec } : {}),
@@ -168,7 +174,10 @@ export async function startRegistry(opts: StartRegistryOptions): Promise<Running
         let stopped = false;
         const running: RunningRegistry = {
           ...(info as RegistryInfo),
-          host, url, logFile, dir,
+          host,
+          url,
+          logFile,
+          dir,
           pid: child.pid ?? -1,
           ...(ts ? { tokenServer: ts } : {}),
           async stop() {
@@ -219,9 +228,16 @@ function readLog(logFile: string): string {
   }
 }
 
-async function waitUp(url: string, child: ChildProcess, ca: string | undefined, polls: number): Promise<'up' | 'exited' | 'timeout'> {
+async function waitUp(
+  url: string,
+  child: ChildProcess,
+  ca: string | undefined,
+  polls: number,
+): Promise<'up' | 'exited' | 'timeout'> {
   let exited = child.exitCode !== null || child.signalCode !== null;
-  const onExit = (): void => { exited = true; };
+  const onExit = (): void => {
+    exited = true;
+  };
   child.once('exit', onExit);
   child.once('error', onExit);
   const dispatcher = new Agent(ca ? { connect: { ca } } : {});
@@ -232,7 +248,9 @@ async function waitUp(url: string, child: ChildProcess, ca: string | undefined, 
         const res = await request(`${url}/v2/`, { dispatcher, headersTimeout: 2000, bodyTimeout: 2000 });
         await res.body.dump();
         if (res.statusCode === 200 || res.statusCode === 401) return 'up';
-      } catch { /* not listening yet */ }
+      } catch {
+        /* not listening yet */
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
     return exited ? 'exited' : 'timeout';
@@ -244,13 +262,32 @@ async function waitUp(url: string, child: ChildProcess, ca: string | undefined, 
 }
 
 async function killChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) { liveChildren.delete(child); return; }
+  if (child.exitCode !== null || child.signalCode !== null) {
+    liveChildren.delete(child);
+    return;
+  }
   await new Promise<void>((resolve) => {
     // SIGTERM, then SIGKILL after 3 s, then give up waiting after 5 s in total.
-    const t = setTimeout(() => { try { child.kill('SIGKILL'); } catch { /* gone */ } }, 3000);
+    const t = setTimeout(() => {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 3000);
     const giveUp = setTimeout(resolve, 5000);
-    child.once('exit', () => { clearTimeout(t); clearTimeout(giveUp); resolve(); });
-    try { child.kill('SIGTERM'); } catch { clearTimeout(t); clearTimeout(giveUp); resolve(); }
+    child.once('exit', () => {
+      clearTimeout(t);
+      clearTimeout(giveUp);
+      resolve();
+    });
+    try {
+      child.kill('SIGTERM');
+    } catch {
+      clearTimeout(t);
+      clearTimeout(giveUp);
+      resolve();
+    }
   });
   liveChildren.delete(child);
 }

@@ -24,15 +24,20 @@ export async function skopeo(args: string[], opts: SkopeoOptions = {}): Promise<
   const full = [...(opts.insecurePolicy === false ? [] : ['--insecure-policy']), ...args];
   const timeout = opts.timeoutMs ?? 60_000;
   return await new Promise<string>((resolve, reject) => {
-    execFile(SKOPEO_BIN, full, { timeout, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        const e = err as Error & { killed?: boolean };
-        const why = e.killed ? `timed out after ${timeout} ms` : e.message;
-        reject(new Error(`skopeo ${args[0] ?? ''} failed: ${why}\n${stderr}`));
-        return;
-      }
-      resolve(stdout);
-    });
+    execFile(
+      SKOPEO_BIN,
+      full,
+      { timeout, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const e = err as Error & { killed?: boolean };
+          const why = e.killed ? `timed out after ${timeout} ms` : e.message;
+          reject(new Error(`skopeo ${args[0] ?? ''} failed: ${why}\n${stderr}`));
+          return;
+        }
+        resolve(stdout);
+      },
+    );
   });
 }
 

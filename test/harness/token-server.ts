@@ -46,7 +46,11 @@ export interface RunningTokenServer {
   stop(): Promise<void>;
 }
 
-interface Access { type: string; name: string; actions: string[] }
+interface Access {
+  type: string;
+  name: string;
+  actions: string[];
+}
 
 const LOG_LIMIT = 1000;
 const MAX_BODY = 64 * 1024;
@@ -56,7 +60,15 @@ const PUSH_ACTIONS = new Set(['pull', 'push', 'delete', '*']);
 export async function startTokenServer(opts: TokenServerOptions): Promise<RunningTokenServer> {
   const lifetime = opts.tokenLifetimeSec ?? 300;
   const skew = opts.expSkewSec ?? 0;
-  const stats: TokenServerStats = { total: 0, get: 0, password: 0, refreshToken: 0, unauthorized: 0, badRequest: 0, log: [] };
+  const stats: TokenServerStats = {
+    total: 0,
+    get: 0,
+    password: 0,
+    refreshToken: 0,
+    unauthorized: 0,
+    badRequest: 0,
+    log: [],
+  };
   const refreshTokens = new Map<string, string>(); // refresh token → username
   let seq = 0;
 
@@ -84,8 +96,14 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<Runnin
     const now = Math.floor(Date.now() / 1000);
     const header = { typ: 'JWT', alg: 'RS256', x5c: [opts.certDerBase64] };
     const claims = {
-      iss: opts.issuer, sub: subject, aud: opts.service,
-      exp: now + lifetime + skew, nbf: now - 1, iat: now, jti: randomUUID(), access,
+      iss: opts.issuer,
+      sub: subject,
+      aud: opts.service,
+      exp: now + lifetime + skew,
+      nbf: now - 1,
+      iat: now,
+      jti: randomUUID(),
+      access,
     };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = sign('RSA-SHA256', Buffer.from(input), opts.keyPem).toString('base64url');
@@ -155,7 +173,11 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<Runnin
       const access = grant(user, scopes);
       const { token, issuedAt } = issue(user.username, access);
       const body: Record<string, unknown> = {
-        token, access_token: token, expires_in: lifetime, issued_at: issuedAt, scope: scopes.join(' '),
+        token,
+        access_token: token,
+        expires_in: lifetime,
+        issued_at: issuedAt,
+        scope: scopes.join(' '),
       };
       if (kind === 'refresh_token') body.refresh_token = form.get('refresh_token');
       else if (form.get('access_type') === 'offline') body.refresh_token = newRefresh(user.username);
@@ -207,7 +229,11 @@ export function parseScope(scope: string): Access | undefined {
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first <= 0 || last <= first) return undefined;
-  const actions = scope.slice(last + 1).split(',').map((a) => a.trim()).filter(Boolean);
+  const actions = scope
+    .slice(last + 1)
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions };
 }
 

@@ -16,7 +16,12 @@ function lockWith(values: { path?: string; tag?: string; ref?: string; include?:
     lockfileVersion: 2,
     dependencies: {
       dep: {
-        specifier: { ref: values.ref ?? 'localhost:5000/acme/z:^1.0.0', path: 'vendor/z', ...(values.include ? { include: values.include } : {}), unpack: false },
+        specifier: {
+          ref: values.ref ?? 'localhost:5000/acme/z:^1.0.0',
+          path: 'vendor/z',
+          ...(values.include ? { include: values.include } : {}),
+          unpack: false,
+        },
         resolved: `localhost:5000/acme/z:1.2.0@${D('a')}`,
         ...(values.tag !== undefined ? { tag: values.tag } : {}),
         digest: D('a'),
@@ -34,8 +39,44 @@ function lockWith(values: { path?: string; tag?: string; ref?: string; include?:
 
 describe('parseCanonicalYaml (fast reader of the canonical YAML subset)', () => {
   it('reads serialized lockfiles exactly like the yaml package, whatever the strings hold', () => {
-    const tricky = ['1.0', '1.0.0', '007', 'true', 'yes', 'null', '~', '', ' lead', 'trail ', 'a: b', 'a #b', '#x', '- x', '"q"', "it's", 'back\\slash',
-      'new\nline', 'tab\there', 'ünïcode', '0o17', '0x1F', '1e5', '.inf', '2024-01-01', '12:30', '@at', '*star', '&amp', '!bang', '%pct', '{a}', '[b]', 'x:', 'x: ', '<<'];
+    const tricky = [
+      '1.0',
+      '1.0.0',
+      '007',
+      'true',
+      'yes',
+      'null',
+      '~',
+      '',
+      ' lead',
+      'trail ',
+      'a: b',
+      'a #b',
+      '#x',
+      '- x',
+      '"q"',
+      "it's",
+      'back\\slash',
+      'new\nline',
+      'tab\there',
+      'ünïcode',
+      '0o17',
+      '0x1F',
+      '1e5',
+      '.inf',
+      '2024-01-01',
+      '12:30',
+      '@at',
+      '*star',
+      '&amp',
+      '!bang',
+      '%pct',
+      '{a}',
+      '[b]',
+      'x:',
+      'x: ',
+      '<<',
+    ];
     let fastHits = 0;
     for (const t of tricky) {
       for (const lock of [lockWith({ path: `d/${t}x` }), lockWith({ tag: t }), lockWith({ include: [t, `*${t}`] })]) {
@@ -48,7 +89,9 @@ describe('parseCanonicalYaml (fast reader of the canonical YAML subset)', () => 
       }
     }
     // The common case (plain refs, digests, tags like 1.2.0) must take the fast path.
-    expect(parseCanonicalYaml(serializeLockfile(lockWith({ tag: '1.2.0' })))).toEqual(full(serializeLockfile(lockWith({ tag: '1.2.0' }))));
+    expect(parseCanonicalYaml(serializeLockfile(lockWith({ tag: '1.2.0' })))).toEqual(
+      full(serializeLockfile(lockWith({ tag: '1.2.0' }))),
+    );
     expect(fastHits).toBeGreaterThan(tricky.length);
   });
 
@@ -82,7 +125,12 @@ describe('parseCanonicalYaml (fast reader of the canonical YAML subset)', () => 
       if (fast === undefined) continue;
       accepted++;
       let expected: unknown;
-      expect(() => { expected = full(text); }, JSON.stringify(text.slice(Math.max(0, at - 40), at + 40))).not.toThrow();
+      expect(
+        () => {
+          expected = full(text);
+        },
+        JSON.stringify(text.slice(Math.max(0, at - 40), at + 40)),
+      ).not.toThrow();
       expect(fast).toEqual(expected);
     }
     expect(accepted).toBeGreaterThan(50);
@@ -96,19 +144,49 @@ describe('parseCanonicalYaml (fast reader of the canonical YAML subset)', () => 
         sc.format = 'OCT';
         return sc;
       };
-      const body = stringify(value, (_key: unknown, v: unknown) => {
-        // A v2 layer file entry (first key `path`, has `size`): one flow-style line.
-        if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v)[0] !== 'path' || !('size' in v)) return v;
-        const map = new YAMLMap();
-        map.flow = true;
-        for (const [k, x] of Object.entries(v)) map.set(k, k === 'mode' ? octal(x as number) : x);
-        return map;
-      }, { lineWidth: 0, minContentWidth: 0, indent: 2, indentSeq: true, aliasDuplicateObjects: false });
+      const body = stringify(
+        value,
+        (_key: unknown, v: unknown) => {
+          // A v2 layer file entry (first key `path`, has `size`): one flow-style line.
+          if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v)[0] !== 'path' || !('size' in v))
+            return v;
+          const map = new YAMLMap();
+          map.flow = true;
+          for (const [k, x] of Object.entries(v)) map.set(k, k === 'mode' ? octal(x as number) : x);
+          return map;
+        },
+        { lineWidth: 0, minContentWidth: 0, indent: 2, indentSeq: true, aliasDuplicateObjects: false },
+      );
       return `${LOCKFILE_HEADER}\n${body}`;
     };
-    const strings = ['1.2.0', 'v1', 'a b', '~1.2', '^1.0.0', '>=1 <2', 'x:y', "it's", '.hidden', '$HOME', '(x)', 'a,b', 'a!b', '1.0', 'yes', 'a #b', 'a: b', '', 'ü'];
+    const strings = [
+      '1.2.0',
+      'v1',
+      'a b',
+      '~1.2',
+      '^1.0.0',
+      '>=1 <2',
+      'x:y',
+      "it's",
+      '.hidden',
+      '$HOME',
+      '(x)',
+      'a,b',
+      'a!b',
+      '1.0',
+      'yes',
+      'a #b',
+      'a: b',
+      '',
+      'ü',
+    ];
     for (const t of strings) {
-      for (const lock of [lockWith({ tag: t }), lockWith({ path: `${t}x` }), lockWith({ include: [t] }), lockWith({ ref: `localhost:5000/acme/z:${t}` })]) {
+      for (const lock of [
+        lockWith({ tag: t }),
+        lockWith({ path: `${t}x` }),
+        lockWith({ include: [t] }),
+        lockWith({ ref: `localhost:5000/acme/z:${t}` }),
+      ]) {
         const text = serializeLockfile(lock);
         expect(text, JSON.stringify(t)).toBe(reference(text));
         expect(full(text)).toEqual(full(reference(text)));
@@ -169,7 +247,12 @@ describe('parseCanonicalYaml (fast reader of the canonical YAML subset)', () => 
 
   it('parseManifestText takes the fast path for canonical artifacts.yaml and still validates', () => {
     const yaml = 'dependencies:\n  model:\n    ref: localhost:5000/acme/m:1.0.0\n    path: ./vendor/m/\n';
-    expect(parseManifestText(yaml)).toEqual({ dependencies: { model: { ref: 'localhost:5000/acme/m:1.0.0', path: 'vendor/m' } }, publish: {} });
-    expect(() => parseManifestText('dependencies:\n  model:\n    ref: localhost:5000/acme/m:1.0.0\n    path: /abs\n')).toThrow(/artifacts\.yaml:4:11/);
+    expect(parseManifestText(yaml)).toEqual({
+      dependencies: { model: { ref: 'localhost:5000/acme/m:1.0.0', path: 'vendor/m' } },
+      publish: {},
+    });
+    expect(() =>
+      parseManifestText('dependencies:\n  model:\n    ref: localhost:5000/acme/m:1.0.0\n    path: /abs\n'),
+    ).toThrow(/artifacts\.yaml:4:11/);
   });
 });

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
-import { preloadValidators, validateConfig, validateLockfile, validateManifest } from '../../src/project/spec/validate.js';
+import {
+  preloadValidators,
+  validateConfig,
+  validateLockfile,
+  validateManifest,
+} from '../../src/project/spec/validate.js';
 // @ts-expect-error plain ESM script without types
 import { generate, OUTPUT, TARGETS } from './gen-config-validator.mjs';
 
@@ -12,7 +17,9 @@ describe('precompiled oras config validator', () => {
 
   it('reports the same issues as a freshly compiled schema', () => {
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-    const fresh = ajv.compile(JSON.parse(readFileSync(new URL('../../schemas/oras-config.schema.json', import.meta.url), 'utf8')) as object);
+    const fresh = ajv.compile(
+      JSON.parse(readFileSync(new URL('../../schemas/oras-config.schema.json', import.meta.url), 'utf8')) as object,
+    );
     const docs: unknown[] = [
       {},
       { registries: { 'localhost:5000': { plainHttp: true, mirrors: ['a.example', 'a.example'] } } },
@@ -38,7 +45,10 @@ describe('precompiled oras config validator', () => {
   it('artifacts.yaml and artifacts.lock validators report the same verdicts as freshly compiled schemas', async () => {
     await preloadValidators();
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-    const compile = (n: string) => ajv.compile(JSON.parse(readFileSync(new URL(`../../schemas/${n}.schema.json`, import.meta.url), 'utf8')) as object);
+    const compile = (n: string) =>
+      ajv.compile(
+        JSON.parse(readFileSync(new URL(`../../schemas/${n}.schema.json`, import.meta.url), 'utf8')) as object,
+      );
     const manifests: unknown[] = [
       { dependencies: { a: { ref: 'r.example/a:1', path: 'deps/a' } } },
       { dependencies: { a: { ref: 3, path: 'deps/a', bogus: 1 } } },
@@ -48,8 +58,30 @@ describe('precompiled oras config validator', () => {
     for (const doc of manifests) expect(validateManifest(doc).issues.length === 0).toBe(fm(doc));
     const digest = `sha256:${'a'.repeat(64)}`;
     const locks: unknown[] = [
-      { lockfileVersion: 1, dependencies: { a: { specifier: { ref: 'r.example/a:1', path: 'deps/a' }, resolved: `r.example/a:1@${digest}`, digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', files: [{ path: 'deps/a/x', digest, size: 1, layer: digest }] } }, publish: {} },
-      { lockfileVersion: 1, dependencies: { a: { specifier: { ref: 'r.example/a:1', path: 'deps/a' }, resolved: 'x', digest: 'sha256:zz', files: [{ path: 'deps/a/x', size: -1 }] } } },
+      {
+        lockfileVersion: 1,
+        dependencies: {
+          a: {
+            specifier: { ref: 'r.example/a:1', path: 'deps/a' },
+            resolved: `r.example/a:1@${digest}`,
+            digest,
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            files: [{ path: 'deps/a/x', digest, size: 1, layer: digest }],
+          },
+        },
+        publish: {},
+      },
+      {
+        lockfileVersion: 1,
+        dependencies: {
+          a: {
+            specifier: { ref: 'r.example/a:1', path: 'deps/a' },
+            resolved: 'x',
+            digest: 'sha256:zz',
+            files: [{ path: 'deps/a/x', size: -1 }],
+          },
+        },
+      },
       { lockfileVersion: 1, dependencies: 'nope' },
     ];
     const fl = compile('artifacts-lock');

@@ -36,7 +36,9 @@ describe('tag vs range vs digest', () => {
     expect(parseDependencyRef(`localhost:5000/acme/m:v1@${D}`)).toMatchObject({ kind: 'digest', digest: D });
     expect(parseDependencyRef('localhost:5000/acme/m')).toMatchObject({ kind: 'tag', tag: 'latest' });
     expect(() => parseDependencyRef(`localhost:5000/acme/m:^1@${D}`)).toThrow(/cannot be combined with a digest/);
-    expect(() => parseDependencyRef('localhost:5000/acme/m:^1.x.y.z')).toThrow(/neither a valid tag nor a valid semver range/);
+    expect(() => parseDependencyRef('localhost:5000/acme/m:^1.x.y.z')).toThrow(
+      /neither a valid tag nor a valid semver range/,
+    );
     expect(() => parseDependencyRef('acme:^1')).toThrow(/invalid reference/);
     expect(() => parseDependencyRef('localhost:5000/Acme/m:^1')).toThrow(/repository component/);
   });

@@ -27,7 +27,13 @@ export const OUTPUT = TARGETS['oras-config'];
 /** The generated TypeScript source for one schema (deterministic for a given schema and ajv version). */
 export function generate(name = 'oras-config') {
   const schema = JSON.parse(readFileSync(new URL(`schemas/${name}.schema.json`, root), 'utf8'));
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true, code: { source: true, esm: true } });
+  const ajv = new Ajv({
+    allErrors: true,
+    verbose: true,
+    strict: true,
+    allowUnionTypes: true,
+    code: { source: true, esm: true },
+  });
   const validate = ajv.compile(schema);
   const code = (standalone.default ?? standalone)(ajv, validate);
   return [

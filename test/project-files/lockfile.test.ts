@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { isOrasError, type OrasError } from '../../src/errors.js';
-import { LOCKFILE_HEADER, parseLockfileText, readLockfile, serializeLockfile, writeLockfile } from '../../src/project/spec/lockfile.js';
+import {
+  LOCKFILE_HEADER,
+  parseLockfileText,
+  readLockfile,
+  serializeLockfile,
+  writeLockfile,
+} from '../../src/project/spec/lockfile.js';
 import type { Lockfile } from '../../src/project/types.js';
 
 const D = (c: string): string => `sha256:${c.repeat(64)}`;
@@ -44,7 +50,14 @@ function shuffled(): Lockfile {
   return {
     publish: s.publish,
     dependencies: {
-      alpha: { files: [], artifactType: 'application/vnd.acme.model.v1', mediaType: M, digest: D('e'), resolved: s.dependencies.alpha!.resolved, specifier: { unpack: false, path: 'vendor/a', ref: `localhost:5000/acme/a@${D('e')}` } },
+      alpha: {
+        files: [],
+        artifactType: 'application/vnd.acme.model.v1',
+        mediaType: M,
+        digest: D('e'),
+        resolved: s.dependencies.alpha!.resolved,
+        specifier: { unpack: false, path: 'vendor/a', ref: `localhost:5000/acme/a@${D('e')}` },
+      },
       zeta: { ...z, files: [...z.files].reverse() },
     },
     lockfileVersion: 2,
@@ -74,7 +87,9 @@ describe('serializeLockfile', () => {
     expect(a).not.toMatch(/\d{4}-\d{2}-\d{2}T/); // no timestamps
     // Fixed field order inside a dependency.
     const zeta = a.slice(a.indexOf('  zeta:'));
-    const order = ['specifier:', 'resolved:', 'tag:', 'digest:', 'mediaType:', 'layers:'].map((k) => zeta.indexOf(`    ${k}`));
+    const order = ['specifier:', 'resolved:', 'tag:', 'digest:', 'mediaType:', 'layers:'].map((k) =>
+      zeta.indexOf(`    ${k}`),
+    );
     expect(order).toEqual([...order].sort((x, y) => x - y));
   });
 
@@ -112,21 +127,34 @@ describe('parseLockfileText errors', () => {
   });
 
   test('missing and unknown fields, merge conflicts, empty file', () => {
-    const text = serializeLockfile(sample()).replace(/^ {4}mediaType: .*\n/m, '').replace('    tag: 1.2.0\n', '    tag: 1.2.0\n    extra: 1\n');
+    const text = serializeLockfile(sample())
+      .replace(/^ {4}mediaType: .*\n/m, '')
+      .replace('    tag: 1.2.0\n', '    tag: 1.2.0\n    extra: 1\n');
     const err = lockError(text);
     expect(err.message).toMatch(/dependencies\.alpha: missing required key 'mediaType'/);
     expect(err.message).toMatch(/dependencies\.zeta\.extra: unknown key 'extra'/);
-    expect(lockError(`<<<<<<< HEAD\n${serializeLockfile(sample())}=======\n>>>>>>> branch\n`).message).toMatch(/merge conflict markers/);
+    expect(lockError(`<<<<<<< HEAD\n${serializeLockfile(sample())}=======\n>>>>>>> branch\n`).message).toMatch(
+      /merge conflict markers/,
+    );
     expect(lockError('# nothing\n').message).toMatch(/is empty/);
   });
 
   test('file paths must stay inside the project and be unique', () => {
     const s = sample();
-    s.dependencies.alpha!.files = [{ path: '../etc/passwd', digest: D('1'), size: 1, layer: D('1') }, { path: 'vendor/z/a.bin', digest: D('1'), size: 1, layer: D('1') }];
+    s.dependencies.alpha!.files = [
+      { path: '../etc/passwd', digest: D('1'), size: 1, layer: D('1') },
+      { path: 'vendor/z/a.bin', digest: D('1'), size: 1, layer: D('1') },
+    ];
     const err = lockError(serializeLockfile(s));
-    expect(err.message).toMatch(/dependencies\.alpha\.layers\[\d\]\.path: "\.\.\/\.\.\/\.\.\/etc\/passwd" must be a relative path below its dependency's path/);
-    expect(err.message).toMatch(/dependencies\.alpha\.layers\[\d\]\.path: "\.\.\/etc\/passwd" escapes the project directory/);
-    expect(err.message).toMatch(/dependencies\.zeta\.layers\[\d\]\.files\[0\]\.path: file "vendor\/z\/a\.bin" is also installed by 'alpha'/);
+    expect(err.message).toMatch(
+      /dependencies\.alpha\.layers\[\d\]\.path: "\.\.\/\.\.\/\.\.\/etc\/passwd" must be a relative path below its dependency's path/,
+    );
+    expect(err.message).toMatch(
+      /dependencies\.alpha\.layers\[\d\]\.path: "\.\.\/etc\/passwd" escapes the project directory/,
+    );
+    expect(err.message).toMatch(
+      /dependencies\.zeta\.layers\[\d\]\.files\[0\]\.path: file "vendor\/z\/a\.bin" is also installed by 'alpha'/,
+    );
   });
 });
 

@@ -21,9 +21,20 @@ describe('resolver against the real plain registry (docker-registry 2.8.2)', () 
   async function push(content: string, tags: string[]): Promise<Descriptor> {
     await repo.push(EMPTY_DESCRIPTOR, EMPTY_JSON);
     const data = Buffer.from(content);
-    const layer: Descriptor = { mediaType: MediaType.DefaultLayer, digest: digestOf(data), size: data.length, annotations: { 'org.opencontainers.image.title': `${content}.txt` } };
+    const layer: Descriptor = {
+      mediaType: MediaType.DefaultLayer,
+      digest: digestOf(data),
+      size: data.length,
+      annotations: { 'org.opencontainers.image.title': `${content}.txt` },
+    };
     await repo.push(layer, data);
-    const manifest: ImageManifest = { schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.acme.test.v1', config: { ...EMPTY_DESCRIPTOR }, layers: [layer] };
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.ImageManifest,
+      artifactType: 'application/vnd.acme.test.v1',
+      config: { ...EMPTY_DESCRIPTOR },
+      layers: [layer],
+    };
     const bytes = Buffer.from(JSON.stringify(manifest));
     const desc: Descriptor = { mediaType: MediaType.ImageManifest, digest: digestOf(bytes), size: bytes.length };
     await repo.push(desc, bytes);
@@ -57,11 +68,17 @@ describe('resolver against the real plain registry (docker-registry 2.8.2)', () 
   });
 
   test('tag, digest pin, missing tag, unsatisfiable range', async () => {
-    expect((await resolveDependency('m', { ref: `${base}:latest`, path: 'm' }, ctx)).locked.digest).toBe(pushed['v2.0.0']!.digest);
+    expect((await resolveDependency('m', { ref: `${base}:latest`, path: 'm' }, ctx)).locked.digest).toBe(
+      pushed['v2.0.0']!.digest,
+    );
     const pin = await resolveDependency('m', { ref: `${base}@${pushed['1.0.0']!.digest}`, path: 'm' }, ctx);
     expect(pin.locked.resolved).toBe(`${base}@${pushed['1.0.0']!.digest}`);
-    await expect(resolveDependency('m', { ref: `${base}:9.9.9`, path: 'm' }, ctx)).rejects.toMatchObject({ code: 'ERR_ORAS_RESOLVE' });
-    await expect(resolveDependency('m', { ref: `${base}@sha256:${'0'.repeat(64)}`, path: 'm' }, ctx)).rejects.toMatchObject({ code: 'ERR_ORAS_RESOLVE' });
+    await expect(resolveDependency('m', { ref: `${base}:9.9.9`, path: 'm' }, ctx)).rejects.toMatchObject({
+      code: 'ERR_ORAS_RESOLVE',
+    });
+    await expect(
+      resolveDependency('m', { ref: `${base}@sha256:${'0'.repeat(64)}`, path: 'm' }, ctx),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_RESOLVE' });
     await expect(resolveDependency('m', { ref: `${base}:^5`, path: 'm' }, ctx)).rejects.toMatchObject({
       code: 'ERR_ORAS_RESOLVE',
       message: expect.stringContaining('nearest available: 1.2.0, 1.3.0-rc.1, v2.0.0'),
@@ -69,7 +86,10 @@ describe('resolver against the real plain registry (docker-registry 2.8.2)', () 
   });
 
   test('resolveAll and findOutdated over the registry', async () => {
-    const manifest = { dependencies: { a: { ref: `${base}:^1.0.0`, path: 'a' }, b: { ref: `${base}:latest`, path: 'b' } }, publish: {} };
+    const manifest = {
+      dependencies: { a: { ref: `${base}:^1.0.0`, path: 'a' }, b: { ref: `${base}:latest`, path: 'b' } },
+      publish: {},
+    };
     const r = await resolveAll(manifest, undefined, ctx);
     expect(r.resolved.a?.locked.tag).toBe('1.2.0');
     expect(r.resolved.b?.locked.digest).toBe(pushed['v2.0.0']!.digest);

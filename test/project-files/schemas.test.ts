@@ -6,7 +6,15 @@ import { describe, expect, test } from 'vitest';
 const dir = join(import.meta.dirname, '..', '..', 'schemas');
 const NAMES = ['artifacts.schema.json', 'artifacts-lock.schema.json', 'oras-config.schema.json'];
 
-type Schema = { description?: string; $ref?: string; properties?: Record<string, Schema>; definitions?: Record<string, Schema>; additionalProperties?: boolean | Schema; items?: Schema; type?: unknown };
+type Schema = {
+  description?: string;
+  $ref?: string;
+  properties?: Record<string, Schema>;
+  definitions?: Record<string, Schema>;
+  additionalProperties?: boolean | Schema;
+  items?: Schema;
+  type?: unknown;
+};
 
 /** Every `properties` entry in the schema, with a JSON-pointer-ish location. */
 function walk(s: Schema, at: string, out: [string, Schema][]): void {
@@ -35,7 +43,8 @@ describe('JSON schemas', () => {
     for (const [at, o] of objects) {
       const t = o.type;
       if (t === 'object' || (Array.isArray(t) && t.includes('object'))) {
-        if (o.properties !== undefined) expect(o.additionalProperties, `${name} ${at} must set additionalProperties: false`).toBe(false);
+        if (o.properties !== undefined)
+          expect(o.additionalProperties, `${name} ${at} must set additionalProperties: false`).toBe(false);
         else expect(o.additionalProperties, `${name} ${at} must constrain additionalProperties`).toBeTypeOf('object');
       }
     }

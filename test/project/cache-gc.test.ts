@@ -18,33 +18,88 @@ import { validateConfig } from '../../src/project/spec/validate.js';
 import type { LayoutIndex } from '../../src/content/layout-index.js';
 
 const d = (c: string): string => `sha256:${c.repeat(64)}`;
-const M1 = d('1'), M2 = d('2'), CFG = d('c'), L1 = d('a'), L2 = d('b'), ORPHAN = d('f');
+const M1 = d('1'),
+  M2 = d('2'),
+  CFG = d('c'),
+  L1 = d('a'),
+  L2 = d('b'),
+  ORPHAN = d('f');
 
 function inventory(): CacheInventory {
   const blob = (size: number, mtimeMs: number) => ({ size, mtimeMs, nlink: 1 });
   return {
-    blobs: new Map([[M1, blob(10, 100)], [M2, blob(10, 200)], [CFG, blob(2, 100)], [L1, blob(1000, 100)], [L2, blob(2000, 200)], [ORPHAN, blob(5, 50)]]),
+    blobs: new Map([
+      [M1, blob(10, 100)],
+      [M2, blob(10, 200)],
+      [CFG, blob(2, 100)],
+      [L1, blob(1000, 100)],
+      [L2, blob(2000, 200)],
+      [ORPHAN, blob(5, 50)],
+    ]),
     trees: new Map([[L1, { bytes: 3000, paths: [], mtimeMs: 100 }]]),
     index: {
       schemaVersion: 2,
       manifests: [
-        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: M1, size: 10, annotations: { [CACHE_LAST_USED]: '2026-01-01T00:00:10.000Z' } },
-        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: M2, size: 10, annotations: { [CACHE_LAST_USED]: '2026-01-01T00:00:05.000Z' } },
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: M1,
+          size: 10,
+          annotations: { [CACHE_LAST_USED]: '2026-01-01T00:00:10.000Z' },
+        },
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: M2,
+          size: 10,
+          annotations: { [CACHE_LAST_USED]: '2026-01-01T00:00:05.000Z' },
+        },
       ],
     },
   };
 }
-const children = new Map([[M1, [CFG, L1]], [M2, [CFG, L2]]]);
+const children = new Map([
+  [M1, [CFG, L1]],
+  [M2, [CFG, L2]],
+]);
 const none = (): LockNeeds => ({ blobs: new Set(), trees: new Set() });
 const total = 10 + 10 + 2 + 1000 + 2000 + 5 + 3000;
 
 describe('planPrune', () => {
   it.each([
-    { name: 'nothing protected: everything goes', needs: none(), opts: {}, blobs: [M1, M2, CFG, L1, L2, ORPHAN], trees: [L1] },
-    { name: 'M1 protected: its config, layer and tree stay', needs: { blobs: new Set([M1, CFG, L1]), trees: new Set([L1]) }, opts: {}, blobs: [M2, L2, ORPHAN], trees: [] },
-    { name: '--ci drops protected trees too', needs: { blobs: new Set([M1, CFG, L1]), trees: new Set([L1]) }, opts: { dropTrees: true }, blobs: [M2, L2, ORPHAN], trees: [L1] },
-    { name: '--max-size evicts LRU first (orphan, then M2, which used 5 s before M1); the shared config stays with M1', needs: none(), opts: { maxSize: total - 100 }, blobs: [ORPHAN, M2, L2], trees: [] },
-    { name: '--older-than keeps recently used units', needs: none(), opts: { olderThanMs: 6_000, now: Date.parse('2026-01-01T00:00:12.000Z') }, blobs: [ORPHAN, M2, L2], trees: [] },
+    {
+      name: 'nothing protected: everything goes',
+      needs: none(),
+      opts: {},
+      blobs: [M1, M2, CFG, L1, L2, ORPHAN],
+      trees: [L1],
+    },
+    {
+      name: 'M1 protected: its config, layer and tree stay',
+      needs: { blobs: new Set([M1, CFG, L1]), trees: new Set([L1]) },
+      opts: {},
+      blobs: [M2, L2, ORPHAN],
+      trees: [],
+    },
+    {
+      name: '--ci drops protected trees too',
+      needs: { blobs: new Set([M1, CFG, L1]), trees: new Set([L1]) },
+      opts: { dropTrees: true },
+      blobs: [M2, L2, ORPHAN],
+      trees: [L1],
+    },
+    {
+      name: '--max-size evicts LRU first (orphan, then M2, which used 5 s before M1); the shared config stays with M1',
+      needs: none(),
+      opts: { maxSize: total - 100 },
+      blobs: [ORPHAN, M2, L2],
+      trees: [],
+    },
+    {
+      name: '--older-than keeps recently used units',
+      needs: none(),
+      opts: { olderThanMs: 6_000, now: Date.parse('2026-01-01T00:00:12.000Z') },
+      blobs: [ORPHAN, M2, L2],
+      trees: [],
+    },
   ])('$name', ({ needs, opts, blobs, trees }) => {
     const plan = planPrune(inventory(), needs, children, opts);
     expect([...plan.blobs].sort()).toEqual([...blobs].sort());
@@ -70,7 +125,10 @@ describe('index.json records', () => {
     expect(applyCacheRecord(index, { desc: desc(M1), refName: 'localhost:5000/a/b:1.0', lastUsed: 't1' })).toBe(false);
     applyCacheRecord(index, { desc: desc(M2), refName: 'localhost:5000/a/b:1.0', lastUsed: 't2' });
     expect(index.manifests).toEqual([
-      { ...desc(M2), annotations: { 'org.opencontainers.image.ref.name': 'localhost:5000/a/b:1.0', [CACHE_LAST_USED]: 't2' } },
+      {
+        ...desc(M2),
+        annotations: { 'org.opencontainers.image.ref.name': 'localhost:5000/a/b:1.0', [CACHE_LAST_USED]: 't2' },
+      },
       { ...desc(M1), annotations: { [CACHE_LAST_USED]: 't1' } },
     ]);
   });
@@ -85,13 +143,26 @@ describe('index.json records', () => {
 });
 
 describe('units', () => {
-  it.each([['1024', 1024], ['500M', 500 * 1024 ** 2], ['2GiB', 2 * 1024 ** 3], ['1.5GB', 1.5e9], ['10kb', 10_000], [4096, 4096]] as const)('size %s', (t, v) => {
+  it.each([
+    ['1024', 1024],
+    ['500M', 500 * 1024 ** 2],
+    ['2GiB', 2 * 1024 ** 3],
+    ['1.5GB', 1.5e9],
+    ['10kb', 10_000],
+    [4096, 4096],
+  ] as const)('size %s', (t, v) => {
     expect(parseByteSize(t)).toBe(v);
   });
   it.each(['', 'lots', '5 parsecs', '-1', -3])('rejects size %s', (t) => {
     expect(parseByteSize(t)).toEqual({ message: expect.stringMatching(/size/) });
   });
-  it.each([['30d', 30 * 86_400_000], ['12h', 43_200_000], ['90m', 5_400_000], ['45s', 45_000], ['2w', 14 * 86_400_000]] as const)('age %s', (t, v) => {
+  it.each([
+    ['30d', 30 * 86_400_000],
+    ['12h', 43_200_000],
+    ['90m', 5_400_000],
+    ['45s', 45_000],
+    ['2w', 14 * 86_400_000],
+  ] as const)('age %s', (t, v) => {
     expect(parseAge(t)).toBe(v);
   });
   it.each(['30', 'd', '1y', 'soon'])('rejects age %s', (t) => {
@@ -122,7 +193,9 @@ describe('cache lock (readers/writer)', () => {
     // New installs wait while the writer holds the cache.
     await expect(pinCache(dir, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_ORAS_LOCKED' });
     await release();
-    await (await pinCache(dir, { timeoutMs: 0 }))();
+    await (
+      await pinCache(dir, { timeoutMs: 0 })
+    )();
   });
 
   it('the pin of a dead process is broken by the next writer', async () => {
@@ -130,7 +203,10 @@ describe('cache lock (readers/writer)', () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid;
     await pinCache(dir); // creates pins/
     for (const n of await readdir(join(dir, 'pins'))) await rm(join(dir, 'pins', n));
-    await writeFile(join(dir, 'pins', `${dead}-abc.lock`), JSON.stringify({ pid: dead, hostname: hostname(), createdAt: new Date().toISOString(), token: 'x' }));
+    await writeFile(
+      join(dir, 'pins', `${dead}-abc.lock`),
+      JSON.stringify({ pid: dead, hostname: hostname(), createdAt: new Date().toISOString(), token: 'x' }),
+    );
     const release = await lockCacheExclusive(dir, { timeoutMs: 0 });
     expect((await readdir(join(dir, 'pins'))).filter((n) => n.endsWith('.lock'))).toEqual([]);
     await release();

@@ -35,7 +35,9 @@ interface ChildRun {
 /** Runs the child; when `killAfter` is set, SIGKILLs it once that many EVENT lines were printed. Bounded by a timeout. */
 function runChild(projectDir: string, cacheDir: string, killAfter?: number): Promise<ChildRun> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [CHILD, distDir, projectDir, registryDir, cacheDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CHILD, distDir, projectDir, registryDir, cacheDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: string[] = [];
     let buf = '';
     let killed = false;
@@ -83,7 +85,10 @@ async function tempFilesUnder(dir: string): Promise<string[]> {
 async function newProject(name: string, tag: string): Promise<string> {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'artifacts.yaml'), `dependencies:\n  data:\n    ref: "${HOST}/acme/data:${tag}"\n    path: vendor/data\n`);
+  await writeFile(
+    join(dir, 'artifacts.yaml'),
+    `dependencies:\n  data:\n    ref: "${HOST}/acme/data:${tag}"\n    path: vendor/data\n`,
+  );
   return dir;
 }
 
@@ -94,20 +99,42 @@ async function assertConverged(dir: string): Promise<void> {
   expect(await tempFilesUnder(dir)).toEqual([]);
   // The state is complete: a further install is a pure no-op without rehashing.
   const rec = recorder();
-  const again = await install({ projectDir: dir, targetFactory: factory, cacheDir: join(root, 'cache-check'), env: { CI: 'false' }, onEvent: rec.onEvent });
+  const again = await install({
+    projectDir: dir,
+    targetFactory: factory,
+    cacheDir: join(root, 'cache-check'),
+    env: { CI: 'false' },
+    onEvent: rec.onEvent,
+  });
   expect(again.counts).toMatchObject({ add: 0, change: 0, remove: 0, conflict: 0 });
   expect(rec.count('rehash')).toBe(0);
-  expect((await verify({ projectDir: dir, targetFactory: factory, cacheDir: join(root, 'cache-check'), env: { CI: 'false' } })).ok).toBe(true);
+  expect(
+    (
+      await verify({
+        projectDir: dir,
+        targetFactory: factory,
+        cacheDir: join(root, 'cache-check'),
+        env: { CI: 'false' },
+      })
+    ).ok,
+  ).toBe(true);
 }
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'oras-crash-'));
   // Compile a private build for the children (type errors elsewhere do not stop emit).
   distDir = join(root, 'build', 'dist');
-  await writeFile(join(await mkdir(join(root, 'build'), { recursive: true }).then(() => join(root, 'build')), 'package.json'), '{"type":"module"}\n');
+  await writeFile(
+    join(await mkdir(join(root, 'build'), { recursive: true }).then(() => join(root, 'build')), 'package.json'),
+    '{"type":"module"}\n',
+  );
   await symlink(join(REPO_ROOT, 'node_modules'), join(root, 'build', 'node_modules'));
   await symlink(join(REPO_ROOT, 'schemas'), join(root, 'build', 'schemas'));
-  await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT, '--outDir', distDir], { cwd: REPO_ROOT, timeout: 110_000 }).catch(() => undefined);
+  await promisify(execFile)(
+    process.execPath,
+    [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT, '--outDir', distDir],
+    { cwd: REPO_ROOT, timeout: 110_000 },
+  ).catch(() => undefined);
   await access(join(distDir, 'project', 'install.js'));
 
   registryDir = join(root, 'registry');
@@ -116,7 +143,8 @@ beforeAll(async () => {
   const files: Record<string, string> = { 'big.bin': 'x'.repeat(300_000) };
   for (let i = 0; i < 80; i++) files[`tree/d${i % 7}/f${i}.txt`] = `file ${i} v1\n`;
   await writeTree(pub, files);
-  const yaml = (tag: string): string => `publish:\n  data:\n    ref: ${HOST}/acme/data\n    tags: [${tag}]\n    files: [big.bin, tree]\n`;
+  const yaml = (tag: string): string =>
+    `publish:\n  data:\n    ref: ${HOST}/acme/data\n    tags: [${tag}]\n    files: [big.bin, tree]\n`;
   await writeFile(join(pub, 'artifacts.yaml'), yaml('v1'));
   await publish({ projectDir: pub, targetFactory: factory });
   const v2: Record<string, string> = { 'big.bin': 'y'.repeat(300_000) };
@@ -152,7 +180,10 @@ describe('crash safety (SIGKILL at many points)', () => {
       const dir = await newProject(`update-${k}`, 'v1');
       const cacheDir = join(root, 'cache-update');
       expect((await runChild(dir, cacheDir)).lines.at(-1)).toMatch(/^DONE /);
-      await writeFile(join(dir, 'artifacts.yaml'), `dependencies:\n  data:\n    ref: "${HOST}/acme/data:v2"\n    path: vendor/data\n`);
+      await writeFile(
+        join(dir, 'artifacts.yaml'),
+        `dependencies:\n  data:\n    ref: "${HOST}/acme/data:v2"\n    path: vendor/data\n`,
+      );
       const run = await runChild(dir, cacheDir, k);
       if (run.killed && !run.lines.some((l) => l.startsWith('DONE'))) killedMidway += 1;
       const rerun = await runChild(dir, cacheDir);

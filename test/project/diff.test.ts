@@ -14,7 +14,13 @@ function lf(path: string, digest: string, size = 1): LockedFile {
 function lock(files: Record<string, LockedFile[]>): Lockfile {
   const dependencies: Lockfile['dependencies'] = {};
   for (const [name, fs] of Object.entries(files)) {
-    dependencies[name] = { specifier: { ref: `r/${name}:1`, path: 'x' }, resolved: `r/${name}:1@${A}`, digest: A, mediaType: 'm', files: fs };
+    dependencies[name] = {
+      specifier: { ref: `r/${name}:1`, path: 'x' },
+      resolved: `r/${name}:1@${A}`,
+      digest: A,
+      mediaType: 'm',
+      files: fs,
+    };
   }
   return { lockfileVersion: 1, dependencies, publish: {} };
 }
@@ -27,12 +33,22 @@ function tree(entries: ActualEntry[]): ActualTree {
   return { files };
 }
 function onDisk(path: string, digest: string | undefined, installed?: InstalledFile): ActualEntry {
-  return { path, status: 'file', ...(digest !== undefined ? { digest } : {}), size: 1, mtimeMs: 1, ino: 1, rehashed: false, ...(installed ? { installed } : {}) };
+  return {
+    path,
+    status: 'file',
+    ...(digest !== undefined ? { digest } : {}),
+    size: 1,
+    mtimeMs: 1,
+    ino: 1,
+    rehashed: false,
+    ...(installed ? { installed } : {}),
+  };
 }
 function absent(path: string, installed?: InstalledFile): ActualEntry {
   return { path, status: 'absent', rehashed: false, ...(installed ? { installed } : {}) };
 }
-const kinds = (l: Lockfile, t: ActualTree, force = false): string[] => diff(l, t, { force }).actions.map((a) => `${a.kind}${a.kind === 'conflict' ? `:${a.reason}` : ''} ${a.path}`);
+const kinds = (l: Lockfile, t: ActualTree, force = false): string[] =>
+  diff(l, t, { force }).actions.map((a) => `${a.kind}${a.kind === 'conflict' ? `:${a.reason}` : ''} ${a.path}`);
 
 describe('diff (pure)', () => {
   it('adds files that are in the lock but not on disk', () => {
@@ -83,8 +99,12 @@ describe('diff (pure)', () => {
 
   it('treats a directory or symlink where a file goes as a conflict', () => {
     const l = lock({ dep: [lf('x/a', A)] });
-    expect(kinds(l, tree([{ path: 'x/a', status: 'other', rehashed: false }]))).toEqual(['conflict:untracked-file x/a']);
-    expect(kinds(l, tree([{ path: 'x/a', status: 'other', rehashed: false, installed: rec('x/a', A) }]))).toEqual(['conflict:user-modified x/a']);
+    expect(kinds(l, tree([{ path: 'x/a', status: 'other', rehashed: false }]))).toEqual([
+      'conflict:untracked-file x/a',
+    ]);
+    expect(kinds(l, tree([{ path: 'x/a', status: 'other', rehashed: false, installed: rec('x/a', A) }]))).toEqual([
+      'conflict:user-modified x/a',
+    ]);
   });
 
   it('removes files we installed that left the lock; missing ones are just forgotten', () => {
@@ -101,12 +121,18 @@ describe('diff (pure)', () => {
   });
 
   it('never touches files we did not install and the lock does not want', () => {
-    expect(diff(lock({}), tree([onDisk('mine.txt', A), onDisk('other', undefined)]), { force: true }).actions).toEqual([]);
+    expect(diff(lock({}), tree([onDisk('mine.txt', A), onDisk('other', undefined)]), { force: true }).actions).toEqual(
+      [],
+    );
   });
 
   it('sorts actions by path across dependencies and counts them', () => {
     const l = lock({ two: [lf('b/2', A), lf('b/1', A)], one: [lf('a/1', B)] });
-    const t = tree([onDisk('b/1', A, rec('b/1', A, 'two')), onDisk('z', A, rec('z', A)), onDisk('a/1', C, rec('a/1', C, 'one'))]);
+    const t = tree([
+      onDisk('b/1', A, rec('b/1', A, 'two')),
+      onDisk('z', A, rec('z', A)),
+      onDisk('a/1', C, rec('a/1', C, 'one')),
+    ]);
     const plan = diff(l, t);
     expect(plan.actions.map((a) => a.path)).toEqual(['a/1', 'b/1', 'b/2', 'z']);
     expect(countPlan(plan)).toEqual({ add: 1, change: 1, remove: 1, keep: 1, conflict: 0 });

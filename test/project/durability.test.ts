@@ -30,7 +30,10 @@ async function publishDir(name: string, n: number): Promise<string> {
   const files: Record<string, string> = {};
   for (let i = 0; i < n; i++) files[`data/f${String(i).padStart(5, '0')}.txt`] = `${name} file ${i}\n`;
   await writeTree(src, files);
-  await writeFile(join(src, 'artifacts.yaml'), `publish:\n  ${name}:\n    ref: ${HOST}/bench/${name}\n    tags: [v1]\n    files:\n      - data\n`);
+  await writeFile(
+    join(src, 'artifacts.yaml'),
+    `publish:\n  ${name}:\n    ref: ${HOST}/bench/${name}\n    tags: [v1]\n    files:\n      - data\n`,
+  );
   await publish({ projectDir: src, targetFactory: factory });
   return `${HOST}/bench/${name}:v1`;
 }
@@ -63,9 +66,15 @@ describe('placing the files of one unpacked layer is O(N)', () => {
       // A fresh cache object (a new process) asks for every file of the layer, as a warm install does.
       const cache = await ProjectCache.open(cacheDir);
       const store = await factory(`${HOST}/bench/scale${n}`);
-      const manifest = JSON.parse((await readAll(await store.fetch(await store.resolve('v1')), 1 << 20, 'manifest')).toString('utf8')) as { layers: { digest: string; size: number; mediaType: string; annotations?: Record<string, string> }[] };
+      const manifest = JSON.parse(
+        (await readAll(await store.fetch(await store.resolve('v1')), 1 << 20, 'manifest')).toString('utf8'),
+      ) as { layers: { digest: string; size: number; mediaType: string; annotations?: Record<string, string> }[] };
       const layer = manifest.layers[0]!;
-      for (const f of files) await cache.unpackedFile(layer, f.path.slice('vendor/data/'.length), undefined, { offline: true, stripPrefix: 'data' });
+      for (const f of files)
+        await cache.unpackedFile(layer, f.path.slice('vendor/data/'.length), undefined, {
+          offline: true,
+          stripPrefix: 'data',
+        });
       reads.push(cache.listingReads);
     }
     // The old code parsed the whole listing once per file (N and 4N reads: quadratic in total).
@@ -79,8 +88,13 @@ describe('batched durability with an in-progress marker', () => {
     const p = await project('mark', ref);
     const seen: boolean[] = [];
     const r = await install({
-      projectDir: p, targetFactory: factory, cacheDir: join(root, 'cache-mark'), env,
-      onEvent: (e) => { if (e.type === 'link') seen.push(existsSync(join(p, '.oras', IN_PROGRESS_FILE))); },
+      projectDir: p,
+      targetFactory: factory,
+      cacheDir: join(root, 'cache-mark'),
+      env,
+      onEvent: (e) => {
+        if (e.type === 'link') seen.push(existsSync(join(p, '.oras', IN_PROGRESS_FILE)));
+      },
     });
     expect(r.counts.add).toBe(20);
     expect(seen).toHaveLength(20);
@@ -103,7 +117,13 @@ describe('batched durability with an in-progress marker', () => {
     await writeFile(torn, Buffer.alloc(st.size, 0));
     await utimes(torn, st.atime, st.mtime);
     const rec = recorder();
-    const r = await install({ projectDir: p, targetFactory: factory, cacheDir: join(root, 'cache-torn'), env, onEvent: rec.onEvent });
+    const r = await install({
+      projectDir: p,
+      targetFactory: factory,
+      cacheDir: join(root, 'cache-torn'),
+      env,
+      onEvent: rec.onEvent,
+    });
     expect(rec.count('rehash')).toBe(paths.length);
     expect(r.counts.conflict).toBe(0);
     expect(r.counts.add + r.counts.change).toBe(1);
@@ -121,7 +141,9 @@ describe('batched durability with an in-progress marker', () => {
     await markInProgress(p, [paths[0]!]);
     await writeFile(join(p, ...paths[0]!.split('/')), 'torn\n');
     await writeFile(join(p, ...paths[1]!.split('/')), 'user edit\n');
-    const err = await install({ projectDir: p, targetFactory: factory, cacheDir: join(root, 'cache-edit'), env }).catch((e: unknown) => e);
+    const err = await install({ projectDir: p, targetFactory: factory, cacheDir: join(root, 'cache-edit'), env }).catch(
+      (e: unknown) => e,
+    );
     expect((err as { code?: string }).code).toBe('ERR_ORAS_USER_MODIFIED');
     expect(String((err as Error).message)).toContain(paths[1]);
     expect(String((err as Error).message)).not.toContain(paths[0]);
@@ -134,7 +156,10 @@ describe('syncWritten', () => {
     await writeTree(dir, { 'a/1': '1', 'a/2': '2', 'b/3': '3' });
     const kinds: string[] = [];
     const files = ['a/1', 'a/2', 'b/3'].map((f) => join(dir, ...f.split('/')));
-    const m = await syncWritten(files, [join(dir, 'a'), join(dir, 'b')], { method: 'fsync', onSync: (k) => kinds.push(k) });
+    const m = await syncWritten(files, [join(dir, 'a'), join(dir, 'b')], {
+      method: 'fsync',
+      onSync: (k) => kinds.push(k),
+    });
     expect(m).toBe('fsync');
     expect(kinds.sort()).toEqual(['dir', 'dir', 'file', 'file', 'file']);
     expect(await syncWritten([], [])).toBe('none');

@@ -19,7 +19,13 @@ const counter = newCounter();
 let factory: ReturnType<typeof layoutFactory>;
 const env = { CI: 'false' };
 const MANIFEST = `dependencies:\n  tools:\n    ref: "${HOST}/acme/fast:1.0.0"\n    path: vendor/tools\n`;
-const opts = (extra: Partial<InstallOptions> = {}): InstallOptions => ({ projectDir: project, targetFactory: factory, cacheDir, env, ...extra });
+const opts = (extra: Partial<InstallOptions> = {}): InstallOptions => ({
+  projectDir: project,
+  targetFactory: factory,
+  cacheDir,
+  env,
+  ...extra,
+});
 const networkCalls = (): number => counter.fetch + counter.resolve + counter.tags + counter.exists;
 
 beforeAll(async () => {
@@ -28,7 +34,10 @@ beforeAll(async () => {
   factory = layoutFactory(join(root, 'registry'), counter);
   const src = join(root, 'src');
   await writeTree(src, { 'a.txt': 'alpha\n', 'b.txt': 'bravo\n', 'c.txt': 'charlie\n' });
-  await writeFile(join(src, 'artifacts.yaml'), `publish:\n  fast:\n    ref: ${HOST}/acme/fast\n    tags: ["1.0.0"]\n    files: [a.txt, b.txt, c.txt]\n`);
+  await writeFile(
+    join(src, 'artifacts.yaml'),
+    `publish:\n  fast:\n    ref: ${HOST}/acme/fast\n    tags: ["1.0.0"]\n    files: [a.txt, b.txt, c.txt]\n`,
+  );
   await publish({ projectDir: src, targetFactory: factory });
 });
 afterAll(async () => {
@@ -131,7 +140,11 @@ describe('install fast path', () => {
     expect((await install(opts({ update: true }))).fastPath).toBe(false);
     expect((await install(opts({ verify: true }))).fastPath).toBe(false);
     const s = await readState(project);
-    (s as { inputs: unknown }).inputs = { manifest: { name: 'nonsense', size: 1, mtimeMs: 1, ino: 1, sha256: 'x' }, lock: null, agree: true };
+    (s as { inputs: unknown }).inputs = {
+      manifest: { name: 'nonsense', size: 1, mtimeMs: 1, ino: 1, sha256: 'x' },
+      lock: null,
+      agree: true,
+    };
     await writeState(project, s);
     expect((await readState(project)).inputs).toBeUndefined();
     expect((await install(opts())).fastPath).toBe(false);
@@ -141,7 +154,10 @@ describe('install fast path', () => {
   });
 
   it('a failed install records no inputs', async () => {
-    await writeFile(join(project, 'artifacts.yaml'), `${MANIFEST}  missing:\n    ref: "${HOST}/acme/nope:1.0.0"\n    path: vendor/nope\n`);
+    await writeFile(
+      join(project, 'artifacts.yaml'),
+      `${MANIFEST}  missing:\n    ref: "${HOST}/acme/nope:1.0.0"\n    path: vendor/nope\n`,
+    );
     await expect(install(opts())).rejects.toBeDefined();
     await writeFile(join(project, 'artifacts.yaml'), MANIFEST);
     // The old record still describes the old inputs: the restored manifest has a new mtime → full path.

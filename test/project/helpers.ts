@@ -63,7 +63,10 @@ export function counted<T extends object>(target: T, counter: CallCounter): T {
  * A target factory backed by OCI layouts: repository `host/a/b` lives in
  * `<root>/host/a/b` (`:` replaced). Calls are counted in `counter`.
  */
-export function layoutFactory(root: string, counter: CallCounter = newCounter()): (repository: string) => Promise<OciLayoutStore> {
+export function layoutFactory(
+  root: string,
+  counter: CallCounter = newCounter(),
+): (repository: string) => Promise<OciLayoutStore> {
   const stores = new Map<string, Promise<OciLayoutStore>>();
   return async (repository: string) => {
     let s = stores.get(repository);
@@ -76,23 +79,41 @@ export function layoutFactory(root: string, counter: CallCounter = newCounter())
 }
 
 /** Collects events. */
-export function recorder(): { events: ProjectEvent[]; onEvent: (e: ProjectEvent) => void; count: (type: ProjectEvent['type']) => number } {
+export function recorder(): {
+  events: ProjectEvent[];
+  onEvent: (e: ProjectEvent) => void;
+  count: (type: ProjectEvent['type']) => number;
+} {
   const events: ProjectEvent[] = [];
-  return { events, onEvent: (e) => { events.push(e); }, count: (type) => events.filter((e) => e.type === type).length };
+  return {
+    events,
+    onEvent: (e) => {
+      events.push(e);
+    },
+    count: (type) => events.filter((e) => e.type === type).length,
+  };
 }
 
 /** sha256 of a file's content, `sha256:<hex>`. */
 export async function fileDigest(path: string): Promise<string> {
-  return `sha256:${createHash('sha256').update(await readFile(path)).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex')}`;
 }
 
 /** Every locked file path of a lockfile, sorted. */
 export function lockedPaths(lock: Lockfile): string[] {
-  return Object.values(lock.dependencies).flatMap((d) => d.files.map((f) => f.path)).sort();
+  return Object.values(lock.dependencies)
+    .flatMap((d) => d.files.map((f) => f.path))
+    .sort();
 }
 
 /** Asserts-free check that the tree under `dir` has exactly the locked files with their digests; returns mismatches. */
-export async function treeMismatches(dir: string, lock: Lockfile, extraAllowed: string[] = ['artifacts.yaml', 'artifacts.lock']): Promise<string[]> {
+export async function treeMismatches(
+  dir: string,
+  lock: Lockfile,
+  extraAllowed: string[] = ['artifacts.yaml', 'artifacts.lock'],
+): Promise<string[]> {
   const problems: string[] = [];
   const want = new Map<string, string>();
   for (const d of Object.values(lock.dependencies)) for (const f of d.files) want.set(f.path, f.digest);

@@ -19,7 +19,10 @@ let schemasLayer: string;
 let consumer: string;
 
 async function setDependency(extra: string): Promise<void> {
-  await writeFile(join(consumer, 'artifacts.yaml'), `dependencies:\n  api:\n    ref: "${HOST}/acme/api:v1"\n    path: lib\n${extra}`);
+  await writeFile(
+    join(consumer, 'artifacts.yaml'),
+    `dependencies:\n  api:\n    ref: "${HOST}/acme/api:v1"\n    path: lib\n${extra}`,
+  );
 }
 
 beforeAll(async () => {
@@ -33,7 +36,10 @@ beforeAll(async () => {
     'top.json': '{}\n',
     'notes.txt': 'notes\n',
   });
-  await writeFile(join(producer, 'artifacts.yaml'), `publish:\n  api:\n    ref: ${HOST}/acme/api\n    tags: [v1]\n    files: [schemas, top.json, notes.txt]\n`);
+  await writeFile(
+    join(producer, 'artifacts.yaml'),
+    `publish:\n  api:\n    ref: ${HOST}/acme/api\n    tags: [v1]\n    files: [schemas, top.json, notes.txt]\n`,
+  );
   const r = await publish({ projectDir: producer, targetFactory: factory });
   const layers = r.published[0]!.manifest.layers;
   const dir = layers.find((l) => l.annotations?.['org.opencontainers.image.title'] === 'schemas')!;
@@ -68,13 +74,22 @@ describe('include/exclude over installed paths', () => {
     await setDependency('    exclude: ["schemas/README.txt"]\n');
     const r2 = await install({ projectDir: consumer, targetFactory: factory, cacheDir: cacheDir(), env });
     expect(r2.counts).toMatchObject({ add: 2, remove: 0 });
-    expect(await listTree(join(consumer, 'lib'))).toEqual(['notes.txt', 'schemas/v1/a.json', 'schemas/v1/b.json', 'top.json']);
+    expect(await listTree(join(consumer, 'lib'))).toEqual([
+      'notes.txt',
+      'schemas/v1/a.json',
+      'schemas/v1/b.json',
+      'top.json',
+    ]);
 
     // include naming a directory selects everything below it
     await setDependency('    include: ["schemas"]\n');
     const r3 = await install({ projectDir: consumer, targetFactory: factory, cacheDir: cacheDir(), env });
     expect(r3.counts).toMatchObject({ add: 1, remove: 2 });
-    expect(await listTree(join(consumer, 'lib'))).toEqual(['schemas/README.txt', 'schemas/v1/a.json', 'schemas/v1/b.json']);
+    expect(await listTree(join(consumer, 'lib'))).toEqual([
+      'schemas/README.txt',
+      'schemas/v1/a.json',
+      'schemas/v1/b.json',
+    ]);
     const lock = (await readLockfile(consumer))!;
     expect(await treeMismatches(consumer, lock)).toEqual([]);
   });
@@ -89,7 +104,13 @@ describe('include/exclude over installed paths', () => {
       await rm(join(root, 'cold-cache'), { recursive: true, force: true });
       await setDependency(extra);
       const rec = recorder();
-      await install({ projectDir: consumer, targetFactory: factory, cacheDir: join(root, 'cold-cache'), env, onEvent: rec.onEvent });
+      await install({
+        projectDir: consumer,
+        targetFactory: factory,
+        cacheDir: join(root, 'cold-cache'),
+        env,
+        onEvent: rec.onEvent,
+      });
       const fetched = rec.events.flatMap((e) => (e.type === 'fetch' ? [e.digest] : []));
       expect(fetched).not.toContain(schemasLayer);
       expect(rec.count('unpacked')).toBe(0);
@@ -99,7 +120,13 @@ describe('include/exclude over installed paths', () => {
     await rm(join(root, 'cold-cache'), { recursive: true, force: true });
     await setDependency('    include: ["schemas/v1/*.json"]\n');
     const rec = recorder();
-    await install({ projectDir: consumer, targetFactory: factory, cacheDir: join(root, 'cold-cache'), env, onEvent: rec.onEvent });
+    await install({
+      projectDir: consumer,
+      targetFactory: factory,
+      cacheDir: join(root, 'cold-cache'),
+      env,
+      onEvent: rec.onEvent,
+    });
     expect(rec.events.flatMap((e) => (e.type === 'fetch' ? [e.digest] : []))).toContain(schemasLayer);
     expect(rec.count('unpacked')).toBe(1);
     expect(await listTree(join(consumer, 'lib'))).toEqual(['schemas/v1/a.json', 'schemas/v1/b.json']);
@@ -116,7 +143,9 @@ describe('include/exclude over installed paths', () => {
   it('an include glob that matches nothing is ERR_ORAS_USAGE naming the dependency and the glob; the lock is untouched', async () => {
     const before = await readLockfile(consumer);
     await setDependency('    include: ["**/*.yaml", "top.json"]\n');
-    await expect(install({ projectDir: consumer, targetFactory: factory, cacheDir: cacheDir(), env })).rejects.toMatchObject({
+    await expect(
+      install({ projectDir: consumer, targetFactory: factory, cacheDir: cacheDir(), env }),
+    ).rejects.toMatchObject({
       code: 'ERR_ORAS_USAGE',
       message: expect.stringContaining(`dependency 'api': include glob "**/*.yaml" matches no file`),
     });

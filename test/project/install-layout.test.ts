@@ -8,7 +8,16 @@ import { readLockfile } from '../../src/project/spec/lockfile.js';
 import { publish } from '../../src/project/publish.js';
 import { readState } from '../../src/project/apply/state.js';
 import { verify } from '../../src/project/verify.js';
-import { counted, layoutFactory, listTree, lockedPaths, newCounter, recorder, treeMismatches, writeTree } from './helpers.js';
+import {
+  counted,
+  layoutFactory,
+  listTree,
+  lockedPaths,
+  newCounter,
+  recorder,
+  treeMismatches,
+  writeTree,
+} from './helpers.js';
 
 const HOST = 'localhost:5999';
 let root: string;
@@ -20,7 +29,9 @@ let factory: ReturnType<typeof layoutFactory>;
 let v1Digest: string;
 
 async function publishA(tag: string): Promise<string> {
-  await writeFile(join(projectA, 'artifacts.yaml'), `publish:
+  await writeFile(
+    join(projectA, 'artifacts.yaml'),
+    `publish:
   tools:
     ref: ${HOST}/acme/tools
     tags: [${tag}]
@@ -29,15 +40,21 @@ async function publishA(tag: string): Promise<string> {
       - bin/run.sh
       - docs
       - path: "extra/*.txt"
-`);
+`,
+  );
   const r = await publish({ projectDir: projectA, targetFactory: factory });
   return r.published[0]!.digest;
 }
 
-async function project(name: string, deps: Record<string, { ref: string; path: string; extra?: string }>): Promise<string> {
+async function project(
+  name: string,
+  deps: Record<string, { ref: string; path: string; extra?: string }>,
+): Promise<string> {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
-  const body = Object.entries(deps).map(([n, d]) => `  ${n}:\n    ref: "${d.ref}"\n    path: ${d.path}\n${d.extra ?? ''}`).join('');
+  const body = Object.entries(deps)
+    .map(([n, d]) => `  ${n}:\n    ref: "${d.ref}"\n    path: ${d.path}\n${d.extra ?? ''}`)
+    .join('');
   await writeFile(join(dir, 'artifacts.yaml'), `dependencies:\n${body}`);
   return dir;
 }
@@ -89,12 +106,19 @@ describe('publish', () => {
 describe('publish with a subject', () => {
   it('resolves the subject ref and attaches the manifest to it', async () => {
     const sdir = join(root, 'S');
-    await writeTree(sdir, { 'sig.txt': 'signature\n', 'artifacts.yaml': `publish:\n  sig:\n    ref: ${HOST}/acme/tools:sig\n    artifactType: application/vnd.acme.sig\n    subject: ${HOST}/acme/tools:v1.0.0\n    files: [sig.txt]\n` });
+    await writeTree(sdir, {
+      'sig.txt': 'signature\n',
+      'artifacts.yaml': `publish:\n  sig:\n    ref: ${HOST}/acme/tools:sig\n    artifactType: application/vnd.acme.sig\n    subject: ${HOST}/acme/tools:v1.0.0\n    files: [sig.txt]\n`,
+    });
     const r = await publish({ projectDir: sdir, targetFactory: factory });
     expect(r.published[0]!.manifest.subject?.digest).toBe(v1Digest);
     expect(r.published[0]!.tags).toEqual(['sig']);
     const store = await factory(`${HOST}/acme/tools`);
-    const refs = await store.referrers({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: v1Digest, size: 0 });
+    const refs = await store.referrers({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: v1Digest,
+      size: 0,
+    });
     expect(refs.map((d) => d.digest)).toContain(r.published[0]!.digest);
   });
 });
@@ -108,7 +132,11 @@ describe('install from an OCI layout source', () => {
     expect(r.counts.add).toBe(5);
     const lock = (await readLockfile(b))!;
     expect(lockedPaths(lock)).toEqual([
-      'vendor/tools/bin/run.sh', 'vendor/tools/docs/guide/usage.md', 'vendor/tools/docs/readme.md', 'vendor/tools/one.txt', 'vendor/tools/two.txt',
+      'vendor/tools/bin/run.sh',
+      'vendor/tools/docs/guide/usage.md',
+      'vendor/tools/docs/readme.md',
+      'vendor/tools/one.txt',
+      'vendor/tools/two.txt',
     ]);
     const dep = lock.dependencies.tools!;
     expect(dep.digest).toBe(v1Digest);
@@ -148,7 +176,11 @@ describe('install from an OCI layout source', () => {
     expect(lock.dependencies.pinned!.digest).toBe(v1Digest);
     expect(lock.dependencies.pinned!.tag).toBeUndefined();
     expect(lock.dependencies.ranged!.tag).toBe('v1.0.0');
-    expect(lock.dependencies.ranged!.files.map((f) => f.path)).toEqual(['ranged/bin/run.sh', 'ranged/one.txt', 'ranged/two.txt']);
+    expect(lock.dependencies.ranged!.files.map((f) => f.path)).toEqual([
+      'ranged/bin/run.sh',
+      'ranged/one.txt',
+      'ranged/two.txt',
+    ]);
     expect(r.counts.add).toBe(8);
     expect(await treeMismatches(c, lock)).toEqual([]);
   });
@@ -177,7 +209,10 @@ describe('install from an OCI layout source', () => {
   it('removing a dependency removes exactly its files', async () => {
     const c = join(root, 'C');
     await writeFile(join(c, 'ranged/mine.txt'), 'user file');
-    await writeFile(join(c, 'artifacts.yaml'), `dependencies:\n  pinned:\n    ref: "${HOST}/acme/tools@${v1Digest}"\n    path: pinned\n`);
+    await writeFile(
+      join(c, 'artifacts.yaml'),
+      `dependencies:\n  pinned:\n    ref: "${HOST}/acme/tools@${v1Digest}"\n    path: pinned\n`,
+    );
     const r = await install({ projectDir: c, targetFactory: factory, cacheDir, env });
     expect(r.counts).toMatchObject({ remove: 3, add: 0, change: 0 });
     expect(await listTree(join(c, 'ranged'))).toEqual(['mine.txt']);
@@ -193,7 +228,10 @@ describe('install from an OCI layout source', () => {
     expect(rep.ok).toBe(false);
     expect(rep.treeDrift).toEqual([expect.objectContaining({ path: 'vendor/tools/one.txt', actual: 'modified' })]);
     // A change upstream that touches the edited file: conflict.
-    await writeFile(join(b, 'artifacts.yaml'), `dependencies:\n  tools:\n    ref: "${HOST}/acme/tools:v1.1.0"\n    path: vendor/tools\n`);
+    await writeFile(
+      join(b, 'artifacts.yaml'),
+      `dependencies:\n  tools:\n    ref: "${HOST}/acme/tools:v1.1.0"\n    path: vendor/tools\n`,
+    );
     const err = await install({ projectDir: b, targetFactory: factory, cacheDir, env }).catch((e: unknown) => e);
     // one.txt is unchanged upstream, but the tree must match the lock: the edit is reported, not overwritten.
     expect(isOrasError(err, 'ERR_ORAS_USER_MODIFIED')).toBe(true);
@@ -214,12 +252,19 @@ describe('install from an OCI layout source', () => {
   it('frozen lockfile fails on drift with a readable diff and leaves the lock alone', async () => {
     const b = join(root, 'B');
     const before = await readFile(join(b, 'artifacts.lock'), 'utf8');
-    await writeFile(join(b, 'artifacts.yaml'), `dependencies:\n  tools:\n    ref: "${HOST}/acme/tools:v1.0.0"\n    path: vendor/tools\n  extra:\n    ref: "${HOST}/acme/tools:v1.0.0"\n    path: vendor/extra\n`);
-    const err = await install({ projectDir: b, targetFactory: factory, cacheDir, frozenLockfile: true }).catch((e: unknown) => e);
+    await writeFile(
+      join(b, 'artifacts.yaml'),
+      `dependencies:\n  tools:\n    ref: "${HOST}/acme/tools:v1.0.0"\n    path: vendor/tools\n  extra:\n    ref: "${HOST}/acme/tools:v1.0.0"\n    path: vendor/extra\n`,
+    );
+    const err = await install({ projectDir: b, targetFactory: factory, cacheDir, frozenLockfile: true }).catch(
+      (e: unknown) => e,
+    );
     expect(isOrasError(err, 'ERR_ORAS_FROZEN_LOCKFILE')).toBe(true);
     expect((err as Error).message).toContain('+ dependencies.extra');
     expect((err as Error).message).toContain('~ dependencies.tools.ref');
-    const ci = await install({ projectDir: b, targetFactory: factory, cacheDir, env: { CI: 'true' } }).catch((e: unknown) => e);
+    const ci = await install({ projectDir: b, targetFactory: factory, cacheDir, env: { CI: 'true' } }).catch(
+      (e: unknown) => e,
+    );
     expect(isOrasError(ci, 'ERR_ORAS_FROZEN_LOCKFILE')).toBe(true);
     expect(await readFile(join(b, 'artifacts.lock'), 'utf8')).toBe(before);
     const v = await verify({ projectDir: b, cacheDir, env });
@@ -234,7 +279,14 @@ describe('install from an OCI layout source', () => {
     await copyFile(join(c, 'artifacts.lock'), join(d, 'artifacts.lock'));
     const dead = newCounter();
     const noNetwork = async (repo: string) => counted(await factory(repo), dead);
-    const r = await install({ projectDir: d, targetFactory: noNetwork, cacheDir, env, offline: true, frozenLockfile: true });
+    const r = await install({
+      projectDir: d,
+      targetFactory: noNetwork,
+      cacheDir,
+      env,
+      offline: true,
+      frozenLockfile: true,
+    });
     expect(r.counts.add).toBe(5);
     expect(dead).toEqual(newCounter());
     expect(await treeMismatches(d, (await readLockfile(d))!)).toEqual([]);
@@ -243,7 +295,13 @@ describe('install from an OCI layout source', () => {
     await mkdir(e);
     await copyFile(join(c, 'artifacts.yaml'), join(e, 'artifacts.yaml'));
     await copyFile(join(c, 'artifacts.lock'), join(e, 'artifacts.lock'));
-    const err = await install({ projectDir: e, targetFactory: noNetwork, cacheDir: join(root, 'cold-cache'), env, offline: true }).catch((x: unknown) => x);
+    const err = await install({
+      projectDir: e,
+      targetFactory: noNetwork,
+      cacheDir: join(root, 'cold-cache'),
+      env,
+      offline: true,
+    }).catch((x: unknown) => x);
     expect(isOrasError(err, 'ERR_ORAS_OFFLINE')).toBe(true);
     expect(await listTree(e)).toEqual(['artifacts.lock', 'artifacts.yaml']);
   });
@@ -269,7 +327,10 @@ describe('install from an OCI layout source', () => {
     expect(counter).toEqual(before);
     expect(rep.ok).toBe(false);
     expect(rep.checked).toBe(5);
-    expect(rep.treeDrift.map((d) => `${d.actual} ${d.path}`)).toEqual(['missing lib/one.txt', 'not-a-file lib/two.txt']);
+    expect(rep.treeDrift.map((d) => `${d.actual} ${d.path}`)).toEqual([
+      'missing lib/one.txt',
+      'not-a-file lib/two.txt',
+    ]);
     // Drop the dependency from the lock by hand: its installed files become extraneous.
     const lock = (await readLockfile(g))!;
     await writeFile(join(g, 'artifacts.yaml'), 'dependencies: {}\n');

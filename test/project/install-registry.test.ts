@@ -24,14 +24,17 @@ const factory = (repository: string): Repository => counted(new Repository({ ref
 const env = { CI: 'false' };
 
 async function publishA(tags: string[]): Promise<string> {
-  await writeFile(join(projectA, 'artifacts.yaml'), `publish:
+  await writeFile(
+    join(projectA, 'artifacts.yaml'),
+    `publish:
   app:
     ref: ${reg.host}/${repo}
     tags: [${tags.join(', ')}]
     files:
       - model.bin
       - assets
-`);
+`,
+  );
   return (await publish({ projectDir: projectA, targetFactory: factory })).published[0]!.digest;
 }
 
@@ -68,17 +71,29 @@ describe('publish + install against a real registry (docker-registry 2.8.2)', ()
     const again = await publish({ projectDir: projectA, targetFactory: factory });
     expect(again.published[0]!.digest).toBe(v1);
     expect(again.published[0]!.uploaded).toBe(0);
-    expect((await readLockfile(projectA))!.publish.app).toEqual({ ref: `${reg.host}/${repo}`, digest: v1, tags: ['1.0.0'] });
+    expect((await readLockfile(projectA))!.publish.app).toEqual({
+      ref: `${reg.host}/${repo}`,
+      digest: v1,
+      tags: ['1.0.0'],
+    });
   });
 
   it('installs by tag, by digest and by range', async () => {
-    for (const [name, ref] of [['byTag', `${reg.host}/${repo}:1.0.0`], ['byDigest', `${reg.host}/${repo}@${v1}`], ['byRange', `${reg.host}/${repo}:~1.0.0`]] as const) {
+    for (const [name, ref] of [
+      ['byTag', `${reg.host}/${repo}:1.0.0`],
+      ['byDigest', `${reg.host}/${repo}@${v1}`],
+      ['byRange', `${reg.host}/${repo}:~1.0.0`],
+    ] as const) {
       const dir = await project(name, ref);
       const r = await install({ projectDir: dir, targetFactory: factory, cacheDir, env });
       expect(r.counts.add).toBe(3);
       const lock = (await readLockfile(dir))!;
       expect(lock.dependencies.app!.digest).toBe(v1);
-      expect(lock.dependencies.app!.files.map((f) => f.path)).toEqual(['third_party/app/assets/a.txt', 'third_party/app/assets/nested/b.txt', 'third_party/app/model.bin']);
+      expect(lock.dependencies.app!.files.map((f) => f.path)).toEqual([
+        'third_party/app/assets/a.txt',
+        'third_party/app/assets/nested/b.txt',
+        'third_party/app/model.bin',
+      ]);
       expect(await treeMismatches(dir, lock)).toEqual([]);
     }
   });
@@ -86,7 +101,13 @@ describe('publish + install against a real registry (docker-registry 2.8.2)', ()
   it('a no-op install makes no registry calls', async () => {
     const before = { ...counter };
     const rec = recorder();
-    const r = await install({ projectDir: join(root, 'byRange'), targetFactory: factory, cacheDir, env, onEvent: rec.onEvent });
+    const r = await install({
+      projectDir: join(root, 'byRange'),
+      targetFactory: factory,
+      cacheDir,
+      env,
+      onEvent: rec.onEvent,
+    });
     expect(r.counts.keep).toBe(3);
     expect(counter).toEqual(before);
     expect(rec.count('rehash')).toBe(0);
@@ -103,7 +124,9 @@ describe('publish + install against a real registry (docker-registry 2.8.2)', ()
     await writeFile(join(dir, 'third_party/app/assets/a.txt'), 'tampered\n');
     const report = await verify({ projectDir: dir, targetFactory: factory, cacheDir, env });
     expect(report.ok).toBe(false);
-    expect(report.treeDrift).toEqual([expect.objectContaining({ path: 'third_party/app/assets/a.txt', actual: 'modified' })]);
+    expect(report.treeDrift).toEqual([
+      expect.objectContaining({ path: 'third_party/app/assets/a.txt', actual: 'modified' }),
+    ]);
   });
 
   it('warm cache: installs into a new project after the registry is stopped', async () => {

@@ -31,18 +31,43 @@ function file(path: string, c: LockedFile, mode?: number): LockedFile {
 function lockOf(deps: Record<string, LockedFile[]>): Lockfile {
   const dependencies: Lockfile['dependencies'] = {};
   for (const [name, files] of Object.entries(deps)) {
-    dependencies[name] = { specifier: { ref: `x/${name}:1`, path: 'vendor' }, resolved: `x/${name}:1@${files[0]?.digest ?? ''}`, digest: 'sha256:' + '0'.repeat(64), mediaType: 'm', files };
+    dependencies[name] = {
+      specifier: { ref: `x/${name}:1`, path: 'vendor' },
+      resolved: `x/${name}:1@${files[0]?.digest ?? ''}`,
+      digest: 'sha256:' + '0'.repeat(64),
+      mediaType: 'm',
+      files,
+    };
   }
   return { lockfileVersion: 1, dependencies, publish: {} };
 }
 
-async function install(projectDir: string, lock: Lockfile, opts: { force?: boolean; verify?: boolean; linkMode?: 'hardlink' | 'copy' } = {}): Promise<{ events: ProjectEvent[]; counts: ReturnType<typeof countPlan> }> {
+async function install(
+  projectDir: string,
+  lock: Lockfile,
+  opts: { force?: boolean; verify?: boolean; linkMode?: 'hardlink' | 'copy' } = {},
+): Promise<{ events: ProjectEvent[]; counts: ReturnType<typeof countPlan> }> {
   const events: ProjectEvent[] = [];
-  const onEvent = (e: ProjectEvent): void => { events.push(e); };
+  const onEvent = (e: ProjectEvent): void => {
+    events.push(e);
+  };
   const state = await readState(projectDir);
-  const actual = await loadActual(projectDir, state, { ideal: lock, onEvent, ...(opts.verify ? { verify: true } : {}) });
+  const actual = await loadActual(projectDir, state, {
+    ideal: lock,
+    onEvent,
+    ...(opts.verify ? { verify: true } : {}),
+  });
   const plan = diff(lock, actual, { force: opts.force === true });
-  await reify({ projectDir, plan, actual, state, onEvent, roots: dependencyRoots(lock), sourceFor: async (f) => cache.blobPath(f.layer), ...(opts.linkMode ? { linkMode: opts.linkMode } : {}) });
+  await reify({
+    projectDir,
+    plan,
+    actual,
+    state,
+    onEvent,
+    roots: dependencyRoots(lock),
+    sourceFor: async (f) => cache.blobPath(f.layer),
+    ...(opts.linkMode ? { linkMode: opts.linkMode } : {}),
+  });
   return { events, counts: countPlan(plan) };
 }
 
@@ -147,7 +172,10 @@ describe('loadActual + diff + reify', () => {
     const a = await cached('A');
     const b = await cached('B');
     const c = await cached('C');
-    await install(p, lockOf({ one: [file('vendor/one/a', a), file('vendor/one/deep/b', b)], two: [file('vendor/two/c', c)] }));
+    await install(
+      p,
+      lockOf({ one: [file('vendor/one/a', a), file('vendor/one/deep/b', b)], two: [file('vendor/two/c', c)] }),
+    );
     await writeFile(join(p, 'vendor/user.txt'), 'not ours');
     const r = await install(p, lockOf({ two: [file('vendor/two/c', c)] }));
     expect(r.counts).toEqual({ add: 0, change: 0, remove: 2, keep: 1, conflict: 0 });
@@ -219,7 +247,9 @@ describe('loadActual + diff + reify', () => {
     await mkdir(join(p, '.oras'), { recursive: true });
     await writeFile(join(root, 'target.json'), '{}');
     await symlink(join(root, 'target.json'), join(p, '.oras/state.json'));
-    await expect(writeState(p, { stateVersion: 1, files: {} })).rejects.toMatchObject({ code: 'ERR_ORAS_PATH_TRAVERSAL' });
+    await expect(writeState(p, { stateVersion: 1, files: {} })).rejects.toMatchObject({
+      code: 'ERR_ORAS_PATH_TRAVERSAL',
+    });
     await expect(readState(p)).rejects.toMatchObject({ code: 'ERR_ORAS_IO' });
     expect(await readFile(join(root, 'target.json'), 'utf8')).toBe('{}');
   });
@@ -248,7 +278,8 @@ describe('reify with an abort signal (SIGINT/SIGTERM in the CLI)', () => {
     const p = join(root, 'p-abort');
     await mkdir(p);
     const files: LockedFile[] = [];
-    for (let i = 0; i < 200; i++) files.push(file(`vendor/f${String(i).padStart(3, '0')}.txt`, await cached(`abort ${i}\n`)));
+    for (let i = 0; i < 200; i++)
+      files.push(file(`vendor/f${String(i).padStart(3, '0')}.txt`, await cached(`abort ${i}\n`)));
     const lock = lockOf({ many: files });
     const state = await readState(p);
     const actual = await loadActual(p, state, { ideal: lock });
@@ -258,7 +289,22 @@ describe('reify with an abort signal (SIGINT/SIGTERM in the CLI)', () => {
     const onEvent = (e: ProjectEvent): void => {
       if (e.type === 'link' && ++placed === 5) ac.abort();
     };
-    const err = await reify({ projectDir: p, plan, actual, state, onEvent, roots: dependencyRoots(lock), signal: ac.signal, concurrency: 2, sourceFor: async (f) => cache.blobPath(f.layer), inputs: { manifest: { name: 'artifacts.yaml', size: 0, mtimeMs: 0, ino: 0, sha256: '0'.repeat(64) }, lock: null, agree: true } }).catch((e: unknown) => e);
+    const err = await reify({
+      projectDir: p,
+      plan,
+      actual,
+      state,
+      onEvent,
+      roots: dependencyRoots(lock),
+      signal: ac.signal,
+      concurrency: 2,
+      sourceFor: async (f) => cache.blobPath(f.layer),
+      inputs: {
+        manifest: { name: 'artifacts.yaml', size: 0, mtimeMs: 0, ino: 0, sha256: '0'.repeat(64) },
+        lock: null,
+        agree: true,
+      },
+    }).catch((e: unknown) => e);
     expect(isOrasError(err, 'ERR_ORAS_ABORTED'), String(err)).toBe(true);
     const onDisk = (await readdir(join(p, 'vendor'))).sort();
     expect(onDisk.filter((n) => n.includes('.oras-tmp-'))).toEqual([]);

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  credentialFromAuthEntry, credentialFromConfig, defaultDockerConfigPath, findAuthEntry, helperFor, parseDockerConfig, readDockerConfig,
+  credentialFromAuthEntry,
+  credentialFromConfig,
+  defaultDockerConfigPath,
+  findAuthEntry,
+  helperFor,
+  parseDockerConfig,
+  readDockerConfig,
 } from '../../src/registry/credentials/docker-config.js';
 import { helperErase, helperGet, helperList, helperStore } from '../../src/registry/credentials/helper.js';
 import { DOCKER_HUB_KEY, normalizeRegistryKey, storeKey } from '../../src/registry/credentials/keys.js';
@@ -61,7 +67,14 @@ afterAll(async () => {
 
 describe('keys', () => {
   it('normalizes docker hub aliases and schemes', () => {
-    for (const k of ['docker.io', 'registry-1.docker.io', 'index.docker.io', DOCKER_HUB_KEY, 'https://registry-1.docker.io/v2/']) expect(normalizeRegistryKey(k)).toBe('docker.io');
+    for (const k of [
+      'docker.io',
+      'registry-1.docker.io',
+      'index.docker.io',
+      DOCKER_HUB_KEY,
+      'https://registry-1.docker.io/v2/',
+    ])
+      expect(normalizeRegistryKey(k)).toBe('docker.io');
     expect(normalizeRegistryKey('https://Ghcr.io/')).toBe('ghcr.io');
     expect(normalizeRegistryKey('localhost:5000')).toBe('localhost:5000');
     expect(storeKey('registry-1.docker.io')).toBe(DOCKER_HUB_KEY);
@@ -70,21 +83,31 @@ describe('keys', () => {
 });
 
 describe('config.json parsing', () => {
-  const cfg = parseDockerConfig(JSON.stringify({
-    auths: {
-      [DOCKER_HUB_KEY]: { auth: b64('hubuser:hub:pass') },
-      'https://ghcr.io': { auth: b64('gh:tok') },
-      'localhost:5000': { identitytoken: 'refresh-abc' },
-      'empty.example.com': {},
-    },
-    credHelpers: { 'ecr.example.com': 'test' },
-    other: { keep: true },
-  }));
+  const cfg = parseDockerConfig(
+    JSON.stringify({
+      auths: {
+        [DOCKER_HUB_KEY]: { auth: b64('hubuser:hub:pass') },
+        'https://ghcr.io': { auth: b64('gh:tok') },
+        'localhost:5000': { identitytoken: 'refresh-abc' },
+        'empty.example.com': {},
+      },
+      credHelpers: { 'ecr.example.com': 'test' },
+      other: { keep: true },
+    }),
+  );
   it('finds auths entries by normalized key and decodes auth', () => {
-    expect(credentialFromAuthEntry(findAuthEntry(cfg, 'registry-1.docker.io')!.entry)).toEqual({ username: 'hubuser', password: 'hub:pass' });
-    expect(credentialFromAuthEntry(findAuthEntry(cfg, 'docker.io')!.entry)).toEqual({ username: 'hubuser', password: 'hub:pass' });
+    expect(credentialFromAuthEntry(findAuthEntry(cfg, 'registry-1.docker.io')!.entry)).toEqual({
+      username: 'hubuser',
+      password: 'hub:pass',
+    });
+    expect(credentialFromAuthEntry(findAuthEntry(cfg, 'docker.io')!.entry)).toEqual({
+      username: 'hubuser',
+      password: 'hub:pass',
+    });
     expect(credentialFromAuthEntry(findAuthEntry(cfg, 'ghcr.io')!.entry)).toEqual({ username: 'gh', password: 'tok' });
-    expect(credentialFromAuthEntry(findAuthEntry(cfg, 'localhost:5000')!.entry)).toEqual({ identityToken: 'refresh-abc' });
+    expect(credentialFromAuthEntry(findAuthEntry(cfg, 'localhost:5000')!.entry)).toEqual({
+      identityToken: 'refresh-abc',
+    });
     expect(credentialFromAuthEntry(findAuthEntry(cfg, 'empty.example.com')!.entry)).toBeUndefined();
     expect(findAuthEntry(cfg, 'nope.example.com')).toBeUndefined();
     expect(helperFor(cfg, 'ecr.example.com')).toBe('test');
@@ -93,13 +116,17 @@ describe('config.json parsing', () => {
   });
   it('rejects malformed files and auth values without quoting secrets', () => {
     expect(() => parseDockerConfig('{"auths": [1]}')).toThrow(expect.objectContaining({ code: 'ERR_ORAS_CONFIG' }));
-    expect(() => parseDockerConfig('{not json secret-canary')).toThrow(expect.objectContaining({ code: 'ERR_ORAS_CONFIG' }));
+    expect(() => parseDockerConfig('{not json secret-canary')).toThrow(
+      expect.objectContaining({ code: 'ERR_ORAS_CONFIG' }),
+    );
     try {
       parseDockerConfig('{not json secret-canary');
     } catch (e) {
       expect((e as Error).message).not.toContain('secret-canary');
     }
-    expect(() => credentialFromAuthEntry({ auth: b64('nocolon') })).toThrow(expect.objectContaining({ code: 'ERR_ORAS_CONFIG' }));
+    expect(() => credentialFromAuthEntry({ auth: b64('nocolon') })).toThrow(
+      expect.objectContaining({ code: 'ERR_ORAS_CONFIG' }),
+    );
     expect(parseDockerConfig('')).toEqual({});
   });
   it('default path honours DOCKER_CONFIG', () => {
@@ -124,16 +151,28 @@ describe('credential helper protocol', () => {
     expect(await helperGet('test', 'tok.example.com', { env })).toBeUndefined();
   });
   it('times out a hanging helper', async () => {
-    await expect(helperGet('hang', 'x', { env, timeoutMs: 300 })).rejects.toMatchObject({ code: 'ERR_ORAS_CREDENTIAL_HELPER', message: expect.stringMatching(/timed out/) });
+    await expect(helperGet('hang', 'x', { env, timeoutMs: 300 })).rejects.toMatchObject({
+      code: 'ERR_ORAS_CREDENTIAL_HELPER',
+      message: expect.stringMatching(/timed out/),
+    });
   });
   it('rejects garbage output', async () => {
-    await expect(helperGet('garbage', 'x', { env })).rejects.toMatchObject({ code: 'ERR_ORAS_CREDENTIAL_HELPER', message: expect.stringMatching(/not JSON/) });
+    await expect(helperGet('garbage', 'x', { env })).rejects.toMatchObject({
+      code: 'ERR_ORAS_CREDENTIAL_HELPER',
+      message: expect.stringMatching(/not JSON/),
+    });
   });
   it('reports a non-zero exit', async () => {
-    await expect(helperGet('broken', 'x', { env })).rejects.toMatchObject({ code: 'ERR_ORAS_CREDENTIAL_HELPER', message: expect.stringMatching(/code 3: keychain locked/) });
+    await expect(helperGet('broken', 'x', { env })).rejects.toMatchObject({
+      code: 'ERR_ORAS_CREDENTIAL_HELPER',
+      message: expect.stringMatching(/code 3: keychain locked/),
+    });
   });
   it('reports a missing helper', async () => {
-    await expect(helperGet('missing-xyz', 'x', { env })).rejects.toMatchObject({ code: 'ERR_ORAS_CREDENTIAL_HELPER', message: expect.stringMatching(/not found on PATH/) });
+    await expect(helperGet('missing-xyz', 'x', { env })).rejects.toMatchObject({
+      code: 'ERR_ORAS_CREDENTIAL_HELPER',
+      message: expect.stringMatching(/not found on PATH/),
+    });
   });
   it('refuses helper names that could escape the docker-credential- prefix', async () => {
     await expect(helperGet('../../bin/sh', 'x', { env })).rejects.toMatchObject({ code: 'ERR_ORAS_CREDENTIAL_HELPER' });
@@ -145,11 +184,26 @@ describe('saveCredential / removeCredential / provider', () => {
     const d = join(dir, 'file-store');
     await mkdir(d);
     const path = join(d, 'config.json');
-    await writeFile(path, JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: b64('old:old') }, 'docker.io': { auth: b64('old2:old2') } }, psFormat: 'table', proxies: { x: 1 } }));
-    const loc = await saveCredential('registry-1.docker.io', { username: 'alice', password: 's3cr:et' }, { configPath: path, env });
+    await writeFile(
+      path,
+      JSON.stringify({
+        auths: { 'https://index.docker.io/v1/': { auth: b64('old:old') }, 'docker.io': { auth: b64('old2:old2') } },
+        psFormat: 'table',
+        proxies: { x: 1 },
+      }),
+    );
+    const loc = await saveCredential(
+      'registry-1.docker.io',
+      { username: 'alice', password: 's3cr:et' },
+      { configPath: path, env },
+    );
     expect(loc).toEqual({ kind: 'file', path });
     const cfg = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-    expect(cfg).toEqual({ auths: { [DOCKER_HUB_KEY]: { auth: b64('alice:s3cr:et') } }, psFormat: 'table', proxies: { x: 1 } });
+    expect(cfg).toEqual({
+      auths: { [DOCKER_HUB_KEY]: { auth: b64('alice:s3cr:et') } },
+      psFormat: 'table',
+      proxies: { x: 1 },
+    });
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     const provider = createCredentialProvider({ configPath: path, env });
     expect(await provider('docker.io')).toEqual({ username: 'alice', password: 's3cr:et' });
@@ -159,7 +213,11 @@ describe('saveCredential / removeCredential / provider', () => {
     expect(await removeCredential('docker.io', { configPath: path, env })).toBe(true);
     expect(await removeCredential('docker.io', { configPath: path, env })).toBe(false);
     expect(await provider('registry-1.docker.io')).toBeUndefined();
-    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ auths: { 'localhost:5000': { identitytoken: 'refresh' } }, psFormat: 'table', proxies: { x: 1 } });
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({
+      auths: { 'localhost:5000': { identitytoken: 'refresh' } },
+      psFormat: 'table',
+      proxies: { x: 1 },
+    });
   });
   it('creates a missing config and directory', async () => {
     const path = join(dir, 'new-dir', 'sub', 'config.json');
@@ -175,13 +233,17 @@ describe('saveCredential / removeCredential / provider', () => {
     await saveCredential('r.example.com', { username: 'u', password: 'p' }, { configPath: link, env });
     expect((await lstat(link)).isSymbolicLink()).toBe(true);
     expect(await readlink(link)).toBe(join('real', 'docker.json'));
-    expect(JSON.parse(await readFile(join(d, 'real', 'docker.json'), 'utf8'))).toEqual({ auths: { 'r.example.com': { auth: b64('u:p') } } });
+    expect(JSON.parse(await readFile(join(d, 'real', 'docker.json'), 'utf8'))).toEqual({
+      auths: { 'r.example.com': { auth: b64('u:p') } },
+    });
   });
   it('stores in the configured helper and leaves the file alone', async () => {
     const path = join(dir, 'helper-config.json');
     const text = JSON.stringify({ auths: {}, credHelpers: { 'helped.example.com': 'test' } });
     await writeFile(path, text);
-    expect(await saveCredential('helped.example.com', { username: 'hu', password: 'hp' }, { configPath: path, env })).toEqual({ kind: 'helper', helper: 'test' });
+    expect(
+      await saveCredential('helped.example.com', { username: 'hu', password: 'hp' }, { configPath: path, env }),
+    ).toEqual({ kind: 'helper', helper: 'test' });
     expect(await readFile(path, 'utf8')).toBe(text);
     const provider = createCredentialProvider({ configPath: path, env });
     expect(await provider('helped.example.com')).toEqual({ username: 'hu', password: 'hp' });
@@ -189,13 +251,22 @@ describe('saveCredential / removeCredential / provider', () => {
     expect(await provider('helped.example.com')).toBeUndefined();
     // a credsStore that hangs surfaces as a helper error through the provider
     await writeFile(path, JSON.stringify({ credsStore: 'hang' }));
-    await expect(createCredentialProvider({ configPath: path, env, timeoutMs: 200 })('x.example.com')).rejects.toMatchObject({ code: 'ERR_ORAS_CREDENTIAL_HELPER' });
+    await expect(
+      createCredentialProvider({ configPath: path, env, timeoutMs: 200 })('x.example.com'),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_CREDENTIAL_HELPER' });
   });
   it('explicit options win, optionally only for one registry', async () => {
     const path = join(dir, 'explicit.json');
     await writeFile(path, JSON.stringify({ auths: { 'a.example.com': { auth: b64('file:file') } } }));
-    expect(await createCredentialProvider({ configPath: path, username: 'x', password: 'y' })('a.example.com')).toEqual({ username: 'x', password: 'y' });
-    const scoped = createCredentialProvider({ configPath: path, username: 'x', password: 'y', registry: 'b.example.com' });
+    expect(await createCredentialProvider({ configPath: path, username: 'x', password: 'y' })('a.example.com')).toEqual(
+      { username: 'x', password: 'y' },
+    );
+    const scoped = createCredentialProvider({
+      configPath: path,
+      username: 'x',
+      password: 'y',
+      registry: 'b.example.com',
+    });
     expect(await scoped('a.example.com')).toEqual({ username: 'file', password: 'file' });
     expect(await scoped('b.example.com')).toEqual({ username: 'x', password: 'y' });
     expect(await createCredentialProvider({ configPath: path, noConfig: true })('a.example.com')).toBeUndefined();

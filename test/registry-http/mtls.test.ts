@@ -24,18 +24,60 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'oras-mtls-'));
   tls = await makeTlsMaterial(dir);
   // a client certificate signed by the same test CA
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=oras-test-client'], { cwd: dir, timeout: 30_000 });
+  await run(
+    'openssl',
+    [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'client.key',
+      '-out',
+      'client.csr',
+      '-subj',
+      '/CN=oras-test-client',
+    ],
+    { cwd: dir, timeout: 30_000 },
+  );
   await writeFile(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  await run('openssl', ['x509', '-req', '-in', 'client.csr', '-CA', tls.caFile, '-CAkey', join(dir, 'ca.key'), '-CAcreateserial', '-out', 'client.pem', '-days', '2', '-extfile', 'client.ext'], { cwd: dir, timeout: 30_000 });
+  await run(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      'client.csr',
+      '-CA',
+      tls.caFile,
+      '-CAkey',
+      join(dir, 'ca.key'),
+      '-CAcreateserial',
+      '-out',
+      'client.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'client.ext',
+    ],
+    { cwd: dir, timeout: 30_000 },
+  );
   clientCert = await readFile(join(dir, 'client.pem'));
   clientKey = await readFile(join(dir, 'client.key'));
-  server = createServer({
-    cert: await readFile(tls.certFile), key: await readFile(tls.keyFile), ca: await readFile(tls.caFile), requestCert: true, rejectUnauthorized: true,
-  }, (req, res) => {
-    const peer = (req.socket as TLSSocket).getPeerCertificate();
-    seenCNs.push(typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined);
-    res.end('{}');
-  });
+  server = createServer(
+    {
+      cert: await readFile(tls.certFile),
+      key: await readFile(tls.keyFile),
+      ca: await readFile(tls.caFile),
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    (req, res) => {
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      seenCNs.push(typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined);
+      res.end('{}');
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -60,12 +102,16 @@ it('presents the client certificate (cert/key) and trusts the CA given as a stri
 it('fails without the client certificate', async () => {
   const c = new RegistryClient({ caFile: tls.caFile, retry: { maxAttempts: 1 } });
   try {
-    await expect(c.request({ method: 'GET', url: new URL(`${origin}/v2/`), scopes: [] })).rejects.toMatchObject({ code: expect.stringMatching(/ERR_ORAS_NETWORK|ERR_ORAS_HTTP/) });
+    await expect(c.request({ method: 'GET', url: new URL(`${origin}/v2/`), scopes: [] })).rejects.toMatchObject({
+      code: expect.stringMatching(/ERR_ORAS_NETWORK|ERR_ORAS_HTTP/),
+    });
   } finally {
     await c.close();
   }
 });
 
 it('a missing caFile is a clear config error', () => {
-  expect(() => new RegistryClient({ caFile: join(tmpdir(), 'definitely-missing-ca.pem') })).toThrow(expect.objectContaining({ code: 'ERR_ORAS_CONFIG' }));
+  expect(() => new RegistryClient({ caFile: join(tmpdir(), 'definitely-missing-ca.pem') })).toThrow(
+    expect.objectContaining({ code: 'ERR_ORAS_CONFIG' }),
+  );
 });

@@ -15,7 +15,12 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
 });
 
-function client(info: RegistryInfo, cred?: Credential, extra: RegistryClientOptions = {}, lines?: string[]): RegistryClient {
+function client(
+  info: RegistryInfo,
+  cred?: Credential,
+  extra: RegistryClientOptions = {},
+  lines?: string[],
+): RegistryClient {
   const c = new RegistryClient({
     ...(info.caFile !== undefined ? { caFile: info.caFile } : {}),
     ...(cred !== undefined ? { credentials: async (reg: string) => (reg === info.host ? cred : undefined) } : {}),
@@ -26,7 +31,13 @@ function client(info: RegistryInfo, cred?: Credential, extra: RegistryClientOpti
   return c;
 }
 
-async function send(c: RegistryClient, info: RegistryInfo, path: string, scopes: string[] = [], extra: Partial<RegistryRequest> = {}) {
+async function send(
+  c: RegistryClient,
+  info: RegistryInfo,
+  path: string,
+  scopes: string[] = [],
+  extra: Partial<RegistryRequest> = {},
+) {
   const res = await c.request({ method: 'GET', url: new URL(path, c.baseUrl(info.host)), scopes, ...extra });
   const bodyText = await text(res.body);
   return { ...res, text: bodyText };
@@ -59,7 +70,10 @@ describe('RegistryClient against real registries', () => {
   it('basic: anonymous gets ERR_ORAS_UNAUTHORIZED, alice gets 200, a wrong password fails fast', async () => {
     const { basic } = registries();
     const alice = userOf(basic, 'push');
-    await expect(send(client(basic), basic, '/v2/')).rejects.toMatchObject({ code: 'ERR_ORAS_UNAUTHORIZED', status: 401 });
+    await expect(send(client(basic), basic, '/v2/')).rejects.toMatchObject({
+      code: 'ERR_ORAS_UNAUTHORIZED',
+      status: 401,
+    });
     const lines: string[] = [];
     const c = client(basic, { username: alice.username, password: alice.password }, {}, lines);
     expect((await send(c, basic, '/v2/')).status).toBe(200);
@@ -105,7 +119,10 @@ describe('RegistryClient against real registries', () => {
     expect((await send(c, token, `/v2/${repo}/tags/list`, [`repository:${repo}:pull`])).status).toBe(404);
     // Push needs pull,push; the request claims only pull so the registry's challenge must upgrade it.
     const res = await c.request({
-      method: 'POST', url: new URL(`/v2/${repo}/blobs/uploads/`, c.baseUrl(token.host)), scopes: [`repository:${repo}:pull`], body: Buffer.alloc(0),
+      method: 'POST',
+      url: new URL(`/v2/${repo}/blobs/uploads/`, c.baseUrl(token.host)),
+      scopes: [`repository:${repo}:pull`],
+      body: Buffer.alloc(0),
     });
     await text(res.body);
     expect(res.status).toBe(202);
@@ -131,9 +148,14 @@ describe('RegistryClient against real registries', () => {
     const bob = userOf(token, 'pull');
     const repo = uniqueRepo('rh/bob');
     const c = client(token, { username: bob.username, password: bob.password });
-    const err = await c.request({
-      method: 'POST', url: new URL(`/v2/${repo}/blobs/uploads/`, c.baseUrl(token.host)), scopes: [`repository:${repo}:pull,push`], body: Buffer.alloc(0),
-    }).catch((e: unknown) => e);
+    const err = await c
+      .request({
+        method: 'POST',
+        url: new URL(`/v2/${repo}/blobs/uploads/`, c.baseUrl(token.host)),
+        scopes: [`repository:${repo}:pull,push`],
+        body: Buffer.alloc(0),
+      })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_ORAS_DENIED' });
     expect((err as { hint: string }).hint).toMatch(/push/);
     const stats = await tokenStats(token);
@@ -144,14 +166,23 @@ describe('RegistryClient against real registries', () => {
     const { token } = registries();
     const repo = uniqueRepo('rh/anon');
     const c = client(token);
-    await expect(send(c, token, `/v2/${repo}/tags/list`, [`repository:${repo}:pull`])).rejects.toMatchObject({ code: 'ERR_ORAS_UNAUTHORIZED' });
+    await expect(send(c, token, `/v2/${repo}/tags/list`, [`repository:${repo}:pull`])).rejects.toMatchObject({
+      code: 'ERR_ORAS_UNAUTHORIZED',
+    });
   });
 
   it('token: identityToken uses the OAuth2 refresh_token POST flow', async () => {
     const { token } = registries();
     const alice = userOf(token, 'push');
     // get a refresh token from the test token server
-    const form = new URLSearchParams({ grant_type: 'password', username: alice.username, password: alice.password, access_type: 'offline', service: token.tokenService ?? '', client_id: 't' });
+    const form = new URLSearchParams({
+      grant_type: 'password',
+      username: alice.username,
+      password: alice.password,
+      access_type: 'offline',
+      service: token.tokenService ?? '',
+      client_id: 't',
+    });
     const r = await fetch(token.tokenRealm as string, { method: 'POST', body: form });
     const { refresh_token: refresh } = (await r.json()) as { refresh_token: string };
     expect(typeof refresh).toBe('string');
@@ -159,7 +190,9 @@ describe('RegistryClient against real registries', () => {
     const c = client(token, { identityToken: refresh });
     expect((await send(c, token, `/v2/${repo}/tags/list`, [`repository:${repo}:pull`])).status).toBe(404);
     const stats = await tokenStats(token);
-    expect(stats.log.filter((e) => e.scopes.some((s) => s.includes(repo))).map((e) => e.kind)).toEqual(['refresh_token']);
+    expect(stats.log.filter((e) => e.scopes.some((s) => s.includes(repo))).map((e) => e.kind)).toEqual([
+      'refresh_token',
+    ]);
   });
 
   it('token: oauth2Password uses the password grant', async () => {

@@ -2,11 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { errorFromResponse, parseRegistryErrors } from '../../src/registry/http-errors.js';
 import { redactHeaders, redactUrl } from '../../src/registry/redact.js';
-import { isRetryableNetworkError, isRetryableStatus, parseRetryAfter, resolveRetryPolicy, retryDelay, sleep } from '../../src/registry/retry.js';
+import {
+  isRetryableNetworkError,
+  isRetryableStatus,
+  parseRetryAfter,
+  resolveRetryPolicy,
+  retryDelay,
+  sleep,
+} from '../../src/registry/retry.js';
 
 describe('redaction', () => {
   it('redacts userinfo and secret query parameters', () => {
-    const u = redactUrl('https://user:pw@s3.example.com/blob?X-Amz-Algorithm=AWS4&X-Amz-Signature=abcdef&X-Amz-Credential=AKIA&ok=1');
+    const u = redactUrl(
+      'https://user:pw@s3.example.com/blob?X-Amz-Algorithm=AWS4&X-Amz-Signature=abcdef&X-Amz-Credential=AKIA&ok=1',
+    );
     expect(u).not.toContain('pw');
     expect(u).not.toContain('abcdef');
     expect(u).not.toContain('AKIA');
@@ -21,10 +30,17 @@ describe('redaction', () => {
   });
   it('redacts secret headers and keeps harmless ones', () => {
     const h = redactHeaders({
-      Authorization: 'Bearer canary1', cookie: 'a=canary2', 'Set-Cookie': ['x=canary3', 'y=canary4'], 'proxy-authorization': 'Basic canary5',
-      'x-registry-auth': 'canary6', 'x-auth-token': 'canary7', 'x-api-key': 'canary8',
-      'www-authenticate': 'Bearer realm="https://t"', 'content-type': 'application/json',
-      location: 'https://s3/x?X-Amz-Signature=canary9', link: '</v2/x/tags/list?n=1&token=canary10>; rel="next"',
+      Authorization: 'Bearer canary1',
+      cookie: 'a=canary2',
+      'Set-Cookie': ['x=canary3', 'y=canary4'],
+      'proxy-authorization': 'Basic canary5',
+      'x-registry-auth': 'canary6',
+      'x-auth-token': 'canary7',
+      'x-api-key': 'canary8',
+      'www-authenticate': 'Bearer realm="https://t"',
+      'content-type': 'application/json',
+      location: 'https://s3/x?X-Amz-Signature=canary9',
+      link: '</v2/x/tags/list?n=1&token=canary10>; rel="next"',
     });
     const s = JSON.stringify(h);
     for (let i = 1; i <= 10; i++) expect(s).not.toContain(`canary${i}`);
@@ -42,7 +58,8 @@ describe('retry', () => {
     const now = Date.parse('Mon, 23 Nov 2026 10:00:00 GMT');
     expect(parseRetryAfter('Mon, 23 Nov 2026 10:00:05 GMT', now)).toBe(5000);
     expect(parseRetryAfter('Mon, 23 Nov 2026 09:00:00 GMT', now)).toBe(0);
-    for (const bad of [undefined, '', '-1', '1.5', 'soon', '12abc']) expect(parseRetryAfter(bad), String(bad)).toBeUndefined();
+    for (const bad of [undefined, '', '-1', '1.5', 'soon', '12abc'])
+      expect(parseRetryAfter(bad), String(bad)).toBeUndefined();
   });
   it('computes capped full-jitter backoff and caps Retry-After', () => {
     const p = resolveRetryPolicy({ baseDelayMs: 100, maxDelayMs: 1000 });
@@ -62,7 +79,9 @@ describe('retry', () => {
     expect(isRetryableNetworkError(Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' }), false)).toBe(true);
     expect(isRetryableNetworkError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), true)).toBe(true);
     expect(isRetryableNetworkError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), false)).toBe(false);
-    expect(isRetryableNetworkError(new Error('x', { cause: Object.assign(new Error('y'), { code: 'ECONNRESET' }) }), true)).toBe(true);
+    expect(
+      isRetryableNetworkError(new Error('x', { cause: Object.assign(new Error('y'), { code: 'ECONNRESET' }) }), true),
+    ).toBe(true);
     expect(isRetryableNetworkError(new Error('plain'), true)).toBe(false);
   });
   it('sleep honours abort', async () => {
@@ -74,16 +93,33 @@ describe('retry', () => {
 });
 
 describe('errorFromResponse', () => {
-  const res = (status: number, body: string) => ({ status, headers: {}, body: Readable.from([Buffer.from(body)]), url: new URL('https://r.example.com/v2/a/manifests/x?token=canary') });
+  const res = (status: number, body: string) => ({
+    status,
+    headers: {},
+    body: Readable.from([Buffer.from(body)]),
+    url: new URL('https://r.example.com/v2/a/manifests/x?token=canary'),
+  });
   it('maps statuses and parses registry errors', async () => {
-    const e401 = await errorFromResponse(res(401, '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'), { method: 'GET' });
-    expect(e401).toMatchObject({ code: 'ERR_ORAS_UNAUTHORIZED', status: 401, registryErrors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
+    const e401 = await errorFromResponse(
+      res(401, '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'),
+      { method: 'GET' },
+    );
+    expect(e401).toMatchObject({
+      code: 'ERR_ORAS_UNAUTHORIZED',
+      status: 401,
+      registryErrors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }],
+    });
     expect(e401.hint).toContain('oras login r.example.com');
     expect(e401.message).not.toContain('canary');
-    const e403 = await errorFromResponse(res(403, '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}'), { authenticated: true });
+    const e403 = await errorFromResponse(
+      res(403, '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}'),
+      { authenticated: true },
+    );
     expect(e403.code).toBe('ERR_ORAS_DENIED');
     expect(e403.hint).toMatch(/push access/);
-    expect((await errorFromResponse(res(404, '{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'))).code).toBe('ERR_ORAS_NOT_FOUND');
+    expect((await errorFromResponse(res(404, '{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'))).code).toBe(
+      'ERR_ORAS_NOT_FOUND',
+    );
     expect((await errorFromResponse(res(413, ''))).code).toBe('ERR_ORAS_BODY_TOO_LARGE');
     expect((await errorFromResponse(res(500, '<html>oops</html>'))).code).toBe('ERR_ORAS_HTTP');
   });

@@ -7,11 +7,16 @@ import { json, useTestServers } from './servers.js';
 
 const { server, client } = useTestServers();
 
-const get = (c: RegistryClient, url: string, extra: object = {}) => c.request({ method: 'GET', url: new URL(url), scopes: [], ...extra });
+const get = (c: RegistryClient, url: string, extra: object = {}) =>
+  c.request({ method: 'GET', url: new URL(url), scopes: [], ...extra });
 
 describe('retries', () => {
   it('retries 429 honouring Retry-After (not the exponential backoff)', async () => {
-    const s = await server((_q, res, _b, n) => (n === 1 ? json(res, 429, { errors: [{ code: 'TOOMANYREQUESTS' }] }, { 'retry-after': '0' }) : json(res, 200, { ok: true })));
+    const s = await server((_q, res, _b, n) =>
+      n === 1
+        ? json(res, 429, { errors: [{ code: 'TOOMANYREQUESTS' }] }, { 'retry-after': '0' })
+        : json(res, 200, { ok: true }),
+    );
     const lines: string[] = [];
     // A huge base delay: if Retry-After were ignored the jittered wait would be up to 60 s.
     const c = client({ retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }, lines);
@@ -23,7 +28,9 @@ describe('retries', () => {
   });
 
   it('caps Retry-After by maxDelayMs', async () => {
-    const s = await server((_q, res, _b, n) => (n === 1 ? json(res, 503, {}, { 'retry-after': '3600' }) : json(res, 200, {})));
+    const s = await server((_q, res, _b, n) =>
+      n === 1 ? json(res, 503, {}, { 'retry-after': '3600' }) : json(res, 200, {}),
+    );
     const lines: string[] = [];
     const res = await get(client({ retry: { maxDelayMs: 3 } }, lines), `${s.origin}/v2/`);
     expect(res.status).toBe(200);
@@ -32,7 +39,12 @@ describe('retries', () => {
 
   it('retries 503 then succeeds; PUT with a Buffer body is replayed', async () => {
     const s = await server((_q, res, _b, n) => (n === 1 ? json(res, 503, {}) : json(res, 201, {})));
-    const res = await client().request({ method: 'PUT', url: new URL(`${s.origin}/v2/a/manifests/x`), scopes: [], body: Buffer.from('payload') });
+    const res = await client().request({
+      method: 'PUT',
+      url: new URL(`${s.origin}/v2/a/manifests/x`),
+      scopes: [],
+      body: Buffer.from('payload'),
+    });
     expect(res.status).toBe(201);
     expect(s.seen.map((r) => r.body)).toEqual(['payload', 'payload']);
   });
@@ -54,23 +66,57 @@ describe('retries', () => {
 
   it('bounds resets too and reports ERR_ORAS_NETWORK', async () => {
     const s = await server((req) => req.socket.destroy());
-    await expect(get(client({ retry: { maxAttempts: 2 } }), `${s.origin}/v2/`)).rejects.toMatchObject({ code: 'ERR_ORAS_NETWORK' });
+    await expect(get(client({ retry: { maxAttempts: 2 } }), `${s.origin}/v2/`)).rejects.toMatchObject({
+      code: 'ERR_ORAS_NETWORK',
+    });
     expect(s.seen).toHaveLength(2);
   });
 
   it('does not retry POST / PATCH by default, nor one-shot streams, nor retryable:false', async () => {
     const s = await server((_q, res) => json(res, 503, {}));
     const c = client();
-    expect((await c.request({ method: 'POST', url: new URL(`${s.origin}/v2/a/blobs/uploads/`), scopes: [] })).status).toBe(503);
-    expect((await c.request({ method: 'PATCH', url: new URL(`${s.origin}/v2/a/blobs/uploads/1`), scopes: [], body: Buffer.from('x') })).status).toBe(503);
-    expect((await c.request({ method: 'PUT', url: new URL(`${s.origin}/v2/a/blobs/uploads/1`), scopes: [], body: Readable.from([Buffer.from('x')]), contentLength: 1 })).status).toBe(503);
+    expect(
+      (await c.request({ method: 'POST', url: new URL(`${s.origin}/v2/a/blobs/uploads/`), scopes: [] })).status,
+    ).toBe(503);
+    expect(
+      (
+        await c.request({
+          method: 'PATCH',
+          url: new URL(`${s.origin}/v2/a/blobs/uploads/1`),
+          scopes: [],
+          body: Buffer.from('x'),
+        })
+      ).status,
+    ).toBe(503);
+    expect(
+      (
+        await c.request({
+          method: 'PUT',
+          url: new URL(`${s.origin}/v2/a/blobs/uploads/1`),
+          scopes: [],
+          body: Readable.from([Buffer.from('x')]),
+          contentLength: 1,
+        })
+      ).status,
+    ).toBe(503);
     expect((await get(c, `${s.origin}/v2/a/tags/list`, { retryable: false })).status).toBe(503);
     // (the one-shot PUT is preceded by one GET /v2/ to learn the auth scheme without wasting the body)
     const real = () => s.seen.filter((r) => r.url !== '/v2/');
     expect(real()).toHaveLength(4);
     expect(s.seen).toHaveLength(5);
     // opting in works for a replayable body
-    expect((await c.request({ method: 'POST', url: new URL(`${s.origin}/v2/a/blobs/uploads/`), scopes: [], body: () => Readable.from([Buffer.from('y')]), contentLength: 1, retryable: true })).status).toBe(503);
+    expect(
+      (
+        await c.request({
+          method: 'POST',
+          url: new URL(`${s.origin}/v2/a/blobs/uploads/`),
+          scopes: [],
+          body: () => Readable.from([Buffer.from('y')]),
+          contentLength: 1,
+          retryable: true,
+        })
+      ).status,
+    ).toBe(503);
     expect(real()).toHaveLength(9);
   });
 
@@ -84,13 +130,18 @@ describe('retries', () => {
 
   it('maps an idle timeout to ERR_ORAS_TIMEOUT', async () => {
     const s = await server(() => undefined);
-    await expect(get(client({ timeouts: { idle: 100 }, retry: { maxAttempts: 1 } }), `${s.origin}/v2/`)).rejects.toMatchObject({ code: 'ERR_ORAS_TIMEOUT' });
+    await expect(
+      get(client({ timeouts: { idle: 100 }, retry: { maxAttempts: 1 } }), `${s.origin}/v2/`),
+    ).rejects.toMatchObject({ code: 'ERR_ORAS_TIMEOUT' });
   });
 });
 
 describe('redirects and origins', () => {
   it('follows a cross-origin redirect without Authorization, cookies or custom headers', async () => {
-    const cdn = await server((_q, res) => { res.writeHead(200, { 'content-type': 'application/octet-stream' }); res.end('blob-bytes'); });
+    const cdn = await server((_q, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end('blob-bytes');
+    });
     const reg = await server((req, res) => {
       if (req.headers.authorization === undefined) {
         res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' });
@@ -101,8 +152,16 @@ describe('redirects and origins', () => {
       res.end();
     });
     const lines: string[] = [];
-    const c = client({ credentials: async () => ({ username: 'u', password: 'pw-canary' }), headers: { 'X-Custom': 'custom-canary' } }, lines);
-    const res = await c.request({ method: 'GET', url: new URL(`${reg.origin}/v2/a/blobs/sha256:abc`), scopes: ['repository:a:pull'], headers: { accept: '*/*', Cookie: 'c=cookie-canary' } });
+    const c = client(
+      { credentials: async () => ({ username: 'u', password: 'pw-canary' }), headers: { 'X-Custom': 'custom-canary' } },
+      lines,
+    );
+    const res = await c.request({
+      method: 'GET',
+      url: new URL(`${reg.origin}/v2/a/blobs/sha256:abc`),
+      scopes: ['repository:a:pull'],
+      headers: { accept: '*/*', Cookie: 'c=cookie-canary' },
+    });
     expect(res.status).toBe(200);
     expect(await text(res.body)).toBe('blob-bytes');
     expect(res.url.origin).toBe(cdn.origin);
@@ -123,9 +182,16 @@ describe('redirects and origins', () => {
   });
 
   it('never answers a 401 from another origin with credentials', async () => {
-    const other = await server((_q, res) => { res.writeHead(401, { 'www-authenticate': 'Basic realm="evil"' }); res.end(); });
+    const other = await server((_q, res) => {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="evil"' });
+      res.end();
+    });
     const reg = await server((req, res) => {
-      if (req.headers.authorization === undefined) { res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' }); res.end(); return; }
+      if (req.headers.authorization === undefined) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' });
+        res.end();
+        return;
+      }
       res.writeHead(302, { location: `${other.origin}/steal` });
       res.end();
     });
@@ -139,24 +205,44 @@ describe('redirects and origins', () => {
   it('an allowForeignOrigin request gets no credentials or custom headers', async () => {
     const other = await server((_q, res) => json(res, 202, {}));
     const c = client({ credentials: async () => ({ username: 'u', password: 'p' }), headers: { 'x-custom': 'v' } });
-    const res = await c.request({ method: 'PUT', url: new URL(`${other.origin}/upload?state=1`), scopes: ['repository:a:push'], allowForeignOrigin: true, body: Buffer.from('z') });
+    const res = await c.request({
+      method: 'PUT',
+      url: new URL(`${other.origin}/upload?state=1`),
+      scopes: ['repository:a:push'],
+      allowForeignOrigin: true,
+      body: Buffer.from('z'),
+    });
     expect(res.status).toBe(202);
     expect(other.seen[0]!.headers.authorization).toBeUndefined();
     expect(other.seen[0]!.headers['x-custom']).toBeUndefined();
   });
 
   it('bounds redirect loops and refuses https→http downgrades and link-local targets', async () => {
-    const loop = await server((req, res) => { res.writeHead(302, { location: `/v2/loop?${(req.url ?? '').length}` }); res.end(); });
-    await expect(get(client({ maxRedirects: 3 }), `${loop.origin}/v2/loop`)).rejects.toMatchObject({ code: 'ERR_ORAS_HTTP', message: expect.stringMatching(/redirects/) });
+    const loop = await server((req, res) => {
+      res.writeHead(302, { location: `/v2/loop?${(req.url ?? '').length}` });
+      res.end();
+    });
+    await expect(get(client({ maxRedirects: 3 }), `${loop.origin}/v2/loop`)).rejects.toMatchObject({
+      code: 'ERR_ORAS_HTTP',
+      message: expect.stringMatching(/redirects/),
+    });
     expect(loop.seen).toHaveLength(4);
-    const ll = await server((_q, res) => { res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' }); res.end(); });
+    const ll = await server((_q, res) => {
+      res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' });
+      res.end();
+    });
     await expect(get(client(), `${ll.origin}/v2/x`)).rejects.toMatchObject({ code: 'ERR_ORAS_INSECURE' });
   });
 
   it('does not follow redirects for PUT or when followRedirects is false', async () => {
-    const s = await server((_q, res) => { res.writeHead(307, { location: '/elsewhere' }); res.end(); });
+    const s = await server((_q, res) => {
+      res.writeHead(307, { location: '/elsewhere' });
+      res.end();
+    });
     const c = client();
-    expect((await c.request({ method: 'PUT', url: new URL(`${s.origin}/v2/a`), scopes: [], body: Buffer.from('x') })).status).toBe(307);
+    expect(
+      (await c.request({ method: 'PUT', url: new URL(`${s.origin}/v2/a`), scopes: [], body: Buffer.from('x') })).status,
+    ).toBe(307);
     expect((await get(c, `${s.origin}/v2/a`, { followRedirects: false })).status).toBe(307);
     expect(s.seen).toHaveLength(2);
   });

@@ -46,10 +46,11 @@ export async function startServer(handler: Handler, tls?: { certFile: string; ke
     host,
     origin: `${tls ? 'https' : 'http'}://${host}`,
     seen,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -80,7 +81,11 @@ export function useTestServers(): {
       return s;
     },
     client: (opts = {}, debugLines) => {
-      const c = new RegistryClient({ retry: { baseDelayMs: 1, maxDelayMs: 5 }, ...(debugLines ? { onDebug: (l: string) => debugLines.push(l) } : {}), ...opts });
+      const c = new RegistryClient({
+        retry: { baseDelayMs: 1, maxDelayMs: 5 },
+        ...(debugLines ? { onDebug: (l: string) => debugLines.push(l) } : {}),
+        ...opts,
+      });
       cleanup.push(() => c.close());
       return c;
     },

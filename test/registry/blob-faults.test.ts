@@ -107,7 +107,10 @@ describe('blob fetch Range resume after a connection reset', () => {
       const start = m ? Number(m[1]) : 0;
       const rest = data.subarray(start);
       const status = m ? 206 : 200;
-      const headers: Record<string, string | number> = { 'Content-Length': rest.length, 'Docker-Content-Digest': desc.digest };
+      const headers: Record<string, string | number> = {
+        'Content-Length': rest.length,
+        'Docker-Content-Digest': desc.digest,
+      };
       if (m) headers['Content-Range'] = `bytes ${start}-${data.length - 1}/${data.length}`;
       if (n <= 2) cut(res, status, headers, rest.subarray(0, 50_000));
       else {
@@ -141,7 +144,15 @@ describe('blob fetch Range resume after a connection reset', () => {
     const { repo, requests } = await serve((req, res) => {
       const m = /^bytes=([0-9]+)-$/.exec(req.headers.range ?? '');
       const start = m ? Number(m[1]) : 0;
-      cut(res, m ? 206 : 200, { 'Content-Length': data.length - start, ...(m ? { 'Content-Range': `bytes ${start}-${data.length - 1}/${data.length}` } : {}) }, Buffer.alloc(0));
+      cut(
+        res,
+        m ? 206 : 200,
+        {
+          'Content-Length': data.length - start,
+          ...(m ? { 'Content-Range': `bytes ${start}-${data.length - 1}/${data.length}` } : {}),
+        },
+        Buffer.alloc(0),
+      );
     });
     await expect(collect(await repo.fetch(desc))).rejects.toMatchObject({ code: 'ERR_ORAS_NETWORK' });
     expect(requests).toHaveLength(5);
@@ -151,7 +162,10 @@ describe('blob fetch Range resume after a connection reset', () => {
     const { repo } = await serve((req, res, n) => {
       if (n === 1) cut(res, 200, { 'Content-Length': data.length }, data.subarray(0, 10_000));
       else {
-        res.writeHead(206, { 'Content-Length': data.length, 'Content-Range': `bytes 0-${data.length - 1}/${data.length}` });
+        res.writeHead(206, {
+          'Content-Length': data.length,
+          'Content-Range': `bytes 0-${data.length - 1}/${data.length}`,
+        });
         res.end(data);
       }
     });
@@ -175,7 +189,10 @@ describe('blob fetch Range resume after a connection reset', () => {
       const m = /^bytes=([0-9]+)-$/.exec(req.headers.range ?? '');
       const start = m ? Number(m[1]) : 0;
       const rest = data.subarray(start);
-      const headers: Record<string, string | number> = { 'Content-Length': rest.length, ...(m ? { 'Content-Range': `bytes ${start}-${data.length - 1}/${data.length}` } : {}) };
+      const headers: Record<string, string | number> = {
+        'Content-Length': rest.length,
+        ...(m ? { 'Content-Range': `bytes ${start}-${data.length - 1}/${data.length}` } : {}),
+      };
       if (n === 1) cut(res, 200, headers, rest.subarray(0, 70_000));
       else {
         res.writeHead(m ? 206 : 200, headers);

@@ -19,7 +19,9 @@ describe('Repository blobs (plain registry)', () => {
     const desc = descOf(data);
     expect(await repo.exists(desc)).toBe(false);
     const progress: number[] = [];
-    await repo.push(desc, Readable.from([data.subarray(0, 1000), data.subarray(1000)]), { onProgress: (n) => progress.push(n) });
+    await repo.push(desc, Readable.from([data.subarray(0, 1000), data.subarray(1000)]), {
+      onProgress: (n) => progress.push(n),
+    });
     expect(progress.at(-1)).toBe(data.length);
     expect(await repo.exists(desc)).toBe(true);
     expect((await collect(await repo.fetch(desc))).equals(data)).toBe(true);
@@ -42,7 +44,9 @@ describe('Repository blobs (plain registry)', () => {
     const data = blob(100_000); // 40k + 40k + 20k
     const desc = descOf(data);
     const progress: number[] = [];
-    await repo.push(desc, Readable.from([data.subarray(0, 7), data.subarray(7, 55_555), data.subarray(55_555)]), { onProgress: (n) => progress.push(n) });
+    await repo.push(desc, Readable.from([data.subarray(0, 7), data.subarray(7, 55_555), data.subarray(55_555)]), {
+      onProgress: (n) => progress.push(n),
+    });
     expect(progress).toEqual([40_000, 80_000, 100_000]);
     expect(lines.filter((l) => l.startsWith('< 202 PATCH '))).toHaveLength(3);
     expect(lines.filter((l) => l.startsWith('< 201 PUT '))).toHaveLength(1);
@@ -60,9 +64,13 @@ describe('Repository blobs (plain registry)', () => {
       const desc = descOf(data);
       const tampered = Buffer.from(data);
       tampered[100] = (tampered[100] ?? 0) ^ 1;
-      await expect(repo.push(desc, Readable.from([tampered]))).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+      await expect(repo.push(desc, Readable.from([tampered]))).rejects.toMatchObject({
+        code: 'ERR_ORAS_DIGEST_MISMATCH',
+      });
       await expect(repo.push(desc, tampered)).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
-      await expect(repo.push(desc, Readable.from([data, Buffer.from('x')]))).rejects.toMatchObject({ code: 'ERR_ORAS_SIZE_MISMATCH' });
+      await expect(repo.push(desc, Readable.from([data, Buffer.from('x')]))).rejects.toMatchObject({
+        code: 'ERR_ORAS_SIZE_MISMATCH',
+      });
       expect(await repo.exists(desc)).toBe(false);
     }
   });

@@ -58,7 +58,10 @@ describe('monolithic upload answered before the source signals EOF', () => {
     const data = blob(4096);
     const desc = descOf(data);
     const other = blob(4096);
-    const err = await repo.push(desc, neverEnding(other)).then(() => undefined, (e: unknown) => e);
+    const err = await repo.push(desc, neverEnding(other)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isOrasError(err) && err.code).toBe('ERR_ORAS_DIGEST_MISMATCH');
     expect(await repo.exists(desc)).toBe(false);
   });
@@ -77,7 +80,10 @@ describe('monolithic upload answered before the source signals EOF', () => {
         }
       },
     });
-    const err = await repo.push(desc, src).then(() => undefined, (e: unknown) => e);
+    const err = await repo.push(desc, src).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeDefined();
     expect(isOrasError(err) ? err.code : (err as NodeJS.ErrnoException).code).toMatch(/PREMATURE_CLOSE|ERR_ORAS_/);
     expect(await repo.exists(desc)).toBe(false);

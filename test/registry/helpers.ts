@@ -25,8 +25,17 @@ export function clientFor(info: RegistryInfo, onDebug?: (line: string) => void):
 }
 
 /** A Repository with a unique name on a harness registry. */
-export function repoOn(info: RegistryInfo, client: RegistryClient, prefix: string, options: RepositoryOptions = {}): Repository {
-  return new Repository({ reference: { registry: info.host, repository: uniqueRepo(`registry-test/${prefix}`) }, client, ...options });
+export function repoOn(
+  info: RegistryInfo,
+  client: RegistryClient,
+  prefix: string,
+  options: RepositoryOptions = {},
+): Repository {
+  return new Repository({
+    reference: { registry: info.host, repository: uniqueRepo(`registry-test/${prefix}`) },
+    client,
+    ...options,
+  });
 }
 
 /** A descriptor for bytes. */
@@ -74,7 +83,16 @@ export function generated(size: number, seed = 1): { stream: () => Readable; dig
 }
 
 /** Pushes config + one layer + manifest; returns the manifest descriptor and bytes. */
-export async function pushImage(repo: Repository, opts: { layer?: Buffer; configType?: string; artifactType?: string; subject?: Descriptor; annotations?: Record<string, string> } = {}): Promise<{ desc: Descriptor; bytes: Buffer; layer: Descriptor; config: Descriptor }> {
+export async function pushImage(
+  repo: Repository,
+  opts: {
+    layer?: Buffer;
+    configType?: string;
+    artifactType?: string;
+    subject?: Descriptor;
+    annotations?: Record<string, string>;
+  } = {},
+): Promise<{ desc: Descriptor; bytes: Buffer; layer: Descriptor; config: Descriptor }> {
   const configBytes = Buffer.from(JSON.stringify({ created: 'x', n: Math.random() }));
   const config = descOf(configBytes, opts.configType ?? MediaType.ImageConfig);
   const layerBytes = opts.layer ?? blob(1024);

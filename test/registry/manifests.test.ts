@@ -37,11 +37,15 @@ describe('Repository manifests (plain registry)', () => {
     const fetched = await repo.fetchManifest(desc.digest);
     expect(fetched.descriptor).toEqual(desc);
     expect(fetched.bytes.equals(bytes)).toBe(true);
-    expect(fetched.parsed.kind === 'manifest' && fetched.parsed.manifest.artifactType).toBe('application/vnd.example.thing.v1');
+    expect(fetched.parsed.kind === 'manifest' && fetched.parsed.manifest.artifactType).toBe(
+      'application/vnd.example.thing.v1',
+    );
 
     const custom = await pushImage(repo, { configType: 'application/vnd.example.config.v1+json' });
     const f2 = await repo.fetchManifest(custom.desc.digest);
-    expect(f2.parsed.kind === 'manifest' && f2.parsed.manifest.config.mediaType).toBe('application/vnd.example.config.v1+json');
+    expect(f2.parsed.kind === 'manifest' && f2.parsed.manifest.config.mediaType).toBe(
+      'application/vnd.example.config.v1+json',
+    );
   });
 
   it('tags, resolves (HEAD) by tag and digest, pushReference, lists tags', async () => {

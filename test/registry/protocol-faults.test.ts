@@ -20,7 +20,9 @@ afterAll(async () => {
 });
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number, self: FaultServer) => void;
-async function serve(handler: Handler): Promise<{ server: FaultServer; requests: { method: string; url: string; headers: IncomingMessage['headers'] }[] }> {
+async function serve(
+  handler: Handler,
+): Promise<{ server: FaultServer; requests: { method: string; url: string; headers: IncomingMessage['headers'] }[] }> {
   const requests: { method: string; url: string; headers: IncomingMessage['headers'] }[] = [];
   // Assigned once the server exists; its handler reads it later.
   // eslint-disable-next-line prefer-const
@@ -40,7 +42,12 @@ async function drain(it: AsyncIterable<string>): Promise<string[]> {
   return out;
 }
 
-const manifestDoc = { schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.Empty, digest: `sha256:${'4'.repeat(64)}`, size: 2 }, layers: [] };
+const manifestDoc = {
+  schemaVersion: 2,
+  mediaType: MediaType.ImageManifest,
+  config: { mediaType: MediaType.Empty, digest: `sha256:${'4'.repeat(64)}`, size: 2 },
+  layers: [],
+};
 const manifestBytes = Buffer.from(JSON.stringify(manifestDoc));
 const manifestDesc = descOf(manifestBytes, MediaType.ImageManifest);
 
@@ -49,7 +56,10 @@ describe('manifest fetch faults', () => {
     const big = Buffer.alloc(4 * 1024 * 1024 + 10, 0x20);
     for (const withLength of [true, false]) {
       const { server } = await serve((_req, res) => {
-        res.writeHead(200, { 'Content-Type': MediaType.ImageManifest, ...(withLength ? { 'Content-Length': big.length } : {}) });
+        res.writeHead(200, {
+          'Content-Type': MediaType.ImageManifest,
+          ...(withLength ? { 'Content-Length': big.length } : {}),
+        });
         res.end(big);
       });
       const repo = new Repository({ reference: `${server.host}/big/manifest`, client });
@@ -68,13 +78,20 @@ describe('manifest fetch faults', () => {
 
   it('refuses a contradicting Docker-Content-Digest and bytes not matching the requested digest', async () => {
     const { server } = await serve((req, res) => {
-      res.writeHead(200, { 'Content-Type': MediaType.ImageManifest, ...(req.url?.includes('/manifests/v1') ? { 'Docker-Content-Digest': `sha256:${'1'.repeat(64)}` } : {}) });
+      res.writeHead(200, {
+        'Content-Type': MediaType.ImageManifest,
+        ...(req.url?.includes('/manifests/v1') ? { 'Docker-Content-Digest': `sha256:${'1'.repeat(64)}` } : {}),
+      });
       res.end(manifestBytes);
     });
     const repo = new Repository({ reference: `${server.host}/dcd/x`, client });
     await expect(repo.fetchManifest('v1')).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
-    await expect(repo.fetchManifest(`sha256:${'2'.repeat(64)}`)).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
-    await expect(repo.fetch({ ...manifestDesc, digest: `sha256:${'2'.repeat(64)}` })).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+    await expect(repo.fetchManifest(`sha256:${'2'.repeat(64)}`)).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
+    await expect(repo.fetch({ ...manifestDesc, digest: `sha256:${'2'.repeat(64)}` })).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
   });
 
   it('resolves with GET when HEAD lacks Docker-Content-Digest, and sends the OCI Accept list', async () => {
@@ -111,18 +128,30 @@ describe('pagination', () => {
 
   it('follows relative and absolute same-origin Links across pages', async () => {
     const { server, requests } = await serve((req, res, n, self) => {
-      const link = n === 1 ? '</v2/p/x/tags/list?last=b>; rel="next"' : n === 2 ? `<${self.url}/v2/p/x/tags/list?last=d>; rel="next"` : undefined;
+      const link =
+        n === 1
+          ? '</v2/p/x/tags/list?last=b>; rel="next"'
+          : n === 2
+            ? `<${self.url}/v2/p/x/tags/list?last=d>; rel="next"`
+            : undefined;
       res.writeHead(200, { 'Content-Type': 'application/json', ...(link ? { Link: link } : {}) });
       res.end(JSON.stringify({ name: 'p/x', tags: n === 1 ? ['a', 'b'] : n === 2 ? ['c', 'd'] : ['e'] }));
     });
     const repo = new Repository({ reference: `${server.host}/p/x`, client });
     expect(await drain(repo.tags())).toEqual(['a', 'b', 'c', 'd', 'e']);
-    expect(requests.map((r) => r.url)).toEqual(['/v2/p/x/tags/list', '/v2/p/x/tags/list?last=b', '/v2/p/x/tags/list?last=d']);
+    expect(requests.map((r) => r.url)).toEqual([
+      '/v2/p/x/tags/list',
+      '/v2/p/x/tags/list?last=b',
+      '/v2/p/x/tags/list?last=d',
+    ]);
   });
 
   it('refuses a Link to another origin', async () => {
     const { server, requests } = await serve((_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/json', Link: '<http://127.0.0.2:1/v2/p/x/tags/list?last=b>; rel="next"' });
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        Link: '<http://127.0.0.2:1/v2/p/x/tags/list?last=b>; rel="next"',
+      });
       res.end(JSON.stringify({ tags: ['a'] }));
     });
     const repo = new Repository({ reference: `${server.host}/p/x`, client });
@@ -146,7 +175,10 @@ describe('pagination', () => {
 
   it('detects a next link that repeats an earlier page', async () => {
     const { server, requests } = await serve((_req, res, n) => {
-      res.writeHead(200, { 'Content-Type': 'application/json', Link: n === 1 ? '</v2/p/x/tags/list?last=a>; rel="next"' : '</v2/p/x/tags/list>; rel="next"' });
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        Link: n === 1 ? '</v2/p/x/tags/list?last=a>; rel="next"' : '</v2/p/x/tags/list>; rel="next"',
+      });
       res.end(JSON.stringify({ tags: [`t${n}`] }));
     });
     const repo = new Repository({ reference: `${server.host}/p/x`, client });
@@ -214,7 +246,8 @@ describe('upload protocol', () => {
     const { server, requests } = await serve((req, res) => {
       req.resume();
       req.on('end', () => {
-        if (req.method === 'POST') res.writeHead(202, { Location: '/v2/up/x/blobs/uploads/u', 'OCI-Chunk-Min-Length': '4000' });
+        if (req.method === 'POST')
+          res.writeHead(202, { Location: '/v2/up/x/blobs/uploads/u', 'OCI-Chunk-Min-Length': '4000' });
         else if (req.method === 'PATCH') res.writeHead(202, { Location: '/v2/up/x/blobs/uploads/u' });
         else res.writeHead(201, {});
         res.end();
@@ -222,7 +255,10 @@ describe('upload protocol', () => {
     });
     const repo = new Repository({ reference: `${server.host}/up/x`, client, chunkSize: 1000 });
     await repo.push(descOf(data), data);
-    expect(requests.filter((r) => r.method === 'PATCH').map((r) => r.headers['content-range'])).toEqual(['0-3999', '4000-4999']);
+    expect(requests.filter((r) => r.method === 'PATCH').map((r) => r.headers['content-range'])).toEqual([
+      '0-3999',
+      '4000-4999',
+    ]);
   });
 
   it('maps a registry DIGEST_INVALID to DIGEST_MISMATCH and cancels the session', async () => {
@@ -234,7 +270,11 @@ describe('upload protocol', () => {
           res.end();
         } else if (req.method === 'PUT') {
           res.writeHead(400, { 'Content-Type': 'application/json' });
-          res.end(JSON.stringify({ errors: [{ code: 'DIGEST_INVALID', message: 'provided digest did not match uploaded content' }] }));
+          res.end(
+            JSON.stringify({
+              errors: [{ code: 'DIGEST_INVALID', message: 'provided digest did not match uploaded content' }],
+            }),
+          );
         } else {
           res.writeHead(204);
           res.end();
@@ -243,7 +283,9 @@ describe('upload protocol', () => {
     });
     const repo = new Repository({ reference: `${server.host}/up/x`, client });
     const data = blob(100);
-    await expect(repo.push(descOf(data), Readable.from([data]))).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+    await expect(repo.push(descOf(data), Readable.from([data]))).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
     const relevant = requests.filter((r) => r.url !== '/v2/'); // the client may prime auth with GET /v2/
     expect(relevant.map((r) => r.method)).toEqual(['POST', 'PUT', 'DELETE']);
     expect(relevant[1]?.headers['content-type']).toBe('application/octet-stream');
@@ -271,7 +313,10 @@ describe('upload protocol', () => {
         res.end();
       });
     });
-    const authed = new RegistryClient({ retry: { maxAttempts: 1 }, credentials: async () => ({ username: 'u', password: 'p' }) });
+    const authed = new RegistryClient({
+      retry: { maxAttempts: 1 },
+      credentials: async () => ({ username: 'u', password: 'p' }),
+    });
     try {
       const repo = new Repository({ reference: `${server.host}/up/x`, client: authed });
       await repo.push(descOf(data), Readable.from([data]));

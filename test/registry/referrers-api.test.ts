@@ -57,12 +57,20 @@ async function mini(opts: MiniOptions): Promise<{ repo: Repository; log: string[
         const all: Descriptor[] = [];
         for (const [digest, { bytes, type }] of byDigest) {
           const doc = JSON.parse(bytes.toString()) as ImageManifest;
-          if (doc.subject?.digest === ref) all.push({ mediaType: type, digest, size: bytes.length, ...(doc.artifactType ? { artifactType: doc.artifactType } : {}) });
+          if (doc.subject?.digest === ref)
+            all.push({
+              mediaType: type,
+              digest,
+              size: bytes.length,
+              ...(doc.artifactType ? { artifactType: doc.artifactType } : {}),
+            });
         }
         const page = Number(url.searchParams.get('page') ?? '0');
         const next = page + 1 < all.length ? { Link: `<${url.pathname}?page=${page + 1}>; rel="next"` } : {};
         res.writeHead(200, { 'Content-Type': MediaType.ImageIndex, ...next });
-        res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: all.slice(page, page + 1) }));
+        res.end(
+          JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: all.slice(page, page + 1) }),
+        );
         return;
       }
       const digest = ref.startsWith('sha256:') ? ref : tags.get(ref);
@@ -72,7 +80,10 @@ async function mini(opts: MiniOptions): Promise<{ repo: Repository; log: string[
         byDigest.set(d, { bytes, type: req.headers['content-type'] ?? '' });
         if (!ref.startsWith('sha256:')) tags.set(ref, d);
         const subject = (JSON.parse(bytes.toString()) as ImageManifest).subject;
-        res.writeHead(201, { 'Docker-Content-Digest': d, ...(subject && opts.ociSubjectHeader ? { 'OCI-Subject': subject.digest } : {}) });
+        res.writeHead(201, {
+          'Docker-Content-Digest': d,
+          ...(subject && opts.ociSubjectHeader ? { 'OCI-Subject': subject.digest } : {}),
+        });
         res.end();
         return;
       }
@@ -88,7 +99,11 @@ async function mini(opts: MiniOptions): Promise<{ repo: Repository; log: string[
         res.end();
         return;
       }
-      res.writeHead(200, { 'Content-Type': entry.type, 'Content-Length': entry.bytes.length, 'Docker-Content-Digest': digest });
+      res.writeHead(200, {
+        'Content-Type': entry.type,
+        'Content-Length': entry.bytes.length,
+        'Docker-Content-Digest': digest,
+      });
       res.end(req.method === 'HEAD' ? undefined : entry.bytes);
     });
   });
@@ -97,7 +112,14 @@ async function mini(opts: MiniOptions): Promise<{ repo: Repository; log: string[
 }
 
 function manifest(extra: Partial<ImageManifest> = {}): { desc: Descriptor; bytes: Buffer } {
-  const bytes = encodeManifest({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { ...EMPTY_DESCRIPTOR }, layers: [], annotations: { n: String(Math.random()) }, ...extra });
+  const bytes = encodeManifest({
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    config: { ...EMPTY_DESCRIPTOR },
+    layers: [],
+    annotations: { n: String(Math.random()) },
+    ...extra,
+  });
   return { desc: descOf(bytes, MediaType.ImageManifest), bytes };
 }
 
@@ -114,7 +136,9 @@ describe('referrers API', () => {
     const all = await repo.referrers(subject.desc);
     expect(all.map((d) => d.digest).sort()).toEqual([a.desc.digest, b.desc.digest].sort());
     expect(log.filter((l) => l.includes('/referrers/'))).toHaveLength(2);
-    expect((await repo.referrers(subject.desc, { artifactType: 'type/b' })).map((d) => d.digest)).toEqual([b.desc.digest]);
+    expect((await repo.referrers(subject.desc, { artifactType: 'type/b' })).map((d) => d.digest)).toEqual([
+      b.desc.digest,
+    ]);
     expect(log.some((l) => l.includes('artifactType=type%2Fb'))).toBe(true);
   });
 

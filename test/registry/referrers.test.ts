@@ -23,14 +23,33 @@ describe('referrers via the tag schema fallback (distribution 2.8 has no API)', 
     const subject = await pushImage(repo);
     expect(await repo.referrers(subject.desc)).toEqual([]);
 
-    const sig = await pushImage(repo, { subject: subject.desc, artifactType: 'application/vnd.example.signature', annotations: { a: '1' } });
+    const sig = await pushImage(repo, {
+      subject: subject.desc,
+      artifactType: 'application/vnd.example.signature',
+      annotations: { a: '1' },
+    });
     const sbom = await pushImage(repo, { subject: subject.desc, configType: 'application/vnd.example.sbom.config' });
     const all = await repo.referrers(subject.desc);
     expect(all).toEqual([
-      { mediaType: MediaType.ImageManifest, digest: sig.desc.digest, size: sig.desc.size, artifactType: 'application/vnd.example.signature', annotations: { a: '1' } },
-      { mediaType: MediaType.ImageManifest, digest: sbom.desc.digest, size: sbom.desc.size, artifactType: 'application/vnd.example.sbom.config' },
+      {
+        mediaType: MediaType.ImageManifest,
+        digest: sig.desc.digest,
+        size: sig.desc.size,
+        artifactType: 'application/vnd.example.signature',
+        annotations: { a: '1' },
+      },
+      {
+        mediaType: MediaType.ImageManifest,
+        digest: sbom.desc.digest,
+        size: sbom.desc.size,
+        artifactType: 'application/vnd.example.sbom.config',
+      },
     ]);
-    expect((await repo.referrers(subject.desc, { artifactType: 'application/vnd.example.sbom.config' })).map((d) => d.digest)).toEqual([sbom.desc.digest]);
+    expect(
+      (await repo.referrers(subject.desc, { artifactType: 'application/vnd.example.sbom.config' })).map(
+        (d) => d.digest,
+      ),
+    ).toEqual([sbom.desc.digest]);
     expect(await repo.referrers(subject.desc, { artifactType: 'application/none' })).toEqual([]);
     // The API was probed once (404), then remembered.
     expect(lines.filter((l) => l.startsWith('> GET') && l.includes('/referrers/'))).toHaveLength(1);
@@ -70,7 +89,9 @@ describe('referrers via the tag schema fallback (distribution 2.8 has no API)', 
   it('keeps every referrer when several are pushed concurrently', async () => {
     const repo = repoOn(info, client, 'referrers-concurrent');
     const subject = await pushImage(repo);
-    const pushed = await Promise.all([1, 2, 3, 4, 5].map(async (i) => await pushImage(repo, { subject: subject.desc, artifactType: `type/${i}` })));
+    const pushed = await Promise.all(
+      [1, 2, 3, 4, 5].map(async (i) => await pushImage(repo, { subject: subject.desc, artifactType: `type/${i}` })),
+    );
     const listed = await repo.referrers(subject.desc);
     expect(listed.map((d) => d.digest).sort()).toEqual(pushed.map((p) => p.desc.digest).sort());
   });

@@ -90,7 +90,9 @@ for (const mode of ['plain', 'token'] as const) {
       const repo = repoOn(info, client, 'su-early');
       const g = generated(2 * 1024 * 1024 + 5, 7);
       expect(await repo.pushUnhashed(g.stream, 2 * 1024 * 1024 + 5, Promise.resolve(g.digest))).toBe('pushed');
-      expect(await repo.exists({ mediaType: 'application/octet-stream', digest: g.digest, size: 2 * 1024 * 1024 + 5 })).toBe(true);
+      expect(
+        await repo.exists({ mediaType: 'application/octet-stream', digest: g.digest, size: 2 * 1024 * 1024 + 5 }),
+      ).toBe(true);
       const empty = Buffer.alloc(0);
       expect(await repo.pushUnhashed(() => Readable.from([]), 0, Promise.resolve(digestOf(empty)))).toBe('pushed');
       expect(await repo.exists(descOf(empty))).toBe(true);
@@ -105,7 +107,10 @@ for (const mode of ['plain', 'token'] as const) {
       let started = false;
       const progress: number[] = [];
       const digest = deferred<string>();
-      const pushing = repo.pushUnhashed(() => slowStream(data), data.length, digest.promise, { onStart: () => (started = true), onProgress: (n) => progress.push(n) });
+      const pushing = repo.pushUnhashed(() => slowStream(data), data.length, digest.promise, {
+        onStart: () => (started = true),
+        onProgress: (n) => progress.push(n),
+      });
       await new Promise((r) => setTimeout(r, 20));
       digest.resolve(desc.digest);
       expect(await pushing).toBe('exists');
@@ -123,7 +128,8 @@ for (const mode of ['plain', 'token'] as const) {
       lines.length = 0;
       const digest = deferred<string>();
       const pushing = repo.pushUnhashed(() => Readable.from([data]), data.length, digest.promise);
-      for (let i = 0; i < 200 && !lines.some((l) => l.startsWith('< 202 PATCH ')); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 200 && !lines.some((l) => l.startsWith('< 202 PATCH ')); i++)
+        await new Promise((r) => setTimeout(r, 10));
       digest.resolve(desc.digest);
       expect(await pushing).toBe('exists');
       expect(lines.filter((l) => l.startsWith('< 204 DELETE ') && l.includes('/blobs/uploads/'))).toHaveLength(1);
@@ -134,7 +140,9 @@ for (const mode of ['plain', 'token'] as const) {
       const repo = repoOn(info, client, 'su-changed');
       const data = blob(1024 * 1024);
       const claimed = descOf(blob(1024 * 1024));
-      const err = await repo.pushUnhashed(() => slowStream(data), data.length, Promise.resolve(claimed.digest), { what: 'big.bin' }).catch((e: unknown) => e);
+      const err = await repo
+        .pushUnhashed(() => slowStream(data), data.length, Promise.resolve(claimed.digest), { what: 'big.bin' })
+        .catch((e: unknown) => e);
       expect(isOrasError(err, 'ERR_ORAS_DIGEST_MISMATCH')).toBe(true);
       expect((err as Error).message).toMatch(/big\.bin changed while it was being pushed/);
       expect(await repo.exists(claimed)).toBe(false);
@@ -144,9 +152,13 @@ for (const mode of ['plain', 'token'] as const) {
     it('fewer or more bytes than announced → ERR_ORAS_DIGEST_MISMATCH before anything is committed', async () => {
       const repo = repoOn(info, client, 'su-size');
       const data = blob(512 * 1024);
-      const short = await repo.pushUnhashed(() => slowStream(data), data.length + 10, Promise.resolve(descOf(data).digest)).catch((e: unknown) => e);
+      const short = await repo
+        .pushUnhashed(() => slowStream(data), data.length + 10, Promise.resolve(descOf(data).digest))
+        .catch((e: unknown) => e);
       expect(isOrasError(short, 'ERR_ORAS_DIGEST_MISMATCH')).toBe(true);
-      const long = await repo.pushUnhashed(() => slowStream(data), data.length - 10, Promise.resolve(descOf(data).digest)).catch((e: unknown) => e);
+      const long = await repo
+        .pushUnhashed(() => slowStream(data), data.length - 10, Promise.resolve(descOf(data).digest))
+        .catch((e: unknown) => e);
       expect(isOrasError(long, 'ERR_ORAS_DIGEST_MISMATCH')).toBe(true);
       expect(await repo.exists(descOf(data))).toBe(false);
     });

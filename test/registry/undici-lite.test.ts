@@ -26,7 +26,10 @@ describe('undiciLite', () => {
   it('sends method, path and query through the given agent like undici.request', async () => {
     const agent = new undiciLite.Agent({ connections: 1 });
     try {
-      const r = await undiciLite.request(agent, `${base}/v2/a/b/blobs/uploads/?digest=sha256%3Aab&x=1`, { method: 'PUT', body: 'data' });
+      const r = await undiciLite.request(agent, `${base}/v2/a/b/blobs/uploads/?digest=sha256%3Aab&x=1`, {
+        method: 'PUT',
+        body: 'data',
+      });
       expect(r.statusCode).toBe(200);
       expect(r.headers['x-seen']).toBe('PUT /v2/a/b/blobs/uploads/?digest=sha256%3Aab&x=1');
       expect(await r.body.text()).toBe('ok');

@@ -26,14 +26,19 @@ export function registerAttach(program: Command): void {
     .option('-a, --annotation <key=value>', 'manifest annotation, repeatable', collect)
     .option('--annotation-file <file>', 'JSON file of annotations: keys are file names, $manifest, $config')
     .option('--export-manifest <file>', 'also write the pushed manifest to FILE')
-    .option('--platform <platform>', 'attach to the manifest of this platform in a multi-platform index: os[/arch][/variant][:os_version]')
+    .option(
+      '--platform <platform>',
+      'attach to the manifest of this platform in a multi-platform index: os[/arch][/variant][:os_version]',
+    )
     .option('--disable-path-validation', 'allow absolute paths and paths outside the working directory as titles');
   addConcurrencyOption(cmd);
   addTargetCommandOptions(cmd, { shortRegistryConfig: false }, TEMPLATE_FORMATS);
   cmd.action(async (refArg: string, files: string[], opts: AttachFlags & Record<string, unknown>) => {
-    if (opts.artifactType === undefined || opts.artifactType === '') throw usageError('--artifact-type is required', 'e.g. --artifact-type application/vnd.example.sbom');
+    if (opts.artifactType === undefined || opts.artifactType === '')
+      throw usageError('--artifact-type is required', 'e.g. --artifact-type application/vnd.example.sbom');
     const annotations = parseAnnotations(opts.annotation);
-    const fileAnnotations = opts.annotationFile !== undefined ? await readAnnotationFile(opts.annotationFile) : undefined;
+    const fileAnnotations =
+      opts.annotationFile !== undefined ? await readAnnotationFile(opts.annotationFile) : undefined;
     if (files.length === 0 && Object.keys(annotations).length === 0 && fileAnnotations?.$manifest === undefined) {
       throw usageError('nothing to attach', 'give files and/or --annotation');
     }
@@ -57,7 +62,12 @@ export function registerAttach(program: Command): void {
         size: d.size,
         ...(result.manifest.annotations !== undefined ? { annotations: result.manifest.annotations } : {}),
         artifactType: opts.artifactType,
-        subject: { reference: target.display(subject.digest), mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+        subject: {
+          reference: target.display(subject.digest),
+          mediaType: subject.mediaType,
+          digest: subject.digest,
+          size: subject.size,
+        },
       };
       printResult(json, () => {
         outLine(`Attached to [${kindLabel(target.kind)}] ${target.display(subject.digest)}`);

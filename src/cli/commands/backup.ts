@@ -8,7 +8,13 @@ import { cliConfig, effectiveConcurrency } from '../config.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { usageError } from '../errors.js';
 import { tarDirectory, untarToDirectory } from '../layout-tar.js';
-import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
+import {
+  addConcurrencyOption,
+  addTargetCommandOptions,
+  remoteFlagsOf,
+  ttyEnabled,
+  type CommonFlags,
+} from '../options.js';
 import { COPY_VERBS, progressFor } from '../render/progress.js';
 import { openSource, openTarget } from '../targets.js';
 import { copyArtifact } from './cp.js';
@@ -55,7 +61,13 @@ interface CopiedEntry {
 }
 
 function copiedEntry(reference: string, tag: string | undefined, root: Descriptor): CopiedEntry {
-  return { reference, ...(tag !== undefined ? { tag } : {}), digest: root.digest, mediaType: root.mediaType, size: root.size };
+  return {
+    reference,
+    ...(tag !== undefined ? { tag } : {}),
+    digest: root.digest,
+    mediaType: root.mediaType,
+    size: root.size,
+  };
 }
 
 /** The tag of a `REF[,TAG...]` argument plus its extra `,TAG` items (trimmed, empty items dropped). */
@@ -67,7 +79,10 @@ function tagsOf(tag: string | undefined, more: string[]): string[] {
  * The OCI layout directory behind `path`: the directory itself, or for a
  * `FILE.tar` a staging directory next to the file that `cleanup` removes.
  */
-async function layoutDirFor(path: string, purpose: 'backup' | 'restore'): Promise<{ dir: string; tar: boolean; cleanup(): Promise<void> }> {
+async function layoutDirFor(
+  path: string,
+  purpose: 'backup' | 'restore',
+): Promise<{ dir: string; tar: boolean; cleanup(): Promise<void> }> {
   if (!isTarPath(path)) return { dir: path, tar: false, cleanup: async () => undefined };
   const dir = await mkdtemp(join(dirname(path), `.${basename(path)}.oras-${purpose}-`));
   return { dir, tar: true, cleanup: () => rm(dir, { recursive: true, force: true }) };
@@ -86,7 +101,10 @@ export function registerBackup(program: Command): void {
     .description('copy artifacts (with their referrers) from a registry into an OCI layout directory or a .tar of one')
     .argument('<references...>', 'registry/repo[:tag[,tag...]|@digest]; without a tag, every tag of the repository')
     .requiredOption('-o, --output <path>', 'OCI layout directory, or FILE.tar')
-    .option('--include-referrers', 'back up the artifact with its referrers (signatures, SBOMs, …); off by default, as in oras 1.3')
+    .option(
+      '--include-referrers',
+      'back up the artifact with its referrers (signatures, SBOMs, …); off by default, as in oras 1.3',
+    )
     .option('--no-include-referrers', 'do not copy referrers (the default)');
   addConcurrencyOption(backup);
   addTargetCommandOptions(backup, { layout: false });
@@ -95,7 +113,11 @@ export function registerBackup(program: Command): void {
     const staging = await layoutDirFor(output, 'backup');
     const cfg = await cliConfig();
     const progress = progressFor(cliState.format, ttyEnabled(opts), COPY_VERBS);
-    const copyOptions = { concurrency: effectiveConcurrency(opts.concurrency, cfg), onEvent: progress.listener, signal: interrupt.signal };
+    const copyOptions = {
+      concurrency: effectiveConcurrency(opts.concurrency, cfg),
+      onEvent: progress.listener,
+      signal: interrupt.signal,
+    };
     const written: CopiedEntry[] = [];
     const tagOwners = new Map<string, string>();
     try {
@@ -112,7 +134,11 @@ export function registerBackup(program: Command): void {
           const refsToCopy = src.digest !== undefined ? [src.digest] : tags;
           for (const ref of refsToCopy) {
             const owner = tagOwners.get(ref);
-            if (owner !== undefined && owner !== src.name) throw usageError(`tag ${ref} exists in both ${owner} and ${src.name}`, 'back up one repository per output');
+            if (owner !== undefined && owner !== src.name)
+              throw usageError(
+                `tag ${ref} exists in both ${owner} and ${src.name}`,
+                'back up one repository per output',
+              );
             tagOwners.set(ref, src.name);
             const tag = ref === src.digest ? undefined : ref;
             const root = await copyArtifact(opts.includeReferrers === true, src.target, ref, layout, tag, copyOptions);
@@ -130,7 +156,12 @@ export function registerBackup(program: Command): void {
       await staging.cleanup();
     }
     if (cliState.format === 'json') {
-      printJson({ output, format: staging.tar ? 'tar' : 'oci-layout', includeReferrers: opts.includeReferrers === true, artifacts: written });
+      printJson({
+        output,
+        format: staging.tar ? 'tar' : 'oci-layout',
+        includeReferrers: opts.includeReferrers === true,
+        artifacts: written,
+      });
       return;
     }
     printCopied('Backed up', written, `to ${output}`);
@@ -152,7 +183,11 @@ export function registerBackup(program: Command): void {
     const staging = await layoutDirFor(input, 'restore');
     const cfg = await cliConfig();
     const progress = progressFor(cliState.format, ttyEnabled(opts), COPY_VERBS);
-    const copyOptions = { concurrency: effectiveConcurrency(opts.concurrency, cfg), onEvent: progress.listener, signal: interrupt.signal };
+    const copyOptions = {
+      concurrency: effectiveConcurrency(opts.concurrency, cfg),
+      onEvent: progress.listener,
+      signal: interrupt.signal,
+    };
     const written: CopiedEntry[] = [];
     const [base, ...more] = refArg.split(',');
     try {
@@ -170,9 +205,13 @@ export function registerBackup(program: Command): void {
           // oras 1.3's dry-run lines (cmd/oras/internal/display/metadata/text/restore.go).
           for (const ref of refs) {
             const root = await layout.resolve(ref, { signal: interrupt.signal });
-            outLine(`Dry run: would push tag ${ref} with ${withReferrers ? await countReferrers(layout, root) : 0} referrer(s)`);
+            outLine(
+              `Dry run: would push tag ${ref} with ${withReferrers ? await countReferrers(layout, root) : 0} referrer(s)`,
+            );
           }
-          outLine(`Dry run complete: ${refs.length} tag(s) would be restored to ${JSON.stringify(dst.name)} (no data pushed)`);
+          outLine(
+            `Dry run complete: ${refs.length} tag(s) would be restored to ${JSON.stringify(dst.name)} (no data pushed)`,
+          );
           return;
         }
         for (const ref of refs) {
@@ -189,7 +228,11 @@ export function registerBackup(program: Command): void {
       await staging.cleanup();
     }
     if (cliState.format === 'json') {
-      printJson({ input, includeReferrers: opts.includeReferrers !== false && opts.excludeReferrers !== true, artifacts: written });
+      printJson({
+        input,
+        includeReferrers: opts.includeReferrers !== false && opts.excludeReferrers !== true,
+        artifacts: written,
+      });
       return;
     }
     printCopied('Restored', written, `from ${input}`);

@@ -7,7 +7,15 @@ import type { Descriptor } from '../../oci/descriptor.js';
 import { splitRefTags } from '../args.js';
 import { cliConfig, effectiveConcurrency } from '../config.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
-import { addCommonOptions, addConcurrencyOption, addFormatOption, addRemoteOptions, remoteFlagsOf, ttyEnabled, type CommonFlags } from '../options.js';
+import {
+  addCommonOptions,
+  addConcurrencyOption,
+  addFormatOption,
+  addRemoteOptions,
+  remoteFlagsOf,
+  ttyEnabled,
+  type CommonFlags,
+} from '../options.js';
 import { COPY_VERBS, progressFor } from '../render/progress.js';
 import { openSource, openTarget, type OpenedTarget } from '../targets.js';
 import { addPlatformOption, resolveForPlatform } from '../platform.js';
@@ -20,7 +28,14 @@ import { kindLabel } from './push.js';
  */
 export function mountHook(src: OpenedTarget, dst: OpenedTarget): CopyOptions['mount'] {
   const remote = dst.remote;
-  if (src.kind !== 'registry' || remote === undefined || src.registry !== dst.registry || src.repository === undefined || src.repository === dst.repository) return undefined;
+  if (
+    src.kind !== 'registry' ||
+    remote === undefined ||
+    src.registry !== dst.registry ||
+    src.repository === undefined ||
+    src.repository === dst.repository
+  )
+    return undefined;
   const from = src.repository;
   return async (desc: Descriptor) => {
     try {
@@ -37,7 +52,14 @@ export function mountHook(src: OpenedTarget, dst: OpenedTarget): CopyOptions['mo
  * when given): with `withReferrers`, also its referrers, recursively
  * ({@link extendedCopy}); otherwise just its graph ({@link copy}).
  */
-export function copyArtifact(withReferrers: boolean, src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef: string | undefined, options: CopyOptions): Promise<Descriptor> {
+export function copyArtifact(
+  withReferrers: boolean,
+  src: ReadOnlyTarget,
+  srcRef: string,
+  dst: Target,
+  dstRef: string | undefined,
+  options: CopyOptions,
+): Promise<Descriptor> {
   return withReferrers ? extendedCopy(src, srcRef, dst, dstRef, options) : copy(src, srcRef, dst, dstRef, options);
 }
 
@@ -88,7 +110,14 @@ export function registerCp(program: Command): void {
         if (opts.recursive === true) cliState.errorContext.referrers = true;
         let root: Descriptor;
         try {
-          root = await copyArtifact(opts.recursive === true, src.target, srcDesc.digest, dst.target, dst.reference, options);
+          root = await copyArtifact(
+            opts.recursive === true,
+            src.target,
+            srcDesc.digest,
+            dst.target,
+            dst.reference,
+            options,
+          );
           for (const t of extraTags) await dst.target.tag(root, t, { signal: interrupt.signal });
         } finally {
           progress.close();
@@ -104,12 +133,19 @@ export function registerCp(program: Command): void {
             digest: root.digest,
             size: root.size,
             tags,
-            transfer: { copied: progress.stats.transferred, exists: progress.stats.exists, mounted: progress.stats.mounted, bytes: progress.stats.bytes },
+            transfer: {
+              copied: progress.stats.transferred,
+              exists: progress.stats.exists,
+              mounted: progress.stats.mounted,
+              bytes: progress.stats.bytes,
+            },
           });
           return;
         }
         // oras 1.3: `Copied [registry] SRC => [registry] DST` with DST as given (no tag: the bare name).
-        outLine(`Copied [${kindLabel(src.kind)}] ${src.display(srcRef)} => [${kindLabel(dst.kind)}] ${dst.display(dst.reference)}`);
+        outLine(
+          `Copied [${kindLabel(src.kind)}] ${src.display(srcRef)} => [${kindLabel(dst.kind)}] ${dst.display(dst.reference)}`,
+        );
         for (const t of extraTags) outLine(`Tagged ${t}`);
         outLine(`Digest: ${root.digest}`);
       } finally {

@@ -83,11 +83,15 @@ export async function deleteResolved(target: OpenedTarget, opts: DeleteFlags, re
       else outLine(`Missing ${req.raw}`);
       return;
     }
-    throw new OrasError('ERR_ORAS_NOT_FOUND', `${req.raw}: the specified ${req.what} does not exist`, { hint: 'pass -f/--force to ignore a missing reference', cause: err });
+    throw new OrasError('ERR_ORAS_NOT_FOUND', `${req.raw}: the specified ${req.what} does not exist`, {
+      hint: 'pass -f/--force to ignore a missing reference',
+      cause: err,
+    });
   }
   if (!(await confirmDeletion(opts.force === true, req.question(desc)))) return;
   await target.target.delete(desc, { signal: interrupt.signal });
   if (opts.descriptor === true) printJson(plainDescriptor(desc));
-  else if (cliState.format === 'json') printJson({ reference: target.display(desc.digest), ...plainDescriptor(desc), deleted: true });
+  else if (cliState.format === 'json')
+    printJson({ reference: target.display(desc.digest), ...plainDescriptor(desc), deleted: true });
   else outLine(`Deleted [${kindLabel(target.kind)}] ${req.shown}`);
 }

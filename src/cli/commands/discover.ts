@@ -27,7 +27,12 @@ const MAX_NODES = 10_000;
  * Walks referrers breadth-first from `root` (referrers of referrers up to
  * `depth` levels, at most {@link MAX_NODES} nodes, cycles cut).
  */
-export async function discoverTree(target: CliTarget, name: string, root: Descriptor, options: { artifactType?: string; depth: number }): Promise<ReferrerNode> {
+export async function discoverTree(
+  target: CliTarget,
+  name: string,
+  root: Descriptor,
+  options: { artifactType?: string; depth: number },
+): Promise<ReferrerNode> {
   const node = (d: Descriptor): ReferrerNode => ({
     reference: `${name}@${d.digest}`,
     mediaType: d.mediaType,
@@ -50,7 +55,10 @@ export async function discoverTree(target: CliTarget, name: string, root: Descri
       for (const r of refs) {
         if (seen.has(r.digest)) continue;
         seen.add(r.digest);
-        if (++count > MAX_NODES) throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `more than ${MAX_NODES} referrers`, { hint: 'narrow with --artifact-type or --depth' });
+        if (++count > MAX_NODES)
+          throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `more than ${MAX_NODES} referrers`, {
+            hint: 'narrow with --artifact-type or --depth',
+          });
         const child = node(r);
         item.node.referrers.push(child);
         next.push({ desc: r, node: child });
@@ -63,7 +71,9 @@ export async function discoverTree(target: CliTarget, name: string, root: Descri
 
 /** A referrer's annotations as oras 1.3 lists them under `[annotations]` (`key: value`, sorted by key here). */
 function annotationLines(a: Record<string, string> | undefined): string[] {
-  return Object.keys(a ?? {}).sort().map((k) => `${k}: ${a?.[k] ?? ''}`);
+  return Object.keys(a ?? {})
+    .sort()
+    .map((k) => `${k}: ${a?.[k] ?? ''}`);
 }
 
 /**
@@ -115,7 +125,8 @@ export function renderTable(root: ReferrerNode): string[] {
   walk(root, 0);
   const header = ['Digest', 'Size', 'Artifact Type'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : padRight(c, widths[i] ?? 0))).join('  ');
+  const fmt = (r: string[]): string =>
+    r.map((c, i) => (i === r.length - 1 ? c : padRight(c, widths[i] ?? 0))).join('  ');
   return [`Discovered ${rows.length} artifact(s) referencing ${root.reference}`, fmt(header), ...rows.map(fmt)];
 }
 
@@ -126,25 +137,36 @@ export function registerDiscover(program: Command): void {
     .description('list the artifacts that refer to a manifest (referrers), recursively')
     .argument('<reference>', 'registry/repo:tag|@digest')
     .option('--artifact-type <type>', 'only referrers of this artifact type (first level)')
-    .option('--platform <platform>', 'discover referrers of the manifest of this platform: os[/arch][/variant][:os_version]')
+    .option(
+      '--platform <platform>',
+      'discover referrers of the manifest of this platform: os[/arch][/variant][:os_version]',
+    )
     .option('--depth <n>', 'levels of referrers-of-referrers to follow (default 16)', positiveInt('--depth'), 16);
   addRemoteOptions(cmd);
   addCommonOptions(cmd);
   addTemplateFormatOptions(cmd, ['tree', 'table', 'json', 'go-template'], { outputAlias: true });
-  cmd.action(async (refArg: string, opts: CommonFlags & { artifactType?: string; depth: number; platform?: string } & Record<string, unknown>) => {
-    // oras 1.3 shows only direct referrers in the (deprecated) table format.
-    if (cliState.format === 'table') opts.depth = 1;
-    cliState.errorContext.referrers = true;
-    const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
-    try {
-      const ref = target.reference ?? 'latest';
-      const root = await resolveForPlatform(target.target, ref, opts.platform, target.display(ref));
-      const tree = await discoverTree(target.target, target.name, root, { depth: opts.depth, ...(opts.artifactType !== undefined ? { artifactType: opts.artifactType } : {}) });
-      printResult(tree, () => {
-        for (const l of cliState.format === 'table' ? renderTable(tree) : renderTree(tree)) outLine(l);
-      });
-    } finally {
-      await target.close();
-    }
-  });
+  cmd.action(
+    async (
+      refArg: string,
+      opts: CommonFlags & { artifactType?: string; depth: number; platform?: string } & Record<string, unknown>,
+    ) => {
+      // oras 1.3 shows only direct referrers in the (deprecated) table format.
+      if (cliState.format === 'table') opts.depth = 1;
+      cliState.errorContext.referrers = true;
+      const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
+      try {
+        const ref = target.reference ?? 'latest';
+        const root = await resolveForPlatform(target.target, ref, opts.platform, target.display(ref));
+        const tree = await discoverTree(target.target, target.name, root, {
+          depth: opts.depth,
+          ...(opts.artifactType !== undefined ? { artifactType: opts.artifactType } : {}),
+        });
+        printResult(tree, () => {
+          for (const l of cliState.format === 'table' ? renderTable(tree) : renderTree(tree)) outLine(l);
+        });
+      } finally {
+        await target.close();
+      }
+    },
+  );
 }

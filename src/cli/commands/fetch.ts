@@ -12,7 +12,9 @@ interface FetchFlags extends ProjectFlags {
 export function registerFetch(program: Command): void {
   const cmd = program
     .command('fetch')
-    .description('fill the cache from artifacts.lock alone (no artifacts.yaml or project tree needed); then `oras install --offline` works')
+    .description(
+      'fill the cache from artifacts.lock alone (no artifacts.yaml or project tree needed); then `oras install --offline` works',
+    )
     .option('--lockfile <file>', 'the lockfile to read (default: artifacts.lock in the project directory)')
     .option('--offline', 'no network: only check that everything is cached');
   addProjectOptions(cmd);
@@ -27,11 +29,16 @@ export function registerFetch(program: Command): void {
         ...(opts.offline === true ? { offline: true } : {}),
         ...(ctx.config.cache.maxSize !== undefined ? { cacheMaxSize: ctx.config.cache.maxSize } : {}),
         ...(ctx.config.limits.maxEntries !== undefined ? { maxEntries: ctx.config.limits.maxEntries } : {}),
-        ...(ctx.config.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: ctx.config.limits.maxUncompressedBytes } : {}),
+        ...(ctx.config.limits.maxUncompressedBytes !== undefined
+          ? { maxUncompressedBytes: ctx.config.limits.maxUncompressedBytes }
+          : {}),
         ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}),
       });
       if (cliState.format === 'json') printJson(r);
-      else outLine(`Fetched ${r.dependencies} dependenc${r.dependencies === 1 ? 'y' : 'ies'} from ${r.lockfile}: ${r.blobs} blob(s), ${r.unpacked} directory layer(s) unpacked, into ${r.cacheDir}`);
+      else
+        outLine(
+          `Fetched ${r.dependencies} dependenc${r.dependencies === 1 ? 'y' : 'ies'} from ${r.lockfile}: ${r.blobs} blob(s), ${r.unpacked} directory layer(s) unpacked, into ${r.cacheDir}`,
+        );
     });
   });
 }

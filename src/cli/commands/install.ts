@@ -35,7 +35,12 @@ function toJson(r: InstallResult): InstallResultJson {
       ...('file' in a && a.file !== undefined ? { digest: a.file.digest } : {}),
       ...(a.kind === 'conflict' ? { reason: a.reason } : {}),
     })),
-    dependencies: Object.fromEntries(Object.entries(r.lockfile.dependencies).map(([n, d]) => [n, { resolved: d.resolved, digest: d.digest, files: d.files.length }])),
+    dependencies: Object.fromEntries(
+      Object.entries(r.lockfile.dependencies).map(([n, d]) => [
+        n,
+        { resolved: d.resolved, digest: d.digest, files: d.files.length },
+      ]),
+    ),
     durations: r.durations,
   };
 }
@@ -52,7 +57,9 @@ async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): P
       linkMode: ctx.config.cache.link,
       ...(ctx.config.cache.maxSize !== undefined ? { cacheMaxSize: ctx.config.cache.maxSize } : {}),
       ...(ctx.config.limits.maxEntries !== undefined ? { maxEntries: ctx.config.limits.maxEntries } : {}),
-      ...(ctx.config.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: ctx.config.limits.maxUncompressedBytes } : {}),
+      ...(ctx.config.limits.maxUncompressedBytes !== undefined
+        ? { maxUncompressedBytes: ctx.config.limits.maxUncompressedBytes }
+        : {}),
       env,
       signal: interrupt.signal,
       ...(opts.frozenLockfile !== undefined ? { frozenLockfile: opts.frozenLockfile } : {}),
@@ -66,7 +73,8 @@ async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): P
     if (cliState.format === 'json') printJson(toJson(result));
     else {
       ctx.progress?.close();
-      for (const line of installSummaryLines(result, ctx.progress?.timings ?? new Map(), cliState.verbose)) outLine(line);
+      for (const line of installSummaryLines(result, ctx.progress?.timings ?? new Map(), cliState.verbose))
+        outLine(line);
     }
     // A dry run (`oras plan`) that shows conflicts exits 6, the code of tree drift: files were
     // modified or are not ours, and `oras install` would refuse them (without --force).
@@ -97,7 +105,9 @@ export function registerInstall(program: Command): void {
     .option('-f, --force', 'overwrite files that were modified or are not ours')
     .option('--dry-run', 'print the plan; change nothing');
   addProjectOptions(upd);
-  upd.action(async (names: string[], opts: InstallFlags) => runInstall({ ...opts, frozenLockfile: false }, { update: names.length > 0 ? names : true }));
+  upd.action(async (names: string[], opts: InstallFlags) =>
+    runInstall({ ...opts, frozenLockfile: false }, { update: names.length > 0 ? names : true }),
+  );
 
   const plan = program
     .command('plan')

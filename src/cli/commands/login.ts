@@ -6,14 +6,21 @@ import { cliState, interrupt, outLine, printJson, readStdin } from '../context.j
 import { explicitCredential } from '../credentials.js';
 import { loginDestination } from '../login-destination.js';
 import { usageError } from '../errors.js';
-import { addCommonOptions, addFormatOption, addRemoteOptions, remoteFlagsOf, type CommonFlags, type RemoteFlags } from '../options.js';
+import {
+  addCommonOptions,
+  addFormatOption,
+  addRemoteOptions,
+  remoteFlagsOf,
+  type CommonFlags,
+  type RemoteFlags,
+} from '../options.js';
 import { openRegistry } from '../targets.js';
 
 /** Asks a question on the terminal; `secret` hides the typed characters. */
 async function prompt(question: string, secret: boolean): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   if (secret) {
-    const write = (rl as unknown as { _writeToOutput?: (s: string) => void });
+    const write = rl as unknown as { _writeToOutput?: (s: string) => void };
     write._writeToOutput = (s: string) => {
       if (s.startsWith(question)) process.stderr.write(question);
     };
@@ -28,9 +35,17 @@ async function prompt(question: string, secret: boolean): Promise<string> {
 
 /** Fills in a missing username/password interactively when stdin is a terminal. */
 async function interactiveFlags(flags: RemoteFlags): Promise<RemoteFlags> {
-  if (flags.identityToken !== undefined || flags.passwordStdin === true || (flags.username !== undefined && flags.password !== undefined)) return flags;
+  if (
+    flags.identityToken !== undefined ||
+    flags.passwordStdin === true ||
+    (flags.username !== undefined && flags.password !== undefined)
+  )
+    return flags;
   if (process.stdin.isTTY !== true) {
-    throw usageError('no credentials given and stdin is not a terminal', 'pass -u USER --password-stdin (password on stdin) or --identity-token');
+    throw usageError(
+      'no credentials given and stdin is not a terminal',
+      'pass -u USER --password-stdin (password on stdin) or --identity-token',
+    );
   }
   const username = flags.username ?? (await prompt('Username: ', false));
   const password = flags.password ?? (await prompt('Password: ', true));
@@ -40,7 +55,9 @@ async function interactiveFlags(flags: RemoteFlags): Promise<RemoteFlags> {
 /** The docker config file login/logout write (see {@link loginDestination}: never inside a project unless named explicitly). */
 async function destination(explicit: string | undefined): Promise<string> {
   const cfg = await cliConfig();
-  const userLevel = cfg.file !== undefined && (await import('../../project/spec/config-trust.js').then((t) => t.isUserLevelConfig(cfg.file!)));
+  const userLevel =
+    cfg.file !== undefined &&
+    (await import('../../project/spec/config-trust.js').then((t) => t.isUserLevelConfig(cfg.file!)));
   return loginDestination(explicit, cfg, userLevel);
 }
 
@@ -48,7 +65,9 @@ async function destination(explicit: string | undefined): Promise<string> {
 export function registerLogin(program: Command): void {
   const login = program
     .command('login')
-    .description('log in to a registry: verify the credentials, then store them in the docker config (or its credential helper)')
+    .description(
+      'log in to a registry: verify the credentials, then store them in the docker config (or its credential helper)',
+    )
     .argument('<registry>', 'registry host[:port]');
   addRemoteOptions(login, { layout: false });
   login.option('--config <file>', 'alias of --registry-config (oras 0.x)');
@@ -57,11 +76,13 @@ export function registerLogin(program: Command): void {
   addFormatOption(login);
   login.action(async (registryArg: string, opts: CommonFlags & Record<string, unknown>) => {
     let flags = remoteFlagsOf(opts);
-    if (typeof opts.config === 'string' && flags.registryConfig === undefined) flags = { ...flags, registryConfig: opts.config };
+    if (typeof opts.config === 'string' && flags.registryConfig === undefined)
+      flags = { ...flags, registryConfig: opts.config };
     // Where the password would be written is checked first: nothing is read or sent when it is refused.
     const configPath = await destination(flags.registryConfig);
     if (opts.identityTokenStdin === true) {
-      if (flags.passwordStdin === true || flags.identityToken !== undefined) throw usageError('--identity-token-stdin cannot be combined with --password-stdin or --identity-token');
+      if (flags.passwordStdin === true || flags.identityToken !== undefined)
+        throw usageError('--identity-token-stdin cannot be combined with --password-stdin or --identity-token');
       // Like docker/oras: the whole of stdin, trailing newlines dropped.
       flags = { ...flags, identityToken: (await readStdin()).replace(/[\r\n]+$/, '') };
     }
@@ -93,7 +114,8 @@ export function registerLogin(program: Command): void {
   addFormatOption(logout);
   logout.action(async (registryArg: string, opts: CommonFlags & { registryConfig?: string; config?: string }) => {
     const host = registryArg.trim().replace(/\/+$/, '');
-    if (host === '' || host.includes('/')) throw usageError(`invalid registry ${JSON.stringify(registryArg)}`, 'use host[:port]');
+    if (host === '' || host.includes('/'))
+      throw usageError(`invalid registry ${JSON.stringify(registryArg)}`, 'use host[:port]');
     const wire = host === 'docker.io' ? 'registry-1.docker.io' : host;
     const configPath = await destination(opts.registryConfig ?? opts.config);
     const removed = await removeCredential(wire, { configPath });

@@ -23,7 +23,11 @@ export interface ProjectFlags extends CommonFlags {
 export function addProjectOptions(cmd: Command): Command {
   cmd
     .option('-C, --project <dir>', 'project directory holding artifacts.yaml (default: current directory)')
-    .option('--concurrency <n>', 'parallel operations (default: oras config value, else 8)', positiveInt('--concurrency'))
+    .option(
+      '--concurrency <n>',
+      'parallel operations (default: oras config value, else 8)',
+      positiveInt('--concurrency'),
+    )
     .option('--format <format>', 'output format: text or json', 'text')
     .option('--json', 'shorthand for --format json')
     .option('-c, --registry-config <file>', 'docker-style config.json holding credentials')
@@ -59,7 +63,10 @@ export async function projectContext(opts: ProjectFlags): Promise<ProjectContext
     ...(opts.insecure === true ? { insecure: true } : {}),
     ...(opts.caFile !== undefined ? { caFile: opts.caFile } : {}),
   };
-  const progress = cliState.format === 'json' ? undefined : createProjectProgress({ verbose: cliState.verbose, tty: stderrIsTty(opts.tty) });
+  const progress =
+    cliState.format === 'json'
+      ? undefined
+      : createProjectProgress({ verbose: cliState.verbose, tty: stderrIsTty(opts.tty) });
   return {
     projectDir,
     config,

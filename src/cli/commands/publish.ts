@@ -54,7 +54,8 @@ export function registerPublish(program: Command): void {
       for (const p of result.published) {
         const verb = p.unchanged ? 'Unchanged' : result.dryRun ? 'Would publish' : 'Published';
         outLine(`${verb} ${p.name}: ${p.ref}@${p.digest}${p.tags.length > 0 ? ` (tags: ${p.tags.join(', ')})` : ''}`);
-        for (const m of p.moved) outLine(`  ${result.dryRun ? 'would move' : 'moved'} tag ${m.tag}: ${m.from} → ${p.digest}`);
+        for (const m of p.moved)
+          outLine(`  ${result.dryRun ? 'would move' : 'moved'} tag ${m.tag}: ${m.from} → ${p.digest}`);
       }
       if (result.published.length === 0) outLine('Nothing to publish');
     });
@@ -69,11 +70,16 @@ export function registerPublish(program: Command): void {
       const { manifest } = await loadManifest(ctx.projectDir);
       const lock = await readLockfile(ctx.projectDir);
       const factory = ctx.pool.readFactory();
-      const entries = await findOutdated(manifest, lock, {
-        repositoryFor: (ref: Reference) => factory(`${ref.registry}/${ref.repository}`),
-        signal: interrupt.signal,
-        ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}),
-      }, { concurrency: ctx.concurrency });
+      const entries = await findOutdated(
+        manifest,
+        lock,
+        {
+          repositoryFor: (ref: Reference) => factory(`${ref.registry}/${ref.repository}`),
+          signal: interrupt.signal,
+          ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}),
+        },
+        { concurrency: ctx.concurrency },
+      );
       // Exit 1 when something is outdated (as `pnpm outdated`), 0 when all is current: scripts can gate on it.
       const exit = (): void => {
         if (entries.some((e) => e.outdated)) throw new CliExit(ExitCode.Failure);
@@ -87,11 +93,20 @@ export function registerPublish(program: Command): void {
         outLine('No dependencies');
         return;
       }
-      const rows = entries.map((e) => [e.name, e.current ?? '-', e.wanted, e.latest ?? '-', e.republished !== undefined ? 'republished' : e.outdated ? 'outdated' : 'up to date']);
+      const rows = entries.map((e) => [
+        e.name,
+        e.current ?? '-',
+        e.wanted,
+        e.latest ?? '-',
+        e.republished !== undefined ? 'republished' : e.outdated ? 'outdated' : 'up to date',
+      ]);
       const header = ['Name', 'Current', 'Wanted', 'Latest', 'Status'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-      for (const r of [header, ...rows]) outLine(r.map((c, i) => (i === r.length - 1 ? c : padRight(c, widths[i] ?? 0))).join('  '));
-      for (const e of entries) if (e.republished !== undefined) outLine(republishedText(e.name, e.republished.tag, e.republished.from, e.republished.to));
+      for (const r of [header, ...rows])
+        outLine(r.map((c, i) => (i === r.length - 1 ? c : padRight(c, widths[i] ?? 0))).join('  '));
+      for (const e of entries)
+        if (e.republished !== undefined)
+          outLine(republishedText(e.name, e.republished.tag, e.republished.from, e.republished.to));
       exit();
     });
   });

@@ -11,7 +11,14 @@ import { OrasError } from '../../errors.js';
 import { cliState, errLine, interrupt, outLine } from '../context.js';
 import { printResult, progressFormat } from '../output-format.js';
 import { kindLabel } from './push.js';
-import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, TEMPLATE_FORMATS, ttyEnabled, type CommonFlags } from '../options.js';
+import {
+  addConcurrencyOption,
+  addTargetCommandOptions,
+  remoteFlagsOf,
+  TEMPLATE_FORMATS,
+  ttyEnabled,
+  type CommonFlags,
+} from '../options.js';
 import { progressFor, PULL_VERBS } from '../render/progress.js';
 import { openSource } from '../targets.js';
 import { maxArtifactBytes } from '../transfer-limits.js';
@@ -100,7 +107,8 @@ function toJson(r: PullArtifactResult, name: string): Omit<PullResultJson, 'file
 /** The whole `--format json` document of a pull into `outDir`. */
 export function pullDocument(result: PullArtifactResult, name: string, outDir: string): PullResultJson {
   const files: PulledFileJson[] = [];
-  for (let r: PullArtifactResult | undefined = result; r !== undefined; r = r.subject) files.push(...filesJson(r, name, outDir));
+  for (let r: PullArtifactResult | undefined = result; r !== undefined; r = r.subject)
+    files.push(...filesJson(r, name, outDir));
   const { reference, ...rest } = toJson(result, name);
   return { reference, files, ...rest };
 }
@@ -115,12 +123,24 @@ export function registerPull(program: Command): void {
     .option('--allowed-media-type <type>', 'pull only layers of this media type, repeatable', collect)
     .option('--media-type <type>', 'alias of --allowed-media-type (oras 0.x)', collect)
     .option('-a, --allow-all', 'allow all media types (the default; kept for oras 0.x scripts)')
-    .option('--platform <platform>', 'pull the manifest of this platform from a multi-platform index: os[/arch][/variant][:os_version]')
+    .option(
+      '--platform <platform>',
+      'pull the manifest of this platform from a multi-platform index: os[/arch][/variant][:os_version]',
+    )
     .option('--include-subject', "also pull the files of the manifest's subject")
-    .option('-k, --keep-old-files', 'do not replace existing files; an existing file is an error (exit 1) after the others are pulled')
+    .option(
+      '-k, --keep-old-files',
+      'do not replace existing files; an existing file is an error (exit 1) after the others are pulled',
+    )
     .option('-T, --allow-path-traversal', 'allow file titles that point outside the output directory')
-    .option('--allow-vcs-paths', 'allow writing into version-control metadata (.git/, .hg/, .svn/, …); refused by default')
-    .option('--max-artifact-size <bytes>', 'refuse artifacts declaring more than this (k/M/G/T suffixes; default: ORAS_MAX_ARTIFACT_SIZE, limits.maxArtifactBytes, else 64G)')
+    .option(
+      '--allow-vcs-paths',
+      'allow writing into version-control metadata (.git/, .hg/, .svn/, …); refused by default',
+    )
+    .option(
+      '--max-artifact-size <bytes>',
+      'refuse artifacts declaring more than this (k/M/G/T suffixes; default: ORAS_MAX_ARTIFACT_SIZE, limits.maxArtifactBytes, else 64G)',
+    )
     .option('--export-manifest <file>', 'also write the pulled manifest to FILE');
   addConcurrencyOption(cmd);
   addTargetCommandOptions(cmd, {}, TEMPLATE_FORMATS);
@@ -134,7 +154,10 @@ export function registerPull(program: Command): void {
       const progress = progressFor(progressFormat(), ttyEnabled(opts), PULL_VERBS);
       let result: PullArtifactResult;
       try {
-        const selected = opts.platform === undefined ? ref : (await resolveForPlatform(source.target, ref, opts.platform, source.display(ref))).digest;
+        const selected =
+          opts.platform === undefined
+            ? ref
+            : (await resolveForPlatform(source.target, ref, opts.platform, source.display(ref))).digest;
         result = await pullArtifact(source.target, selected, opts.output ?? process.cwd(), {
           ...(allowed.length > 0 && opts.allowAll !== true ? { allowedMediaTypes: allowed } : {}),
           ...(opts.includeSubject === true ? { includeSubject: true } : {}),
@@ -143,7 +166,9 @@ export function registerPull(program: Command): void {
           ...(opts.allowVcsPaths === true ? { allowVcsPaths: true } : {}),
           ...maxArtifactOption(maxArtifactBytes(opts.maxArtifactSize, cfg)),
           ...(cfg.limits.maxEntries !== undefined ? { maxEntries: cfg.limits.maxEntries } : {}),
-          ...(cfg.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: cfg.limits.maxUncompressedBytes } : {}),
+          ...(cfg.limits.maxUncompressedBytes !== undefined
+            ? { maxUncompressedBytes: cfg.limits.maxUncompressedBytes }
+            : {}),
           concurrency: effectiveConcurrency(opts.concurrency, cfg),
           onEvent: progress.listener,
           signal: interrupt.signal,
@@ -152,12 +177,19 @@ export function registerPull(program: Command): void {
         progress.close();
       }
       if (opts.exportManifest !== undefined) {
-        await writeFileAtomic(opts.exportManifest, await fetchAll(source.target, result.descriptor, MAX_MANIFEST_BYTES, { signal: interrupt.signal }));
+        await writeFileAtomic(
+          opts.exportManifest,
+          await fetchAll(source.target, result.descriptor, MAX_MANIFEST_BYTES, { signal: interrupt.signal }),
+        );
       }
       const reference = source.display(ref);
       if (opts.keepOldFiles === true && result.kept.length > 0) {
         // oras 1.3: -k "do not replace existing files when pulling, treat them as errors".
-        throw new OrasError('ERR_ORAS_ALREADY_EXISTS', `${result.kept.length === 1 ? 'file already exists' : 'files already exist'}: ${result.kept.join(', ')}`, { hint: 'remove them, or pull without -k/--keep-old-files to replace them' });
+        throw new OrasError(
+          'ERR_ORAS_ALREADY_EXISTS',
+          `${result.kept.length === 1 ? 'file already exists' : 'files already exist'}: ${result.kept.join(', ')}`,
+          { hint: 'remove them, or pull without -k/--keep-old-files to replace them' },
+        );
       }
       if (cliState.format !== 'text') {
         printResult(pullDocument(result, source.name, opts.output ?? process.cwd()), () => undefined);
@@ -174,7 +206,8 @@ export function registerPull(program: Command): void {
       const lines: string[] = [];
       for (const r of all) for (const f of r.files) lines.push(`Downloaded ${f.path}${f.directory ? '/' : ''}`);
       for (const r of all) for (const k of r.kept) lines.push(`Kept ${k} (exists)`);
-      if (all.every((r) => r.files.length === 0 && r.kept.length === 0)) lines.push('No files pulled: the artifact has no titled layers that match');
+      if (all.every((r) => r.files.length === 0 && r.kept.length === 0))
+        lines.push('No files pulled: the artifact has no titled layers that match');
       lines.push(`Pulled [${kindLabel(source.kind)}] ${reference}`);
       lines.push(`Digest: ${result.descriptor.digest}`);
       outLine(lines.join('\n'));

@@ -1,12 +1,24 @@
 import { Option, type Command } from 'commander';
-import { packArtifact, type PackArtifactOptions, type PackArtifactResult, type PackFileInput } from '../../artifact/pack.js';
+import {
+  packArtifact,
+  type PackArtifactOptions,
+  type PackArtifactResult,
+  type PackFileInput,
+} from '../../artifact/pack.js';
 import { writeFileAtomic } from '../../content/fs-atomic.js';
 import { MediaType } from '../../oci/media-types.js';
 import { collect, parseAnnotations, readAnnotationFile, splitFileArg, splitRefTags } from '../args.js';
 import { effectiveConcurrency, cliConfig } from '../config.js';
 import { cliState, interrupt, outLine } from '../context.js';
 import { usageError } from '../errors.js';
-import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, TEMPLATE_FORMATS, ttyEnabled, type CommonFlags } from '../options.js';
+import {
+  addConcurrencyOption,
+  addTargetCommandOptions,
+  remoteFlagsOf,
+  TEMPLATE_FORMATS,
+  ttyEnabled,
+  type CommonFlags,
+} from '../options.js';
 import { printResult, progressFormat } from '../output-format.js';
 import { progressFor, PUSH_VERBS, type TransferStats } from '../render/progress.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
@@ -63,7 +75,8 @@ export function parseConfigArg(arg: string): { path: string; mediaType: string }
 export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): { created: string; mtime: number } | undefined {
   const raw = env.SOURCE_DATE_EPOCH;
   if (raw === undefined || raw === '') return undefined;
-  if (!/^\d{1,12}$/.test(raw)) throw usageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got ${JSON.stringify(raw)}`);
+  if (!/^\d{1,12}$/.test(raw))
+    throw usageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got ${JSON.stringify(raw)}`);
   const secs = Number(raw);
   return { created: new Date(secs * 1000).toISOString().replace(/\.000Z$/, 'Z'), mtime: secs };
 }
@@ -75,7 +88,12 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): { created
  * progress on stderr and `--export-manifest`. `manifest` holds the
  * command's own pack options (annotations, artifact type, subject, tags, …).
  */
-export async function packFiles(target: OpenedTarget, files: string[], opts: PackFlags, manifest: Omit<PackArtifactOptions, 'files'>): Promise<{ result: PackArtifactResult; stats: TransferStats }> {
+export async function packFiles(
+  target: OpenedTarget,
+  files: string[],
+  opts: PackFlags,
+  manifest: Omit<PackArtifactOptions, 'files'>,
+): Promise<{ result: PackArtifactResult; stats: TransferStats }> {
   const inputs: PackFileInput[] = files.map((f) => {
     const { path, mediaType } = splitFileArg(f);
     return { path, ...(mediaType !== undefined ? { mediaType } : {}) };
@@ -109,31 +127,44 @@ export function registerPush(program: Command): void {
     .argument('<reference>', 'registry/repo[:tag][,tag...] (or DIR[:tag] with --oci-layout)')
     .argument('[files...]', 'FILE[:MEDIATYPE] to push; directories are packed as tar+gzip')
     .option('--artifact-type <type>', 'artifact type of the manifest')
-    .option('--config <file>', 'manifest config FILE[:MEDIATYPE] (default media type application/vnd.unknown.config.v1+json)')
+    .option(
+      '--config <file>',
+      'manifest config FILE[:MEDIATYPE] (default media type application/vnd.unknown.config.v1+json)',
+    )
     .option('--manifest-config <file>', 'alias of --config')
     .option('-a, --annotation <key=value>', 'manifest annotation, repeatable', collect)
     .option('--annotation-file <file>', 'JSON file of annotations: keys are file names, $manifest, $config')
-    .addOption(new Option('--image-spec <version>', 'OCI image-spec version of the manifest').choices(['v1.1', 'v1.0']).default('v1.1'))
+    .addOption(
+      new Option('--image-spec <version>', 'OCI image-spec version of the manifest')
+        .choices(['v1.1', 'v1.0'])
+        .default('v1.1'),
+    )
     .option('--export-manifest <file>', 'also write the pushed manifest to FILE')
     .option('--disable-path-validation', 'allow absolute paths and paths outside the working directory as titles');
   addConcurrencyOption(cmd);
   addTargetCommandOptions(cmd, { shortRegistryConfig: false }, TEMPLATE_FORMATS);
   cmd.action(async (refArg: string, files: string[], opts: PushFlags & Record<string, unknown>) => {
     const flags = remoteFlagsOf(opts);
-    if (opts.config !== undefined && opts.manifestConfig !== undefined) throw usageError('--config and --manifest-config are the same option; give one');
+    if (opts.config !== undefined && opts.manifestConfig !== undefined)
+      throw usageError('--config and --manifest-config are the same option; give one');
     const configArg = opts.config ?? opts.manifestConfig;
     const config = configArg !== undefined ? parseConfigArg(configArg) : undefined;
     if (config !== undefined) cliState.errorContext.customConfig = true;
     if (opts.imageSpec === 'v1.0' && opts.artifactType !== undefined && config !== undefined) {
-      throw usageError('--artifact-type cannot be combined with --config for --image-spec v1.0', 'image-spec v1.0 manifests carry the type in the config media type');
+      throw usageError(
+        '--artifact-type cannot be combined with --config for --image-spec v1.0',
+        'image-spec v1.0 manifests carry the type in the config media type',
+      );
     }
     const { ref, extraTags } = splitRefTags(refArg);
     const target = await openTarget(ref, flags);
     try {
-      if (target.digest !== undefined) throw usageError('cannot push to a digest reference', 'push to a tag, e.g. registry/repo:v1');
+      if (target.digest !== undefined)
+        throw usageError('cannot push to a digest reference', 'push to a tag, e.g. registry/repo:v1');
       const tags = [target.tag ?? 'latest', ...extraTags];
       const annotations = parseAnnotations(opts.annotation);
-      const fileAnnotations = opts.annotationFile !== undefined ? await readAnnotationFile(opts.annotationFile) : undefined;
+      const fileAnnotations =
+        opts.annotationFile !== undefined ? await readAnnotationFile(opts.annotationFile) : undefined;
       const { result, stats } = await packFiles(target, files, opts, {
         ...(config !== undefined ? { config } : {}),
         ...(opts.artifactType !== undefined ? { artifactType: opts.artifactType } : {}),
@@ -158,7 +189,8 @@ export function registerPush(program: Command): void {
         // oras 1.3: `Pushed [registry] REF` (the reference as given), `Tagged T` per extra tag.
         outLine(`Pushed [${kindLabel(target.kind)}] ${target.display(tags[0])}`);
         for (const t of extraTags) outLine(`Tagged ${t}`);
-        const artifactType = result.manifest.artifactType ?? (opts.imageSpec === 'v1.0' ? result.manifest.config.mediaType : undefined);
+        const artifactType =
+          result.manifest.artifactType ?? (opts.imageSpec === 'v1.0' ? result.manifest.config.mediaType : undefined);
         if (artifactType !== undefined) outLine(`ArtifactType: ${artifactType}`);
         outLine(`Digest: ${d.digest}`);
       });

@@ -17,7 +17,11 @@ export function isFallbackTag(tag: string): boolean {
  * own line as it arrives, or with `--format json` collects them (at most
  * {@link MAX_LISTED}) and prints the document `json(names)` once.
  */
-async function printNames(names: AsyncIterable<string>, keep: (name: string) => string | undefined, json: (names: string[]) => unknown): Promise<void> {
+async function printNames(
+  names: AsyncIterable<string>,
+  keep: (name: string) => string | undefined,
+  json: (names: string[]) => unknown,
+): Promise<void> {
   const collected: string[] = [];
   for await (const name of names) {
     const shown = keep(name);
@@ -44,7 +48,10 @@ function registerLs(repo: Command): void {
       const last = opts.last !== undefined ? `${prefix}${opts.last}` : undefined;
       await printNames(
         registry.repositories({ signal: interrupt.signal, ...(last !== undefined ? { last } : {}) }),
-        (name) => ((prefix !== '' && !name.startsWith(prefix)) || (last !== undefined && name <= last) ? undefined : name.slice(prefix.length)),
+        (name) =>
+          (prefix !== '' && !name.startsWith(prefix)) || (last !== undefined && name <= last)
+            ? undefined
+            : name.slice(prefix.length),
         (repositories) => ({ registry: host, ...(namespace !== undefined ? { namespace } : {}), repositories }),
       );
     } finally {
@@ -62,20 +69,28 @@ function registerTags(repo: Command): void {
     .option('--last <tag>', 'start after this tag')
     .option('--exclude-digest-tags', 'hide referrers fallback tags like sha256-<hex>');
   addTargetCommandOptions(cmd);
-  cmd.action(async (arg: string, opts: CommonFlags & { last?: string; excludeDigestTags?: boolean } & Record<string, unknown>) => {
-    const target = await openTarget(arg, remoteFlagsOf(opts), { readOnly: true });
-    try {
-      const last = opts.last;
-      await printNames(
-        target.target.tags({ signal: interrupt.signal, ...(last !== undefined ? { last } : {}) }),
-        // Registry 2.8 ignores `last`; filter here so the flag works everywhere.
-        (tag) => ((last !== undefined && tag <= last) || (opts.excludeDigestTags === true && isFallbackTag(tag)) ? undefined : tag),
-        (tags) => ({ repository: target.name, tags }),
-      );
-    } finally {
-      await target.close();
-    }
-  });
+  cmd.action(
+    async (
+      arg: string,
+      opts: CommonFlags & { last?: string; excludeDigestTags?: boolean } & Record<string, unknown>,
+    ) => {
+      const target = await openTarget(arg, remoteFlagsOf(opts), { readOnly: true });
+      try {
+        const last = opts.last;
+        await printNames(
+          target.target.tags({ signal: interrupt.signal, ...(last !== undefined ? { last } : {}) }),
+          // Registry 2.8 ignores `last`; filter here so the flag works everywhere.
+          (tag) =>
+            (last !== undefined && tag <= last) || (opts.excludeDigestTags === true && isFallbackTag(tag))
+              ? undefined
+              : tag,
+          (tags) => ({ repository: target.name, tags }),
+        );
+      } finally {
+        await target.close();
+      }
+    },
+  );
 }
 
 /** `oras repo ls|tags` (aliases: `repository list|show-tags`). */

@@ -13,18 +13,28 @@ export function registerResolve(program: Command): void {
     .option('-l, --full-reference', 'print registry/repo@digest instead of the bare digest');
   addPlatformOption(cmd);
   addTargetCommandOptions(cmd);
-  cmd.action(async (refArg: string, opts: CommonFlags & { fullReference?: boolean; platform?: string } & Record<string, unknown>) => {
-    const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
-    try {
-      const ref = target.reference ?? 'latest';
-      const desc = await resolveForPlatform(target.target, ref, opts.platform, target.display(ref));
-      if (cliState.format === 'json') {
-        printJson({ reference: target.display(desc.digest), mediaType: desc.mediaType, digest: desc.digest, size: desc.size });
-        return;
+  cmd.action(
+    async (
+      refArg: string,
+      opts: CommonFlags & { fullReference?: boolean; platform?: string } & Record<string, unknown>,
+    ) => {
+      const target = await openTarget(refArg, remoteFlagsOf(opts), { readOnly: true });
+      try {
+        const ref = target.reference ?? 'latest';
+        const desc = await resolveForPlatform(target.target, ref, opts.platform, target.display(ref));
+        if (cliState.format === 'json') {
+          printJson({
+            reference: target.display(desc.digest),
+            mediaType: desc.mediaType,
+            digest: desc.digest,
+            size: desc.size,
+          });
+          return;
+        }
+        outLine(opts.fullReference === true ? target.display(desc.digest) : desc.digest);
+      } finally {
+        await target.close();
       }
-      outLine(opts.fullReference === true ? target.display(desc.digest) : desc.digest);
-    } finally {
-      await target.close();
-    }
-  });
+    },
+  );
 }

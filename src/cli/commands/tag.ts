@@ -24,7 +24,13 @@ export function registerTag(program: Command): void {
         if (cliState.format !== 'json') outLine(`Tagged ${t}`);
       }
       if (cliState.format === 'json') {
-        printJson({ reference: target.display(desc.digest), mediaType: desc.mediaType, digest: desc.digest, size: desc.size, tags });
+        printJson({
+          reference: target.display(desc.digest),
+          mediaType: desc.mediaType,
+          digest: desc.digest,
+          size: desc.size,
+          tags,
+        });
         return;
       }
       outLine(`Digest: ${desc.digest}`);

@@ -23,13 +23,25 @@ export function verifyExitCode(report: VerifyReport): ExitCodeValue {
 export function verifyCiReport(report: VerifyReport): { heading: string; okLine: string; problems: CiProblem[] } {
   const problems: CiProblem[] = [];
   if (report.manifestDrift.length > 0) {
-    problems.push({ file: 'artifacts.lock', title: 'Lock drift', message: `artifacts.lock does not match artifacts.yaml (run \`oras install\` and commit the lock):\n${formatSpecChanges(report.manifestDrift)}` });
+    problems.push({
+      file: 'artifacts.lock',
+      title: 'Lock drift',
+      message: `artifacts.lock does not match artifacts.yaml (run \`oras install\` and commit the lock):\n${formatSpecChanges(report.manifestDrift)}`,
+    });
   }
   for (const m of report.lockMismatch) {
-    problems.push({ file: 'artifacts.lock', title: 'Lock mismatch', message: `${m.message}\nfix: run \`oras install\` without --frozen-lockfile to re-resolve, or revert artifacts.lock` });
+    problems.push({
+      file: 'artifacts.lock',
+      title: 'Lock mismatch',
+      message: `${m.message}\nfix: run \`oras install\` without --frozen-lockfile to re-resolve, or revert artifacts.lock`,
+    });
   }
   for (const d of report.treeDrift) {
-    problems.push({ file: d.path, title: 'Tree drift', message: `${d.path}: ${d.actual}${d.dependency !== undefined ? ` (${d.dependency})` : ''}` });
+    problems.push({
+      file: d.path,
+      title: 'Tree drift',
+      message: `${d.path}: ${d.actual}${d.dependency !== undefined ? ` (${d.dependency})` : ''}`,
+    });
   }
   for (const e of report.errors) problems.push({ title: e.code, message: e.message });
   return { heading: 'oras verify', okLine: `${report.checked} file(s) match artifacts.lock`, problems };
@@ -39,27 +51,44 @@ export function verifyCiReport(report: VerifyReport): { heading: string; okLine:
 export function registerVerify(program: Command): void {
   const cmd = program
     .command('verify')
-    .description('check that artifacts.lock matches artifacts.yaml, its locked manifests and the installed files (exit 5: manifest drift or lock mismatch, 6: tree drift)');
+    .description(
+      'check that artifacts.lock matches artifacts.yaml, its locked manifests and the installed files (exit 5: manifest drift or lock mismatch, 6: tree drift)',
+    );
   addProjectOptions(cmd);
   cmd.action(async (opts: ProjectFlags) => {
     await withProjectContext(opts, async (ctx) => {
       const report = await verify({
-        projectDir: ctx.projectDir, concurrency: ctx.concurrency, targetFactory: ctx.pool.readFactory(), cacheDir: ctx.config.cache.dir,
+        projectDir: ctx.projectDir,
+        concurrency: ctx.concurrency,
+        targetFactory: ctx.pool.readFactory(),
+        cacheDir: ctx.config.cache.dir,
         ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}),
       });
       const code = verifyExitCode(report);
-      emitCiReport(ciReporterKind(), verifyCiReport(report), cliState.format === 'json' ? (l) => process.stderr.write(l + '\n') : outLine);
+      emitCiReport(
+        ciReporterKind(),
+        verifyCiReport(report),
+        cliState.format === 'json' ? (l) => process.stderr.write(l + '\n') : outLine,
+      );
       if (cliState.format === 'json') {
         printJson({ ...report, exitCode: code });
       } else {
-        if (report.manifestDrift.length > 0) outLine(`Manifest drift (artifacts.yaml vs artifacts.lock):\n${formatSpecChanges(report.manifestDrift)}`);
+        if (report.manifestDrift.length > 0)
+          outLine(`Manifest drift (artifacts.yaml vs artifacts.lock):\n${formatSpecChanges(report.manifestDrift)}`);
         if (report.lockMismatch.length > 0) {
-          outLine(`Lock mismatch (ERR_ORAS_LOCK_MISMATCH): artifacts.lock names what artifacts.yaml or the locked manifests do not:\n${report.lockMismatch.map((m) => m.message).join('\n')}`);
+          outLine(
+            `Lock mismatch (ERR_ORAS_LOCK_MISMATCH): artifacts.lock names what artifacts.yaml or the locked manifests do not:\n${report.lockMismatch.map((m) => m.message).join('\n')}`,
+          );
           outLine('  fix: run `oras install` without --frozen-lockfile to re-resolve them, or revert artifacts.lock');
         }
-        for (const d of report.treeDrift) outLine(`Tree drift: ${d.path}: ${d.actual}${d.dependency !== undefined ? ` (${d.dependency})` : ''}`);
+        for (const d of report.treeDrift)
+          outLine(`Tree drift: ${d.path}: ${d.actual}${d.dependency !== undefined ? ` (${d.dependency})` : ''}`);
         for (const e of report.errors) outLine(`Error: ${e.code}: ${e.message}`);
-        outLine(report.ok ? `Verified ${report.checked} file(s): OK` : `Verification failed (${report.checked} file(s) checked)`);
+        outLine(
+          report.ok
+            ? `Verified ${report.checked} file(s): OK`
+            : `Verification failed (${report.checked} file(s) checked)`,
+        );
       }
       if (code !== ExitCode.Ok) throw new CliExit(code);
     });

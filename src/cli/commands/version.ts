@@ -16,7 +16,9 @@ export interface VersionInfo {
 export function versionInfo(): VersionInfo {
   let version = 'unknown';
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
     if (typeof pkg.version === 'string') version = pkg.version;
   } catch {
     // not installed from a package: leave unknown
@@ -34,10 +36,15 @@ export function versionInfo(): VersionInfo {
 /** `dist/build-info.json`, written by `scripts/build-info.mjs` at build time (absent: empty). */
 function readBuildInfo(): { gitCommit?: string; gitTreeState?: string } {
   try {
-    const raw = JSON.parse(readFileSync(new URL('../../build-info.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+    const raw = JSON.parse(readFileSync(new URL('../../build-info.json', import.meta.url), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     const out: { gitCommit?: string; gitTreeState?: string } = {};
-    if (typeof raw.gitCommit === 'string' && /^[0-9a-f]{7,64}$|^unknown$/.test(raw.gitCommit)) out.gitCommit = raw.gitCommit;
-    if (typeof raw.gitTreeState === 'string' && /^(clean|dirty|unknown)$/.test(raw.gitTreeState)) out.gitTreeState = raw.gitTreeState;
+    if (typeof raw.gitCommit === 'string' && /^[0-9a-f]{7,64}$|^unknown$/.test(raw.gitCommit))
+      out.gitCommit = raw.gitCommit;
+    if (typeof raw.gitTreeState === 'string' && /^(clean|dirty|unknown)$/.test(raw.gitTreeState))
+      out.gitTreeState = raw.gitTreeState;
     return out;
   } catch {
     return {};

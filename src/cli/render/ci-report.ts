@@ -47,7 +47,10 @@ function escapeProperty(s: string): string {
 /** The `::error` lines for `problems` (GitHub workflow commands), one per problem. */
 export function githubAnnotations(problems: readonly CiProblem[]): string[] {
   return problems.map((p) => {
-    const props = [...(p.file !== undefined ? [`file=${escapeProperty(p.file)}`] : []), `title=${escapeProperty(p.title)}`];
+    const props = [
+      ...(p.file !== undefined ? [`file=${escapeProperty(p.file)}`] : []),
+      `title=${escapeProperty(p.title)}`,
+    ];
     return `::error ${props.join(',')}::${escapeData(p.message)}`;
   });
 }
@@ -56,7 +59,9 @@ export function githubAnnotations(problems: readonly CiProblem[]): string[] {
 export function markdownSummary(heading: string, problems: readonly CiProblem[], okLine: string): string {
   const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
   if (problems.length === 0) return `### ${heading}\n\n✅ ${okLine}\n`;
-  const rows = problems.slice(0, 200).map((p) => `| ${cell(p.title)} | ${p.file !== undefined ? `\`${cell(p.file)}\`` : ''} | ${cell(p.message)} |`);
+  const rows = problems
+    .slice(0, 200)
+    .map((p) => `| ${cell(p.title)} | ${p.file !== undefined ? `\`${cell(p.file)}\`` : ''} | ${cell(p.message)} |`);
   const more = problems.length > 200 ? `\n…and ${problems.length - 200} more\n` : '';
   return `### ${heading}\n\n| problem | file | details |\n| --- | --- | --- |\n${rows.join('\n')}\n${more}`;
 }

@@ -51,7 +51,11 @@ function seconds(ms: number): string {
  * time is the span between the dependency's first and last event (resolve,
  * placed and removed files), when known. `dryRun` says "would".
  */
-export function dependencySummaryLine(s: DependencySummary, timing: DependencyTiming | undefined, dryRun: boolean): string {
+export function dependencySummaryLine(
+  s: DependencySummary,
+  timing: DependencyTiming | undefined,
+  dryRun: boolean,
+): string {
   const parts: string[] = [];
   if (s.added > 0) parts.push(`${s.added} ${dryRun ? 'to add' : 'added'}`);
   if (s.changed > 0) parts.push(`${s.changed} ${dryRun ? 'to change' : 'changed'}`);
@@ -59,7 +63,10 @@ export function dependencySummaryLine(s: DependencySummary, timing: DependencyTi
   if (s.conflicts > 0) parts.push(`${s.conflicts} conflict${s.conflicts === 1 ? '' : 's'}`);
   if (parts.length === 0) return `  ${s.name}: unchanged (${s.kept} file${s.kept === 1 ? '' : 's'})`;
   if (s.kept > 0) parts.push(`${s.kept} kept`);
-  const extra = [formatBytes(s.bytes), ...(timing !== undefined && !dryRun ? [seconds(timing.last - timing.first)] : [])];
+  const extra = [
+    formatBytes(s.bytes),
+    ...(timing !== undefined && !dryRun ? [seconds(timing.last - timing.first)] : []),
+  ];
   return `  ${s.name}: ${parts.join(', ')} (${extra.join(', ')})`;
 }
 
@@ -69,7 +76,11 @@ export function dependencySummaryLine(s: DependencySummary, timing: DependencyTi
  * {@link DRY_RUN_LINES} and a count), one summary line per dependency, then
  * the totals with the elapsed time, and whether artifacts.lock changed.
  */
-export function installSummaryLines(r: InstallResult, timings: Map<string, DependencyTiming>, verbose: boolean): string[] {
+export function installSummaryLines(
+  r: InstallResult,
+  timings: Map<string, DependencyTiming>,
+  verbose: boolean,
+): string[] {
   const lines: string[] = [];
   if (r.dryRun) {
     const changes = r.actions.filter((a) => a.kind !== 'keep');
@@ -78,10 +89,13 @@ export function installSummaryLines(r: InstallResult, timings: Map<string, Depen
     if (shown.length < changes.length) lines.push(`… and ${changes.length - shown.length} more (-v lists all)`);
   }
   // The fast path proved nothing changed: its actions are all keeps, computed lazily; skip them.
-  if (!r.fastPath) for (const s of summarizeByDependency(r)) lines.push(dependencySummaryLine(s, timings.get(s.name), r.dryRun));
+  if (!r.fastPath)
+    for (const s of summarizeByDependency(r)) lines.push(dependencySummaryLine(s, timings.get(s.name), r.dryRun));
   const c = r.counts;
   const verb = r.dryRun ? 'Would install' : 'Installed';
-  lines.push(`${verb}: ${c.add} added, ${c.change} changed, ${c.remove} removed, ${c.keep} unchanged${c.conflict > 0 ? `, ${c.conflict} conflicts` : ''}${r.dryRun ? '' : ` in ${seconds(r.durations.total)}`}`);
+  lines.push(
+    `${verb}: ${c.add} added, ${c.change} changed, ${c.remove} removed, ${c.keep} unchanged${c.conflict > 0 ? `, ${c.conflict} conflicts` : ''}${r.dryRun ? '' : ` in ${seconds(r.durations.total)}`}`,
+  );
   if (r.lockfileChanged) lines.push(r.dryRun ? 'artifacts.lock would change' : 'artifacts.lock updated');
   return lines;
 }

@@ -67,7 +67,8 @@ export function createProjectProgress(options: ProjectProgressOptions = {}): Pro
   const line = (s: string): void => {
     const safe = escapeTerminalText(s); // dependency names, paths and refs come from artifacts.yaml / the lock
     if (bars !== undefined) bars.line(safe);
-    else stream.write(`${safe}
+    else
+      stream.write(`${safe}
 `);
   };
   const listener: ProjectListener = (e: ProjectEvent) => {
@@ -113,13 +114,19 @@ export function createProjectProgress(options: ProjectProgressOptions = {}): Pro
         if (verbose) line(`Removed   ${e.path}`);
         break;
       case 'republished':
-        line(`Warning:  ${republishedText(e.dependency, e.tag, e.from, e.to)}${e.kept ? `; kept ${shortHex(e.from)} (\`oras update ${e.dependency}\` moves to it)` : ''}`);
+        line(
+          `Warning:  ${republishedText(e.dependency, e.tag, e.from, e.to)}${e.kept ? `; kept ${shortHex(e.from)} (\`oras update ${e.dependency}\` moves to it)` : ''}`,
+        );
         break;
       case 'lockfile-merged':
-        line(`Merged    ${e.path} (git conflict markers) entry by entry${e.conflicts.length > 0 ? `; re-resolving ${e.conflicts.length} conflicting: ${e.conflicts.join(', ')}` : ''}`);
+        line(
+          `Merged    ${e.path} (git conflict markers) entry by entry${e.conflicts.length > 0 ? `; re-resolving ${e.conflicts.length} conflicting: ${e.conflicts.join(', ')}` : ''}`,
+        );
         break;
       case 'lock-entry-rejected':
-        line(`Rejected  artifacts.lock entry ${e.dependency} (${e.reason}): ${e.action === 're-resolve' ? 're-resolving it' : 're-deriving its files from the locked manifest'}`);
+        line(
+          `Rejected  artifacts.lock entry ${e.dependency} (${e.reason}): ${e.action === 're-resolve' ? 're-resolving it' : 're-deriving its files from the locked manifest'}`,
+        );
         break;
       case 'state-ignored':
         line(`Warning:  ignored ${e.path}: ${e.reason}`);
@@ -128,7 +135,9 @@ export function createProjectProgress(options: ProjectProgressOptions = {}): Pro
         line(`Wrote     ${e.path}`);
         break;
       case 'publish':
-        line(`${e.dryRun ? 'Packed   ' : 'Published'} ${e.name} -> ${e.ref}@${e.digest}${e.tags.length > 0 ? ` (${e.tags.join(', ')})` : ''}`);
+        line(
+          `${e.dryRun ? 'Packed   ' : 'Published'} ${e.name} -> ${e.ref}@${e.digest}${e.tags.length > 0 ? ` (${e.tags.join(', ')})` : ''}`,
+        );
         break;
       case 'cached':
         if (verbose) line(`Cached    ${shortDigest(e.digest)}`);

@@ -72,13 +72,17 @@ export class TtyProgress extends StatsTracker implements ProgressRenderer {
         this.live.delete(d.digest);
         const secs = entry ? Math.max((Date.now() - entry.startedAt) / 1000, 0.001) : 0;
         const rate = entry && secs > 0 ? `  ${formatBytes(Math.round(d.size / secs))}/s` : '';
-        this.commit(`\u2713 ${padRight(this.verbs.done, this.width)} ${shortDigest(d.digest)} ${titleOf(d)}  ${formatBytes(d.size)}${rate}`);
+        this.commit(
+          `\u2713 ${padRight(this.verbs.done, this.width)} ${shortDigest(d.digest)} ${titleOf(d)}  ${formatBytes(d.size)}${rate}`,
+        );
         break;
       }
       case 'skip': {
         this.live.delete(d.digest);
         const verb = e.reason === 'exists' ? 'Exists' : e.reason === 'mounted' ? 'Mounted' : 'Skipped';
-        this.commit(`\u2713 ${padRight(verb, this.width)} ${shortDigest(d.digest)} ${titleOf(d)}  ${formatBytes(d.size)}`);
+        this.commit(
+          `\u2713 ${padRight(verb, this.width)} ${shortDigest(d.digest)} ${titleOf(d)}  ${formatBytes(d.size)}`,
+        );
         break;
       }
       case 'error':

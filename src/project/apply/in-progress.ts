@@ -30,7 +30,10 @@ function markerPath(projectDir: string): string {
  */
 export async function markInProgress(projectDir: string, paths: readonly string[]): Promise<void> {
   await ensureStateDir(projectDir);
-  await writeFileAtomic(markerPath(projectDir), `${JSON.stringify({ pid: process.pid, started: new Date().toISOString(), paths })}\n`);
+  await writeFileAtomic(
+    markerPath(projectDir),
+    `${JSON.stringify({ pid: process.pid, started: new Date().toISOString(), paths })}\n`,
+  );
 }
 
 /** True when a marker is present (cheap: one `stat`; for the no-op fast path). */
@@ -90,7 +93,12 @@ export function withoutTornWrites(actual: ActualTree, marker: InProgressMarker, 
     const e = files[path];
     if (e === undefined || e.status !== 'file') continue;
     if (e.digest !== undefined && (e.digest === e.installed?.digest || e.digest === wanted.get(path))) continue;
-    files[path] = { path, ...(e.installed !== undefined ? { installed: e.installed } : {}), status: 'absent', rehashed: e.rehashed };
+    files[path] = {
+      path,
+      ...(e.installed !== undefined ? { installed: e.installed } : {}),
+      status: 'absent',
+      rehashed: e.rehashed,
+    };
   }
   return { files };
 }

@@ -1,4 +1,14 @@
-import { closeSync, constants as fsConstants, createReadStream, fstatSync, fchmodSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  createReadStream,
+  fstatSync,
+  fchmodSync,
+  openSync,
+  readSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { chmod, copyFile, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -31,11 +41,14 @@ import { assertParentStillInside } from '../../artifact/safe-path.js';
  */
 export type LinkMode = ConfigLinkMode;
 
-
 function traversal(rel: string, problem: string): never {
-  throw new OrasError('ERR_ORAS_PATH_TRAVERSAL', `unsafe project path ${JSON.stringify(rel.slice(0, 200))}: ${problem}`, {
-    hint: 'lockfile and state paths must be relative POSIX paths inside the project, outside .oras/',
-  });
+  throw new OrasError(
+    'ERR_ORAS_PATH_TRAVERSAL',
+    `unsafe project path ${JSON.stringify(rel.slice(0, 200))}: ${problem}`,
+    {
+      hint: 'lockfile and state paths must be relative POSIX paths inside the project, outside .oras/',
+    },
+  );
 }
 
 /**
@@ -63,7 +76,11 @@ export function projectPath(projectDir: string, rel: string): string {
  * is a symlink or a non-directory. Missing ancestors are fine (they will be
  * created). Results per directory are memoized in `cache`.
  */
-export async function dirHasNoSymlink(projectDir: string, rel: string, cache: Map<string, Promise<boolean>>): Promise<boolean> {
+export async function dirHasNoSymlink(
+  projectDir: string,
+  rel: string,
+  cache: Map<string, Promise<boolean>>,
+): Promise<boolean> {
   const dir = posix.dirname(rel);
   if (dir === '.') return true;
   let p = cache.get(dir);
@@ -91,7 +108,11 @@ export async function dirHasNoSymlink(projectDir: string, rel: string, cache: Ma
  * map per run, under the project lock), each directory is created/checked once
  * per run instead of once per file below it.
  */
-export async function ensureParentDirs(projectDir: string, rel: string, memo?: Map<string, Promise<void>>): Promise<void> {
+export async function ensureParentDirs(
+  projectDir: string,
+  rel: string,
+  memo?: Map<string, Promise<void>>,
+): Promise<void> {
   assertProjectRelativePath(rel);
   const parts = rel.split('/').slice(0, -1);
   let cur = projectDir;
@@ -107,7 +128,14 @@ export async function ensureParentDirs(projectDir: string, rel: string, memo?: M
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const st = await lstat(dir);
-      if (!st.isDirectory()) traversal(rel, `${dir.slice(projectDir.length + 1).split(sep).join('/')} is a symlink or not a directory`);
+      if (!st.isDirectory())
+        traversal(
+          rel,
+          `${dir
+            .slice(projectDir.length + 1)
+            .split(sep)
+            .join('/')} is a symlink or not a directory`,
+        );
     };
     if (memo === undefined) {
       await check();
@@ -149,13 +177,23 @@ async function fsyncFile(path: string, durable = true): Promise<void> {
 async function verifyFile(path: string, file: LockedFile): Promise<void> {
   const { digest, size } = await digestFile(path, { algorithm: parseDigest(file.digest).algorithm });
   if (size !== file.size || digest !== file.digest) {
-    throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `cached content for ${file.path} does not match ${file.digest} (got ${digest}, ${size} bytes)`, {
-      hint: 'the cache entry is corrupt; it was removed, run install again',
-    });
+    throw new OrasError(
+      'ERR_ORAS_DIGEST_MISMATCH',
+      `cached content for ${file.path} does not match ${file.digest} (got ${digest}, ${size} bytes)`,
+      {
+        hint: 'the cache entry is corrupt; it was removed, run install again',
+      },
+    );
   }
 }
 
-async function streamCopy(src: string, tmp: string, file: LockedFile, durable: boolean, signal?: AbortSignal): Promise<void> {
+async function streamCopy(
+  src: string,
+  tmp: string,
+  file: LockedFile,
+  durable: boolean,
+  signal?: AbortSignal,
+): Promise<void> {
   const fh = await open(tmp, 'wx', file.mode === 0o755 ? 0o755 : 0o644);
   try {
     // Written with fh.write (not a FileHandle write stream, whose reference would keep fh.close() pending).
@@ -221,9 +259,13 @@ function readSmallVerified(src: string, file: LockedFile): Buffer {
   try {
     const { size } = fstatSync(rfd);
     if (size !== file.size) {
-      throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `${what} size ${size} does not match expected ${file.size} (${file.digest})`, {
-        hint: 'the cache entry is corrupt; it was removed, run install again',
-      });
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `${what} size ${size} does not match expected ${file.size} (${file.digest})`,
+        {
+          hint: 'the cache entry is corrupt; it was removed, run install again',
+        },
+      );
     }
     data = Buffer.allocUnsafe(size);
     let off = 0;
@@ -232,7 +274,12 @@ function readSmallVerified(src: string, file: LockedFile): Buffer {
       if (bytesRead === 0) break;
       off += bytesRead;
     }
-    if (off !== size) throw new OrasError('ERR_ORAS_SIZE_MISMATCH', `${what} size ${off} does not match expected ${file.size} (${file.digest})`, { hint: 'the cache entry is corrupt; it was removed, run install again' });
+    if (off !== size)
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `${what} size ${off} does not match expected ${file.size} (${file.digest})`,
+        { hint: 'the cache entry is corrupt; it was removed, run install again' },
+      );
   } finally {
     closeSync(rfd);
   }
@@ -274,7 +321,11 @@ async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<Pl
 function smallPlaceSync(src: string, tmp: string, dest: string, file: LockedFile): Placed {
   const data = readSmallVerified(src, file);
   const mode = file.mode === 0o755 ? 0o755 : 0o644;
-  const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode);
+  const fd = openSync(
+    tmp,
+    fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+    mode,
+  );
   let st;
   try {
     let off = 0;
@@ -303,7 +354,13 @@ function smallPlaceSync(src: string, tmp: string, dest: string, file: LockedFile
  * `ctx` (default: a fresh one) shares per-run knowledge between calls, see
  * {@link MaterializeContext}.
  */
-export async function materializeFile(projectDir: string, src: string, file: LockedFile, mode: LinkMode = 'auto', ctx: MaterializeContext = newMaterializeContext()): Promise<MaterializeResult> {
+export async function materializeFile(
+  projectDir: string,
+  src: string,
+  file: LockedFile,
+  mode: LinkMode = 'auto',
+  ctx: MaterializeContext = newMaterializeContext(),
+): Promise<MaterializeResult> {
   await ensureParentDirs(projectDir, file.path, ctx.dirs);
   const dest = projectPath(projectDir, file.path);
   const tmp = tempPathFor(dest);
@@ -327,7 +384,12 @@ export async function materializeFile(projectDir: string, src: string, file: Loc
           cloned = true;
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
-          if (['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'ENOSYS', 'ENOTTY', 'EINVAL'].includes((err as NodeJS.ErrnoException).code ?? '')) ctx.reflink = false;
+          if (
+            ['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'ENOSYS', 'ENOTTY', 'EINVAL'].includes(
+              (err as NodeJS.ErrnoException).code ?? '',
+            )
+          )
+            ctx.reflink = false;
           await unlink(tmp).catch(() => undefined);
         }
       }
@@ -350,7 +412,10 @@ export async function materializeFile(projectDir: string, src: string, file: Loc
     await rename(tmp, dest);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
-    if (err instanceof OrasError && (err.code === 'ERR_ORAS_DIGEST_MISMATCH' || err.code === 'ERR_ORAS_SIZE_MISMATCH')) {
+    if (
+      err instanceof OrasError &&
+      (err.code === 'ERR_ORAS_DIGEST_MISMATCH' || err.code === 'ERR_ORAS_SIZE_MISMATCH')
+    ) {
       await unlink(src).catch(() => undefined);
     }
     throw err;

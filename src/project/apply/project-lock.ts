@@ -40,7 +40,11 @@ export async function lockProject(projectDir: string, options: ProjectLockOption
 }
 
 /** Runs `fn` while holding the project lock; always releases. */
-export async function withProjectLock<T>(projectDir: string, options: ProjectLockOptions, fn: () => Promise<T>): Promise<T> {
+export async function withProjectLock<T>(
+  projectDir: string,
+  options: ProjectLockOptions,
+  fn: () => Promise<T>,
+): Promise<T> {
   const release = await lockProject(projectDir, options);
   try {
     return await fn();

@@ -6,7 +6,14 @@ import type { ActualTree } from '../plan/actual.js';
 import { emit, type ProjectListener } from '../events.js';
 import { syncWritten } from '../../content/sync-batch.js';
 import { clearInProgress, markInProgress } from './in-progress.js';
-import { cleanStaleTemps, dirHasNoSymlink, materializeFile, newMaterializeContext, projectPath, type LinkMode } from './materialize.js';
+import {
+  cleanStaleTemps,
+  dirHasNoSymlink,
+  materializeFile,
+  newMaterializeContext,
+  projectPath,
+  type LinkMode,
+} from './materialize.js';
 import { STATE_DIR, withinRoot, writeState } from './state.js';
 import type { InstallInputs, InstallState, InstalledFile, LockedFile, Lockfile, Plan, PlanAction } from '../types.js';
 
@@ -67,21 +74,37 @@ export interface ReifyResult {
 export function assertNoConflicts(plan: Plan): void {
   const conflicts = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'conflict' }> => a.kind === 'conflict');
   if (conflicts.length === 0) return;
-  const shown = conflicts.slice(0, 20).map((c) => `  ${c.path} (${c.reason})`).join('\n');
+  const shown = conflicts
+    .slice(0, 20)
+    .map((c) => `  ${c.path} (${c.reason})`)
+    .join('\n');
   const more = conflicts.length > 20 ? `\n  … and ${conflicts.length - 20} more` : '';
-  throw new OrasError('ERR_ORAS_USER_MODIFIED', `refusing to overwrite or remove ${conflicts.length} file(s) not as installed:\n${shown}${more}`, {
-    hint: 'move your changes away, or rerun with --force to overwrite them',
-  });
+  throw new OrasError(
+    'ERR_ORAS_USER_MODIFIED',
+    `refusing to overwrite or remove ${conflicts.length} file(s) not as installed:\n${shown}${more}`,
+    {
+      hint: 'move your changes away, or rerun with --force to overwrite them',
+    },
+  );
 }
 
 function abortedError(written: number, writes: number, removed: number, removes: number): OrasError {
-  return new OrasError('ERR_ORAS_ABORTED', `interrupted: placed ${written} of ${writes} file(s), removed ${removed} of ${removes}; every file is either its old or its new version`, {
-    hint: 'run `oras install` again to finish (.oras/state.json records what was done)',
-    details: { written, writes, removed, removes },
-  });
+  return new OrasError(
+    'ERR_ORAS_ABORTED',
+    `interrupted: placed ${written} of ${writes} file(s), removed ${removed} of ${removes}; every file is either its old or its new version`,
+    {
+      hint: 'run `oras install` again to finish (.oras/state.json records what was done)',
+      details: { written, writes, removed, removes },
+    },
+  );
 }
 
-function record(path: string, file: LockedFile, dependency: string, st: { size: number; mtimeMs: number; ino: number }): InstalledFile {
+function record(
+  path: string,
+  file: LockedFile,
+  dependency: string,
+  st: { size: number; mtimeMs: number; ino: number },
+): InstalledFile {
   return { path, digest: file.digest, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dependency };
 }
 
@@ -117,7 +140,9 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
 
   const errors: unknown[] = [];
   // Whether the state must be rewritten (a pure no-op leaves state.json untouched).
-  let dirty = plan.actions.some((a) => a.kind !== 'keep') || Object.keys(files).length !== plan.actions.filter((a) => a.kind === 'keep' && files[a.path] !== undefined).length;
+  let dirty =
+    plan.actions.some((a) => a.kind !== 'keep') ||
+    Object.keys(files).length !== plan.actions.filter((a) => a.kind === 'keep' && files[a.path] !== undefined).length;
   let completed = false;
   // True once every write of this run is durable (or there was none): the in-progress marker may go.
   let synced = true;
@@ -131,7 +156,14 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
       const prev = files[a.path];
       if (prev === undefined) emit(onEvent, { type: 'adopt', path: a.path, dependency: a.dependency });
       const next = record(a.path, a.file, a.dependency, { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino });
-      if (prev === undefined || prev.digest !== next.digest || prev.size !== next.size || prev.mtimeMs !== next.mtimeMs || prev.ino !== next.ino || prev.dependency !== next.dependency) {
+      if (
+        prev === undefined ||
+        prev.digest !== next.digest ||
+        prev.size !== next.size ||
+        prev.mtimeMs !== next.mtimeMs ||
+        prev.ino !== next.ino ||
+        prev.dependency !== next.dependency
+      ) {
         files[a.path] = next;
         dirty = true;
       }
@@ -147,7 +179,10 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
         if (await dirHasNoSymlink(projectDir, a.path, dirChecks)) {
           const abs = projectPath(projectDir, a.path);
           const st = await lstat(abs).catch(() => undefined);
-          if (st !== undefined && !st.isDirectory()) await unlink(abs).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+          if (st !== undefined && !st.isDirectory())
+            await unlink(abs).catch((err: NodeJS.ErrnoException) => {
+              if (err.code !== 'ENOENT') throw err;
+            });
           emptied.add(posix.dirname(a.path));
         }
         delete files[a.path];
@@ -175,14 +210,19 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     if (errors.length > 0) throw errors[0];
 
     // Adds and changes, concurrently.
-    const writes = plan.actions.filter((a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change');
+    const writes = plan.actions.filter(
+      (a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change',
+    );
     const syncDirs = new Set<string>();
     const written: string[] = [];
     // Files are written without per-file fsync and synced as one batch below; until
     // then a durable marker says which paths may be torn by a power loss (see in-progress.ts).
     if (writes.length > 0) {
       synced = false;
-      await markInProgress(projectDir, writes.map((a) => a.path));
+      await markInProgress(
+        projectDir,
+        writes.map((a) => a.path),
+      );
     }
     const mctx = { ...newMaterializeContext({ durable: false }), ...(signal !== undefined ? { signal } : {}) };
     await limit.map(writes, async (a) => {
@@ -196,7 +236,14 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
         syncDirs.add(dirname(abs));
         if (a.kind === 'add') result.added += 1;
         else result.changed += 1;
-        emit(onEvent, { type: 'link', path: a.path, action: a.kind, method: res.method, dependency: a.dependency, size: a.file.size });
+        emit(onEvent, {
+          type: 'link',
+          path: a.path,
+          action: a.kind,
+          method: res.method,
+          dependency: a.dependency,
+          size: a.file.size,
+        });
       } catch (err) {
         errors.push(err);
       }
@@ -211,11 +258,17 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
       throw abortedError(done, writes.length, result.removed, removes.length);
     }
     if (errors.length > 0) throw errors[0];
-    if (options.inputs !== undefined && JSON.stringify(options.inputs) !== JSON.stringify(options.state.inputs)) dirty = true;
+    if (options.inputs !== undefined && JSON.stringify(options.inputs) !== JSON.stringify(options.state.inputs))
+      dirty = true;
     completed = true;
   } finally {
     const inputs = completed && options.inputs !== undefined ? { inputs: options.inputs } : {};
-    const state: InstallState = { stateVersion: 1, files, roots: recordRoots(files, options.roots, options.state.roots ?? {}), ...inputs };
+    const state: InstallState = {
+      stateVersion: 1,
+      files,
+      roots: recordRoots(files, options.roots, options.state.roots ?? {}),
+      ...inputs,
+    };
     if (options.writeState !== false && (dirty || !completed)) {
       await writeState(projectDir, state, options.env !== undefined ? { env: options.env } : {});
       emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
@@ -223,7 +276,15 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     // Synced and recorded: the next run needs no rehash. (Also clears a marker left by an earlier interrupted run.)
     if (synced) await clearInProgress(projectDir);
   }
-  return { state: { stateVersion: 1, files, roots: recordRoots(files, options.roots, options.state.roots ?? {}), ...(options.inputs !== undefined ? { inputs: options.inputs } : {}) }, ...result };
+  return {
+    state: {
+      stateVersion: 1,
+      files,
+      roots: recordRoots(files, options.roots, options.state.roots ?? {}),
+      ...(options.inputs !== undefined ? { inputs: options.inputs } : {}),
+    },
+    ...result,
+  };
 }
 
 /**
@@ -233,12 +294,16 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
  * them gets no root (its record is dropped on the next read, so it is never
  * removed).
  */
-function recordRoots(files: Record<string, InstalledFile>, current: Record<string, string>, previous: Record<string, string[]>): Record<string, string[]> {
+function recordRoots(
+  files: Record<string, InstalledFile>,
+  current: Record<string, string>,
+  previous: Record<string, string[]>,
+): Record<string, string[]> {
   const out: Record<string, Set<string>> = {};
   for (const path in files) {
     const dep = files[path]!.dependency;
     const cur = current[dep];
-    const candidates = cur !== undefined ? [cur, ...(previous[dep] ?? [])] : previous[dep] ?? [];
+    const candidates = cur !== undefined ? [cur, ...(previous[dep] ?? [])] : (previous[dep] ?? []);
     const root = candidates.find((r) => withinRoot(path, r));
     if (root !== undefined) (out[dep] ??= new Set()).add(root);
   }

@@ -31,14 +31,26 @@ function corrupt(path: string, problem: string, cause?: unknown): never {
 function validFile(v: unknown): v is InstalledFile {
   if (typeof v !== 'object' || v === null) return false;
   const f = v as Record<string, unknown>;
-  return typeof f.path === 'string' && typeof f.digest === 'string' && typeof f.size === 'number'
-    && typeof f.mtimeMs === 'number' && typeof f.ino === 'number' && typeof f.dependency === 'string';
+  return (
+    typeof f.path === 'string' &&
+    typeof f.digest === 'string' &&
+    typeof f.size === 'number' &&
+    typeof f.mtimeMs === 'number' &&
+    typeof f.ino === 'number' &&
+    typeof f.dependency === 'string'
+  );
 }
 
 function validStamp(v: unknown): v is FileStamp {
   if (typeof v !== 'object' || v === null) return false;
   const s = v as Record<string, unknown>;
-  return typeof s.size === 'number' && typeof s.mtimeMs === 'number' && typeof s.ino === 'number' && typeof s.sha256 === 'string' && /^[0-9a-f]{64}$/.test(s.sha256);
+  return (
+    typeof s.size === 'number' &&
+    typeof s.mtimeMs === 'number' &&
+    typeof s.ino === 'number' &&
+    typeof s.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(s.sha256)
+  );
 }
 
 /** The recorded inputs when well-formed, else undefined (a bad record only disables the fast path). */
@@ -49,7 +61,11 @@ function parseInputs(v: unknown): InstallInputs | undefined {
   if (!validStamp(m) || (m.name !== 'artifacts.yaml' && m.name !== 'artifacts.yml')) return undefined;
   if (i.lock !== null && !validStamp(i.lock)) return undefined;
   if (typeof i.agree !== 'boolean') return undefined;
-  return { manifest: { ...stampOf(m), name: m.name as string }, lock: i.lock === null ? null : stampOf(i.lock as FileStamp), agree: i.agree };
+  return {
+    manifest: { ...stampOf(m), name: m.name as string },
+    lock: i.lock === null ? null : stampOf(i.lock as FileStamp),
+    agree: i.agree,
+  };
 }
 
 function stampOf(s: FileStamp): FileStamp {
@@ -74,9 +90,16 @@ const BODY_START = MAC_PREFIX.length + 64 + MAC_SUFFIX.length;
  * The body of an authenticated state file when its MAC verifies for this
  * user and this project, else the reason it does not.
  */
-function authenticate(bytes: Buffer, projectDir: string, env: NodeJS.ProcessEnv): { body: Buffer } | { reason: string } {
-  if (bytes.length < BODY_START || !bytes.subarray(0, MAC_PREFIX.length).equals(MAC_PREFIX)
-    || !bytes.subarray(MAC_PREFIX.length + 64, BODY_START).equals(MAC_SUFFIX)) {
+function authenticate(
+  bytes: Buffer,
+  projectDir: string,
+  env: NodeJS.ProcessEnv,
+): { body: Buffer } | { reason: string } {
+  if (
+    bytes.length < BODY_START ||
+    !bytes.subarray(0, MAC_PREFIX.length).equals(MAC_PREFIX) ||
+    !bytes.subarray(MAC_PREFIX.length + 64, BODY_START).equals(MAC_SUFFIX)
+  ) {
     return { reason: 'it carries no signature of this machine (committed, copied or written by an older oras-ts)' };
   }
   const key = stateKey(env, false);
@@ -84,7 +107,8 @@ function authenticate(bytes: Buffer, projectDir: string, env: NodeJS.ProcessEnv)
   if (key === undefined || binding === undefined) return { reason: 'not written on this machine (no state key here)' };
   const mac = bytes.subarray(MAC_PREFIX.length, MAC_PREFIX.length + 64).toString('latin1');
   const body = bytes.subarray(BODY_START);
-  if (!macEquals(mac, stateMac(key, binding, ['{\n', body]))) return { reason: 'not written on this machine for this checkout' };
+  if (!macEquals(mac, stateMac(key, binding, ['{\n', body])))
+    return { reason: 'not written on this machine for this checkout' };
   return { body };
 }
 
@@ -163,7 +187,8 @@ export async function readState(projectDir: string, options: StateOptions = {}):
   }
   const d = doc as Partial<InstallState> | null;
   if (typeof d !== 'object' || d === null || d.stateVersion !== 1) corrupt(path, 'unknown stateVersion');
-  if (typeof d.files !== 'object' || d.files === null || Array.isArray(d.files)) corrupt(path, 'files must be an object');
+  if (typeof d.files !== 'object' || d.files === null || Array.isArray(d.files))
+    corrupt(path, 'files must be an object');
   // Validated in place (no copy: this runs over every installed file on each install).
   const files = d.files as Record<string, unknown>;
   for (const key in files) {
@@ -173,10 +198,19 @@ export async function readState(projectDir: string, options: StateOptions = {}):
   const roots = parseRoots(d.roots) ?? {};
   const dropped = dropUnsafeRecords(files as Record<string, InstalledFile>, roots);
   if (dropped > 0) {
-    emit(options.onEvent, { type: 'state-ignored', path: `${STATE_DIR}/${STATE_FILE}`, reason: `${dropped} record(s) outside their dependency's path or protected; they are never removed` });
+    emit(options.onEvent, {
+      type: 'state-ignored',
+      path: `${STATE_DIR}/${STATE_FILE}`,
+      reason: `${dropped} record(s) outside their dependency's path or protected; they are never removed`,
+    });
   }
   const inputs = dropped === 0 ? parseInputs((d as { inputs?: unknown }).inputs) : undefined;
-  return { stateVersion: 1, files: files as Record<string, InstalledFile>, roots, ...(inputs !== undefined ? { inputs } : {}) };
+  return {
+    stateVersion: 1,
+    files: files as Record<string, InstalledFile>,
+    roots,
+    ...(inputs !== undefined ? { inputs } : {}),
+  };
 }
 
 /**
@@ -188,10 +222,23 @@ export function serializeState(state: InstallState): string {
   const files: Record<string, InstalledFile> = {};
   for (const key of Object.keys(state.files).sort()) {
     const f = state.files[key]!;
-    files[key] = { path: f.path, digest: f.digest, size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, dependency: f.dependency };
+    files[key] = {
+      path: f.path,
+      digest: f.digest,
+      size: f.size,
+      mtimeMs: f.mtimeMs,
+      ino: f.ino,
+      dependency: f.dependency,
+    };
   }
-  const inputs = state.inputs === undefined ? undefined
-    : { manifest: { name: state.inputs.manifest.name, ...stampOf(state.inputs.manifest) }, lock: state.inputs.lock === null ? null : stampOf(state.inputs.lock), agree: state.inputs.agree };
+  const inputs =
+    state.inputs === undefined
+      ? undefined
+      : {
+          manifest: { name: state.inputs.manifest.name, ...stampOf(state.inputs.manifest) },
+          lock: state.inputs.lock === null ? null : stampOf(state.inputs.lock),
+          agree: state.inputs.agree,
+        };
   const roots: Record<string, string[]> = {};
   for (const dep of Object.keys(state.roots ?? {}).sort()) roots[dep] = [...new Set(state.roots![dep])].sort();
   return `${JSON.stringify({ stateVersion: 1, ...(inputs !== undefined ? { inputs } : {}), roots, files }, null, 2)}\n`;
@@ -207,7 +254,10 @@ export function signState(projectDir: string, state: InstallState, env: NodeJS.P
   if (!body.startsWith('{\n')) throw new Error('unexpected state serialization');
   const rest = body.slice(2);
   const binding = projectBinding(projectDir);
-  if (binding === undefined) throw new OrasError('ERR_ORAS_CONFIG', `project directory ${projectDir} does not exist`, { hint: 'run the command in a project directory (with artifacts.yaml), or pass --project <dir>' });
+  if (binding === undefined)
+    throw new OrasError('ERR_ORAS_CONFIG', `project directory ${projectDir} does not exist`, {
+      hint: 'run the command in a project directory (with artifacts.yaml), or pass --project <dir>',
+    });
   const mac = stateMac(stateKey(env, true)!, binding, ['{\n', rest]);
   return `${MAC_PREFIX.toString()}${mac}${MAC_SUFFIX.toString()}${rest}`;
 }
@@ -254,9 +304,12 @@ export async function ensureStateDir(projectDir: string): Promise<string> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new OrasError('ERR_ORAS_CONFIG', `project directory ${projectDir} does not exist`, { hint: 'run the command in a project directory (with artifacts.yaml), or pass --project <dir>' });
+      throw new OrasError('ERR_ORAS_CONFIG', `project directory ${projectDir} does not exist`, {
+        hint: 'run the command in a project directory (with artifacts.yaml), or pass --project <dir>',
+      });
     }
-    if (code !== 'EEXIST') throw new OrasError('ERR_ORAS_IO', `cannot create ${dir}: ${code ?? String(err)}`, { cause: err });
+    if (code !== 'EEXIST')
+      throw new OrasError('ERR_ORAS_IO', `cannot create ${dir}: ${code ?? String(err)}`, { cause: err });
   }
   const st = await lstat(dir);
   if (!st.isDirectory()) {

@@ -43,13 +43,16 @@ export interface LoadActualOptions {
   onEvent?: ProjectListener;
 }
 
-
 /**
  * Maps `items` through `fn` with at most `concurrency` calls in flight (a
  * fixed pool of workers: cheaper than one queued promise per item for large
  * trees). Results keep the input order; the first rejection rejects.
  */
-export async function mapPool<T, R>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapPool<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -82,8 +85,15 @@ export function lockedFiles(lock: Lockfile): Map<string, { file: LockedFile; dep
  * synchronously in one pass (cheap metadata calls); hashing is streamed with
  * bounded concurrency (`concurrency`, default 8).
  */
-export async function loadActual(projectDir: string, state: InstallState, options: LoadActualOptions = {}): Promise<ActualTree> {
-  const wanted = options.ideal !== undefined ? lockedFiles(options.ideal) : new Map<string, { file: LockedFile; dependency: string }>();
+export async function loadActual(
+  projectDir: string,
+  state: InstallState,
+  options: LoadActualOptions = {},
+): Promise<ActualTree> {
+  const wanted =
+    options.ideal !== undefined
+      ? lockedFiles(options.ideal)
+      : new Map<string, { file: LockedFile; dependency: string }>();
   const paths = [...new Set([...Object.keys(state.files), ...wanted.keys()])].sort();
   const dirChecks = new Map<string, boolean>();
   const files: Record<string, ActualEntry> = {};
@@ -93,7 +103,12 @@ export async function loadActual(projectDir: string, state: InstallState, option
   for (const path of paths) {
     const installed = state.files[path];
     const want = wanted.get(path)?.file;
-    const base: ActualEntry = { path, ...(installed !== undefined ? { installed } : {}), status: 'absent', rehashed: false };
+    const base: ActualEntry = {
+      path,
+      ...(installed !== undefined ? { installed } : {}),
+      status: 'absent',
+      rehashed: false,
+    };
     let abs: string;
     try {
       abs = projectPath(projectDir, path);
@@ -112,7 +127,8 @@ export async function loadActual(projectDir: string, state: InstallState, option
     try {
       st = lstatSync(abs, { throwIfNoEntry: false });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw new OrasError('ERR_ORAS_IO', `cannot stat ${path}: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR')
+        throw new OrasError('ERR_ORAS_IO', `cannot stat ${path}: ${(err as Error).message}`, { cause: err });
     }
     if (st === undefined) {
       files[path] = base;
@@ -124,8 +140,13 @@ export async function loadActual(projectDir: string, state: InstallState, option
     }
     const entry: ActualEntry = { ...base, status: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
     files[path] = entry;
-    if (installed !== undefined && options.verify !== true
-      && st.size === installed.size && st.mtimeMs === installed.mtimeMs && st.ino === installed.ino) {
+    if (
+      installed !== undefined &&
+      options.verify !== true &&
+      st.size === installed.size &&
+      st.mtimeMs === installed.mtimeMs &&
+      st.ino === installed.ino
+    ) {
       entry.digest = installed.digest;
       continue;
     }
@@ -145,7 +166,12 @@ export async function loadActual(projectDir: string, state: InstallState, option
     } catch (err) {
       // digestFile wraps system errors as ERR_ORAS_IO and keeps the errno on `cause`.
       if (((isOrasError(err) ? err.cause : err) as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-        files[entry.path] = { path: entry.path, ...(entry.installed !== undefined ? { installed: entry.installed } : {}), status: 'absent', rehashed: false };
+        files[entry.path] = {
+          path: entry.path,
+          ...(entry.installed !== undefined ? { installed: entry.installed } : {}),
+          status: 'absent',
+          rehashed: false,
+        };
         return;
       }
       throw new OrasError('ERR_ORAS_IO', `cannot read ${entry.path}: ${(err as Error).message}`, { cause: err });

@@ -30,7 +30,12 @@ export interface DiffOptions {
 export function diff(ideal: Lockfile, actual: ActualTree, options: DiffOptions = {}): Plan {
   const force = options.force === true;
   const wanted = lockedFiles(ideal);
-  const paths = [...new Set([...wanted.keys(), ...Object.keys(actual.files).filter((p) => actual.files[p]!.installed !== undefined)])].sort();
+  const paths = [
+    ...new Set([
+      ...wanted.keys(),
+      ...Object.keys(actual.files).filter((p) => actual.files[p]!.installed !== undefined),
+    ]),
+  ].sort();
   const actions: PlanAction[] = [];
   for (const path of paths) {
     const entry: ActualEntry = actual.files[path] ?? { path, status: 'absent', rehashed: false };
@@ -43,7 +48,8 @@ export function diff(ideal: Lockfile, actual: ActualTree, options: DiffOptions =
       } else if (entry.status === 'file' && entry.digest === file.digest) {
         actions.push({ kind: 'keep', path, file, dependency });
       } else if (rec !== undefined) {
-        if (entry.status === 'file' && entry.digest === rec.digest) actions.push({ kind: 'change', path, file, dependency, from: rec });
+        if (entry.status === 'file' && entry.digest === rec.digest)
+          actions.push({ kind: 'change', path, file, dependency, from: rec });
         else if (force) actions.push({ kind: 'change', path, file, dependency, from: rec });
         else actions.push({ kind: 'conflict', path, file, dependency, reason: 'user-modified' });
       } else if (force) {

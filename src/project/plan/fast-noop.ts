@@ -79,7 +79,8 @@ export function checkFastNoop(projectDir: string, state: InstallState, options: 
         lastDir = dir;
       }
       const st = lstatSync(abs, { throwIfNoEntry: false });
-      if (st === undefined || !st.isFile() || st.size !== rec.size || st.mtimeMs !== rec.mtimeMs || st.ino !== rec.ino) return undefined;
+      if (st === undefined || !st.isFile() || st.size !== rec.size || st.mtimeMs !== rec.mtimeMs || st.ino !== rec.ino)
+        return undefined;
       files += 1;
     }
     return { files, lockBytes };

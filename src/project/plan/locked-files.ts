@@ -32,13 +32,21 @@ function picomatchLib(): typeof picomatchType {
 export class Sources {
   private readonly targets = new Map<string, Promise<ResolveTarget>>();
   private readonly manifests = new Map<string, Promise<ParsedManifest>>();
-  constructor(private readonly factory: TargetFactory, private readonly cache: ProjectCache, private readonly offline: boolean) {}
+  constructor(
+    private readonly factory: TargetFactory,
+    private readonly cache: ProjectCache,
+    private readonly offline: boolean,
+  ) {}
 
   target(repository: string): Promise<ResolveTarget> {
     let t = this.targets.get(repository);
     if (t === undefined) {
       if (this.offline) {
-        return Promise.reject(new OrasError('ERR_ORAS_OFFLINE', `offline: ${repository} is not reachable`, { hint: 'run without --offline to fetch what is missing' }));
+        return Promise.reject(
+          new OrasError('ERR_ORAS_OFFLINE', `offline: ${repository} is not reachable`, {
+            hint: 'run without --offline to fetch what is missing',
+          }),
+        );
       }
       t = Promise.resolve(this.factory(repository));
       this.targets.set(repository, t);
@@ -53,7 +61,12 @@ export class Sources {
   /** The image manifest of a locked dependency: from the cache by digest, else fetched (and cached); digest-verified. */
   async manifest(dep: LockedDependency): Promise<ImageManifest> {
     const parsed = await this.parsed(dep, dep.digest);
-    if (parsed.kind !== 'manifest') throw new OrasError('ERR_ORAS_LOCKFILE', `locked digest ${dep.digest} of ${dep.resolved} is an index, not a manifest`, { hint: 'delete the entry from artifacts.lock and install again' });
+    if (parsed.kind !== 'manifest')
+      throw new OrasError(
+        'ERR_ORAS_LOCKFILE',
+        `locked digest ${dep.digest} of ${dep.resolved} is an index, not a manifest`,
+        { hint: 'delete the entry from artifacts.lock and install again' },
+      );
     return parsed.manifest;
   }
 
@@ -68,11 +81,20 @@ export class Sources {
     if (m === undefined) {
       m = (async () => {
         let desc: Descriptor | undefined;
-        const cachedSize = await this.cache.store.resolve(digest).then((d) => d.size, () => undefined);
-        if (cachedSize !== undefined) desc = { mediaType: digest === dep.digest ? dep.mediaType : MediaType.ImageIndex, digest, size: cachedSize };
+        const cachedSize = await this.cache.store.resolve(digest).then(
+          (d) => d.size,
+          () => undefined,
+        );
+        if (cachedSize !== undefined)
+          desc = { mediaType: digest === dep.digest ? dep.mediaType : MediaType.ImageIndex, digest, size: cachedSize };
         let source: ResolveTarget | undefined;
         if (desc === undefined) {
-          if (this.offline) throw new OrasError('ERR_ORAS_OFFLINE', `offline: manifest ${digest} (${dep.resolved}) is not in the cache`, { hint: 'run without --offline to fetch it' });
+          if (this.offline)
+            throw new OrasError(
+              'ERR_ORAS_OFFLINE',
+              `offline: manifest ${digest} (${dep.resolved}) is not in the cache`,
+              { hint: 'run without --offline to fetch it' },
+            );
           source = await this.forDependency(dep);
           desc = await source.resolve(digest);
         }
@@ -110,7 +132,10 @@ function within(a: string, b: string): boolean {
  * directories. `mayContain(dir)` is false only when no file below `dir` can
  * be selected (so a directory layer need not be fetched at all).
  */
-function pathSelection(spec: DependencySpec): { selects: (rel: string) => boolean; mayContain: (dir: string) => boolean } {
+function pathSelection(spec: DependencySpec): {
+  selects: (rel: string) => boolean;
+  mayContain: (dir: string) => boolean;
+} {
   const inc = spec.include !== undefined && spec.include.length > 0 ? spec.include : undefined;
   const exc = spec.exclude !== undefined && spec.exclude.length > 0 ? spec.exclude : undefined;
   const picomatch = inc !== undefined || exc !== undefined ? picomatchLib() : undefined;
@@ -119,7 +144,12 @@ function pathSelection(spec: DependencySpec): { selects: (rel: string) => boolea
   // Static bases of the include globs ('' = could match anywhere), for the cheap "can anything below dir match" test.
   const bases = (inc ?? []).map((g) => {
     const scan = picomatchLib().scan(g);
-    return scan.negated ? '' : posix.normalize(scan.base || '.').replace(/^\.$/, '').replace(/\/+$/, '');
+    return scan.negated
+      ? ''
+      : posix
+          .normalize(scan.base || '.')
+          .replace(/^\.$/, '')
+          .replace(/\/+$/, '');
   });
   const selects = (rel: string): boolean => {
     const chain = selfAndAncestors(rel);
@@ -166,7 +196,14 @@ export interface FilesForOptions {
  * whose `layer` is the tarball digest. Layers contributing no file are not
  * recorded.
  */
-export async function filesFor(name: string, spec: DependencySpec, manifest: ImageManifest, cache: ProjectCache, source: ResolveTarget | undefined, options: FilesForOptions): Promise<ProducedFiles> {
+export async function filesFor(
+  name: string,
+  spec: DependencySpec,
+  manifest: ImageManifest,
+  cache: ProjectCache,
+  source: ResolveTarget | undefined,
+  options: FilesForOptions,
+): Promise<ProducedFiles> {
   const depPath = posix.normalize(spec.path).replace(/\/+$/, '');
   const selection = pathSelection(spec);
   const unpacks = (l: { unpack: boolean }): boolean => l.unpack && spec.unpack !== false;
@@ -184,21 +221,34 @@ export async function filesFor(name: string, spec: DependencySpec, manifest: Ima
   const layers: LockedLayer[] = [];
   for (const l of plan.layers) {
     const root = layerRoot(depPath, l.relativePath);
-    const record: LockedLayer = { digest: l.layer.digest, size: l.layer.size, mediaType: l.layer.mediaType, path: l.relativePath };
+    const record: LockedLayer = {
+      digest: l.layer.digest,
+      size: l.layer.size,
+      mediaType: l.layer.mediaType,
+      path: l.relativePath,
+    };
     if (unpacks(l)) {
       const recorded = options.recorded?.get(l.layer.digest);
       const listing = await cache.listing(l.layer, source, {
         offline: options.offline,
         stripPrefix: l.title,
         ...(recorded !== undefined ? { recorded } : {}),
-        ...(l.layer.annotations?.[Annotation.ContentDigest] !== undefined ? { expectedUncompressedDigest: l.layer.annotations[Annotation.ContentDigest] } : {}),
+        ...(l.layer.annotations?.[Annotation.ContentDigest] !== undefined
+          ? { expectedUncompressedDigest: l.layer.annotations[Annotation.ContentDigest] }
+          : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
       const before = files.length;
       for (const f of listing.files) {
         seen.push(posix.join(l.relativePath, f.path));
         if (!selection.selects(posix.join(l.relativePath, f.path))) continue;
-        files.push({ path: posix.join(root, f.path), digest: f.digest, size: f.size, layer: l.layer.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) });
+        files.push({
+          path: posix.join(root, f.path),
+          digest: f.digest,
+          size: f.size,
+          layer: l.layer.digest,
+          ...(f.mode !== undefined ? { mode: f.mode } : {}),
+        });
       }
       if (files.length > before) layers.push({ ...record, unpacked: true, listing: listing.digest });
     } else {
@@ -226,7 +276,8 @@ export function fileBindingProblem(dep: LockedDependency, produced: ProducedFile
   for (const f of dep.files) {
     const w = want.get(f.path);
     if (w === undefined) return `${f.path} (${f.digest}) is not a file of manifest ${dep.digest}`;
-    if (fileKey(w) !== fileKey(f)) return `${f.path} is locked as ${f.digest} (${f.size} bytes, layer ${f.layer}) but manifest ${dep.digest} has ${w.digest} (${w.size} bytes, layer ${w.layer})`;
+    if (fileKey(w) !== fileKey(f))
+      return `${f.path} is locked as ${f.digest} (${f.size} bytes, layer ${f.layer}) but manifest ${dep.digest} has ${w.digest} (${w.size} bytes, layer ${w.layer})`;
   }
   if (dep.files.length !== produced.files.length) {
     const have = new Set(dep.files.map((f) => f.path));
@@ -245,16 +296,33 @@ export function fileBindingProblem(dep: LockedDependency, produced: ProducedFile
  * verified blobs or derived from the verified layer blobs). Returns what the
  * manifest produces and the first difference, if any.
  */
-export async function bindToManifest(name: string, dep: LockedDependency, sources: Sources, cache: ProjectCache, options: Omit<FilesForOptions, 'recorded'>): Promise<{ produced: ProducedFiles; problem?: string }> {
+export async function bindToManifest(
+  name: string,
+  dep: LockedDependency,
+  sources: Sources,
+  cache: ProjectCache,
+  options: Omit<FilesForOptions, 'recorded'>,
+): Promise<{ produced: ProducedFiles; problem?: string }> {
   const pin = parseDependencyRef(dep.specifier.ref);
-  if (pin.kind === 'digest' && pin.digest !== dep.digest && !(await sources.indexChildren(dep, pin.digest)).includes(dep.digest)) {
-    return { produced: { files: [], layers: [] }, problem: `manifest ${dep.digest} is neither the pinned ${pin.digest} nor listed in that index` };
+  if (
+    pin.kind === 'digest' &&
+    pin.digest !== dep.digest &&
+    !(await sources.indexChildren(dep, pin.digest)).includes(dep.digest)
+  ) {
+    return {
+      produced: { files: [], layers: [] },
+      problem: `manifest ${dep.digest} is neither the pinned ${pin.digest} nor listed in that index`,
+    };
   }
   const manifest = await sources.manifest(dep);
   const recorded = new Map<string, string>();
   for (const l of dep.layers ?? []) if (l.listing !== undefined) recorded.set(l.digest, l.listing);
   const source = options.offline ? undefined : await sources.forDependency(dep);
-  const produced = await filesFor(name, dep.specifier, manifest, cache, source, { ...options, recorded, checkIncludes: false });
+  const produced = await filesFor(name, dep.specifier, manifest, cache, source, {
+    ...options,
+    recorded,
+    checkIncludes: false,
+  });
   const problem = fileBindingProblem(dep, produced);
   return problem === undefined ? { produced } : { produced, problem };
 }
@@ -262,7 +330,8 @@ export async function bindToManifest(name: string, dep: LockedDependency, source
 /** True when a lock entry's layer records are exactly those its manifest gives (so the entry need not be rewritten). */
 export function sameLayers(recorded: readonly LockedLayer[] | undefined, produced: readonly LockedLayer[]): boolean {
   if (recorded === undefined || recorded.length !== produced.length) return false;
-  const key = (l: LockedLayer): string => JSON.stringify([l.digest, l.size, l.mediaType, l.path, l.unpacked === true, l.listing]);
+  const key = (l: LockedLayer): string =>
+    JSON.stringify([l.digest, l.size, l.mediaType, l.path, l.unpacked === true, l.listing]);
   return recorded.every((l, i) => key(l) === key(produced[i]!));
 }
 
@@ -283,8 +352,12 @@ function assertIncludesMatch(name: string, spec: DependencySpec, seen: readonly 
     const match = picomatchLib()(glob, { dot: true });
     if (chains.some((chain) => chain.some((p) => match(p)))) continue;
     const sample = [...new Set(seen)].sort().slice(0, 8);
-    throw new OrasError('ERR_ORAS_USAGE', `dependency '${name}': include glob ${JSON.stringify(glob)} matches no file of ${spec.ref} (it has: ${sample.join(', ') || 'no files'}${seen.length > sample.length ? ', …' : ''})`, {
-      hint: `fix or remove the glob in artifacts.yaml (dependencies.${name}.include); paths are relative to the dependency's \`path\`, e.g. "${sample[0]?.split('/')[0] ?? 'dir'}/**"`,
-    });
+    throw new OrasError(
+      'ERR_ORAS_USAGE',
+      `dependency '${name}': include glob ${JSON.stringify(glob)} matches no file of ${spec.ref} (it has: ${sample.join(', ') || 'no files'}${seen.length > sample.length ? ', …' : ''})`,
+      {
+        hint: `fix or remove the glob in artifacts.yaml (dependencies.${name}.include); paths are relative to the dependency's \`path\`, e.g. "${sample[0]?.split('/')[0] ?? 'dir'}/**"`,
+      },
+    );
   }
 }

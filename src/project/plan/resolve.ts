@@ -12,7 +12,14 @@ import { emit, type ProjectListener } from '../events.js';
 import { normalizeDependencySpec, specifierMatches } from './spec-diff.js';
 import { tagVersion, type SemverTag, type SemverTags } from './semver-tags.js';
 import { findRenames, keepDecision } from './locked-resolution.js';
-import type { DependencySpec, LockedDependency, LockedFile, LockedPublish, Lockfile, ProjectManifest } from '../types.js';
+import type {
+  DependencySpec,
+  LockedDependency,
+  LockedFile,
+  LockedPublish,
+  Lockfile,
+  ProjectManifest,
+} from '../types.js';
 
 /** What the resolver reads from: a repository (registry or OCI layout) that can resolve, fetch and list tags. */
 export type ResolveTarget = ReadOnlyTarget & TagLister;
@@ -61,11 +68,18 @@ export function pickPlatform(index: ImageIndex, platform: string | undefined, wh
   const want = platform ?? (real.length === 1 ? undefined : DEFAULT_PLATFORM);
   if (want === undefined && real[0] !== undefined) return real[0];
   const [os, arch, variant] = (want ?? DEFAULT_PLATFORM).split('/');
-  const match = real.find((m) => m.platform?.os === os && m.platform?.architecture === arch && (variant === undefined || m.platform?.variant === variant));
+  const match = real.find(
+    (m) =>
+      m.platform?.os === os &&
+      m.platform?.architecture === arch &&
+      (variant === undefined || m.platform?.variant === variant),
+  );
   if (match !== undefined) return match;
   const available = real.map(platformOf);
-  throw resolveError(`${what} is a multi-platform index without a manifest for ${want ?? DEFAULT_PLATFORM} (available: ${available.join(', ') || 'none'})`,
-    'set `platform:` on the dependency to one of the available platforms');
+  throw resolveError(
+    `${what} is a multi-platform index without a manifest for ${want ?? DEFAULT_PLATFORM} (available: ${available.join(', ') || 'none'})`,
+    'set `platform:` on the dependency to one of the available platforms',
+  );
 }
 
 function artifactTypeOf(m: ImageManifest): string | undefined {
@@ -75,7 +89,10 @@ function artifactTypeOf(m: ImageManifest): string | undefined {
 
 /** A target that can fetch a manifest by tag or digest in one request (a registry `Repository`). */
 interface ManifestFetcher {
-  fetchManifest(reference: string, options?: { signal?: AbortSignal }): Promise<{ descriptor: Descriptor; bytes: Buffer; parsed: ParsedManifest }>;
+  fetchManifest(
+    reference: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ descriptor: Descriptor; bytes: Buffer; parsed: ParsedManifest }>;
 }
 
 function hasFetchManifest(t: ResolveTarget): t is ResolveTarget & ManifestFetcher {
@@ -83,7 +100,13 @@ function hasFetchManifest(t: ResolveTarget): t is ResolveTarget & ManifestFetche
 }
 
 /** Resolves the tag/digest of `dep` (tags pre-listed for ranges) to a descriptor and the chosen tag. */
-async function target(name: string, dep: DependencyRef, repo: ResolveTarget, ctx: ResolveContext, tags?: SemverTags): Promise<{ desc: Descriptor; tag?: string; prefetched?: { bytes: Buffer; parsed: ParsedManifest } }> {
+async function target(
+  name: string,
+  dep: DependencyRef,
+  repo: ResolveTarget,
+  ctx: ResolveContext,
+  tags?: SemverTags,
+): Promise<{ desc: Descriptor; tag?: string; prefetched?: { bytes: Buffer; parsed: ParsedManifest } }> {
   const where = repositoryOf(dep.reference);
   const opts = ctx.signal ? { signal: ctx.signal } : {};
   let ref: string;
@@ -104,13 +127,22 @@ async function target(name: string, dep: DependencyRef, repo: ResolveTarget, ctx
     // bytes) instead of a HEAD to resolve plus a GET by digest.
     if (ctx.maxManifestBytes === undefined && hasFetchManifest(repo)) {
       const m = await repo.fetchManifest(ref, opts);
-      return { desc: m.descriptor, ...(tag !== undefined ? { tag } : {}), prefetched: { bytes: m.bytes, parsed: m.parsed } };
+      return {
+        desc: m.descriptor,
+        ...(tag !== undefined ? { tag } : {}),
+        prefetched: { bytes: m.bytes, parsed: m.parsed },
+      };
     }
     return { desc: await repo.resolve(ref, opts), ...(tag !== undefined ? { tag } : {}) };
   } catch (err) {
     if (isOrasError(err, 'ERR_ORAS_NOT_FOUND')) {
-      throw resolveError(`dependency '${name}': ${where}${dep.kind === 'digest' ? '@' : ':'}${ref} not found`,
-        dep.kind === 'digest' ? 'check the digest, or that it was pushed to this repository' : 'check the tag exists (oras repo tags)', err);
+      throw resolveError(
+        `dependency '${name}': ${where}${dep.kind === 'digest' ? '@' : ':'}${ref} not found`,
+        dep.kind === 'digest'
+          ? 'check the digest, or that it was pushed to this repository'
+          : 'check the tag exists (oras repo tags)',
+        err,
+      );
     }
     throw err;
   }
@@ -122,21 +154,35 @@ async function target(name: string, dep: DependencyRef, repo: ResolveTarget, ctx
  * the resolution fails (`ERR_ORAS_RESOLVE`) naming every tag and digest. One
  * HEAD per tag, only when such twins exist.
  */
-async function assertUnambiguous(name: string, where: string, repo: ResolveTarget, chosen: SemverTag, tags: SemverTags, opts: { signal?: AbortSignal }): Promise<void> {
-  const twins = tags.versions.filter((v) => v.version === chosen.version).map((v) => v.tag).sort();
+async function assertUnambiguous(
+  name: string,
+  where: string,
+  repo: ResolveTarget,
+  chosen: SemverTag,
+  tags: SemverTags,
+  opts: { signal?: AbortSignal },
+): Promise<void> {
+  const twins = tags.versions
+    .filter((v) => v.version === chosen.version)
+    .map((v) => v.tag)
+    .sort();
   if (twins.length < 2) return;
   const digests = await Promise.all(twins.map(async (t) => (await repo.resolve(t, opts)).digest));
   if (new Set(digests).size === 1) return;
   const listed = twins.map((t, i) => `${t} → ${digests[i]}`).join(', ');
-  throw resolveError(`dependency '${name}': tags of ${where} for version ${chosen.version} name different manifests (${listed}); the range cannot pick one`,
-    `pin one of them exactly (${twins.map((t) => `${where}:${t}`).join(' or ')}), or retag the repository so both name the same manifest`);
+  throw resolveError(
+    `dependency '${name}': tags of ${where} for version ${chosen.version} name different manifests (${listed}); the range cannot pick one`,
+    `pin one of them exactly (${twins.map((t) => `${where}:${t}`).join(' or ')}), or retag the repository so both name the same manifest`,
+  );
 }
 
 function noMatch(name: string, where: string, range: string, tags: SemverTags): OrasError {
   if (tags.versions.length === 0) {
     const some = tags.other.slice(0, 10).join(', ');
-    return resolveError(`dependency '${name}': no tag of ${where} satisfies ${range}: it has no semver tags${some ? ` (tags: ${some}${tags.other.length > 10 ? ', …' : ''})` : ''}`,
-      'use an exact tag (:latest) or a digest, or push semver tags such as 1.2.3');
+    return resolveError(
+      `dependency '${name}': no tag of ${where} satisfies ${range}: it has no semver tags${some ? ` (tags: ${some}${tags.other.length > 10 ? ', …' : ''})` : ''}`,
+      'use an exact tag (:latest) or a digest, or push semver tags such as 1.2.3',
+    );
   }
   const req = createRequire(import.meta.url);
   const compare = req('semver/functions/compare.js') as typeof import('semver/functions/compare.js');
@@ -147,8 +193,10 @@ function noMatch(name: string, where: string, range: string, tags: SemverTags): 
   let i = min === null ? sorted.length : sorted.findIndex((v) => gte(v.version, min));
   if (i < 0) i = sorted.length;
   const near = sorted.slice(Math.max(0, i - 3), i + 3).map((v) => v.tag);
-  return resolveError(`dependency '${name}': no tag of ${where} satisfies ${range} (nearest available: ${near.join(', ')})`,
-    'widen the range in artifacts.yaml, or push a matching version');
+  return resolveError(
+    `dependency '${name}': no tag of ${where} satisfies ${range} (nearest available: ${near.join(', ')})`,
+    'widen the range in artifacts.yaml, or push a matching version',
+  );
 }
 
 /**
@@ -161,7 +209,12 @@ function noMatch(name: string, where: string, range: string, tags: SemverTags): 
  * Errors: `ERR_ORAS_RESOLVE` (no match, not found, no platform), plus
  * whatever the target throws (auth, network…).
  */
-export async function resolveDependency(name: string, spec: DependencySpec, ctx: ResolveContext, tags?: SemverTags): Promise<ResolvedDependency> {
+export async function resolveDependency(
+  name: string,
+  spec: DependencySpec,
+  ctx: ResolveContext,
+  tags?: SemverTags,
+): Promise<ResolvedDependency> {
   const dep = parseDependencyRef(spec.ref);
   emit(ctx.onEvent, { type: 'resolve', dependency: name, ref: spec.ref });
   const repo = await ctx.repositoryFor(dep.reference);
@@ -170,21 +223,32 @@ export async function resolveDependency(name: string, spec: DependencySpec, ctx:
   const opts = ctx.signal ? { signal: ctx.signal } : {};
   const where = repositoryOf(dep.reference);
   if (!isManifestMediaType(desc.mediaType)) {
-    throw resolveError(`dependency '${name}': ${where} ${desc.digest} is ${desc.mediaType}, not a manifest`, 'point the ref at an artifact or image manifest');
+    throw resolveError(
+      `dependency '${name}': ${where} ${desc.digest} is ${desc.mediaType}, not a manifest`,
+      'point the ref at an artifact or image manifest',
+    );
   }
-  let bytes = prefetched?.bytes ?? await fetchAll(repo, desc, limit, opts);
+  let bytes = prefetched?.bytes ?? (await fetchAll(repo, desc, limit, opts));
   let parsed = prefetched?.parsed ?? parseManifest(bytes, desc.mediaType);
   let descriptor = desc;
   let index: ResolvedDependency['index'];
   if (parsed.kind === 'index') {
     const child = pickPlatform(parsed.index, spec.platform, `${where}@${desc.digest}`);
     index = { descriptor: desc, bytes, index: parsed.index };
-    if (!isManifestMediaType(child.mediaType)) throw resolveError(`dependency '${name}': index entry ${child.digest} is ${child.mediaType}`, 'point the ref at an artifact or image manifest');
+    if (!isManifestMediaType(child.mediaType))
+      throw resolveError(
+        `dependency '${name}': index entry ${child.digest} is ${child.mediaType}`,
+        'point the ref at an artifact or image manifest',
+      );
     bytes = await fetchAll(repo, child, limit, opts);
     parsed = parseManifest(bytes, child.mediaType);
     descriptor = child;
     if (parsed.kind === 'index') {
-      throw new OrasError('ERR_ORAS_UNSUPPORTED', `dependency '${name}': nested index ${child.digest} is not supported`, { hint: 'point the ref at a single-level index or a manifest' });
+      throw new OrasError(
+        'ERR_ORAS_UNSUPPORTED',
+        `dependency '${name}': nested index ${child.digest} is not supported`,
+        { hint: 'point the ref at a single-level index or a manifest' },
+      );
     }
   }
   const manifest = parsed.manifest;
@@ -235,9 +299,13 @@ function checkUpdateNames(manifest: ProjectManifest, update: ResolveAllOptions['
   if (!Array.isArray(update)) return;
   const unknown = update.filter((n) => manifest.dependencies[n] === undefined);
   if (unknown.length > 0) {
-    throw new OrasError('ERR_ORAS_USAGE', `unknown dependenc${unknown.length === 1 ? 'y' : 'ies'}: ${unknown.join(', ')}`, {
-      hint: `declared dependencies: ${Object.keys(manifest.dependencies).sort().join(', ') || '(none)'}`,
-    });
+    throw new OrasError(
+      'ERR_ORAS_USAGE',
+      `unknown dependenc${unknown.length === 1 ? 'y' : 'ies'}: ${unknown.join(', ')}`,
+      {
+        hint: `declared dependencies: ${Object.keys(manifest.dependencies).sort().join(', ') || '(none)'}`,
+      },
+    );
   }
 }
 
@@ -255,7 +323,16 @@ interface Todo {
  * the spec; a renamed one inherits the entry of its old name; `update` forces
  * a fresh resolution.
  */
-function classify(manifest: ProjectManifest, prior: Record<string, LockedDependency>, update: ResolveAllOptions['update']): { kept: Record<string, LockedDependency>; rebased: Record<string, RebasedDependency>; todo: Todo[]; previous: Map<string, LockedDependency> } {
+function classify(
+  manifest: ProjectManifest,
+  prior: Record<string, LockedDependency>,
+  update: ResolveAllOptions['update'],
+): {
+  kept: Record<string, LockedDependency>;
+  rebased: Record<string, RebasedDependency>;
+  todo: Todo[];
+  previous: Map<string, LockedDependency>;
+} {
   const renames = findRenames(manifest.dependencies, prior);
   const kept: Record<string, LockedDependency> = {};
   const rebased: Record<string, RebasedDependency> = {};
@@ -279,7 +356,10 @@ function classify(manifest: ProjectManifest, prior: Record<string, LockedDepende
     else if (decision.kind === 'reselect') todo.push({ name, spec, ref: decision.ref });
     else {
       const { files, ...rest } = locked;
-      rebased[name] = { locked: { ...rest, specifier: normalizeDependencySpec(spec) }, ...(decision.sameFiles ? { files } : {}) };
+      rebased[name] = {
+        locked: { ...rest, specifier: normalizeDependencySpec(spec) },
+        ...(decision.sameFiles ? { files } : {}),
+      };
     }
   }
   return { kept, rebased, todo, previous };
@@ -292,7 +372,10 @@ function classify(manifest: ProjectManifest, prior: Record<string, LockedDepende
  * immutable, `latest` is not. An index that still lists the locked (platform)
  * manifest is the same release.
  */
-function republished(prev: LockedDependency | undefined, r: ResolvedDependency): { tag: string; from: string; to: string } | undefined {
+function republished(
+  prev: LockedDependency | undefined,
+  r: ResolvedDependency,
+): { tag: string; from: string; to: string } | undefined {
   if (prev?.tag === undefined || prev.tag !== r.locked.tag || prev.digest === r.locked.digest) return undefined;
   if (tagVersion(prev.tag) === undefined) return undefined; // `latest`, `stable`…: moving is what such tags do
   if (r.index !== undefined && r.index.index.manifests.some((m) => m.digest === prev.digest)) return undefined;
@@ -310,13 +393,21 @@ function republished(prev: LockedDependency | undefined, r: ResolvedDependency):
  * several resolutions fail, throws one error listing all (the original error
  * when only one failed).
  */
-export async function resolveAll(manifest: ProjectManifest, lock: Lockfile | undefined, ctx: ResolveContext, options: ResolveAllOptions = {}): Promise<ResolveAllResult> {
+export async function resolveAll(
+  manifest: ProjectManifest,
+  lock: Lockfile | undefined,
+  ctx: ResolveContext,
+  options: ResolveAllOptions = {},
+): Promise<ResolveAllResult> {
   checkUpdateNames(manifest, options.update);
   const prior = lock?.dependencies ?? {};
   const { kept, rebased, todo, previous } = classify(manifest, prior, options.update);
   const result: ResolveAllResult = { kept, rebased, resolved: {}, removed: [], publish: {} };
-  result.removed = Object.keys(prior).filter((n) => manifest.dependencies[n] === undefined).sort();
-  for (const [name, p] of Object.entries(lock?.publish ?? {})) if (manifest.publish[name] !== undefined) result.publish[name] = p;
+  result.removed = Object.keys(prior)
+    .filter((n) => manifest.dependencies[n] === undefined)
+    .sort();
+  for (const [name, p] of Object.entries(lock?.publish ?? {}))
+    if (manifest.publish[name] !== undefined) result.publish[name] = p;
   const limit = pLimit(Math.max(1, options.concurrency ?? 8));
   const failures: { name: string; error: unknown }[] = [];
   await Promise.all(
@@ -330,7 +421,13 @@ export async function resolveAll(manifest: ProjectManifest, lock: Lockfile | und
           const prev = previous.get(name);
           const moved = republished(prev, r);
           if (moved !== undefined) emit(ctx.onEvent, { type: 'republished', dependency: name, ...moved, kept: false });
-          emit(ctx.onEvent, { type: 'resolved', dependency: name, resolved: r.locked.resolved, digest: r.locked.digest, changed: prev?.digest !== r.locked.digest });
+          emit(ctx.onEvent, {
+            type: 'resolved',
+            dependency: name,
+            resolved: r.locked.resolved,
+            digest: r.locked.digest,
+            changed: prev?.digest !== r.locked.digest,
+          });
         } catch (error) {
           failures.push({ name, error });
         }
@@ -342,10 +439,14 @@ export async function resolveAll(manifest: ProjectManifest, lock: Lockfile | und
     failures.sort((a, b) => (a.name < b.name ? -1 : 1));
     const codes = new Set(failures.map((f) => (isOrasError(f.error) ? f.error.code : 'ERR_ORAS_RESOLVE')));
     const code = codes.size === 1 ? [...codes][0]! : 'ERR_ORAS_RESOLVE';
-    throw new OrasError(code, `failed to resolve ${failures.length} dependencies:\n  ${failures.map((f) => `${f.name}: ${(f.error as Error).message}`).join('\n  ')}`, {
-      cause: failures[0]!.error,
-      hint: (isOrasError(failures[0]!.error) ? failures[0]!.error.hint : undefined) ?? 'fix the listed dependencies',
-    });
+    throw new OrasError(
+      code,
+      `failed to resolve ${failures.length} dependencies:\n  ${failures.map((f) => `${f.name}: ${(f.error as Error).message}`).join('\n  ')}`,
+      {
+        cause: failures[0]!.error,
+        hint: (isOrasError(failures[0]!.error) ? failures[0]!.error.hint : undefined) ?? 'fix the listed dependencies',
+      },
+    );
   }
   return result;
 }

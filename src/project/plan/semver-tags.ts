@@ -48,7 +48,10 @@ export function classifyTags(tags: Iterable<string>): SemverTags {
  * Lists the tags of a repository (at most `max`, else `ERR_ORAS_LIMIT_EXCEEDED`)
  * and classifies them.
  */
-export async function listSemverTags(repo: TagLister, options: CallOptions & { max: number; what: string }): Promise<SemverTags> {
+export async function listSemverTags(
+  repo: TagLister,
+  options: CallOptions & { max: number; what: string },
+): Promise<SemverTags> {
   const tags: string[] = [];
   for await (const t of repo.tags(options.signal ? { signal: options.signal } : {})) {
     if (tags.length >= options.max) {
@@ -68,14 +71,20 @@ export async function listSemverTags(repo: TagLister, options: CallOptions & { m
  * without `v` wins, then the lexically smallest.
  */
 export function pickVersion(tags: SemverTags, range: string): SemverTag | undefined {
-  const best = maxSatisfying(tags.versions.map((v) => v.version), range);
+  const best = maxSatisfying(
+    tags.versions.map((v) => v.version),
+    range,
+  );
   return best === null ? undefined : preferred(tags, best);
 }
 
 /** Of the tags denoting exactly `version`, the one without `v`, then the lexically smallest. */
 function preferred(tags: SemverTags, version: string): SemverTag | undefined {
   const same = tags.versions.filter((v) => v.version === version);
-  same.sort((a, b) => Number(a.tag.startsWith('v')) - Number(b.tag.startsWith('v')) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  same.sort(
+    (a, b) =>
+      Number(a.tag.startsWith('v')) - Number(b.tag.startsWith('v')) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0),
+  );
   return same[0];
 }
 

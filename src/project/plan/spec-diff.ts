@@ -26,7 +26,8 @@ export const DEPENDENCY_FIELDS = ['ref', 'path', 'include', 'exclude', 'mediaTyp
  * sorted (their order has no meaning). Unknown/undefined fields are dropped.
  */
 export function normalizeDependencySpec(spec: DependencySpec): DependencySpec {
-  const list = (v: string[] | undefined): string[] | undefined => (v === undefined ? undefined : [...new Set(v)].sort());
+  const list = (v: string[] | undefined): string[] | undefined =>
+    v === undefined ? undefined : [...new Set(v)].sort();
   const include = list(spec.include);
   const exclude = list(spec.exclude);
   const mediaTypes = list(spec.mediaTypes);
@@ -75,7 +76,11 @@ export interface CompareOptions {
  * publishable never published yet is not a difference. Sorted by section, name,
  * field. An absent lock counts as empty.
  */
-export function compareManifestToLock(manifest: ProjectManifest, lock: Lockfile | undefined, options: CompareOptions = {}): { changes: SpecChange[] } {
+export function compareManifestToLock(
+  manifest: ProjectManifest,
+  lock: Lockfile | undefined,
+  options: CompareOptions = {},
+): { changes: SpecChange[] } {
   const sections = options.sections ?? ['dependencies', 'publish'];
   const changes: SpecChange[] = [];
   const lockedDeps = lock?.dependencies ?? {};
@@ -146,7 +151,8 @@ export function formatSpecChanges(changes: readonly SpecChange[]): string {
     .map((c) => {
       const at = `${c.section}.${c.name}`;
       if (c.kind === 'added') return `+ ${at}: added to artifacts.yaml (${show(c.wanted)}), not in artifacts.lock`;
-      if (c.kind === 'removed') return `- ${at}: removed from artifacts.yaml, still in artifacts.lock (${show(c.locked)})`;
+      if (c.kind === 'removed')
+        return `- ${at}: removed from artifacts.yaml, still in artifacts.lock (${show(c.locked)})`;
       return `~ ${at}${c.field !== undefined ? `.${c.field}` : ''}: locked ${show(c.locked)} → wanted ${show(c.wanted)}`;
     })
     .join('\n');

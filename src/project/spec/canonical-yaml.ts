@@ -127,8 +127,21 @@ function flowMap(text: string): Record<string, unknown> {
     if (sp <= 0) return bail();
     const key = part.slice(0, sp);
     const raw = part.slice(sp + 2);
-    if (!WRITE_KEY.test(key) || isNonString(key) || key === '__proto__' || Object.prototype.hasOwnProperty.call(obj, key)) bail();
-    if (raw === '' || raw.charCodeAt(0) === 0x20 || FLOW_INDICATORS.test(raw) || raw.charCodeAt(0) === 0x22 || raw.charCodeAt(0) === 0x27) bail();
+    if (
+      !WRITE_KEY.test(key) ||
+      isNonString(key) ||
+      key === '__proto__' ||
+      Object.prototype.hasOwnProperty.call(obj, key)
+    )
+      bail();
+    if (
+      raw === '' ||
+      raw.charCodeAt(0) === 0x20 ||
+      FLOW_INDICATORS.test(raw) ||
+      raw.charCodeAt(0) === 0x22 ||
+      raw.charCodeAt(0) === 0x27
+    )
+      bail();
     obj[key] = scalar(raw);
   }
   return obj;
@@ -245,7 +258,11 @@ function writeScalar(v: unknown): string {
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof CanonicalOctal) && !(v instanceof CanonicalFlow);
+  typeof v === 'object' &&
+  v !== null &&
+  !Array.isArray(v) &&
+  !(v instanceof CanonicalOctal) &&
+  !(v instanceof CanonicalFlow);
 
 function writeFlow(flow: CanonicalFlow): string {
   const parts: string[] = [];

@@ -104,11 +104,14 @@ export interface LoadConfigOptions {
   checkTrust?: boolean;
 }
 
-
 const refuseCode: Loader = (filepath) => {
-  throw new OrasError('ERR_ORAS_CONFIG', `${basename(filepath)}: JavaScript/TypeScript config files are not supported`, {
-    hint: 'write the settings as YAML or JSON (oras.yaml, .orasrc.yaml, .orasrc.json)',
-  });
+  throw new OrasError(
+    'ERR_ORAS_CONFIG',
+    `${basename(filepath)}: JavaScript/TypeScript config files are not supported`,
+    {
+      hint: 'write the settings as YAML or JSON (oras.yaml, .orasrc.yaml, .orasrc.json)',
+    },
+  );
 };
 
 /**
@@ -126,7 +129,8 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env, configured
 }
 
 function expandPath(p: string, baseDir: string, env: NodeJS.ProcessEnv): string {
-  if (p === '~' || p.startsWith('~/')) return join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), p.slice(1));
+  if (p === '~' || p.startsWith('~/'))
+    return join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), p.slice(1));
   return resolve(baseDir, p);
 }
 
@@ -134,12 +138,18 @@ function expandPath(p: string, baseDir: string, env: NodeJS.ProcessEnv): string 
 function cacheMaxSize(v: number | string | undefined): { maxSize?: number } {
   if (v === undefined) return {};
   const n = parseByteSize(v);
-  if (typeof n !== 'number') throw new OrasError('ERR_ORAS_CONFIG', `cache.maxSize: ${n.message}`, { hint: 'e.g. `cache: { maxSize: 2GiB }`' });
+  if (typeof n !== 'number')
+    throw new OrasError('ERR_ORAS_CONFIG', `cache.maxSize: ${n.message}`, { hint: 'e.g. `cache: { maxSize: 2GiB }`' });
   return { maxSize: n };
 }
 
 /** Applies defaults and resolves relative paths against `baseDir` (the config file's directory). */
-export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS.ProcessEnv = process.env, filePath?: string): OrasConfig {
+export function resolveConfig(
+  file: OrasConfigFile,
+  baseDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  filePath?: string,
+): OrasConfig {
   const registries: Record<string, RegistryConfig> = {};
   for (const [host, reg] of Object.entries(file.registries ?? {})) {
     const r: RegistryConfig = { ...reg };
@@ -156,7 +166,10 @@ export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS
     registries,
     concurrency: file.concurrency ?? DEFAULT_CONCURRENCY,
     cache: {
-      dir: file.cache?.dir !== undefined ? expandPath(file.cache.dir, baseDir, env) : defaultCacheDir({ ...env, ORAS_CACHE_DIR: '' }),
+      dir:
+        file.cache?.dir !== undefined
+          ? expandPath(file.cache.dir, baseDir, env)
+          : defaultCacheDir({ ...env, ORAS_CACHE_DIR: '' }),
       link: file.cache?.link ?? 'auto',
       ...cacheMaxSize(file.cache?.maxSize),
     },
@@ -167,7 +180,11 @@ export function resolveConfig(file: OrasConfigFile, baseDir: string, env: NodeJS
   };
 }
 
-async function locate(filepath: string, shownName: string, issues: Issue[]): Promise<YamlSource | { fileName: string }> {
+async function locate(
+  filepath: string,
+  shownName: string,
+  issues: Issue[],
+): Promise<YamlSource | { fileName: string }> {
   try {
     const text = await readFile(filepath, 'utf8');
     const { parseYamlSource } = await import('./yaml-errors.js');
@@ -197,7 +214,8 @@ async function locate(filepath: string, shownName: string, issues: Issue[]): Pro
 export async function loadConfig(options: LoadConfigOptions): Promise<OrasConfig> {
   const env = options.env ?? process.env;
   const cwd = resolve(options.cwd);
-  let result: CosmiconfigResult | undefined = options.explicitPath === undefined ? await firstPlaceFast(cwd) : undefined;
+  let result: CosmiconfigResult | undefined =
+    options.explicitPath === undefined ? await firstPlaceFast(cwd) : undefined;
   if (result === undefined) result = await searchWithCosmiconfig(cwd, options);
   if (result === null) return resolveConfig({}, cwd, env);
   const filepath = result.filepath;
@@ -256,7 +274,8 @@ async function searchWithCosmiconfig(cwd: string, options: LoadConfigOptions): P
   const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
   // The canonical block subset (what `yaml.stringify` and most hand-written configs produce) is
   // read by the fast reader of canonical-yaml.ts; anything else goes to cosmiconfig's YAML loader.
-  const loadYaml: Loader = (filepath, content) => parseCanonicalYaml(content) ?? defaultLoaders['.yaml'](filepath, content);
+  const loadYaml: Loader = (filepath, content) =>
+    parseCanonicalYaml(content) ?? defaultLoaders['.yaml'](filepath, content);
   const explorer = cosmiconfig('oras', {
     searchPlaces: [...CONFIG_SEARCH_PLACES],
     mergeSearchPlaces: false,
@@ -283,9 +302,15 @@ async function searchWithCosmiconfig(cwd: string, options: LoadConfigOptions): P
     if (isOrasError(err)) throw err;
     const e = err as NodeJS.ErrnoException & { filepath?: string };
     if (e.code === 'ENOENT' && options.explicitPath !== undefined) {
-      throw new OrasError('ERR_ORAS_CONFIG', `config file ${options.explicitPath} does not exist`, { cause: err, hint: 'check the --config path' });
+      throw new OrasError('ERR_ORAS_CONFIG', `config file ${options.explicitPath} does not exist`, {
+        cause: err,
+        hint: 'check the --config path',
+      });
     }
     const where = e.filepath ?? options.explicitPath ?? cwd;
-    throw new OrasError('ERR_ORAS_CONFIG', `cannot load config ${where}: ${e.message.split('\n')[0] ?? String(err)}`, { cause: err, hint: 'fix the YAML/JSON syntax of the config file' });
+    throw new OrasError('ERR_ORAS_CONFIG', `cannot load config ${where}: ${e.message.split('\n')[0] ?? String(err)}`, {
+      cause: err,
+      hint: 'fix the YAML/JSON syntax of the config file',
+    });
   }
 }

@@ -29,7 +29,9 @@ const X_RANGE_RE = /^v?\d+(?:\.(?:\d+|[xX]))*$/;
 let validRangeFn: typeof import('semver/ranges/valid.js') | undefined;
 /** `semver.validRange`, loaded on first use (semver builds all its regexes at import; loading the CLI config must not pay that). */
 function validRange(): typeof import('semver/ranges/valid.js') {
-  return (validRangeFn ??= createRequire(import.meta.url)('semver/ranges/valid.js') as typeof import('semver/ranges/valid.js'));
+  return (validRangeFn ??= createRequire(import.meta.url)(
+    'semver/ranges/valid.js',
+  ) as typeof import('semver/ranges/valid.js'));
 }
 
 /** True when `specifier` (the text after the last `:`) denotes a semver range (see {@link DependencyRef}). */
@@ -39,9 +41,13 @@ export function isRangeSpecifier(specifier: string): boolean {
 }
 
 function rangeError(ref: string, problem: string): OrasError {
-  return new OrasError('ERR_ORAS_INVALID_REFERENCE', `invalid reference ${JSON.stringify(ref.slice(0, 200))}: ${problem}`, {
-    hint: 'use a tag (:latest, :1.2.3), a digest (@sha256:…) or a semver range (:^1.2.0, :~1.2, :>=2 <3)',
-  });
+  return new OrasError(
+    'ERR_ORAS_INVALID_REFERENCE',
+    `invalid reference ${JSON.stringify(ref.slice(0, 200))}: ${problem}`,
+    {
+      hint: 'use a tag (:latest, :1.2.3), a digest (@sha256:…) or a semver range (:^1.2.0, :~1.2, :>=2 <3)',
+    },
+  );
 }
 
 /**
@@ -59,7 +65,10 @@ export function parseDependencyRef(input: string): DependencyRef {
     if (at >= 0) throw rangeError(ref, 'a semver range cannot be combined with a digest');
     const reference = parseReference(base.slice(0, colon));
     if (validRange()(specifier) === null) {
-      throw rangeError(ref, `${JSON.stringify(specifier.slice(0, 130))} is neither a valid tag nor a valid semver range`);
+      throw rangeError(
+        ref,
+        `${JSON.stringify(specifier.slice(0, 130))} is neither a valid tag nor a valid semver range`,
+      );
     }
     return { kind: 'range', reference, range: specifier };
   }

@@ -13,7 +13,9 @@ import type { FileStamp } from '../types.js';
 
 /** Lowercase hex SHA-256 of `text` (as UTF-8 bytes) or of raw bytes. */
 export function sha256Hex(text: string | Buffer): string {
-  return typeof text === 'string' ? createHash('sha256').update(text, 'utf8').digest('hex') : createHash('sha256').update(text).digest('hex');
+  return typeof text === 'string'
+    ? createHash('sha256').update(text, 'utf8').digest('hex')
+    : createHash('sha256').update(text).digest('hex');
 }
 
 /** The stamp of `text` read from (or written to) `path`, with `path`'s current stat (following symlinks). */
@@ -32,7 +34,14 @@ export function stampFile(path: string, text: string): FileStamp {
 export function readIfStamped(path: string, stamp: FileStamp): Buffer | undefined {
   try {
     const st = statSync(path, { throwIfNoEntry: false });
-    if (st === undefined || !st.isFile() || st.size !== stamp.size || st.mtimeMs !== stamp.mtimeMs || st.ino !== stamp.ino) return undefined;
+    if (
+      st === undefined ||
+      !st.isFile() ||
+      st.size !== stamp.size ||
+      st.mtimeMs !== stamp.mtimeMs ||
+      st.ino !== stamp.ino
+    )
+      return undefined;
     const bytes = readFileSync(path);
     return sha256Hex(bytes) === stamp.sha256 ? bytes : undefined;
   } catch {

@@ -37,8 +37,19 @@ export function formatPath(segments: readonly PathSegment[]): string {
 }
 
 /** Builds an {@link Issue} at `segments`. */
-export function issueAt(segments: readonly PathSegment[], message: string, hint?: string, target: 'key' | 'value' = 'value'): Issue {
-  return { path: formatPath(segments), message, ...(hint !== undefined ? { hint } : {}), segments: [...segments], target };
+export function issueAt(
+  segments: readonly PathSegment[],
+  message: string,
+  hint?: string,
+  target: 'key' | 'value' = 'value',
+): Issue {
+  return {
+    path: formatPath(segments),
+    message,
+    ...(hint !== undefined ? { hint } : {}),
+    segments: [...segments],
+    target,
+  };
 }
 
 /** Levenshtein distance (small strings only; bounded by the callers' key lists). */
@@ -50,7 +61,11 @@ export function editDistance(a: string, b: string): number {
     prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+      prev[j] = Math.min(
+        prev[j]! + 1,
+        prev[j - 1]! + 1,
+        diag + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1),
+      );
       diag = tmp;
     }
   }
@@ -83,7 +98,10 @@ const PATTERN_MESSAGES: Record<string, { message: string; hint?: string }> = {
     hint: 'the lockfile looks corrupted: delete artifacts.lock and run `oras install` to regenerate it',
   },
   '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$': { message: 'is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})' },
-  '^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$': { message: 'is not a platform', hint: 'write os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8' },
+  '^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$': {
+    message: 'is not a platform',
+    hint: 'write os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8',
+  },
   '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$': {
     message: 'is not a media type',
     hint: 'write type/subtype, e.g. application/vnd.acme.model.v1+json',
@@ -143,7 +161,8 @@ export function ajvIssues(errors: readonly ErrorObject[], root: unknown, secretK
   for (const e of errors) {
     const segs = segmentsOf(e.instancePath, root);
     const secret = segs.includes(secretKey);
-    const parent = e.parentSchema as { properties?: Record<string, { description?: string }>; type?: unknown } | undefined;
+    const parent = e.parentSchema as
+      { properties?: Record<string, { description?: string }>; type?: unknown } | undefined;
     if ((e as { propertyName?: string }).propertyName !== undefined) continue; // reported by the propertyNames error
     switch (e.keyword) {
       case 'additionalProperties': {
@@ -164,7 +183,15 @@ export function ajvIssues(errors: readonly ErrorObject[], root: unknown, secretK
       case 'required': {
         const key = String((e.params as { missingProperty: string }).missingProperty);
         const desc = parent?.properties?.[key]?.description;
-        missing.push({ segs, key, issue: issueAt(segs, `missing required key '${key}'`, `add '${key}:'${desc !== undefined ? ` (${desc.split('. ')[0]?.replace(/\.$/, '')})` : ''}`) });
+        missing.push({
+          segs,
+          key,
+          issue: issueAt(
+            segs,
+            `missing required key '${key}'`,
+            `add '${key}:'${desc !== undefined ? ` (${desc.split('. ')[0]?.replace(/\.$/, '')})` : ''}`,
+          ),
+        });
         break;
       }
       case 'propertyNames': {
@@ -175,7 +202,9 @@ export function ajvIssues(errors: readonly ErrorObject[], root: unknown, secretK
         push(
           issueAt(
             [...segs, name],
-            isHost ? `invalid registry host ${JSON.stringify(name)}: must be host[:port]` : `invalid name ${JSON.stringify(name)}: ${nameSchema?.pattern === undefined || nameSchema.$ref !== undefined ? friendly.message : 'not allowed'}`,
+            isHost
+              ? `invalid registry host ${JSON.stringify(name)}: must be host[:port]`
+              : `invalid name ${JSON.stringify(name)}: ${nameSchema?.pattern === undefined || nameSchema.$ref !== undefined ? friendly.message : 'not allowed'}`,
             isHost ? 'write the host as in references, e.g. localhost:5000 or ghcr.io' : friendly.hint,
             'key',
           ),
@@ -183,36 +212,72 @@ export function ajvIssues(errors: readonly ErrorObject[], root: unknown, secretK
         break;
       }
       case 'type': {
-        const want = String((e.params as { type: string | string[] }).type).split(',').map((t) => (t === 'object' ? 'a mapping' : t === 'array' ? 'a list' : `a ${t}`)).join(' or ');
-        const got = segs.reduce<unknown>((n, s) => (n !== null && typeof n === 'object' ? (n as Record<string | number, unknown>)[s] : undefined), root);
+        const want = String((e.params as { type: string | string[] }).type)
+          .split(',')
+          .map((t) => (t === 'object' ? 'a mapping' : t === 'array' ? 'a list' : `a ${t}`))
+          .join(' or ');
+        const got = segs.reduce<unknown>(
+          (n, s) => (n !== null && typeof n === 'object' ? (n as Record<string | number, unknown>)[s] : undefined),
+          root,
+        );
         const wantsText = String((e.params as { type: string | string[] }).type).includes('string');
         const scalar = typeof got === 'number' || typeof got === 'boolean';
-        push(issueAt(segs, `must be ${want}, not ${typeName(got)}`, wantsText && scalar ? 'quote the value so YAML reads it as text, e.g. "1.10" or "yes"' : undefined));
+        push(
+          issueAt(
+            segs,
+            `must be ${want}, not ${typeName(got)}`,
+            wantsText && scalar ? 'quote the value so YAML reads it as text, e.g. "1.10" or "yes"' : undefined,
+          ),
+        );
         break;
       }
       case 'pattern': {
         const pat = String((e.params as { pattern: string }).pattern);
         const friendly = PATTERN_MESSAGES[pat];
-        push(issueAt(segs, `${show(e.data, secret).trim() || 'value'} ${friendly?.message ?? `must match ${pat}`}`, friendly?.hint));
+        push(
+          issueAt(
+            segs,
+            `${show(e.data, secret).trim() || 'value'} ${friendly?.message ?? `must match ${pat}`}`,
+            friendly?.hint,
+          ),
+        );
         break;
       }
       case 'enum': {
         const allowed = ((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map(String);
         const guess = typeof e.data === 'string' ? suggest(e.data, allowed) : undefined;
-        push(issueAt(segs, `must be one of ${allowed.join(', ')}${guess !== undefined ? `; did you mean '${guess}'?` : ''}`));
+        push(
+          issueAt(
+            segs,
+            `must be one of ${allowed.join(', ')}${guess !== undefined ? `; did you mean '${guess}'?` : ''}`,
+          ),
+        );
         break;
       }
       case 'const':
         push(issueAt(segs, `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`));
         break;
       case 'minItems':
-        push(issueAt(segs, (e.params as { limit: number }).limit === 1 ? 'must not be empty' : `must have at least ${(e.params as { limit: number }).limit} items`, 'remove the key to use the default'));
+        push(
+          issueAt(
+            segs,
+            (e.params as { limit: number }).limit === 1
+              ? 'must not be empty'
+              : `must have at least ${(e.params as { limit: number }).limit} items`,
+            'remove the key to use the default',
+          ),
+        );
         break;
       case 'minLength':
         push(issueAt(segs, 'must not be empty'));
         break;
       case 'uniqueItems':
-        push(issueAt(segs, `has duplicate items (${(e.params as { i: number; j: number }).j} and ${(e.params as { i: number; j: number }).i})`));
+        push(
+          issueAt(
+            segs,
+            `has duplicate items (${(e.params as { i: number; j: number }).j} and ${(e.params as { i: number; j: number }).i})`,
+          ),
+        );
         break;
       default:
         push(issueAt(segs, e.message ?? `fails ${e.keyword}`));

@@ -34,7 +34,9 @@ export interface BindingProblem {
 
 let satisfiesFn: typeof import('semver/functions/satisfies.js') | undefined;
 function satisfies(version: string, range: string): boolean {
-  satisfiesFn ??= createRequire(import.meta.url)('semver/functions/satisfies.js') as typeof import('semver/functions/satisfies.js');
+  satisfiesFn ??= createRequire(import.meta.url)(
+    'semver/functions/satisfies.js',
+  ) as typeof import('semver/functions/satisfies.js');
   return satisfiesFn(version, range);
 }
 
@@ -53,7 +55,11 @@ async function tagVersionOf(tag: string): Promise<string | undefined> {
  * digest (a pin to an index records the chosen platform's manifest, which is
  * bound through the index by the install engine).
  */
-export async function entryBindingProblems(name: string, specRef: string, dep: LockedDependency): Promise<BindingProblem[]> {
+export async function entryBindingProblems(
+  name: string,
+  specRef: string,
+  dep: LockedDependency,
+): Promise<BindingProblem[]> {
   const problems: BindingProblem[] = [];
   const spec = parseDependencyRef(specRef);
   let resolved: Reference;
@@ -65,16 +71,28 @@ export async function entryBindingProblems(name: string, specRef: string, dep: L
   const want = repositoryOf(spec.reference);
   const have = repositoryOf(resolved);
   if (want !== have) problems.push({ dependency: name, field: 'repository', expected: want, found: have });
-  if (resolved.digest !== dep.digest) problems.push({ dependency: name, field: 'digest', expected: dep.digest, found: resolved.digest ?? '(none)' });
+  if (resolved.digest !== dep.digest)
+    problems.push({ dependency: name, field: 'digest', expected: dep.digest, found: resolved.digest ?? '(none)' });
   if (spec.kind === 'tag') {
-    if (dep.tag !== spec.tag || resolved.tag !== spec.tag) problems.push({ dependency: name, field: 'tag', expected: spec.tag, found: dep.tag ?? resolved.tag ?? '(none)' });
+    if (dep.tag !== spec.tag || resolved.tag !== spec.tag)
+      problems.push({ dependency: name, field: 'tag', expected: spec.tag, found: dep.tag ?? resolved.tag ?? '(none)' });
   } else if (spec.kind === 'range') {
     const version = dep.tag !== undefined ? await tagVersionOf(dep.tag) : undefined;
     if (dep.tag === undefined || resolved.tag !== dep.tag || version === undefined || !satisfies(version, spec.range)) {
-      problems.push({ dependency: name, field: 'tag', expected: `a version satisfying ${spec.range}`, found: dep.tag ?? resolved.tag ?? '(none)' });
+      problems.push({
+        dependency: name,
+        field: 'tag',
+        expected: `a version satisfying ${spec.range}`,
+        found: dep.tag ?? resolved.tag ?? '(none)',
+      });
     }
   } else if (dep.tag !== undefined || resolved.tag !== undefined) {
-    problems.push({ dependency: name, field: 'tag', expected: '(none: a digest pin)', found: dep.tag ?? resolved.tag ?? '' });
+    problems.push({
+      dependency: name,
+      field: 'tag',
+      expected: '(none: a digest pin)',
+      found: dep.tag ?? resolved.tag ?? '',
+    });
   }
   return problems;
 }
@@ -101,13 +119,23 @@ export async function lockBindingProblems(manifest: ProjectManifest, lock: Lockf
 
 /** One line per problem: `dependencies.<name>: artifacts.yaml names <expected>, artifacts.lock has <found> (<field>)`. */
 export function formatBindingProblems(problems: readonly BindingProblem[]): string {
-  return problems.map((p) => `dependencies.${p.dependency}: artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`).join('\n');
+  return problems
+    .map(
+      (p) =>
+        `dependencies.${p.dependency}: artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`,
+    )
+    .join('\n');
 }
 
 /** The hint for a lock that does not match artifacts.yaml or its manifests. */
-export const LOCK_MISMATCH_HINT = 'run `oras install` without --frozen-lockfile to re-resolve the listed dependencies, or revert artifacts.lock';
+export const LOCK_MISMATCH_HINT =
+  'run `oras install` without --frozen-lockfile to re-resolve the listed dependencies, or revert artifacts.lock';
 
 /** `ERR_ORAS_LOCK_MISMATCH` for binding problems (what `install --frozen-lockfile` and `verify` report). */
 export function bindingError(problems: readonly BindingProblem[]): OrasError {
-  return new OrasError('ERR_ORAS_LOCK_MISMATCH', `artifacts.lock does not match artifacts.yaml:\n${formatBindingProblems(problems)}`, { hint: LOCK_MISMATCH_HINT });
+  return new OrasError(
+    'ERR_ORAS_LOCK_MISMATCH',
+    `artifacts.lock does not match artifacts.yaml:\n${formatBindingProblems(problems)}`,
+    { hint: LOCK_MISMATCH_HINT },
+  );
 }

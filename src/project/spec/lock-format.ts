@@ -101,7 +101,9 @@ export function groupFiles(dep: LockedDependency): LockedLayerV2[] {
       }
       if (files.length > 0) out.push(layerEntry(l, files));
     } else {
-      const f = [...left].find((x) => x.layer === l.digest && x.digest === l.digest && x.path === root && x.mode === undefined);
+      const f = [...left].find(
+        (x) => x.layer === l.digest && x.digest === l.digest && x.path === root && x.mode === undefined,
+      );
       if (f === undefined) continue;
       left.delete(f);
       out.push(layerEntry({ ...l, size: f.size }));
@@ -110,13 +112,18 @@ export function groupFiles(dep: LockedDependency): LockedLayerV2[] {
   const byLayer = new Map<string, LockedFile[]>();
   const inferred: LockedLayerV2[] = [];
   for (const f of left) {
-    if (f.digest === f.layer && f.mode === undefined) inferred.push({ digest: f.digest, size: f.size, path: rel(f.path) });
+    if (f.digest === f.layer && f.mode === undefined)
+      inferred.push({ digest: f.digest, size: f.size, path: rel(f.path) });
     else byLayer.set(f.layer, [...(byLayer.get(f.layer) ?? []), f]);
   }
   for (const [digest, files] of byLayer) {
     const dir = commonDir(files.map((f) => rel(f.path)));
     const root = dir === '' ? depRoot : posix.join(depRoot, dir);
-    inferred.push({ digest, ...(dir === '' ? {} : { path: dir }), files: files.map((f) => layerFile(f, below(f.path, root) ?? f.path)) });
+    inferred.push({
+      digest,
+      ...(dir === '' ? {} : { path: dir }),
+      files: files.map((f) => layerFile(f, below(f.path, root) ?? f.path)),
+    });
   }
   inferred.sort((a, b) => byString(a.path ?? '', b.path ?? '') || byString(a.digest, b.digest));
   out.push(...inferred);
@@ -144,7 +151,10 @@ function layerEntry(l: LockedLayer, files?: LayerFileV2[]): LockedLayerV2 {
  * inverse of {@link groupFiles}); files sorted by path. The entry must have
  * been validated (a plain layer has a size).
  */
-export function flattenLayers(specPath: string, layers: LockedLayerV2[]): { files: LockedFile[]; layers: LockedLayer[] } {
+export function flattenLayers(
+  specPath: string,
+  layers: LockedLayerV2[],
+): { files: LockedFile[]; layers: LockedLayer[] } {
   const depRoot = dependencyRoot(specPath);
   const files: LockedFile[] = [];
   const records: LockedLayer[] = [];
@@ -163,7 +173,13 @@ export function flattenLayers(specPath: string, layers: LockedLayerV2[]): { file
       continue;
     }
     for (const f of l.files) {
-      files.push({ path: posix.join(root, f.path), digest: f.digest, size: f.size, layer: l.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) });
+      files.push({
+        path: posix.join(root, f.path),
+        digest: f.digest,
+        size: f.size,
+        layer: l.digest,
+        ...(f.mode !== undefined ? { mode: f.mode } : {}),
+      });
     }
   }
   files.sort((a, b) => byString(a.path, b.path));
@@ -186,7 +202,9 @@ export function lockFromDocument(doc: Record<string, unknown>): Lockfile {
       dependencies[name] = raw as unknown as LockedDependency;
       continue;
     }
-    const { layers, ...rest } = raw as unknown as Omit<LockedDependency, 'files' | 'layers'> & { layers: LockedLayerV2[] };
+    const { layers, ...rest } = raw as unknown as Omit<LockedDependency, 'files' | 'layers'> & {
+      layers: LockedLayerV2[];
+    };
     const flat = flattenLayers(rest.specifier.path, layers);
     dependencies[name] = { ...rest, files: flat.files, layers: flat.layers };
   }

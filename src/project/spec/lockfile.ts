@@ -3,7 +3,14 @@ import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { OrasError } from '../../errors.js';
 import { writeFileAtomic } from '../../content/fs-atomic.js';
-import { LOCKFILE_VERSION, type DependencySpec, type FileStamp, type LockedDependency, type LockedPublish, type Lockfile } from '../types.js';
+import {
+  LOCKFILE_VERSION,
+  type DependencySpec,
+  type FileStamp,
+  type LockedDependency,
+  type LockedPublish,
+  type Lockfile,
+} from '../types.js';
 import { preloadValidators, validateLockfile } from './validate.js';
 import { stampFile } from './input-stamp.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
@@ -46,7 +53,12 @@ export function parseLockfileText(text: string, fileName = LOCKFILE_NAME): Lockf
   }
   const { value: lock, issues } = validateLockfile(value);
   if (lock === undefined || issues.length > 0) {
-    throw issuesError('ERR_ORAS_LOCKFILE', source, issues, issues.length === 1 && issues[0]?.hint !== undefined ? issues[0].hint : REGENERATE);
+    throw issuesError(
+      'ERR_ORAS_LOCKFILE',
+      source,
+      issues,
+      issues.length === 1 && issues[0]?.hint !== undefined ? issues[0].hint : REGENERATE,
+    );
   }
   return lock;
 }
@@ -65,7 +77,9 @@ export async function readLockfile(projectDir: string): Promise<Lockfile | undef
  * {@link readLockfile}, also returning the file's {@link FileStamp} (stat
  * taken after the read, SHA-256 of the text parsed).
  */
-export async function readLockfileStamped(projectDir: string): Promise<{ lock: Lockfile; stamp: FileStamp } | undefined> {
+export async function readLockfileStamped(
+  projectDir: string,
+): Promise<{ lock: Lockfile; stamp: FileStamp } | undefined> {
   const read = await readLockfileText(projectDir);
   if (read === undefined) return undefined;
   const lock = parseLockfileText(read.text);
@@ -79,15 +93,24 @@ async function readLockfileText(projectDir: string): Promise<{ file: string; tex
   let text: string;
   try {
     const st = await lstat(file);
-    if (st.isDirectory()) throw new OrasError('ERR_ORAS_LOCKFILE', `${file} is a directory`, { hint: 'remove it; oras install recreates the lockfile' });
+    if (st.isDirectory())
+      throw new OrasError('ERR_ORAS_LOCKFILE', `${file} is a directory`, {
+        hint: 'remove it; oras install recreates the lockfile',
+      });
     if (st.isFile() && st.size > MAX_LOCKFILE_BYTES) {
-      throw new OrasError('ERR_ORAS_LOCKFILE', `${LOCKFILE_NAME} is ${st.size} bytes, over the ${MAX_LOCKFILE_BYTES}-byte limit`, { hint: REGENERATE });
+      throw new OrasError(
+        'ERR_ORAS_LOCKFILE',
+        `${LOCKFILE_NAME} is ${st.size} bytes, over the ${MAX_LOCKFILE_BYTES}-byte limit`,
+        { hint: REGENERATE },
+      );
     }
     text = await readFile(file, 'utf8');
   } catch (err) {
     if (err instanceof OrasError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new OrasError('ERR_ORAS_IO', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    throw new OrasError('ERR_ORAS_IO', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+      cause: err,
+    });
   }
   return { file, text };
 }
@@ -120,7 +143,17 @@ function orderLayer(l: LockedLayerV2): Record<string, unknown> {
     ...(l.path !== undefined ? { path: l.path } : {}),
     ...(l.listing !== undefined ? { listing: l.listing } : {}),
     ...(l.files !== undefined
-      ? { files: l.files.map((f) => new CanonicalFlow({ path: f.path, size: f.size, digest: f.digest, ...(f.mode !== undefined ? { mode: new CanonicalOctal(f.mode) } : {}) })) }
+      ? {
+          files: l.files.map(
+            (f) =>
+              new CanonicalFlow({
+                path: f.path,
+                size: f.size,
+                digest: f.digest,
+                ...(f.mode !== undefined ? { mode: new CanonicalOctal(f.mode) } : {}),
+              }),
+          ),
+        }
       : {}),
   };
 }
@@ -170,15 +203,22 @@ export function serializeLockfile(lock: Lockfile): string {
     s.format = 'OCT';
     return s;
   };
-  const body = stringifyCanonicalYaml(doc) ?? yaml().stringify(doc, (_key: unknown, v: unknown) => {
-    if (v instanceof CanonicalFlow) {
-      const map = new (yaml().YAMLMap)();
-      map.flow = true;
-      for (const [k, x] of Object.entries(v.entries)) if (x !== undefined) map.set(k, x instanceof CanonicalOctal ? octal(x) : x);
-      return map;
-    }
-    return v instanceof CanonicalOctal ? octal(v) : v;
-  }, { lineWidth: 0, minContentWidth: 0, indent: 2, indentSeq: true, aliasDuplicateObjects: false });
+  const body =
+    stringifyCanonicalYaml(doc) ??
+    yaml().stringify(
+      doc,
+      (_key: unknown, v: unknown) => {
+        if (v instanceof CanonicalFlow) {
+          const map = new (yaml().YAMLMap)();
+          map.flow = true;
+          for (const [k, x] of Object.entries(v.entries))
+            if (x !== undefined) map.set(k, x instanceof CanonicalOctal ? octal(x) : x);
+          return map;
+        }
+        return v instanceof CanonicalOctal ? octal(v) : v;
+      },
+      { lineWidth: 0, minContentWidth: 0, indent: 2, indentSeq: true, aliasDuplicateObjects: false },
+    );
   return `${LOCKFILE_HEADER}\n${body.endsWith('\n') ? body : `${body}\n`}`;
 }
 
@@ -194,16 +234,23 @@ export async function writeLockfile(projectDir: string, lock: Lockfile): Promise
 }
 
 /** {@link writeLockfile}, also returning the written file's {@link FileStamp}. */
-export async function writeLockfileStamped(projectDir: string, lock: Lockfile): Promise<{ path: string; stamp: FileStamp }> {
+export async function writeLockfileStamped(
+  projectDir: string,
+  lock: Lockfile,
+): Promise<{ path: string; stamp: FileStamp }> {
   const file = join(resolve(projectDir), LOCKFILE_NAME);
   try {
     if ((await lstat(file)).isDirectory()) {
-      throw new OrasError('ERR_ORAS_LOCKFILE', `${file} is a directory`, { hint: 'remove it so the lockfile can be written' });
+      throw new OrasError('ERR_ORAS_LOCKFILE', `${file} is a directory`, {
+        hint: 'remove it so the lockfile can be written',
+      });
     }
   } catch (err) {
     if (err instanceof OrasError) throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new OrasError('ERR_ORAS_IO', `cannot stat ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+      throw new OrasError('ERR_ORAS_IO', `cannot stat ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        cause: err,
+      });
     }
   }
   const text = serializeLockfile(lock);

@@ -45,8 +45,11 @@ async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
-    throw new OrasError('ERR_ORAS_IO', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+      return false;
+    throw new OrasError('ERR_ORAS_IO', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -68,19 +71,27 @@ export async function loadManifest(projectDir: string): Promise<LoadedManifest> 
     });
   }
   if (found.length > 1) {
-    throw new OrasError('ERR_ORAS_CONFIG', `both artifacts.yaml and artifacts.yml exist in ${dir}`, { hint: 'keep only one of them' });
+    throw new OrasError('ERR_ORAS_CONFIG', `both artifacts.yaml and artifacts.yml exist in ${dir}`, {
+      hint: 'keep only one of them',
+    });
   }
   const name = found[0]!;
   const file = join(dir, name);
   const st = await stat(file);
   if (st.size > MAX_MANIFEST_FILE_BYTES) {
-    throw new OrasError('ERR_ORAS_CONFIG', `${name} is ${st.size} bytes, over the ${MAX_MANIFEST_FILE_BYTES}-byte limit`, { hint: `is ${name} really a project manifest?` });
+    throw new OrasError(
+      'ERR_ORAS_CONFIG',
+      `${name} is ${st.size} bytes, over the ${MAX_MANIFEST_FILE_BYTES}-byte limit`,
+      { hint: `is ${name} really a project manifest?` },
+    );
   }
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new OrasError('ERR_ORAS_IO', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    throw new OrasError('ERR_ORAS_IO', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+      cause: err,
+    });
   }
   const manifest = parseManifestText(text, name);
   return { manifest, file, stamp: { ...stampFile(file, text), name } };

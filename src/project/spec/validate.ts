@@ -9,7 +9,14 @@ import validateOrasConfig from './oras-config-validate.js';
 import { parseDependencyRef, isRangeSpecifier } from './dependency-ref.js';
 import { ajvIssues, issueAt, type Issue, type PathSegment } from './issues.js';
 import { lockFromDocument } from './lock-format.js';
-import { LOCKFILE_VERSION, type DependencySpec, type Lockfile, type ProjectManifest, type PublishFileSpec, type PublishSpec } from '../types.js';
+import {
+  LOCKFILE_VERSION,
+  type DependencySpec,
+  type Lockfile,
+  type ProjectManifest,
+  type PublishFileSpec,
+  type PublishSpec,
+} from '../types.js';
 
 export type { Issue } from './issues.js';
 
@@ -54,10 +61,12 @@ let preloading: Promise<void> | undefined;
  * Optional: without it the schemas are compiled with ajv on first use.
  */
 export function preloadValidators(): Promise<void> {
-  preloading ??= Promise.all([import('./artifacts-validate.js'), import('./artifacts-lock-validate.js')]).then(([a, l]) => {
-    PRECOMPILED.artifacts ??= a.default;
-    PRECOMPILED['artifacts-lock'] ??= l.default;
-  });
+  preloading ??= Promise.all([import('./artifacts-validate.js'), import('./artifacts-lock-validate.js')]).then(
+    ([a, l]) => {
+      PRECOMPILED.artifacts ??= a.default;
+      PRECOMPILED['artifacts-lock'] ??= l.default;
+    },
+  );
   return preloading;
 }
 
@@ -81,7 +90,12 @@ function validator(name: SchemaName): ValidateFunction {
 
 function schemaIssues(name: SchemaName, doc: unknown): Issue[] {
   const v = validator(name);
-  return v(doc) ? [] : ajvIssues((v.errors ?? []).filter((e) => e.keyword !== 'if'), doc);
+  return v(doc)
+    ? []
+    : ajvIssues(
+        (v.errors ?? []).filter((e) => e.keyword !== 'if'),
+        doc,
+      );
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -92,24 +106,58 @@ const RESERVED_DIRS = ['.oras', '.git'];
  * no trailing `/`), or an issue. `kind` `dir` additionally refuses the project
  * root itself; `glob` allows glob characters.
  */
-export function checkProjectPath(raw: string, segs: PathSegment[], kind: 'dir' | 'file' | 'glob'): { path: string } | { issue: Issue } {
+export function checkProjectPath(
+  raw: string,
+  segs: PathSegment[],
+  kind: 'dir' | 'file' | 'glob',
+): { path: string } | { issue: Issue } {
   const fixRel = 'use a path relative to the project root, e.g. "models/bert"';
   if (raw.includes('\0')) return { issue: issueAt(segs, 'must not contain NUL characters') };
-  if (raw.includes('\\')) return { issue: issueAt(segs, `${JSON.stringify(raw)} contains a backslash`, 'use forward slashes (/) as the separator') };
+  if (raw.includes('\\'))
+    return {
+      issue: issueAt(segs, `${JSON.stringify(raw)} contains a backslash`, 'use forward slashes (/) as the separator'),
+    };
   if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw) || raw.startsWith('~')) {
-    return { issue: issueAt(segs, `${JSON.stringify(raw)} must be relative to the project root, not absolute`, fixRel) };
+    return {
+      issue: issueAt(segs, `${JSON.stringify(raw)} must be relative to the project root, not absolute`, fixRel),
+    };
   }
   const norm = posix.normalize(raw).replace(/\/+$/, '');
   if (norm === '..' || norm.startsWith('../')) {
-    return { issue: issueAt(segs, `${JSON.stringify(raw)} escapes the project directory`, `${fixRel}; '..' may not leave the project`) };
+    return {
+      issue: issueAt(
+        segs,
+        `${JSON.stringify(raw)} escapes the project directory`,
+        `${fixRel}; '..' may not leave the project`,
+      ),
+    };
   }
   if (norm === '.' || norm === '') {
-    if (kind === 'dir') return { issue: issueAt(segs, `${JSON.stringify(raw)} is the project root`, 'install into a subdirectory, e.g. "vendor/model"') };
-    return { issue: issueAt(segs, `${JSON.stringify(raw)} is the project root`, 'name a file, directory or glob inside the project') };
+    if (kind === 'dir')
+      return {
+        issue: issueAt(
+          segs,
+          `${JSON.stringify(raw)} is the project root`,
+          'install into a subdirectory, e.g. "vendor/model"',
+        ),
+      };
+    return {
+      issue: issueAt(
+        segs,
+        `${JSON.stringify(raw)} is the project root`,
+        'name a file, directory or glob inside the project',
+      ),
+    };
   }
   const first = norm.split('/')[0]!;
   if (RESERVED_DIRS.includes(first) && kind === 'dir') {
-    return { issue: issueAt(segs, `${JSON.stringify(raw)} is inside ${first}/, which oras-ts/git manage`, 'choose a directory outside .oras/ and .git/') };
+    return {
+      issue: issueAt(
+        segs,
+        `${JSON.stringify(raw)} is inside ${first}/, which oras-ts/git manage`,
+        'choose a directory outside .oras/ and .git/',
+      ),
+    };
   }
   return { path: norm };
 }
@@ -138,7 +186,13 @@ function normalizeDependency(name: string, raw: Record<string, unknown>, issues:
     if (!Array.isArray(globs)) continue;
     globs.forEach((g, i) => {
       if (typeof g === 'string' && (g.startsWith('/') || g.includes('\\'))) {
-        issues.push(issueAt([...base, key, i], `glob ${JSON.stringify(g)} must be relative with forward slashes`, 'globs match file titles inside the artifact, e.g. "**/*.onnx"'));
+        issues.push(
+          issueAt(
+            [...base, key, i],
+            `glob ${JSON.stringify(g)} must be relative with forward slashes`,
+            'globs match file titles inside the artifact, e.g. "**/*.onnx"',
+          ),
+        );
       }
     });
   }
@@ -155,8 +209,16 @@ function checkOverlaps(deps: Record<string, DependencySpec>, issues: Issue[]): v
       const same = a.key === b.key;
       const nested = b.key.startsWith(`${a.key}/`) || a.key.startsWith(`${b.key}/`);
       if (!same && !nested) continue;
-      const what = same ? `installs into the same directory "${b.path}" as` : `path "${b.path}" overlaps "${a.path}" of`;
-      issues.push(issueAt(['dependencies', b.name, 'path'], `${what} dependency '${a.name}'`, 'give every dependency its own directory, none inside another'));
+      const what = same
+        ? `installs into the same directory "${b.path}" as`
+        : `path "${b.path}" overlaps "${a.path}" of`;
+      issues.push(
+        issueAt(
+          ['dependencies', b.name, 'path'],
+          `${what} dependency '${a.name}'`,
+          'give every dependency its own directory, none inside another',
+        ),
+      );
     }
   }
 }
@@ -169,10 +231,22 @@ function normalizePublish(name: string, raw: Record<string, unknown>, issues: Is
     const lastSlash = raw.ref.lastIndexOf('/');
     const colon = raw.ref.indexOf(':', lastSlash + 1);
     if (at >= 0) {
-      issues.push(issueAt([...base, 'ref'], 'a publish ref must not contain a digest', 'write registry/repo or registry/repo:tag; the digest is computed when publishing'));
+      issues.push(
+        issueAt(
+          [...base, 'ref'],
+          'a publish ref must not contain a digest',
+          'write registry/repo or registry/repo:tag; the digest is computed when publishing',
+        ),
+      );
       ok = false;
     } else if (lastSlash >= 0 && colon >= 0 && isRangeSpecifier(raw.ref.slice(colon + 1))) {
-      issues.push(issueAt([...base, 'ref'], 'a publish ref must not contain a version range', 'write an exact tag, or list tags under `tags:`'));
+      issues.push(
+        issueAt(
+          [...base, 'ref'],
+          'a publish ref must not contain a version range',
+          'write an exact tag, or list tags under `tags:`',
+        ),
+      );
       ok = false;
     } else {
       try {
@@ -196,7 +270,12 @@ function normalizePublish(name: string, raw: Record<string, unknown>, issues: Is
   const files: PublishFileSpec[] = [];
   if (Array.isArray(raw.files)) {
     raw.files.forEach((f: unknown, i) => {
-      const entry = typeof f === 'string' ? { path: f } : isObj(f) && typeof f.path === 'string' ? (f as unknown as PublishFileSpec) : undefined;
+      const entry =
+        typeof f === 'string'
+          ? { path: f }
+          : isObj(f) && typeof f.path === 'string'
+            ? (f as unknown as PublishFileSpec)
+            : undefined;
       if (entry === undefined) return;
       const segs: PathSegment[] = typeof f === 'string' ? [...base, 'files', i] : [...base, 'files', i, 'path'];
       const r = checkProjectPath(entry.path, segs, 'glob');
@@ -215,7 +294,12 @@ function normalizePublish(name: string, raw: Record<string, unknown>, issues: Is
     } else config = { ...(raw.config as unknown as NonNullable<PublishSpec['config']>), file: r.path };
   }
   if (!ok || typeof raw.ref !== 'string') return undefined;
-  return { ...(raw as unknown as PublishSpec), ref: raw.ref.trim(), files, ...(config !== undefined ? { config } : {}) };
+  return {
+    ...(raw as unknown as PublishSpec),
+    ref: raw.ref.trim(),
+    files,
+    ...(config !== undefined ? { config } : {}),
+  };
 }
 
 /**
@@ -232,13 +316,20 @@ export function validateManifest(doc: unknown): ValidationResult<ProjectManifest
   let input = doc ?? {};
   if (isObj(input) && (input.dependencies === null || input.publish === null)) {
     // An empty section (`dependencies:` with nothing under it) means none.
-    input = { ...input, ...(input.dependencies === null ? { dependencies: {} } : {}), ...(input.publish === null ? { publish: {} } : {}) };
+    input = {
+      ...input,
+      ...(input.dependencies === null ? { dependencies: {} } : {}),
+      ...(input.publish === null ? { publish: {} } : {}),
+    };
   }
   const issues = schemaIssues('artifacts', input);
   for (const issue of issues) {
     const s = issue.segments ?? [];
     if (s.length === 2 && issue.message.startsWith('must be a mapping') && issue.hint === undefined) {
-      issue.hint = s[0] === 'dependencies' ? `write it as a mapping: ${String(s[1])}: { ref: <registry/repo:tag>, path: <dir> }` : `write it as a mapping: ${String(s[1])}: { ref: <registry/repo>, files: [<path>] }`;
+      issue.hint =
+        s[0] === 'dependencies'
+          ? `write it as a mapping: ${String(s[1])}: { ref: <registry/repo:tag>, path: <dir> }`
+          : `write it as a mapping: ${String(s[1])}: { ref: <registry/repo>, files: [<path>] }`;
     }
   }
   if (!isObj(input)) return { issues };
@@ -269,10 +360,19 @@ interface ReadFile {
 }
 
 /** The files of one dependency entry as written: v1 `files[i].path`, v2 `<layer path>/<file path>` per layer. */
-function entryFiles(name: string, dep: Record<string, unknown>, version: number, depRoot: string | undefined): ReadFile[] {
+function entryFiles(
+  name: string,
+  dep: Record<string, unknown>,
+  version: number,
+  depRoot: string | undefined,
+): ReadFile[] {
   const out: ReadFile[] = [];
   if (version === 1) {
-    if (Array.isArray(dep.files)) dep.files.forEach((f: unknown, i) => void (isObj(f) && out.push({ path: f.path, at: ['dependencies', name, 'files', i, 'path'] })));
+    if (Array.isArray(dep.files))
+      dep.files.forEach(
+        (f: unknown, i) =>
+          void (isObj(f) && out.push({ path: f.path, at: ['dependencies', name, 'files', i, 'path'] })),
+      );
     return out;
   }
   if (!Array.isArray(dep.layers) || depRoot === undefined) return out;
@@ -281,7 +381,8 @@ function entryFiles(name: string, dep: Record<string, unknown>, version: number,
     const root = posix.join(depRoot, typeof l.path === 'string' ? l.path : '.');
     if (!Array.isArray(l.files)) return void out.push({ path: root, at: ['dependencies', name, 'layers', i, 'path'] });
     l.files.forEach((f: unknown, j) => {
-      if (isObj(f) && typeof f.path === 'string') out.push({ path: posix.join(root, f.path), at: ['dependencies', name, 'layers', i, 'files', j, 'path'] });
+      if (isObj(f) && typeof f.path === 'string')
+        out.push({ path: posix.join(root, f.path), at: ['dependencies', name, 'layers', i, 'files', j, 'path'] });
     });
   });
   return out;
@@ -292,15 +393,42 @@ function layerIssues(name: string, dep: Record<string, unknown>, issues: Issue[]
   if (!Array.isArray(dep.layers)) return;
   dep.layers.forEach((l: unknown, i) => {
     if (!isObj(l)) return;
-    if (l.files === undefined && l.path === undefined) issues.push(issueAt(['dependencies', name, 'layers', i], "a plain layer (no `files`) needs its path", REGENERATE_LOCK));
-    if (l.files === undefined && l.size === undefined) issues.push(issueAt(['dependencies', name, 'layers', i, 'size'], 'a plain layer (no `files`) needs its size', REGENERATE_LOCK));
-    if (l.files === undefined && l.listing !== undefined) issues.push(issueAt(['dependencies', name, 'layers', i, 'listing'], 'only an unpacked layer (with `files`) has a listing', REGENERATE_LOCK));
+    if (l.files === undefined && l.path === undefined)
+      issues.push(
+        issueAt(['dependencies', name, 'layers', i], 'a plain layer (no `files`) needs its path', REGENERATE_LOCK),
+      );
+    if (l.files === undefined && l.size === undefined)
+      issues.push(
+        issueAt(
+          ['dependencies', name, 'layers', i, 'size'],
+          'a plain layer (no `files`) needs its size',
+          REGENERATE_LOCK,
+        ),
+      );
+    if (l.files === undefined && l.listing !== undefined)
+      issues.push(
+        issueAt(
+          ['dependencies', name, 'layers', i, 'listing'],
+          'only an unpacked layer (with `files`) has a listing',
+          REGENERATE_LOCK,
+        ),
+      );
     const segs: [unknown, PathSegment[]][] = [[l.path, ['dependencies', name, 'layers', i, 'path']]];
-    if (Array.isArray(l.files)) l.files.forEach((f: unknown, j) => void (isObj(f) && segs.push([f.path, ['dependencies', name, 'layers', i, 'files', j, 'path']])));
+    if (Array.isArray(l.files))
+      l.files.forEach(
+        (f: unknown, j) =>
+          void (isObj(f) && segs.push([f.path, ['dependencies', name, 'layers', i, 'files', j, 'path']])),
+      );
     for (const [raw, at] of segs) {
       if (typeof raw !== 'string') continue;
       if (raw.startsWith('/') || raw.split('/').some((seg) => seg === '..' || seg === '.' || seg === '')) {
-        issues.push(issueAt(at, `"${raw}" must be a relative path below its ${at.length === 5 ? "dependency's path" : "layer's path"}, without '.' or '..' segments`, 'the lockfile was edited or tampered with; ' + REGENERATE_LOCK));
+        issues.push(
+          issueAt(
+            at,
+            `"${raw}" must be a relative path below its ${at.length === 5 ? "dependency's path" : "layer's path"}, without '.' or '..' segments`,
+            'the lockfile was edited or tampered with; ' + REGENERATE_LOCK,
+          ),
+        );
       }
     }
   });
@@ -319,13 +447,21 @@ const REGENERATE_LOCK = 'delete artifacts.lock and run `oras install` to regener
  * `layers`); `lockfileVersion` is the version read.
  */
 export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
-  if (isObj(doc) && doc.lockfileVersion !== undefined && doc.lockfileVersion !== LOCKFILE_VERSION && doc.lockfileVersion !== 1) {
+  if (
+    isObj(doc) &&
+    doc.lockfileVersion !== undefined &&
+    doc.lockfileVersion !== LOCKFILE_VERSION &&
+    doc.lockfileVersion !== 1
+  ) {
     const v = doc.lockfileVersion;
     const newer = typeof v === 'number' && v > LOCKFILE_VERSION;
     return {
       issues: [
-        issueAt(['lockfileVersion'], `unsupported lockfileVersion ${JSON.stringify(v)} (this oras-ts reads versions 1 and ${LOCKFILE_VERSION})`,
-          newer ? 'the lockfile was written by a newer oras-ts: upgrade oras-ts' : REGENERATE_LOCK),
+        issueAt(
+          ['lockfileVersion'],
+          `unsupported lockfileVersion ${JSON.stringify(v)} (this oras-ts reads versions 1 and ${LOCKFILE_VERSION})`,
+          newer ? 'the lockfile was written by a newer oras-ts: upgrade oras-ts' : REGENERATE_LOCK,
+        ),
       ],
     };
   }
@@ -362,14 +498,27 @@ export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
           continue;
         }
         if (RESERVED_DIRS.includes(r.path.split('/')[0]!)) {
-          issues.push(issueAt(at, `file "${r.path}" is inside ${r.path.split('/')[0]}/, which oras-ts/git manage`, REGENERATE_LOCK));
+          issues.push(
+            issueAt(
+              at,
+              `file "${r.path}" is inside ${r.path.split('/')[0]}/, which oras-ts/git manage`,
+              REGENERATE_LOCK,
+            ),
+          );
           continue;
         }
         if (depRoot !== undefined && !r.path.startsWith(`${depRoot}/`)) {
-          issues.push(issueAt(at, `file "${r.path}" is outside the dependency's path "${depRoot}"`, 'the lockfile was edited or tampered with; delete artifacts.lock and run `oras install` to regenerate it'));
+          issues.push(
+            issueAt(
+              at,
+              `file "${r.path}" is outside the dependency's path "${depRoot}"`,
+              'the lockfile was edited or tampered with; delete artifacts.lock and run `oras install` to regenerate it',
+            ),
+          );
         }
         const other = seen.get(r.path);
-        if (other !== undefined) issues.push(issueAt(at, `file "${r.path}" is also installed by '${other}'`, REGENERATE_LOCK));
+        if (other !== undefined)
+          issues.push(issueAt(at, `file "${r.path}" is also installed by '${other}'`, REGENERATE_LOCK));
         else seen.set(r.path, name);
       }
     }
@@ -390,10 +539,22 @@ export function validateConfig(doc: unknown): ValidationResult<OrasConfigFile> {
     for (const [host, reg] of Object.entries(input.registries)) {
       if (!isObj(reg)) continue;
       if ((reg.certFile === undefined) !== (reg.keyFile === undefined)) {
-        issues.push(issueAt(['registries', host, reg.certFile === undefined ? 'keyFile' : 'certFile'], 'certFile and keyFile must be given together', 'set both for mutual TLS, or neither'));
+        issues.push(
+          issueAt(
+            ['registries', host, reg.certFile === undefined ? 'keyFile' : 'certFile'],
+            'certFile and keyFile must be given together',
+            'set both for mutual TLS, or neither',
+          ),
+        );
       }
       if (reg.insecure === true && reg.plainHttp === true) {
-        issues.push(issueAt(['registries', host, 'insecure'], 'insecure (skip TLS verification) has no effect with plainHttp', 'remove one of them'));
+        issues.push(
+          issueAt(
+            ['registries', host, 'insecure'],
+            'insecure (skip TLS verification) has no effect with plainHttp',
+            'remove one of them',
+          ),
+        );
       }
     }
   }

@@ -38,7 +38,12 @@ const MAX_ALIAS_COUNT = 100;
  * all reported at once: throws `OrasError(code)` listing `file:line:col: message`.
  * Returns the source and its plain JS value.
  */
-export function parseYamlSource(text: string, fileName: string, code: OrasErrorCode, hint?: string): { source: YamlSource; value: unknown } {
+export function parseYamlSource(
+  text: string,
+  fileName: string,
+  code: OrasErrorCode,
+  hint?: string,
+): { source: YamlSource; value: unknown } {
   const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
@@ -47,13 +52,18 @@ export function parseYamlSource(text: string, fileName: string, code: OrasErrorC
       const p = lineCounter.linePos(e.pos[0]);
       return `${fileName}:${p.line}:${p.col}: ${e.message.split('\n')[0]}`;
     });
-    throw new OrasError(code, `${fileName} is not valid YAML:\n  ${lines.join('\n  ')}`, { hint: hint ?? `fix the YAML syntax in ${fileName}` });
+    throw new OrasError(code, `${fileName} is not valid YAML:\n  ${lines.join('\n  ')}`, {
+      hint: hint ?? `fix the YAML syntax in ${fileName}`,
+    });
   }
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (cause) {
-    throw new OrasError(code, `${fileName}: ${(cause as Error).message}`, { cause, hint: 'reduce the use of YAML aliases (*ref)' });
+    throw new OrasError(code, `${fileName}: ${(cause as Error).message}`, {
+      cause,
+      hint: 'reduce the use of YAML aliases (*ref)',
+    });
   }
   return { source: { fileName, doc, lineCounter }, value };
 }
@@ -117,18 +127,30 @@ export function formatIssues(source: YamlSource | { fileName: string }, issues: 
 }
 
 /** An `OrasError(code)` whose message lists every issue (one per line) with positions. */
-export function issuesError(code: OrasErrorCode, source: YamlSource | { fileName: string }, issues: readonly Issue[], hint?: string): OrasError {
+export function issuesError(
+  code: OrasErrorCode,
+  source: YamlSource | { fileName: string },
+  issues: readonly Issue[],
+  hint?: string,
+): OrasError {
   const lines = formatIssues(source, issues);
   const n = issues.length;
   const details = {
     file: source.fileName,
     issues: issues.map((issue) => {
       const p = 'doc' in source ? positionOf(source, issue) : undefined;
-      return { path: issue.path, message: issue.message, ...(issue.hint !== undefined ? { hint: issue.hint } : {}), ...(p !== undefined ? { line: p.line, col: p.col } : {}) };
+      return {
+        path: issue.path,
+        message: issue.message,
+        ...(issue.hint !== undefined ? { hint: issue.hint } : {}),
+        ...(p !== undefined ? { line: p.line, col: p.col } : {}),
+      };
     }),
   };
   return new OrasError(code, `${source.fileName} has ${n} problem${n === 1 ? '' : 's'}:\n  ${lines.join('\n  ')}`, {
-    hint: hint ?? (n === 1 && issues[0]?.hint !== undefined ? issues[0].hint : `fix the listed problems in ${source.fileName}`),
+    hint:
+      hint ??
+      (n === 1 && issues[0]?.hint !== undefined ? issues[0].hint : `fix the listed problems in ${source.fileName}`),
     details,
   });
 }

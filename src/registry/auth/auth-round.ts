@@ -38,12 +38,21 @@ export async function answerUnauthorized(res: Exchange, round: AuthRound): Promi
   const challenge = res.headers['www-authenticate'];
   if (!res.onRegistryOrigin) {
     discardBody(res.body);
-    throw new OrasError('ERR_ORAS_CROSS_ORIGIN', `${res.url.origin}, which is not the registry origin, asked for credentials on ${method} ${redactUrl(res.url)}`, {
-      status: 401,
-      hint: 'registry credentials are never sent to another origin (redirect targets, foreign upload locations); that server must not require authentication',
-    });
+    throw new OrasError(
+      'ERR_ORAS_CROSS_ORIGIN',
+      `${res.url.origin}, which is not the registry origin, asked for credentials on ${method} ${redactUrl(res.url)}`,
+      {
+        status: 401,
+        hint: 'registry credentials are never sent to another origin (redirect targets, foreign upload locations); that server must not require authentication',
+      },
+    );
   }
-  const errorOpts = () => ({ method, registry: url.host, authenticated: state.sent !== undefined, maxBodyBytes: round.maxErrorBodyBytes });
+  const errorOpts = () => ({
+    method,
+    registry: url.host,
+    authenticated: state.sent !== undefined,
+    maxBodyBytes: round.maxErrorBodyBytes,
+  });
   if (round.rounds < MAX_AUTH_ROUNDS) {
     let outcome: Awaited<ReturnType<Authorizer['onChallenge']>>;
     try {
@@ -66,9 +75,13 @@ export async function answerUnauthorized(res: Exchange, round: AuthRound): Promi
 
 /** A 401 `insufficient_scope` after authenticating with credentials: the account lacks access. */
 function asDenied(e: OrasError, registry: string): OrasError {
-  return new OrasError('ERR_ORAS_DENIED', `${e.message} (insufficient scope: the token granted lacks the requested access)`, {
-    status: 401,
-    registryErrors: e.registryErrors,
-    hint: `your credentials lack the needed access (e.g. push access) to this repository on ${registry}`,
-  });
+  return new OrasError(
+    'ERR_ORAS_DENIED',
+    `${e.message} (insufficient scope: the token granted lacks the requested access)`,
+    {
+      status: 401,
+      registryErrors: e.registryErrors,
+      hint: `your credentials lack the needed access (e.g. push access) to this repository on ${registry}`,
+    },
+  );
 }

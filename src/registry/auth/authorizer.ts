@@ -94,7 +94,10 @@ export class Authorizer {
     if (p === undefined) {
       p = provider(registry).then((c) => {
         for (const s of credentialSecrets(c)) this.#secrets.add(s);
-        const basicForm = c?.username !== undefined && c.password !== undefined ? Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64') : undefined;
+        const basicForm =
+          c?.username !== undefined && c.password !== undefined
+            ? Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64')
+            : undefined;
         rememberSecrets([...credentialSecrets(c), basicForm]);
         return c;
       });
@@ -169,7 +172,11 @@ export class Authorizer {
           fresh = true;
         }
       }
-      emitDebug(this.#opts.onDebug, () => `auth: bearer challenge from ${target.registry}${error !== undefined ? ` (error=${error})` : ''}; requesting scopes ${scopes.join(' ') || '(none)'}`);
+      emitDebug(
+        this.#opts.onDebug,
+        () =>
+          `auth: bearer challenge from ${target.registry}${error !== undefined ? ` (error=${error})` : ''}; requesting scopes ${scopes.join(' ') || '(none)'}`,
+      );
       const token = await this.#token(target, info, scopes, cred, state, fresh);
       if (state.sent === token && wasBearer) return { fail: authed ? 'denied' : 'unauthorized' };
       state.sent = token;
@@ -190,21 +197,32 @@ export class Authorizer {
    * Classifies a 401 that will not be retried: `denied` when credentials were
    * used and the registry says `insufficient_scope`, else `unauthorized`.
    */
-  async finalFailure(target: AuthTarget, header: string | undefined, state: AuthState): Promise<'denied' | 'unauthorized'> {
+  async finalFailure(
+    target: AuthTarget,
+    header: string | undefined,
+    state: AuthState,
+  ): Promise<'denied' | 'unauthorized'> {
     const bearer = parseWwwAuthenticate(header).find((c) => c.scheme === 'bearer');
     if (bearer?.params['error'] !== 'insufficient_scope' || state.sent === undefined) return 'unauthorized';
     return (await this.#credential(target.registry)) !== undefined ? 'denied' : 'unauthorized';
   }
 
   /** fetchToken with up to 3 attempts on network errors, 408/429/5xx (never on 401/403). */
-  async #fetchWithRetry(target: AuthTarget, req: Parameters<typeof fetchToken>[1]): Promise<Awaited<ReturnType<typeof fetchToken>>> {
+  async #fetchWithRetry(
+    target: AuthTarget,
+    req: Parameters<typeof fetchToken>[1],
+  ): Promise<Awaited<ReturnType<typeof fetchToken>>> {
     const policy = this.#opts.retry ?? resolveRetryPolicy();
     const attempts = Math.min(3, policy.maxAttempts);
     for (let attempt = 1; ; attempt++) {
       try {
         return await fetchToken(this.#opts.send, req);
       } catch (err) {
-        const transient = err instanceof OrasError && (err.code === 'ERR_ORAS_NETWORK' || err.code === 'ERR_ORAS_TIMEOUT' || (err.code === 'ERR_ORAS_HTTP' && err.status !== undefined && isRetryableStatus(err.status)));
+        const transient =
+          err instanceof OrasError &&
+          (err.code === 'ERR_ORAS_NETWORK' ||
+            err.code === 'ERR_ORAS_TIMEOUT' ||
+            (err.code === 'ERR_ORAS_HTTP' && err.status !== undefined && isRetryableStatus(err.status)));
         if (!transient || attempt >= attempts) throw err;
         const delay = retryDelay(attempt, policy);
         emitDebug(this.#opts.onDebug, () => `auth: retrying the token request for ${target.registry} in ${delay} ms`);
@@ -213,7 +231,14 @@ export class Authorizer {
     }
   }
 
-  async #token(target: AuthTarget, info: SchemeInfo & { scheme: 'bearer' }, scopes: string[], cred: Credential | undefined, state: AuthState, fresh: boolean): Promise<string> {
+  async #token(
+    target: AuthTarget,
+    info: SchemeInfo & { scheme: 'bearer' },
+    scopes: string[],
+    cred: Credential | undefined,
+    state: AuthState,
+    fresh: boolean,
+  ): Promise<string> {
     const key = tokenCacheKey(target.registry, info.realm.href, info.service, scopes);
     state.scopes = scopes;
     state.cacheKey = key;
@@ -243,7 +268,10 @@ export class Authorizer {
       return await p;
     } catch (err) {
       if (err instanceof OrasError) throw err;
-      throw new OrasError('ERR_ORAS_NETWORK', `token request for ${target.registry} failed`, { cause: err, hint: 'check that the registry auth server is reachable' });
+      throw new OrasError('ERR_ORAS_NETWORK', `token request for ${target.registry} failed`, {
+        cause: err,
+        hint: 'check that the registry auth server is reachable',
+      });
     } finally {
       if (this.#inflight.get(key) === p) this.#inflight.delete(key);
     }

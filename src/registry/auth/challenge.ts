@@ -2,7 +2,7 @@
  * Parser for `WWW-Authenticate` header values (RFC 7235): several challenges in
  * one value, quoted strings with backslash escapes, commas inside quotes,
  * token68 credentials.
-  * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/token.md#how-to-authenticate
+ * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/token.md#how-to-authenticate
  */
 
 /** One authentication challenge. */
@@ -82,7 +82,8 @@ export function parseWwwAuthenticate(header: string | string[] | undefined): Aut
     const t68 = TOKEN68_RE.exec(rest);
     if (t68 !== null) {
       const after = rest.slice(t68[0].length).trimStart();
-      const looksLikeParam = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*=\s*[^=\s,]/.test(rest) || /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*=\s*"/.test(rest);
+      const looksLikeParam =
+        /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*=\s*[^=\s,]/.test(rest) || /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*=\s*"/.test(rest);
       if (!looksLikeParam && (after === '' || after.startsWith(','))) {
         challenge.token68 = t68[0];
         i += t68[0].length;

@@ -18,19 +18,35 @@ export function vetRedirect(current: URL, location: string, status: number, allo
   try {
     next = new URL(location, current);
   } catch (err) {
-    throw new OrasError('ERR_ORAS_HTTP', `${redactUrl(current)}: invalid redirect location`, { status, cause: err, hint: 'the registry sent a malformed Location header' });
+    throw new OrasError('ERR_ORAS_HTTP', `${redactUrl(current)}: invalid redirect location`, {
+      status,
+      cause: err,
+      hint: 'the registry sent a malformed Location header',
+    });
   }
   if (next.protocol !== 'https:' && next.protocol !== 'http:') {
-    throw new OrasError('ERR_ORAS_INSECURE', `redirect to unsupported scheme ${next.protocol}`, { status, hint: 'only http(s) redirects are followed' });
+    throw new OrasError('ERR_ORAS_INSECURE', `redirect to unsupported scheme ${next.protocol}`, {
+      status,
+      hint: 'only http(s) redirects are followed',
+    });
   }
   if (current.protocol === 'https:' && next.protocol === 'http:' && !allowDowngrade) {
-    throw new OrasError('ERR_ORAS_INSECURE', `refusing redirect from HTTPS to plain HTTP (${redactUrl(next)})`, { status, hint: 'a registry must not downgrade to plain HTTP; use --insecure to allow it' });
+    throw new OrasError('ERR_ORAS_INSECURE', `refusing redirect from HTTPS to plain HTTP (${redactUrl(next)})`, {
+      status,
+      hint: 'a registry must not downgrade to plain HTTP; use --insecure to allow it',
+    });
   }
   if (isLinkLocalHost(next.hostname)) {
-    throw new OrasError('ERR_ORAS_INSECURE', `refusing redirect to a link-local address (${redactUrl(next)})`, { status, hint: 'link-local addresses (e.g. cloud metadata services) are never contacted' });
+    throw new OrasError('ERR_ORAS_INSECURE', `refusing redirect to a link-local address (${redactUrl(next)})`, {
+      status,
+      hint: 'link-local addresses (e.g. cloud metadata services) are never contacted',
+    });
   }
   if (next.username !== '' || next.password !== '') {
-    throw new OrasError('ERR_ORAS_INSECURE', `refusing redirect to a URL with credentials (${redactUrl(next)})`, { status, hint: 'the registry sent a suspicious redirect' });
+    throw new OrasError('ERR_ORAS_INSECURE', `refusing redirect to a URL with credentials (${redactUrl(next)})`, {
+      status,
+      hint: 'the registry sent a suspicious redirect',
+    });
   }
   return next;
 }

@@ -26,20 +26,33 @@ export function validateRealm(realm: string, registry: string, registryPlainHttp
   try {
     url = new URL(realm);
   } catch (err) {
-    throw new OrasError('ERR_ORAS_HTTP', `registry ${registry} sent an invalid token realm`, { cause: err, hint: 'the registry auth configuration is broken' });
+    throw new OrasError('ERR_ORAS_HTTP', `registry ${registry} sent an invalid token realm`, {
+      cause: err,
+      hint: 'the registry auth configuration is broken',
+    });
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && registryPlainHttp)) {
-    throw new OrasError('ERR_ORAS_INSECURE', `registry ${registry} sent a token realm ${redactUrl(url)} that is not https`, {
-      hint: 'credentials are only sent to an https token endpoint unless the registry itself is used over plain HTTP (--plain-http)',
-    });
+    throw new OrasError(
+      'ERR_ORAS_INSECURE',
+      `registry ${registry} sent a token realm ${redactUrl(url)} that is not https`,
+      {
+        hint: 'credentials are only sent to an https token endpoint unless the registry itself is used over plain HTTP (--plain-http)',
+      },
+    );
   }
   if (url.username !== '' || url.password !== '') {
-    throw new OrasError('ERR_ORAS_INSECURE', `registry ${registry} sent a token realm with embedded credentials`, { hint: 'the registry auth configuration is suspicious' });
+    throw new OrasError('ERR_ORAS_INSECURE', `registry ${registry} sent a token realm with embedded credentials`, {
+      hint: 'the registry auth configuration is suspicious',
+    });
   }
   if (isLinkLocalHost(url.hostname)) {
-    throw new OrasError('ERR_ORAS_INSECURE', `registry ${registry} sent a token realm on a link-local address (${url.hostname})`, {
-      hint: 'refusing to contact link-local addresses (e.g. cloud metadata services) for tokens',
-    });
+    throw new OrasError(
+      'ERR_ORAS_INSECURE',
+      `registry ${registry} sent a token realm on a link-local address (${url.hostname})`,
+      {
+        hint: 'refusing to contact link-local addresses (e.g. cloud metadata services) for tokens',
+      },
+    );
   }
   return url;
 }

@@ -1,7 +1,7 @@
 /**
  * Token scopes (`type:name:actions`, e.g. `repository:acme/app:pull,push`):
  * parsing, merging actions per resource, and a canonical cache key.
-  * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/scope.md#resource-scope-grammar
+ * https://github.com/distribution/distribution/blob/v2.8.3/docs/spec/auth/scope.md#resource-scope-grammar
  */
 
 /** A parsed scope. `name` may itself contain colons (e.g. a host:port prefix). */
@@ -19,7 +19,11 @@ export function parseScope(scope: string): ParsedScope | undefined {
   const type = scope.slice(0, first);
   const name = scope.slice(first + 1, last);
   if (name === '') return undefined;
-  const actions = scope.slice(last + 1).split(',').map((a) => a.trim()).filter((a) => a !== '');
+  const actions = scope
+    .slice(last + 1)
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
   return { type, name, actions };
 }
 

@@ -19,13 +19,19 @@ export const DEFAULT_TOKEN_LIFETIME_S = 60;
  * 1 s and 30 s.
  */
 export function tokenExpiry(expiresInS: number | undefined, now: number = Date.now()): number {
-  const life = expiresInS !== undefined && Number.isFinite(expiresInS) && expiresInS > 0 ? expiresInS : DEFAULT_TOKEN_LIFETIME_S;
+  const life =
+    expiresInS !== undefined && Number.isFinite(expiresInS) && expiresInS > 0 ? expiresInS : DEFAULT_TOKEN_LIFETIME_S;
   const skew = Math.min(30, Math.max(1, life * 0.1));
   return now + Math.max(0, life - skew) * 1000;
 }
 
 /** Builds the cache key; `scopes` must already be merged (sorted). */
-export function tokenCacheKey(registry: string, realm: string, service: string | undefined, scopes: readonly string[]): string {
+export function tokenCacheKey(
+  registry: string,
+  realm: string,
+  service: string | undefined,
+  scopes: readonly string[],
+): string {
   return JSON.stringify([registry, realm, service ?? '', [...scopes].sort()]);
 }
 

@@ -24,7 +24,9 @@ export async function resolveWriteTarget(path: string): Promise<string> {
     const link = await readlink(current);
     current = link.startsWith('/') ? link : join(dirname(current), link);
   }
-  throw new OrasError('ERR_ORAS_CONFIG', `${path}: too many levels of symbolic links`, { hint: 'fix the docker config symlink' });
+  throw new OrasError('ERR_ORAS_CONFIG', `${path}: too many levels of symbolic links`, {
+    hint: 'fix the docker config symlink',
+  });
 }
 
 /**

@@ -47,16 +47,27 @@ export function parseDockerConfig(text: string, path = 'config.json'): DockerCon
   try {
     json = text.trim() === '' ? {} : JSON.parse(text);
   } catch {
-    throw new OrasError('ERR_ORAS_CONFIG', `${path} is not valid JSON`, { hint: 'fix or remove the docker config file' });
+    throw new OrasError('ERR_ORAS_CONFIG', `${path} is not valid JSON`, {
+      hint: 'fix or remove the docker config file',
+    });
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new OrasError('ERR_ORAS_CONFIG', `${path} is not a JSON object`, { hint: 'fix or remove the docker config file' });
+    throw new OrasError('ERR_ORAS_CONFIG', `${path} is not a JSON object`, {
+      hint: 'fix or remove the docker config file',
+    });
   }
   const c = json as DockerConfigFile;
   const isObj = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
-  if (c.auths !== undefined && !isObj(c.auths)) throw new OrasError('ERR_ORAS_CONFIG', `${path}: "auths" is not an object`, { hint: 'fix the docker config file' });
-  if (c.credHelpers !== undefined && !isObj(c.credHelpers)) throw new OrasError('ERR_ORAS_CONFIG', `${path}: "credHelpers" is not an object`, { hint: 'fix the docker config file' });
-  if (c.credsStore !== undefined && typeof c.credsStore !== 'string') throw new OrasError('ERR_ORAS_CONFIG', `${path}: "credsStore" is not a string`, { hint: 'fix the docker config file' });
+  if (c.auths !== undefined && !isObj(c.auths))
+    throw new OrasError('ERR_ORAS_CONFIG', `${path}: "auths" is not an object`, { hint: 'fix the docker config file' });
+  if (c.credHelpers !== undefined && !isObj(c.credHelpers))
+    throw new OrasError('ERR_ORAS_CONFIG', `${path}: "credHelpers" is not an object`, {
+      hint: 'fix the docker config file',
+    });
+  if (c.credsStore !== undefined && typeof c.credsStore !== 'string')
+    throw new OrasError('ERR_ORAS_CONFIG', `${path}: "credsStore" is not a string`, {
+      hint: 'fix the docker config file',
+    });
   return c;
 }
 
@@ -68,9 +79,13 @@ export async function readDockerConfig(path: string): Promise<DockerConfigFile |
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw new OrasError('ERR_ORAS_CONFIG', `cannot read ${path} (${code ?? 'error'})`, { cause: err, hint: 'check the permissions of the docker config file' });
+    throw new OrasError('ERR_ORAS_CONFIG', `cannot read ${path} (${code ?? 'error'})`, {
+      cause: err,
+      hint: 'check the permissions of the docker config file',
+    });
   }
-  if (buf.length > MAX_CONFIG_BYTES) throw new OrasError('ERR_ORAS_CONFIG', `${path} is larger than 4 MiB`, { hint: 'fix the docker config file' });
+  if (buf.length > MAX_CONFIG_BYTES)
+    throw new OrasError('ERR_ORAS_CONFIG', `${path} is larger than 4 MiB`, { hint: 'fix the docker config file' });
   return parseDockerConfig(buf.toString('utf8'), path);
 }
 
@@ -86,7 +101,9 @@ export function credentialFromAuthEntry(entry: DockerAuthEntry, key = 'auths ent
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon <= 0 || !/^[A-Za-z0-9+/=\s]+$/.test(entry.auth)) {
-      throw new OrasError('ERR_ORAS_CONFIG', `the "auth" value for ${key} is not base64 of user:password`, { hint: `run \`oras login ${key}\` again` });
+      throw new OrasError('ERR_ORAS_CONFIG', `the "auth" value for ${key} is not base64 of user:password`, {
+        hint: `run \`oras login ${key}\` again`,
+      });
     }
     cred.username = decoded.slice(0, colon);
     cred.password = decoded.slice(colon + 1);
@@ -100,7 +117,10 @@ export function credentialFromAuthEntry(entry: DockerAuthEntry, key = 'auths ent
 }
 
 /** The `auths` entry for `registry` (exact key first, then any key normalizing to the same host). */
-export function findAuthEntry(config: DockerConfigFile, registry: string): { key: string; entry: DockerAuthEntry } | undefined {
+export function findAuthEntry(
+  config: DockerConfigFile,
+  registry: string,
+): { key: string; entry: DockerAuthEntry } | undefined {
   const auths = config.auths ?? {};
   const exact = storeKey(registry);
   const e = auths[exact];
@@ -126,7 +146,11 @@ export function helperFor(config: DockerConfigFile, registry: string): string | 
  * URL = {@link storeKey}); when it has nothing (or no helper is configured),
  * the `auths` entry. Undefined when neither has credentials.
  */
-export async function credentialFromConfig(config: DockerConfigFile, registry: string, opts: HelperOptions = {}): Promise<Credential | undefined> {
+export async function credentialFromConfig(
+  config: DockerConfigFile,
+  registry: string,
+  opts: HelperOptions = {},
+): Promise<Credential | undefined> {
   const helper = helperFor(config, registry);
   if (helper !== undefined) {
     const fromHelper = await helperGet(helper, storeKey(registry), opts);

@@ -17,7 +17,9 @@ import type { Credential } from './types.js';
 
 /** The variable-name key of `registry` (see the module doc): `ghcr.io` → `GHCR_IO`. */
 export function envKeyOf(registry: string): string {
-  return normalizeRegistryKey(registry).toUpperCase().replace(/[^A-Z0-9]/g, '_');
+  return normalizeRegistryKey(registry)
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, '_');
 }
 
 const FIELDS: ReadonlyArray<readonly [suffix: string, field: keyof Credential]> = [

@@ -28,10 +28,14 @@ interface RunResult {
 }
 
 function helperError(name: string, action: string, problem: string, cause?: unknown): OrasError {
-  return new OrasError('ERR_ORAS_CREDENTIAL_HELPER', `credential helper docker-credential-${name} ${action}: ${problem}`, {
-    ...(cause !== undefined ? { cause } : {}),
-    hint: 'check the credsStore / credHelpers entries of your docker config.json and that the helper works (`docker-credential-<name> list`)',
-  });
+  return new OrasError(
+    'ERR_ORAS_CREDENTIAL_HELPER',
+    `credential helper docker-credential-${name} ${action}: ${problem}`,
+    {
+      ...(cause !== undefined ? { cause } : {}),
+      hint: 'check the credsStore / credHelpers entries of your docker config.json and that the helper works (`docker-credential-<name> list`)',
+    },
+  );
 }
 
 /**
@@ -46,11 +50,18 @@ function firstLine(s: string): string {
 
 /** True for the helpers' "not found" answers. */
 export function isNotFoundOutput(out: string): boolean {
-  return /credentials not found|not found in (native )?keychain|no credentials|could not be found|item not found/i.test(out);
+  return /credentials not found|not found in (native )?keychain|no credentials|could not be found|item not found/i.test(
+    out,
+  );
 }
 
 /** Runs `docker-credential-<name> <action>` with `input` on stdin. */
-export function runHelper(name: string, action: 'get' | 'store' | 'erase' | 'list', input: string, opts: HelperOptions = {}): Promise<RunResult> {
+export function runHelper(
+  name: string,
+  action: 'get' | 'store' | 'erase' | 'list',
+  input: string,
+  opts: HelperOptions = {},
+): Promise<RunResult> {
   if (!NAME_RE.test(name)) return Promise.reject(helperError(name.slice(0, 64), action, 'invalid helper name'));
   const timeoutMs = opts.timeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
@@ -89,12 +100,18 @@ export function runHelper(name: string, action: 'get' | 'store' | 'erase' | 'lis
       if (errSize <= 64 * 1024) err.push(b);
     });
     child.on('error', (e: NodeJS.ErrnoException) => {
-      finish(() => reject(e.code === 'ENOENT'
-        ? helperError(name, action, `docker-credential-${name} was not found on PATH`, e)
-        : helperError(name, action, `could not be started (${e.code ?? 'error'})`, e)));
+      finish(() =>
+        reject(
+          e.code === 'ENOENT'
+            ? helperError(name, action, `docker-credential-${name} was not found on PATH`, e)
+            : helperError(name, action, `could not be started (${e.code ?? 'error'})`, e),
+        ),
+      );
     });
     child.on('close', (code) => {
-      finish(() => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+      finish(() =>
+        resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+      );
     });
     child.stdin.on('error', () => undefined); // EPIPE when the helper exits early
     child.stdin.end(input);
@@ -107,11 +124,19 @@ export function runHelper(name: string, action: 'get' | 'store' | 'erase' | 'lis
  * identity token. Throws `ERR_ORAS_CREDENTIAL_HELPER` for a missing helper, a
  * non-zero exit, unparsable output or a timeout.
  */
-export async function helperGet(name: string, serverUrl: string, opts: HelperOptions = {}): Promise<Credential | undefined> {
+export async function helperGet(
+  name: string,
+  serverUrl: string,
+  opts: HelperOptions = {},
+): Promise<Credential | undefined> {
   const r = await runHelper(name, 'get', serverUrl, opts);
   if (r.code !== 0) {
     if (isNotFoundOutput(r.stdout) || isNotFoundOutput(r.stderr)) return undefined;
-    throw helperError(name, 'get', `exited with code ${r.code ?? 'signal'}: ${firstLine(r.stderr) || firstLine(r.stdout)}`);
+    throw helperError(
+      name,
+      'get',
+      `exited with code ${r.code ?? 'signal'}: ${firstLine(r.stderr) || firstLine(r.stdout)}`,
+    );
   }
   let json: unknown;
   try {
@@ -131,36 +156,56 @@ export async function helperGet(name: string, serverUrl: string, opts: HelperOpt
 }
 
 /** `store`: saves a credential (identity tokens as username `<token>`). */
-export async function helperStore(name: string, serverUrl: string, cred: Credential, opts: HelperOptions = {}): Promise<void> {
+export async function helperStore(
+  name: string,
+  serverUrl: string,
+  cred: Credential,
+  opts: HelperOptions = {},
+): Promise<void> {
   const identity = cred.identityToken !== undefined && cred.identityToken !== '';
   const payload = JSON.stringify({
     ServerURL: serverUrl,
-    Username: identity ? TOKEN_USERNAME : cred.username ?? '',
-    Secret: identity ? cred.identityToken : cred.password ?? '',
+    Username: identity ? TOKEN_USERNAME : (cred.username ?? ''),
+    Secret: identity ? cred.identityToken : (cred.password ?? ''),
   });
   const r = await runHelper(name, 'store', payload, opts);
-  if (r.code !== 0) throw helperError(name, 'store', `exited with code ${r.code ?? 'signal'}: ${firstLine(r.stderr) || firstLine(r.stdout)}`);
+  if (r.code !== 0)
+    throw helperError(
+      name,
+      'store',
+      `exited with code ${r.code ?? 'signal'}: ${firstLine(r.stderr) || firstLine(r.stdout)}`,
+    );
 }
 
 /** `erase`: removes the credential; "not found" is not an error. */
 export async function helperErase(name: string, serverUrl: string, opts: HelperOptions = {}): Promise<void> {
   const r = await runHelper(name, 'erase', serverUrl, opts);
   if (r.code !== 0 && !isNotFoundOutput(r.stdout) && !isNotFoundOutput(r.stderr)) {
-    throw helperError(name, 'erase', `exited with code ${r.code ?? 'signal'}: ${firstLine(r.stderr) || firstLine(r.stdout)}`);
+    throw helperError(
+      name,
+      'erase',
+      `exited with code ${r.code ?? 'signal'}: ${firstLine(r.stderr) || firstLine(r.stdout)}`,
+    );
   }
 }
 
 /** `list`: server URL → username. */
 export async function helperList(name: string, opts: HelperOptions = {}): Promise<Record<string, string>> {
   const r = await runHelper(name, 'list', '', opts);
-  if (r.code !== 0) throw helperError(name, 'list', `exited with code ${r.code ?? 'signal'}: ${firstLine(r.stderr) || firstLine(r.stdout)}`);
+  if (r.code !== 0)
+    throw helperError(
+      name,
+      'list',
+      `exited with code ${r.code ?? 'signal'}: ${firstLine(r.stderr) || firstLine(r.stdout)}`,
+    );
   let json: unknown;
   try {
     json = JSON.parse(r.stdout);
   } catch {
     throw helperError(name, 'list', 'printed output that is not JSON');
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw helperError(name, 'list', 'printed JSON that is not an object');
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw helperError(name, 'list', 'printed JSON that is not an object');
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(json as Record<string, unknown>)) if (typeof v === 'string') out[k] = v;
   return out;

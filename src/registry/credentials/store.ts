@@ -4,7 +4,13 @@
  */
 import { OrasError } from '../../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
-import { defaultDockerConfigPath, helperFor, readDockerConfig, type DockerAuthEntry, type DockerConfigFile } from './docker-config.js';
+import {
+  defaultDockerConfigPath,
+  helperFor,
+  readDockerConfig,
+  type DockerAuthEntry,
+  type DockerConfigFile,
+} from './docker-config.js';
 import { helperErase, helperStore, type HelperOptions } from './helper.js';
 import { normalizeRegistryKey, storeKey } from './keys.js';
 import type { Credential } from './types.js';
@@ -27,7 +33,10 @@ async function save(path: string, config: DockerConfigFile): Promise<void> {
     await writeFileAtomic(path, `${JSON.stringify(config, null, '\t')}\n`, 0o600);
   } catch (err) {
     if (err instanceof OrasError) throw err;
-    throw new OrasError('ERR_ORAS_IO', `cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err, hint: 'check the permissions of the docker config directory' });
+    throw new OrasError('ERR_ORAS_IO', `cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause: err,
+      hint: 'check the permissions of the docker config directory',
+    });
   }
 }
 
@@ -53,11 +62,17 @@ function dropAuths(config: DockerConfigFile, registry: string): boolean {
  * atomically with mode 0600, unknown keys preserved; a symlinked config.json is
  * written through to the link's target (the link is kept).
  */
-export async function saveCredential(registry: string, cred: Credential, opts: CredentialStoreOptions = {}): Promise<CredentialLocation> {
+export async function saveCredential(
+  registry: string,
+  cred: Credential,
+  opts: CredentialStoreOptions = {},
+): Promise<CredentialLocation> {
   const hasUser = cred.username !== undefined && cred.username !== '' && cred.password !== undefined;
   const hasToken = cred.identityToken !== undefined && cred.identityToken !== '';
   if (!hasUser && !hasToken) {
-    throw new OrasError('ERR_ORAS_CREDENTIALS', 'nothing to save: need a username and password, or an identity token', { hint: 'pass --username and --password (or --password-stdin)' });
+    throw new OrasError('ERR_ORAS_CREDENTIALS', 'nothing to save: need a username and password, or an identity token', {
+      hint: 'pass --username and --password (or --password-stdin)',
+    });
   }
   if (cred.username !== undefined && cred.username.includes(':')) {
     throw new OrasError('ERR_ORAS_CREDENTIALS', 'a username must not contain ":"', { hint: 'check the username' });

@@ -21,11 +21,13 @@ export type CredentialProvider = (registry: string) => Promise<Credential | unde
 
 /** True when `c` carries anything usable. */
 export function hasCredential(c: Credential | undefined): c is Credential {
-  return c !== undefined && (
-    (c.username !== undefined && c.username !== '') ||
-    (c.password !== undefined && c.password !== '') ||
-    (c.identityToken !== undefined && c.identityToken !== '') ||
-    (c.registryToken !== undefined && c.registryToken !== ''));
+  return (
+    c !== undefined &&
+    ((c.username !== undefined && c.username !== '') ||
+      (c.password !== undefined && c.password !== '') ||
+      (c.identityToken !== undefined && c.identityToken !== '') ||
+      (c.registryToken !== undefined && c.registryToken !== ''))
+  );
 }
 
 /** Every secret value of `c` (for scrubbing messages). */

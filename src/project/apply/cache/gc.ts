@@ -53,7 +53,10 @@ export interface PruneResult extends PrunePlan {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(() => true, () => false);
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function projectNeeds(cache: ProjectCache, dir: string, into: LockNeeds): Promise<'active' | 'gone'> {
@@ -76,10 +79,16 @@ async function projectNeeds(cache: ProjectCache, dir: string, into: LockNeeds): 
 }
 
 /** What the registered projects (or, with `ci`, the one project) need; projects whose directory or lock is gone. */
-export async function protectedContent(cache: ProjectCache, ci?: { projectDir: string }): Promise<{ needs: LockNeeds; projects: PrunedProject[] }> {
+export async function protectedContent(
+  cache: ProjectCache,
+  ci?: { projectDir: string },
+): Promise<{ needs: LockNeeds; projects: PrunedProject[] }> {
   const needs = emptyNeeds();
   const projects: PrunedProject[] = [];
-  const dirs = ci !== undefined ? [resolvePath(ci.projectDir)] : Object.keys((await readProjectRegistry(cache.root)).projects).sort();
+  const dirs =
+    ci !== undefined
+      ? [resolvePath(ci.projectDir)]
+      : Object.keys((await readProjectRegistry(cache.root)).projects).sort();
   for (const dir of dirs) projects.push({ dir, status: await projectNeeds(cache, dir, needs) });
   return { needs, projects };
 }
@@ -109,7 +118,11 @@ async function manifestChildren(cache: ProjectCache, inv: CacheInventory): Promi
  * Removes the blobs and trees of `plan` (and their index.json entries, and
  * entries whose blob is missing). Caller holds the cache lock exclusively.
  */
-export async function applyRemoval(cache: ProjectCache, inv: CacheInventory, plan: Pick<PrunePlan, 'blobs' | 'trees'>): Promise<void> {
+export async function applyRemoval(
+  cache: ProjectCache,
+  inv: CacheInventory,
+  plan: Pick<PrunePlan, 'blobs' | 'trees'>,
+): Promise<void> {
   const gone = new Set(plan.blobs);
   const store = await OciLayoutStore.open(cache.root);
   await store.editIndex((index) => {
@@ -117,7 +130,8 @@ export async function applyRemoval(cache: ProjectCache, inv: CacheInventory, pla
     index.manifests = index.manifests.filter((m) => !gone.has(m.digest) && inv.blobs.has(m.digest));
     return index.manifests.length !== before;
   });
-  for (const t of plan.trees) for (const p of inv.trees.get(t)?.paths ?? []) await rm(p, { recursive: true, force: true });
+  for (const t of plan.trees)
+    for (const p of inv.trees.get(t)?.paths ?? []) await rm(p, { recursive: true, force: true });
   for (const b of plan.blobs) await rm(cache.blobPath(b), { force: true });
   for (const alg of ['sha256', 'sha512']) await removeTempFiles(join(cache.root, 'blobs', alg));
 }
@@ -136,7 +150,11 @@ export async function pruneCache(options: PruneCacheOptions): Promise<PruneResul
     });
     if (options.dryRun !== true) {
       await applyRemoval(cache, inv, plan);
-      if (options.ci === undefined) await forgetProjects(cache.root, projects.filter((p) => p.status === 'gone').map((p) => p.dir));
+      if (options.ci === undefined)
+        await forgetProjects(
+          cache.root,
+          projects.filter((p) => p.status === 'gone').map((p) => p.dir),
+        );
     }
     return { ...plan, projects, dryRun: options.dryRun === true };
   } finally {

@@ -1,6 +1,13 @@
 import { OciLayoutStore } from '../../../content/oci-layout.js';
 import { isOrasError } from '../../../errors.js';
-import { isValidRefName, plainEntry, refNameOf, tagManifest, recordManifest, type LayoutIndex } from '../../../content/layout-index.js';
+import {
+  isValidRefName,
+  plainEntry,
+  refNameOf,
+  tagManifest,
+  recordManifest,
+  type LayoutIndex,
+} from '../../../content/layout-index.js';
 import type { Fetcher } from '../../../content/store.js';
 import type { Descriptor, ImageManifest } from '../../../oci/descriptor.js';
 import { parseManifest } from '../../../oci/manifest.js';
@@ -47,10 +54,13 @@ export interface CacheRecord {
  */
 export function applyCacheRecord(index: LayoutIndex, r: CacheRecord): boolean {
   const before = JSON.stringify(index.manifests);
-  const tagged = r.refName !== undefined && index.manifests.some((m) => m.digest === r.desc.digest && refNameOf(m) === r.refName);
+  const tagged =
+    r.refName !== undefined && index.manifests.some((m) => m.digest === r.desc.digest && refNameOf(m) === r.refName);
   if (r.refName !== undefined && !tagged) tagManifest(index, r.desc, r.refName);
   else recordManifest(index, r.desc);
-  index.manifests = index.manifests.map((m) => (m.digest === r.desc.digest ? { ...m, annotations: { ...m.annotations, [CACHE_LAST_USED]: r.lastUsed } } : m));
+  index.manifests = index.manifests.map((m) =>
+    m.digest === r.desc.digest ? { ...m, annotations: { ...m.annotations, [CACHE_LAST_USED]: r.lastUsed } } : m,
+  );
   return JSON.stringify(index.manifests) !== before;
 }
 
@@ -62,7 +72,10 @@ export function lastUsedOf(d: Descriptor): number | undefined {
 }
 
 /** The cached image manifest of `dep`, or undefined when it is not cached or not a manifest. */
-export async function cachedManifest(cache: ProjectCache, digest: string): Promise<{ desc: Descriptor; manifest: ImageManifest } | undefined> {
+export async function cachedManifest(
+  cache: ProjectCache,
+  digest: string,
+): Promise<{ desc: Descriptor; manifest: ImageManifest } | undefined> {
   try {
     const desc = await cache.store.resolve(digest);
     const parsed = parseManifest(await cache.manifest(desc, undefined, { offline: true }), desc.mediaType);
@@ -78,7 +91,12 @@ export async function cachedManifest(cache: ProjectCache, digest: string): Promi
  * effort: a config that cannot be fetched only leaves the artifact untagged
  * in index.json (an abort still aborts).
  */
-export async function keepConfig(cache: ProjectCache, manifest: ImageManifest, source: Fetcher, signal?: AbortSignal): Promise<void> {
+export async function keepConfig(
+  cache: ProjectCache,
+  manifest: ImageManifest,
+  source: Fetcher,
+  signal?: AbortSignal,
+): Promise<void> {
   if (await cache.has(manifest.config)) return;
   try {
     await cache.ensureBlob(manifest.config, source, signal ? { signal } : {});
@@ -91,7 +109,11 @@ export async function keepConfig(cache: ProjectCache, manifest: ImageManifest, s
  * Records the manifests of `deps` in the cache's index.json (one locked
  * update): tagged when complete, with last use `now`.
  */
-export async function recordArtifacts(cache: ProjectCache, deps: LockedDependency[], now: Date = new Date()): Promise<void> {
+export async function recordArtifacts(
+  cache: ProjectCache,
+  deps: LockedDependency[],
+  now: Date = new Date(),
+): Promise<void> {
   const records: CacheRecord[] = [];
   for (const dep of deps) {
     const m = await cachedManifest(cache, dep.digest);
@@ -99,7 +121,12 @@ export async function recordArtifacts(cache: ProjectCache, deps: LockedDependenc
     const parts = [m.manifest.config, ...m.manifest.layers];
     const complete = (await Promise.all(parts.map((p) => cache.has(p)))).every(Boolean);
     const refName = complete ? cacheRefName(dep) : undefined;
-    const desc: Descriptor = { mediaType: m.desc.mediaType, digest: m.desc.digest, size: m.desc.size, ...(dep.artifactType !== undefined ? { artifactType: dep.artifactType } : {}) };
+    const desc: Descriptor = {
+      mediaType: m.desc.mediaType,
+      digest: m.desc.digest,
+      size: m.desc.size,
+      ...(dep.artifactType !== undefined ? { artifactType: dep.artifactType } : {}),
+    };
     records.push({ desc, ...(refName !== undefined ? { refName } : {}), lastUsed: now.toISOString() });
   }
   if (records.length === 0) return;
@@ -109,4 +136,3 @@ export async function recordArtifacts(cache: ProjectCache, deps: LockedDependenc
   const store = await OciLayoutStore.open(cache.root);
   await store.editIndex((index) => records.map((r) => applyCacheRecord(index, r)).some(Boolean));
 }
-

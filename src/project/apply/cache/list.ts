@@ -43,10 +43,14 @@ export async function listCache(root: string): Promise<CachedArtifact[]> {
   const cache = await ProjectCache.open(root);
   const inv = await scanCache(cache.root);
   const locks = await projectLocks(cache.root);
-  const byDigest = new Map<string, { refs: Set<string>; lastUse: number; artifactType?: string; projects: Set<string> }>();
+  const byDigest = new Map<
+    string,
+    { refs: Set<string>; lastUse: number; artifactType?: string; projects: Set<string> }
+  >();
   const entry = (d: string): { refs: Set<string>; lastUse: number; artifactType?: string; projects: Set<string> } => {
     let e = byDigest.get(d);
-    if (e === undefined) byDigest.set(d, (e = { refs: new Set(), lastUse: inv.blobs.get(d)?.mtimeMs ?? 0, projects: new Set() }));
+    if (e === undefined)
+      byDigest.set(d, (e = { refs: new Set(), lastUse: inv.blobs.get(d)?.mtimeMs ?? 0, projects: new Set() }));
     return e;
   };
   for (const m of inv.index.manifests) {
@@ -77,9 +81,19 @@ export async function listCache(root: string): Promise<CachedArtifact[]> {
       else size += b.size;
       size += inv.trees.get(p.digest)?.bytes ?? 0;
     }
-    out.push({ digest, refs: [...e.refs].sort(), ...(e.artifactType !== undefined ? { artifactType: e.artifactType } : {}), size, lastUsed: new Date(e.lastUse).toISOString(), complete, projects: [...e.projects].sort() });
+    out.push({
+      digest,
+      refs: [...e.refs].sort(),
+      ...(e.artifactType !== undefined ? { artifactType: e.artifactType } : {}),
+      size,
+      lastUsed: new Date(e.lastUse).toISOString(),
+      complete,
+      projects: [...e.projects].sort(),
+    });
   }
-  return out.sort((a, b) => (a.lastUsed < b.lastUsed ? 1 : a.lastUsed > b.lastUsed ? -1 : a.digest < b.digest ? -1 : 1));
+  return out.sort((a, b) =>
+    a.lastUsed < b.lastUsed ? 1 : a.lastUsed > b.lastUsed ? -1 : a.digest < b.digest ? -1 : 1,
+  );
 }
 
 /** Totals of the cache. */
@@ -113,5 +127,15 @@ export async function cacheUsage(root: string): Promise<CacheUsage> {
   }
   let treeBytes = 0;
   for (const t of inv.trees.values()) treeBytes += t.bytes;
-  return { root: cache.root, blobs: inv.blobs.size, blobBytes, trees: inv.trees.size, treeBytes, totalBytes: blobBytes + treeBytes, reclaimableBytes: plan.freedBytes, sharedBytes, projects: locks.size };
+  return {
+    root: cache.root,
+    blobs: inv.blobs.size,
+    blobBytes,
+    trees: inv.trees.size,
+    treeBytes,
+    totalBytes: blobBytes + treeBytes,
+    reclaimableBytes: plan.freedBytes,
+    sharedBytes,
+    projects: locks.size,
+  };
 }

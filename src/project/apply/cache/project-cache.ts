@@ -114,7 +114,10 @@ export class ProjectCache {
    * lock records its artifacts in index.json once at the end, under the
    * layout's lock: `cache-index.ts`.)
    */
-  static async open(root: string = defaultCacheDir(), options: { onEvent?: ProjectListener } & CacheLimits = {}): Promise<ProjectCache> {
+  static async open(
+    root: string = defaultCacheDir(),
+    options: { onEvent?: ProjectListener } & CacheLimits = {},
+  ): Promise<ProjectCache> {
     const abs = resolvePath(root);
     await mkdir(abs, { recursive: true });
     let store: OciLayoutStore;
@@ -144,7 +147,10 @@ export class ProjectCache {
       verifyContent(content, desc);
       await writeFileAtomic(path, content);
     } else {
-      await streamToFileAtomic(path, content, { expected: { digest: desc.digest, size: desc.size }, ...(options.signal ? { signal: options.signal } : {}) });
+      await streamToFileAtomic(path, content, {
+        expected: { digest: desc.digest, size: desc.size },
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     }
   }
 
@@ -190,7 +196,13 @@ export class ProjectCache {
       if (options.offline === true || source === undefined) throw offlineError([`${desc.mediaType} ${desc.digest}`]);
       emit(this.onEvent, { type: 'fetch', digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
       const stream = await source.fetch(desc, options.signal ? { signal: options.signal } : {});
-      await this.add(desc, this.onEvent === undefined || desc.size < FETCH_PROGRESS_MIN_BYTES ? stream : withFetchProgress(stream, desc, this.onEvent), options);
+      await this.add(
+        desc,
+        this.onEvent === undefined || desc.size < FETCH_PROGRESS_MIN_BYTES
+          ? stream
+          : withFetchProgress(stream, desc, this.onEvent),
+        options,
+      );
       emit(this.onEvent, { type: 'fetched', digest: desc.digest, size: desc.size });
       return this.blobPath(desc.digest);
     });
@@ -221,7 +233,8 @@ export class ProjectCache {
    */
   async manifest(desc: Descriptor, source: Fetcher | undefined, options: CacheFetchOptions = {}): Promise<Buffer> {
     const path = await this.ensureBlob(desc, source, options);
-    if (desc.size > MAX_MANIFEST_BYTES) throw new OrasError('ERR_ORAS_MANIFEST_TOO_LARGE', `manifest ${desc.digest} is ${desc.size} bytes`);
+    if (desc.size > MAX_MANIFEST_BYTES)
+      throw new OrasError('ERR_ORAS_MANIFEST_TOO_LARGE', `manifest ${desc.digest} is ${desc.size} bytes`);
     const bytes = await readAll(await this.store.fetch(desc), MAX_MANIFEST_BYTES, path);
     verifyContent(bytes, desc);
     return bytes;
@@ -260,7 +273,11 @@ export class ProjectCache {
    * {@link ProjectCache.deriveListing}): nothing read from the cache's
    * mutable files (the unpacked tree, its marker) is ever trusted.
    */
-  async listing(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions & { recorded?: string } = {}): Promise<LayerListing> {
+  async listing(
+    layer: Descriptor,
+    source: Fetcher | undefined,
+    options: UnpackOptions & { recorded?: string } = {},
+  ): Promise<LayerListing> {
     if (options.recorded !== undefined) {
       const files = await this.readListingBlob(options.recorded, layer.digest);
       if (files !== undefined) return { digest: options.recorded, files };
@@ -291,7 +308,10 @@ export class ProjectCache {
     const dest = this.unpackedDir(layer.digest);
     await mkdir(dirname(dest), { recursive: true });
     // Another process (another project sharing this cache) may be unpacking the same layer.
-    const release = await acquireLock(dest, { timeoutMs: 600_000, ...(options.signal ? { signal: options.signal } : {}) });
+    const release = await acquireLock(dest, {
+      timeoutMs: 600_000,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     try {
       const fresh = `${dest}${TEMP_MARKER}extract-${randomBytes(6).toString('hex')}`;
       try {
@@ -304,7 +324,9 @@ export class ProjectCache {
         this.markers.delete(layer.digest);
         await rm(this.markerPath(layer.digest), { force: true });
         const old = `${dest}${TEMP_MARKER}old-${randomBytes(6).toString('hex')}`;
-        await rename(dest, old).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+        await rename(dest, old).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
         await rename(fresh, dest);
         await rm(old, { recursive: true, force: true });
         await writeFileAtomic(this.markerPath(layer.digest), JSON.stringify({ layer: layer.digest, listing: digest }));
@@ -325,10 +347,14 @@ export class ProjectCache {
     const { extractTarGz } = await import('../../../artifact/tar-extract.js');
     const extracted = await extractTarGz(await this.store.fetch(layer), dest, {
       ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
-      ...(options.expectedUncompressedDigest !== undefined ? { expectedUncompressedDigest: options.expectedUncompressedDigest } : {}),
+      ...(options.expectedUncompressedDigest !== undefined
+        ? { expectedUncompressedDigest: options.expectedUncompressedDigest }
+        : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(this.limits.maxEntries !== undefined ? { maxEntries: this.limits.maxEntries } : {}),
-      ...(this.limits.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: this.limits.maxUncompressedBytes } : {}),
+      ...(this.limits.maxUncompressedBytes !== undefined
+        ? { maxUncompressedBytes: this.limits.maxUncompressedBytes }
+        : {}),
       replaceExisting: true,
       shared: true,
     });
@@ -372,7 +398,10 @@ export class ProjectCache {
     if (known !== undefined) return known;
     this.listingReads += 1;
     try {
-      const doc = JSON.parse(await readFile(this.markerPath(layerDigest), 'utf8')) as { layer?: string; listing?: string };
+      const doc = JSON.parse(await readFile(this.markerPath(layerDigest), 'utf8')) as {
+        layer?: string;
+        listing?: string;
+      };
       if (doc.layer !== layerDigest || typeof doc.listing !== 'string') return undefined;
       const st = await lstat(this.unpackedDir(layerDigest));
       if (!st.isDirectory()) return undefined;
@@ -390,7 +419,12 @@ export class ProjectCache {
    * (e.g. a corrupt copy was discarded). The content is verified by whoever
    * copies it (`materialize`).
    */
-  async unpackedFile(layer: Descriptor, rel: string, source: Fetcher | undefined, options: UnpackOptions = {}): Promise<string> {
+  async unpackedFile(
+    layer: Descriptor,
+    rel: string,
+    source: Fetcher | undefined,
+    options: UnpackOptions = {},
+  ): Promise<string> {
     const path = join(this.unpackedDir(layer.digest), ...rel.split('/'));
     if ((await this.readMarker(layer.digest)) !== undefined) {
       try {
@@ -419,7 +453,15 @@ const MAX_LISTING_BYTES = 64 * 1024 * 1024;
  */
 export function canonicalListing(layerDigest: string, files: readonly UnpackedFile[]): string {
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return JSON.stringify({ layer: layerDigest, files: sorted.map((f) => ({ path: f.path, size: f.size, digest: f.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) })) });
+  return JSON.stringify({
+    layer: layerDigest,
+    files: sorted.map((f) => ({
+      path: f.path,
+      size: f.size,
+      digest: f.digest,
+      ...(f.mode !== undefined ? { mode: f.mode } : {}),
+    })),
+  });
 }
 
 /** Passes `stream` through, emitting `fetch-progress` events with the bytes received so far (for progress bars). */

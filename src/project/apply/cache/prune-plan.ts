@@ -44,7 +44,12 @@ interface Unit {
   lastUse: number;
 }
 
-function buildUnits(inv: CacheInventory, needs: LockNeeds, children: Map<string, string[]>, dropTrees: boolean): Unit[] {
+function buildUnits(
+  inv: CacheInventory,
+  needs: LockNeeds,
+  children: Map<string, string[]>,
+  dropTrees: boolean,
+): Unit[] {
   const treeProtected = (d: string): boolean => !dropTrees && needs.trees.has(d);
   const units: Unit[] = [];
   const claimed = new Set<string>();
@@ -54,7 +59,10 @@ function buildUnits(inv: CacheInventory, needs: LockNeeds, children: Map<string,
     const blob = inv.blobs.get(d);
     if (seen.has(d) || needs.blobs.has(d) || blob === undefined) continue;
     seen.add(d);
-    const lastUse = Math.max(...inv.index.manifests.filter((m) => m.digest === d).map((m) => lastUsedOf(m) ?? 0), blob.mtimeMs);
+    const lastUse = Math.max(
+      ...inv.index.manifests.filter((m) => m.digest === d).map((m) => lastUsedOf(m) ?? 0),
+      blob.mtimeMs,
+    );
     const kids = children.get(d) ?? [];
     const u: Unit = {
       key: d,
@@ -84,7 +92,12 @@ function buildUnits(inv: CacheInventory, needs: LockNeeds, children: Map<string,
  * `maxSize`, then more units in LRU order until the total fits (reporting
  * `overBudget` when protected content alone does not fit).
  */
-export function planPrune(inv: CacheInventory, needs: LockNeeds, children: Map<string, string[]>, options: PrunePlanOptions = {}): PrunePlan {
+export function planPrune(
+  inv: CacheInventory,
+  needs: LockNeeds,
+  children: Map<string, string[]>,
+  options: PrunePlanOptions = {},
+): PrunePlan {
   const now = options.now ?? Date.now();
   const blobSize = (d: string): number => inv.blobs.get(d)?.size ?? 0;
   const treeSize = (d: string): number => inv.trees.get(d)?.bytes ?? 0;
@@ -93,7 +106,8 @@ export function planPrune(inv: CacheInventory, needs: LockNeeds, children: Map<s
   for (const t of inv.trees.values()) total += t.bytes;
   const units = buildUnits(inv, needs, children, options.dropTrees === true);
   const refs = new Map<string, number>();
-  for (const u of units) for (const x of [...u.blobs, ...u.trees.map((t) => `tree:${t}`)]) refs.set(x, (refs.get(x) ?? 0) + 1);
+  for (const u of units)
+    for (const x of [...u.blobs, ...u.trees.map((t) => `tree:${t}`)]) refs.set(x, (refs.get(x) ?? 0) + 1);
   const all = options.olderThanMs === undefined && options.maxSize === undefined;
   const cutoff = options.olderThanMs !== undefined ? now - options.olderThanMs : undefined;
   let current = total;
@@ -120,5 +134,12 @@ export function planPrune(inv: CacheInventory, needs: LockNeeds, children: Map<s
       }
     }
   }
-  return { blobs, trees, freedBytes: total - current, totalBytes: total, keptBytes: current, overBudget: options.maxSize !== undefined && current > options.maxSize };
+  return {
+    blobs,
+    trees,
+    freedBytes: total - current,
+    totalBytes: total,
+    keptBytes: current,
+    overBudget: options.maxSize !== undefined && current > options.maxSize,
+  };
 }

@@ -41,12 +41,20 @@ function registryPath(root: string): string {
 export async function readProjectRegistry(root: string): Promise<ProjectRegistry> {
   try {
     const doc = JSON.parse(await readFile(registryPath(root), 'utf8')) as Partial<ProjectRegistry>;
-    if (doc.version === 1 && typeof doc.projects === 'object' && doc.projects !== null && !Array.isArray(doc.projects)) {
+    if (
+      doc.version === 1 &&
+      typeof doc.projects === 'object' &&
+      doc.projects !== null &&
+      !Array.isArray(doc.projects)
+    ) {
       const projects: Record<string, RegisteredProject> = {};
       for (const [dir, p] of Object.entries(doc.projects)) {
         if (typeof p !== 'object' || p === null || typeof (p as RegisteredProject).lastUsed !== 'string') continue;
         const sha = (p as RegisteredProject).lockSha256;
-        projects[dir] = { lockSha256: typeof sha === 'string' ? sha : null, lastUsed: (p as RegisteredProject).lastUsed };
+        projects[dir] = {
+          lockSha256: typeof sha === 'string' ? sha : null,
+          lastUsed: (p as RegisteredProject).lastUsed,
+        };
       }
       return { version: 1, projects };
     }
@@ -60,8 +68,15 @@ export async function readProjectRegistry(root: string): Promise<ProjectRegistry
  * Read-modify-write of the registry under its lock; `mutate` returns false
  * when nothing changed (then nothing is written).
  */
-export async function updateProjectRegistry(root: string, mutate: (reg: ProjectRegistry) => boolean, options: { signal?: AbortSignal } = {}): Promise<ProjectRegistry> {
-  const release = await acquireLock(registryPath(root), { timeoutMs: 60_000, ...(options.signal ? { signal: options.signal } : {}) });
+export async function updateProjectRegistry(
+  root: string,
+  mutate: (reg: ProjectRegistry) => boolean,
+  options: { signal?: AbortSignal } = {},
+): Promise<ProjectRegistry> {
+  const release = await acquireLock(registryPath(root), {
+    timeoutMs: 60_000,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   try {
     const reg = await readProjectRegistry(root);
     if (mutate(reg)) await writeFileAtomic(registryPath(root), `${JSON.stringify(reg, null, 1)}\n`);
@@ -75,7 +90,9 @@ export async function updateProjectRegistry(root: string, mutate: (reg: ProjectR
 export const LAST_USE_RESOLUTION_MS = 3_600_000;
 
 function upToDate(p: RegisteredProject | undefined, lockSha256: string | null, now: Date): boolean {
-  return p !== undefined && p.lockSha256 === lockSha256 && now.getTime() - Date.parse(p.lastUsed) < LAST_USE_RESOLUTION_MS;
+  return (
+    p !== undefined && p.lockSha256 === lockSha256 && now.getTime() - Date.parse(p.lastUsed) < LAST_USE_RESOLUTION_MS
+  );
 }
 
 /**
@@ -84,7 +101,12 @@ function upToDate(p: RegisteredProject | undefined, lockSha256: string | null, n
  * already current (same lock, last use within {@link LAST_USE_RESOLUTION_MS}).
  * Returns true when the registration was written.
  */
-export async function registerProject(root: string, projectDir: string, lockSha256: string | null, now: Date = new Date()): Promise<boolean> {
+export async function registerProject(
+  root: string,
+  projectDir: string,
+  lockSha256: string | null,
+  now: Date = new Date(),
+): Promise<boolean> {
   const dir = resolvePath(projectDir);
   if (upToDate((await readProjectRegistry(root)).projects[dir], lockSha256, now)) return false;
   let written = false;

@@ -41,7 +41,9 @@ export interface SessionOutcome {
 
 async function lockSha256(projectDir: string): Promise<string | null> {
   try {
-    return createHash('sha256').update(await readFile(join(projectDir, 'artifacts.lock'))).digest('hex');
+    return createHash('sha256')
+      .update(await readFile(join(projectDir, 'artifacts.lock')))
+      .digest('hex');
   } catch {
     return null;
   }
@@ -62,7 +64,12 @@ export async function applyCacheBudget(root: string, maxSize: number, onEvent?: 
   const { pruneCache } = await import('./gc.js');
   try {
     const r = await pruneCache({ root, maxSize, timeoutMs: 0 });
-    emit(onEvent, { type: 'cache-pruned', removed: r.blobs.length + r.trees.length, freedBytes: r.freedBytes, overBudget: r.overBudget });
+    emit(onEvent, {
+      type: 'cache-pruned',
+      removed: r.blobs.length + r.trees.length,
+      freedBytes: r.freedBytes,
+      overBudget: r.overBudget,
+    });
   } catch (err) {
     if (!isOrasError(err, 'ERR_ORAS_LOCKED')) throw err;
     emit(onEvent, { type: 'cache-pruned', removed: 0, freedBytes: 0, overBudget: false, skipped: 'busy' });
@@ -70,7 +77,11 @@ export async function applyCacheBudget(root: string, maxSize: number, onEvent?: 
 }
 
 /** Runs `fn` (an install or fetch) inside a cache session (see the module comment). */
-export async function withCacheSession<T extends SessionOutcome>(options: CacheSessionOptions, projectDir: string, fn: () => Promise<T>): Promise<T> {
+export async function withCacheSession<T extends SessionOutcome>(
+  options: CacheSessionOptions,
+  projectDir: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const root = defaultCacheDir(options.env ?? process.env, options.cacheDir);
   await ProjectCache.open(root);
   const unpin = await pinCache(root, {
@@ -85,6 +96,7 @@ export async function withCacheSession<T extends SessionOutcome>(options: CacheS
   } finally {
     await unpin();
   }
-  if (!result.dryRun && options.cacheMaxSize !== undefined) await applyCacheBudget(root, options.cacheMaxSize, options.onEvent);
+  if (!result.dryRun && options.cacheMaxSize !== undefined)
+    await applyCacheBudget(root, options.cacheMaxSize, options.onEvent);
   return result;
 }

@@ -62,7 +62,9 @@ export async function verifyCache(options: VerifyCacheOptions): Promise<VerifyCa
     const corruptBlobs: string[] = [];
     await limit.map([...inv.blobs.keys()], async (digest) => {
       const { algorithm } = parseDigest(digest);
-      const got = await digestFile(cache.blobPath(digest), { algorithm: algorithm as DigestAlgorithm }).catch(() => undefined);
+      const got = await digestFile(cache.blobPath(digest), { algorithm: algorithm as DigestAlgorithm }).catch(
+        () => undefined,
+      );
       if (got?.digest !== digest) corruptBlobs.push(digest);
     });
     const corruptTrees: string[] = [];
