@@ -5,10 +5,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 /** Repository root. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -111,4 +112,33 @@ export async function tempDir(prefix = 'oras-cli-'): Promise<{ dir: string; clea
 /** Formats a failed result for assertion messages. */
 export function show(r: CliResult): string {
   return `exit ${String(r.code)}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+}
+
+/** What {@link useCliSandbox} provides once its `beforeAll` has run. */
+export interface CliSandbox {
+  /** The temp root (removed after the file's tests). */
+  root: string;
+  /** The isolated environment: docker config under `root/docker`, `HOME=root`, cache under `root/cache`, `CI` unset. */
+  env: Record<string, string>;
+}
+
+/**
+ * One sandbox per test file for the built CLI: registers a `beforeAll` that builds the CLI if
+ * needed and makes the temp root and environment, and an `afterAll` that removes the root.
+ */
+export function useCliSandbox(prefix: string): CliSandbox {
+  const sandbox: CliSandbox = { root: '', env: {} };
+  let cleanup: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    ensureBuilt();
+    const t = await tempDir(prefix);
+    cleanup = t.cleanup;
+    await mkdir(join(t.dir, 'docker'));
+    sandbox.root = t.dir;
+    sandbox.env = { ...baseEnv(join(t.dir, 'docker')), HOME: t.dir, XDG_CACHE_HOME: join(t.dir, 'cache'), CI: '' };
+  });
+  afterAll(async () => {
+    await cleanup?.();
+  });
+  return sandbox;
 }

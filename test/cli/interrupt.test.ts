@@ -11,34 +11,19 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { registry, uniqueRepo } from '../harness/context.js';
-import { baseEnv, CLI, ensureBuilt, runCli, show, tempDir, type CliResult } from './helpers.js';
+import { CLI, type CliResult, runCli, show, useCliSandbox } from './helpers.js';
 
-let root: string;
-let env: Record<string, string>;
-let cleanup: () => Promise<void>;
+const sandbox = useCliSandbox('oras-cli-interrupt-');
 const T = 600_000;
 const FILES = 2000;
 
 async function ok(args: string[], cwd: string): Promise<CliResult> {
-  const r = await runCli(args, env, { cwd, timeoutMs: 240_000 });
+  const r = await runCli(args, sandbox.env, { cwd, timeoutMs: 240_000 });
   expect(r.code, show(r)).toBe(0);
   return r;
 }
-
-beforeAll(async () => {
-  ensureBuilt();
-  const t = await tempDir('oras-cli-interrupt-');
-  root = t.dir;
-  cleanup = t.cleanup;
-  await mkdir(join(root, 'docker'));
-  env = { ...baseEnv(join(root, 'docker')), HOME: root, XDG_CACHE_HOME: join(root, 'cache'), CI: '' };
-});
-
-afterAll(async () => {
-  await cleanup?.();
-});
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const content = (version: string, i: number): string => `file ${i} of version ${version}\n`;
@@ -63,7 +48,7 @@ function installAndSignal(
   return new Promise((resolveRun, reject) => {
     const child = spawn(process.execPath, [CLI, 'install', '-v', '--concurrency', '1'], {
       cwd,
-      env,
+      env: sandbox.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -125,7 +110,7 @@ describe('interrupts (SIGINT/SIGTERM mid-reify)', () => {
     async () => {
       const REG = registry('plain').host;
       const repo = `${REG}/${uniqueRepo('cli/interrupt')}`;
-      const producer = join(root, 'producer');
+      const producer = join(sandbox.root, 'producer');
       const publishVersion = async (version: string): Promise<void> => {
         for (let d = 0; d < 20; d++) {
           const dir = join(producer, 'tree', `d${String(d).padStart(2, '0')}`);
@@ -145,7 +130,7 @@ describe('interrupts (SIGINT/SIGTERM mid-reify)', () => {
       await publishVersion('1.0.0');
       await publishVersion('2.0.0');
 
-      const consumer = join(root, 'consumer');
+      const consumer = join(sandbox.root, 'consumer');
       await mkdir(consumer);
       const want = async (version: string): Promise<void> => {
         await writeFile(

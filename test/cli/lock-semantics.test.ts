@@ -14,17 +14,15 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { registry, uniqueRepo } from '../harness/context.js';
-import { baseEnv, CLI, ensureBuilt, runCli, show, tempDir, type CliResult } from './helpers.js';
+import { CLI, type CliResult, runCli, show, useCliSandbox } from './helpers.js';
 
-let root: string;
-let env: Record<string, string>;
-let cleanup: () => Promise<void>;
+const sandbox = useCliSandbox('oras-cli-locksem-');
 const T = 180_000;
 
 async function oras(args: string[], cwd: string): Promise<CliResult> {
-  return runCli(args, env, { cwd });
+  return runCli(args, sandbox.env, { cwd });
 }
 
 async function ok(args: string[], cwd: string): Promise<CliResult> {
@@ -36,7 +34,7 @@ async function ok(args: string[], cwd: string): Promise<CliResult> {
 let pushes = 0;
 /** Pushes `files` (name → content) as `ref`; returns the manifest digest. */
 async function push(ref: string, files: Record<string, string>): Promise<string> {
-  const dir = join(root, `push-${++pushes}`);
+  const dir = join(sandbox.root, `push-${++pushes}`);
   await mkdir(dir, { recursive: true });
   for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
   const r = await ok(['push', ref, ...Object.keys(files), '--format', 'json'], dir);
@@ -44,7 +42,7 @@ async function push(ref: string, files: Record<string, string>): Promise<string>
 }
 
 async function project(name: string, yaml: string): Promise<string> {
-  const dir = join(root, name);
+  const dir = join(sandbox.root, name);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'artifacts.yaml'), yaml);
   return dir;
@@ -56,19 +54,6 @@ interface LockJson {
 async function installJson(dir: string, args: string[] = []): Promise<LockJson & { lockfileChanged: boolean }> {
   return JSON.parse((await ok(['install', '--json', ...args], dir)).stdout) as LockJson & { lockfileChanged: boolean };
 }
-
-beforeAll(async () => {
-  ensureBuilt();
-  const t = await tempDir('oras-cli-locksem-');
-  root = t.dir;
-  cleanup = t.cleanup;
-  await mkdir(join(root, 'docker'));
-  env = { ...baseEnv(join(root, 'docker')), HOME: root, XDG_CACHE_HOME: join(root, 'cache'), CI: '' };
-});
-
-afterAll(async () => {
-  await cleanup?.();
-});
 
 describe('no silent upgrades (item 1)', () => {
   it(

@@ -5,17 +5,15 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { registry, uniqueRepo } from '../harness/context.js';
-import { baseEnv, ensureBuilt, runCli, show, tempDir, type CliResult } from './helpers.js';
+import { type CliResult, runCli, show, useCliSandbox } from './helpers.js';
 
-let root: string;
-let env: Record<string, string>;
-let cleanup: () => Promise<void>;
+const sandbox = useCliSandbox('oras-cli-project-');
 const T = 180_000;
 
 async function oras(args: string[], cwd: string): Promise<CliResult> {
-  return runCli(args, env, { cwd });
+  return runCli(args, sandbox.env, { cwd });
 }
 
 async function ok(args: string[], cwd: string): Promise<CliResult> {
@@ -24,26 +22,13 @@ async function ok(args: string[], cwd: string): Promise<CliResult> {
   return r;
 }
 
-beforeAll(async () => {
-  ensureBuilt();
-  const t = await tempDir('oras-cli-project-');
-  root = t.dir;
-  cleanup = t.cleanup;
-  await mkdir(join(root, 'docker'));
-  env = { ...baseEnv(join(root, 'docker')), HOME: root, XDG_CACHE_HOME: join(root, 'cache'), CI: '' };
-});
-
-afterAll(async () => {
-  await cleanup?.();
-});
-
 describe('declarative commands', () => {
   it(
     'publish → install → verify (0), tree drift (6), manifest drift (5), plan, outdated, frozen lockfile',
     async () => {
       const REG = registry('plain').host;
       const repo = `${REG}/${uniqueRepo('cli/proj')}`;
-      const producer = join(root, 'producer');
+      const producer = join(sandbox.root, 'producer');
       await mkdir(producer);
       await writeFile(join(producer, 'data.txt'), 'payload\n');
       await writeFile(
@@ -56,7 +41,7 @@ describe('declarative commands', () => {
       expect(pub.published).toEqual([expect.objectContaining({ name: 'data', tags: ['1.0.0'] })]);
       expect((await ok(['resolve', `${repo}:1.0.0`], producer)).stdout.trim()).toBe(pub.published[0]?.digest);
 
-      const consumer = join(root, 'consumer');
+      const consumer = join(sandbox.root, 'consumer');
       await mkdir(consumer);
       await writeFile(
         join(consumer, 'artifacts.yaml'),

@@ -9,17 +9,15 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { registry, uniqueRepo } from '../harness/context.js';
-import { baseEnv, ensureBuilt, runCli, show, tempDir, type CliResult } from './helpers.js';
+import { type CliResult, runCli, show, useCliSandbox } from './helpers.js';
 
-let root: string;
-let env: Record<string, string>;
-let cleanup: () => Promise<void>;
+const sandbox = useCliSandbox('oras-cli-publish-');
 const T = 180_000;
 
 async function oras(args: string[], cwd: string): Promise<CliResult> {
-  return runCli(args, env, { cwd, timeoutMs: 120_000 });
+  return runCli(args, sandbox.env, { cwd, timeoutMs: 120_000 });
 }
 
 async function ok(args: string[], cwd: string): Promise<CliResult> {
@@ -29,7 +27,7 @@ async function ok(args: string[], cwd: string): Promise<CliResult> {
 }
 
 async function project(name: string, yaml: string, files: Record<string, string> = {}): Promise<string> {
-  const dir = join(root, name);
+  const dir = join(sandbox.root, name);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'artifacts.yaml'), yaml);
   for (const [f, c] of Object.entries(files)) await writeFile(join(dir, f), c);
@@ -50,19 +48,6 @@ const errJson = (
   r: CliResult,
 ): { error: { code: string; message: string; hint?: string; details?: Record<string, unknown> } } =>
   JSON.parse(r.stderr) as never;
-
-beforeAll(async () => {
-  ensureBuilt();
-  const t = await tempDir('oras-cli-publish-');
-  root = t.dir;
-  cleanup = t.cleanup;
-  await mkdir(join(root, 'docker'));
-  env = { ...baseEnv(join(root, 'docker')), HOME: root, XDG_CACHE_HOME: join(root, 'cache'), CI: '' };
-});
-
-afterAll(async () => {
-  await cleanup?.();
-});
 
 describe('immutable release tags', () => {
   it(
@@ -286,7 +271,7 @@ describe('install output on a terminal', () => {
       const cmd = `stty cols 120 2>/dev/null; "${process.execPath}" "${CLI}" install`;
       const r = spawnSync('script', ['-qec', cmd, '/dev/null'], {
         cwd: dir,
-        env: { ...env, XDG_CACHE_HOME: join(root, 'tty-cache') },
+        env: { ...sandbox.env, XDG_CACHE_HOME: join(sandbox.root, 'tty-cache') },
         encoding: 'utf8',
         timeout: 120_000,
       });
