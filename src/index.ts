@@ -151,6 +151,7 @@ export {
 export type {
   InstallOptions,
   InstallResult,
+  RepublishedTag,
   TargetFactory,
   PublishOptions,
   PublishResult,

@@ -8,6 +8,7 @@
 // Commands
 export { install, update, plan } from './install.js';
 export type { InstallOptions, InstallResult, TargetFactory } from './install.js';
+export type { RepublishedTag } from './plan/republished-check.js';
 export { publish } from './publish.js';
 export type { PublishOptions, PublishResult, PublishTargetFactory, PublishedArtifact } from './publish.js';
 export { verify } from './verify.js';

@@ -21,6 +21,7 @@ import { loadManifest } from './spec/manifest.js';
 import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
 import { resolveAll, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
+import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
 import {
   LOCKFILE_VERSION,
@@ -188,8 +189,10 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   const counts = countPlan(plan);
   emit(onEvent, { type: 'plan', counts });
   const t2 = performance.now();
+  let republished: RepublishedTag[] = [];
   const result = (fetch: number, reified: number): InstallResult => ({
     counts,
+    ...(republished.length > 0 ? { republished } : {}),
     lockfileChanged,
     lockfile: lock,
     actions: plan.actions,
@@ -248,6 +251,12 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, source, title: l.title });
     await cache.unpack(l.layer, source, { offline, stripPrefix: l.title });
   }
+  // Entries fetched from their registry in this run: did a locked release tag move? (advisory, kept)
+  republished = await checkRepublished(lock.dependencies, sources, {
+    concurrency: options.concurrency ?? 8,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(onEvent ? { onEvent } : {}),
+  });
   const t3 = performance.now();
 
   const sourceFor = async (file: LockedFile): Promise<string> => {

@@ -8,6 +8,7 @@ import { checkFastNoop } from './plan/fast-noop.js';
 import type { LinkMode } from './apply/materialize.js';
 import { withProjectLock } from './apply/project-lock.js';
 import type { ResolveTarget } from './plan/resolve.js';
+import type { RepublishedTag } from './plan/republished-check.js';
 import { readState } from './apply/state.js';
 import { lockFromDocument } from './spec/lock-format.js';
 import { hasInProgress } from './apply/in-progress.js';
@@ -72,6 +73,12 @@ export interface InstallResult {
   fastPath: boolean;
   /** Milliseconds spent per phase. */
   durations: { resolve: number; plan: number; fetch: number; reify: number; total: number };
+  /**
+   * Locked release tags that now name other content, found for entries this
+   * install fetched from their registry (the lock kept the old digest; see
+   * `plan/republished-check.ts`). Absent when none were found or checked.
+   */
+  republished?: RepublishedTag[];
 }
 
 /**

@@ -325,7 +325,7 @@ describe('each says what happened (item 10)', () => {
 
 describe('republished tags (item 3, install/outdated side)', () => {
   it(
-    'outdated and update say "1.0.0 was republished: old → new"; install keeps the locked digest',
+    'outdated, update and a cold install say "1.0.0 was republished: old → new"; install keeps the locked digest',
     async () => {
       const repo = `${registry('plain').host}/${uniqueRepo('cli/republished')}`;
       const first = await push(`${repo}:1.0.0`, { 'a.txt': 'first\n' });
@@ -351,6 +351,39 @@ describe('republished tags (item 3, install/outdated side)', () => {
       );
       expect((await installJson(dir)).dependencies.data).toMatchObject({ digest: first });
       expect(await readFile(join(dir, 'vendor/data/a.txt'), 'utf8')).toBe('first\n');
+      // a teammate's clone (same artifacts.yaml + artifacts.lock, empty cache): install fetches the
+      // locked digest from the registry, checks the tag while it is there, warns and keeps the lock
+      for (const frozen of [false, true]) {
+        const clone = await project(`republished-clone-${frozen}`, await readFile(join(dir, 'artifacts.yaml'), 'utf8'));
+        await writeFile(join(clone, 'artifacts.lock'), await readFile(join(dir, 'artifacts.lock')));
+        const env = { ...sandbox.env, XDG_CACHE_HOME: join(sandbox.root, `cache-clone-${frozen}`) };
+        const args = ['install', ...(frozen ? ['--frozen-lockfile'] : [])];
+        const cold = await runCli(args, env, { cwd: clone });
+        expect(cold.code, show(cold)).toBe(0);
+        expect(cold.stderr).toContain(
+          `Warning:  data: 1.0.0 was republished: ${hex(first)}… → ${hex(second)}…; kept ${hex(first)}…`,
+        );
+        expect(await readFile(join(clone, 'vendor/data/a.txt'), 'utf8')).toBe('first\n');
+        // a warm cache makes no request for it: nothing to say
+        await rm(join(clone, 'vendor'), { recursive: true });
+        const warm = await runCli([...args, '--json'], env, { cwd: clone });
+        expect(warm.code, show(warm)).toBe(0);
+        expect(warm.stderr).not.toContain('republished');
+        expect(JSON.parse(warm.stdout)).not.toHaveProperty('republished');
+      }
+      const cloneJson = await project('republished-clone-json', await readFile(join(dir, 'artifacts.yaml'), 'utf8'));
+      await writeFile(join(cloneJson, 'artifacts.lock'), await readFile(join(dir, 'artifacts.lock')));
+      const j = await runCli(
+        ['install', '--json'],
+        { ...sandbox.env, XDG_CACHE_HOME: join(sandbox.root, 'cache-j') },
+        {
+          cwd: cloneJson,
+        },
+      );
+      expect(JSON.parse(j.stdout)).toMatchObject({
+        republished: [{ dependency: 'data', tag: '1.0.0', from: first, to: second }],
+      });
+
       const upd = await ok(['update'], dir);
       expect(upd.stderr).toContain(`data: 1.0.0 was republished: ${hex(first)}… → ${hex(second)}…`);
       expect(await readFile(join(dir, 'vendor/data/a.txt'), 'utf8')).toBe('second\n');

@@ -21,6 +21,8 @@ export interface InstallResultJson {
   actions: { kind: string; path: string; dependency?: string; digest?: string; reason?: string }[];
   dependencies: Record<string, { resolved: string; digest: string; files: number }>;
   durations: InstallResult['durations'];
+  /** Locked release tags found to name other content now (the lock kept the old digest). */
+  republished?: { dependency: string; tag: string; from: string; to: string }[];
 }
 
 function toJson(r: InstallResult): InstallResultJson {
@@ -42,6 +44,7 @@ function toJson(r: InstallResult): InstallResultJson {
       ]),
     ),
     durations: r.durations,
+    ...(r.republished !== undefined ? { republished: r.republished } : {}),
   };
 }
 

@@ -32,6 +32,8 @@ function picomatchLib(): typeof picomatchType {
 export class Sources {
   private readonly targets = new Map<string, Promise<ResolveTarget>>();
   private readonly manifests = new Map<string, Promise<ParsedManifest>>();
+  /** `resolved` of the locked entries whose repository this run contacted (a cache miss). */
+  private readonly reached = new Set<string>();
   constructor(
     private readonly factory: TargetFactory,
     private readonly cache: ProjectCache,
@@ -54,8 +56,29 @@ export class Sources {
     return t;
   }
 
-  forDependency(dep: LockedDependency): Promise<ResolveTarget> {
-    return this.target(repositoryOf(parseReference(dep.resolved)));
+  /**
+   * The source of a locked entry. The first method called on it (a request:
+   * something of this entry was not in the cache) marks the entry as
+   * {@link contacted}; merely holding the source does not.
+   */
+  async forDependency(dep: LockedDependency): Promise<ResolveTarget> {
+    const target = await this.target(repositoryOf(parseReference(dep.resolved)));
+    const reached = this.reached;
+    return new Proxy(target, {
+      get(t, prop, receiver): unknown {
+        const value: unknown = Reflect.get(t, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]): unknown => {
+          reached.add(dep.resolved);
+          return (value as (...a: unknown[]) => unknown).apply(t, args);
+        };
+      },
+    });
+  }
+
+  /** True when this run made a request for `dep` through {@link forDependency} (a cache miss). */
+  contacted(dep: LockedDependency): boolean {
+    return this.reached.has(dep.resolved);
   }
 
   /** The image manifest of a locked dependency: from the cache by digest, else fetched (and cached); digest-verified. */
