@@ -38,14 +38,29 @@ export async function checkDownloadSize(
   dir: string,
   options: SizeLimitOptions = {},
 ): Promise<number> {
-  const max = options.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
+  const total = assertDeclaredSizes(layers, options.maxArtifactBytes);
+  await assertFreeSpace(total, dir);
+  return total;
+}
+
+/**
+ * Refuses, with `ERR_ORAS_LIMIT_EXCEEDED`, layers whose declared sizes exceed
+ * `max` (one layer, or all together; default {@link DEFAULT_MAX_ARTIFACT_BYTES}).
+ * `what` names the artifact in the message (default "the artifact"). PURE;
+ * returns the total declared size.
+ */
+export function assertDeclaredSizes(
+  layers: readonly Descriptor[],
+  max: number = DEFAULT_MAX_ARTIFACT_BYTES,
+  what = 'the artifact',
+): number {
   let total = 0;
   for (const l of layers) {
     if (l.size > max) {
       throw new OrasError(
         'ERR_ORAS_LIMIT_EXCEEDED',
-        `layer ${l.digest} declares ${l.size} bytes, over the ${max}-byte artifact size limit; nothing was written`,
-        { hint: HINT },
+        `${what === 'the artifact' ? '' : `${what}: `}layer ${l.digest} declares ${l.size} bytes, over the ${max}-byte artifact size limit; nothing was written`,
+        { hint: HINT, details: { limit: max, declared: l.size, digest: l.digest } },
       );
     }
     total += l.size;
@@ -53,20 +68,29 @@ export async function checkDownloadSize(
   if (total > max)
     throw new OrasError(
       'ERR_ORAS_LIMIT_EXCEEDED',
-      `the artifact declares ${total} bytes in total, over the ${max}-byte artifact size limit; nothing was written`,
-      { hint: HINT },
+      `${what} declares ${total} bytes in total, over the ${max}-byte artifact size limit; nothing was written`,
+      { hint: HINT, details: { limit: max, declared: total } },
     );
+  return total;
+}
+
+/**
+ * Refuses, with `ERR_ORAS_NO_SPACE`, a download of `bytes` that does not fit
+ * into the free space of the file system holding `dir` (or its nearest
+ * existing ancestor) with a 64 MiB reserve. Unknown free space passes.
+ */
+export async function assertFreeSpace(bytes: number, dir: string): Promise<void> {
   const free = await freeBytes(dir);
-  if (free !== undefined && total + RESERVE_BYTES > free) {
+  if (free !== undefined && bytes + RESERVE_BYTES > free) {
     throw new OrasError(
       'ERR_ORAS_NO_SPACE',
-      `the artifact needs ${total} bytes but only ${free} bytes are free under ${dir}; nothing was written`,
+      `the download needs ${bytes} bytes but only ${free} bytes are free under ${dir}; nothing was written`,
       {
-        hint: 'free disk space or pull to another file system',
+        hint: 'free disk space, or point the download (the cache: ORAS_CACHE_DIR / cache.dir) to another file system',
+        details: { needed: bytes, free },
       },
     );
   }
-  return total;
 }
 
 /** Free bytes for unprivileged users on the file system of `dir` (or its nearest existing ancestor); undefined when unknown. */

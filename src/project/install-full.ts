@@ -22,6 +22,7 @@ import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
 import { resolveAll, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
 import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
+import { assertDownloadBudget, type PlannedDownload } from './plan/download-budget.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
 import {
   LOCKFILE_VERSION,
@@ -111,6 +112,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     ...(onEvent ? { onEvent } : {}),
     ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
     ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
+    ...(options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {}),
   });
   const sources = new Sources(options.targetFactory, cache, offline);
 
@@ -208,6 +210,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     (a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change',
   );
   const needs: BlobNeed[] = [];
+  const downloads: PlannedDownload[] = []; // what the fetch phase will request, for the size rules
   const unpackedLayers = new Map<string, string>(); // layer digest → dependency name
   const plainWrites: typeof writes = [];
   for (const a of writes) {
@@ -224,12 +227,8 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
       source: await sources.forDependency(lock.dependencies[a.dependency]!),
       label: `${a.dependency} ${a.path}`,
     });
+    downloads.push({ dependency: a.dependency, desc });
   }
-  await cache.ensureBlobs(needs, {
-    offline,
-    concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
   const roots = new Map<
     string,
     { root: string; layer: Descriptor; source: ResolveTarget | undefined; title: string }
@@ -246,11 +245,20 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
       throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${layerDigest} of ${depName} is not in manifest ${dep.digest}`, {
         hint: 'the lockfile was edited; run `oras update ' + depName + '`',
       });
-    const source =
-      (await cache.readMarker(layerDigest)) !== undefined || offline ? undefined : await sources.forDependency(dep);
+    const unpacked = (await cache.readMarker(layerDigest)) !== undefined;
+    const source = unpacked || offline ? undefined : await sources.forDependency(dep);
+    if (!unpacked && !offline && !(await cache.store.exists(l.layer)))
+      downloads.push({ dependency: depName, desc: l.layer });
     roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, source, title: l.title });
-    await cache.unpack(l.layer, source, { offline, stripPrefix: l.title });
   }
+  // Size limit and free space for everything this install downloads, before the first request.
+  await assertDownloadBudget(lock.dependencies, downloads, cache.root, cache.maxArtifactBytes);
+  await cache.ensureBlobs(needs, {
+    offline,
+    concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  for (const r of roots.values()) await cache.unpack(r.layer, r.source, { offline, stripPrefix: r.title });
   // Entries fetched from their registry in this run: did a locked release tag move? (advisory, kept)
   republished = await checkRepublished(lock.dependencies, sources, {
     concurrency: options.concurrency ?? 8,

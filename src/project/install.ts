@@ -50,6 +50,13 @@ export interface InstallOptions {
   maxEntries?: number;
   /** Most uncompressed bytes a directory layer may unpack to (default 8 GiB; the config's `limits.maxUncompressedBytes`). More → `ERR_ORAS_LIMIT_EXCEEDED`. */
   maxUncompressedBytes?: number;
+  /**
+   * Largest declared size of a dependency to download (its layers, each and
+   * together; default 64 GiB, the config's `limits.maxArtifactBytes`). More →
+   * `ERR_ORAS_LIMIT_EXCEEDED`; downloads that do not fit the cache's free
+   * space → `ERR_ORAS_NO_SPACE`; both before anything is fetched.
+   */
+  maxArtifactBytes?: number;
   signal?: AbortSignal;
   onEvent?: ProjectListener;
 }

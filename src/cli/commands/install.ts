@@ -3,6 +3,7 @@ import { install, type InstallOptions, type InstallResult } from '../../project/
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { CliExit, ExitCode } from '../errors.js';
 import { installSummaryLines } from '../render/install-summary.js';
+import { maxArtifactBytes } from '../transfer-limits.js';
 import { addProjectOptions, withProjectContext, type ProjectFlags } from './project-shared.js';
 
 interface InstallFlags extends ProjectFlags {
@@ -11,6 +12,7 @@ interface InstallFlags extends ProjectFlags {
   force?: boolean;
   verify?: boolean;
   dryRun?: boolean;
+  maxArtifactSize?: string;
 }
 
 /** The JSON result of install/update/plan. */
@@ -52,6 +54,7 @@ function toJson(r: InstallResult): InstallResultJson {
 async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): Promise<void> {
   await withProjectContext(opts, async (ctx) => {
     const env = { ...process.env };
+    const maxBytes = maxArtifactBytes(opts.maxArtifactSize, ctx.config, env);
     const result = await install({
       projectDir: ctx.projectDir,
       targetFactory: ctx.pool.readFactory(),
@@ -63,6 +66,7 @@ async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): P
       ...(ctx.config.limits.maxUncompressedBytes !== undefined
         ? { maxUncompressedBytes: ctx.config.limits.maxUncompressedBytes }
         : {}),
+      ...(maxBytes !== undefined ? { maxArtifactBytes: maxBytes } : {}),
       env,
       signal: interrupt.signal,
       ...(opts.frozenLockfile !== undefined ? { frozenLockfile: opts.frozenLockfile } : {}),
@@ -96,7 +100,11 @@ export function registerInstall(program: Command): void {
     .option('--offline', 'use only the lockfile and the cache: no network')
     .option('-f, --force', 'overwrite files that were modified or are not ours')
     .option('--verify', 'rehash every installed file instead of trusting stat records')
-    .option('--dry-run', 'print the plan; change nothing');
+    .option('--dry-run', 'print the plan; change nothing')
+    .option(
+      '--max-artifact-size <bytes>',
+      'refuse dependencies declaring more than this (k/M/G/T suffixes; default: ORAS_MAX_ARTIFACT_SIZE, limits.maxArtifactBytes, else 64G)',
+    );
   addProjectOptions(cmd);
   cmd.action(async (opts: InstallFlags) => runInstall(opts, {}));
 
@@ -106,7 +114,11 @@ export function registerInstall(program: Command): void {
     .argument('[names...]', 'dependencies to update (default: all)')
     .option('--offline', 'use only the cache: no network')
     .option('-f, --force', 'overwrite files that were modified or are not ours')
-    .option('--dry-run', 'print the plan; change nothing');
+    .option('--dry-run', 'print the plan; change nothing')
+    .option(
+      '--max-artifact-size <bytes>',
+      'refuse dependencies declaring more than this (k/M/G/T suffixes; default: ORAS_MAX_ARTIFACT_SIZE, limits.maxArtifactBytes, else 64G)',
+    );
   addProjectOptions(upd);
   upd.action(async (names: string[], opts: InstallFlags) =>
     runInstall({ ...opts, frozenLockfile: false }, { update: names.length > 0 ? names : true }),

@@ -13,6 +13,7 @@ import { isOrasError, OrasError } from '../../../errors.js';
 import type { Descriptor } from '../../../oci/descriptor.js';
 import { digestPath, verifyContent } from '../../../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../../../oci/manifest.js';
+import { checkDownloadSize, DEFAULT_MAX_ARTIFACT_BYTES } from '../../../artifact/size-limits.js';
 import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../../events.js';
 import { defaultCacheDir } from '../../spec/config.js';
 
@@ -45,6 +46,13 @@ export interface CacheFetchOptions {
 export interface CacheLimits {
   maxEntries?: number;
   maxUncompressedBytes?: number;
+  /**
+   * Largest declared size of one blob fetched into the cache (default 64 GiB,
+   * `DEFAULT_MAX_ARTIFACT_BYTES`): larger → `ERR_ORAS_LIMIT_EXCEEDED`, and a
+   * blob that does not fit the free space → `ERR_ORAS_NO_SPACE`, both before
+   * the request is sent.
+   */
+  maxArtifactBytes?: number;
 }
 
 /** Options for unpacking a directory layer. */
@@ -87,6 +95,10 @@ export class ProjectCache {
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly dirs = new Map<string, Promise<void>>();
   private readonly limits: CacheLimits;
+  /** {@link CacheLimits.maxArtifactBytes} or its default. */
+  get maxArtifactBytes(): number {
+    return this.limits.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
+  }
   /** Listings derived from verified layer blobs by this object (each layer at most once). */
   private readonly derived = new Map<string, Promise<LayerListing>>();
   /** Completion markers already read (or written) by this object, by layer digest: one read per layer, not per file. */
@@ -131,6 +143,7 @@ export class ProjectCache {
     const limits: CacheLimits = {
       ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
       ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
+      ...(options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {}),
     };
     return new ProjectCache(abs, store, options.onEvent, limits);
   }
@@ -194,6 +207,8 @@ export class ProjectCache {
         return this.blobPath(desc.digest);
       }
       if (options.offline === true || source === undefined) throw offlineError([`${desc.mediaType} ${desc.digest}`]);
+      // Declared size within the limit and the free space, before the request: nothing written yet.
+      await checkDownloadSize([desc], this.root, { maxArtifactBytes: this.maxArtifactBytes });
       emit(this.onEvent, { type: 'fetch', digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
       const stream = await source.fetch(desc, options.signal ? { signal: options.signal } : {});
       await this.add(
