@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { digestFile } from '../oci/hash-file.js';
+import { fileSwappedError, isSameFile, type FileIdentity } from '../oci/file-identity.js';
 import { OrasError } from '../errors.js';
 import type { TransferListener } from '../events.js';
 import { hasUnhashedPush, type CallOptions, type Exists, type Pusher, type Tagger } from '../content/store.js';
@@ -32,6 +33,14 @@ export interface PackFileInput {
   mediaType?: string;
   /** `org.opencontainers.image.title`; default: `path` normalized to POSIX without `./`. */
   title?: string;
+  /**
+   * The file `path` must still be (device + inode, from the caller's check,
+   * e.g. `publish`'s no-symlink check): every open of a regular file is made
+   * without following a final symlink and compared; another file →
+   * `ERR_ORAS_PATH_TRAVERSAL` before a byte of it is read. For a directory
+   * only the directory itself is compared.
+   */
+  identity?: FileIdentity;
 }
 
 /** Options for {@link packArtifact}. */
@@ -208,6 +217,8 @@ export async function packArtifact(
 async function hashLayer(f: TitledInput, ctx: LayerContext, signal: AbortSignal): Promise<LayerSource> {
   const { options, store } = ctx;
   const st = await statOrFail(f.abs);
+  if (f.identity !== undefined && !isSameFile(st, f.identity)) throw fileSwappedError(f.abs);
+  const expect = f.identity;
   const annotations: Record<string, string> = { ...(ctx.fileAnnotations[f.title] ?? {}), [Annotation.Title]: f.title };
   if (st.isDirectory()) {
     const p = await packDirectory(f.abs, {
@@ -236,13 +247,14 @@ async function hashLayer(f: TitledInput, ctx: LayerContext, signal: AbortSignal)
       (digest) => ({ mediaType, digest, size: st.size, annotations }),
       ctx.emit,
       signal,
+      expect,
     );
     ctx.uploaded.add(descriptor.digest);
-    return { input: f, descriptor, open: () => openForUpload(f.abs, st.size) };
+    return { input: f, descriptor, open: () => openForUpload(f.abs, st.size, expect) };
   }
-  const { digest, size } = await digestFile(f.abs, { signal });
+  const { digest, size } = await digestFile(f.abs, { signal, ...(expect ? { expect } : {}) });
   const descriptor: Descriptor = { mediaType, digest, size, annotations };
-  return { input: f, descriptor, open: () => openForUpload(f.abs, st.size) };
+  return { input: f, descriptor, open: () => openForUpload(f.abs, st.size, expect) };
 }
 
 /** Hashes the config file (`/dev/null` is the empty config). */

@@ -9,6 +9,7 @@ import { OrasError } from '../errors.js';
 import type { TransferListener } from '../events.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { digestFile } from '../oci/hash-file.js';
+import { openVerifiedSync, type FileIdentity } from '../oci/file-identity.js';
 
 /** A blob to push: its descriptor and a way to (re)open its bytes. */
 export interface BlobSource {
@@ -24,13 +25,21 @@ export const UPLOAD_CHUNK_BYTES = 1024 * 1024;
  * bigger than the file: a read buffer is allocated per read, and a 1 MiB buffer for each of 1000
  * 4 KiB files costs more CPU (allocation, page faults, GC) than the uploads themselves.
  */
-export function openForUpload(file: string, size: number): Readable {
-  return createReadStream(file, { highWaterMark: Math.min(UPLOAD_CHUNK_BYTES, Math.max(size, 1)) });
+export function openForUpload(file: string, size: number, expect?: FileIdentity): Readable {
+  const highWaterMark = Math.min(UPLOAD_CHUNK_BYTES, Math.max(size, 1));
+  // With `expect`, the bytes come from the checked inode only (see `oci/file-identity.ts`).
+  return expect === undefined
+    ? createReadStream(file, { highWaterMark })
+    : createReadStream(file, { fd: openVerifiedSync(file, expect), highWaterMark });
 }
 
 /** The digest of a big file hashed while it uploads: the one place to swap in an off-thread hash. */
-function digestWhileUploading(file: string, signal: AbortSignal): Promise<{ digest: string; size: number }> {
-  return digestFile(file, { signal });
+function digestWhileUploading(
+  file: string,
+  signal: AbortSignal,
+  expect: FileIdentity | undefined,
+): Promise<{ digest: string; size: number }> {
+  return digestFile(file, { signal, ...(expect ? { expect } : {}) });
 }
 
 /** Pushes `blob` unless `store.exists` finds it: `skip`, or `start`, `progress`…, `done` / `error` events. */
@@ -71,9 +80,10 @@ export async function pushWhileHashing(
   describe: (digest: string) => Descriptor,
   emit: TransferListener,
   signal: AbortSignal,
+  expect?: FileIdentity,
 ): Promise<Descriptor> {
   let descriptor: Descriptor | undefined;
-  const digest = digestWhileUploading(file, signal).then(({ digest: d, size: hashed }) => {
+  const digest = digestWhileUploading(file, signal, expect).then(({ digest: d, size: hashed }) => {
     if (hashed !== size) {
       throw new OrasError(
         'ERR_ORAS_DIGEST_MISMATCH',
@@ -88,7 +98,7 @@ export async function pushWhileHashing(
   });
   let outcome: 'pushed' | 'exists';
   try {
-    outcome = await store.pushUnhashed(() => openForUpload(file, size), size, digest, {
+    outcome = await store.pushUnhashed(() => openForUpload(file, size, expect), size, digest, {
       signal,
       what: file,
       onStart: () => {

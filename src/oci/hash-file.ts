@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { OrasError, isOrasError } from '../errors.js';
 import type { Digest, DigestAlgorithm } from './digest.js';
+import { fileSwappedError, isSameFile, READ_NOFOLLOW, type FileIdentity } from './file-identity.js';
 
 /** Options of {@link digestFile}. */
 export interface DigestFileOptions {
@@ -9,6 +10,12 @@ export interface DigestFileOptions {
   algorithm?: DigestAlgorithm;
   /** Aborts the hashing (rejects with `ERR_ORAS_ABORTED`). */
   signal?: AbortSignal;
+  /**
+   * The file must be this one (device + inode, from an earlier check): opened
+   * without following a final symlink and compared with `fstat`; another file
+   * → `ERR_ORAS_PATH_TRAVERSAL`, nothing hashed.
+   */
+  expect?: FileIdentity;
 }
 
 const READ_BYTES = 1024 * 1024;
@@ -30,9 +37,12 @@ export async function digestFile(
   const signal = options.signal;
   try {
     signal?.throwIfAborted();
-    const fh = await open(path, 'r');
+    const fh = await open(path, options.expect ? READ_NOFOLLOW : 'r').catch((err: unknown) => {
+      throw options.expect && (err as NodeJS.ErrnoException).code === 'ELOOP' ? fileSwappedError(path, err) : err;
+    });
     try {
       const st = await fh.stat();
+      if (options.expect && !isSameFile(st, options.expect)) throw fileSwappedError(path);
       const hash = createHash(algorithm);
       const buf = Buffer.allocUnsafe(Math.min(READ_BYTES, Math.max(st.size + 1, 4096)));
       let size = 0;

@@ -1,4 +1,6 @@
+import type { Stats } from 'node:fs';
 import { lstat, stat } from 'node:fs/promises';
+import type { FileIdentity } from '../oci/file-identity.js';
 import { join } from 'node:path';
 import { OrasError } from '../errors.js';
 
@@ -13,12 +15,17 @@ import { OrasError } from '../errors.js';
  * stored as symlinks, never followed); FIFOs, sockets and devices are refused
  * regardless. Missing paths fail with `ERR_ORAS_IO`. `rel` is a normalized
  * project-relative POSIX path.
+ *
+ * Returns the identity (device + inode) of what was checked, undefined with
+ * `followSymlinks`: `packArtifact` reads only that file (`identity` of its
+ * input), so swapping a checked component for a symlink between this check
+ * and the read is refused instead of uploading what the link points to.
  */
 export async function assertPublishSource(
   projectDir: string,
   rel: string,
   options: { followSymlinks?: boolean } = {},
-): Promise<void> {
+): Promise<FileIdentity | undefined> {
   const where = `publish file ${JSON.stringify(rel)}`;
   let cur = projectDir;
   const parts = rel.split('/');
@@ -53,11 +60,12 @@ export async function assertPublishSource(
         { hint: 'fix the path in artifacts.yaml' },
       );
   }
-  await assertFinalKind(cur, where);
+  const st = await assertFinalKind(cur, where);
+  return { dev: st.dev, ino: st.ino };
 }
 
 /** The path (followed) must be a regular file or a directory. */
-async function assertFinalKind(abs: string, where: string): Promise<void> {
+async function assertFinalKind(abs: string, where: string): Promise<Stats> {
   const st = await stat(abs).catch(() => undefined);
   if (st === undefined)
     throw new OrasError('ERR_ORAS_IO', `${where} does not exist (dangling symlink?)`, {
@@ -70,4 +78,5 @@ async function assertFinalKind(abs: string, where: string): Promise<void> {
       { hint: 'publish only regular files and directories' },
     );
   }
+  return st;
 }

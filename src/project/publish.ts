@@ -116,9 +116,10 @@ export async function expandPublishFiles(projectDir: string, files: PublishSpec[
     const scan = picomatch.scan(spec.path);
     if (!scan.isGlob) {
       const rel = normalizeRelativePath(spec.path);
-      await assertPublishSource(projectDir, rel, { followSymlinks: spec.followSymlinks === true });
+      const identity = await assertPublishSource(projectDir, rel, { followSymlinks: spec.followSymlinks === true });
       inputs.push({
         path: rel,
+        ...(identity !== undefined ? { identity } : {}),
         title: spec.title ?? rel,
         ...(spec.mediaType !== undefined ? { mediaType: spec.mediaType } : {}),
       });
