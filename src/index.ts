@@ -15,6 +15,7 @@ export { parseDigest, isDigest, digestOf, verifyContent, VerifyingStream } from 
 export type { Digest, DigestAlgorithm, ParsedDigest, VerifyingStreamOptions } from './oci/digest.js';
 export { digestFile } from './oci/hash-file.js';
 export type { DigestFileOptions } from './oci/hash-file.js';
+export type { FileIdentity } from './oci/file-identity.js';
 export { validateDescriptor, EMPTY_DESCRIPTOR, EMPTY_JSON } from './oci/descriptor.js';
 export type { Descriptor, Platform, ImageManifest, ImageIndex } from './oci/descriptor.js';
 export { parseManifest, encodeManifest, childrenOf, MAX_MANIFEST_BYTES } from './oci/manifest.js';
