@@ -133,8 +133,12 @@ export async function expandPublishFiles(projectDir: string, files: PublishSpec[
         hint: 'fix the glob in artifacts.yaml',
       });
     for (const p of matched) {
+      // The walk lists what readdir sees; each match is checked like a plain path (no symlinked
+      // parent, e.g. a glob base that links out of the project) and read by its identity.
+      const identity = await assertPublishSource(projectDir, p, { followSymlinks: spec.followSymlinks === true });
       inputs.push({
         path: p,
+        ...(identity !== undefined ? { identity } : {}),
         title: spec.title !== undefined && matched.length === 1 ? spec.title : posix.basename(p),
         ...(spec.mediaType !== undefined ? { mediaType: spec.mediaType } : {}),
       });

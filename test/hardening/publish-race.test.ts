@@ -15,6 +15,7 @@ import { openForUpload } from '../../src/artifact/push-blob.js';
 import { MemoryStore } from '../../src/content/memory.js';
 import { isOrasError } from '../../src/errors.js';
 import { digestFile } from '../../src/oci/hash-file.js';
+import { expandPublishFiles } from '../../src/project/publish.js';
 import { assertPublishSource } from '../../src/project/publish-source.js';
 
 const dirs: string[] = [];
@@ -123,5 +124,18 @@ describe('publish reads exactly the file it checked', () => {
     expect(r.manifest.layers).toHaveLength(1);
     await symlink(join(secretDir, 'app.bin'), join(project, 'key.bin'));
     expect(await assertPublishSource(project, 'key.bin', { followSymlinks: true })).toBeUndefined();
+  });
+
+  it('a glob whose base directory is a symlink out of the project is refused; glob matches are read by identity', async () => {
+    const { project, secretDir } = await setup();
+    await symlink(secretDir, join(project, 'keys'));
+    const err = await failure(expandPublishFiles(project, ['keys/*.bin']));
+    expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_PATH_TRAVERSAL');
+    expect((err as Error).message).toContain('goes through the symlink "keys"');
+    const inputs = await expandPublishFiles(project, ['dist/*.bin']);
+    expect(inputs).toEqual([expect.objectContaining({ path: 'dist/app.bin', identity: expect.anything() })]);
+    // explicitly allowed per entry
+    const allowed = await expandPublishFiles(project, [{ path: 'keys/*.bin', followSymlinks: true }]);
+    expect(allowed.map((i) => i.path)).toEqual(['keys/app.bin']);
   });
 });
