@@ -3,6 +3,7 @@ import { join, posix } from 'node:path';
 import pLimit from 'p-limit';
 import { readFile } from 'node:fs/promises';
 import { isOrasError, OrasError } from '../errors.js';
+import { mapBounded } from '../artifact/map-bounded.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { parseReference, type Reference } from '../oci/reference.js';
 import { loadActual } from './plan/actual.js';
@@ -218,7 +219,7 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     else if (!unpackedLayers.has(a.file.layer)) unpackedLayers.set(a.file.layer, a.dependency);
   }
   // Which plain blobs are cached: stat them concurrently (bounded), keeping the plan's order.
-  const cached = await pLimit(32).map(plainWrites, (a) => cache.has({ digest: a.file.digest, size: a.file.size }));
+  const cached = await mapBounded(plainWrites, 32, (a) => cache.has({ digest: a.file.digest, size: a.file.size }));
   for (const [i, a] of plainWrites.entries()) {
     if (cached[i] === true) continue;
     const desc: Descriptor = { mediaType: 'application/octet-stream', digest: a.file.digest, size: a.file.size };

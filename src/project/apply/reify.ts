@@ -1,10 +1,10 @@
 import { lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import pLimit from 'p-limit';
 import { OrasError } from '../../errors.js';
 import type { ActualTree } from '../plan/actual.js';
 import { emit, type ProjectListener } from '../events.js';
 import { syncWritten } from '../../content/sync-batch.js';
+import { mapBounded } from '../../artifact/map-bounded.js';
 import { clearInProgress, markInProgress } from './in-progress.js';
 import {
   cleanStaleTemps,
@@ -146,7 +146,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
   let completed = false;
   // True once every write of this run is durable (or there was none): the in-progress marker may go.
   let synced = true;
-  const limit = pLimit(options.concurrency ?? 8);
+  const concurrency = options.concurrency ?? 8;
   try {
     // Keeps: refresh stat records; adopt unrecorded matching files.
     for (const a of plan.actions) {
@@ -173,7 +173,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     // Removes first (a removed file may be where an added directory goes), then empty dirs.
     const removes = plan.actions.filter((a) => a.kind === 'remove');
     const emptied = new Set<string>();
-    await limit.map(removes, async (a) => {
+    await mapBounded(removes, concurrency, async (a) => {
       if (signal?.aborted === true) return;
       try {
         if (await dirHasNoSymlink(projectDir, a.path, dirChecks)) {
@@ -225,7 +225,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
       );
     }
     const mctx = { ...newMaterializeContext({ durable: false }), ...(signal !== undefined ? { signal } : {}) };
-    await limit.map(writes, async (a) => {
+    await mapBounded(writes, concurrency, async (a) => {
       if (signal?.aborted === true) return;
       try {
         const src = await options.sourceFor(a.file, a.dependency);

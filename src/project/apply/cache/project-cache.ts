@@ -3,7 +3,7 @@ import { lstatSync } from 'node:fs';
 import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
-import pLimit from 'p-limit';
+import { mapBounded } from '../../../artifact/map-bounded.js';
 import { acquireLock } from '../../../content/file-lock.js';
 import { streamToFileAtomic, TEMP_MARKER, writeFileAtomic } from '../../../content/fs-atomic.js';
 import { OciLayoutStore } from '../../../content/oci-layout.js';
@@ -238,8 +238,7 @@ export class ProjectCache {
       for (const n of unique) emit(this.onEvent, { type: 'cached', digest: n.desc.digest });
       return;
     }
-    const limit = pLimit(options.concurrency ?? 4);
-    await limit.map(unique, (n) => this.ensureBlob(n.desc, n.source, options));
+    await mapBounded(unique, options.concurrency ?? 4, (n) => this.ensureBlob(n.desc, n.source, options));
   }
 
   /**
