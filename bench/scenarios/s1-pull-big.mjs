@@ -10,6 +10,9 @@ import { seedArtifact } from '../lib/seed.mjs';
 import { ratio, ratioTarget, ratioText, row, throughput } from '../lib/rows.mjs';
 
 export const id = '1';
+
+/** The result with the larger median (the other when one is missing). */
+const slowerOf = (a, b) => (!a?.stats ? b : !b?.stats ? a : a.stats.median >= b.stats.median ? a : b);
 export const title = 'Pull one big artifact';
 
 export async function run(ctx) {
@@ -168,7 +171,17 @@ export async function run(ctx) {
   return {
     setup: `One ${fmtBytes(size)} layer of random bytes (title \`big.bin\`, an image manifest skopeo can copy) seeded once into the registry's storage; each run pulls it into a fresh directory. \`oras pull\` streams through size+digest verification into a temp file, fsyncs and renames; curl just writes the bytes (the physical limit); \`curl | tee | openssl dgst -sha256\` adds verification in other processes (the physical limit of a *verifying* client: hashing runs on the other core; OpenSSL because coreutils' \`sha256sum\` 9.1 is ~3.5× slower than OpenSSL's SHA-NI code on this CPU); skopeo verifies the digest and writes an OCI layout.`,
     rows,
-    targets: [ratioTarget(`pull ${fmtBytes(size)} ≤ 1.15× curl`, r.oras, r.curl, 1.15, 'curl')],
+    targets: [
+      ratioTarget(`pull ${fmtBytes(size)} ≤ 1.15× curl`, r.oras, r.curl, 1.15, 'curl'),
+      // Issue 14: the limit of a verifying client is the slower of the transfer and one SHA-256 pass.
+      ratioTarget(
+        `pull ${fmtBytes(size)} ≤ 1.5× max(curl, Node SHA-256 of the same bytes) (issue 14)`,
+        r.oras,
+        slowerOf(r.curl, r.nodeHash),
+        1.5,
+        slowerOf(r.curl, r.nodeHash) === r.nodeHash ? 'hash floor' : 'curl',
+      ),
+    ],
     notes: [
       `Bound: SHA-256 of one stream is sequential, so a client that verifies every byte with Node's crypto cannot finish before the hash floor row (${ratioText(ratio(r.nodeHash, r.curl), 'curl') || 'n/a'} here), however well it overlaps receiving, writing and hashing; a target below that ratio is out of reach for a verifying client on this CPU.`,
       !libWanted

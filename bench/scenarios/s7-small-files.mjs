@@ -1,135 +1,130 @@
-// 7. Many small files in ONE directory layer: cold/warm install vs curl+tar+sync / cp -r+sync,
-//    and scaling in N (issue 14: cold install of N tiny files used to grow quadratically).
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+// 7. Many small files in directory layers: cold/warm install vs curl+tar+sync / cp -r+sync for one
+//    layer of N files and for 200 dependencies × 50 files, scaling in N (issue 14: cold install of N
+//    tiny files used to grow quadratically) and peak RSS.
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { sha256 } from '../lib/data.mjs';
 import { countFiles } from '../lib/files.mjs';
+import { CURL_TAR_ALL, seedDirDeps, seedDirLayer, writeDirProject } from '../lib/dir-layers.mjs';
 import { measureGroup } from '../lib/group.mjs';
 import { installArgs } from '../lib/project.mjs';
-import { ratio, ratioTarget, row, rtext } from '../lib/rows.mjs';
-import { seedArtifact } from '../lib/seed.mjs';
+import { ratio, ratioTarget, row, rssTarget, rtext } from '../lib/rows.mjs';
 
 export const id = '7';
-export const title = 'Many small files in one directory layer (cold, warm, scaling)';
+export const title = 'Many small files in directory layers (cold, warm, scaling, 200 dependencies)';
 
-const TAG = '1.0.0';
 const FILE_BYTES = 1024;
+const RSS_LIMIT_KIB = 150 * 1024;
 
-/** Seeds `bench/dir-<n>:1.0.0`: one tar+gzip directory layer (root `data/`) of n random 1 KiB files. */
-async function seedDirLayer(ctx, base, n) {
-  const src = join(base, `src-${n}`);
-  await mkdir(join(src, 'data'), { recursive: true });
-  for (let i = 0; i < n; i++)
-    await writeFile(join(src, 'data', `f${String(i).padStart(6, '0')}.bin`), randomBytes(FILE_BYTES));
-  const tgz = join(base, `dir-${n}.tar.gz`);
-  execFileSync('tar', ['czf', tgz, '-C', src, 'data']);
-  const data = await readFile(tgz);
-  const layer = {
-    name: 'data',
-    size: data.length,
-    data,
-    digest: sha256(data),
-    mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-    annotations: { 'io.deis.oras.content.unpack': 'true' },
+/** The measured tools of one project shape: cold install vs curl+tar+sync, warm vs cp -r+sync. */
+function coldWarmTools(ctx, { tag, repos, files, list, seedP, cacheDir }) {
+  const P = (kind, i) => join(ctx.s7base, `${tag}-${kind}-${i}`);
+  const clean = (kind) => async (i) => {
+    await rm(P(kind, i), { recursive: true, force: true });
   };
-  await seedArtifact(ctx.registry.storageDir, `bench/dir-${n}`, TAG, [layer]);
-  await rm(src, { recursive: true, force: true });
-  return { tgz, layer };
+  const install = (p, extra) => ctx.oras(installArgs(p, undefined, extra), { cwd: p, timeoutMs: 900_000 });
+  const expect = async (p) => {
+    const got = await countFiles(join(p, 'deps'));
+    if (got !== files) throw new Error(`installed ${got} files, expected ${files}`);
+  };
+  return {
+    cold: (key = 'cold') => ({
+      key,
+      label: `cold install, ${tag}`,
+      setup: (i) => writeDirProject(ctx, join(P('c', i), 'p'), repos, join(P('c', i), 'cache')),
+      run: (i) => install(join(P('c', i), 'p')),
+      check: (i) => expect(join(P('c', i), 'p')),
+      teardown: clean('c'),
+      slowMs: 600_000,
+    }),
+    curltar: {
+      key: 'curltar',
+      label: `\`curl | tar xzf\` + \`sync\`, ${tag}`,
+      setup: (i) => writeDirProject(ctx, P('t', i), [], cacheDir),
+      run: (i) => ctx.cmd('bash', ['-c', CURL_TAR_ALL, list, P('t', i)]),
+      check: (i) => expect(P('t', i)),
+      teardown: clean('t'),
+    },
+    warm: {
+      key: 'warm',
+      label: `warm install (\`--offline\`, full cache, new project), ${tag}`,
+      setup: (i) => writeDirProject(ctx, P('w', i), repos, cacheDir, seedP),
+      run: (i) => install(P('w', i), ['--offline']),
+      check: (i) => expect(P('w', i)),
+      teardown: clean('w'),
+    },
+    cp: {
+      key: 'cp',
+      label: `\`cp -r\` of the installed tree + \`sync\`, ${tag}`,
+      run: (i) => ctx.cmd('bash', ['-c', 'cp -r "$0" "$1" && sync', join(seedP, 'deps'), P('cp', i)]),
+      teardown: clean('cp'),
+    },
+    noop: { key: 'noop', label: `no-op install, ${tag}`, run: () => install(seedP) },
+    seed: async () => {
+      await writeDirProject(ctx, seedP, repos, cacheDir);
+      await install(seedP);
+    },
+  };
 }
 
-async function writeDirProject(ctx, dir, n, cacheDir, lockFrom) {
-  await mkdir(dir, { recursive: true });
-  await writeFile(
-    join(dir, 'artifacts.yaml'),
-    stringify({ dependencies: { big: { ref: `${ctx.host}/bench/dir-${n}:${TAG}`, path: 'deps/big' } } }),
-  );
-  await writeFile(
-    join(dir, 'oras.yaml'),
-    stringify({ registries: { [ctx.host]: { plainHttp: true } }, cache: { dir: cacheDir } }),
-  );
-  if (lockFrom) await writeFile(join(dir, 'artifacts.lock'), await readFile(join(lockFrom, 'artifacts.lock')));
+/** One dependency of N files: seeds, measures cold/warm/no-op against the baselines, then N/4 and 2N. */
+async function oneLayer(ctx, nMain) {
+  const base = ctx.s7base;
+  const sizes = [nMain / 4, nMain, nMain * 2];
+  const shapes = {};
+  for (const n of sizes) {
+    const repo = `bench/dir-${n}`;
+    const { layer } = await seedDirLayer(ctx, base, repo, n, FILE_BYTES);
+    const list = join(base, `dir-${n}-urls.txt`);
+    await writeFile(list, `${ctx.url}/v2/${repo}/blobs/${layer.digest} deps/dir-${n}\n`);
+    shapes[n] = coldWarmTools(ctx, {
+      tag: `${n} files (one layer)`,
+      repos: [repo],
+      files: n,
+      list,
+      seedP: join(base, `seed-${n}`),
+      cacheDir: join(base, `cache-${n}`),
+    });
+  }
+  const main = shapes[nMain];
+  await main.seed();
+  const r = await measureGroup(ctx.runs, [main.cold(), main.curltar, main.warm, main.cp, main.noop], ctx.log);
+  const s = await measureGroup(ctx.runs, [shapes[sizes[0]].cold('small'), shapes[sizes[2]].cold('big')], ctx.log);
+  return { r, small: s.small, big: s.big };
 }
 
 export async function run(ctx) {
   const q = ctx.quick;
-  const base = await ctx.mkdir(`s${id}`, ctx.diskWork);
+  ctx.s7base = await ctx.mkdir(`s${id}`, ctx.diskWork);
   const nMain = q ? 1000 : 10_000;
   const nSmall = nMain / 4;
   const nBig = nMain * 2;
-  const seeds = {};
-  for (const n of [nSmall, nMain, nBig]) seeds[n] = await seedDirLayer(ctx, base, n);
-  const install = (p, extra) => ctx.oras(installArgs(p, undefined, extra), { cwd: p, timeoutMs: 900_000 });
-  const expect = (n) => async (p) => {
-    const got = await countFiles(join(p, 'deps', 'big'));
-    if (got !== n) throw new Error(`installed ${got} files, expected ${n}`);
-  };
-  const P = (tag, i) => join(base, `${tag}-${i}`);
-  const clean = (tag) => async (i) => {
-    await rm(P(tag, i), { recursive: true, force: true });
-  };
-  const cold = (n) => ({
-    key: `cold${n}`,
-    label: `cold install, ${n} files`,
-    setup: (i) => writeDirProject(ctx, join(P(`c${n}`, i), 'p'), n, join(P(`c${n}`, i), 'cache')),
-    run: (i) => install(join(P(`c${n}`, i), 'p')),
-    check: (i) => expect(n)(join(P(`c${n}`, i), 'p')),
-    teardown: clean(`c${n}`),
-    slowMs: 600_000,
+  const depCount = q ? 20 : 200;
+  const depFiles = 50;
+  const { r, small, big } = await oneLayer(ctx, nMain);
+  const main = r.cold;
+
+  const deps = await seedDirDeps(ctx, ctx.s7base, 'tree', depCount, depFiles, FILE_BYTES);
+  const tree = coldWarmTools(ctx, {
+    tag: `${depCount} deps × ${depFiles} files`,
+    repos: deps.repos,
+    files: depCount * depFiles,
+    list: deps.list,
+    seedP: join(ctx.s7base, 'seed-tree'),
+    cacheDir: join(ctx.s7base, 'cache-tree'),
   });
-
-  // Warm seed: one untimed install fills a cache and writes the lock the warm runs use.
-  const seedP = join(base, 'warm-seed');
-  await writeDirProject(ctx, seedP, nMain, join(base, 'warm-cache'));
-  await install(seedP);
-  const installed = join(seedP, 'deps');
-
-  const layerUrl = `${ctx.url}/v2/bench/dir-${nMain}/blobs/${seeds[nMain].layer.digest}`;
-  const r = await measureGroup(
-    ctx.runs,
-    [
-      cold(nMain),
-      {
-        key: 'curltar',
-        label: `curl blob | tar xzf + sync, ${nMain} files`,
-        setup: (i) => mkdir(P('t', i), { recursive: true }),
-        run: (i) => ctx.cmd('bash', ['-c', `curl -sSf "$0" | tar xzf - -C "$1" && sync`, layerUrl, P('t', i)]),
-        teardown: clean('t'),
-      },
-      {
-        key: 'warm',
-        label: `warm install (\`--offline\`, full cache, new project), ${nMain} files`,
-        setup: (i) => writeDirProject(ctx, P('w', i), nMain, join(base, 'warm-cache'), seedP),
-        run: (i) => install(P('w', i), ['--offline']),
-        check: (i) => expect(nMain)(P('w', i)),
-        teardown: clean('w'),
-      },
-      {
-        key: 'cp',
-        label: `cp -r of the installed tree + sync, ${nMain} files`,
-        run: (i) => ctx.cmd('bash', ['-c', 'cp -r "$0" "$1" && sync', installed, P('cp', i)]),
-        teardown: clean('cp'),
-      },
-      { key: 'noop', label: `no-op install, ${nMain} files`, run: () => install(seedP) },
-    ],
-    ctx.log,
-  );
-  const s = await measureGroup(ctx.runs, [cold(nSmall), cold(nBig)], ctx.log);
-  const small = s[`cold${nSmall}`];
-  const main = r[`cold${nMain}`];
-  const big = s[`cold${nBig}`];
+  await tree.seed();
+  const d = await measureGroup(ctx.runs, [tree.cold(), tree.curltar, tree.warm, tree.cp], ctx.log);
+  const depTag = `${depCount} deps × ${depFiles}`;
   const x = (a, b) => {
     const v = ratio(a, b);
     return v === null ? '' : `${v.toFixed(2)}×`;
   };
   return {
-    setup: `One artifact per size with a single tar+gzip directory layer (root \`data/\`, annotation \`io.deis.oras.content.unpack\`) of N random ${FILE_BYTES} B files, made with \`tar czf\` and seeded straight into the registry's storage. Project **and cache on ${ctx.diskWork} (a disk file system, so fsync costs are real)**, new project + empty cache per cold run. Baselines: \`curl\` of the same blob piped into \`tar xzf\` then \`sync\` (no verification, no atomic placement); \`cp -r\` of an installed tree then \`sync\`. Warm: new project, lock of an untimed seed install, that install's cache, \`--offline\`. Scaling: cold installs at N/4, N, 2N.`,
+    setup: `Artifacts whose single layer is a tar+gzip directory (root \`data/\`, annotation \`io.deis.oras.content.unpack\`) of random ${FILE_BYTES} B files, made with \`tar czf\` and seeded straight into the registry's storage: one artifact of N files per size, and a tree of ${depCount} dependencies of ${depFiles} files each. Project **and cache on ${ctx.diskWork} (a disk file system, so fsync costs are real)**, new project + empty cache per cold run. Baselines: \`curl\` of each blob piped into \`tar xzf\` (one dependency after another), then \`sync\` (no verification, no atomic placement); \`cp -r\` of an installed tree then \`sync\`. Warm: new project, lock of an untimed seed install, that install's cache, \`--offline\`. Scaling: cold installs at N/4, N, 2N. Peak RSS is of the \`oras\` process.`,
     rows: [
       row(`cold install, ${nMain} files`, main, {
         ratioText: rtext(main, r.curltar, 'curl+tar+sync'),
-        target: '≤ 3× curl+tar+sync',
+        target: '≤ 3× curl+tar+sync; peak RSS < 150 MiB',
         met: (ratio(main, r.curltar) ?? 99) <= 3,
       }),
       row(`\`curl | tar xzf\` + \`sync\`, ${nMain} files`, r.curltar),
@@ -146,9 +141,21 @@ export async function run(ctx) {
       row(`cold install, ${nSmall} files (N/4)`, small),
       row(`cold install, ${nBig} files (2N)`, big, {
         ratioText: `N/4 → N: ${x(main, small)}; N → 2N: ${x(big, main)}`,
-        target: 'N/4 → N ≤ 4.5×; N → 2N ≤ ~2×',
+        target: 'N/4 → N ≤ 4.5×; N → 2N ≤ ~2×; peak RSS < 150 MiB',
         met: (ratio(main, small) ?? 99) <= 4.5 && (ratio(big, main) ?? 99) <= 2.2,
       }),
+      row(`cold install, ${depTag} files`, d.cold, {
+        ratioText: rtext(d.cold, d.curltar, 'curl+tar+sync'),
+        target: '≤ 3× curl+tar+sync',
+        met: (ratio(d.cold, d.curltar) ?? 99) <= 3,
+      }),
+      row(`\`curl | tar xzf\` × ${depCount} + \`sync\``, d.curltar),
+      row(`warm install (\`--offline\`), ${depTag} files`, d.warm, {
+        ratioText: rtext(d.warm, d.cp, 'cp -r+sync'),
+        target: '≤ 3× cp -r+sync',
+        met: (ratio(d.warm, d.cp) ?? 99) <= 3,
+      }),
+      row(`\`cp -r\` + \`sync\`, ${depTag} files`, d.cp),
     ],
     targets: [
       ratioTarget(
@@ -180,6 +187,10 @@ export async function run(ctx) {
           ? `median ${r.noop.stats.median.toFixed(0)} ms`
           : `cannot compute: ${r.noop?.error ?? 'missing'}`,
       },
+      rssTarget(`peak RSS of the cold install of ${nMain} files < 150 MiB`, main, RSS_LIMIT_KIB),
+      rssTarget(`peak RSS of the cold install of ${nBig} files < 150 MiB`, big, RSS_LIMIT_KIB),
+      ratioTarget(`cold install of ${depTag} × 1 KiB ≤ 3× curl+tar xzf+sync`, d.cold, d.curltar, 3, 'curl+tar+sync'),
+      ratioTarget(`warm install of ${depTag} × 1 KiB ≤ 3× cp -r+sync`, d.warm, d.cp, 3, 'cp -r+sync'),
     ],
   };
 }
