@@ -14,7 +14,7 @@ import { bindingError, LOCK_MISMATCH_HINT, lockBindingProblems } from './spec/lo
 import { repositoryOf } from './spec/dependency-ref.js';
 import { countPlan, diff } from './plan/diff.js';
 import { emit, type ProjectListener } from './events.js';
-import { stateEnv, type InstallOptions, type InstallResult } from './install.js';
+import { stateEnv, type InstallOptions, type InstallResult, type SettledInstallOptions } from './install.js';
 import { LOCKFILE_NAME, serializeLockfile, readLockfileStamped, writeLockfileStamped } from './spec/lockfile.js';
 import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';
@@ -99,7 +99,7 @@ export interface FullRun {
  * artifacts.lock as it was. A warm cache and an up-to-date lock need no
  * network at all.
  */
-export async function installFull(options: InstallOptions, run: FullRun): Promise<InstallResult> {
+export async function installFull(options: SettledInstallOptions, run: FullRun): Promise<InstallResult> {
   const { t0, projectDir, frozen, state } = run;
   const env = options.env ?? process.env;
   const offline = options.offline === true;
