@@ -53,6 +53,8 @@ export interface PublishOptions extends ConfigOptions {
   concurrency?: number;
   /** How long to wait for another process holding the project lock (default 10 min). */
   lockTimeoutMs?: number;
+  /** Environment for the oras config search, credentials and time bounds (over `process.env`); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   onEvent?: ProjectListener;
 }
