@@ -119,7 +119,7 @@ export type {
   PullCandidate,
   SkippedLayer,
 } from './artifact/pull.js';
-export { packDirectory } from './artifact/tar.js';
+export { packDirectory, writeDirectoryTar } from './artifact/tar.js';
 export type { PackDirectoryOptions, PackedDirectory } from './artifact/tar.js';
 export { extractTarGz, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNCOMPRESSED_BYTES } from './artifact/tar-extract.js';
 export type { ExtractOptions, ExtractResult, ExtractedFile } from './artifact/tar-extract.js';
