@@ -9,7 +9,7 @@ import { defaultCacheDir } from './spec/config.js';
 import { layerRoot, loadPlanPull, Sources } from './plan/locked-files.js';
 import { bindingError, lockBindingProblems } from './spec/lock-binding.js';
 import { countPlan, diff } from './plan/diff.js';
-import { emit } from './events.js';
+import { emit, type PlanCounts } from './events.js';
 import { stateEnv, type InstallResult, type SettledInstallOptions } from './install.js';
 import { serializeLockfile, writeLockfileStamped } from './spec/lockfile.js';
 import { writeState } from './apply/state.js';
@@ -28,6 +28,7 @@ import {
   type Lockfile,
   type Plan,
   type PlanAction,
+  type ProjectManifest,
 } from './types.js';
 import {
   bindEntries,
@@ -77,88 +78,155 @@ export interface FullRun {
  * network at all.
  */
 export async function installFull(options: SettledInstallOptions, run: FullRun): Promise<InstallResult> {
-  const { t0, projectDir, frozen, state } = run;
-  const env = options.env ?? process.env;
-  const offline = options.offline === true;
-  const dryRun = options.dryRun === true;
+  const locked = await lockStep(options, run);
+  const t1 = performance.now();
+  const planned = await planStep(options, run, locked.lock);
+  const t2 = performance.now();
+  const { lock, lockfileChanged } = locked;
+  const result = (fetch: number, reified: number, republished: RepublishedTag[]): InstallResult => ({
+    counts: planned.counts,
+    ...(republished.length > 0 ? { republished } : {}),
+    lockfileChanged,
+    lockfile: lock,
+    actions: planned.plan.actions,
+    dryRun: options.dryRun === true,
+    fastPath: false,
+    durations: { resolve: t1 - run.t0, plan: t2 - t1, fetch, reify: reified, total: performance.now() - run.t0 },
+  });
+  if (options.dryRun === true) return result(0, 0, []);
+  assertNoConflicts(planned.plan);
+  const fetched = await fetchStep(options, locked, planned.plan);
+  const t3 = performance.now();
+  await applyStep(options, run, locked, planned, fetched.roots);
+  return result(t3 - t2, performance.now() - t3, fetched.republished);
+}
+
+/** What {@link lockStep} settled: the inputs, the shared cache, and the lock the tree will follow. */
+interface LockedRun {
+  manifest: ProjectManifest;
+  manifestStamp: FileStamp & { name: string };
+  /** artifacts.lock as found (see `readOldLock`). */
+  old: { lock: Lockfile | undefined; stamp: FileStamp | null; merged: boolean };
+  /** The new lock (in memory until the tree follows it). */
+  lock: Lockfile;
+  lockfileChanged: boolean;
+  cache: ProjectCache;
+  sources: Sources;
+}
+
+/** Step 1: load artifacts.yaml and artifacts.lock, open the cache, and compute the new lock (frozen: check it). */
+async function lockStep(options: SettledInstallOptions, run: FullRun): Promise<LockedRun> {
   const onEvent = options.onEvent;
-  const { manifest, stamp: manifestStamp } = await loadManifest(projectDir);
-  const old = await readOldLock(projectDir, frozen, onEvent);
-  const oldLock = old.lock;
-  const cache = await ProjectCache.open(defaultCacheDir(env, options.cacheDir), {
+  const { manifest, stamp: manifestStamp } = await loadManifest(run.projectDir);
+  const old = await readOldLock(run.projectDir, run.frozen, onEvent);
+  const cache = await ProjectCache.open(defaultCacheDir(options.env ?? process.env, options.cacheDir), {
     ...(onEvent ? { onEvent } : {}),
     ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
     ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
     ...(options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {}),
   });
-  const sources = new Sources(options.targetFactory, cache, offline);
+  const sources = new Sources(options.targetFactory, cache, options.offline === true);
+  const lock = run.frozen
+    ? await frozenLock(manifest, old.lock, sources, cache, options)
+    : await freshLock(manifest, old.lock, sources, cache, options);
+  checkOverlaps(lock);
+  const lockfileChanged = old.merged || lockDiffers(old.lock, lock);
+  return { manifest, manifestStamp, old, lock, lockfileChanged, cache, sources };
+}
 
-  let lock: Lockfile;
-  if (frozen) {
-    const { changes } = compareManifestToLock(manifest, oldLock, { sections: ['dependencies'] });
-    if (changes.length > 0 || (oldLock === undefined && Object.keys(manifest.dependencies).length > 0)) {
-      throw new OrasError(
-        'ERR_ORAS_FROZEN_LOCKFILE',
-        `artifacts.lock is out of date with artifacts.yaml:\n${formatSpecChanges(changes) || '(no artifacts.lock)'}`,
-        {
-          hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to update artifacts.lock, and commit it',
-          details: {
-            changes: changes.map((c) => ({ ...c })),
-            ...(oldLock === undefined ? { lockfile: 'missing' } : {}),
-          },
+/**
+ * `--frozen-lockfile`: the lock as found, which must match artifacts.yaml (`ERR_ORAS_FROZEN_LOCKFILE`
+ * with a readable diff), name only what artifacts.yaml names and list only what its locked manifests
+ * produce (`ERR_ORAS_LOCK_MISMATCH`).
+ */
+async function frozenLock(
+  manifest: ProjectManifest,
+  oldLock: Lockfile | undefined,
+  sources: Sources,
+  cache: ProjectCache,
+  options: SettledInstallOptions,
+): Promise<Lockfile> {
+  const { changes } = compareManifestToLock(manifest, oldLock, { sections: ['dependencies'] });
+  if (changes.length > 0 || (oldLock === undefined && Object.keys(manifest.dependencies).length > 0)) {
+    throw new OrasError(
+      'ERR_ORAS_FROZEN_LOCKFILE',
+      `artifacts.lock is out of date with artifacts.yaml:\n${formatSpecChanges(changes) || '(no artifacts.lock)'}`,
+      {
+        hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to update artifacts.lock, and commit it',
+        details: {
+          changes: changes.map((c) => ({ ...c })),
+          ...(oldLock === undefined ? { lockfile: 'missing' } : {}),
         },
-      );
-    }
-    lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
-    // The lock names only what artifacts.yaml names, and lists only what its manifests produce.
-    const problems = await lockBindingProblems(manifest, lock);
-    if (problems.length > 0) throw bindingError(problems);
-    const bound = await bindEntries(lock.dependencies, sources, cache, bindOptions(options));
-    if (bound.problems.length > 0) throw manifestBindingError(bound.problems);
-  } else {
-    // Entries naming another repository, tag or digest than artifacts.yaml are re-resolved.
-    const rejected = oldLock === undefined ? [] : await lockBindingProblems(manifest, oldLock);
-    for (const p of rejected)
-      emit(onEvent, {
-        type: 'lock-entry-rejected',
-        dependency: p.dependency,
-        reason: `artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`,
-        action: 're-resolve',
-      });
-    lock = await computeLock(
-      manifest,
-      withoutEntries(
-        oldLock,
-        rejected.map((p) => p.dependency),
-      ),
-      options,
-      sources,
-      cache,
+      },
     );
   }
-  checkOverlaps(lock);
-  // Entries kept by resolution are the old lock's own objects: when every entry is, nothing changed
-  // and the (costly, for 10,000 files) serialization of both locks is skipped.
+  const lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
+  // The lock names only what artifacts.yaml names, and lists only what its manifests produce.
+  const problems = await lockBindingProblems(manifest, lock);
+  if (problems.length > 0) throw bindingError(problems);
+  const bound = await bindEntries(lock.dependencies, sources, cache, bindOptions(options));
+  if (bound.problems.length > 0) throw manifestBindingError(bound.problems);
+  return lock;
+}
+
+/** Not frozen: entries naming another repository, tag or digest than artifacts.yaml are re-resolved (with an event), then {@link computeLock}. */
+async function freshLock(
+  manifest: ProjectManifest,
+  oldLock: Lockfile | undefined,
+  sources: Sources,
+  cache: ProjectCache,
+  options: SettledInstallOptions,
+): Promise<Lockfile> {
+  const rejected = oldLock === undefined ? [] : await lockBindingProblems(manifest, oldLock);
+  for (const p of rejected)
+    emit(options.onEvent, {
+      type: 'lock-entry-rejected',
+      dependency: p.dependency,
+      reason: `artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`,
+      action: 're-resolve',
+    });
+  const kept = withoutEntries(
+    oldLock,
+    rejected.map((p) => p.dependency),
+  );
+  return computeLock(manifest, kept, options, sources, cache);
+}
+
+/**
+ * True when `lock` differs from the lock as found. Entries kept by resolution are the old lock's own
+ * objects: when every entry is, nothing changed and the (costly, for 10,000 files) serialization of
+ * both locks is skipped.
+ */
+function lockDiffers(oldLock: Lockfile | undefined, lock: Lockfile): boolean {
+  if (oldLock === undefined) return Object.keys(lock.dependencies).length > 0 || Object.keys(lock.publish).length > 0;
   const sameEntries = <T>(a: Record<string, T>, b: Record<string, T>): boolean => {
     const keys = Object.keys(a);
     return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
   };
-  const lockfileChanged =
-    old.merged ||
-    (oldLock === undefined
-      ? Object.keys(lock.dependencies).length > 0 || Object.keys(lock.publish).length > 0
-      : !(
-          lock === oldLock ||
-          (sameEntries(lock.dependencies, oldLock.dependencies) && sameEntries(lock.publish, oldLock.publish))
-        ) && serializeLockfile(oldLock) !== serializeLockfile(lock));
-  // The new lock stays in memory until the tree follows it (written after reify, below).
-  const writeLock = lockfileChanged && !frozen && !dryRun;
-  const t1 = performance.now();
+  if (
+    lock === oldLock ||
+    (sameEntries(lock.dependencies, oldLock.dependencies) && sameEntries(lock.publish, oldLock.publish))
+  )
+    return false;
+  return serializeLockfile(oldLock) !== serializeLockfile(lock);
+}
 
-  // An earlier install left its in-progress marker (killed or power loss before its writes were
-  // synced): rehash every file, and rewrite what that run tore instead of calling it a user edit.
-  const interrupted = await readInProgress(projectDir);
-  const observed = await loadActual(projectDir, state, {
+/** What {@link planStep} observed and decided. */
+interface PlannedRun {
+  actual: Awaited<ReturnType<typeof loadActual>>;
+  plan: Plan;
+  counts: PlanCounts;
+}
+
+/**
+ * Step 2: observe the tree and diff it against the new lock. An earlier install that left its
+ * in-progress marker (killed or power loss before its writes were synced): rehash every file, and
+ * rewrite what that run tore instead of calling it a user edit.
+ */
+async function planStep(options: SettledInstallOptions, run: FullRun, lock: Lockfile): Promise<PlannedRun> {
+  const onEvent = options.onEvent;
+  const interrupted = await readInProgress(run.projectDir);
+  const observed = await loadActual(run.projectDir, run.state, {
     ideal: lock,
     ...(options.verify === true || interrupted !== undefined ? { verify: true } : {}),
     ...(onEvent ? { onEvent } : {}),
@@ -167,35 +235,64 @@ export async function installFull(options: SettledInstallOptions, run: FullRun):
   const plan: Plan = diff(lock, actual, { force: options.force === true });
   const counts = countPlan(plan);
   emit(onEvent, { type: 'plan', counts });
-  const t2 = performance.now();
-  let republished: RepublishedTag[] = [];
-  const result = (fetch: number, reified: number): InstallResult => ({
-    counts,
-    ...(republished.length > 0 ? { republished } : {}),
-    lockfileChanged,
-    lockfile: lock,
-    actions: plan.actions,
-    dryRun,
-    fastPath: false,
-    durations: { resolve: t1 - t0, plan: t2 - t1, fetch, reify: reified, total: performance.now() - t0 },
-  });
-  if (dryRun) return result(0, 0);
-  assertNoConflicts(plan);
+  return { actual, plan, counts };
+}
 
-  // Make content available: plain blobs by (digest, size) from the lock; unpacked layers need their listing.
+/** Where an unpacked directory layer's files come from: its root in the project, the layer, its source. */
+interface LayerRoot {
+  root: string;
+  layer: Descriptor;
+  source: ResolveTarget | undefined;
+  title: string;
+}
+
+/**
+ * Step 3: make the content of every write available in the shared cache (plain blobs by digest and
+ * size; unpacked layers with their listing), after the size limit and free-space checks for
+ * everything this install downloads; then the advisory republished-tag check. Returns the layer
+ * roots by layer digest.
+ */
+async function fetchStep(
+  options: SettledInstallOptions,
+  locked: LockedRun,
+  plan: Plan,
+): Promise<{ roots: Map<string, LayerRoot>; republished: RepublishedTag[] }> {
+  const { lock, cache, sources } = locked;
+  const offline = options.offline === true;
   const writes = plan.actions.filter(
     (a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change',
   );
-  const needs: BlobNeed[] = [];
   const downloads: PlannedDownload[] = []; // what the fetch phase will request, for the size rules
-  const unpackedLayers = new Map<string, string>(); // layer digest → dependency name
-  const plainWrites: typeof writes = [];
-  for (const a of writes) {
-    if (a.file.layer === a.file.digest) plainWrites.push(a);
-    else if (!unpackedLayers.has(a.file.layer)) unpackedLayers.set(a.file.layer, a.dependency);
-  }
+  const needs = await plainBlobNeeds(writes, locked, downloads);
+  const roots = await unpackedLayerRoots(writes, locked, offline, downloads);
+  await assertDownloadBudget(lock.dependencies, downloads, cache.root, cache.maxArtifactBytes);
+  await cache.ensureBlobs(needs, {
+    offline,
+    concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  for (const r of roots.values()) await cache.unpack(r.layer, r.source, { offline, stripPrefix: r.title });
+  // Entries fetched from their registry in this run: did a locked release tag move? (advisory, kept)
+  const republished = await checkRepublished(lock.dependencies, sources, {
+    concurrency: options.concurrency ?? 8,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+  return { roots, republished };
+}
+
+type WriteAction = Extract<PlanAction, { kind: 'add' | 'change' }>;
+
+/** The plain (not unpacked) blobs the writes need that the cache lacks; each is also recorded in `downloads`. */
+async function plainBlobNeeds(
+  writes: WriteAction[],
+  { lock, cache, sources }: LockedRun,
+  downloads: PlannedDownload[],
+): Promise<BlobNeed[]> {
+  const plainWrites = writes.filter((a) => a.file.layer === a.file.digest);
   // Which plain blobs are cached: stat them concurrently (bounded), keeping the plan's order.
   const cached = await pLimit(32).map(plainWrites, (a) => cache.has({ digest: a.file.digest, size: a.file.size }));
+  const needs: BlobNeed[] = [];
   for (const [i, a] of plainWrites.entries()) {
     if (cached[i] === true) continue;
     const desc: Descriptor = { mediaType: 'application/octet-stream', digest: a.file.digest, size: a.file.size };
@@ -206,10 +303,24 @@ export async function installFull(options: SettledInstallOptions, run: FullRun):
     });
     downloads.push({ dependency: a.dependency, desc });
   }
-  const roots = new Map<
-    string,
-    { root: string; layer: Descriptor; source: ResolveTarget | undefined; title: string }
-  >();
+  return needs;
+}
+
+/**
+ * The root of every unpacked directory layer the writes need (from the verified manifest); a layer
+ * neither unpacked nor cached yet is recorded in `downloads`.
+ */
+async function unpackedLayerRoots(
+  writes: WriteAction[],
+  { lock, cache, sources }: LockedRun,
+  offline: boolean,
+  downloads: PlannedDownload[],
+): Promise<Map<string, LayerRoot>> {
+  const unpackedLayers = new Map<string, string>(); // layer digest → dependency name
+  for (const a of writes)
+    if (a.file.layer !== a.file.digest && !unpackedLayers.has(a.file.layer))
+      unpackedLayers.set(a.file.layer, a.dependency);
+  const roots = new Map<string, LayerRoot>();
   for (const [layerDigest, depName] of unpackedLayers) {
     const dep = lock.dependencies[depName]!;
     const m = await sources.manifest(dep);
@@ -228,46 +339,38 @@ export async function installFull(options: SettledInstallOptions, run: FullRun):
       downloads.push({ dependency: depName, desc: l.layer });
     roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, source, title: l.title });
   }
-  // Size limit and free space for everything this install downloads, before the first request.
-  await assertDownloadBudget(lock.dependencies, downloads, cache.root, cache.maxArtifactBytes);
-  await cache.ensureBlobs(needs, {
-    offline,
-    concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  for (const r of roots.values()) await cache.unpack(r.layer, r.source, { offline, stripPrefix: r.title });
-  // Entries fetched from their registry in this run: did a locked release tag move? (advisory, kept)
-  republished = await checkRepublished(lock.dependencies, sources, {
-    concurrency: options.concurrency ?? 8,
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(onEvent ? { onEvent } : {}),
-  });
-  const t3 = performance.now();
+  return roots;
+}
 
-  const sourceFor = async (file: LockedFile): Promise<string> => {
-    if (file.layer === file.digest) return cache.blobPath(file.digest);
-    const r = roots.get(file.layer);
-    if (r === undefined || !file.path.startsWith(`${r.root}/`))
-      throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} is not inside its layer root`, {
-        hint: 'the lockfile was edited; run `oras update`',
-      });
-    return cache.unpackedFile(r.layer, file.path.slice(r.root.length + 1), r.source, { offline, stripPrefix: r.title });
-  };
+/**
+ * Step 4: reify the tree, then write artifacts.lock (when it changed, not frozen) and the state with
+ * the input stamps. Lock-write order: the tree first, then artifacts.lock, then the state's input
+ * stamps. A refused or failed reify leaves artifacts.lock as it was (the state records what landed);
+ * a crash between the steps leaves a state without input stamps, so the rerun takes the full path
+ * and converges (it resolves the same lock again: nothing moves without `update`).
+ */
+async function applyStep(
+  options: SettledInstallOptions,
+  run: FullRun,
+  locked: LockedRun,
+  planned: PlannedRun,
+  roots: Map<string, LayerRoot>,
+): Promise<void> {
+  const { projectDir, frozen } = run;
+  const { manifest, manifestStamp, old, lock, cache } = locked;
+  const onEvent = options.onEvent;
+  const writeLock = locked.lockfileChanged && !frozen && options.dryRun !== true;
   // Recorded with the state only if everything succeeds: enables the next run's fast path.
   const agree = (stamp: FileStamp | null): boolean =>
     frozen ||
     (compareManifestToLock(manifest, lock, { sections: ['dependencies'] }).changes.length === 0 &&
       !(stamp === null && Object.keys(manifest.dependencies).length > 0));
-  // Lock-write order: the tree first, then artifacts.lock, then the state's input stamps. A refused
-  // or failed reify leaves artifacts.lock as it was (the state records what landed); a crash
-  // between the steps leaves a state without input stamps, so the rerun takes the full path and
-  // converges (it resolves the same lock again: nothing moves without `update`).
   const reified = await reify({
     projectDir,
-    plan,
-    actual,
-    state,
-    sourceFor,
+    plan: planned.plan,
+    actual: planned.actual,
+    state: run.state,
+    sourceFor: fileSource(cache, roots, options.offline === true),
     ...(writeLock ? {} : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     roots: dependencyRoots(lock),
     env: stateEnv(options.env),
@@ -276,21 +379,36 @@ export async function installFull(options: SettledInstallOptions, run: FullRun):
     ...(options.signal ? { signal: options.signal } : {}),
     ...(onEvent ? { onEvent } : {}),
   });
-  if (writeLock) {
-    const written = await writeLockfileStamped(projectDir, lock);
-    emit(onEvent, { type: 'lockfile-written', path: written.path });
-    const files = reified.state.files;
-    await writeState(
-      projectDir,
-      {
-        stateVersion: 1,
-        files,
-        ...(reified.state.roots !== undefined ? { roots: reified.state.roots } : {}),
-        inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) },
-      },
-      { env: stateEnv(options.env) },
-    );
-    emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
-  }
-  return result(t3 - t2, performance.now() - t3);
+  if (!writeLock) return;
+  const written = await writeLockfileStamped(projectDir, lock);
+  emit(onEvent, { type: 'lockfile-written', path: written.path });
+  const files = reified.state.files;
+  await writeState(
+    projectDir,
+    {
+      stateVersion: 1,
+      files,
+      ...(reified.state.roots !== undefined ? { roots: reified.state.roots } : {}),
+      inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) },
+    },
+    { env: stateEnv(options.env) },
+  );
+  emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
+}
+
+/** Where reify reads a locked file from: the cached blob (plain layers) or the unpacked layer tree. */
+function fileSource(
+  cache: ProjectCache,
+  roots: Map<string, LayerRoot>,
+  offline: boolean,
+): (file: LockedFile) => Promise<string> {
+  return async (file) => {
+    if (file.layer === file.digest) return cache.blobPath(file.digest);
+    const r = roots.get(file.layer);
+    if (r === undefined || !file.path.startsWith(`${r.root}/`))
+      throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} is not inside its layer root`, {
+        hint: 'the lockfile was edited; run `oras update`',
+      });
+    return cache.unpackedFile(r.layer, file.path.slice(r.root.length + 1), r.source, { offline, stripPrefix: r.title });
+  };
 }
