@@ -9,7 +9,10 @@ import {
   RegistryClient,
   Repository,
   createCredentialProvider,
+  createRegistryClientFor,
   install,
+  ProjectTargets,
+  resolveConfig,
   packArtifact,
   publish,
   verify,
@@ -133,6 +136,31 @@ describe('install from an oras config through the library API alone', () => {
       create: false,
     });
     expect((await layout.resolve('v2')).digest).toBe(pub.published[0]!.digest);
+  });
+
+  it('an explicit credential reaches the client host only; ProjectTargets (every host, mirrors) drops it', async () => {
+    const { root } = sandbox;
+    const basic = registry('basic');
+    const user = userOf(basic);
+    const repo = uniqueRepo('cfg/explicit');
+    const src = join(root, 'explicit-src');
+    await mkdir(src, { recursive: true });
+    const credential = { username: user.username, password: user.password };
+    const env = { DOCKER_CONFIG: join(root, 'no-docker-config') };
+    const client = await createRegistryClientFor(basic.host, { access: { plainHttp: true, credential }, env });
+    await pushFile(new Repository({ reference: `${basic.host}/${repo}`, client }), src, 'e.txt', 'E\n');
+    await client.close();
+    const targets = new ProjectTargets({
+      config: resolveConfig({}, root, {}),
+      access: { plainHttp: true, credential },
+      env,
+    });
+    try {
+      const target = await targets.readFactory()(`${basic.host}/${repo}`);
+      await expect(target.resolve('v1')).rejects.toMatchObject({ code: 'ERR_ORAS_UNAUTHORIZED' });
+    } finally {
+      await targets.close();
+    }
   });
 
   it('without a config option the file is searched from the project and its trust rules apply', async () => {
