@@ -23,6 +23,7 @@ export const INTEGRATION = [
   'test/hardening/terminal-escapes.test.ts',
   'test/project-files/resolve-registry.test.ts',
   'test/project/install-registry.test.ts',
+  'test/project/config-install.test.ts',
   'test/registry-http/auth-servers.test.ts',
   'test/registry-http/mtls.test.ts',
   'test/registry-http/real-registries.test.ts',

@@ -85,6 +85,17 @@ export type { CredentialStoreOptions, CredentialLocation } from './registry/cred
 export { readDockerConfig, defaultDockerConfigPath } from './registry/credentials/docker-config.js';
 export type { DockerConfigFile, DockerAuthEntry } from './registry/credentials/docker-config.js';
 
+// oras config → stores: the mapping the CLI uses (ociLayout, mirrors, plain HTTP, TLS, credentials, headers, timeouts)
+export { registrySettings } from './targets/registry-settings.js';
+export { registryClientOptions, createRegistryClientFor } from './targets/registry-access.js';
+export type { RegistryAccess, RegistryClientForOptions } from './targets/registry-access.js';
+export { registryTimeouts } from './targets/transfer-timeouts.js';
+export type { TimeoutSettings } from './targets/transfer-timeouts.js';
+export { MirroredTarget } from './targets/mirrored-target.js';
+export type { MirrorCandidate } from './targets/mirrored-target.js';
+export { ProjectTargets } from './targets/project-targets.js';
+export type { ProjectTargetsOptions } from './targets/project-targets.js';
+
 // Graph copy
 export { copy, copyGraph } from './copy/copy.js';
 export { extendedCopy, extendedCopyGraph } from './copy/extended-copy.js';
@@ -108,7 +119,7 @@ export type {
   PullCandidate,
   SkippedLayer,
 } from './artifact/pull.js';
-export { packDirectory } from './artifact/tar.js';
+export { packDirectory, writeDirectoryTar } from './artifact/tar.js';
 export type { PackDirectoryOptions, PackedDirectory } from './artifact/tar.js';
 export { extractTarGz, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNCOMPRESSED_BYTES } from './artifact/tar-extract.js';
 export type { ExtractOptions, ExtractResult, ExtractedFile } from './artifact/tar-extract.js';
@@ -122,6 +133,7 @@ export {
   verify,
   findOutdated,
   fetchLocked,
+  projectConfig,
   LOCKFILE_VERSION,
   loadManifest,
   parseManifestText,
@@ -166,6 +178,7 @@ export type {
   OutdatedEntry,
   FetchLockedOptions,
   FetchLockedResult,
+  ConfigOptions,
   ProjectEvent,
   ProjectListener,
   PlanCounts,

@@ -25,6 +25,8 @@ export interface ExtractOptions {
    * are refused. Default: none (entries are taken relative to the archive root).
    */
   stripPrefix?: string;
+  /** `none` reads a plain tar (e.g. an `oras backup` file) under the same rules. Default `gzip`. */
+  compression?: 'gzip' | 'none';
   /** Most tar entries accepted. Default {@link DEFAULT_MAX_ENTRIES}. */
   maxEntries?: number;
   /** Most uncompressed tar bytes accepted (headers included). Default {@link DEFAULT_MAX_UNCOMPRESSED_BYTES}. */
@@ -247,7 +249,7 @@ async function writeEntryFile(
 }
 
 /**
- * Safely extracts a tar+gzip stream into `destDir`: everything is extracted
+ * Safely extracts a tar+gzip stream (a plain tar with `compression: 'none'`) into `destDir`: everything is extracted
  * into a fresh temporary directory next to `destDir` and renamed into place
  * only when the whole archive was read, passed every check and (when given)
  * matched `expectedUncompressedDigest`; on any failure nothing is placed and
@@ -298,7 +300,11 @@ export async function extractTarGz(
     limitHint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
   });
   const extract = tarStream.extract();
-  const piping = pipeline(source, createGunzip(), meter, extract, options.signal ? { signal: options.signal } : {});
+  const signalOpt = options.signal ? { signal: options.signal } : {};
+  const piping =
+    options.compression === 'none'
+      ? pipeline(source, meter, extract, signalOpt)
+      : pipeline(source, createGunzip(), meter, extract, signalOpt);
   piping.catch(() => undefined);
   let entries = 0;
   try {
@@ -431,7 +437,7 @@ export async function extractTarGz(
     ) {
       throw new OrasError('ERR_ORAS_UNSUPPORTED', `cannot extract archive: ${(err as Error).message}`, {
         cause: err,
-        hint: 'the layer is not a valid tar+gzip archive',
+        hint: `the ${options.compression === 'none' ? 'file is not a valid tar' : 'layer is not a valid tar+gzip'} archive`,
       });
     }
     throw new OrasError('ERR_ORAS_IO', `cannot extract archive into ${dest}: ${(err as Error).message}`, {

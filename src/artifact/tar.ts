@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zc, createGzip } from 'node:zlib';
 import tarStream from 'tar-stream';
+import { streamToFileAtomic } from '../content/fs-atomic.js';
 import { OrasError } from '../errors.js';
 import { HashingStream } from './hashing-stream.js';
 import { normalizeRelativePath } from './safe-path.js';
@@ -61,16 +62,91 @@ interface WalkItem {
   name: string;
 }
 
-/** Depth-first walk with each directory's children sorted by byte order of their names (parents before children). */
+/**
+ * Depth-first walk with each directory's children sorted by byte order of their names (parents
+ * before children); entry names are `<name>/<child>`, or relative to the root when `name` is ''.
+ */
 async function* walk(dir: string, name: string): AsyncGenerator<WalkItem> {
   const children = (await readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   for (const child of children) {
     const abs = path.join(dir, child);
-    const childName = `${name}/${child}`;
+    const childName = name === '' ? child : `${name}/${child}`;
     yield { abs, name: childName };
     const st = await lstat(abs);
     if (st.isDirectory()) yield* walk(abs, childName);
   }
+}
+
+/**
+ * Writes the entries of the tree under `root` into `pack` by the reproducibility rules of
+ * {@link packDirectory} (root entry `<prefix>/` first; with `prefix` '' no root entry and names
+ * relative to `root`), then finalizes it. Returns the number of entries.
+ */
+async function packTree(
+  pack: tarStream.Pack,
+  root: string,
+  prefix: string,
+  mtime: Date,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  let entries = 0;
+  const base = { mtime, uid: 0, gid: 0, uname: '', gname: '' };
+  const addEntry = (header: Partial<tarStream.Header> & { name: string }, content?: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      entries += 1;
+      if (content === undefined) {
+        pack.entry(header, (err) => (err ? reject(err) : resolve()));
+        return;
+      }
+      const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+      pipeline(createReadStream(content), sink).catch(reject);
+    });
+  if (prefix !== '') await addEntry({ ...base, name: `${prefix}/`, type: 'directory', mode: 0o755 });
+  for await (const item of walk(root, prefix)) {
+    signal?.throwIfAborted();
+    const st = await lstat(item.abs);
+    if (st.isDirectory()) {
+      await addEntry({ ...base, name: `${item.name}/`, type: 'directory', mode: 0o755 });
+    } else if (st.isSymbolicLink()) {
+      await addEntry({ ...base, name: item.name, type: 'symlink', mode: 0o777, linkname: await readlink(item.abs) });
+    } else if (st.isFile()) {
+      const mode = (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+      await addEntry({ ...base, name: item.name, type: 'file', mode, size: st.size }, item.abs);
+    } else {
+      throw new OrasError(
+        'ERR_ORAS_UNSUPPORTED',
+        `cannot pack ${item.abs}: sockets, FIFOs and device files are not supported`,
+        {
+          hint: 'remove special files from the directory before pushing it',
+        },
+      );
+    }
+  }
+  pack.finalize();
+  return entries;
+}
+
+/**
+ * Writes a plain (uncompressed) tar of the tree under `dir` to `outFile`, atomically (a reader
+ * never sees a partial file), by the same reproducibility rules as {@link packDirectory} but
+ * without a root entry: names are relative to `dir` (what `oras backup --output FILE.tar` writes:
+ * the OCI layout's `oci-layout`, `index.json`, `blobs/…`). Read it back with {@link extractTarGz}
+ * and `compression: 'none'`. Returns the number of entries.
+ */
+export async function writeDirectoryTar(
+  dir: string,
+  outFile: string,
+  options: { mtime?: number; signal?: AbortSignal } = {},
+): Promise<number> {
+  const pack = tarStream.pack();
+  const producing = packTree(pack, path.resolve(dir), '', new Date((options.mtime ?? 0) * 1000), options.signal).catch(
+    (err: unknown) => {
+      pack.destroy(err as Error);
+      throw err;
+    },
+  );
+  const [entries] = await Promise.all([producing, streamToFileAtomic(outFile, pack as unknown as Readable)]);
+  return entries;
 }
 
 /**
@@ -113,42 +189,9 @@ export async function packDirectory(dir: string, options: PackDirectoryOptions =
   const tarHash = new HashingStream();
   const gzHash = new HashingStream();
   let entries = 0;
-  const base = { mtime, uid: 0, gid: 0, uname: '', gname: '' };
-
-  const addEntry = (header: Partial<tarStream.Header> & { name: string }, content?: string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      entries += 1;
-      if (content === undefined) {
-        pack.entry(header, (err) => (err ? reject(err) : resolve()));
-        return;
-      }
-      const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-      pipeline(createReadStream(content), sink).catch(reject);
-    });
 
   const produce = async (): Promise<void> => {
-    await addEntry({ ...base, name: `${prefix}/`, type: 'directory', mode: 0o755 });
-    for await (const item of walk(root, prefix)) {
-      options.signal?.throwIfAborted();
-      const st = await lstat(item.abs);
-      if (st.isDirectory()) {
-        await addEntry({ ...base, name: `${item.name}/`, type: 'directory', mode: 0o755 });
-      } else if (st.isSymbolicLink()) {
-        await addEntry({ ...base, name: item.name, type: 'symlink', mode: 0o777, linkname: await readlink(item.abs) });
-      } else if (st.isFile()) {
-        const mode = (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
-        await addEntry({ ...base, name: item.name, type: 'file', mode, size: st.size }, item.abs);
-      } else {
-        throw new OrasError(
-          'ERR_ORAS_UNSUPPORTED',
-          `cannot pack ${item.abs}: sockets, FIFOs and device files are not supported`,
-          {
-            hint: 'remove special files from the directory before pushing it',
-          },
-        );
-      }
-    }
-    pack.finalize();
+    entries = await packTree(pack, root, prefix, mtime, options.signal);
   };
 
   try {

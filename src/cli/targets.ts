@@ -1,20 +1,21 @@
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { OciLayoutStore } from '../content/oci-layout.js';
 import type { Deleter, ReferrerLister, TagLister, Target } from '../content/store.js';
 import type { TransferListener } from '../events.js';
 import { parseRegistryOrRepository, parseReference, type Reference } from '../oci/reference.js';
 import type { OrasConfig } from '../project/spec/config.js';
-import type { RegistryClient, RegistryClientOptions } from '../registry/client.js';
+import type { RegistryClient } from '../registry/client.js';
 import type { Registry } from '../registry/registry.js';
 import type { Repository } from '../registry/repository.js';
 import { parseHeaders, splitLayoutRef } from './args.js';
-import { cliConfig, registrySettings } from './config.js';
+import { createRegistryClientFor, type RegistryAccess } from '../targets/registry-access.js';
+import { registrySettings } from '../targets/registry-settings.js';
+import { cliConfig } from './config.js';
 import { cliState, errLine } from './context.js';
-import { credentialProviderFor } from './credentials.js';
+import { explicitCredential } from './credentials.js';
 import { usageError } from './errors.js';
 import { validateRemoteFlags, type RemoteFlags } from './options.js';
-import { clientTimeouts } from './transfer-limits.js';
+import { timeoutSettings } from './transfer-limits.js';
 
 /** A target store every command can use: a remote repository or an OCI layout. */
 export type CliTarget = Target & Deleter & TagLister & ReferrerLister;
@@ -67,37 +68,37 @@ export function debugSink(): ((line: string) => void) | undefined {
 }
 
 /**
- * Builds a {@link RegistryClient} for `host`: oras config settings for that
- * host first, then the flags on top (a flag always wins).
+ * The flags as the library's {@link RegistryAccess} (they win over the oras config's settings
+ * for every host). Explicit credentials (`-u/-p`, `--password-stdin`, `--identity-token`) are
+ * included only with `withCredential`: they belong to the registry the user named.
+ */
+export async function accessFromFlags(flags: RemoteFlags, withCredential = true): Promise<RegistryAccess> {
+  const credential = withCredential ? await explicitCredential(flags) : undefined;
+  const headers = parseHeaders(flags.header);
+  const timeouts = timeoutSettings(flags);
+  const sink = debugSink();
+  return {
+    ...(flags.plainHttp !== undefined ? { plainHttp: flags.plainHttp } : {}),
+    ...(flags.insecure === true ? { insecure: true } : {}),
+    ...(flags.caFile !== undefined ? { caFile: flags.caFile } : {}),
+    ...(flags.certFile !== undefined ? { certFile: flags.certFile } : {}),
+    ...(flags.keyFile !== undefined ? { keyFile: flags.keyFile } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    ...(flags.registryConfig !== undefined ? { registryConfig: flags.registryConfig } : {}),
+    ...(credential !== undefined ? { credential } : {}),
+    ...(Object.keys(timeouts).length > 0 ? { timeouts } : {}),
+    ...(sink !== undefined ? { onDebug: sink } : {}),
+  };
+}
+
+/**
+ * Builds a {@link RegistryClient} for `host` by the library's rules (`createRegistryClientFor`):
+ * oras config settings for that host first, then the flags on top (a flag always wins).
  */
 export async function clientFor(host: string, flags: RemoteFlags, config?: OrasConfig): Promise<RegistryClient> {
   validateRemoteFlags(flags);
   const cfg = config ?? (await cliConfig());
-  const reg = registrySettings(cfg, host);
-  const certFile = flags.certFile ?? reg.certFile;
-  const keyFile = flags.keyFile ?? reg.keyFile;
-  if ((certFile === undefined) !== (keyFile === undefined))
-    throw usageError(`a client certificate needs both a cert and a key file (registry ${host})`);
-  const caFile = flags.caFile ?? reg.caFile;
-  // TLS settings for a host say it speaks HTTPS, even on loopback (where plain HTTP is the default).
-  const wantsTls = caFile !== undefined || certFile !== undefined || flags.insecure === true || reg.insecure === true;
-  const plainHttp = flags.plainHttp ?? reg.plainHttp ?? (wantsTls ? false : undefined);
-  const options: RegistryClientOptions = {
-    credentials: await credentialProviderFor(host, flags, cfg.credentials.configPath),
-    headers: { ...(reg.headers ?? {}), ...parseHeaders(flags.header) },
-    ...(plainHttp !== undefined ? { plainHttp } : {}),
-    ...(flags.insecure === true || reg.insecure === true ? { insecure: true } : {}),
-    ...(caFile !== undefined ? { caFile } : {}),
-    ...(certFile !== undefined ? { cert: await readFile(certFile) } : {}),
-    ...(keyFile !== undefined ? { key: await readFile(keyFile) } : {}),
-  };
-  const timeouts = clientTimeouts(flags, cfg);
-  if (Object.keys(timeouts).length > 0) options.timeouts = timeouts;
-  const sink = debugSink();
-  if (sink !== undefined) options.onDebug = sink;
-  // Loaded here, not at start-up: undici is the most expensive module to compile.
-  const { RegistryClient } = await import('../registry/client.js');
-  return new RegistryClient(options);
+  return createRegistryClientFor(host, { config: cfg, access: await accessFromFlags(flags) });
 }
 
 /** `name:tag` or `name@digest` (digests hold a colon, tags never do); `name` alone without a ref. */

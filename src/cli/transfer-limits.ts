@@ -1,9 +1,10 @@
 import type { OrasConfig } from '../project/spec/config.js';
-import { usageError } from './errors.js';
+import { parseQuantity, registryTimeouts, type TimeoutSettings } from '../targets/transfer-timeouts.js';
 
 /**
  * Where the CLI's time and size bounds come from, first match wins:
- * flag → environment → oras config file → library default.
+ * flag → environment → oras config file → library default (the time bounds
+ * by the library's `registryTimeouts`, with the flags as explicit values).
  *
  * | setting | flag | environment | oras.yaml | default |
  * |---|---|---|---|---|
@@ -22,31 +23,27 @@ export interface TimeoutFlags {
   speedTime?: string;
 }
 
-function number(raw: string | undefined, what: string, size = false): number | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]?)?\s*$/.exec(raw);
-  if (m === null || (!size && m[2] !== undefined))
-    throw usageError(`${what} must be a non-negative number, got ${JSON.stringify(raw)}`);
-  const unit = m[2] === undefined ? 1 : 1024 ** ('kmgt'.indexOf((m[2][0] ?? 'k').toLowerCase()) + 1);
-  return Number(m[1]) * unit;
-}
-
-/** The `timeouts` option of the registry client (ms and bytes/s) for these flags, environment and config. */
+/**
+ * The `timeouts` option of the registry client (ms and bytes/s): the flags (parsed here, so a
+ * bad value names its flag), then the library's rules (`registryTimeouts`: environment, config).
+ */
 export function clientTimeouts(
   flags: TimeoutFlags,
   config: OrasConfig | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): { request?: number; speedLimit?: number; speedTime?: number } {
-  const t = config?.timeouts ?? {};
-  const request = number(flags.timeout, '--timeout') ?? number(env.ORAS_TIMEOUT, 'ORAS_TIMEOUT') ?? t.request;
-  const speedLimit =
-    number(flags.speedLimit, '--speed-limit') ?? number(env.ORAS_SPEED_LIMIT, 'ORAS_SPEED_LIMIT') ?? t.speedLimit;
-  const speedTime =
-    number(flags.speedTime, '--speed-time') ?? number(env.ORAS_SPEED_TIME, 'ORAS_SPEED_TIME') ?? t.speedTime;
+  return registryTimeouts(config, env, timeoutSettings(flags));
+}
+
+/** The flags as seconds / bytes per second (absent keys: not given). */
+export function timeoutSettings(flags: TimeoutFlags): TimeoutSettings {
+  const request = parseQuantity(flags.timeout, '--timeout');
+  const speedLimit = parseQuantity(flags.speedLimit, '--speed-limit');
+  const speedTime = parseQuantity(flags.speedTime, '--speed-time');
   return {
-    ...(request !== undefined ? { request: request * 1000 } : {}),
+    ...(request !== undefined ? { request } : {}),
     ...(speedLimit !== undefined ? { speedLimit } : {}),
-    ...(speedTime !== undefined ? { speedTime: speedTime * 1000 } : {}),
+    ...(speedTime !== undefined ? { speedTime } : {}),
   };
 }
 
@@ -57,8 +54,8 @@ export function maxArtifactBytes(
   env: NodeJS.ProcessEnv = process.env,
 ): number | undefined {
   return (
-    number(flag, '--max-artifact-size', true) ??
-    number(env.ORAS_MAX_ARTIFACT_SIZE, 'ORAS_MAX_ARTIFACT_SIZE', true) ??
+    parseQuantity(flag, '--max-artifact-size', true) ??
+    parseQuantity(env.ORAS_MAX_ARTIFACT_SIZE, 'ORAS_MAX_ARTIFACT_SIZE', true) ??
     config?.limits.maxArtifactBytes
   );
 }

@@ -12,6 +12,7 @@ import { keepConfig } from './apply/cache/index-records.js';
 import { withCacheSession } from './apply/cache/session.js';
 import type { ProjectListener } from './events.js';
 import type { TargetFactory } from './install.js';
+import { installSettings, withConfiguredTargets, type ConfigOptions } from './configured-targets.js';
 import type { ResolveTarget } from './plan/resolve.js';
 import { repositoryOf } from './spec/dependency-ref.js';
 import { LOCKFILE_NAME, MAX_LOCKFILE_BYTES, parseLockfileText } from './spec/lockfile.js';
@@ -30,11 +31,16 @@ import type { LockedDependency, Lockfile } from './types.js';
  * recorded in the cache's index.json.
  */
 
-/** Options for {@link fetchLocked}. */
-export interface FetchLockedOptions {
+/**
+ * Options for {@link fetchLocked}. Without a `targetFactory` the stores and the defaults of
+ * `cacheDir`, `cacheMaxSize`, `maxEntries`, `maxUncompressedBytes` and `concurrency` come from
+ * the oras config (see {@link ConfigOptions}; searched from the lockfile's directory), as in `oras fetch`.
+ */
+export interface FetchLockedOptions extends ConfigOptions {
   /** `artifacts.lock`, or a directory holding one. */
   lockfile: string;
-  targetFactory: TargetFactory;
+  /** Where blobs are fetched from (default: the stores the oras config maps). */
+  targetFactory?: TargetFactory;
   /** See `InstallOptions.cacheDir`. */
   cacheDir?: string;
   env?: NodeJS.ProcessEnv;
@@ -122,6 +128,16 @@ async function manifestOf(
 
 /** Fills the cache from a lockfile (see the module comment). */
 export async function fetchLocked(options: FetchLockedOptions): Promise<FetchLockedResult> {
+  if (options.targetFactory !== undefined) return fetchWith({ ...options, targetFactory: options.targetFactory });
+  const path = await lockPath(options.lockfile);
+  return withConfiguredTargets(dirname(path), options, (config, targets) => {
+    const { linkMode: _link, maxArtifactBytes: _notUsedByFetch, ...settings } = installSettings(config);
+    return fetchWith({ ...settings, ...options, targetFactory: targets.readFactory() });
+  });
+}
+
+/** {@link fetchLocked} with its stores settled. */
+async function fetchWith(options: FetchLockedOptions & { targetFactory: TargetFactory }): Promise<FetchLockedResult> {
   const path = await lockPath(options.lockfile);
   const lock = await readLock(path);
   const env = options.env ?? process.env;

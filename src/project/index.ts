@@ -19,6 +19,14 @@ export { fetchLocked } from './fetch.js';
 export type { FetchLockedOptions, FetchLockedResult } from './fetch.js';
 export type { ProjectEvent, ProjectListener, PlanCounts, LinkMethod } from './events.js';
 
+// The oras config as the commands' input: stores and settings exactly as the `oras` CLI maps them
+export { projectConfig } from './configured-targets.js';
+export type { ConfigOptions } from './configured-targets.js';
+export { ProjectTargets } from '../targets/project-targets.js';
+export type { ProjectTargetsOptions } from '../targets/project-targets.js';
+export type { RegistryAccess } from '../targets/registry-access.js';
+export type { TimeoutSettings } from '../targets/transfer-timeouts.js';
+
 // Spec: the files the user writes and the lock
 export type {
   DependencySpec,

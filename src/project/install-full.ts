@@ -1,27 +1,22 @@
 import { performance } from 'node:perf_hooks';
-import { join, posix } from 'node:path';
-import pLimit from 'p-limit';
-import { readFile } from 'node:fs/promises';
-import { isOrasError, OrasError } from '../errors.js';
+import { posix } from 'node:path';
+import { OrasError } from '../errors.js';
 import { mapBounded } from '../artifact/map-bounded.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { parseReference, type Reference } from '../oci/reference.js';
 import { loadActual } from './plan/actual.js';
 import { ProjectCache, type BlobNeed } from './apply/cache/project-cache.js';
 import { defaultCacheDir } from './spec/config.js';
-import { keepConfig } from './apply/cache/index-records.js';
-import { bindToManifest, filesFor, layerRoot, loadPlanPull, sameLayers, Sources } from './plan/locked-files.js';
-import { bindingError, LOCK_MISMATCH_HINT, lockBindingProblems } from './spec/lock-binding.js';
-import { repositoryOf } from './spec/dependency-ref.js';
+import { layerRoot, loadPlanPull, Sources } from './plan/locked-files.js';
+import { bindingError, lockBindingProblems } from './spec/lock-binding.js';
 import { countPlan, diff } from './plan/diff.js';
-import { emit, type ProjectListener } from './events.js';
-import { stateEnv, type InstallOptions, type InstallResult } from './install.js';
-import { LOCKFILE_NAME, serializeLockfile, readLockfileStamped, writeLockfileStamped } from './spec/lockfile.js';
+import { emit, type PlanCounts } from './events.js';
+import { stateEnv, type InstallResult, type SettledInstallOptions } from './install.js';
+import { serializeLockfile, writeLockfileStamped } from './spec/lockfile.js';
 import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';
 import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
-import { resolveAll, type ResolvedDependency, type ResolveTarget } from './plan/resolve.js';
+import type { ResolveTarget } from './plan/resolve.js';
 import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
 import { assertDownloadBudget, type PlannedDownload } from './plan/download-budget.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
@@ -29,13 +24,21 @@ import {
   LOCKFILE_VERSION,
   type FileStamp,
   type InstallState,
-  type LockedDependency,
   type LockedFile,
   type Lockfile,
   type Plan,
   type PlanAction,
   type ProjectManifest,
 } from './types.js';
+import {
+  bindEntries,
+  bindOptions,
+  checkOverlaps,
+  computeLock,
+  manifestBindingError,
+  readOldLock,
+  withoutEntries,
+} from './plan/lock-compute.js';
 
 /**
  * The full install path (resolution, planning, fetching, reify), loaded by
@@ -46,32 +49,6 @@ import {
  * without the precompiled validators, semver only for ranges. A warm install
  * from a lock of plain layers loads none of them.
  */
-
-/** Refuses two dependencies writing the same path, or a file where another needs a directory. */
-function checkOverlaps(lock: Lockfile): void {
-  const owner = new Map<string, string>();
-  for (const [name, dep] of Object.entries(lock.dependencies)) {
-    for (const f of dep.files) {
-      const other = owner.get(f.path);
-      if (other !== undefined && other !== name) {
-        throw new OrasError('ERR_ORAS_USAGE', `dependencies '${other}' and '${name}' both install ${f.path}`, {
-          hint: 'give them different `path`s, or narrow them with include/exclude',
-        });
-      }
-      owner.set(f.path, name);
-    }
-  }
-  for (const path of owner.keys()) {
-    for (let d = posix.dirname(path); d !== '.'; d = posix.dirname(d)) {
-      if (owner.has(d))
-        throw new OrasError(
-          'ERR_ORAS_USAGE',
-          `${d} is installed as a file by '${owner.get(d)}' but is a directory for ${path} ('${owner.get(path)}')`,
-          { hint: 'give the dependencies different `path`s' },
-        );
-    }
-  }
-}
 
 /** What {@link install} already established before handing over to {@link installFull}. */
 export interface FullRun {
@@ -100,89 +77,156 @@ export interface FullRun {
  * artifacts.lock as it was. A warm cache and an up-to-date lock need no
  * network at all.
  */
-export async function installFull(options: InstallOptions, run: FullRun): Promise<InstallResult> {
-  const { t0, projectDir, frozen, state } = run;
-  const env = options.env ?? process.env;
-  const offline = options.offline === true;
-  const dryRun = options.dryRun === true;
+export async function installFull(options: SettledInstallOptions, run: FullRun): Promise<InstallResult> {
+  const locked = await lockStep(options, run);
+  const t1 = performance.now();
+  const planned = await planStep(options, run, locked.lock);
+  const t2 = performance.now();
+  const { lock, lockfileChanged } = locked;
+  const result = (fetch: number, reified: number, republished: RepublishedTag[]): InstallResult => ({
+    counts: planned.counts,
+    ...(republished.length > 0 ? { republished } : {}),
+    lockfileChanged,
+    lockfile: lock,
+    actions: planned.plan.actions,
+    dryRun: options.dryRun === true,
+    fastPath: false,
+    durations: { resolve: t1 - run.t0, plan: t2 - t1, fetch, reify: reified, total: performance.now() - run.t0 },
+  });
+  if (options.dryRun === true) return result(0, 0, []);
+  assertNoConflicts(planned.plan);
+  const fetched = await fetchStep(options, locked, planned.plan);
+  const t3 = performance.now();
+  await applyStep(options, run, locked, planned, fetched.roots);
+  return result(t3 - t2, performance.now() - t3, fetched.republished);
+}
+
+/** What {@link lockStep} settled: the inputs, the shared cache, and the lock the tree will follow. */
+interface LockedRun {
+  manifest: ProjectManifest;
+  manifestStamp: FileStamp & { name: string };
+  /** artifacts.lock as found (see `readOldLock`). */
+  old: { lock: Lockfile | undefined; stamp: FileStamp | null; merged: boolean };
+  /** The new lock (in memory until the tree follows it). */
+  lock: Lockfile;
+  lockfileChanged: boolean;
+  cache: ProjectCache;
+  sources: Sources;
+}
+
+/** Step 1: load artifacts.yaml and artifacts.lock, open the cache, and compute the new lock (frozen: check it). */
+async function lockStep(options: SettledInstallOptions, run: FullRun): Promise<LockedRun> {
   const onEvent = options.onEvent;
-  const { manifest, stamp: manifestStamp } = await loadManifest(projectDir);
-  const old = await readOldLock(projectDir, frozen, onEvent);
-  const oldLock = old.lock;
-  const cache = await ProjectCache.open(defaultCacheDir(env, options.cacheDir), {
+  const { manifest, stamp: manifestStamp } = await loadManifest(run.projectDir);
+  const old = await readOldLock(run.projectDir, run.frozen, onEvent);
+  const cache = await ProjectCache.open(defaultCacheDir(options.env ?? process.env, options.cacheDir), {
     ...(onEvent ? { onEvent } : {}),
     ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
     ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
     ...(options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {}),
   });
-  const sources = new Sources(options.targetFactory, cache, offline);
+  const sources = new Sources(options.targetFactory, cache, options.offline === true);
+  const lock = run.frozen
+    ? await frozenLock(manifest, old.lock, sources, cache, options)
+    : await freshLock(manifest, old.lock, sources, cache, options);
+  checkOverlaps(lock);
+  const lockfileChanged = old.merged || lockDiffers(old.lock, lock);
+  return { manifest, manifestStamp, old, lock, lockfileChanged, cache, sources };
+}
 
-  let lock: Lockfile;
-  if (frozen) {
-    const { changes } = compareManifestToLock(manifest, oldLock, { sections: ['dependencies'] });
-    if (changes.length > 0 || (oldLock === undefined && Object.keys(manifest.dependencies).length > 0)) {
-      throw new OrasError(
-        'ERR_ORAS_FROZEN_LOCKFILE',
-        `artifacts.lock is out of date with artifacts.yaml:\n${formatSpecChanges(changes) || '(no artifacts.lock)'}`,
-        {
-          hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to update artifacts.lock, and commit it',
-          details: {
-            changes: changes.map((c) => ({ ...c })),
-            ...(oldLock === undefined ? { lockfile: 'missing' } : {}),
-          },
+/**
+ * `--frozen-lockfile`: the lock as found, which must match artifacts.yaml (`ERR_ORAS_FROZEN_LOCKFILE`
+ * with a readable diff), name only what artifacts.yaml names and list only what its locked manifests
+ * produce (`ERR_ORAS_LOCK_MISMATCH`).
+ */
+async function frozenLock(
+  manifest: ProjectManifest,
+  oldLock: Lockfile | undefined,
+  sources: Sources,
+  cache: ProjectCache,
+  options: SettledInstallOptions,
+): Promise<Lockfile> {
+  const { changes } = compareManifestToLock(manifest, oldLock, { sections: ['dependencies'] });
+  if (changes.length > 0 || (oldLock === undefined && Object.keys(manifest.dependencies).length > 0)) {
+    throw new OrasError(
+      'ERR_ORAS_FROZEN_LOCKFILE',
+      `artifacts.lock is out of date with artifacts.yaml:\n${formatSpecChanges(changes) || '(no artifacts.lock)'}`,
+      {
+        hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to update artifacts.lock, and commit it',
+        details: {
+          changes: changes.map((c) => ({ ...c })),
+          ...(oldLock === undefined ? { lockfile: 'missing' } : {}),
         },
-      );
-    }
-    lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
-    // The lock names only what artifacts.yaml names, and lists only what its manifests produce.
-    const problems = await lockBindingProblems(manifest, lock);
-    if (problems.length > 0) throw bindingError(problems);
-    const bound = await bindEntries(lock.dependencies, sources, cache, bindOptions(options));
-    if (bound.problems.length > 0) throw manifestBindingError(bound.problems);
-  } else {
-    // Entries naming another repository, tag or digest than artifacts.yaml are re-resolved.
-    const rejected = oldLock === undefined ? [] : await lockBindingProblems(manifest, oldLock);
-    for (const p of rejected)
-      emit(onEvent, {
-        type: 'lock-entry-rejected',
-        dependency: p.dependency,
-        reason: `artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`,
-        action: 're-resolve',
-      });
-    lock = await computeLock(
-      manifest,
-      withoutEntries(
-        oldLock,
-        rejected.map((p) => p.dependency),
-      ),
-      options,
-      sources,
-      cache,
+      },
     );
   }
-  checkOverlaps(lock);
-  // Entries kept by resolution are the old lock's own objects: when every entry is, nothing changed
-  // and the (costly, for 10,000 files) serialization of both locks is skipped.
+  const lock = oldLock ?? { lockfileVersion: LOCKFILE_VERSION, dependencies: {}, publish: {} };
+  // The lock names only what artifacts.yaml names, and lists only what its manifests produce.
+  const problems = await lockBindingProblems(manifest, lock);
+  if (problems.length > 0) throw bindingError(problems);
+  const bound = await bindEntries(lock.dependencies, sources, cache, bindOptions(options));
+  if (bound.problems.length > 0) throw manifestBindingError(bound.problems);
+  return lock;
+}
+
+/** Not frozen: entries naming another repository, tag or digest than artifacts.yaml are re-resolved (with an event), then {@link computeLock}. */
+async function freshLock(
+  manifest: ProjectManifest,
+  oldLock: Lockfile | undefined,
+  sources: Sources,
+  cache: ProjectCache,
+  options: SettledInstallOptions,
+): Promise<Lockfile> {
+  const rejected = oldLock === undefined ? [] : await lockBindingProblems(manifest, oldLock);
+  for (const p of rejected)
+    emit(options.onEvent, {
+      type: 'lock-entry-rejected',
+      dependency: p.dependency,
+      reason: `artifacts.yaml requires ${p.field} ${p.expected}, artifacts.lock has ${p.found}`,
+      action: 're-resolve',
+    });
+  const kept = withoutEntries(
+    oldLock,
+    rejected.map((p) => p.dependency),
+  );
+  return computeLock(manifest, kept, options, sources, cache);
+}
+
+/**
+ * True when `lock` differs from the lock as found. Entries kept by resolution are the old lock's own
+ * objects: when every entry is, nothing changed and the (costly, for 10,000 files) serialization of
+ * both locks is skipped.
+ */
+function lockDiffers(oldLock: Lockfile | undefined, lock: Lockfile): boolean {
+  if (oldLock === undefined) return Object.keys(lock.dependencies).length > 0 || Object.keys(lock.publish).length > 0;
   const sameEntries = <T>(a: Record<string, T>, b: Record<string, T>): boolean => {
     const keys = Object.keys(a);
     return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
   };
-  const lockfileChanged =
-    old.merged ||
-    (oldLock === undefined
-      ? Object.keys(lock.dependencies).length > 0 || Object.keys(lock.publish).length > 0
-      : !(
-          lock === oldLock ||
-          (sameEntries(lock.dependencies, oldLock.dependencies) && sameEntries(lock.publish, oldLock.publish))
-        ) && serializeLockfile(oldLock) !== serializeLockfile(lock));
-  // The new lock stays in memory until the tree follows it (written after reify, below).
-  const writeLock = lockfileChanged && !frozen && !dryRun;
-  const t1 = performance.now();
+  if (
+    lock === oldLock ||
+    (sameEntries(lock.dependencies, oldLock.dependencies) && sameEntries(lock.publish, oldLock.publish))
+  )
+    return false;
+  return serializeLockfile(oldLock) !== serializeLockfile(lock);
+}
 
-  // An earlier install left its in-progress marker (killed or power loss before its writes were
-  // synced): rehash every file, and rewrite what that run tore instead of calling it a user edit.
-  const interrupted = await readInProgress(projectDir);
-  const observed = await loadActual(projectDir, state, {
+/** What {@link planStep} observed and decided. */
+interface PlannedRun {
+  actual: Awaited<ReturnType<typeof loadActual>>;
+  plan: Plan;
+  counts: PlanCounts;
+}
+
+/**
+ * Step 2: observe the tree and diff it against the new lock. An earlier install that left its
+ * in-progress marker (killed or power loss before its writes were synced): rehash every file, and
+ * rewrite what that run tore instead of calling it a user edit.
+ */
+async function planStep(options: SettledInstallOptions, run: FullRun, lock: Lockfile): Promise<PlannedRun> {
+  const onEvent = options.onEvent;
+  const interrupted = await readInProgress(run.projectDir);
+  const observed = await loadActual(run.projectDir, run.state, {
     ideal: lock,
     ...(options.verify === true || interrupted !== undefined ? { verify: true } : {}),
     ...(onEvent ? { onEvent } : {}),
@@ -191,35 +235,64 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
   const plan: Plan = diff(lock, actual, { force: options.force === true });
   const counts = countPlan(plan);
   emit(onEvent, { type: 'plan', counts });
-  const t2 = performance.now();
-  let republished: RepublishedTag[] = [];
-  const result = (fetch: number, reified: number): InstallResult => ({
-    counts,
-    ...(republished.length > 0 ? { republished } : {}),
-    lockfileChanged,
-    lockfile: lock,
-    actions: plan.actions,
-    dryRun,
-    fastPath: false,
-    durations: { resolve: t1 - t0, plan: t2 - t1, fetch, reify: reified, total: performance.now() - t0 },
-  });
-  if (dryRun) return result(0, 0);
-  assertNoConflicts(plan);
+  return { actual, plan, counts };
+}
 
-  // Make content available: plain blobs by (digest, size) from the lock; unpacked layers need their listing.
+/** Where an unpacked directory layer's files come from: its root in the project, the layer, its source. */
+interface LayerRoot {
+  root: string;
+  layer: Descriptor;
+  source: ResolveTarget | undefined;
+  title: string;
+}
+
+/**
+ * Step 3: make the content of every write available in the shared cache (plain blobs by digest and
+ * size; unpacked layers with their listing), after the size limit and free-space checks for
+ * everything this install downloads; then the advisory republished-tag check. Returns the layer
+ * roots by layer digest.
+ */
+async function fetchStep(
+  options: SettledInstallOptions,
+  locked: LockedRun,
+  plan: Plan,
+): Promise<{ roots: Map<string, LayerRoot>; republished: RepublishedTag[] }> {
+  const { lock, cache, sources } = locked;
+  const offline = options.offline === true;
   const writes = plan.actions.filter(
     (a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change',
   );
-  const needs: BlobNeed[] = [];
   const downloads: PlannedDownload[] = []; // what the fetch phase will request, for the size rules
-  const unpackedLayers = new Map<string, string>(); // layer digest → dependency name
-  const plainWrites: typeof writes = [];
-  for (const a of writes) {
-    if (a.file.layer === a.file.digest) plainWrites.push(a);
-    else if (!unpackedLayers.has(a.file.layer)) unpackedLayers.set(a.file.layer, a.dependency);
-  }
+  const needs = await plainBlobNeeds(writes, locked, downloads);
+  const roots = await unpackedLayerRoots(writes, locked, offline, downloads);
+  await assertDownloadBudget(lock.dependencies, downloads, cache.root, cache.maxArtifactBytes);
+  await cache.ensureBlobs(needs, {
+    offline,
+    concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  for (const r of roots.values()) await cache.unpack(r.layer, r.source, { offline, stripPrefix: r.title });
+  // Entries fetched from their registry in this run: did a locked release tag move? (advisory, kept)
+  const republished = await checkRepublished(lock.dependencies, sources, {
+    concurrency: options.concurrency ?? 8,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+  return { roots, republished };
+}
+
+type WriteAction = Extract<PlanAction, { kind: 'add' | 'change' }>;
+
+/** The plain (not unpacked) blobs the writes need that the cache lacks; each is also recorded in `downloads`. */
+async function plainBlobNeeds(
+  writes: WriteAction[],
+  { lock, cache, sources }: LockedRun,
+  downloads: PlannedDownload[],
+): Promise<BlobNeed[]> {
+  const plainWrites = writes.filter((a) => a.file.layer === a.file.digest);
   // Which plain blobs are cached: stat them concurrently (bounded), keeping the plan's order.
   const cached = await mapBounded(plainWrites, 32, (a) => cache.has({ digest: a.file.digest, size: a.file.size }));
+  const needs: BlobNeed[] = [];
   for (const [i, a] of plainWrites.entries()) {
     if (cached[i] === true) continue;
     const desc: Descriptor = { mediaType: 'application/octet-stream', digest: a.file.digest, size: a.file.size };
@@ -230,10 +303,24 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     });
     downloads.push({ dependency: a.dependency, desc });
   }
-  const roots = new Map<
-    string,
-    { root: string; layer: Descriptor; source: ResolveTarget | undefined; title: string }
-  >();
+  return needs;
+}
+
+/**
+ * The root of every unpacked directory layer the writes need (from the verified manifest); a layer
+ * neither unpacked nor cached yet is recorded in `downloads`.
+ */
+async function unpackedLayerRoots(
+  writes: WriteAction[],
+  { lock, cache, sources }: LockedRun,
+  offline: boolean,
+  downloads: PlannedDownload[],
+): Promise<Map<string, LayerRoot>> {
+  const unpackedLayers = new Map<string, string>(); // layer digest → dependency name
+  for (const a of writes)
+    if (a.file.layer !== a.file.digest && !unpackedLayers.has(a.file.layer))
+      unpackedLayers.set(a.file.layer, a.dependency);
+  const roots = new Map<string, LayerRoot>();
   for (const [layerDigest, depName] of unpackedLayers) {
     const dep = lock.dependencies[depName]!;
     const m = await sources.manifest(dep);
@@ -252,46 +339,38 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
       downloads.push({ dependency: depName, desc: l.layer });
     roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, source, title: l.title });
   }
-  // Size limit and free space for everything this install downloads, before the first request.
-  await assertDownloadBudget(lock.dependencies, downloads, cache.root, cache.maxArtifactBytes);
-  await cache.ensureBlobs(needs, {
-    offline,
-    concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  for (const r of roots.values()) await cache.unpack(r.layer, r.source, { offline, stripPrefix: r.title });
-  // Entries fetched from their registry in this run: did a locked release tag move? (advisory, kept)
-  republished = await checkRepublished(lock.dependencies, sources, {
-    concurrency: options.concurrency ?? 8,
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(onEvent ? { onEvent } : {}),
-  });
-  const t3 = performance.now();
+  return roots;
+}
 
-  const sourceFor = async (file: LockedFile): Promise<string> => {
-    if (file.layer === file.digest) return cache.blobPath(file.digest);
-    const r = roots.get(file.layer);
-    if (r === undefined || !file.path.startsWith(`${r.root}/`))
-      throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} is not inside its layer root`, {
-        hint: 'the lockfile was edited; run `oras update`',
-      });
-    return cache.unpackedFile(r.layer, file.path.slice(r.root.length + 1), r.source, { offline, stripPrefix: r.title });
-  };
+/**
+ * Step 4: reify the tree, then write artifacts.lock (when it changed, not frozen) and the state with
+ * the input stamps. Lock-write order: the tree first, then artifacts.lock, then the state's input
+ * stamps. A refused or failed reify leaves artifacts.lock as it was (the state records what landed);
+ * a crash between the steps leaves a state without input stamps, so the rerun takes the full path
+ * and converges (it resolves the same lock again: nothing moves without `update`).
+ */
+async function applyStep(
+  options: SettledInstallOptions,
+  run: FullRun,
+  locked: LockedRun,
+  planned: PlannedRun,
+  roots: Map<string, LayerRoot>,
+): Promise<void> {
+  const { projectDir, frozen } = run;
+  const { manifest, manifestStamp, old, lock, cache } = locked;
+  const onEvent = options.onEvent;
+  const writeLock = locked.lockfileChanged && !frozen && options.dryRun !== true;
   // Recorded with the state only if everything succeeds: enables the next run's fast path.
   const agree = (stamp: FileStamp | null): boolean =>
     frozen ||
     (compareManifestToLock(manifest, lock, { sections: ['dependencies'] }).changes.length === 0 &&
       !(stamp === null && Object.keys(manifest.dependencies).length > 0));
-  // Lock-write order: the tree first, then artifacts.lock, then the state's input stamps. A refused
-  // or failed reify leaves artifacts.lock as it was (the state records what landed); a crash
-  // between the steps leaves a state without input stamps, so the rerun takes the full path and
-  // converges (it resolves the same lock again: nothing moves without `update`).
   const reified = await reify({
     projectDir,
-    plan,
-    actual,
-    state,
-    sourceFor,
+    plan: planned.plan,
+    actual: planned.actual,
+    state: run.state,
+    sourceFor: fileSource(cache, roots, options.offline === true),
     ...(writeLock ? {} : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     roots: dependencyRoots(lock),
     env: stateEnv(options.env),
@@ -300,215 +379,36 @@ export async function installFull(options: InstallOptions, run: FullRun): Promis
     ...(options.signal ? { signal: options.signal } : {}),
     ...(onEvent ? { onEvent } : {}),
   });
-  if (writeLock) {
-    const written = await writeLockfileStamped(projectDir, lock);
-    emit(onEvent, { type: 'lockfile-written', path: written.path });
-    const files = reified.state.files;
-    await writeState(
-      projectDir,
-      {
-        stateVersion: 1,
-        files,
-        ...(reified.state.roots !== undefined ? { roots: reified.state.roots } : {}),
-        inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) },
-      },
-      { env: stateEnv(options.env) },
-    );
-    emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
-  }
-  return result(t3 - t2, performance.now() - t3);
+  if (!writeLock) return;
+  const written = await writeLockfileStamped(projectDir, lock);
+  emit(onEvent, { type: 'lockfile-written', path: written.path });
+  const files = reified.state.files;
+  await writeState(
+    projectDir,
+    {
+      stateVersion: 1,
+      files,
+      ...(reified.state.roots !== undefined ? { roots: reified.state.roots } : {}),
+      inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) },
+    },
+    { env: stateEnv(options.env) },
+  );
+  emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
 }
 
-/**
- * artifacts.lock as found: parsed, or — when it holds git conflict markers —
- * merged entry by entry (`spec/lock-merge.ts`; then `merged`, to be
- * rewritten). With `frozen` a conflicted lock is `ERR_ORAS_FROZEN_LOCKFILE`
- * naming the file and the fix.
- */
-async function readOldLock(
-  projectDir: string,
-  frozen: boolean,
-  onEvent: ProjectListener | undefined,
-): Promise<{ lock: Lockfile | undefined; stamp: FileStamp | null; merged: boolean }> {
-  try {
-    const read = await readLockfileStamped(projectDir);
-    return { lock: read?.lock, stamp: read?.stamp ?? null, merged: false };
-  } catch (err) {
-    if (!isOrasError(err, 'ERR_ORAS_LOCKFILE')) throw err;
-    const file = join(projectDir, LOCKFILE_NAME);
-    const { hasConflictMarkers, mergeConflictedLockfileText } = await import('./spec/lock-merge.js');
-    const text = await readFile(file, 'utf8').catch(() => undefined);
-    if (text === undefined || !hasConflictMarkers(text)) throw err;
-    if (frozen) {
-      throw new OrasError(
-        'ERR_ORAS_FROZEN_LOCKFILE',
-        `${file} has unresolved git merge conflicts, and --frozen-lockfile never changes the lock`,
-        {
-          hint: 'run `oras install` without --frozen-lockfile (and without CI=true) to merge it entry by entry, then commit artifacts.lock (or set up the `oras lock merge` git merge driver, see README)',
-        },
-      );
-    }
-    const merged = mergeConflictedLockfileText(text);
-    emit(onEvent, { type: 'lockfile-merged', path: file, conflicts: merged.conflicts });
-    return { lock: merged.lock, stamp: null, merged: true };
-  }
-}
-
-/**
- * The new lock (in memory): {@link resolveAll} (no silent upgrades), then the
- * files of freshly resolved entries (manifests cached, directory layers
- * unpacked) and of kept resolutions under an edited spec (from the locked
- * manifest, cache first), concurrently; entries assigned in name order.
- */
-async function computeLock(
-  manifest: ProjectManifest,
-  oldLock: Lockfile | undefined,
-  options: InstallOptions,
-  sources: Sources,
+/** Where reify reads a locked file from: the cached blob (plain layers) or the unpacked layer tree. */
+function fileSource(
   cache: ProjectCache,
-): Promise<Lockfile> {
-  const offline = options.offline === true;
-  const signal = options.signal;
-  const ctx = {
-    repositoryFor: (ref: Reference) => sources.target(repositoryOf(ref)),
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-    ...(signal ? { signal } : {}),
-  };
-  const resolved = await resolveAll(manifest, oldLock, ctx, {
-    ...(options.update !== undefined ? { update: options.update } : {}),
-    concurrency: options.concurrency ?? 8,
-  });
-  const jobs: [string, () => Promise<LockedDependency>][] = [
-    ...Object.entries(resolved.resolved).map(([name, r]): [string, () => Promise<LockedDependency>] => [
-      name,
-      async () =>
-        lockResolved(r, cache, await sources.target(repositoryOf(parseReference(r.locked.resolved))), offline, signal),
-    ]),
-    ...Object.entries(resolved.rebased)
-      .filter(([, rb]) => rb.files === undefined)
-      .map(([name, rb]): [string, () => Promise<LockedDependency>] => [
-        name,
-        async () => {
-          const dep: LockedDependency = { ...rb.locked, files: [] };
-          const m = await sources.manifest(dep);
-          const source = offline ? undefined : await sources.forDependency(dep);
-          const { files, layers } = await filesFor(name, rb.locked.specifier, m, cache, source, {
-            offline,
-            ...(signal ? { signal } : {}),
-          });
-          return { ...rb.locked, files, layers };
-        },
-      ]),
-  ];
-  // Entries kept from the old lock (also those whose files stay as they were under an edited spec):
-  // files re-derived from the locked manifest when they differ (and said so), layer records
-  // refreshed (a v1 entry gains them), otherwise the old lock's own objects.
-  const keptEntries: Record<string, LockedDependency> = { ...resolved.kept };
-  for (const [name, rb] of Object.entries(resolved.rebased))
-    if (rb.files !== undefined) keptEntries[name] = { ...rb.locked, files: rb.files };
-  const kept = (await bindEntries(keptEntries, sources, cache, bindOptions(options))).entries;
-  jobs.sort((x, y) => (x[0] < y[0] ? -1 : 1));
-  const limit = pLimit(Math.max(1, options.concurrency ?? 8));
-  const settled = await Promise.allSettled(jobs.map(([, job]) => limit(job)));
-  const dependencies: Record<string, LockedDependency> = { ...kept };
-  for (const [i, [name]] of jobs.entries()) {
-    const s = settled[i]!;
-    if (s.status === 'rejected') throw s.reason;
-    dependencies[name] = s.value;
-  }
-  return { lockfileVersion: LOCKFILE_VERSION, dependencies, publish: resolved.publish };
-}
-
-/**
- * Turns a freshly resolved dependency into a lock entry (caches the manifest;
- * computes its files, listings of directory layers derived from their
- * verified blobs).
- */
-async function lockResolved(
-  r: ResolvedDependency,
-  cache: ProjectCache,
-  source: ResolveTarget | undefined,
+  roots: Map<string, LayerRoot>,
   offline: boolean,
-  signal?: AbortSignal,
-): Promise<LockedDependency> {
-  await cache.add(r.descriptor, r.manifestBytes);
-  if (source !== undefined && !offline) await keepConfig(cache, r.manifest, source, signal);
-  const { files, layers } = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, {
-    offline,
-    ...(signal ? { signal } : {}),
-  });
-  return { ...r.locked, files, layers };
-}
-
-/** `lock` without the named dependency entries (undefined stays undefined). */
-function withoutEntries(lock: Lockfile | undefined, names: string[]): Lockfile | undefined {
-  if (lock === undefined || names.length === 0) return lock;
-  const dependencies = { ...lock.dependencies };
-  for (const n of names) delete dependencies[n];
-  return { ...lock, dependencies };
-}
-
-interface BindOptions {
-  offline: boolean;
-  signal?: AbortSignal;
-  concurrency: number;
-  onEvent?: ProjectListener;
-}
-
-function bindOptions(options: InstallOptions): BindOptions {
-  return {
-    offline: options.offline === true,
-    ...(options.signal ? { signal: options.signal } : {}),
-    concurrency: options.concurrency ?? 8,
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+): (file: LockedFile) => Promise<string> {
+  return async (file) => {
+    if (file.layer === file.digest) return cache.blobPath(file.digest);
+    const r = roots.get(file.layer);
+    if (r === undefined || !file.path.startsWith(`${r.root}/`))
+      throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} is not inside its layer root`, {
+        hint: 'the lockfile was edited; run `oras update`',
+      });
+    return cache.unpackedFile(r.layer, file.path.slice(r.root.length + 1), r.source, { offline, stripPrefix: r.title });
   };
-}
-
-/**
- * Binds lock entries to their locked manifests ({@link bindToManifest},
- * bounded concurrency). Returns the entries as they should be locked (an
- * entry whose files differ from what its manifest produces is re-derived
- * from that manifest, with a `lock-entry-rejected` event; one whose layer
- * records differ gets the manifest's; others are returned as they are) and
- * the problems found, by name.
- */
-async function bindEntries(
-  deps: Record<string, LockedDependency>,
-  sources: Sources,
-  cache: ProjectCache,
-  options: BindOptions,
-): Promise<{ entries: Record<string, LockedDependency>; problems: { name: string; problem: string }[] }> {
-  const names = Object.keys(deps).sort();
-  const limit = pLimit(Math.max(1, options.concurrency));
-  const bound = await Promise.all(
-    names.map((name) =>
-      limit(() =>
-        bindToManifest(name, deps[name]!, sources, cache, {
-          offline: options.offline,
-          ...(options.signal ? { signal: options.signal } : {}),
-        }),
-      ),
-    ),
-  );
-  const entries: Record<string, LockedDependency> = {};
-  const problems: { name: string; problem: string }[] = [];
-  for (const [i, name] of names.entries()) {
-    const dep = deps[name]!;
-    const { produced, problem } = bound[i]!;
-    if (problem !== undefined) {
-      problems.push({ name, problem });
-      emit(options.onEvent, { type: 'lock-entry-rejected', dependency: name, reason: problem, action: 're-derive' });
-      entries[name] = { ...dep, files: produced.files, layers: produced.layers };
-    } else entries[name] = sameLayers(dep.layers, produced.layers) ? dep : { ...dep, layers: produced.layers };
-  }
-  return { entries, problems };
-}
-
-/** `ERR_ORAS_LOCK_MISMATCH` for lock entries whose files their locked manifest does not produce. */
-function manifestBindingError(problems: { name: string; problem: string }[]): OrasError {
-  return new OrasError(
-    'ERR_ORAS_LOCK_MISMATCH',
-    `artifacts.lock lists files its locked manifests do not produce:\n${problems.map((p) => `dependencies.${p.name}: ${p.problem}`).join('\n')}`,
-    { hint: LOCK_MISMATCH_HINT },
-  );
 }

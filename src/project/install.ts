@@ -12,13 +12,18 @@ import type { RepublishedTag } from './plan/republished-check.js';
 import { readState } from './apply/state.js';
 import { lockFromDocument } from './spec/lock-format.js';
 import { hasInProgress } from './apply/in-progress.js';
+import { installSettings, withConfiguredTargets, type ConfigOptions } from './configured-targets.js';
 import { LOCKFILE_VERSION, type Lockfile, type PlanAction } from './types.js';
 
 /** Builds the source for a repository `registry/repo` (a Repository, or an OCI layout standing in for one). */
 export type TargetFactory = (repository: string) => ResolveTarget | Promise<ResolveTarget>;
 
-/** Options for {@link install}. */
-export interface InstallOptions {
+/**
+ * Options for {@link install}. Without a `targetFactory`, the stores and the defaults of
+ * `cacheDir`, `linkMode`, `cacheMaxSize`, `maxEntries`, `maxUncompressedBytes`, `maxArtifactBytes` and `concurrency`
+ * come from the oras config (see {@link ConfigOptions}), as in `oras install`; options given here win.
+ */
+export interface InstallOptions extends ConfigOptions {
   projectDir: string;
   /** Fail (`ERR_ORAS_FROZEN_LOCKFILE`) instead of resolving when artifacts.yaml and artifacts.lock disagree; never write the lock. Default: `CI=true` in `env` (unless `false` is given). */
   frozenLockfile?: boolean;
@@ -34,8 +39,8 @@ export interface InstallOptions {
   update?: string[] | true;
   /** Parallel file operations and resolutions (default 8). */
   concurrency?: number;
-  /** Where dependencies are fetched from. */
-  targetFactory: TargetFactory;
+  /** Where dependencies are fetched from. Default: the stores the oras config maps (`ProjectTargets`: `ociLayout`, mirrors, then the registry). */
+  targetFactory?: TargetFactory;
   /** Cache root, e.g. the config's `cache.dir`. Precedence ({@link defaultCacheDir}): `$ORAS_CACHE_DIR` in `env`, then this, then `$XDG_CACHE_HOME/oras-ts`, then `~/.cache/oras-ts`. */
   cacheDir?: string;
   /** Cache size budget in bytes (the config's `cache.maxSize`): after a successful install, least recently used content no registered project needs is pruned until the cache fits (skipped when the cache is busy). Default: none. */
@@ -60,6 +65,9 @@ export interface InstallOptions {
   signal?: AbortSignal;
   onEvent?: ProjectListener;
 }
+
+/** {@link InstallOptions} once the stores are settled (what the full install path receives). */
+export type SettledInstallOptions = InstallOptions & { targetFactory: TargetFactory };
 
 /** What {@link install} did (or would do, with `dryRun`). */
 export interface InstallResult {
@@ -124,6 +132,14 @@ function isCi(env: NodeJS.ProcessEnv): boolean {
  */
 export async function install(options: InstallOptions): Promise<InstallResult> {
   const t0 = performance.now();
+  if (options.targetFactory !== undefined) return installWith(options, options.targetFactory, t0);
+  return withConfiguredTargets(options.projectDir, options, (config, targets) =>
+    installWith({ ...installSettings(config), ...options }, targets.readFactory(), t0),
+  );
+}
+
+/** {@link install} with its stores settled. */
+async function installWith(options: InstallOptions, targetFactory: TargetFactory, t0: number): Promise<InstallResult> {
   const projectDir = resolvePath(options.projectDir);
   const env = options.env ?? process.env;
   const frozen = options.frozenLockfile ?? isCi(env);
@@ -149,7 +165,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       import('./install-full.js'),
       import('./apply/cache/session.js'),
     ]);
-    return withCacheSession(options, projectDir, () => installFull(options, { t0, projectDir, frozen, state }));
+    const full = { ...options, targetFactory };
+    return withCacheSession(full, projectDir, () => installFull(full, { t0, projectDir, frozen, state }));
   });
 }
 

@@ -13,6 +13,7 @@ import { emit, type ProjectListener } from './events.js';
 import { readLockfile, serializeLockfile, writeLockfile } from './spec/lockfile.js';
 import { loadManifest } from './spec/manifest.js';
 import { withProjectLock } from './apply/project-lock.js';
+import { withConfiguredTargets, type ConfigOptions } from './configured-targets.js';
 import { isMovingTag } from './immutable-tags.js';
 import { publishOrder, publishTags } from './publish-order.js';
 import { assertPublishSource } from './publish-source.js';
@@ -29,14 +30,19 @@ export { publishTags } from './publish-order.js';
 /** Builds a writable target for a repository `registry/repo`. */
 export type PublishTargetFactory = (repository: string) => Target | Promise<Target>;
 
-/** Options for {@link publish}. */
-export interface PublishOptions {
+/**
+ * Options for {@link publish}. Without a `targetFactory` the stores come from the oras config
+ * (see {@link ConfigOptions}), as in `oras publish`: a host mapped with `ociLayout` writes into
+ * that layout, any other goes to the registry itself (never to a mirror).
+ */
+export interface PublishOptions extends ConfigOptions {
   projectDir: string;
   /** Publishables to publish (default: all; in-project subjects first, else by name). Unknown names → `ERR_ORAS_USAGE`. */
   names?: string[];
   /** Pack (hash) but push nothing, tag nothing and leave the lock alone; returns the manifests. */
   dryRun?: boolean;
-  targetFactory: PublishTargetFactory;
+  /** Where to push (default: the registries the oras config maps, see above). */
+  targetFactory?: PublishTargetFactory;
   /**
    * Move release tags (full semantic versions, see `immutable-tags.ts`) that
    * already point at other content in the registry. Without it such a publish
@@ -47,9 +53,14 @@ export interface PublishOptions {
   concurrency?: number;
   /** How long to wait for another process holding the project lock (default 10 min). */
   lockTimeoutMs?: number;
+  /** Environment for the oras config search, credentials and time bounds (over `process.env`); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   onEvent?: ProjectListener;
 }
+
+/** {@link PublishOptions} once the stores are settled. */
+type SettledPublishOptions = PublishOptions & { targetFactory: PublishTargetFactory };
 
 /** One published (or, dry-run, packed) publishable. */
 export interface PublishedArtifact {
@@ -172,7 +183,7 @@ function packOptions(
   spec: PublishSpec,
   files: PackFileInput[],
   subject: Descriptor | undefined,
-  options: PublishOptions,
+  options: SettledPublishOptions,
 ): PackArtifactOptions {
   return {
     files,
@@ -213,7 +224,7 @@ async function resolveSubject(
   spec: PublishSpec,
   planned: Map<string, PlannedPublish>,
   subjectOf: Map<string, string>,
-  options: PublishOptions,
+  options: SettledPublishOptions,
 ): Promise<Descriptor | undefined> {
   if (spec.subject === undefined) return undefined;
   const inProject = subjectOf.get(name);
@@ -253,7 +264,7 @@ async function planOne(
   name: string,
   planned: Map<string, PlannedPublish>,
   subjectOf: Map<string, string>,
-  options: PublishOptions,
+  options: SettledPublishOptions,
 ): Promise<PlannedPublish> {
   const spec = manifest.publish[name]!;
   const repo = repositoryOf(parseReference(spec.ref));
@@ -299,7 +310,7 @@ function refuseImmutableMoves(plans: PlannedPublish[]): void {
 async function pushOne(
   projectDir: string,
   p: PlannedPublish,
-  options: PublishOptions,
+  options: SettledPublishOptions,
 ): Promise<{ uploaded: number; unchanged: boolean }> {
   const want = p.packed.descriptor.digest;
   if (p.tags.every((t) => p.existing.get(t) === want)) return { uploaded: 0, unchanged: true };
@@ -348,6 +359,14 @@ async function pushOne(
  * Holds the project lock.
  */
 export async function publish(options: PublishOptions): Promise<PublishResult> {
+  if (options.targetFactory !== undefined) return publishWith({ ...options, targetFactory: options.targetFactory });
+  return withConfiguredTargets(options.projectDir, options, (_config, targets) =>
+    publishWith({ ...options, targetFactory: targets.writeFactory() }),
+  );
+}
+
+/** {@link publish} with its stores settled. */
+async function publishWith(options: SettledPublishOptions): Promise<PublishResult> {
   const projectDir = resolvePath(options.projectDir);
   const dryRun = options.dryRun === true;
   const onEvent = options.onEvent;

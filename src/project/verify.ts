@@ -13,6 +13,7 @@ import { defaultCacheDir } from './spec/config.js';
 import { bindToManifest, Sources } from './plan/locked-files.js';
 import { formatBindingProblems, lockBindingProblems } from './spec/lock-binding.js';
 import type { TargetFactory } from './install.js';
+import { withConfiguredTargets, type ConfigOptions } from './configured-targets.js';
 import type { ResolveTarget } from './plan/resolve.js';
 
 /** One way the project tree differs from the lock. */
@@ -64,8 +65,12 @@ export interface VerifyReport {
   checked: number;
 }
 
-/** Options for {@link verify}. */
-export interface VerifyOptions {
+/**
+ * Options for {@link verify}. With a `config` (and no `targetFactory`) the stores and the
+ * defaults of `cacheDir` and `concurrency` come from that oras config (see {@link ConfigOptions}),
+ * as in `oras verify`; with neither, verify works from the cache only.
+ */
+export interface VerifyOptions extends ConfigOptions {
   projectDir: string;
   /**
    * Where locked manifests (and directory layers whose listing the cache
@@ -101,6 +106,20 @@ function toError(err: unknown): VerifyError {
  * structured data (exit codes are the CLI's business).
  */
 export async function verify(options: VerifyOptions): Promise<VerifyReport> {
+  if (options.targetFactory !== undefined || (options.config === undefined && options.registryAccess === undefined))
+    return verifyWith(options);
+  return withConfiguredTargets(options.projectDir, options, (config, targets) =>
+    verifyWith({
+      cacheDir: config.cache.dir,
+      concurrency: config.concurrency,
+      ...options,
+      targetFactory: targets.readFactory(),
+    }),
+  );
+}
+
+/** {@link verify} with its stores settled (or none). */
+async function verifyWith(options: VerifyOptions): Promise<VerifyReport> {
   const projectDir = resolvePath(options.projectDir);
   const report: VerifyReport = {
     ok: false,

@@ -61,6 +61,17 @@ it(
       { cwd: consumer, encoding: 'utf8' },
     );
     expect(imported.trim()).toBe('function function function');
+    // The declarative layer from an oras config, through the `oras-ts/project` subpath.
+    const project = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { install, ProjectTargets, projectConfig } from 'oras-ts/project'; console.log(typeof install, typeof ProjectTargets, typeof projectConfig)",
+      ],
+      { cwd: consumer, encoding: 'utf8' },
+    );
+    expect(project.trim()).toBe('function function function');
 
     const version = execFileSync(join(consumer, 'node_modules', '.bin', 'oras'), ['version'], {
       cwd: consumer,
@@ -70,7 +81,8 @@ it(
     expect(version).toContain(`Git commit:     ${head}`);
 
     const examples = await libraryExamples();
-    expect(examples.length).toBeGreaterThan(0);
+    expect(examples.length).toBeGreaterThan(1);
+    expect(examples.some((e) => e.includes("from 'oras-ts/project'") && e.includes('config:'))).toBe(true);
     for (const [i, code] of examples.entries())
       await writeFile(join(consumer, `example${i}.ts`), `${code}\nexport {};\n`);
     await writeFile(

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -7,7 +8,6 @@ import { isDigest } from '../../oci/digest.js';
 import { cliConfig, effectiveConcurrency } from '../config.js';
 import { cliState, interrupt, outLine, printJson } from '../context.js';
 import { usageError } from '../errors.js';
-import { tarDirectory, untarToDirectory } from '../layout-tar.js';
 import {
   addConcurrencyOption,
   addTargetCommandOptions,
@@ -73,6 +73,21 @@ function copiedEntry(reference: string, tag: string | undefined, root: Descripto
 /** The tag of a `REF[,TAG...]` argument plus its extra `,TAG` items (trimmed, empty items dropped). */
 function tagsOf(tag: string | undefined, more: string[]): string[] {
   return [...(tag !== undefined ? [tag] : []), ...more.map((t) => t.trim()).filter((t) => t !== '')];
+}
+
+/**
+ * Extracts a backup `.tar` into `dir` with the artifact extractor's safety rules (no escaping
+ * paths, links checked, special files refused, placed only when complete); caps: 1,000,000
+ * entries, and the file's own size (a plain tar holds no more than its bytes).
+ */
+async function extractLayoutTar(tarFile: string, dir: string): Promise<void> {
+  const [{ size }, { extractTarGz }] = await Promise.all([stat(tarFile), import('../../artifact/tar-extract.js')]);
+  await extractTarGz(createReadStream(tarFile), dir, {
+    compression: 'none',
+    maxEntries: 1_000_000,
+    maxUncompressedBytes: size,
+    signal: interrupt.signal,
+  });
 }
 
 /**
@@ -150,7 +165,10 @@ export function registerBackup(program: Command): void {
         }
       }
       progress.close();
-      if (staging.tar) await tarDirectory(staging.dir, output);
+      if (staging.tar) {
+        const { writeDirectoryTar } = await import('../../artifact/tar.js');
+        await writeDirectoryTar(staging.dir, output, { signal: interrupt.signal });
+      }
     } finally {
       progress.close();
       await staging.cleanup();
@@ -191,7 +209,7 @@ export function registerBackup(program: Command): void {
     const written: CopiedEntry[] = [];
     const [base, ...more] = refArg.split(',');
     try {
-      if (staging.tar) await untarToDirectory(input, staging.dir);
+      if (staging.tar) await extractLayoutTar(input, staging.dir);
       const layout = await OciLayoutStore.open(staging.dir, { readOnly: true, create: false });
       const dst = await openTarget(base ?? '', remoteFlagsOf(opts));
       try {

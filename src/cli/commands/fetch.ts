@@ -22,16 +22,11 @@ export function registerFetch(program: Command): void {
     await withProjectContext(opts, async (ctx) => {
       const r = await fetchLocked({
         lockfile: opts.lockfile ?? ctx.projectDir,
-        targetFactory: ctx.pool.readFactory(),
-        cacheDir: ctx.config.cache.dir,
+        config: ctx.config,
+        registryAccess: ctx.access,
         concurrency: ctx.concurrency,
         signal: interrupt.signal,
         ...(opts.offline === true ? { offline: true } : {}),
-        ...(ctx.config.cache.maxSize !== undefined ? { cacheMaxSize: ctx.config.cache.maxSize } : {}),
-        ...(ctx.config.limits.maxEntries !== undefined ? { maxEntries: ctx.config.limits.maxEntries } : {}),
-        ...(ctx.config.limits.maxUncompressedBytes !== undefined
-          ? { maxUncompressedBytes: ctx.config.limits.maxUncompressedBytes }
-          : {}),
         ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}),
       });
       if (cliState.format === 'json') printJson(r);

@@ -57,15 +57,9 @@ async function runInstall(opts: InstallFlags, extra: Partial<InstallOptions>): P
     const maxBytes = maxArtifactBytes(opts.maxArtifactSize, ctx.config, env);
     const result = await install({
       projectDir: ctx.projectDir,
-      targetFactory: ctx.pool.readFactory(),
+      config: ctx.config,
+      registryAccess: ctx.access,
       concurrency: ctx.concurrency,
-      cacheDir: ctx.config.cache.dir,
-      linkMode: ctx.config.cache.link,
-      ...(ctx.config.cache.maxSize !== undefined ? { cacheMaxSize: ctx.config.cache.maxSize } : {}),
-      ...(ctx.config.limits.maxEntries !== undefined ? { maxEntries: ctx.config.limits.maxEntries } : {}),
-      ...(ctx.config.limits.maxUncompressedBytes !== undefined
-        ? { maxUncompressedBytes: ctx.config.limits.maxUncompressedBytes }
-        : {}),
       ...(maxBytes !== undefined ? { maxArtifactBytes: maxBytes } : {}),
       env,
       signal: interrupt.signal,

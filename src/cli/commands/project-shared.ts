@@ -6,7 +6,9 @@ import { cliConfig, effectiveConcurrency } from '../config.js';
 import { cliState, stderrIsTty } from '../context.js';
 import { positiveInt } from '../args.js';
 import { addCommonOptions, type CommonFlags, type RemoteFlags } from '../options.js';
-import { ClientPool } from '../project-targets.js';
+import { ProjectTargets } from '../../targets/project-targets.js';
+import type { RegistryAccess } from '../../targets/registry-access.js';
+import { accessFromFlags } from '../targets.js';
 import { createProjectProgress, type ProjectProgress } from '../render/project-progress.js';
 
 /** Flags shared by the declarative commands. */
@@ -38,18 +40,24 @@ export function addProjectOptions(cmd: Command): Command {
   return addCommonOptions(cmd);
 }
 
-/** Everything a declarative command needs: project dir, config, clients, listener. */
+/**
+ * Everything a declarative command needs: project dir, config, the flags as the library's
+ * `RegistryAccess`, stores (for the commands that take a factory), listener. Library commands
+ * that accept a config (install, publish, verify, fetch) get `config` + `access` and open their
+ * stores themselves, exactly as a library caller would.
+ */
 export interface ProjectContext {
   projectDir: string;
   config: OrasConfig;
-  pool: ClientPool;
+  access: RegistryAccess;
+  pool: ProjectTargets;
   concurrency: number;
   onEvent: ProjectListener | undefined;
   /** The renderer behind `onEvent` (undefined for `--format json`): per-dependency timings; close before printing results. */
   progress: ProjectProgress | undefined;
 }
 
-/** Loads the config (searched from the project directory) and builds the client pool. */
+/** Loads the config (searched from the project directory) and builds the stores (no client is opened yet). */
 export async function projectContext(opts: ProjectFlags): Promise<ProjectContext> {
   if (cliState.format !== 'text' && cliState.format !== 'json') {
     const { usageError } = await import('../errors.js');
@@ -63,6 +71,7 @@ export async function projectContext(opts: ProjectFlags): Promise<ProjectContext
     ...(opts.insecure === true ? { insecure: true } : {}),
     ...(opts.caFile !== undefined ? { caFile: opts.caFile } : {}),
   };
+  const access = await accessFromFlags(flags, false);
   const progress =
     cliState.format === 'json'
       ? undefined
@@ -70,7 +79,8 @@ export async function projectContext(opts: ProjectFlags): Promise<ProjectContext
   return {
     projectDir,
     config,
-    pool: new ClientPool(flags, config),
+    access,
+    pool: new ProjectTargets({ config, access }),
     concurrency: effectiveConcurrency(opts.concurrency, config, config.concurrency),
     onEvent: progress?.listener,
     progress,

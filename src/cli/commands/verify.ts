@@ -60,8 +60,8 @@ export function registerVerify(program: Command): void {
       const report = await verify({
         projectDir: ctx.projectDir,
         concurrency: ctx.concurrency,
-        targetFactory: ctx.pool.readFactory(),
-        cacheDir: ctx.config.cache.dir,
+        config: ctx.config,
+        registryAccess: ctx.access,
         ...(ctx.onEvent !== undefined ? { onEvent: ctx.onEvent } : {}),
       });
       const code = verifyExitCode(report);

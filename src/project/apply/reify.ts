@@ -123,158 +123,38 @@ function record(
  * lock and are adopted by hash on the next run; temps are cleaned.
  */
 export async function reify(options: ReifyOptions): Promise<ReifyResult> {
-  const { projectDir, plan, actual, onEvent, signal } = options;
-  assertNoConflicts(plan);
+  assertNoConflicts(options.plan);
   const files: Record<string, InstalledFile> = { ...options.state.files };
-  const result = { added: 0, changed: 0, removed: 0, kept: 0 };
-  const dirChecks = new Map<string, Promise<boolean>>();
-
-  // Clean stale temps in touched directories (only real directories inside the project).
-  await cleanStaleTemps(join(projectDir, STATE_DIR));
-  const touched = new Set<string>();
-  for (const a of plan.actions) if (a.kind !== 'keep' && a.kind !== 'conflict') touched.add(posix.dirname(a.path));
-  for (const dir of touched) {
-    if (dir !== '.' && !(await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks))) continue;
-    await cleanStaleTemps(dir === '.' ? projectDir : projectPath(projectDir, dir));
-  }
-
-  const errors: unknown[] = [];
-  // Whether the state must be rewritten (a pure no-op leaves state.json untouched).
-  let dirty =
-    plan.actions.some((a) => a.kind !== 'keep') ||
-    Object.keys(files).length !== plan.actions.filter((a) => a.kind === 'keep' && files[a.path] !== undefined).length;
+  const run: ReifyRun = {
+    options,
+    files,
+    result: { added: 0, changed: 0, removed: 0, kept: 0 },
+    errors: [],
+    dirChecks: new Map(),
+    concurrency: options.concurrency ?? 8,
+    // Whether the state must be rewritten (a pure no-op leaves state.json untouched).
+    dirty:
+      options.plan.actions.some((a) => a.kind !== 'keep') ||
+      Object.keys(files).length !==
+        options.plan.actions.filter((a) => a.kind === 'keep' && files[a.path] !== undefined).length,
+    // True once every write of this run is durable (or there was none): the in-progress marker may go.
+    synced: true,
+  };
+  await cleanTouchedTemps(run);
   let completed = false;
-  // True once every write of this run is durable (or there was none): the in-progress marker may go.
-  let synced = true;
-  const concurrency = options.concurrency ?? 8;
   try {
-    // Keeps: refresh stat records; adopt unrecorded matching files.
-    for (const a of plan.actions) {
-      if (a.kind !== 'keep') continue;
-      const e = actual.files[a.path];
-      if (e?.size === undefined || e.mtimeMs === undefined || e.ino === undefined) continue;
-      const prev = files[a.path];
-      if (prev === undefined) emit(onEvent, { type: 'adopt', path: a.path, dependency: a.dependency });
-      const next = record(a.path, a.file, a.dependency, { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino });
-      if (
-        prev === undefined ||
-        prev.digest !== next.digest ||
-        prev.size !== next.size ||
-        prev.mtimeMs !== next.mtimeMs ||
-        prev.ino !== next.ino ||
-        prev.dependency !== next.dependency
-      ) {
-        files[a.path] = next;
-        dirty = true;
-      }
-      result.kept += 1;
-    }
-
-    // Removes first (a removed file may be where an added directory goes), then empty dirs.
-    const removes = plan.actions.filter((a) => a.kind === 'remove');
-    const emptied = new Set<string>();
-    await mapBounded(removes, concurrency, async (a) => {
-      if (signal?.aborted === true) return;
-      try {
-        if (await dirHasNoSymlink(projectDir, a.path, dirChecks)) {
-          const abs = projectPath(projectDir, a.path);
-          const st = await lstat(abs).catch(() => undefined);
-          if (st !== undefined && !st.isDirectory())
-            await unlink(abs).catch((err: NodeJS.ErrnoException) => {
-              if (err.code !== 'ENOENT') throw err;
-            });
-          emptied.add(posix.dirname(a.path));
-        }
-        delete files[a.path];
-        result.removed += 1;
-        emit(onEvent, { type: 'remove', path: a.path, dependency: a.from.dependency });
-      } catch (err) {
-        errors.push(err);
-      }
-    });
-    const wantedDirs = new Set<string>();
-    for (const a of plan.actions) {
-      if (a.kind === 'add' || a.kind === 'change' || a.kind === 'keep') {
-        for (let d = posix.dirname(a.path); d !== '.'; d = posix.dirname(d)) wantedDirs.add(d);
-      }
-    }
-    for (const start of [...emptied].sort((x, y) => y.length - x.length)) {
-      for (let d = start; d !== '.' && !wantedDirs.has(d); d = posix.dirname(d)) {
-        try {
-          await rmdir(projectPath(projectDir, d));
-        } catch {
-          break;
-        }
-      }
-    }
-    if (errors.length > 0) throw errors[0];
-
-    // Adds and changes, concurrently.
-    const writes = plan.actions.filter(
-      (a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change',
-    );
-    const syncDirs = new Set<string>();
-    const written: string[] = [];
-    // Files are written without per-file fsync and synced as one batch below; until
-    // then a durable marker says which paths may be torn by a power loss (see in-progress.ts).
-    if (writes.length > 0) {
-      synced = false;
-      await markInProgress(
-        projectDir,
-        writes.map((a) => a.path),
-      );
-    }
-    const mctx = { ...newMaterializeContext({ durable: false }), ...(signal !== undefined ? { signal } : {}) };
-    await mapBounded(writes, concurrency, async (a) => {
-      if (signal?.aborted === true) return;
-      try {
-        const src = await options.sourceFor(a.file, a.dependency);
-        const res = await materializeFile(projectDir, src, a.file, options.linkMode ?? 'auto', mctx);
-        files[a.path] = record(a.path, a.file, a.dependency, res);
-        const abs = projectPath(projectDir, a.path);
-        written.push(abs);
-        syncDirs.add(dirname(abs));
-        if (a.kind === 'add') result.added += 1;
-        else result.changed += 1;
-        emit(onEvent, {
-          type: 'link',
-          path: a.path,
-          action: a.kind,
-          method: res.method,
-          dependency: a.dependency,
-          size: a.file.size,
-        });
-      } catch (err) {
-        errors.push(err);
-      }
-    });
-    // Also after an abort: what landed is synced (not interruptible: one syncfs) so the state may record it.
-    if (writes.length > 0) {
-      await syncWritten(written, syncDirs);
-      synced = true;
-    }
-    const done = result.added + result.changed;
-    if (signal?.aborted === true && (done < writes.length || result.removed < removes.length)) {
-      throw abortedError(done, writes.length, result.removed, removes.length);
-    }
-    if (errors.length > 0) throw errors[0];
+    refreshKeeps(run);
+    const removes = await removeFiles(run);
+    const writes = await writeFiles(run);
+    const done = run.result.added + run.result.changed;
+    if (options.signal?.aborted === true && (done < writes || run.result.removed < removes))
+      throw abortedError(done, writes, run.result.removed, removes);
+    if (run.errors.length > 0) throw run.errors[0];
     if (options.inputs !== undefined && JSON.stringify(options.inputs) !== JSON.stringify(options.state.inputs))
-      dirty = true;
+      run.dirty = true;
     completed = true;
   } finally {
-    const inputs = completed && options.inputs !== undefined ? { inputs: options.inputs } : {};
-    const state: InstallState = {
-      stateVersion: 1,
-      files,
-      roots: recordRoots(files, options.roots, options.state.roots ?? {}),
-      ...inputs,
-    };
-    if (options.writeState !== false && (dirty || !completed)) {
-      await writeState(projectDir, state, options.env !== undefined ? { env: options.env } : {});
-      emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
-    }
-    // Synced and recorded: the next run needs no rehash. (Also clears a marker left by an earlier interrupted run.)
-    if (synced) await clearInProgress(projectDir);
+    await recordState(run, completed);
   }
   return {
     state: {
@@ -283,8 +163,182 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
       roots: recordRoots(files, options.roots, options.state.roots ?? {}),
       ...(options.inputs !== undefined ? { inputs: options.inputs } : {}),
     },
-    ...result,
+    ...run.result,
   };
+}
+
+/** The working set of one {@link reify} run, shared by its steps. */
+interface ReifyRun {
+  options: ReifyOptions;
+  /** The state's file records, updated as actions land. */
+  files: Record<string, InstalledFile>;
+  result: { added: number; changed: number; removed: number; kept: number };
+  /** Errors of individual removes/writes (the first is rethrown once the step settled). */
+  errors: unknown[];
+  /** Memo of "no symlink among this directory's parents" checks. */
+  dirChecks: Map<string, Promise<boolean>>;
+  /** Most removes / writes in flight at once (bounded pending work: `mapBounded`). */
+  concurrency: number;
+  dirty: boolean;
+  synced: boolean;
+}
+
+/** Step 1: removes stale temps in `.oras/` and in every directory the plan touches (only real directories inside the project). */
+async function cleanTouchedTemps({ options, dirChecks }: ReifyRun): Promise<void> {
+  const { projectDir, plan } = options;
+  await cleanStaleTemps(join(projectDir, STATE_DIR));
+  const touched = new Set<string>();
+  for (const a of plan.actions) if (a.kind !== 'keep' && a.kind !== 'conflict') touched.add(posix.dirname(a.path));
+  for (const dir of touched) {
+    if (dir !== '.' && !(await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks))) continue;
+    await cleanStaleTemps(dir === '.' ? projectDir : projectPath(projectDir, dir));
+  }
+}
+
+/** Step 2: keeps refresh their stat records; unrecorded matching files are adopted. */
+function refreshKeeps(run: ReifyRun): void {
+  const { files } = run;
+  for (const a of run.options.plan.actions) {
+    if (a.kind !== 'keep') continue;
+    const e = run.options.actual.files[a.path];
+    if (e?.size === undefined || e.mtimeMs === undefined || e.ino === undefined) continue;
+    const prev = files[a.path];
+    if (prev === undefined) emit(run.options.onEvent, { type: 'adopt', path: a.path, dependency: a.dependency });
+    const next = record(a.path, a.file, a.dependency, { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino });
+    if (
+      prev === undefined ||
+      prev.digest !== next.digest ||
+      prev.size !== next.size ||
+      prev.mtimeMs !== next.mtimeMs ||
+      prev.ino !== next.ino ||
+      prev.dependency !== next.dependency
+    ) {
+      files[a.path] = next;
+      run.dirty = true;
+    }
+    run.result.kept += 1;
+  }
+}
+
+/**
+ * Step 3: removes first (a removed file may be where an added directory goes; still regular files
+ * only, never through a symlinked parent), then directories left empty. Returns the number of
+ * removes planned; the first error is thrown after all settled.
+ */
+async function removeFiles(run: ReifyRun): Promise<number> {
+  const { projectDir, plan, signal, onEvent } = run.options;
+  const removes = plan.actions.filter((a) => a.kind === 'remove');
+  const emptied = new Set<string>();
+  await mapBounded(removes, run.concurrency, async (a) => {
+    if (signal?.aborted === true) return;
+    try {
+      if (await dirHasNoSymlink(projectDir, a.path, run.dirChecks)) {
+        const abs = projectPath(projectDir, a.path);
+        const st = await lstat(abs).catch(() => undefined);
+        if (st !== undefined && !st.isDirectory())
+          await unlink(abs).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ENOENT') throw err;
+          });
+        emptied.add(posix.dirname(a.path));
+      }
+      delete run.files[a.path];
+      run.result.removed += 1;
+      emit(onEvent, { type: 'remove', path: a.path, dependency: a.from.dependency });
+    } catch (err) {
+      run.errors.push(err);
+    }
+  });
+  await removeEmptiedDirs(projectDir, plan, emptied);
+  if (run.errors.length > 0) throw run.errors[0];
+  return removes.length;
+}
+
+/** `rmdir`s each emptied directory and its parents up to the project root, stopping at one the plan still needs or that is not empty. */
+async function removeEmptiedDirs(projectDir: string, plan: Plan, emptied: Set<string>): Promise<void> {
+  const wantedDirs = new Set<string>();
+  for (const a of plan.actions) {
+    if (a.kind === 'add' || a.kind === 'change' || a.kind === 'keep') {
+      for (let d = posix.dirname(a.path); d !== '.'; d = posix.dirname(d)) wantedDirs.add(d);
+    }
+  }
+  for (const start of [...emptied].sort((x, y) => y.length - x.length)) {
+    for (let d = start; d !== '.' && !wantedDirs.has(d); d = posix.dirname(d)) {
+      try {
+        await rmdir(projectPath(projectDir, d));
+      } catch {
+        break;
+      }
+    }
+  }
+}
+
+/**
+ * Step 4: adds and changes, concurrently (temp + verify + rename), without per-file fsync: a
+ * durable in-progress marker names the paths a power loss may tear until the batch is synced
+ * (see in-progress.ts). What landed is synced also after an abort. Returns the number of writes planned.
+ */
+async function writeFiles(run: ReifyRun): Promise<number> {
+  const { projectDir, plan, signal, onEvent } = run.options;
+  const writes = plan.actions.filter(
+    (a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change',
+  );
+  if (writes.length === 0) return 0;
+  const syncDirs = new Set<string>();
+  const written: string[] = [];
+  run.synced = false;
+  await markInProgress(
+    projectDir,
+    writes.map((a) => a.path),
+  );
+  const mctx = { ...newMaterializeContext({ durable: false }), ...(signal !== undefined ? { signal } : {}) };
+  await mapBounded(writes, run.concurrency, async (a) => {
+    if (signal?.aborted === true) return;
+    try {
+      const src = await run.options.sourceFor(a.file, a.dependency);
+      const res = await materializeFile(projectDir, src, a.file, run.options.linkMode ?? 'auto', mctx);
+      run.files[a.path] = record(a.path, a.file, a.dependency, res);
+      const abs = projectPath(projectDir, a.path);
+      written.push(abs);
+      syncDirs.add(dirname(abs));
+      if (a.kind === 'add') run.result.added += 1;
+      else run.result.changed += 1;
+      emit(onEvent, {
+        type: 'link',
+        path: a.path,
+        action: a.kind,
+        method: res.method,
+        dependency: a.dependency,
+        size: a.file.size,
+      });
+    } catch (err) {
+      run.errors.push(err);
+    }
+  });
+  // Not interruptible (one syncfs), so the state may record what landed.
+  await syncWritten(written, syncDirs);
+  run.synced = true;
+  return writes.length;
+}
+
+/**
+ * Step 5 (always, also after a failure): writes the state when it changed or the run did not
+ * complete (inputs only when it completed), then clears the in-progress marker once everything
+ * written is durable (also a marker left by an earlier interrupted run).
+ */
+async function recordState(run: ReifyRun, completed: boolean): Promise<void> {
+  const { options, files } = run;
+  const inputs = completed && options.inputs !== undefined ? { inputs: options.inputs } : {};
+  const state: InstallState = {
+    stateVersion: 1,
+    files,
+    roots: recordRoots(files, options.roots, options.state.roots ?? {}),
+    ...inputs,
+  };
+  if (options.writeState !== false && (run.dirty || !completed)) {
+    await writeState(options.projectDir, state, options.env !== undefined ? { env: options.env } : {});
+    emit(options.onEvent, { type: 'state-written', files: Object.keys(files).length });
+  }
+  if (run.synced) await clearInProgress(options.projectDir);
 }
 
 /**

@@ -42,7 +42,7 @@ export interface OrasConfigFile {
   cache?: { dir?: string; link?: LinkMode; maxSize?: number | string };
   credentials?: { configPath?: string };
   limits?: { maxManifestBytes?: number; maxUncompressedBytes?: number; maxEntries?: number; maxArtifactBytes?: number };
-  /** Time bounds of registry requests, seconds (`speedLimit`: bytes/s); see `src/cli/transfer-limits.ts`. */
+  /** Time bounds of registry requests, seconds (`speedLimit`: bytes/s); see `src/targets/transfer-timeouts.ts`. */
   timeouts?: { request?: number; speedLimit?: number; speedTime?: number };
 }
 
