@@ -90,7 +90,12 @@ export function parseAnnotations(values: string[] | undefined): Record<string, s
   const out: Record<string, string> = {};
   for (const v of values ?? []) {
     const eq = v.indexOf('=');
-    if (eq <= 0) throw usageError(`invalid annotation ${JSON.stringify(v)}`, 'use -a key=value');
+    // oras 1.3 (option/annotation.go) wording.
+    if (eq <= 0)
+      throw usageError(
+        `annotation value doesn't match the required format: ${JSON.stringify(v)}`,
+        'Please use the correct format in the flag: --annotation "key=value"',
+      );
     const key = v.slice(0, eq);
     if (key in out) throw usageError(`duplicate annotation key ${JSON.stringify(key)}`);
     out[key] = v.slice(eq + 1);
