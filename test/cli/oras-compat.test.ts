@@ -583,6 +583,71 @@ describe('flags and defaults', () => {
   );
 });
 
+describe('following subjects (oras-go content.Successors lists `subject`; root/pull.go --include-subject)', () => {
+  /** A ← B ← C: B's subject is A, C's subject is B; each carries one titled file. */
+  async function chain(): Promise<{ repo: string; a: string; b: string; c: string }> {
+    const repo = `${REG}/${uniqueRepo('compat/chain')}`;
+    await writeFile(join(root, 'c.txt'), 'charlie\n');
+    const a = json<{ digest: string }>(await ok(['push', `${repo}:v1`, 'a.txt', '--format', 'json'])).digest;
+    const attach = async (subject: string, file: string): Promise<string> =>
+      json<{ digest: string }>(
+        await ok([
+          'attach',
+          `${repo}@${subject}`,
+          '--artifact-type',
+          'application/vnd.example.note',
+          file,
+          '--format',
+          'json',
+        ]),
+      ).digest;
+    const b = await attach(a, 'b.txt');
+    const c = await attach(b, 'c.txt');
+    return { repo, a, b, c };
+  }
+
+  it(
+    'pull --include-subject of C writes the files of C, B and A ("recursively pull the subject of artifacts")',
+    async () => {
+      const { repo, a, b, c } = await chain();
+      const out = join(root, 'chain-out');
+      const r = await ok(['pull', `${repo}@${c}`, '--include-subject', '-o', out]);
+      expect(await readFile(join(out, 'c.txt'), 'utf8')).toBe('charlie\n');
+      expect(await readFile(join(out, 'b.txt'), 'utf8')).toBe('bravo\n');
+      expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('alpha\n');
+      expect(r.stdout).toContain(`Pulled [registry] ${repo}@${c}\nDigest: ${c}\n`);
+      const doc = json<{ files: { path: string }[] }>(
+        await ok(['pull', `${repo}@${c}`, '--include-subject', '-o', out, '--format', 'json']),
+      );
+      expect(doc.files.map((f) => f.path)).toEqual(['c.txt', 'b.txt', 'a.txt'].map((f) => join(out, f)));
+      // Without the flag only C's own file.
+      const only = join(root, 'chain-only');
+      await ok(['pull', `${repo}@${c}`, '-o', only]);
+      expect(existsSync(join(only, 'b.txt'))).toBe(false);
+      expect([a, b]).toHaveLength(2);
+    },
+    T,
+  );
+
+  it(
+    'cp of a referrer (with or without -r) copies its whole subject chain first; -r also its referrers',
+    async () => {
+      const { repo, a, b, c } = await chain();
+      const dst = `${REG}/${uniqueRepo('compat/chain-dst')}`;
+      await ok(['cp', `${repo}@${c}`, `${dst}:c`]);
+      for (const d of [a, b, c]) expect((await ok(['resolve', `${dst}@${d}`])).stdout.trim()).toBe(d);
+      const dst2 = `${REG}/${uniqueRepo('compat/chain-dst2')}`;
+      await ok(['cp', '-r', `${repo}@${b}`, `${dst2}:b`]);
+      for (const d of [a, b, c]) expect((await ok(['resolve', `${dst2}@${d}`])).stdout.trim()).toBe(d);
+      const refs = json<{ referrers: { digest: string }[] }>(
+        await ok(['discover', `${dst2}@${a}`, '--format', 'json']),
+      );
+      expect(refs.referrers.map((r) => r.digest)).toEqual([b]);
+    },
+    T,
+  );
+});
+
 describe('completion (root/completion.go: bash, zsh, fish, powershell)', () => {
   it(
     'the bash script completes commands, subcommands and flags from the command tree',

@@ -127,7 +127,7 @@ export function registerPull(program: Command): void {
       '--platform <platform>',
       'pull the manifest of this platform from a multi-platform index: os[/arch][/variant][:os_version]',
     )
-    .option('--include-subject', "also pull the files of the manifest's subject")
+    .option('--include-subject', 'recursively pull the subject of artifacts (the whole subject chain, as oras 1.3)')
     .option(
       '-k, --keep-old-files',
       'do not replace existing files; an existing file is an error (exit 1) after the others are pulled',
