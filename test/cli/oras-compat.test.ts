@@ -648,6 +648,68 @@ describe('following subjects (oras-go content.Successors lists `subject`; root/p
   );
 });
 
+describe('push --artifact-platform (root/push.go, option/platform.go ArtifactPlatform)', () => {
+  it(
+    'the config is an image config holding json.Marshal(ocispec.Platform); artifactType stays the unknown artifact; pull --platform selects it',
+    async () => {
+      const repo = `${REG}/${uniqueRepo('compat/artplat')}`;
+      const r = await ok(['push', '--artifact-platform', 'linux/arm/v5', `${repo}:v1`, 'a.txt', '--format', 'json']);
+      const pushed = json<{ digest: string; artifactType: string }>(r);
+      expect(pushed.artifactType).toBe(UNKNOWN_ARTIFACT);
+      // ocispec.Platform field order: architecture, os, os.version, os.features, variant (omitempty).
+      const config = '{"architecture":"arm","os":"linux","variant":"v5"}';
+      const manifest = json<{ config: unknown; artifactType: string }>(await ok(['manifest', 'fetch', `${repo}:v1`]));
+      expect(manifest.config).toEqual({
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha256(config),
+        size: config.length,
+      });
+      expect((await ok(['manifest', 'fetch-config', `${repo}:v1`])).stdout).toBe(config);
+      const win = await ok(['push', '--artifact-platform', 'windows/amd64:10.0.17763', `${repo}:win`, 'a.txt']);
+      expect(win.stdout).toContain(`ArtifactType: ${UNKNOWN_ARTIFACT}`);
+      expect((await ok(['manifest', 'fetch-config', `${repo}:win`])).stdout).toBe(
+        '{"architecture":"amd64","os":"windows","os.version":"10.0.17763"}',
+      );
+      const out = join(root, 'artplat-out');
+      await ok(['pull', `${repo}:v1`, '--platform', 'linux/arm/v5', '-o', out]);
+      expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('alpha\n');
+      expect((await oras(['pull', `${repo}:v1`, '--platform', 'linux/amd64', '-o', out])).code).toBe(3);
+
+      const both = await oras([
+        'push',
+        '--artifact-platform',
+        'linux/amd64',
+        '--config',
+        'b.txt',
+        `${repo}:x`,
+        'a.txt',
+      ]);
+      expect(both.code).toBe(2);
+      expect(both.stderr).toContain('--config, --artifact-platform cannot be used at the same time');
+      const v10 = await oras([
+        'push',
+        '--artifact-platform',
+        'linux/amd64',
+        '--image-spec',
+        'v1.0',
+        '--artifact-type',
+        'application/vnd.x',
+        `${repo}:x`,
+        'a.txt',
+      ]);
+      expect(v10.code).toBe(2);
+      expect(v10.stderr).toContain(
+        'artifact type cannot be customized for OCI image-spec v1.0 when platform is specified',
+      );
+      expect((await oras(['push', '--artifact-platform', '/amd64', `${repo}:x`, 'a.txt'])).stderr).toContain(
+        'invalid platform: OS cannot be empty',
+      );
+      expect((await oras(['resolve', `${repo}:x`])).code).toBe(3);
+    },
+    T,
+  );
+});
+
 describe('completion (root/completion.go: bash, zsh, fish, powershell)', () => {
   it(
     'the bash script completes commands, subcommands and flags from the command tree',
