@@ -710,6 +710,28 @@ describe('push --artifact-platform (root/push.go, option/platform.go ArtifactPla
   );
 });
 
+describe('pull --config (root/pull.go: "output manifest config file", fileref PATH[:MEDIATYPE])', () => {
+  it(
+    'writes the config blob to PATH under the output directory; a different MEDIATYPE skips it; paths outside need -T',
+    async () => {
+      const repo = `${REG}/${uniqueRepo('compat/pullcfg')}`;
+      await ok(['push', `${repo}:v1`, 'a.txt', '--config', 'b.txt:application/vnd.example.config+json']);
+      const out = join(root, 'pullcfg-out');
+      await ok(['pull', `${repo}:v1`, '-o', out, '--config', 'meta/config.json']);
+      expect(await readFile(join(out, 'meta', 'config.json'), 'utf8')).toBe('bravo\n');
+      expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('alpha\n');
+      await ok(['pull', `${repo}:v1`, '-o', out, '--config', 'typed.json:application/vnd.example.config+json']);
+      expect(await readFile(join(out, 'typed.json'), 'utf8')).toBe('bravo\n');
+      await ok(['pull', `${repo}:v1`, '-o', out, '--config', 'other.json:application/vnd.other']);
+      expect(existsSync(join(out, 'other.json'))).toBe(false);
+      const escape = await oras(['pull', `${repo}:v1`, '-o', out, '--config', '../escaped.json']);
+      expect(escape.code).not.toBe(0);
+      expect(existsSync(join(root, 'escaped.json'))).toBe(false);
+    },
+    T,
+  );
+});
+
 describe('completion (root/completion.go: bash, zsh, fish, powershell)', () => {
   it(
     'the bash script completes commands, subcommands and flags from the command tree',
