@@ -8,7 +8,7 @@ import type { OrasConfig } from '../project/spec/config.js';
 import type { RegistryClient, RegistryClientOptions } from '../registry/client.js';
 import type { Registry } from '../registry/registry.js';
 import type { Repository } from '../registry/repository.js';
-import { parseHeaders, splitLayoutRef } from './args.js';
+import { parseHeaders, parseResolve, splitLayoutRef } from './args.js';
 import { cliConfig, registrySettings } from './config.js';
 import { cliState, errLine } from './context.js';
 import { credentialProviderFor } from './credentials.js';
@@ -91,6 +91,8 @@ export async function clientFor(host: string, flags: RemoteFlags, config?: OrasC
     ...(certFile !== undefined ? { cert: await readFile(certFile) } : {}),
     ...(keyFile !== undefined ? { key: await readFile(keyFile) } : {}),
   };
+  const resolveMap = parseResolve(flags.resolve);
+  if (resolveMap.size > 0) options.connectTo = (h, port) => resolveMap.get(`${h.toLowerCase()}:${port}`);
   const timeouts = clientTimeouts(flags, cfg);
   if (Object.keys(timeouts).length > 0) options.timeouts = timeouts;
   const sink = debugSink();

@@ -732,6 +732,59 @@ describe('pull --config (root/pull.go: "output manifest config file", fileref PA
   );
 });
 
+describe('--resolve host:port:address[:address_port] (option/remote.go parseResolve)', () => {
+  it(
+    'dials the mapped address for a name that does not resolve; TLS still verifies the original name; bad values are usage errors',
+    async () => {
+      const port = REG.split(':')[1] ?? '';
+      const name = `registry.example:5000/${uniqueRepo('compat/resolve')}`;
+      const mapped = ['--resolve', `registry.example:5000:127.0.0.1:${port}`, '--plain-http'];
+      const r = await ok(['push', `${name}:v1`, 'a.txt', ...mapped]);
+      expect(r.stdout).toContain(`Pushed [registry] ${name}:v1\n`);
+      const digest = /Digest: (sha256:[0-9a-f]{64})/.exec(r.stdout)?.[1] ?? '';
+      const real = name.replace('registry.example:5000', REG);
+      expect((await ok(['resolve', `${real}:v1`])).stdout.trim()).toBe(digest);
+      // cp: each side has its own --from-resolve / --to-resolve.
+      const copy = `registry.example:5001/${uniqueRepo('compat/resolve-cp')}`;
+      await ok([
+        'cp',
+        `${name}:v1`,
+        `${copy}:v1`,
+        '--from-resolve',
+        `registry.example:5000:127.0.0.1:${port}`,
+        '--to-resolve',
+        `registry.example:5001:127.0.0.1:${port}`,
+        '--plain-http',
+      ]);
+      expect((await ok(['resolve', `${copy.replace('registry.example:5001', REG)}:v1`])).stdout.trim()).toBe(digest);
+
+      // TLS: the certificate is for localhost/127.0.0.1; dialing through the map keeps SNI and verification on "localhost".
+      const tls = registry('tls');
+      const tlsPort = tls.host.split(':')[1] ?? '';
+      const tlsRef = `localhost:1/${uniqueRepo('compat/resolve-tls')}:v1`;
+      const viaMap = ['--resolve', `localhost:1:127.0.0.1:${tlsPort}`, '--ca-file', tls.caFile ?? ''];
+      await ok(['push', tlsRef, 'a.txt', ...viaMap]);
+      expect((await ok(['resolve', tlsRef, ...viaMap])).stdout.trim()).toMatch(/^sha256:/);
+
+      const bad = await oras(['resolve', `${name}:v1`, '--resolve', 'registry.example:5000']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain(
+        'failed to parse resolve flag "registry.example:5000": expecting host:port:address[:address_port]',
+      );
+      expect((await oras(['resolve', `${name}:v1`, '--resolve', 'h:x:127.0.0.1'])).stderr).toContain(
+        'expecting uint64 host port',
+      );
+      expect((await oras(['resolve', `${name}:v1`, '--resolve', 'h:1:not-an-ip'])).stderr).toContain(
+        'invalid IP address',
+      );
+      expect((await oras(['resolve', `${name}:v1`, '--resolve', 'h:1:127.0.0.1:p'])).stderr).toContain(
+        'expecting uint64 address port',
+      );
+    },
+    T,
+  );
+});
+
 describe('completion (root/completion.go: bash, zsh, fish, powershell)', () => {
   it(
     'the bash script completes commands, subcommands and flags from the command tree',
