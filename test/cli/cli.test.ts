@@ -623,7 +623,7 @@ describe('shared output paths (delete, fetch, listings, backup to a directory)',
       expect(json(await ok(['repo', 'ls', `${REG}/${ns}`, '--format', 'json']))).toEqual({
         registry: REG,
         namespace: ns,
-        repositories: ['one'],
+        repositories: [`${ns}/one`], // oras 1.3: full names in JSON, names below the namespace in text
       });
       expect((await ok(['repo', 'ls', `${REG}/${ns}`])).stdout).toBe('one\n');
       const all = json<{ tags: string[] }>(await ok(['repo', 'tags', repo, '--format', 'json']));

@@ -785,6 +785,36 @@ describe('--resolve host:port:address[:address_port] (option/remote.go parseReso
   );
 });
 
+describe('repo ls / repo tags --format json|go-template (root/repo/{ls,tags}.go, metadata/model/repo_{list,tags}.go)', () => {
+  it(
+    'JSON lists full repository names (text: names below the namespace); templates run over {registry, repositories} and {tags}',
+    async () => {
+      const ns = uniqueRepo('compat/ns');
+      await ok(['push', `${REG}/${ns}/one:v1,v2`, 'a.txt']);
+      expect(json(await ok(['repo', 'ls', `${REG}/${ns}`, '--format', 'json']))).toMatchObject({
+        registry: REG,
+        repositories: [`${ns}/one`],
+      });
+      expect((await ok(['repo', 'ls', `${REG}/${ns}`])).stdout).toBe('one\n');
+      const ls = await ok([
+        'repo',
+        'ls',
+        `${REG}/${ns}`,
+        '--format',
+        'go-template={{.registry}} {{range .repositories}}{{.}};{{end}}',
+      ]);
+      expect(ls.stdout).toBe(`${REG} ${ns}/one;`);
+      const tags = await ok(['repo', 'tags', `${REG}/${ns}/one`, '--format', 'go-template={{join "," .tags}}']);
+      expect(tags.stdout).toBe('v1,v2');
+      expect(
+        (await ok(['repo', 'tags', `${REG}/${ns}/one`, '--template', '{{len .tags}}', '--format', 'go-template']))
+          .stdout,
+      ).toBe('2');
+    },
+    T,
+  );
+});
+
 describe('completion (root/completion.go: bash, zsh, fish, powershell)', () => {
   it(
     'the bash script completes commands, subcommands and flags from the command tree',
