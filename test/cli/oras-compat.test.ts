@@ -565,7 +565,7 @@ describe('flags and defaults', () => {
       // text/restore.go dry-run lines.
       const dry = await ok(['restore', '--input', full, target, '--dry-run']);
       expect(dry.stdout).toBe(
-        `Dry run: would push tag v1 with 1 referrer(s)\nDry run complete: 1 tag(s) would be restored to "${target}" (no data pushed)\n`,
+        `Found 1 tag(s) in the backup: v1\nDry run: would push tag v1 with 1 referrer(s)\nDry run complete: 1 tag(s) would be restored to "${target}" (no data pushed)\n`,
       );
       expect((await oras(['resolve', `${target}:v1`])).code).toBe(3);
       await ok(['restore', '--input', full, target, '--exclude-referrers']);
@@ -813,6 +813,67 @@ describe('repo ls / repo tags --format json|go-template (root/repo/{ls,tags}.go,
     },
     T,
   );
+});
+
+describe('backup / restore text lines (display/metadata/text/{backup,restore}.go, status/progress/humanize)', () => {
+  it(
+    'backup to a .tar: Found, Pulled tag, Exporting, Exported (size), Successfully backed up; restore: Loaded, Found, Pushed tag, Successfully restored',
+    async () => {
+      const repo = `${REG}/${uniqueRepo('compat/bktext')}`;
+      await ok(['push', `${repo}:v1,v2`, 'a.txt']);
+      await ok(['attach', `${repo}:v1`, '--artifact-type', 'application/vnd.example.note', 'b.txt']);
+      const tar = 'bk-text.tar';
+      const bk = (await ok(['backup', `${repo}:v1,v2`, '--output', tar, '--include-referrers'])).stdout.split('\n');
+      const size = (await import('node:fs')).statSync(join(root, tar)).size;
+      // v1 and v2 name the same manifest: the note refers to both. humanize.ToBytes: 1024-based, RoundTo keeps ≤ 4 characters, "%g %2s".
+      const kb = size / 1024;
+      const shown =
+        size < 1024
+          ? `${size}  B`
+          : `${kb < 10 ? Math.round(kb * 100) / 100 : kb < 100 ? Math.round(kb * 10) / 10 : Math.round(kb)} KB`;
+      expect(bk.slice(0, 5)).toEqual([
+        `Found 2 tag(s) in ${repo}: v1, v2`,
+        'Pulled tag v1 with 1 referrer(s)',
+        'Pulled tag v2 with 1 referrer(s)',
+        `Exporting to ${tar}`,
+        `Exported to ${tar} (${shown})`,
+      ]);
+      expect(bk[5]).toMatch(
+        new RegExp(`^Successfully backed up 2 tag\\(s\\) from "${repo}" to "${tar}" in [0-9.hm]+(µs|ms|s)\\.$`),
+      );
+
+      const target = `${REG}/${uniqueRepo('compat/rstext')}`;
+      const rs = (await ok(['restore', '--input', tar, target])).stdout.split('\n');
+      expect(rs.slice(0, 4)).toEqual([
+        `Loaded backup archive: ${tar} (${shown})`,
+        'Found 2 tag(s) in the backup: v1, v2',
+        'Pushed tag v1 with 1 referrer(s)',
+        'Pushed tag v2 with 1 referrer(s)',
+      ]);
+      expect(rs[4]).toMatch(new RegExp(`^Successfully restored 2 tag\\(s\\) to "${target}" in [0-9.hm]+(µs|ms|s)$`));
+    },
+    T,
+  );
+
+  it('humanize: bytes and durations as oras formats them', async () => {
+    const { orasBytes, orasDuration } = await import('../../src/cli/render/backup-text.js');
+    // humanize.ToBytes(n).String() and humanize.FormatDuration(d), computed by hand from bytes.go / duration.go.
+    expect([512, 1536, 12_800, 1_048_576, 5_000_000].map(orasBytes)).toEqual([
+      '512  B',
+      '1.5 KB',
+      '12.5 KB',
+      '1 MB',
+      '4.77 MB',
+    ]);
+    expect([0, 0.5, 12.4, 1500, 61_000, 3_600_000].map(orasDuration)).toEqual([
+      '0s',
+      '500µs',
+      '12ms',
+      '2s',
+      '1m1s',
+      '1h0m0s',
+    ]);
+  });
 });
 
 describe('completion (root/completion.go: bash, zsh, fish, powershell)', () => {

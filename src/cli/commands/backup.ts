@@ -15,6 +15,7 @@ import {
   ttyEnabled,
   type CommonFlags,
 } from '../options.js';
+import { orasBytes, orasDuration, tagsFoundLines } from '../render/backup-text.js';
 import { COPY_VERBS, progressFor } from '../render/progress.js';
 import { openSource, openTarget } from '../targets.js';
 import { copyArtifact } from './cp.js';
@@ -88,10 +89,9 @@ async function layoutDirFor(
   return { dir, tar: true, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Text output of backup/restore: one line per artifact, then the count. */
-function printCopied(verb: string, written: CopiedEntry[], where: string): void {
-  for (const w of written) outLine(`${verb} ${w.reference} (${w.digest})`);
-  outLine(`${verb} ${written.length} artifact(s) ${where}`);
+/** Prints text lines (oras 1.3's backup/restore metadata lines, stdout) unless the format is JSON. */
+function say(...lines: string[]): void {
+  if (cliState.format === 'text') for (const l of lines) outLine(l);
 }
 
 /** `oras backup` and `oras restore`. */
@@ -120,6 +120,8 @@ export function registerBackup(program: Command): void {
     };
     const written: CopiedEntry[] = [];
     const tagOwners = new Map<string, string>();
+    const started = performance.now();
+    const names: string[] = [];
     try {
       const layout = await OciLayoutStore.open(staging.dir);
       for (const refArg of refs) {
@@ -132,6 +134,8 @@ export function registerBackup(program: Command): void {
             if (tags.length === 0) throw usageError(`${src.name} has no tags to back up`);
           }
           const refsToCopy = src.digest !== undefined ? [src.digest] : tags;
+          names.push(src.name);
+          say(...tagsFoundLines(refsToCopy, src.name, `No tags found in ${src.name}`));
           for (const ref of refsToCopy) {
             const owner = tagOwners.get(ref);
             if (owner !== undefined && owner !== src.name)
@@ -144,13 +148,19 @@ export function registerBackup(program: Command): void {
             const root = await copyArtifact(opts.includeReferrers === true, src.target, ref, layout, tag, copyOptions);
             if (tag === undefined) await layout.tag(root, root.digest, { signal: interrupt.signal });
             written.push(copiedEntry(src.display(ref), tag, root));
+            const count = opts.includeReferrers === true ? await countReferrers(layout, root) : 0;
+            say(`Pulled tag ${ref} with ${count} referrer(s)`);
           }
         } finally {
           await src.close();
         }
       }
       progress.close();
-      if (staging.tar) await tarDirectory(staging.dir, output);
+      if (staging.tar) {
+        say(`Exporting to ${opts.output ?? output}`);
+        await tarDirectory(staging.dir, output);
+        say(`Exported to ${opts.output ?? output} (${orasBytes((await stat(output)).size)})`);
+      }
     } finally {
       progress.close();
       await staging.cleanup();
@@ -164,7 +174,9 @@ export function registerBackup(program: Command): void {
       });
       return;
     }
-    printCopied('Backed up', written, `to ${output}`);
+    say(
+      `Successfully backed up ${written.length} tag(s) from ${JSON.stringify(names.join(', '))} to ${JSON.stringify(opts.output ?? output)} in ${orasDuration(performance.now() - started)}.`,
+    );
   });
 
   const restore = program
@@ -190,8 +202,13 @@ export function registerBackup(program: Command): void {
     };
     const written: CopiedEntry[] = [];
     const [base, ...more] = refArg.split(',');
+    const started = performance.now();
+    let repoName = base ?? '';
     try {
-      if (staging.tar) await untarToDirectory(input, staging.dir);
+      if (staging.tar) {
+        await untarToDirectory(input, staging.dir);
+        say(`Loaded backup archive: ${opts.input ?? input} (${orasBytes((await stat(input)).size)})`);
+      }
       const layout = await OciLayoutStore.open(staging.dir, { readOnly: true, create: false });
       const dst = await openTarget(base ?? '', remoteFlagsOf(opts));
       try {
@@ -201,24 +218,26 @@ export function registerBackup(program: Command): void {
         refs = [...new Set(refs)];
         if (refs.length === 0) throw usageError(`${input} holds no tagged artifacts`);
         const withReferrers = opts.includeReferrers !== false && opts.excludeReferrers !== true;
-        if (opts.dryRun === true) {
-          // oras 1.3's dry-run lines (cmd/oras/internal/display/metadata/text/restore.go).
-          for (const ref of refs) {
-            const root = await layout.resolve(ref, { signal: interrupt.signal });
-            outLine(
-              `Dry run: would push tag ${ref} with ${withReferrers ? await countReferrers(layout, root) : 0} referrer(s)`,
-            );
+        repoName = dst.name;
+        // oras 1.3's lines (cmd/oras/internal/display/metadata/text/restore.go), referrers counted in the backup.
+        say(...tagsFoundLines(refs, 'the backup', 'No tags found in the backup'));
+        const dry = opts.dryRun === true;
+        for (const ref of refs) {
+          const count = withReferrers ? await countReferrers(layout, await layout.resolve(ref)) : 0;
+          if (!dry) {
+            // A digest ref name (from `backup REF@digest`) is restored untagged.
+            const dstRef = isDigest(ref) ? undefined : ref;
+            const root = await copyArtifact(withReferrers, layout, ref, dst.target, dstRef, copyOptions);
+            written.push(copiedEntry(dst.display(dstRef ?? root.digest), dstRef, root));
           }
-          outLine(
+          say(`${dry ? 'Dry run: would push' : 'Pushed'} tag ${ref} with ${count} referrer(s)`);
+        }
+        if (dry) {
+          if (cliState.format === 'json') printJson({ input, dryRun: true, repository: dst.name, tags: refs });
+          say(
             `Dry run complete: ${refs.length} tag(s) would be restored to ${JSON.stringify(dst.name)} (no data pushed)`,
           );
           return;
-        }
-        for (const ref of refs) {
-          // A digest ref name (from `backup REF@digest`) is restored untagged.
-          const dstRef = isDigest(ref) ? undefined : ref;
-          const root = await copyArtifact(withReferrers, layout, ref, dst.target, dstRef, copyOptions);
-          written.push(copiedEntry(dst.display(dstRef ?? root.digest), dstRef, root));
         }
       } finally {
         await dst.close();
@@ -235,6 +254,8 @@ export function registerBackup(program: Command): void {
       });
       return;
     }
-    printCopied('Restored', written, `from ${input}`);
+    say(
+      `Successfully restored ${written.length} tag(s) to ${JSON.stringify(repoName)} in ${orasDuration(performance.now() - started)}`,
+    );
   });
 }
