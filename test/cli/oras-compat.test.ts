@@ -855,6 +855,33 @@ describe('backup / restore text lines (display/metadata/text/{backup,restore}.go
     T,
   );
 
+  it(
+    'backing up a tagged referrer brings its subject (oras-go CopyGraph follows subject), and restore pushes both',
+    async () => {
+      const repo = `${REG}/${uniqueRepo('compat/bksubject')}`;
+      const subject = json<{ digest: string }>(await ok(['push', `${repo}:v1`, 'a.txt', '--format', 'json'])).digest;
+      const note = json<{ digest: string }>(
+        await ok([
+          'attach',
+          `${repo}:v1`,
+          '--artifact-type',
+          'application/vnd.example.note',
+          'b.txt',
+          '--format',
+          'json',
+        ]),
+      ).digest;
+      await ok(['tag', `${repo}@${note}`, 'note']);
+      const dir = join(root, 'bk-subject');
+      await ok(['backup', `${repo}:note`, '--output', dir]);
+      const target = `${REG}/${uniqueRepo('compat/rs-subject')}`;
+      await ok(['restore', '--input', dir, target]);
+      expect((await ok(['resolve', `${target}@${subject}`])).stdout.trim()).toBe(subject);
+      expect((await ok(['resolve', `${target}:note`])).stdout.trim()).toBe(note);
+    },
+    T,
+  );
+
   it('humanize: bytes and durations as oras formats them', async () => {
     const { orasBytes, orasDuration } = await import('../../src/cli/render/backup-text.js');
     // humanize.ToBytes(n).String() and humanize.FormatDuration(d), computed by hand from bytes.go / duration.go.

@@ -117,6 +117,8 @@ export function registerBackup(program: Command): void {
       concurrency: effectiveConcurrency(opts.concurrency, cfg),
       onEvent: progress.listener,
       signal: interrupt.signal,
+      // As oras 1.3 (CopyGraph/Copy follow `subject`): a referrer comes with its subject chain.
+      includeSubject: true,
     };
     const written: CopiedEntry[] = [];
     const tagOwners = new Map<string, string>();
@@ -199,6 +201,8 @@ export function registerBackup(program: Command): void {
       concurrency: effectiveConcurrency(opts.concurrency, cfg),
       onEvent: progress.listener,
       signal: interrupt.signal,
+      // As oras 1.3 (CopyGraph/Copy follow `subject`): a referrer comes with its subject chain.
+      includeSubject: true,
     };
     const written: CopiedEntry[] = [];
     const [base, ...more] = refArg.split(',');
