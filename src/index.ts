@@ -65,6 +65,7 @@ export type { DebugSink } from './registry/debug.js';
 export type { RetryPolicy } from './registry/retry.js';
 export type { TransferPolicy } from './registry/deadline.js';
 export type { LookupFunction } from './registry/auth/metadata-hosts.js';
+export type { ConnectTo } from './registry/tls-connect.js';
 export type { HttpMethod, RegistryRequest, RegistryResponse, Transport } from './registry/transport.js';
 export { Repository } from './registry/repository.js';
 export type { RepositoryInit, RepositoryOptions, RepositoryClient } from './registry/repository.js';

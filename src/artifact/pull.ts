@@ -10,7 +10,7 @@ import type { TransferListener } from '../events.js';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
 import { digestPath, isDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
-import { Annotation } from '../oci/media-types.js';
+import { Annotation, isIndexMediaType } from '../oci/media-types.js';
 import { findVcsPath, isVcsSegment, placeTree } from './merge-tree.js';
 import { runAll } from './run-all.js';
 import { checkDownloadSize } from './size-limits.js';
@@ -204,7 +204,7 @@ export interface PullArtifactOptions extends PullSelectOptions, CallOptions {
   keepOldFiles?: boolean;
   /** Parallel layer downloads. Default 3. */
   concurrency?: number;
-  /** Also pull the artifact in the manifest's `subject` (one level) into the same directory. */
+  /** Also pull the manifest's `subject`, its subject, … (the whole chain, up to 32 levels; it stops at an index) into the same directory. */
   includeSubject?: boolean;
   /** Caps for unpacked directories (see {@link extractTarGz}). */
   maxEntries?: number;
@@ -372,7 +372,43 @@ export async function pullArtifact(
   files.sort((a, b) => a.layer - b.layer);
   const result: PullArtifactResult = { descriptor, manifest, files, kept, skipped: plan.skipped };
   if (options.includeSubject && manifest.subject !== undefined) {
-    result.subject = await pullArtifact(src, manifest.subject.digest, root, { ...options, includeSubject: false });
+    const subject = await pullSubjectChain(src, manifest.subject, root, options, [descriptor.digest]);
+    if (subject !== undefined) result.subject = subject;
+  }
+  return result;
+}
+
+/** Deepest subject chain {@link pullArtifact} follows with `includeSubject` (the referrer's subject is level 1). */
+const MAX_SUBJECT_DEPTH = 32;
+
+/**
+ * Pulls `subject`, then its subject, … (as oras 1.3 `pull --include-subject`,
+ * which follows `subject` like any successor) into `root`. `chain` holds the
+ * digests already pulled on this path. The chain stops at an index subject
+ * (it has no files of its own); longer than {@link MAX_SUBJECT_DEPTH} is
+ * `ERR_ORAS_LIMIT_EXCEEDED`.
+ */
+async function pullSubjectChain(
+  src: ReadOnlyTarget,
+  subject: Descriptor,
+  root: string,
+  options: PullArtifactOptions,
+  chain: string[],
+): Promise<PullArtifactResult | undefined> {
+  if (isIndexMediaType(subject.mediaType)) return undefined;
+  if (chain.length > MAX_SUBJECT_DEPTH || chain.includes(subject.digest))
+    throw new OrasError(
+      'ERR_ORAS_LIMIT_EXCEEDED',
+      `subject chain of ${chain[0] ?? ''} is longer than ${MAX_SUBJECT_DEPTH}`,
+      {
+        hint: 'pull the artifacts of the chain one by one, without --include-subject',
+      },
+    );
+  const result = await pullArtifact(src, subject.digest, root, { ...options, includeSubject: false });
+  const next = result.manifest.subject;
+  if (next !== undefined) {
+    const pulled = await pullSubjectChain(src, next, root, options, [...chain, subject.digest]);
+    if (pulled !== undefined) result.subject = pulled;
   }
   return result;
 }

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { isDigest } from '../oci/digest.js';
 import { isValidTag } from '../oci/reference.js';
 import { usageError } from './errors.js';
@@ -90,7 +91,12 @@ export function parseAnnotations(values: string[] | undefined): Record<string, s
   const out: Record<string, string> = {};
   for (const v of values ?? []) {
     const eq = v.indexOf('=');
-    if (eq <= 0) throw usageError(`invalid annotation ${JSON.stringify(v)}`, 'use -a key=value');
+    // oras 1.3 (option/annotation.go) wording.
+    if (eq <= 0)
+      throw usageError(
+        `annotation value doesn't match the required format: ${JSON.stringify(v)}`,
+        'Please use the correct format in the flag: --annotation "key=value"',
+      );
     const key = v.slice(0, eq);
     if (key in out) throw usageError(`duplicate annotation key ${JSON.stringify(key)}`);
     out[key] = v.slice(eq + 1);
@@ -141,4 +147,34 @@ export function positiveInt(name: string): (value: string) => number {
 /** Commander collector for repeatable options. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/**
+ * Parses repeated `--resolve host:port:address[:address_port]` (oras 1.3
+ * option/remote.go `parseResolve`: split into at most four parts at `:`, the
+ * address an IP literal) into a map from `host:port` to the address to dial.
+ */
+export function parseResolve(values: string[] | undefined): Map<string, { address: string; port: number }> {
+  const map = new Map<string, { address: string; port: number }>();
+  for (const r of values ?? []) {
+    const fail = (message: string): never => {
+      throw usageError(
+        `failed to parse resolve flag ${JSON.stringify(r)}: ${message}`,
+        'e.g. --resolve registry.example:443:127.0.0.1',
+      );
+    };
+    const [host = '', hostPort = '', address = '', ...rest] = r.split(':');
+    const addressPort = rest.length > 0 ? rest.join(':') : undefined;
+    if (r.split(':').length < 3) fail('expecting host:port:address[:address_port]');
+    const port = /^\d+$/.test(hostPort) ? Number(hostPort) : fail('expecting uint64 host port');
+    if (isIP(address) === 0) fail('invalid IP address');
+    const toPort =
+      addressPort === undefined
+        ? port
+        : /^\d+$/.test(addressPort)
+          ? Number(addressPort)
+          : fail('expecting uint64 address port');
+    map.set(`${host.toLowerCase()}:${port}`, { address, port: toPort });
+  }
+  return map;
 }

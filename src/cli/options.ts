@@ -35,6 +35,8 @@ export interface RemoteFlags {
   passwordStdin?: boolean;
   identityToken?: string;
   header?: string[];
+  /** `--resolve host:port:address[:address_port]`, repeatable (oras 1.3). */
+  resolve?: string[];
   registryConfig?: string;
   /** `--timeout <s>`, `--speed-limit <bytes/s>`, `--speed-time <s>` (see transfer-limits.ts). */
   timeout?: string;
@@ -55,6 +57,7 @@ const REMOTE_KEYS: (keyof RemoteFlags)[] = [
   'passwordStdin',
   'identityToken',
   'header',
+  'resolve',
   'registryConfig',
   'timeout',
   'speedLimit',
@@ -123,6 +126,11 @@ export function addRemoteOptions(cmd: Command, options: AddRemoteOptions = {}): 
     .option(
       `${p === '' ? '-H, ' : ''}--${p}header <header>`,
       `extra HTTP header 'Name: value', repeatable${side}`,
+      collect,
+    )
+    .option(
+      `--${p}resolve <host:port:address[:address_port]>`,
+      `customized DNS${side}: connect to address[:address_port] for host:port, repeatable`,
       collect,
     );
   if (options.auth ?? true) {

@@ -7,7 +7,7 @@ import type { OrasConfig } from '../project/spec/config.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Registry } from '../registry/registry.js';
 import type { Repository } from '../registry/repository.js';
-import { parseHeaders, splitLayoutRef } from './args.js';
+import { parseHeaders, parseResolve, splitLayoutRef } from './args.js';
 import { createRegistryClientFor, type RegistryAccess } from '../targets/registry-access.js';
 import { registrySettings } from '../targets/registry-settings.js';
 import { cliConfig } from './config.js';
@@ -88,7 +88,14 @@ export async function accessFromFlags(flags: RemoteFlags, withCredential = true)
     ...(credential !== undefined ? { credential } : {}),
     ...(Object.keys(timeouts).length > 0 ? { timeouts } : {}),
     ...(sink !== undefined ? { onDebug: sink } : {}),
+    ...connectToFromFlags(flags),
   };
+}
+
+/** `{ connectTo }` for `--resolve host:port:address[:port]` entries (none: no mapping). */
+function connectToFromFlags(flags: RemoteFlags): Pick<RegistryAccess, 'connectTo'> {
+  const resolveMap = parseResolve(flags.resolve);
+  return resolveMap.size > 0 ? { connectTo: (h, port) => resolveMap.get(`${h.toLowerCase()}:${port}`) } : {};
 }
 
 /**

@@ -38,7 +38,7 @@ import {
   type TransferPolicy,
 } from './deadline.js';
 import { authTarget, checkedUrl, oneShotBodyError, repeatability, type Repeatability } from './request-checks.js';
-import { buildConnectOptions } from './tls-connect.js';
+import { agentConnect, type ConnectTo } from './tls-connect.js';
 import type { HttpMethod, RegistryRequest, RegistryResponse, Transport } from './transport.js';
 
 /** Options of {@link RegistryClient}. Every field is optional. */
@@ -100,6 +100,11 @@ export interface RegistryClientOptions {
    * `ERR_ORAS_INSECURE` before any byte is sent.
    */
   lookup?: LookupFunction;
+  /**
+   * Dial another address (and port) for a `hostname:port` (oras `--resolve`);
+   * TLS still verifies and names the original host. Default: none.
+   */
+  connectTo?: ConnectTo;
 }
 
 /** Default User-Agent. */
@@ -146,7 +151,7 @@ export class RegistryClient implements Transport {
     this.#retry = resolveRetryPolicy(options.retry);
     this.#debug = options.onDebug;
     this.#maxErrorBodyBytes = options.maxErrorBodyBytes ?? DEFAULT_MAX_ERROR_BODY_BYTES;
-    const connect = buildConnectOptions(options, (host) => this.#registryHosts.has(host));
+    const connect = agentConnect(options, (host) => this.#registryHosts.has(host));
     const idle = options.timeouts?.idle ?? 60_000;
     this.#requestTimeoutMs = options.timeouts?.request ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.transferPolicy = {

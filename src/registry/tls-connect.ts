@@ -4,7 +4,9 @@
  * vetted resolver.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { rootCertificates } from 'node:tls';
+import type { buildConnector } from 'undici';
 import { OrasError } from '../errors.js';
 import { vettedLookup, type LookupFunction } from './auth/metadata-hosts.js';
 
@@ -17,6 +19,37 @@ export interface TlsConnectInput {
   key?: string | Buffer;
   lookup?: LookupFunction;
   timeouts?: { connect?: number };
+  connectTo?: ConnectTo;
+}
+
+/**
+ * Where to open the connection for `hostname:port` instead of resolving it
+ * (oras/curl `--resolve host:port:address[:address_port]`); undefined: as usual.
+ * TLS still verifies the certificate against `hostname` and sends it as SNI;
+ * the `Host` header is unchanged.
+ */
+export type ConnectTo = (hostname: string, port: number) => { address: string; port: number } | undefined;
+
+/**
+ * The Agent's `connect` option: the options of {@link buildConnectOptions}, or
+ * with `connectTo` undici's connector over them that dials the mapped address
+ * and port (the public undici index is loaded only then).
+ */
+export function agentConnect(
+  options: TlsConnectInput,
+  isRegistryHost: (host: string) => boolean,
+): buildConnector.BuildOptions | buildConnector.connector {
+  const base = buildConnectOptions(options, isRegistryHost);
+  const connectTo = options.connectTo;
+  if (connectTo === undefined) return base;
+  const undici = createRequire(import.meta.url)('undici') as typeof import('undici');
+  const connect = undici.buildConnector(base);
+  return (opts, callback) => {
+    const port = Number(opts.port) || (opts.protocol === 'https:' ? 443 : 80);
+    const to = connectTo(opts.hostname, port);
+    // `host` (name:port) is kept: undici derives the TLS servername from it.
+    return connect(to === undefined ? opts : { ...opts, hostname: to.address, port: String(to.port) }, callback);
+  };
 }
 
 /**

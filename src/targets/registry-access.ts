@@ -4,6 +4,7 @@ import type { OrasConfig } from '../project/spec/config.js';
 import type { RegistryClient, RegistryClientOptions } from '../registry/client.js';
 import type { Credential } from '../registry/credentials/types.js';
 import type { DebugSink } from '../registry/debug.js';
+import type { ConnectTo } from '../registry/tls-connect.js';
 import { registrySettings } from './registry-settings.js';
 import { registryTimeouts, type TimeoutSettings } from './transfer-timeouts.js';
 
@@ -32,6 +33,8 @@ export interface RegistryAccess {
   timeouts?: TimeoutSettings;
   /** Receives redacted HTTP debug lines (the CLI's `--debug`). */
   onDebug?: DebugSink;
+  /** Custom address mapping for connections (the CLI's `--resolve`; see `RegistryClientOptions.connectTo`). */
+  connectTo?: ConnectTo;
 }
 
 /** Options of {@link createRegistryClientFor}. */
@@ -86,6 +89,7 @@ export async function registryClientOptions(
   const timeouts = registryTimeouts(options.config, options.env, access.timeouts);
   if (Object.keys(timeouts).length > 0) result.timeouts = timeouts;
   if (access.onDebug !== undefined) result.onDebug = access.onDebug;
+  if (access.connectTo !== undefined) result.connectTo = access.connectTo;
   return result;
 }
 

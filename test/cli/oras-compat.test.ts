@@ -565,7 +565,7 @@ describe('flags and defaults', () => {
       // text/restore.go dry-run lines.
       const dry = await ok(['restore', '--input', full, target, '--dry-run']);
       expect(dry.stdout).toBe(
-        `Dry run: would push tag v1 with 1 referrer(s)\nDry run complete: 1 tag(s) would be restored to "${target}" (no data pushed)\n`,
+        `Found 1 tag(s) in the backup: v1\nDry run: would push tag v1 with 1 referrer(s)\nDry run complete: 1 tag(s) would be restored to "${target}" (no data pushed)\n`,
       );
       expect((await oras(['resolve', `${target}:v1`])).code).toBe(3);
       await ok(['restore', '--input', full, target, '--exclude-referrers']);
@@ -581,6 +581,326 @@ describe('flags and defaults', () => {
     },
     T,
   );
+});
+
+describe('following subjects (oras-go content.Successors lists `subject`; root/pull.go --include-subject)', () => {
+  /** A ← B ← C: B's subject is A, C's subject is B; each carries one titled file. */
+  async function chain(): Promise<{ repo: string; a: string; b: string; c: string }> {
+    const repo = `${REG}/${uniqueRepo('compat/chain')}`;
+    await writeFile(join(root, 'c.txt'), 'charlie\n');
+    const a = json<{ digest: string }>(await ok(['push', `${repo}:v1`, 'a.txt', '--format', 'json'])).digest;
+    const attach = async (subject: string, file: string): Promise<string> =>
+      json<{ digest: string }>(
+        await ok([
+          'attach',
+          `${repo}@${subject}`,
+          '--artifact-type',
+          'application/vnd.example.note',
+          file,
+          '--format',
+          'json',
+        ]),
+      ).digest;
+    const b = await attach(a, 'b.txt');
+    const c = await attach(b, 'c.txt');
+    return { repo, a, b, c };
+  }
+
+  it(
+    'pull --include-subject of C writes the files of C, B and A ("recursively pull the subject of artifacts")',
+    async () => {
+      const { repo, a, b, c } = await chain();
+      const out = join(root, 'chain-out');
+      const r = await ok(['pull', `${repo}@${c}`, '--include-subject', '-o', out]);
+      expect(await readFile(join(out, 'c.txt'), 'utf8')).toBe('charlie\n');
+      expect(await readFile(join(out, 'b.txt'), 'utf8')).toBe('bravo\n');
+      expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('alpha\n');
+      expect(r.stdout).toContain(`Pulled [registry] ${repo}@${c}\nDigest: ${c}\n`);
+      const doc = json<{ files: { path: string }[] }>(
+        await ok(['pull', `${repo}@${c}`, '--include-subject', '-o', out, '--format', 'json']),
+      );
+      expect(doc.files.map((f) => f.path)).toEqual(['c.txt', 'b.txt', 'a.txt'].map((f) => join(out, f)));
+      // Without the flag only C's own file.
+      const only = join(root, 'chain-only');
+      await ok(['pull', `${repo}@${c}`, '-o', only]);
+      expect(existsSync(join(only, 'b.txt'))).toBe(false);
+      expect([a, b]).toHaveLength(2);
+    },
+    T,
+  );
+
+  it(
+    'cp of a referrer (with or without -r) copies its whole subject chain first; -r also its referrers',
+    async () => {
+      const { repo, a, b, c } = await chain();
+      const dst = `${REG}/${uniqueRepo('compat/chain-dst')}`;
+      await ok(['cp', `${repo}@${c}`, `${dst}:c`]);
+      for (const d of [a, b, c]) expect((await ok(['resolve', `${dst}@${d}`])).stdout.trim()).toBe(d);
+      const dst2 = `${REG}/${uniqueRepo('compat/chain-dst2')}`;
+      await ok(['cp', '-r', `${repo}@${b}`, `${dst2}:b`]);
+      for (const d of [a, b, c]) expect((await ok(['resolve', `${dst2}@${d}`])).stdout.trim()).toBe(d);
+      const refs = json<{ referrers: { digest: string }[] }>(
+        await ok(['discover', `${dst2}@${a}`, '--format', 'json']),
+      );
+      expect(refs.referrers.map((r) => r.digest)).toEqual([b]);
+    },
+    T,
+  );
+});
+
+describe('push --artifact-platform (root/push.go, option/platform.go ArtifactPlatform)', () => {
+  it(
+    'the config is an image config holding json.Marshal(ocispec.Platform); artifactType stays the unknown artifact; pull --platform selects it',
+    async () => {
+      const repo = `${REG}/${uniqueRepo('compat/artplat')}`;
+      const r = await ok(['push', '--artifact-platform', 'linux/arm/v5', `${repo}:v1`, 'a.txt', '--format', 'json']);
+      const pushed = json<{ digest: string; artifactType: string }>(r);
+      expect(pushed.artifactType).toBe(UNKNOWN_ARTIFACT);
+      // ocispec.Platform field order: architecture, os, os.version, os.features, variant (omitempty).
+      const config = '{"architecture":"arm","os":"linux","variant":"v5"}';
+      const manifest = json<{ config: unknown; artifactType: string }>(await ok(['manifest', 'fetch', `${repo}:v1`]));
+      expect(manifest.config).toEqual({
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha256(config),
+        size: config.length,
+      });
+      expect((await ok(['manifest', 'fetch-config', `${repo}:v1`])).stdout).toBe(config);
+      const win = await ok(['push', '--artifact-platform', 'windows/amd64:10.0.17763', `${repo}:win`, 'a.txt']);
+      expect(win.stdout).toContain(`ArtifactType: ${UNKNOWN_ARTIFACT}`);
+      expect((await ok(['manifest', 'fetch-config', `${repo}:win`])).stdout).toBe(
+        '{"architecture":"amd64","os":"windows","os.version":"10.0.17763"}',
+      );
+      const out = join(root, 'artplat-out');
+      await ok(['pull', `${repo}:v1`, '--platform', 'linux/arm/v5', '-o', out]);
+      expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('alpha\n');
+      expect((await oras(['pull', `${repo}:v1`, '--platform', 'linux/amd64', '-o', out])).code).toBe(3);
+
+      const both = await oras([
+        'push',
+        '--artifact-platform',
+        'linux/amd64',
+        '--config',
+        'b.txt',
+        `${repo}:x`,
+        'a.txt',
+      ]);
+      expect(both.code).toBe(2);
+      expect(both.stderr).toContain('--config, --artifact-platform cannot be used at the same time');
+      const v10 = await oras([
+        'push',
+        '--artifact-platform',
+        'linux/amd64',
+        '--image-spec',
+        'v1.0',
+        '--artifact-type',
+        'application/vnd.x',
+        `${repo}:x`,
+        'a.txt',
+      ]);
+      expect(v10.code).toBe(2);
+      expect(v10.stderr).toContain(
+        'artifact type cannot be customized for OCI image-spec v1.0 when platform is specified',
+      );
+      expect((await oras(['push', '--artifact-platform', '/amd64', `${repo}:x`, 'a.txt'])).stderr).toContain(
+        'invalid platform: OS cannot be empty',
+      );
+      expect((await oras(['resolve', `${repo}:x`])).code).toBe(3);
+    },
+    T,
+  );
+});
+
+describe('pull --config (root/pull.go: "output manifest config file", fileref PATH[:MEDIATYPE])', () => {
+  it(
+    'writes the config blob to PATH under the output directory; a different MEDIATYPE skips it; paths outside need -T',
+    async () => {
+      const repo = `${REG}/${uniqueRepo('compat/pullcfg')}`;
+      await ok(['push', `${repo}:v1`, 'a.txt', '--config', 'b.txt:application/vnd.example.config+json']);
+      const out = join(root, 'pullcfg-out');
+      await ok(['pull', `${repo}:v1`, '-o', out, '--config', 'meta/config.json']);
+      expect(await readFile(join(out, 'meta', 'config.json'), 'utf8')).toBe('bravo\n');
+      expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('alpha\n');
+      await ok(['pull', `${repo}:v1`, '-o', out, '--config', 'typed.json:application/vnd.example.config+json']);
+      expect(await readFile(join(out, 'typed.json'), 'utf8')).toBe('bravo\n');
+      await ok(['pull', `${repo}:v1`, '-o', out, '--config', 'other.json:application/vnd.other']);
+      expect(existsSync(join(out, 'other.json'))).toBe(false);
+      const escape = await oras(['pull', `${repo}:v1`, '-o', out, '--config', '../escaped.json']);
+      expect(escape.code).not.toBe(0);
+      expect(existsSync(join(root, 'escaped.json'))).toBe(false);
+    },
+    T,
+  );
+});
+
+describe('--resolve host:port:address[:address_port] (option/remote.go parseResolve)', () => {
+  it(
+    'dials the mapped address for a name that does not resolve; TLS still verifies the original name; bad values are usage errors',
+    async () => {
+      const port = REG.split(':')[1] ?? '';
+      const name = `registry.example:5000/${uniqueRepo('compat/resolve')}`;
+      const mapped = ['--resolve', `registry.example:5000:127.0.0.1:${port}`, '--plain-http'];
+      const r = await ok(['push', `${name}:v1`, 'a.txt', ...mapped]);
+      expect(r.stdout).toContain(`Pushed [registry] ${name}:v1\n`);
+      const digest = /Digest: (sha256:[0-9a-f]{64})/.exec(r.stdout)?.[1] ?? '';
+      const real = name.replace('registry.example:5000', REG);
+      expect((await ok(['resolve', `${real}:v1`])).stdout.trim()).toBe(digest);
+      // cp: each side has its own --from-resolve / --to-resolve.
+      const copy = `registry.example:5001/${uniqueRepo('compat/resolve-cp')}`;
+      await ok([
+        'cp',
+        `${name}:v1`,
+        `${copy}:v1`,
+        '--from-resolve',
+        `registry.example:5000:127.0.0.1:${port}`,
+        '--to-resolve',
+        `registry.example:5001:127.0.0.1:${port}`,
+        '--plain-http',
+      ]);
+      expect((await ok(['resolve', `${copy.replace('registry.example:5001', REG)}:v1`])).stdout.trim()).toBe(digest);
+
+      // TLS: the certificate is for localhost/127.0.0.1; dialing through the map keeps SNI and verification on "localhost".
+      const tls = registry('tls');
+      const tlsPort = tls.host.split(':')[1] ?? '';
+      const tlsRef = `localhost:1/${uniqueRepo('compat/resolve-tls')}:v1`;
+      const viaMap = ['--resolve', `localhost:1:127.0.0.1:${tlsPort}`, '--ca-file', tls.caFile ?? ''];
+      await ok(['push', tlsRef, 'a.txt', ...viaMap]);
+      expect((await ok(['resolve', tlsRef, ...viaMap])).stdout.trim()).toMatch(/^sha256:/);
+
+      const bad = await oras(['resolve', `${name}:v1`, '--resolve', 'registry.example:5000']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain(
+        'failed to parse resolve flag "registry.example:5000": expecting host:port:address[:address_port]',
+      );
+      expect((await oras(['resolve', `${name}:v1`, '--resolve', 'h:x:127.0.0.1'])).stderr).toContain(
+        'expecting uint64 host port',
+      );
+      expect((await oras(['resolve', `${name}:v1`, '--resolve', 'h:1:not-an-ip'])).stderr).toContain(
+        'invalid IP address',
+      );
+      expect((await oras(['resolve', `${name}:v1`, '--resolve', 'h:1:127.0.0.1:p'])).stderr).toContain(
+        'expecting uint64 address port',
+      );
+    },
+    T,
+  );
+});
+
+describe('repo ls / repo tags --format json|go-template (root/repo/{ls,tags}.go, metadata/model/repo_{list,tags}.go)', () => {
+  it(
+    'JSON lists full repository names (text: names below the namespace); templates run over {registry, repositories} and {tags}',
+    async () => {
+      const ns = uniqueRepo('compat/ns');
+      await ok(['push', `${REG}/${ns}/one:v1,v2`, 'a.txt']);
+      expect(json(await ok(['repo', 'ls', `${REG}/${ns}`, '--format', 'json']))).toMatchObject({
+        registry: REG,
+        repositories: [`${ns}/one`],
+      });
+      expect((await ok(['repo', 'ls', `${REG}/${ns}`])).stdout).toBe('one\n');
+      const ls = await ok([
+        'repo',
+        'ls',
+        `${REG}/${ns}`,
+        '--format',
+        'go-template={{.registry}} {{range .repositories}}{{.}};{{end}}',
+      ]);
+      expect(ls.stdout).toBe(`${REG} ${ns}/one;`);
+      const tags = await ok(['repo', 'tags', `${REG}/${ns}/one`, '--format', 'go-template={{join "," .tags}}']);
+      expect(tags.stdout).toBe('v1,v2');
+      expect(
+        (await ok(['repo', 'tags', `${REG}/${ns}/one`, '--template', '{{len .tags}}', '--format', 'go-template']))
+          .stdout,
+      ).toBe('2');
+    },
+    T,
+  );
+});
+
+describe('backup / restore text lines (display/metadata/text/{backup,restore}.go, status/progress/humanize)', () => {
+  it(
+    'backup to a .tar: Found, Pulled tag, Exporting, Exported (size), Successfully backed up; restore: Loaded, Found, Pushed tag, Successfully restored',
+    async () => {
+      const repo = `${REG}/${uniqueRepo('compat/bktext')}`;
+      await ok(['push', `${repo}:v1,v2`, 'a.txt']);
+      await ok(['attach', `${repo}:v1`, '--artifact-type', 'application/vnd.example.note', 'b.txt']);
+      const tar = 'bk-text.tar';
+      const bk = (await ok(['backup', `${repo}:v1,v2`, '--output', tar, '--include-referrers'])).stdout.split('\n');
+      const size = (await import('node:fs')).statSync(join(root, tar)).size;
+      // v1 and v2 name the same manifest: the note refers to both. humanize.ToBytes: 1024-based, RoundTo keeps ≤ 4 characters, "%g %2s".
+      const kb = size / 1024;
+      const shown =
+        size < 1024
+          ? `${size}  B`
+          : `${kb < 10 ? Math.round(kb * 100) / 100 : kb < 100 ? Math.round(kb * 10) / 10 : Math.round(kb)} KB`;
+      expect(bk.slice(0, 5)).toEqual([
+        `Found 2 tag(s) in ${repo}: v1, v2`,
+        'Pulled tag v1 with 1 referrer(s)',
+        'Pulled tag v2 with 1 referrer(s)',
+        `Exporting to ${tar}`,
+        `Exported to ${tar} (${shown})`,
+      ]);
+      expect(bk[5]).toMatch(
+        new RegExp(`^Successfully backed up 2 tag\\(s\\) from "${repo}" to "${tar}" in [0-9.hm]+(µs|ms|s)\\.$`),
+      );
+
+      const target = `${REG}/${uniqueRepo('compat/rstext')}`;
+      const rs = (await ok(['restore', '--input', tar, target])).stdout.split('\n');
+      expect(rs.slice(0, 4)).toEqual([
+        `Loaded backup archive: ${tar} (${shown})`,
+        'Found 2 tag(s) in the backup: v1, v2',
+        'Pushed tag v1 with 1 referrer(s)',
+        'Pushed tag v2 with 1 referrer(s)',
+      ]);
+      expect(rs[4]).toMatch(new RegExp(`^Successfully restored 2 tag\\(s\\) to "${target}" in [0-9.hm]+(µs|ms|s)$`));
+    },
+    T,
+  );
+
+  it(
+    'backing up a tagged referrer brings its subject (oras-go CopyGraph follows subject), and restore pushes both',
+    async () => {
+      const repo = `${REG}/${uniqueRepo('compat/bksubject')}`;
+      const subject = json<{ digest: string }>(await ok(['push', `${repo}:v1`, 'a.txt', '--format', 'json'])).digest;
+      const note = json<{ digest: string }>(
+        await ok([
+          'attach',
+          `${repo}:v1`,
+          '--artifact-type',
+          'application/vnd.example.note',
+          'b.txt',
+          '--format',
+          'json',
+        ]),
+      ).digest;
+      await ok(['tag', `${repo}@${note}`, 'note']);
+      const dir = join(root, 'bk-subject');
+      await ok(['backup', `${repo}:note`, '--output', dir]);
+      const target = `${REG}/${uniqueRepo('compat/rs-subject')}`;
+      await ok(['restore', '--input', dir, target]);
+      expect((await ok(['resolve', `${target}@${subject}`])).stdout.trim()).toBe(subject);
+      expect((await ok(['resolve', `${target}:note`])).stdout.trim()).toBe(note);
+    },
+    T,
+  );
+
+  it('humanize: bytes and durations as oras formats them', async () => {
+    const { orasBytes, orasDuration } = await import('../../src/cli/render/backup-text.js');
+    // humanize.ToBytes(n).String() and humanize.FormatDuration(d), computed by hand from bytes.go / duration.go.
+    expect([512, 1536, 12_800, 1_048_576, 5_000_000].map(orasBytes)).toEqual([
+      '512  B',
+      '1.5 KB',
+      '12.5 KB',
+      '1 MB',
+      '4.77 MB',
+    ]);
+    expect([0, 0.5, 12.4, 1500, 61_000, 3_600_000].map(orasDuration)).toEqual([
+      '0s',
+      '500µs',
+      '12ms',
+      '2s',
+      '1m1s',
+      '1h0m0s',
+    ]);
+  });
 });
 
 describe('completion (root/completion.go: bash, zsh, fish, powershell)', () => {

@@ -15,6 +15,7 @@ import {
   ttyEnabled,
   type CommonFlags,
 } from '../options.js';
+import { orasBytes, orasDuration, tagsFoundLines } from '../render/backup-text.js';
 import { COPY_VERBS, progressFor } from '../render/progress.js';
 import { openSource, openTarget } from '../targets.js';
 import { copyArtifact } from './cp.js';
@@ -103,10 +104,9 @@ async function layoutDirFor(
   return { dir, tar: true, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Text output of backup/restore: one line per artifact, then the count. */
-function printCopied(verb: string, written: CopiedEntry[], where: string): void {
-  for (const w of written) outLine(`${verb} ${w.reference} (${w.digest})`);
-  outLine(`${verb} ${written.length} artifact(s) ${where}`);
+/** Prints text lines (oras 1.3's backup/restore metadata lines, stdout) unless the format is JSON. */
+function say(...lines: string[]): void {
+  if (cliState.format === 'text') for (const l of lines) outLine(l);
 }
 
 /** `oras backup` and `oras restore`. */
@@ -132,9 +132,13 @@ export function registerBackup(program: Command): void {
       concurrency: effectiveConcurrency(opts.concurrency, cfg),
       onEvent: progress.listener,
       signal: interrupt.signal,
+      // As oras 1.3 (CopyGraph/Copy follow `subject`): a referrer comes with its subject chain.
+      includeSubject: true,
     };
     const written: CopiedEntry[] = [];
     const tagOwners = new Map<string, string>();
+    const started = performance.now();
+    const names: string[] = [];
     try {
       const layout = await OciLayoutStore.open(staging.dir);
       for (const refArg of refs) {
@@ -147,6 +151,8 @@ export function registerBackup(program: Command): void {
             if (tags.length === 0) throw usageError(`${src.name} has no tags to back up`);
           }
           const refsToCopy = src.digest !== undefined ? [src.digest] : tags;
+          names.push(src.name);
+          say(...tagsFoundLines(refsToCopy, src.name, `No tags found in ${src.name}`));
           for (const ref of refsToCopy) {
             const owner = tagOwners.get(ref);
             if (owner !== undefined && owner !== src.name)
@@ -159,6 +165,8 @@ export function registerBackup(program: Command): void {
             const root = await copyArtifact(opts.includeReferrers === true, src.target, ref, layout, tag, copyOptions);
             if (tag === undefined) await layout.tag(root, root.digest, { signal: interrupt.signal });
             written.push(copiedEntry(src.display(ref), tag, root));
+            const count = opts.includeReferrers === true ? await countReferrers(layout, root) : 0;
+            say(`Pulled tag ${ref} with ${count} referrer(s)`);
           }
         } finally {
           await src.close();
@@ -166,8 +174,10 @@ export function registerBackup(program: Command): void {
       }
       progress.close();
       if (staging.tar) {
+        say(`Exporting to ${opts.output ?? output}`);
         const { writeDirectoryTar } = await import('../../artifact/tar.js');
         await writeDirectoryTar(staging.dir, output, { signal: interrupt.signal });
+        say(`Exported to ${opts.output ?? output} (${orasBytes((await stat(output)).size)})`);
       }
     } finally {
       progress.close();
@@ -182,7 +192,9 @@ export function registerBackup(program: Command): void {
       });
       return;
     }
-    printCopied('Backed up', written, `to ${output}`);
+    say(
+      `Successfully backed up ${written.length} tag(s) from ${JSON.stringify(names.join(', '))} to ${JSON.stringify(opts.output ?? output)} in ${orasDuration(performance.now() - started)}.`,
+    );
   });
 
   const restore = program
@@ -205,11 +217,18 @@ export function registerBackup(program: Command): void {
       concurrency: effectiveConcurrency(opts.concurrency, cfg),
       onEvent: progress.listener,
       signal: interrupt.signal,
+      // As oras 1.3 (CopyGraph/Copy follow `subject`): a referrer comes with its subject chain.
+      includeSubject: true,
     };
     const written: CopiedEntry[] = [];
     const [base, ...more] = refArg.split(',');
+    const started = performance.now();
+    let repoName = base ?? '';
     try {
-      if (staging.tar) await extractLayoutTar(input, staging.dir);
+      if (staging.tar) {
+        await extractLayoutTar(input, staging.dir);
+        say(`Loaded backup archive: ${opts.input ?? input} (${orasBytes((await stat(input)).size)})`);
+      }
       const layout = await OciLayoutStore.open(staging.dir, { readOnly: true, create: false });
       const dst = await openTarget(base ?? '', remoteFlagsOf(opts));
       try {
@@ -219,24 +238,26 @@ export function registerBackup(program: Command): void {
         refs = [...new Set(refs)];
         if (refs.length === 0) throw usageError(`${input} holds no tagged artifacts`);
         const withReferrers = opts.includeReferrers !== false && opts.excludeReferrers !== true;
-        if (opts.dryRun === true) {
-          // oras 1.3's dry-run lines (cmd/oras/internal/display/metadata/text/restore.go).
-          for (const ref of refs) {
-            const root = await layout.resolve(ref, { signal: interrupt.signal });
-            outLine(
-              `Dry run: would push tag ${ref} with ${withReferrers ? await countReferrers(layout, root) : 0} referrer(s)`,
-            );
+        repoName = dst.name;
+        // oras 1.3's lines (cmd/oras/internal/display/metadata/text/restore.go), referrers counted in the backup.
+        say(...tagsFoundLines(refs, 'the backup', 'No tags found in the backup'));
+        const dry = opts.dryRun === true;
+        for (const ref of refs) {
+          const count = withReferrers ? await countReferrers(layout, await layout.resolve(ref)) : 0;
+          if (!dry) {
+            // A digest ref name (from `backup REF@digest`) is restored untagged.
+            const dstRef = isDigest(ref) ? undefined : ref;
+            const root = await copyArtifact(withReferrers, layout, ref, dst.target, dstRef, copyOptions);
+            written.push(copiedEntry(dst.display(dstRef ?? root.digest), dstRef, root));
           }
-          outLine(
+          say(`${dry ? 'Dry run: would push' : 'Pushed'} tag ${ref} with ${count} referrer(s)`);
+        }
+        if (dry) {
+          if (cliState.format === 'json') printJson({ input, dryRun: true, repository: dst.name, tags: refs });
+          say(
             `Dry run complete: ${refs.length} tag(s) would be restored to ${JSON.stringify(dst.name)} (no data pushed)`,
           );
           return;
-        }
-        for (const ref of refs) {
-          // A digest ref name (from `backup REF@digest`) is restored untagged.
-          const dstRef = isDigest(ref) ? undefined : ref;
-          const root = await copyArtifact(withReferrers, layout, ref, dst.target, dstRef, copyOptions);
-          written.push(copiedEntry(dst.display(dstRef ?? root.digest), dstRef, root));
         }
       } finally {
         await dst.close();
@@ -253,6 +274,8 @@ export function registerBackup(program: Command): void {
       });
       return;
     }
-    printCopied('Restored', written, `from ${input}`);
+    say(
+      `Successfully restored ${written.length} tag(s) to ${JSON.stringify(repoName)} in ${orasDuration(performance.now() - started)}`,
+    );
   });
 }

@@ -105,6 +105,8 @@ export function registerCp(program: Command): void {
           onEvent: progress.listener,
           signal: interrupt.signal,
           ...(mount !== undefined ? { mount } : {}),
+          // As oras 1.3 (oras-go content.Successors lists `subject`): copying a referrer brings its subject chain.
+          includeSubject: true,
           ...(cfg.limits.maxManifestBytes !== undefined ? { maxManifestBytes: cfg.limits.maxManifestBytes } : {}),
         };
         if (opts.recursive === true) cliState.errorContext.referrers = true;

@@ -16,6 +16,7 @@ import { addPlatformOption, selectPlatform } from '../platform.js';
 import { plainDescriptor } from '../render/format.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
 import { addDeleteOptions, deleteResolved, type DeleteFlags } from './deletion.js';
+import { registerManifestIndex } from './manifest-index.js';
 
 /**
  * `GET /v2/<repo>/manifests/<ref>` with `Accept: <mediaType>` only (`manifest fetch --media-type`).
@@ -317,11 +318,14 @@ function registerDeleteManifest(manifest: Command): void {
   });
 }
 
-/** `oras manifest fetch|fetch-config|push|delete`. */
+/** `oras manifest fetch|fetch-config|push|delete|index`. */
 export function registerManifest(program: Command): void {
-  const manifest = program.command('manifest').description('manifest operations: fetch, fetch-config, push, delete');
+  const manifest = program
+    .command('manifest')
+    .description('manifest operations: fetch, fetch-config, push, delete, index');
   registerFetch(manifest);
   registerFetchConfig(manifest);
   registerPushManifest(manifest);
   registerDeleteManifest(manifest);
+  registerManifestIndex(manifest);
 }

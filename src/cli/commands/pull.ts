@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
 import { pullArtifact, type PullArtifactResult } from '../../artifact/pull.js';
 import { fetchAll } from '../../content/read.js';
-import { writeFileAtomic } from '../../content/fs-atomic.js';
+import { streamToFileAtomic, writeFileAtomic } from '../../content/fs-atomic.js';
 import { Annotation } from '../../oci/media-types.js';
 import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
-import { collect } from '../args.js';
+import { collect, splitFileArg } from '../args.js';
 import { cliConfig, effectiveConcurrency } from '../config.js';
-import { resolve, sep } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve, sep } from 'node:path';
+import { assertNoSymlinkEscape, resolveInside } from '../../artifact/safe-path.js';
+import type { ReadOnlyTarget } from '../../content/store.js';
 import { OrasError } from '../../errors.js';
 import { cliState, errLine, interrupt, outLine } from '../context.js';
 import { printResult, progressFormat } from '../output-format.js';
@@ -38,6 +42,40 @@ interface PullFlags extends CommonFlags {
   maxArtifactSize?: string;
   exportManifest?: string;
   concurrency?: number;
+  config?: string;
+}
+
+/**
+ * `pull --config PATH[:MEDIATYPE]` (oras 1.3 root/pull.go): also writes the
+ * pulled manifest's config blob to PATH, relative to the output directory
+ * (checked like a layer title: inside it unless `-T`), verified and atomic;
+ * skipped when MEDIATYPE is given and differs. An existing file with `-k`
+ * joins `kept`. Returns the absolute path written, if any.
+ */
+async function writeConfigFile(
+  target: ReadOnlyTarget,
+  result: PullArtifactResult,
+  outDir: string,
+  arg: string,
+  opts: PullFlags,
+): Promise<string | undefined> {
+  const { path: rel, mediaType } = splitFileArg(arg, () => false);
+  const config = result.manifest.config;
+  if (mediaType !== undefined && config.mediaType !== mediaType) return undefined;
+  const root = resolve(outDir);
+  const traversal = opts.allowPathTraversal === true;
+  const abs = resolveInside(root, rel, { allowTraversal: traversal });
+  if (opts.keepOldFiles === true && existsSync(abs)) {
+    result.kept.push(rel);
+    return undefined;
+  }
+  await mkdir(dirname(abs), { recursive: true });
+  if (!traversal) await assertNoSymlinkEscape(root, abs);
+  await streamToFileAtomic(abs, await target.fetch(config, { signal: interrupt.signal }), {
+    expected: config,
+    signal: interrupt.signal,
+  });
+  return abs;
 }
 
 /** One file in the JSON result of `pull` (oras 1.3's shape plus `directory`). */
@@ -127,7 +165,7 @@ export function registerPull(program: Command): void {
       '--platform <platform>',
       'pull the manifest of this platform from a multi-platform index: os[/arch][/variant][:os_version]',
     )
-    .option('--include-subject', "also pull the files of the manifest's subject")
+    .option('--include-subject', 'recursively pull the subject of artifacts (the whole subject chain, as oras 1.3)')
     .option(
       '-k, --keep-old-files',
       'do not replace existing files; an existing file is an error (exit 1) after the others are pulled',
@@ -141,7 +179,8 @@ export function registerPull(program: Command): void {
       '--max-artifact-size <bytes>',
       'refuse artifacts declaring more than this (k/M/G/T suffixes; default: ORAS_MAX_ARTIFACT_SIZE, limits.maxArtifactBytes, else 64G)',
     )
-    .option('--export-manifest <file>', 'also write the pulled manifest to FILE');
+    .option('--export-manifest <file>', 'also write the pulled manifest to FILE')
+    .option('--config <path>', 'output manifest config file: PATH[:MEDIATYPE] (relative to the output directory)');
   addConcurrencyOption(cmd);
   addTargetCommandOptions(cmd, {}, TEMPLATE_FORMATS);
   cmd.action(async (refArg: string, opts: PullFlags & Record<string, unknown>) => {
@@ -176,6 +215,8 @@ export function registerPull(program: Command): void {
       } finally {
         progress.close();
       }
+      if (opts.config !== undefined)
+        await writeConfigFile(source.target, result, opts.output ?? process.cwd(), opts.config, opts);
       if (opts.exportManifest !== undefined) {
         await writeFileAtomic(
           opts.exportManifest,

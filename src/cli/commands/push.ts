@@ -5,6 +5,9 @@ import {
   type PackArtifactResult,
   type PackFileInput,
 } from '../../artifact/pack.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../../content/fs-atomic.js';
 import { MediaType } from '../../oci/media-types.js';
 import { collect, parseAnnotations, readAnnotationFile, splitFileArg, splitRefTags } from '../args.js';
@@ -19,7 +22,9 @@ import {
   ttyEnabled,
   type CommonFlags,
 } from '../options.js';
+import { encodePlatform } from '../index-json.js';
 import { printResult, progressFormat } from '../output-format.js';
+import { parsePlatform } from '../platform.js';
 import { progressFor, PUSH_VERBS, type TransferStats } from '../render/progress.js';
 import { openTarget, type OpenedTarget } from '../targets.js';
 
@@ -38,6 +43,34 @@ interface PushFlags extends PackFlags {
   annotation?: string[];
   annotationFile?: string;
   imageSpec?: 'v1.1' | 'v1.0';
+  artifactPlatform?: string;
+}
+
+/**
+ * `--artifact-platform os/arch[/variant][:os_version]` as oras 1.3 applies it
+ * (root/push.go): the config becomes an image config
+ * (`application/vnd.oci.image.config.v1+json`) holding just the platform, as
+ * Go marshals it (`{"architecture":…,"os":…,"variant":…}`), written to a
+ * temporary file for the packer; with image-spec v1.1 the artifact type
+ * still defaults to `application/vnd.unknown.artifact.v1`.
+ */
+async function platformConfig(
+  opts: PushFlags,
+): Promise<{ config: { path: string; mediaType: string }; artifactType?: string; cleanup: () => Promise<void> }> {
+  const platform = parsePlatform(opts.artifactPlatform ?? '', '--artifact-platform');
+  if (opts.imageSpec === 'v1.0' && opts.artifactType !== undefined)
+    throw usageError(
+      'artifact type cannot be customized for OCI image-spec v1.0 when platform is specified',
+      'consider using image spec v1.1 or remove --artifact-type',
+    );
+  const dir = await mkdtemp(join(tmpdir(), 'oras-platform-'));
+  const path = join(dir, 'config.json');
+  await writeFile(path, encodePlatform(platform));
+  return {
+    config: { path, mediaType: MediaType.ImageConfig },
+    ...(opts.imageSpec !== 'v1.0' ? { artifactType: opts.artifactType ?? MediaType.UnknownArtifact } : {}),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
 /**
@@ -140,7 +173,11 @@ export function registerPush(program: Command): void {
         .default('v1.1'),
     )
     .option('--export-manifest <file>', 'also write the pushed manifest to FILE')
-    .option('--disable-path-validation', 'allow absolute paths and paths outside the working directory as titles');
+    .option('--disable-path-validation', 'allow absolute paths and paths outside the working directory as titles')
+    .option(
+      '--artifact-platform <platform>',
+      '[Experimental] set artifact platform in the form of os[/arch][/variant][:os_version] (an image config holding it)',
+    );
   addConcurrencyOption(cmd);
   addTargetCommandOptions(cmd, { shortRegistryConfig: false }, TEMPLATE_FORMATS);
   cmd.action(async (refArg: string, files: string[], opts: PushFlags & Record<string, unknown>) => {
@@ -148,8 +185,12 @@ export function registerPush(program: Command): void {
     if (opts.config !== undefined && opts.manifestConfig !== undefined)
       throw usageError('--config and --manifest-config are the same option; give one');
     const configArg = opts.config ?? opts.manifestConfig;
-    const config = configArg !== undefined ? parseConfigArg(configArg) : undefined;
-    if (config !== undefined) cliState.errorContext.customConfig = true;
+    if (configArg !== undefined && opts.artifactPlatform !== undefined)
+      throw usageError('--config, --artifact-platform cannot be used at the same time');
+    const fromPlatform = opts.artifactPlatform !== undefined ? await platformConfig(opts) : undefined;
+    const config = configArg !== undefined ? parseConfigArg(configArg) : fromPlatform?.config;
+    if (configArg !== undefined) cliState.errorContext.customConfig = true;
+    const artifactType = fromPlatform !== undefined ? fromPlatform.artifactType : opts.artifactType;
     if (opts.imageSpec === 'v1.0' && opts.artifactType !== undefined && config !== undefined) {
       throw usageError(
         '--artifact-type cannot be combined with --config for --image-spec v1.0',
@@ -157,7 +198,10 @@ export function registerPush(program: Command): void {
       );
     }
     const { ref, extraTags } = splitRefTags(refArg);
-    const target = await openTarget(ref, flags);
+    const target = await openTarget(ref, flags).catch(async (err: unknown) => {
+      await fromPlatform?.cleanup();
+      throw err;
+    });
     try {
       if (target.digest !== undefined)
         throw usageError('cannot push to a digest reference', 'push to a tag, e.g. registry/repo:v1');
@@ -167,7 +211,7 @@ export function registerPush(program: Command): void {
         opts.annotationFile !== undefined ? await readAnnotationFile(opts.annotationFile) : undefined;
       const { result, stats } = await packFiles(target, files, opts, {
         ...(config !== undefined ? { config } : {}),
-        ...(opts.artifactType !== undefined ? { artifactType: opts.artifactType } : {}),
+        ...(artifactType !== undefined ? { artifactType } : {}),
         annotations,
         ...(fileAnnotations !== undefined ? { fileAnnotations } : {}),
         ...(opts.imageSpec !== undefined ? { imageSpec: opts.imageSpec } : {}),
@@ -196,6 +240,7 @@ export function registerPush(program: Command): void {
       });
     } finally {
       await target.close();
+      await fromPlatform?.cleanup();
     }
   });
 }

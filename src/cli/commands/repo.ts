@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { isDigest } from '../../oci/digest.js';
-import { cliState, interrupt, outLine, printJson } from '../context.js';
-import { addTargetCommandOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
+import { cliState, interrupt, outLine } from '../context.js';
+import { addTargetCommandOptions, remoteFlagsOf, TEMPLATE_FORMATS, type CommonFlags } from '../options.js';
+import { printResult } from '../output-format.js';
 import { openRegistry, openTarget } from '../targets.js';
 
 /** Most names printed by one listing (bounds memory on huge catalogs). */
@@ -13,24 +14,28 @@ export function isFallbackTag(tag: string): boolean {
 }
 
 /**
- * Prints each name `keep` maps to a shown string (undefined: skip it) on its
- * own line as it arrives, or with `--format json` collects them (at most
- * {@link MAX_LISTED}) and prints the document `json(names)` once.
+ * Prints each name `keep` maps to a line (undefined: skip it) as it arrives,
+ * or with `--format json|go-template` collects the names `keepJson` maps to
+ * (at most {@link MAX_LISTED}) and prints the document `json(names)` once
+ * (oras 1.3: the JSON document lists full repository names, the text one
+ * names below the namespace).
  */
 async function printNames(
   names: AsyncIterable<string>,
   keep: (name: string) => string | undefined,
   json: (names: string[]) => unknown,
+  keepJson: (name: string) => string | undefined = keep,
 ): Promise<void> {
   const collected: string[] = [];
+  const text = cliState.format === 'text';
   for await (const name of names) {
-    const shown = keep(name);
+    const shown = text ? keep(name) : keepJson(name);
     if (shown === undefined) continue;
-    if (cliState.format === 'json') collected.push(shown);
+    if (!text) collected.push(shown);
     else outLine(shown);
     if (collected.length >= MAX_LISTED) break;
   }
-  if (cliState.format === 'json') printJson(json(collected));
+  if (!text) printResult(json(collected), () => undefined);
 }
 
 function registerLs(repo: Command): void {
@@ -40,19 +45,19 @@ function registerLs(repo: Command): void {
     .description('list the repositories of a registry (optionally under a namespace)')
     .argument('<registry>', 'host[:port] or host[:port]/namespace')
     .option('--last <name>', 'start after this repository name');
-  addTargetCommandOptions(cmd, { layout: false });
+  addTargetCommandOptions(cmd, { layout: false }, TEMPLATE_FORMATS);
   cmd.action(async (arg: string, opts: CommonFlags & { last?: string } & Record<string, unknown>) => {
     const { registry, host, namespace, close } = await openRegistry(arg, remoteFlagsOf(opts));
     try {
       const prefix = namespace !== undefined ? `${namespace}/` : '';
       const last = opts.last !== undefined ? `${prefix}${opts.last}` : undefined;
+      const listed = (name: string): boolean =>
+        !((prefix !== '' && !name.startsWith(prefix)) || (last !== undefined && name <= last));
       await printNames(
         registry.repositories({ signal: interrupt.signal, ...(last !== undefined ? { last } : {}) }),
-        (name) =>
-          (prefix !== '' && !name.startsWith(prefix)) || (last !== undefined && name <= last)
-            ? undefined
-            : name.slice(prefix.length),
+        (name) => (listed(name) ? name.slice(prefix.length) : undefined),
         (repositories) => ({ registry: host, ...(namespace !== undefined ? { namespace } : {}), repositories }),
+        (name) => (listed(name) ? name : undefined),
       );
     } finally {
       await close();
@@ -68,7 +73,7 @@ function registerTags(repo: Command): void {
     .argument('<repository>', 'registry/repo (or DIR with --oci-layout)')
     .option('--last <tag>', 'start after this tag')
     .option('--exclude-digest-tags', 'hide referrers fallback tags like sha256-<hex>');
-  addTargetCommandOptions(cmd);
+  addTargetCommandOptions(cmd, {}, TEMPLATE_FORMATS);
   cmd.action(
     async (
       arg: string,
