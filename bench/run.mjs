@@ -7,6 +7,7 @@
 //   BENCH_ONLY=1,3      run only these scenarios (ids 1-7)
 //   BENCH_OUT=path      where to write the report (default docs/BENCHMARKS.md, quick: tmp)
 //   BENCH_DATA_DIR=dir  parent dir for data + registry storage (default /dev/shm, else os.tmpdir())
+//   BENCH_CLI=path      time this CLI entry (e.g. another worktree's dist/cli/main.js) instead of ./dist
 //   BENCH_RENDER_ONLY=1 re-render the report from the last run's results ($TMPDIR/oras-ts-bench-last.json)
 //                       with the current bench/analysis.md, without running anything
 import { execFileSync } from 'node:child_process';
@@ -23,7 +24,8 @@ import { renderReport } from './lib/report.mjs';
 import { scenarios } from './scenarios/index.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+// BENCH_CLI times another build's CLI with this harness (A/B of two commits on the same data).
+const CLI = process.env.BENCH_CLI ? resolve(process.env.BENCH_CLI) : join(ROOT, 'dist', 'cli', 'main.js');
 const quick = process.env.BENCH_QUICK === '1';
 const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? 3) || 3);
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
