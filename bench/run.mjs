@@ -150,8 +150,8 @@ function machineInfo(dataBase) {
       .map((x) => x.toFixed(2))
       .join(', '),
     timeBin: existsSync('/usr/bin/time')
-      ? '/usr/bin/time -f %M (max RSS)'
-      : 'sampling /proc/<pid>/status VmHWM every 20 ms',
+      ? '/usr/bin/time -f "%M %U %S" (max RSS, user + sys CPU)'
+      : 'sampling /proc/<pid>/status VmHWM every 20 ms (no CPU column)',
   };
 }
 

@@ -23,7 +23,7 @@ export async function measureGroup(runs, tools, log = () => {}) {
         if (t.check) await t.check(i, r);
         o.samples.push(r);
         log(
-          `  ${t.label} #${i + 1}: ${r.ms.toFixed(0)} ms${r.rssKiB ? `, peak RSS ${(r.rssKiB / 1024).toFixed(1)} MiB` : ''}`,
+          `  ${t.label} #${i + 1}: ${r.ms.toFixed(0)} ms${r.rssKiB ? `, peak RSS ${(r.rssKiB / 1024).toFixed(1)} MiB` : ''}${typeof r.cpuMs === 'number' ? `, CPU ${r.cpuMs.toFixed(0)} ms` : ''}`,
         );
         if (r.ms > (t.slowMs ?? 120_000) && i < runs - 1) {
           o.done = true;

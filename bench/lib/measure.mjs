@@ -12,13 +12,16 @@ export const liveChildren = new Set();
 let seq = 0;
 
 /**
- * Runs `cmd args` and measures wall time (ms, spawn to exit) and peak RSS (KiB): via
- * `/usr/bin/time -f %M` when present, else by sampling /proc/<pid>/status VmHWM every 20 ms.
+ * Runs `cmd args` and measures wall time (ms, spawn to exit), peak RSS (KiB) and CPU time
+ * (user + sys ms of the process and the children it waited for, e.g. both sides of a `sh -c`
+ * pipe): via `/usr/bin/time -f '%M %U %S'` when present, else peak RSS by sampling
+ * /proc/<pid>/status VmHWM every 20 ms and no CPU figure. CPU time is what a run cost the
+ * machine, much less disturbed by other tenants and disk latency than wall time.
  * Rejects on a non-zero exit (with the stderr tail) or after `timeoutMs`.
  */
 export async function runCmd(cmd, args, { cwd, env, timeoutMs = 300_000, tmpDir, input } = {}) {
   const rssFile = TIME_BIN && tmpDir ? join(tmpDir, `rss-${process.pid}-${++seq}.txt`) : null;
-  const [bin, argv] = rssFile ? [TIME_BIN, ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
+  const [bin, argv] = rssFile ? [TIME_BIN, ['-f', '%M %U %S', '-o', rssFile, cmd, ...args]] : [cmd, args];
   const t0 = process.hrtime.bigint();
   const child = spawn(bin, argv, {
     cwd,
@@ -63,12 +66,14 @@ export async function runCmd(cmd, args, { cwd, env, timeoutMs = 300_000, tmpDir,
   });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   let rssKiB = hwm || null;
+  let cpuMs = null;
   if (rssFile) {
     try {
       const text = await readFile(rssFile, 'utf8');
       const lines = text.trim().split('\n');
-      const v = Number(lines[lines.length - 1]);
-      if (Number.isFinite(v)) rssKiB = v;
+      const [m, u, sys] = (lines[lines.length - 1] ?? '').trim().split(/\s+/).map(Number);
+      if (Number.isFinite(m)) rssKiB = m;
+      if (Number.isFinite(u) && Number.isFinite(sys)) cpuMs = (u + sys) * 1000;
     } catch {
       /* none */
     }
@@ -86,7 +91,7 @@ export async function runCmd(cmd, args, { cwd, env, timeoutMs = 300_000, tmpDir,
     const tail = (errAt >= 0 ? lines.slice(errAt, errAt + 3) : lines.slice(-3)).join(' | ').slice(0, 400);
     throw new Error(`${cmd.split('/').pop()} ${args.slice(0, 2).join(' ')} exited ${code ?? signal}: ${tail}`);
   }
-  return { ms, rssKiB, stdout, stderr };
+  return { ms, rssKiB, cpuMs, stdout, stderr };
 }
 
 export function median(xs) {
@@ -99,6 +104,7 @@ export function median(xs) {
 export function summarize(samples) {
   const ms = samples.map((s) => s.ms);
   const rss = samples.map((s) => s.rssKiB).filter((x) => typeof x === 'number');
+  const cpu = samples.map((s) => s.cpuMs).filter((x) => typeof x === 'number');
   return {
     n: ms.length,
     median: median(ms),
@@ -109,6 +115,9 @@ export function summarize(samples) {
     rssMedianKiB: rss.length ? median(rss) : null,
     samples: ms,
     rssSamples: rss,
+    /** Median CPU time (user + sys, ms) when every run has one, else null. */
+    cpuMedianMs: cpu.length && cpu.length === ms.length ? median(cpu) : null,
+    cpuSamples: cpu,
     /** True when a run hit its time limit: median/min/max are then lower bounds. */
     lowerBound: samples.some((s) => s.lowerBound),
   };

@@ -20,7 +20,7 @@ function esc(s) {
 
 function rowCells(r) {
   if (r.error)
-    return [r.label, '', `error: ${r.error}`, '', '', '', '', r.target ?? '', r.target ? '❌ not met (error)' : ''];
+    return [r.label, '', `error: ${r.error}`, '', '', '', '', '', r.target ?? '', r.target ? '❌ not met (error)' : ''];
   const s = r.stats;
   if (r.kind === 'rss') {
     return [
@@ -30,6 +30,7 @@ function rowCells(r) {
       fmtMiB(s.rssMinKiB),
       fmtMiB(s.rssMaxKiB),
       fmtMiB(s.rssMaxKiB),
+      fmtMs(s.cpuMedianMs),
       r.ratioText ?? '',
       r.target ?? '',
       fmtMet(r.met),
@@ -43,6 +44,7 @@ function rowCells(r) {
     lb + fmtMs(s.min),
     lb + fmtMs(s.max),
     fmtMiB(s.rssMaxKiB),
+    fmtMs(s.cpuMedianMs),
     r.ratioText ?? '',
     r.target ?? '',
     fmtMet(r.met),
@@ -64,7 +66,7 @@ export function renderReport({ sections, machine, runs, quick, started, finished
     L.push('');
   }
   L.push(
-    `Run ${started.toISOString()} → ${finished.toISOString()} (${((finished - started) / 1000).toFixed(0)} s), ${runs} run(s) per measurement, tools interleaved round-robin; median, min and max of wall time (spawn to exit of the whole process, so Node/Go start-up is included for every tool). Peak RSS is the child's max resident set size. \`n\` is the number of successful runs; "> x" marks a lower bound (a run stopped at its time limit); ⚠ marks runs that failed (reported, never hidden). Ratios are of medians.`,
+    `Run ${started.toISOString()} → ${finished.toISOString()} (${((finished - started) / 1000).toFixed(0)} s), ${runs} run(s) per measurement, tools interleaved round-robin; median, min and max of wall time (spawn to exit of the whole process, so Node/Go start-up is included for every tool). Peak RSS is the child's max resident set size. CPU is the median user + sys time of the process and the children it waited for (both sides of a \`sh -c\` pipe): what the run cost the machine, far less disturbed than wall time by other tenants and disk latency. \`n\` is the number of successful runs; "> x" marks a lower bound (a run stopped at its time limit); ⚠ marks runs that failed (reported, never hidden). Ratios are of medians.`,
   );
   L.push('');
   L.push('## Machine');
@@ -80,7 +82,7 @@ export function renderReport({ sections, machine, runs, quick, started, finished
     `| Registry | ${esc(machine.registry)}, plain HTTP on 127.0.0.1, filesystem storage, delete enabled, log level warn |`,
   );
   L.push(`| Baselines | ${esc(machine.curl)}; ${esc(machine.skopeo)} |`);
-  L.push(`| Peak RSS via | ${esc(machine.timeBin)} |`);
+  L.push(`| Peak RSS and CPU via | ${esc(machine.timeBin)} |`);
   L.push(`| Load average at start (1, 5, 15 min) | ${machine.loadAtStart} |`);
   L.push('');
   L.push('## Reproduce');
@@ -124,8 +126,8 @@ export function renderReport({ sections, machine, runs, quick, started, finished
       L.push('');
     }
     if (s.rows?.length) {
-      L.push('| measurement | n | median | min | max | peak RSS | ratio | target | met? |');
-      L.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |');
+      L.push('| measurement | n | median | min | max | peak RSS | CPU | ratio | target | met? |');
+      L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |');
       for (const r of s.rows) L.push(`| ${rowCells(r).map(esc).join(' | ')} |`);
       L.push('');
     }
@@ -144,7 +146,7 @@ export function renderReport({ sections, machine, runs, quick, started, finished
 
   L.push('## Raw samples');
   L.push('');
-  L.push('<details><summary>wall times (ms) and peak RSS (MiB) of every run</summary>');
+  L.push('<details><summary>wall times (ms), peak RSS (MiB) and CPU time (ms) of every run</summary>');
   L.push('');
   for (const s of sections) {
     for (const r of s.rows ?? []) {
@@ -152,7 +154,8 @@ export function renderReport({ sections, machine, runs, quick, started, finished
       const rss = r.stats.rssSamples?.length
         ? `; RSS ${r.stats.rssSamples.map((k) => (k / 1024).toFixed(1)).join(', ')}`
         : '';
-      L.push(`- ${s.id} ${esc(r.label)}: ${r.stats.samples.map((x) => x.toFixed(0)).join(', ')}${rss}`);
+      const cpu = r.stats.cpuSamples?.length ? `; CPU ${r.stats.cpuSamples.map((x) => x.toFixed(0)).join(', ')}` : '';
+      L.push(`- ${s.id} ${esc(r.label)}: ${r.stats.samples.map((x) => x.toFixed(0)).join(', ')}${rss}${cpu}`);
     }
   }
   L.push('');

@@ -7,6 +7,9 @@ import { blobExists, deleteBlob } from '../lib/raw.mjs';
 import { seedBlob } from '../lib/seed.mjs';
 import { ratio, ratioTarget, ratioText, row, throughput } from '../lib/rows.mjs';
 
+/** CPU of two steps, or null when either lacks one. */
+const sumCpu = (a, b) => (typeof a.cpuMs === 'number' && typeof b.cpuMs === 'number' ? a.cpuMs + b.cpuMs : null);
+
 export const id = '2';
 export const title = 'Push one big file';
 
@@ -39,7 +42,11 @@ export async function curlPush(ctx, repo, file) {
     file.path,
     u.toString(),
   ]);
-  return { ms: post.ms + put.ms, rssKiB: Math.max(post.rssKiB ?? 0, put.rssKiB ?? 0) || null };
+  return {
+    ms: post.ms + put.ms,
+    rssKiB: Math.max(post.rssKiB ?? 0, put.rssKiB ?? 0) || null,
+    cpuMs: sumCpu(post, put),
+  };
 }
 
 export async function run(ctx) {
@@ -77,7 +84,7 @@ export async function run(ctx) {
         const h = await ctx.cmd('openssl', ['dgst', '-sha256', file.path]);
         if (!h.stdout.includes(src.digest.slice(7))) throw new Error('openssl digest mismatch');
         const u = await curlPush(ctx, repoOf('shacurl', i), file);
-        return { ms: h.ms + u.ms, rssKiB: Math.max(h.rssKiB ?? 0, u.rssKiB ?? 0) || null };
+        return { ms: h.ms + u.ms, rssKiB: Math.max(h.rssKiB ?? 0, u.rssKiB ?? 0) || null, cpuMs: sumCpu(h, u) };
       },
       check: uploaded('shacurl'),
       teardown: after('shacurl'),
