@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { lstat, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { OrasError } from '../errors.js';
@@ -275,17 +276,50 @@ export async function assertParentStillInside(root: string, absPath: string): Pr
   try {
     actual = await realpath(dir);
   } catch (err) {
-    refuse(
-      path.relative(absRoot, absPath),
-      `its parent directory cannot be resolved any more (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      'something changed the output directory while writing; retry',
-    );
+    parentUnresolvable(absRoot, absPath, err);
   }
-  if (!isInside(realRoot, actual)) {
-    refuse(
-      path.relative(absRoot, absPath),
-      'a parent directory was replaced by a symlink that points outside the output directory while writing',
-      'something changed the output directory while writing (a swapped parent directory); nothing was written there',
-    );
+  if (!isInside(realRoot, actual)) parentEscaped(absRoot, absPath);
+}
+
+/**
+ * {@link assertParentStillInside} for synchronous write paths (one
+ * `realpathSync.native` of the parent, the root's real path cached per root):
+ * called right before a synchronous open-write-rename sequence, it leaves no
+ * event-loop turn between the check and the writes.
+ */
+export function assertParentStillInsideSync(root: string, absPath: string): void {
+  const absRoot = path.resolve(root);
+  const dir = path.dirname(path.resolve(absPath));
+  if (!isInside(absRoot, dir)) return;
+  let realRoot = realRootsSync.get(absRoot);
+  if (realRoot === undefined) {
+    realRoot = realpathSync.native(absRoot);
+    if (realRootsSync.size >= 64) realRootsSync.clear();
+    realRootsSync.set(absRoot, realRoot);
   }
+  let actual: string;
+  try {
+    actual = realpathSync.native(dir);
+  } catch (err) {
+    parentUnresolvable(absRoot, absPath, err);
+  }
+  if (!isInside(realRoot, actual)) parentEscaped(absRoot, absPath);
+}
+
+const realRootsSync = new Map<string, string>();
+
+function parentUnresolvable(absRoot: string, absPath: string, err: unknown): never {
+  refuse(
+    path.relative(absRoot, absPath),
+    `its parent directory cannot be resolved any more (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    'something changed the output directory while writing; retry',
+  );
+}
+
+function parentEscaped(absRoot: string, absPath: string): never {
+  refuse(
+    path.relative(absRoot, absPath),
+    'a parent directory was replaced by a symlink that points outside the output directory while writing',
+    'something changed the output directory while writing (a swapped parent directory); nothing was written there',
+  );
 }

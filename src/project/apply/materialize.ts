@@ -19,7 +19,7 @@ import { digestFile } from '../../oci/hash-file.js';
 import type { LinkMode as ConfigLinkMode } from '../spec/config.js';
 import type { LinkMethod } from '../events.js';
 import type { LockedFile } from '../types.js';
-import { assertParentStillInside } from '../../artifact/safe-path.js';
+import { assertParentStillInside, assertParentStillInsideSync } from '../../artifact/safe-path.js';
 
 /**
  * How files get from the cache into the project.
@@ -318,8 +318,11 @@ async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<Pl
  * several times the call itself; a 1 MiB write blocks the event loop for
  * well under a millisecond.
  */
-function smallPlaceSync(src: string, tmp: string, dest: string, file: LockedFile): Placed {
+function smallPlaceSync(projectDir: string, src: string, tmp: string, dest: string, file: LockedFile): Placed {
   const data = readSmallVerified(src, file);
+  // The parent is re-verified now, with no event-loop turn until the rename (a directory swapped
+  // for a symlink since ensureParentDirs' per-run check is refused before anything is created).
+  assertParentStillInsideSync(projectDir, dest);
   const mode = file.mode === 0o755 ? 0o755 : 0o644;
   const fd = openSync(
     tmp,
@@ -368,7 +371,7 @@ export async function materializeFile(
   let st: Placed | undefined;
   try {
     if (!ctx.durable && mode !== 'hardlink' && !(ctx.reflink && mode !== 'copy') && file.size <= SMALL_FILE_BYTES) {
-      st = smallPlaceSync(src, tmp, dest, file);
+      st = smallPlaceSync(projectDir, src, tmp, dest, file);
       return { method: 'copy', ...st };
     }
     if (mode === 'hardlink') {
@@ -400,7 +403,7 @@ export async function materializeFile(
         await fsyncFile(tmp, ctx.durable);
       } else if (file.size <= SMALL_FILE_BYTES) {
         // One read, verified in memory (size + digest), one write, fsynced.
-        st = ctx.durable ? await smallCopy(src, tmp, file) : smallPlaceSync(src, tmp, dest, file);
+        st = ctx.durable ? await smallCopy(src, tmp, file) : smallPlaceSync(projectDir, src, tmp, dest, file);
         if (!ctx.durable) return { method, ...st };
       } else {
         // Streaming copy, verified on the fly (size + digest), fsynced.
