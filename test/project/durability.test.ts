@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acquireLock } from '../../src/content/file-lock.js';
 import { readAll } from '../../src/content/read.js';
 import { syncWritten } from '../../src/content/sync-batch.js';
 import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
@@ -80,6 +81,39 @@ describe('placing the files of one unpacked layer is O(N)', () => {
     // The old code parsed the whole listing once per file (N and 4N reads: quadratic in total).
     expect(reads).toEqual([1, 1]);
   }, 180_000);
+});
+
+describe('an install sharing the cache replaces an unpacked tree', () => {
+  it('a file missing while another holder of the tree lock replaces it is looked up again after the lock, not re-derived', async () => {
+    const ref = await publishDir('shared', 5);
+    const p = await project('shared-a', ref);
+    const cacheDir = join(root, 'cache-shared');
+    await install({ projectDir: p, targetFactory: factory, cacheDir, env });
+    const file = (await readLockfile(p))!.dependencies.d!.files[0]!;
+    const rec = recorder();
+    const cache = await ProjectCache.open(cacheDir, { onEvent: rec.onEvent });
+    const store = await factory(`${HOST}/bench/shared`);
+    const manifest = JSON.parse(
+      (await readAll(await store.fetch(await store.resolve('v1')), 1 << 20, 'manifest')).toString('utf8'),
+    ) as { layers: { digest: string; size: number; mediaType: string }[] };
+    const layer = manifest.layers[0]!;
+    expect(layer.digest).toBe(file.layer);
+    const tree = cache.unpackedDir(file.layer);
+    const rel = file.path.slice('vendor/data/'.length);
+    // Another install holds the tree's lock and is between its two renames: the file is not there.
+    const release = await acquireLock(tree);
+    await rename(tree, `${tree}.aside`);
+    const lookup = cache.unpackedFile(layer, rel, undefined, { offline: true, stripPrefix: 'data' }).then(
+      (path) => ({ path }),
+      (error: unknown) => ({ error }),
+    );
+    await new Promise((r) => setTimeout(r, 150));
+    await rename(`${tree}.aside`, tree);
+    await release();
+    expect(await lookup).toEqual({ path: join(tree, ...rel.split('/')) });
+    // The old code derived the tree again (and replaced it under the other install's reads).
+    expect(rec.count('unpacked')).toBe(0);
+  });
 });
 
 describe('batched durability with an in-progress marker', () => {

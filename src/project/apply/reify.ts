@@ -13,6 +13,8 @@ import {
   newMaterializeContext,
   projectPath,
   type LinkMode,
+  type MaterializeContext,
+  type MaterializeResult,
 } from './materialize.js';
 import { STATE_DIR, withinRoot, writeState } from './state.js';
 import type { InstallInputs, InstallState, InstalledFile, LockedFile, Lockfile, Plan, PlanAction } from '../types.js';
@@ -277,6 +279,28 @@ async function removeEmptiedDirs(projectDir: string, plan: Plan, emptied: Set<st
  * durable in-progress marker names the paths a power loss may tear until the batch is synced
  * (see in-progress.ts). What landed is synced also after an abort. Returns the number of writes planned.
  */
+/**
+ * Materializes one planned write from its source. A source that vanished between lookup and
+ * read (an install sharing the cache replaced that unpacked tree at that moment) is looked up
+ * again, once: the lookup waits for the other install's lock on the tree.
+ */
+async function placeFromSource(
+  run: ReifyRun,
+  a: Extract<PlanAction, { kind: 'add' | 'change' }>,
+  mctx: MaterializeContext,
+): Promise<MaterializeResult> {
+  const { projectDir } = run.options;
+  const mode = run.options.linkMode ?? 'auto';
+  const src = await run.options.sourceFor(a.file, a.dependency);
+  try {
+    return await materializeFile(projectDir, src, a.file, mode, mctx);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'ENOENT' || e.path !== src) throw err;
+    return await materializeFile(projectDir, await run.options.sourceFor(a.file, a.dependency), a.file, mode, mctx);
+  }
+}
+
 async function writeFiles(run: ReifyRun): Promise<number> {
   const { projectDir, plan, signal, onEvent } = run.options;
   const writes = plan.actions.filter(
@@ -294,8 +318,7 @@ async function writeFiles(run: ReifyRun): Promise<number> {
   await mapBounded(writes, run.concurrency, async (a) => {
     if (signal?.aborted === true) return;
     try {
-      const src = await run.options.sourceFor(a.file, a.dependency);
-      const res = await materializeFile(projectDir, src, a.file, run.options.linkMode ?? 'auto', mctx);
+      const res = await placeFromSource(run, a, mctx);
       run.files[a.path] = record(a.path, a.file, a.dependency, res);
       const abs = projectPath(projectDir, a.path);
       written.push(abs);

@@ -430,8 +430,11 @@ export class ProjectCache {
   /**
    * Path of one file of an unpacked layer; derives the tree again (from the
    * cached blob, or `source`) when it is incomplete or the file went missing
-   * (e.g. a corrupt copy was discarded). The content is verified by whoever
-   * copies it (`materialize`).
+   * (e.g. a corrupt copy was discarded). A miss first waits for the tree's
+   * lock and looks again: another install sharing the cache may be replacing
+   * the tree at that moment (it computes a new lock), and deriving again would
+   * replace it once more under that install's own reads. The content is
+   * verified by whoever copies it (`materialize`).
    */
   async unpackedFile(
     layer: Descriptor,
@@ -440,18 +443,33 @@ export class ProjectCache {
     options: UnpackOptions = {},
   ): Promise<string> {
     const path = join(this.unpackedDir(layer.digest), ...rel.split('/'));
-    if ((await this.readMarker(layer.digest)) !== undefined) {
-      try {
-        // Synchronous: one metadata call per placed file, cheaper than a thread-pool round trip.
-        if (lstatSync(path).isFile()) return path;
-      } catch {
-        // fall through: derive again
-      }
+    if (await this.unpackedHas(layer.digest, path)) return path;
+    await mkdir(dirname(this.unpackedDir(layer.digest)), { recursive: true });
+    const release = await acquireLock(this.unpackedDir(layer.digest), {
+      timeoutMs: 600_000,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    try {
+      this.markers.delete(layer.digest);
+      if (await this.unpackedHas(layer.digest, path)) return path;
+    } finally {
+      await release();
     }
     this.derived.delete(layer.digest);
     this.markers.delete(layer.digest);
     await this.deriveListing(layer, source, options);
     return path;
+  }
+
+  /** Whether the unpacked tree of `layerDigest` is complete (marker) and holds the regular file `path`. */
+  private async unpackedHas(layerDigest: string, path: string): Promise<boolean> {
+    if ((await this.readMarker(layerDigest)) === undefined) return false;
+    try {
+      // Synchronous: one metadata call per placed file, cheaper than a thread-pool round trip.
+      return lstatSync(path).isFile();
+    } catch {
+      return false;
+    }
   }
 }
 
