@@ -16,7 +16,8 @@ let seq = 0;
  * (user + sys ms of the process and the children it waited for, e.g. both sides of a `sh -c`
  * pipe): via `/usr/bin/time -f '%M %U %S'` when present, else peak RSS by sampling
  * /proc/<pid>/status VmHWM every 20 ms and no CPU figure. CPU time is what a run cost the
- * machine, much less disturbed by other tenants and disk latency than wall time.
+ * machine: it leaves out time spent waiting, but includes kernel time (file creation, `sync`),
+ * which on a shared VM varies as much as wall time does.
  * Rejects on a non-zero exit (with the stderr tail) or after `timeoutMs`.
  */
 export async function runCmd(cmd, args, { cwd, env, timeoutMs = 300_000, tmpDir, input } = {}) {

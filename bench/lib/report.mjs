@@ -66,7 +66,7 @@ export function renderReport({ sections, machine, runs, quick, started, finished
     L.push('');
   }
   L.push(
-    `Run ${started.toISOString()} → ${finished.toISOString()} (${((finished - started) / 1000).toFixed(0)} s), ${runs} run(s) per measurement, tools interleaved round-robin; median, min and max of wall time (spawn to exit of the whole process, so Node/Go start-up is included for every tool). Peak RSS is the child's max resident set size. CPU is the median user + sys time of the process and the children it waited for (both sides of a \`sh -c\` pipe): what the run cost the machine, far less disturbed than wall time by other tenants and disk latency. \`n\` is the number of successful runs; "> x" marks a lower bound (a run stopped at its time limit); ⚠ marks runs that failed (reported, never hidden). Ratios are of medians.`,
+    `Run ${started.toISOString()} → ${finished.toISOString()} (${((finished - started) / 1000).toFixed(0)} s), ${runs} run(s) per measurement, tools interleaved round-robin; median, min and max of wall time (spawn to exit of the whole process, so Node/Go start-up is included for every tool). Peak RSS is the child's max resident set size. CPU is the median user + sys time of the process and the children it waited for (both sides of a \`sh -c\` pipe): what the run cost the machine, waiting left out; it includes kernel time (file creation, \`sync\`), which varies on a shared machine as much as wall time does. \`n\` is the number of successful runs; "> x" marks a lower bound (a run stopped at its time limit); ⚠ marks runs that failed (reported, never hidden). Ratios are of medians.`,
   );
   L.push('');
   L.push('## Machine');

@@ -247,7 +247,14 @@ export class SymlinkEscapeGuard {
 }
 
 /** Real paths of write roots (bounded): a root does not move during an operation. */
-const realRoots = new Map<string, Promise<string>>();
+const realRoots = new Map<string, string>();
+
+/** Remembers `realRoot` as the real path of `absRoot` in {@link realRoots}. */
+function rememberRealRoot(absRoot: string, realRoot: string): string {
+  if (realRoots.size >= 64) realRoots.clear();
+  realRoots.set(absRoot, realRoot);
+  return realRoot;
+}
 
 /**
  * Re-verifies, right before a write or a rename into `dirname(absPath)`, that
@@ -264,14 +271,7 @@ export async function assertParentStillInside(root: string, absPath: string): Pr
   const absRoot = path.resolve(root);
   const dir = path.dirname(path.resolve(absPath));
   if (!isInside(absRoot, dir)) return;
-  let rr = realRoots.get(absRoot);
-  if (rr === undefined) {
-    rr = realpath(absRoot);
-    rr.catch(() => realRoots.delete(absRoot));
-    if (realRoots.size >= 64) realRoots.clear();
-    realRoots.set(absRoot, rr);
-  }
-  const realRoot = await rr;
+  const realRoot = realRoots.get(absRoot) ?? rememberRealRoot(absRoot, await realpath(absRoot));
   let actual: string;
   try {
     actual = await realpath(dir);
@@ -291,12 +291,7 @@ export function assertParentStillInsideSync(root: string, absPath: string): void
   const absRoot = path.resolve(root);
   const dir = path.dirname(path.resolve(absPath));
   if (!isInside(absRoot, dir)) return;
-  let realRoot = realRootsSync.get(absRoot);
-  if (realRoot === undefined) {
-    realRoot = realpathSync.native(absRoot);
-    if (realRootsSync.size >= 64) realRootsSync.clear();
-    realRootsSync.set(absRoot, realRoot);
-  }
+  const realRoot = realRoots.get(absRoot) ?? rememberRealRoot(absRoot, realpathSync.native(absRoot));
   let actual: string;
   try {
     actual = realpathSync.native(dir);
@@ -305,8 +300,6 @@ export function assertParentStillInsideSync(root: string, absPath: string): void
   }
   if (!isInside(realRoot, actual)) parentEscaped(absRoot, absPath);
 }
-
-const realRootsSync = new Map<string, string>();
 
 function parentUnresolvable(absRoot: string, absPath: string, err: unknown): never {
   refuse(

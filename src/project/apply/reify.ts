@@ -275,11 +275,6 @@ async function removeEmptiedDirs(projectDir: string, plan: Plan, emptied: Set<st
 }
 
 /**
- * Step 4: adds and changes, concurrently (temp + verify + rename), without per-file fsync: a
- * durable in-progress marker names the paths a power loss may tear until the batch is synced
- * (see in-progress.ts). What landed is synced also after an abort. Returns the number of writes planned.
- */
-/**
  * Materializes one planned write from its source. A source that vanished between lookup and
  * read (an install sharing the cache replaced that unpacked tree at that moment) is looked up
  * again, once: the lookup waits for the other install's lock on the tree.
@@ -301,6 +296,11 @@ async function placeFromSource(
   }
 }
 
+/**
+ * Step 4: adds and changes, concurrently (temp + verify + rename), without per-file fsync: a
+ * durable in-progress marker names the paths a power loss may tear until the batch is synced
+ * (see in-progress.ts). What landed is synced also after an abort. Returns the number of writes planned.
+ */
 async function writeFiles(run: ReifyRun): Promise<number> {
   const { projectDir, plan, signal, onEvent } = run.options;
   const writes = plan.actions.filter(

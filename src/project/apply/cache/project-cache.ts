@@ -442,10 +442,11 @@ export class ProjectCache {
     source: Fetcher | undefined,
     options: UnpackOptions = {},
   ): Promise<string> {
-    const path = join(this.unpackedDir(layer.digest), ...rel.split('/'));
+    const tree = this.unpackedDir(layer.digest);
+    const path = join(tree, ...rel.split('/'));
     if (await this.unpackedHas(layer.digest, path)) return path;
-    await mkdir(dirname(this.unpackedDir(layer.digest)), { recursive: true });
-    const release = await acquireLock(this.unpackedDir(layer.digest), {
+    await mkdir(dirname(tree), { recursive: true });
+    const release = await acquireLock(tree, {
       timeoutMs: 600_000,
       ...(options.signal ? { signal: options.signal } : {}),
     });
