@@ -1,0 +1,372 @@
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tarStream from 'tar-stream';
+import { OrasError } from '../errors.js';
+import { parseDigest } from '../oci/digest.js';
+import { HashingStream } from './hashing-stream.js';
+import { normalizeRelativePath } from './safe-path.js';
+
+/** Default {@link TarScanOptions.maxEntries}: 100,000 entries. */
+export const DEFAULT_MAX_ENTRIES = 100_000;
+/** Default {@link TarScanOptions.maxUncompressedBytes}: 8 GiB. */
+export const DEFAULT_MAX_UNCOMPRESSED_BYTES = 8 * 1024 ** 3;
+
+/** Options for {@link scanTar}: which archives are accepted. */
+export interface TarScanOptions {
+  /**
+   * Root name every entry must live under; it is stripped (oras-go's file
+   * store convention: the tar root is the layer title). Entries outside it
+   * are refused. Default: none (entries are taken relative to the archive root).
+   */
+  stripPrefix?: string;
+  /** `none` reads a plain tar (e.g. an `oras backup` file) under the same rules. Default `gzip`. */
+  compression?: 'gzip' | 'none';
+  /** Most tar entries accepted. Default {@link DEFAULT_MAX_ENTRIES}. */
+  maxEntries?: number;
+  /** Most uncompressed tar bytes accepted (headers included). Default {@link DEFAULT_MAX_UNCOMPRESSED_BYTES}. */
+  maxUncompressedBytes?: number;
+  /** When set, the sha256 of the uncompressed tar must equal it (`io.deis.oras.content.digest`), checked at the end. */
+  expectedUncompressedDigest?: string;
+  /** Stops the scan with `ERR_ORAS_ABORTED`. */
+  signal?: AbortSignal;
+  /**
+   * Permission bits removed from every mode taken from the archive. Default:
+   * the process umask (as `tar` does for non-root users).
+   */
+  modeMask?: number;
+  /** A tree shared between projects (the cache): group/other write bits are also removed, whatever the umask. Default `false`. */
+  shared?: boolean;
+}
+
+/**
+ * What {@link scanTar} reports, entry by entry, once the entry passed every
+ * check. Paths are POSIX, relative to the archive root after `stripPrefix`
+ * (`''` is the root itself). A visitor may be async: the next entry is read
+ * only once it settled, and an error it throws stops the scan (and is rethrown as is).
+ */
+export interface TarScanVisitor {
+  /**
+   * A regular file. `body` yields its bytes; consume all of it or none (the
+   * scanner drains what is left). `mode` is masked (see {@link keptModeBits}).
+   */
+  file?(rel: string, mode: number, size: number, body: AsyncIterable<Uint8Array>): unknown;
+  /** A directory: an entry (`mode` set; `''` for the archive root) or a parent implied by a deeper entry (`mode` undefined). */
+  directory?(rel: string, mode: number | undefined): unknown;
+  /** A symlink whose target passed the containment rule. */
+  symlink?(rel: string, target: string): unknown;
+  /** A hard link to `target` (an earlier regular file or link entry) whose content is that of the regular file entry `origin`. */
+  link?(rel: string, target: string, origin: string): unknown;
+}
+
+/** What {@link scanTar} read. */
+export interface TarScanResult {
+  /** Tar entries processed. */
+  entries: number;
+  /** Uncompressed tar bytes read. */
+  uncompressedBytes: number;
+  /** `sha256:` digest of the uncompressed tar. */
+  uncompressedDigest: string;
+}
+
+/** One entry of tar-stream's extractor: its header and its body. */
+type TarEntry = { header: TarHeader; resume(): unknown };
+type TarHeader = tarStream.Header;
+
+const TAR_HINT = 'the archive is malformed or malicious; nothing was extracted';
+
+function refuse(name: string, problem: string): never {
+  throw new OrasError(
+    'ERR_ORAS_PATH_TRAVERSAL',
+    `refusing tar entry ${JSON.stringify(name.slice(0, 200))}: ${problem}`,
+    { hint: TAR_HINT },
+  );
+}
+
+/** The process umask, read once (reading it is cheap, but only needed for directory layers). */
+let umaskCache: number | undefined;
+function processUmask(): number {
+  if (umaskCache === undefined) umaskCache = process.umask();
+  return umaskCache;
+}
+
+/** The permission bits an archive entry may keep: not in `modeMask` (default the umask), and not group/other-writable when `shared`. */
+export function keptModeBits(options: Pick<TarScanOptions, 'modeMask' | 'shared'>): number {
+  const mask = (options.modeMask ?? processUmask()) | (options.shared === true ? 0o022 : 0);
+  return ~mask & 0o777;
+}
+
+/** Maps an archive name to a path relative to the extraction root ('' = the root itself). */
+function entryPath(rawName: string, prefix: string | undefined): string {
+  if (rawName.includes('\0')) refuse(rawName, 'contains a NUL byte');
+  let name = rawName.replace(/^(?:\.\/+)+/, '').replace(/\/+$/, '');
+  if (prefix !== undefined) {
+    if (name === prefix) return '';
+    if (!name.startsWith(`${prefix}/`)) refuse(rawName, `is not under the archive root ${JSON.stringify(prefix)}`);
+    name = name.slice(prefix.length + 1);
+  }
+  if (name.startsWith('/')) refuse(rawName, 'is an absolute path');
+  if (name === '' || /^(?:\.\/*)+$/.test(name)) return '';
+  try {
+    return normalizeRelativePath(name);
+  } catch (err) {
+    refuse(rawName, (err as OrasError).message.replace(/^refusing path "[^"]*": /, ''));
+  }
+}
+
+/** Cleans a strip prefix: no leading `./`, no trailing `/`; it is only compared as a string, never used as a path. */
+function cleanPrefix(prefix: string): string {
+  const p = prefix.replace(/^(?:\.\/+)+/, '').replace(/\/+$/, '');
+  if (p === '' || p === '.' || p.includes('\0')) refuse(prefix, 'is not a usable archive root name');
+  return p;
+}
+
+/**
+ * Validates a symlink target. Rule: relative, no NUL/backslash, `..`
+ * segments only at the start, and the lexically resolved target stays inside
+ * the root. Since parents of an entry are never symlinks and every symlink
+ * obeys this rule, resolution can never leave the root.
+ */
+function checkSymlinkTarget(name: string, rel: string, target: string): void {
+  if (target.length === 0) refuse(name, 'symlink has an empty target');
+  if (target.includes('\0') || target.includes('\\')) refuse(name, 'symlink target contains a NUL byte or backslash');
+  if (target.startsWith('/') || /^[A-Za-z]:/.test(target))
+    refuse(name, `symlink target ${JSON.stringify(target)} is absolute`);
+  const segs = target.split('/').filter((s) => s !== '' && s !== '.');
+  let seenName = false;
+  for (const s of segs) {
+    if (s === '..') {
+      if (seenName) refuse(name, `symlink target ${JSON.stringify(target)} has ".." after a name (not normalized)`);
+    } else seenName = true;
+  }
+  const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
+  if (resolved === '..' || resolved.startsWith('../'))
+    refuse(name, `symlink target ${JSON.stringify(target)} points outside the extraction directory`);
+}
+
+/**
+ * The scanner's model of the tree the archive describes: what each path is
+ * (a regular file, a directory, a symlink) and, for files, the regular-file
+ * entry holding its content (itself, or what a hard link resolves to). The
+ * rules are decided on this model, so they are the same whether the entries
+ * are written to disk, placed into a project, or only listed.
+ */
+class TreeModel {
+  private readonly kinds = new Map<string, 'file' | 'dir' | 'symlink'>([['', 'dir']]);
+  private readonly origins = new Map<string, string>();
+
+  constructor(private readonly visitor: TarScanVisitor) {}
+
+  /** Implies the missing parents of `rel` (reported to the visitor); refuses a parent that is a symlink or a file. */
+  async parents(rel: string, name: string): Promise<void> {
+    const parts = rel.split('/');
+    let cur = '';
+    for (let i = 0; i < parts.length - 1; i += 1) {
+      cur = cur === '' ? parts[i]! : `${cur}/${parts[i]!}`;
+      const kind = this.kinds.get(cur);
+      if (kind === 'dir') continue;
+      if (kind === 'symlink') refuse(name, `would be written through the symlink ${JSON.stringify(cur)}`);
+      if (kind === 'file') refuse(name, `parent ${JSON.stringify(cur)} is not a directory`);
+      this.kinds.set(cur, 'dir');
+      await this.visitor.directory?.(cur, undefined);
+    }
+  }
+
+  /** Refuses any existing path (files, symlinks and links never replace anything). */
+  fresh(rel: string, name: string): void {
+    if (this.kinds.has(rel)) refuse(name, 'duplicate entry: the path was already extracted');
+  }
+
+  file(rel: string): void {
+    this.kinds.set(rel, 'file');
+    this.origins.set(rel, rel);
+  }
+
+  directory(rel: string, name: string): void {
+    const kind = this.kinds.get(rel);
+    if (kind !== undefined && kind !== 'dir')
+      refuse(name, 'duplicate entry: a directory would replace an existing non-directory');
+    this.kinds.set(rel, 'dir');
+  }
+
+  symlink(rel: string): void {
+    this.kinds.set(rel, 'symlink');
+  }
+
+  /** Records a hard link to `target`; returns the regular-file entry holding the content. */
+  link(rel: string, target: string, name: string, linkname: string): string {
+    const origin = this.kinds.get(target) === 'file' ? this.origins.get(target) : undefined;
+    if (origin === undefined)
+      refuse(name, `hard link target ${JSON.stringify(linkname)} is not an already-extracted regular file`);
+    this.kinds.set(rel, 'file');
+    this.origins.set(rel, origin);
+    return origin;
+  }
+}
+
+function limitExceeded(message: string): OrasError {
+  return new OrasError('ERR_ORAS_LIMIT_EXCEEDED', message, {
+    hint: message.includes('entries')
+      ? 'raise maxEntries (oras config: limits.maxEntries) if this archive is legitimate'
+      : 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
+  });
+}
+
+/** Checks one header against the caps and the supported entry types; returns the entry type. */
+function checkHeader(h: TarHeader, entries: number, maxEntries: number, maxBytes: number): string {
+  if (entries > maxEntries) throw limitExceeded(`archive has more than ${maxEntries} entries`);
+  if ((h.size ?? 0) > maxBytes)
+    throw limitExceeded(
+      `archive entry ${JSON.stringify(h.name.slice(0, 200))} is ${h.size} bytes, over the ${maxBytes}-byte limit`,
+    );
+  const type: string = h.type ?? 'file';
+  if (type !== 'pax-global-header' && !['file', 'contiguous-file', 'directory', 'symlink', 'link'].includes(type)) {
+    throw new OrasError(
+      'ERR_ORAS_UNSUPPORTED',
+      `refusing tar entry ${JSON.stringify(h.name.slice(0, 200))}: ${type} entries are not supported`,
+      { hint: TAR_HINT },
+    );
+  }
+  return type;
+}
+
+/** Applies the rules to one entry and reports it to the visitor. */
+async function visitEntry(
+  entry: TarEntry,
+  type: string,
+  prefix: string | undefined,
+  keep: number,
+  model: TreeModel,
+  visitor: TarScanVisitor,
+): Promise<void> {
+  const h = entry.header;
+  const rel = entryPath(h.name, prefix);
+  const mode = (h.mode ?? 0o644) & keep;
+  if (rel === '') {
+    if (type !== 'directory') refuse(h.name, 'the archive root must be a directory');
+    await visitor.directory?.('', mode);
+    return;
+  }
+  await model.parents(rel, h.name);
+  if (type === 'directory') {
+    model.directory(rel, h.name);
+    await visitor.directory?.(rel, mode);
+    return;
+  }
+  model.fresh(rel, h.name);
+  if (type === 'file' || type === 'contiguous-file') {
+    model.file(rel);
+    await visitor.file?.(rel, mode, h.size ?? 0, entry as unknown as AsyncIterable<Uint8Array>);
+  } else if (type === 'symlink') {
+    checkSymlinkTarget(h.name, rel, h.linkname ?? '');
+    model.symlink(rel);
+    await visitor.symlink?.(rel, h.linkname ?? '');
+  } else {
+    const target = entryPath(h.linkname ?? '', prefix);
+    if (target === '') refuse(h.name, 'hard link to the archive root');
+    const origin = model.link(rel, target, h.name, h.linkname ?? '');
+    await visitor.link?.(rel, target, origin);
+  }
+}
+
+/** The error a failed scan reports: the pipeline's own error when it explains more than the entry stream's. */
+async function scanError(caught: unknown, piping: Promise<void>, options: TarScanOptions): Promise<unknown> {
+  const pipeErr: unknown = await piping.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const caughtCode = (caught as NodeJS.ErrnoException | undefined)?.code;
+  const streamNoise = caughtCode === 'STREAM_DESTROYED' || caughtCode === 'ERR_STREAM_PREMATURE_CLOSE';
+  const err =
+    !(caught instanceof OrasError) && pipeErr !== undefined && (pipeErr instanceof OrasError || streamNoise)
+      ? pipeErr
+      : caught;
+  if (err instanceof OrasError) return err;
+  if (options.signal?.aborted)
+    return new OrasError('ERR_ORAS_ABORTED', 'reading the archive was aborted', { cause: err });
+  const code = (err as NodeJS.ErrnoException).code;
+  // A file-system call of the visitor (it has a syscall) is not a malformed archive.
+  if (
+    typeof (err as NodeJS.ErrnoException).syscall !== 'string' &&
+    (code === 'Z_DATA_ERROR' ||
+      code === 'Z_BUF_ERROR' ||
+      /tar|header|gzip|end of data|unexpected end|invalid/i.test((err as Error).message))
+  ) {
+    return new OrasError('ERR_ORAS_UNSUPPORTED', `cannot extract archive: ${(err as Error).message}`, {
+      cause: err,
+      hint: `the ${options.compression === 'none' ? 'file is not a valid tar' : 'layer is not a valid tar+gzip'} archive`,
+    });
+  }
+  return err;
+}
+
+/**
+ * Reads a tar+gzip stream (a plain tar with `compression: 'none'`) entry by
+ * entry and reports each one that passes the rules to `visitor`. The rules
+ * (the same for every consumer: extraction, placement into a project, listing):
+ *
+ * Refused with `ERR_ORAS_PATH_TRAVERSAL`: absolute names, `..` segments,
+ * backslashes/drive letters, names outside `stripPrefix`, entries below a
+ * symlink or a file, symlinks whose target is absolute, escapes the root or
+ * is not normalized (`..` after a name), hard links whose target is not an
+ * earlier regular file or link, and duplicates (an entry whose path already
+ * exists, except a directory entry over a directory). Refused with
+ * `ERR_ORAS_UNSUPPORTED`: FIFOs, devices, unknown entry types and archives
+ * that are not valid tar (+gzip). Caps fail with `ERR_ORAS_LIMIT_EXCEEDED`; a
+ * wrong `expectedUncompressedDigest` with `ERR_ORAS_DIGEST_MISMATCH` once the
+ * whole archive was read (a consumer that must not expose unverified
+ * entries places nothing before the scan resolved, or verifies each file on
+ * its own). Errors thrown by the visitor are rethrown as they are. On any
+ * error the source is destroyed.
+ */
+export async function scanTar(
+  source: Readable,
+  options: TarScanOptions,
+  visitor: TarScanVisitor,
+): Promise<TarScanResult> {
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxBytes = options.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES;
+  if (options.expectedUncompressedDigest !== undefined)
+    parseDigest(options.expectedUncompressedDigest, 'io.deis.oras.content.digest');
+  const prefix = options.stripPrefix === undefined ? undefined : cleanPrefix(options.stripPrefix);
+  const keep = keptModeBits(options);
+  const model = new TreeModel(visitor);
+  const meter = new HashingStream({
+    limit: maxBytes,
+    what: 'uncompressed archive',
+    limitHint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
+  });
+  const extract = tarStream.extract();
+  const signalOpt = options.signal ? { signal: options.signal } : {};
+  const piping =
+    options.compression === 'none'
+      ? pipeline(source, meter, extract, signalOpt)
+      : pipeline(source, createGunzip(), meter, extract, signalOpt);
+  piping.catch(() => undefined);
+  let entries = 0;
+  try {
+    for await (const entry of extract) {
+      entries += 1;
+      const type = checkHeader(entry.header, entries, maxEntries, maxBytes);
+      if (type !== 'pax-global-header') await visitEntry(entry, type, prefix, keep, model, visitor);
+      entry.resume(); // what the visitor did not read (no-op when it read everything)
+    }
+    await piping;
+  } catch (caught) {
+    extract.destroy();
+    source.destroy();
+    throw await scanError(caught, piping, options);
+  }
+  const digest = meter.digest;
+  if (options.expectedUncompressedDigest !== undefined && digest !== options.expectedUncompressedDigest) {
+    throw new OrasError(
+      'ERR_ORAS_DIGEST_MISMATCH',
+      `uncompressed archive digest mismatch: expected ${options.expectedUncompressedDigest}, got ${digest}`,
+      {
+        hint: 'the layer does not match its io.deis.oras.content.digest annotation; it was corrupted or tampered with; nothing was extracted',
+      },
+    );
+  }
+  return { entries, uncompressedBytes: meter.bytes, uncompressedDigest: digest };
+}
