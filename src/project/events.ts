@@ -60,7 +60,7 @@ export type ProjectEvent =
   | { type: 'fetched'; digest: string; size: number }
   /** A needed blob was already in the cache. */
   | { type: 'cached'; digest: string }
-  /** A directory layer was unpacked into the cache. */
+  /** A directory layer's listing was derived from its verified blob (its files are extracted into projects at placement). */
   | { type: 'unpacked'; digest: string; files: number }
   /** A file was written into the project (add or change). */
   | { type: 'link'; path: string; action: 'add' | 'change'; method: LinkMethod; dependency?: string; size?: number }

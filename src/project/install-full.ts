@@ -17,6 +17,8 @@ import { loadManifest } from './spec/manifest.js';
 import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
 import type { ResolveTarget } from './plan/resolve.js';
+import type { Fetcher } from '../content/store.js';
+import type { LayerSource } from './apply/layer-place.js';
 import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
 import { assertDownloadBudget, type PlannedDownload } from './plan/download-budget.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
@@ -244,6 +246,8 @@ interface LayerRoot {
   layer: Descriptor;
   source: ResolveTarget | undefined;
   title: string;
+  /** For messages: the dependency and the layer title. */
+  label: string;
 }
 
 /**
@@ -266,12 +270,13 @@ async function fetchStep(
   const needs = await plainBlobNeeds(writes, locked, downloads);
   const roots = await unpackedLayerRoots(writes, locked, offline, downloads);
   await assertDownloadBudget(lock.dependencies, downloads, cache.root, cache.maxArtifactBytes);
+  // Directory layers are placed straight from their blobs: the blob is what must be cached.
+  for (const r of roots.values()) needs.push({ desc: r.layer, source: r.source as Fetcher, label: r.label });
   await cache.ensureBlobs(needs, {
     offline,
     concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  for (const r of roots.values()) await cache.unpack(r.layer, r.source, { offline, stripPrefix: r.title });
   // Entries fetched from their registry in this run: did a locked release tag move? (advisory, kept)
   const republished = await checkRepublished(lock.dependencies, sources, {
     concurrency: options.concurrency ?? 8,
@@ -333,11 +338,16 @@ async function unpackedLayerRoots(
       throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${layerDigest} of ${depName} is not in manifest ${dep.digest}`, {
         hint: 'the lockfile was edited; run `oras update ' + depName + '`',
       });
-    const unpacked = (await cache.readMarker(layerDigest)) !== undefined;
-    const source = unpacked || offline ? undefined : await sources.forDependency(dep);
-    if (!unpacked && !offline && !(await cache.store.exists(l.layer)))
-      downloads.push({ dependency: depName, desc: l.layer });
-    roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, source, title: l.title });
+    const cached = await cache.store.exists(l.layer);
+    const source = cached || offline ? undefined : await sources.forDependency(dep);
+    if (!cached && !offline) downloads.push({ dependency: depName, desc: l.layer });
+    roots.set(layerDigest, {
+      root: layerRoot(depPath, l.relativePath),
+      layer: l.layer,
+      source,
+      title: l.title,
+      label: `${depName} ${l.title}`,
+    });
   }
   return roots;
 }
@@ -370,7 +380,8 @@ async function applyStep(
     plan: planned.plan,
     actual: planned.actual,
     state: run.state,
-    sourceFor: fileSource(cache, roots, options.offline === true),
+    sourceFor: fileSource(cache),
+    layerFor: layerSource(cache, roots, options.signal),
     ...(writeLock ? {} : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     roots: dependencyRoots(lock),
     env: stateEnv(options.env),
@@ -396,19 +407,28 @@ async function applyStep(
   emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
 }
 
-/** Where reify reads a locked file from: the cached blob (plain layers) or the unpacked layer tree. */
-function fileSource(
+/** Where reify reads a file of a plain (single-file) layer from: the cached blob. */
+function fileSource(cache: ProjectCache): (file: LockedFile) => Promise<string> {
+  return (file) => Promise.resolve(cache.blobPath(file.digest));
+}
+
+/** Where reify extracts a file of a directory layer from: one scan of the layer's cached blob per layer. */
+function layerSource(
   cache: ProjectCache,
   roots: Map<string, LayerRoot>,
-  offline: boolean,
-): (file: LockedFile) => Promise<string> {
-  return async (file) => {
-    if (file.layer === file.digest) return cache.blobPath(file.digest);
+  signal: AbortSignal | undefined,
+): (file: LockedFile) => LayerSource | undefined {
+  return (file) => {
+    if (file.layer === file.digest) return undefined;
     const r = roots.get(file.layer);
-    if (r === undefined || !file.path.startsWith(`${r.root}/`))
-      throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} is not inside its layer root`, {
+    if (r === undefined)
+      throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} names layer ${file.layer}, which its artifact lacks`, {
         hint: 'the lockfile was edited; run `oras update`',
       });
-    return cache.unpackedFile(r.layer, file.path.slice(r.root.length + 1), r.source, { offline, stripPrefix: r.title });
+    return {
+      key: `${r.layer.digest} ${r.root}`,
+      root: r.root,
+      scan: (visitor) => cache.scanLayer(r.layer, { stripPrefix: r.title, ...(signal ? { signal } : {}) }, visitor),
+    };
   };
 }

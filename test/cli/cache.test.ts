@@ -91,9 +91,11 @@ async function cachedBlobs(cache: string): Promise<string[]> {
     .sort();
 }
 
+/** Directory layers the cache knows: a listing marker (`<hex>.json`), or a tree an older version unpacked (`<hex>/`). */
 async function cachedTrees(cache: string): Promise<string[]> {
   const names = await readdir(join(cache, 'unpacked', 'sha256')).catch(() => [] as string[]);
-  return [...new Set(names.filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `sha256:${n}`))].sort();
+  const layers = names.map((n) => n.replace(/\.json$/, '')).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  return [...new Set(layers.map((n) => `sha256:${n}`))].sort();
 }
 
 /** Spawns the CLI and exposes its stderr while it runs. */
@@ -349,7 +351,7 @@ describe('oras cache prune', () => {
       expect((await stat(file)).nlink).toBe(1);
       expect(await readFile(file, 'utf8')).toBe(content);
       await ok(['verify'], h, cache);
-      await offlineCopy(other, join(root, 'hl-other-copy'), cache); // --ci kept what `other` needs (trees re-unpacked from blobs)
+      await offlineCopy(other, join(root, 'hl-other-copy'), cache); // --ci kept what `other` needs (directory layers extracted from their blobs)
       await ok(['cache', 'clean'], h, cache);
       expect(await cachedBlobs(cache)).toEqual([]);
       expect(await readFile(join(root, 'hl-other-copy', 'vendor', 'tree', 'sub', 'inner.txt'), 'utf8')).toBe(
@@ -363,7 +365,7 @@ describe('oras cache prune', () => {
 
 describe('oras cache verify, index.json records, oras fetch', () => {
   it(
-    'verify removes a corrupted blob and tree; the next install fetches them again',
+    'verify removes corrupted blobs and a corrupted tree an older version left; the next install fetches them again',
     async () => {
       const cache = join(root, 'c-verify');
       const repo = `${registry('plain').host}/${uniqueRepo('cache/verify')}`;
@@ -373,17 +375,23 @@ describe('oras cache verify, index.json records, oras fetch', () => {
       const lock = await lockOf(p);
       const plain = lock.dependencies.data!.files.find((f) => f.layer === f.digest)!.digest;
       const tree = lock.dependencies.data!.files.find((f) => f.layer !== f.digest)!.layer;
-      const blobPath = join(cache, 'blobs', 'sha256', plain.slice(7));
-      await rm(blobPath);
-      await writeFile(blobPath, 'corrupt');
+      for (const digest of [plain, tree]) {
+        const blobPath = join(cache, 'blobs', 'sha256', digest.slice(7));
+        await rm(blobPath);
+        await writeFile(blobPath, 'corrupt');
+      }
+      // Installs extract directory layers from their blobs; a tree in the cache is what an older version left.
+      expect(await readdir(join(cache, 'unpacked', 'sha256'))).toEqual([`${tree.slice(7)}.json`]);
+      await mkdir(join(cache, 'unpacked', 'sha256', tree.slice(7), 'sub'), { recursive: true });
       await writeFile(join(cache, 'unpacked', 'sha256', tree.slice(7), 'sub', 'inner.txt'), 'tampered');
       const r = JSON.parse((await ok(['cache', 'verify', '--json'], p, cache)).stdout) as {
         corruptBlobs: string[];
         corruptTrees: string[];
       };
-      expect(r.corruptBlobs).toEqual([plain]);
+      expect(r.corruptBlobs).toEqual([plain, tree].sort());
       expect(r.corruptTrees).toEqual([tree]);
       expect(await cachedBlobs(cache)).not.toContain(plain);
+      expect(await cachedBlobs(cache)).not.toContain(tree);
       expect(await cachedTrees(cache)).not.toContain(tree);
       const again = JSON.parse((await ok(['cache', 'verify', '--json'], p, cache)).stdout) as {
         corruptBlobs: string[];
@@ -391,7 +399,7 @@ describe('oras cache verify, index.json records, oras fetch', () => {
       expect(again.corruptBlobs).toEqual([]);
       await rm(join(p, 'vendor'), { recursive: true });
       await ok(['install'], p, cache);
-      expect(await cachedBlobs(cache)).toContain(plain);
+      expect(await cachedBlobs(cache)).toEqual(expect.arrayContaining([plain, tree]));
       expect(await readFile(join(p, 'vendor', 'tree', 'sub', 'inner.txt'), 'utf8')).toBe('inner 1.0.0\n');
     },
     T,

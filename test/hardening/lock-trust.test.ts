@@ -190,8 +190,10 @@ describe('issue 10 item 5: cache trust', () => {
     const layer = (await readLockfile(first))!.dependencies.app!.files.find((f) => f.path.endsWith('/a.txt'))!.layer;
     const hex = layer.slice('sha256:'.length);
     const tree = join(cacheDir, 'unpacked', 'sha256', hex);
-    // Poison the tree and every listing the cache keeps for it (the marker/listing file next to the tree,
-    // and any listing blob it names) so that they agree with the poisoned bytes.
+    // Poison a tree there (as an older version unpacked it; installs now extract from the blob) and every
+    // listing the cache keeps for it (the marker next to the tree, and the listing blob it names) so that
+    // they agree with the poisoned bytes.
+    await mkdir(tree, { recursive: true });
     await writeFile(join(tree, 'a.txt'), 'POISON\n');
     const poisoned = { path: 'a.txt', digest: sha('POISON\n'), size: 7 };
     const marker = JSON.parse(await readFile(`${tree}.json`, 'utf8')) as {

@@ -1,12 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLock } from '../../src/content/file-lock.js';
-import { readAll } from '../../src/content/read.js';
 import { syncWritten } from '../../src/content/sync-batch.js';
-import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
 import { IN_PROGRESS_FILE, markInProgress } from '../../src/project/apply/in-progress.js';
 import { install } from '../../src/project/install.js';
 import { readLockfile } from '../../src/project/spec/lockfile.js';
@@ -14,10 +11,10 @@ import { publish } from '../../src/project/publish.js';
 import { layoutFactory, recorder, treeMismatches, writeTree } from './helpers.js';
 
 /*
- * Batched durability (issue 14): project files and unpacked cache trees are written without a
- * per-file fsync and synced once; an install marks itself in progress durably first, and the next
- * install rehashes everything while that marker is still there. Plus the O(N) property of placing
- * the files of one unpacked layer (the listing is read once, not once per file).
+ * Batched durability (issue 14): project files are written without a per-file fsync and synced
+ * once; an install marks itself in progress durably first, and the next install rehashes everything
+ * while that marker is still there. Directory layers are extracted straight into the project (each
+ * byte written once; the O(N) property of one scan per layer is in layer-place.test.ts).
  */
 
 const HOST = 'localhost:5997';
@@ -53,66 +50,52 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-describe('placing the files of one unpacked layer is O(N)', () => {
-  it('reads the layer listing from disk once per process, for N and 4N files alike', async () => {
-    const reads: number[] = [];
-    for (const n of [25, 100]) {
-      const ref = await publishDir(`scale${n}`, n);
-      const p = await project(`scale-${n}`, ref);
-      const cacheDir = join(root, `cache-scale-${n}`);
-      await install({ projectDir: p, targetFactory: factory, cacheDir, env });
-      const lock = (await readLockfile(p))!;
-      const files = lock.dependencies.d!.files;
-      expect(files).toHaveLength(n);
-      // A fresh cache object (a new process) asks for every file of the layer, as a warm install does.
-      const cache = await ProjectCache.open(cacheDir);
-      const store = await factory(`${HOST}/bench/scale${n}`);
-      const manifest = JSON.parse(
-        (await readAll(await store.fetch(await store.resolve('v1')), 1 << 20, 'manifest')).toString('utf8'),
-      ) as { layers: { digest: string; size: number; mediaType: string; annotations?: Record<string, string> }[] };
-      const layer = manifest.layers[0]!;
-      for (const f of files)
-        await cache.unpackedFile(layer, f.path.slice('vendor/data/'.length), undefined, {
-          offline: true,
-          stripPrefix: 'data',
-        });
-      reads.push(cache.listingReads);
-    }
-    // The old code parsed the whole listing once per file (N and 4N reads: quadratic in total).
-    expect(reads).toEqual([1, 1]);
-  }, 180_000);
-});
-
-describe('an install sharing the cache replaces an unpacked tree', () => {
-  it('a file missing while another holder of the tree lock replaces it is looked up again after the lock, not re-derived', async () => {
-    const ref = await publishDir('shared', 5);
-    const p = await project('shared-a', ref);
-    const cacheDir = join(root, 'cache-shared');
-    await install({ projectDir: p, targetFactory: factory, cacheDir, env });
-    const file = (await readLockfile(p))!.dependencies.d!.files[0]!;
+describe('directory layers are extracted straight into the project', () => {
+  it('a cold install and an offline warm install into a second project write no tree into the cache', async () => {
+    const ref = await publishDir('once', 30);
+    const cacheDir = join(root, 'cache-once');
+    const cold = await project('once-cold', ref);
+    await install({ projectDir: cold, targetFactory: factory, cacheDir, env });
+    const lock = (await readLockfile(cold))!;
+    const layer = lock.dependencies.d!.files[0]!.layer;
+    const warm = await project('once-warm', ref);
+    await writeFile(join(warm, 'artifacts.lock'), await readFile(join(cold, 'artifacts.lock')));
     const rec = recorder();
-    const cache = await ProjectCache.open(cacheDir, { onEvent: rec.onEvent });
-    const store = await factory(`${HOST}/bench/shared`);
-    const manifest = JSON.parse(
-      (await readAll(await store.fetch(await store.resolve('v1')), 1 << 20, 'manifest')).toString('utf8'),
-    ) as { layers: { digest: string; size: number; mediaType: string }[] };
-    const layer = manifest.layers[0]!;
-    expect(layer.digest).toBe(file.layer);
-    const tree = cache.unpackedDir(file.layer);
-    const rel = file.path.slice('vendor/data/'.length);
-    // Another install holds the tree's lock and is between its two renames: the file is not there.
-    const release = await acquireLock(tree);
-    await rename(tree, `${tree}.aside`);
-    const lookup = cache.unpackedFile(layer, rel, undefined, { offline: true, stripPrefix: 'data' }).then(
-      (path) => ({ path }),
-      (error: unknown) => ({ error }),
+    const r = await install({
+      projectDir: warm,
+      targetFactory: factory,
+      cacheDir,
+      env,
+      offline: true,
+      onEvent: rec.onEvent,
+    });
+    expect(r.counts.add).toBe(30);
+    // The cache keeps the layer blob and its listing (a marker naming the listing blob): no copy of the files.
+    expect(await readdir(join(cacheDir, 'unpacked', 'sha256'))).toEqual([`${layer.slice(7)}.json`]);
+    expect(rec.count('unpacked')).toBe(0); // the recorded listing was used, not derived again
+    for (const p of [cold, warm]) expect(await treeMismatches(p, lock)).toEqual([]);
+  });
+
+  it('a corrupt layer blob in the cache fails the install, is removed, and the rerun fetches it again', async () => {
+    const ref = await publishDir('corrupt', 40);
+    const cacheDir = join(root, 'cache-corrupt');
+    const first = await project('corrupt-first', ref);
+    await install({ projectDir: first, targetFactory: factory, cacheDir, env });
+    const lock = (await readLockfile(first))!;
+    const layer = lock.dependencies.d!.files[0]!.layer;
+    const blob = join(cacheDir, 'blobs', 'sha256', layer.slice(7));
+    const bytes = await readFile(blob);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff; // same size, other content
+    await writeFile(blob, bytes);
+    const second = await project('corrupt-second', ref);
+    await writeFile(join(second, 'artifacts.lock'), await readFile(join(first, 'artifacts.lock')));
+    const failed = await install({ projectDir: second, targetFactory: factory, cacheDir, env }).catch(
+      (e: unknown) => e,
     );
-    await new Promise((r) => setTimeout(r, 150));
-    await rename(`${tree}.aside`, tree);
-    await release();
-    expect(await lookup).toEqual({ path: join(tree, ...rel.split('/')) });
-    // The old code derived the tree again (and replaced it under the other install's reads).
-    expect(rec.count('unpacked')).toBe(0);
+    expect((failed as { code?: string }).code).toBe('ERR_ORAS_DIGEST_MISMATCH');
+    expect(existsSync(blob)).toBe(false);
+    await install({ projectDir: second, targetFactory: factory, cacheDir, env });
+    expect(await treeMismatches(second, lock)).toEqual([]);
   });
 });
 

@@ -319,30 +319,3 @@ describe('reify with an abort signal (SIGINT/SIGTERM in the CLI)', () => {
     expect((await readdir(join(p, 'vendor'))).length).toBe(200);
   });
 });
-
-describe('reify when a source vanishes between lookup and read', () => {
-  it('looks the source up again once (another install sharing the cache replaced that tree)', async () => {
-    const p = join(root, 'vanish');
-    await mkdir(p, { recursive: true });
-    const a = await cached('vanishing source\n');
-    const lock = lockOf({ dep: [file('vendor/a.txt', a)] });
-    const state = await readState(p);
-    const actual = await loadActual(p, state, { ideal: lock });
-    const plan = diff(lock, actual, { force: false });
-    const asked: string[] = [];
-    await reify({
-      projectDir: p,
-      plan,
-      actual,
-      state,
-      roots: dependencyRoots(lock),
-      // The first lookup names a path that is gone by the time it is read.
-      sourceFor: async (f) => {
-        asked.push(f.path);
-        return asked.length === 1 ? join(root, 'cache', 'replaced-meanwhile') : cache.blobPath(f.layer);
-      },
-    });
-    expect(asked).toEqual(['vendor/a.txt', 'vendor/a.txt']);
-    expect(await readFile(join(p, 'vendor', 'a.txt'), 'utf8')).toBe('vanishing source\n');
-  });
-});

@@ -7,6 +7,7 @@ import {
   openSync,
   readSync,
   renameSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { chmod, copyFile, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
@@ -22,7 +23,9 @@ import type { LockedFile } from '../types.js';
 import { assertParentStillInside, assertParentStillInsideSync } from '../../artifact/safe-path.js';
 
 /**
- * How files get from the cache into the project.
+ * How files of single-file layers get from the cache into the project (files
+ * of directory layers are extracted from the cached layer blob, see
+ * `layer-place.ts`).
  *
  * - `auto` (default): try a reflink (`COPYFILE_FICLONE_FORCE`: copy-on-write,
  *   instant, no extra space on btrfs/xfs/APFS), else a streaming verified copy.
@@ -37,7 +40,7 @@ import { assertParentStillInside, assertParentStillInsideSync } from '../../arti
  *   post-link hash and removed). Opt-in only for these reasons.
  *
  * Every method lands the file through a `.<name>.oras-tmp-<hex>` temp in the target
- * directory, verified against the locked digest, fsynced, then renamed.
+ * directory, verified against the locked digest, then renamed.
  */
 export type LinkMode = ConfigLinkMode;
 
@@ -287,7 +290,12 @@ function readSmallVerified(src: string, file: LockedFile): Buffer {
   return data;
 }
 
-type Placed = { size: number; mtimeMs: number; ino: number };
+/** The stat of a placed file that the state records (size, mtime and inode survive the rename). */
+export interface Placed {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
 
 /**
  * Copies a small cache file: one read (its size must be the locked size),
@@ -312,14 +320,29 @@ async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<Pl
 
 /**
  * The non-durable small-file path (no fsync: the caller syncs the batch):
- * read + verify, then temp open (O_EXCL) / write / fstat / (fchmod) / close /
- * rename, all synchronous. Without an fsync each of these is a page-cache
- * operation of a few microseconds, where a thread-pool round trip costs
- * several times the call itself; a 1 MiB write blocks the event loop for
- * well under a millisecond.
+ * read + verify, then {@link writeVerifiedSync}.
  */
 function smallPlaceSync(projectDir: string, src: string, tmp: string, dest: string, file: LockedFile): Placed {
-  const data = readSmallVerified(src, file);
+  return writeVerifiedSync(projectDir, tmp, dest, readSmallVerified(src, file), file);
+}
+
+/**
+ * Places bytes already verified against `file` at `dest` (inside `projectDir`)
+ * without fsync (the caller syncs the batch): the parent is re-verified, then
+ * temp open (O_EXCL|O_NOFOLLOW) / write / fstat / (fchmod, only when the umask
+ * took bits away from 0644 or 0755) / close / rename, all synchronous.
+ * Without an fsync each of these is a page-cache operation of a few
+ * microseconds, where a thread-pool round trip costs several times the call
+ * itself; a 1 MiB write blocks the event loop for well under a millisecond.
+ * Only for data up to {@link SMALL_FILE_BYTES}. A failure leaves no temp.
+ */
+export function writeVerifiedSync(
+  projectDir: string,
+  tmp: string,
+  dest: string,
+  data: Uint8Array,
+  file: LockedFile,
+): Placed {
   // The parent is re-verified now, with no event-loop turn until the rename (a directory swapped
   // for a symlink since ensureParentDirs' per-run check is refused before anything is created).
   assertParentStillInsideSync(projectDir, dest);
@@ -331,14 +354,23 @@ function smallPlaceSync(projectDir: string, src: string, tmp: string, dest: stri
   );
   let st;
   try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    st = fstatSync(fd);
-    if ((st.mode & 0o7777) !== mode) fchmodSync(fd, mode);
-  } finally {
-    closeSync(fd);
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      st = fstatSync(fd);
+      if ((st.mode & 0o7777) !== mode) fchmodSync(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, dest);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone (renamed or never written)
+    }
+    throw err;
   }
-  renameSync(tmp, dest);
   return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
 }
 

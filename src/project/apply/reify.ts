@@ -16,6 +16,7 @@ import {
   type MaterializeContext,
   type MaterializeResult,
 } from './materialize.js';
+import { placeLayerFiles, type LayerSource } from './layer-place.js';
 import { STATE_DIR, withinRoot, writeState } from './state.js';
 import type { InstallInputs, InstallState, InstalledFile, LockedFile, Lockfile, Plan, PlanAction } from '../types.js';
 
@@ -27,8 +28,14 @@ export interface ReifyOptions {
   actual: ActualTree;
   /** The state the actual tree was loaded with. Not mutated. */
   state: InstallState;
-  /** Returns the local (cache) file holding `file`'s content, fetching/unpacking it if needed. */
+  /** Returns the local (cache) file holding `file`'s content, fetching it if needed (files not served by `layerFor`). */
   sourceFor: (file: LockedFile, dependency: string) => Promise<string>;
+  /**
+   * The directory layer `file` is extracted from, when it comes from one
+   * (undefined: a plain blob, read through `sourceFor`). The writes of one
+   * layer are placed by one scan of its blob (see {@link LayerSource}).
+   */
+  layerFor?: (file: LockedFile, dependency: string) => LayerSource | undefined;
   /** Parallel file operations (default 8). */
   concurrency?: number;
   /** See {@link LinkMode} (default `auto`). */
@@ -274,26 +281,42 @@ async function removeEmptiedDirs(projectDir: string, plan: Plan, emptied: Set<st
   }
 }
 
-/**
- * Materializes one planned write from its source. A source that vanished between lookup and
- * read (an install sharing the cache replaced that unpacked tree at that moment) is looked up
- * again, once: the lookup waits for the other install's lock on the tree.
- */
-async function placeFromSource(
-  run: ReifyRun,
-  a: Extract<PlanAction, { kind: 'add' | 'change' }>,
-  mctx: MaterializeContext,
-): Promise<MaterializeResult> {
-  const { projectDir } = run.options;
-  const mode = run.options.linkMode ?? 'auto';
+/** Materializes one planned write of a plain blob from its cache file. */
+async function placeFromSource(run: ReifyRun, a: WriteAction, mctx: MaterializeContext): Promise<MaterializeResult> {
   const src = await run.options.sourceFor(a.file, a.dependency);
-  try {
-    return await materializeFile(projectDir, src, a.file, mode, mctx);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code !== 'ENOENT' || e.path !== src) throw err;
-    return await materializeFile(projectDir, await run.options.sourceFor(a.file, a.dependency), a.file, mode, mctx);
+  return materializeFile(run.options.projectDir, src, a.file, run.options.linkMode ?? 'auto', mctx);
+}
+
+type WriteAction = Extract<PlanAction, { kind: 'add' | 'change' }>;
+
+/** One unit of step 4's work: a plain file from its source, or every write of one directory layer. */
+type WriteUnit = { write: WriteAction } | { layer: LayerSource; writes: WriteAction[] };
+
+/** Groups the writes into units (the writes of one layer become one unit, placed by one scan of it). */
+function writeUnits(run: ReifyRun, writes: WriteAction[]): WriteUnit[] {
+  const units: WriteUnit[] = [];
+  const layers = new Map<string, { layer: LayerSource; writes: WriteAction[] }>();
+  for (const a of writes) {
+    let layer: LayerSource | undefined;
+    try {
+      layer = run.options.layerFor?.(a.file, a.dependency);
+    } catch (err) {
+      run.errors.push(err);
+      continue;
+    }
+    if (layer === undefined) {
+      units.push({ write: a });
+      continue;
+    }
+    let unit = layers.get(layer.key);
+    if (unit === undefined) {
+      unit = { layer, writes: [] };
+      layers.set(layer.key, unit);
+      units.push(unit);
+    }
+    unit.writes.push(a);
   }
+  return units;
 }
 
 /**
@@ -303,9 +326,7 @@ async function placeFromSource(
  */
 async function writeFiles(run: ReifyRun): Promise<number> {
   const { projectDir, plan, signal, onEvent } = run.options;
-  const writes = plan.actions.filter(
-    (a): a is Extract<PlanAction, { kind: 'add' | 'change' }> => a.kind === 'add' || a.kind === 'change',
-  );
+  const writes = plan.actions.filter((a): a is WriteAction => a.kind === 'add' || a.kind === 'change');
   if (writes.length === 0) return 0;
   const syncDirs = new Set<string>();
   const written: string[] = [];
@@ -315,26 +336,37 @@ async function writeFiles(run: ReifyRun): Promise<number> {
     writes.map((a) => a.path),
   );
   const mctx = { ...newMaterializeContext({ durable: false }), ...(signal !== undefined ? { signal } : {}) };
-  await mapBounded(writes, run.concurrency, async (a) => {
+  const landed = (a: WriteAction, res: MaterializeResult): void => {
+    run.files[a.path] = record(a.path, a.file, a.dependency, res);
+    const abs = projectPath(projectDir, a.path);
+    written.push(abs);
+    syncDirs.add(dirname(abs));
+    if (a.kind === 'add') run.result.added += 1;
+    else run.result.changed += 1;
+    emit(onEvent, {
+      type: 'link',
+      path: a.path,
+      action: a.kind,
+      method: res.method,
+      dependency: a.dependency,
+      size: a.file.size,
+    });
+  };
+  const failed = (_a: WriteAction, err: unknown): void => void run.errors.push(err);
+  await mapBounded(writeUnits(run, writes), run.concurrency, async (unit) => {
     if (signal?.aborted === true) return;
-    try {
-      const res = await placeFromSource(run, a, mctx);
-      run.files[a.path] = record(a.path, a.file, a.dependency, res);
-      const abs = projectPath(projectDir, a.path);
-      written.push(abs);
-      syncDirs.add(dirname(abs));
-      if (a.kind === 'add') run.result.added += 1;
-      else run.result.changed += 1;
-      emit(onEvent, {
-        type: 'link',
-        path: a.path,
-        action: a.kind,
-        method: res.method,
-        dependency: a.dependency,
-        size: a.file.size,
+    if ('layer' in unit) {
+      await placeLayerFiles(projectDir, unit.layer, unit.writes, mctx, {
+        placed: landed,
+        failed,
+        layerFailed: (err) => failed(unit.writes[0]!, err),
       });
+      return;
+    }
+    try {
+      landed(unit.write, await placeFromSource(run, unit.write, mctx));
     } catch (err) {
-      run.errors.push(err);
+      failed(unit.write, err);
     }
   });
   // Not interruptible (one syncfs), so the state may record what landed.

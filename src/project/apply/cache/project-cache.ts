@@ -1,18 +1,18 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync } from 'node:fs';
-import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { mapBounded } from '../../../artifact/map-bounded.js';
-import { acquireLock } from '../../../content/file-lock.js';
-import { streamToFileAtomic, TEMP_MARKER, writeFileAtomic } from '../../../content/fs-atomic.js';
+import { streamToFileAtomic, writeFileAtomic } from '../../../content/fs-atomic.js';
 import { OciLayoutStore } from '../../../content/oci-layout.js';
 import { readAll } from '../../../content/read.js';
 import type { Fetcher } from '../../../content/store.js';
 import { isOrasError, OrasError } from '../../../errors.js';
 import type { Descriptor } from '../../../oci/descriptor.js';
-import { digestPath, verifyContent } from '../../../oci/digest.js';
+import { digestPath, parseDigest, verifyContent } from '../../../oci/digest.js';
+import { digestFile } from '../../../oci/hash-file.js';
 import { MAX_MANIFEST_BYTES } from '../../../oci/manifest.js';
+import type { TarScanVisitor } from '../../../artifact/tar-scan.js';
 import { checkDownloadSize, DEFAULT_MAX_ARTIFACT_BYTES } from '../../../artifact/size-limits.js';
 import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../../events.js';
 import { defaultCacheDir } from '../../spec/config.js';
@@ -40,7 +40,7 @@ export interface CacheFetchOptions {
 }
 
 /**
- * Decompression bounds for directory layers unpacked into the cache (see `extractTarGz`):
+ * Decompression bounds for directory layers read from the cache (listed, or extracted into a project; see `scanTar`):
  * defaults 100,000 entries and 8 GiB; more fails with `ERR_ORAS_LIMIT_EXCEEDED`.
  */
 export interface CacheLimits {
@@ -254,21 +254,26 @@ export class ProjectCache {
     return bytes;
   }
 
-  /** The directory holding the unpacked tree of a directory layer. */
+  /**
+   * Where an unpacked tree of a directory layer lived: caches written before
+   * installs extracted directory layers straight from their blobs hold one here (`gc`, `cache verify` and `cache
+   * clean` still handle them); nothing reads files from it any more.
+   */
   unpackedDir(layerDigest: string): string {
     return join(this.root, 'unpacked', ...digestPath(layerDigest).split('/'));
   }
 
-  /** The completion marker of an unpacked tree: `{layer, listing}` (the listing blob's digest). */
+  /** The listing marker of a directory layer: `{layer, listing}` (the listing blob's digest), next to {@link ProjectCache.unpackedDir}. */
   private markerPath(layerDigest: string): string {
     return `${this.unpackedDir(layerDigest)}.json`;
   }
 
   /**
-   * Makes sure the unpacked tree of a directory layer is present (its
-   * completion marker exists), deriving it from the verified layer blob
-   * (fetched when needed) otherwise. Says nothing about the tree's content:
-   * files copied out of it are verified against the lock by `materialize`.
+   * Makes sure a directory layer's listing is known to the cache (its marker
+   * exists), deriving it from the verified layer blob (fetched when needed)
+   * otherwise: after this, the layer's blob and listing are cached and an
+   * offline install can place its files. Files are extracted into projects
+   * straight from the blob at placement, never from a tree in the cache.
    */
   async unpack(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions = {}): Promise<void> {
     if ((await this.readMarker(layer.digest)) !== undefined) return;
@@ -285,7 +290,7 @@ export class ProjectCache {
    * `recorded` and it names this layer. Otherwise, and always without
    * `recorded`, the listing is derived from the verified layer blob (see
    * {@link ProjectCache.deriveListing}): nothing read from the cache's
-   * mutable files (the unpacked tree, its marker) is ever trusted.
+   * mutable files (its marker, a tree left by an older version) is ever trusted.
    */
   async listing(
     layer: Descriptor,
@@ -302,10 +307,12 @@ export class ProjectCache {
   /**
    * Derives the listing of a directory layer from its verified blob, at most
    * once per layer per cache object: the blob (fetched when missing) is read
-   * through a digest-verifying stream and extracted into a fresh directory,
-   * whose files are listed and hashed; that directory then replaces the
-   * layer's unpacked tree (a poisoned or partial tree is discarded), the
-   * listing is stored as a blob and the completion marker written last.
+   * through a digest-verifying stream and scanned under the tar rules
+   * (`scanTar`: a malicious archive is refused here, before anything is
+   * placed), each regular file hashed; nothing is written but the listing,
+   * stored as a content-addressed blob, and then the completion marker.
+   * Concurrent derivations (other processes sharing the cache) write the
+   * same bytes atomically.
    */
   deriveListing(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions = {}): Promise<LayerListing> {
     let p = this.derived.get(layer.digest);
@@ -318,61 +325,83 @@ export class ProjectCache {
   }
 
   private async derive(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions): Promise<LayerListing> {
+    const files: UnpackedFile[] = [];
+    const sizes = new Map<string, UnpackedFile>();
     await this.ensureBlob(layer, source, options);
-    const dest = this.unpackedDir(layer.digest);
-    await mkdir(dirname(dest), { recursive: true });
-    // Another process (another project sharing this cache) may be unpacking the same layer.
-    const release = await acquireLock(dest, {
-      timeoutMs: 600_000,
-      ...(options.signal ? { signal: options.signal } : {}),
+    await this.scanLayer(layer, options, {
+      file: async (rel, mode, size, body) => {
+        const hash = createHash('sha256');
+        for await (const chunk of body) hash.update(chunk);
+        const f: UnpackedFile = {
+          path: rel,
+          digest: `sha256:${hash.digest('hex')}`,
+          size,
+          ...((mode & 0o111) !== 0 ? { mode: 0o755 } : {}),
+        };
+        files.push(f);
+        sizes.set(rel, f);
+      },
+      link: (rel, _target, origin) => {
+        const same = sizes.get(origin);
+        if (same !== undefined) files.push({ ...same, path: rel });
+      },
     });
-    try {
-      const fresh = `${dest}${TEMP_MARKER}extract-${randomBytes(6).toString('hex')}`;
-      try {
-        await mkdir(fresh);
-        // Hashed from the bytes as they were written (no second read of the tree); the tree was synced before it was placed.
-        const files = await this.extract(layer, fresh, options);
-        const bytes = Buffer.from(canonicalListing(layer.digest, files));
-        const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-        await this.add({ mediaType: LISTING_MEDIA_TYPE, digest, size: bytes.length }, bytes);
-        this.markers.delete(layer.digest);
-        await rm(this.markerPath(layer.digest), { force: true });
-        const old = `${dest}${TEMP_MARKER}old-${randomBytes(6).toString('hex')}`;
-        await rename(dest, old).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw err;
-        });
-        await rename(fresh, dest);
-        await rm(old, { recursive: true, force: true });
-        await writeFileAtomic(this.markerPath(layer.digest), JSON.stringify({ layer: layer.digest, listing: digest }));
-        this.markers.set(layer.digest, { listing: digest });
-        emit(this.onEvent, { type: 'unpacked', digest: layer.digest, files: files.length });
-        return { digest, files };
-      } finally {
-        await rm(fresh, { recursive: true, force: true });
-      }
-    } finally {
-      await release();
-    }
+    const bytes = Buffer.from(canonicalListing(layer.digest, files));
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    await this.add({ mediaType: LISTING_MEDIA_TYPE, digest, size: bytes.length }, bytes);
+    await mkdir(dirname(this.markerPath(layer.digest)), { recursive: true });
+    await writeFileAtomic(this.markerPath(layer.digest), JSON.stringify({ layer: layer.digest, listing: digest }));
+    this.markers.set(layer.digest, { listing: digest });
+    emit(this.onEvent, { type: 'unpacked', digest: layer.digest, files: files.length });
+    return { digest, files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) };
   }
 
-  /** Extracts the (verified) layer blob into `dest`; returns its regular files, hashed as they were written. */
-  private async extract(layer: Descriptor, dest: string, options: UnpackOptions): Promise<UnpackedFile[]> {
-    // Loaded on demand: tar-stream is only needed for directory layers.
-    const { extractTarGz } = await import('../../../artifact/tar-extract.js');
-    const extracted = await extractTarGz(await this.store.fetch(layer), dest, {
-      ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
-      ...(options.expectedUncompressedDigest !== undefined
-        ? { expectedUncompressedDigest: options.expectedUncompressedDigest }
-        : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(this.limits.maxEntries !== undefined ? { maxEntries: this.limits.maxEntries } : {}),
-      ...(this.limits.maxUncompressedBytes !== undefined
-        ? { maxUncompressedBytes: this.limits.maxUncompressedBytes }
-        : {}),
-      replaceExisting: true,
-      shared: true,
-    });
-    return extracted.files;
+  /**
+   * Reads a directory layer from its verified cached blob (it must be cached:
+   * `ERR_ORAS_NOT_FOUND` otherwise) and reports every entry that passes the
+   * tar rules to `visitor` (see `scanTar`; the cache's entry and size limits
+   * apply, the modes are those of a shared tree). The blob's own digest is
+   * checked as it is read: a corrupt cache blob fails the scan at its end and
+   * is removed (the next install fetches it again), so a visitor that places
+   * files verifies each one on its own (against the lock).
+   */
+  async scanLayer(
+    layer: Descriptor,
+    options: Pick<UnpackOptions, 'stripPrefix' | 'expectedUncompressedDigest' | 'signal'>,
+    visitor: TarScanVisitor,
+  ): Promise<void> {
+    const { scanTar } = await import('../../../artifact/tar-scan.js');
+    try {
+      await scanTar(
+        await this.store.fetch(layer),
+        {
+          ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
+          ...(options.expectedUncompressedDigest !== undefined
+            ? { expectedUncompressedDigest: options.expectedUncompressedDigest }
+            : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(this.limits.maxEntries !== undefined ? { maxEntries: this.limits.maxEntries } : {}),
+          ...(this.limits.maxUncompressedBytes !== undefined
+            ? { maxUncompressedBytes: this.limits.maxUncompressedBytes }
+            : {}),
+          shared: true,
+        },
+        visitor,
+      );
+    } catch (err) {
+      // A corrupt cache blob shows as a gzip or tar error before the store's digest check at the end:
+      // on any failure, rehash the blob, and drop it when it does not match its name.
+      if (isOrasError(err, 'ERR_ORAS_ABORTED') || isOrasError(err, 'ERR_ORAS_NOT_FOUND')) throw err;
+      const algorithm = parseDigest(layer.digest).algorithm;
+      const got = await digestFile(this.blobPath(layer.digest), { algorithm }).catch(() => undefined);
+      if (got !== undefined && got.digest === layer.digest && got.size === layer.size) throw err;
+      await rm(this.blobPath(layer.digest), { force: true });
+      throw new OrasError(
+        'ERR_ORAS_DIGEST_MISMATCH',
+        `cached layer ${layer.digest} does not match its digest (${err instanceof Error ? err.message : String(err)})`,
+        { cause: err, hint: 'the cache entry is corrupt; it was removed, run install again' },
+      );
+    }
   }
 
   /** A listing blob's files when the cache holds `digest` with exactly those bytes and it lists `layerDigest`. */
@@ -396,17 +425,17 @@ export class ProjectCache {
   }
 
   /**
-   * The listing of an unpacked tree as recorded by its completion marker:
-   * the listing blob the marker names, used only when its bytes hash to that
-   * digest and it names `layerDigest` (for `oras cache verify`, which then
-   * rehashes the tree against it). Undefined when incomplete or not verifiable.
+   * The listing of a directory layer as recorded by its marker: the listing
+   * blob the marker names, used only when its bytes hash to that digest and
+   * it names `layerDigest` (for `oras cache verify`, which rehashes a tree an
+   * older version left against it). Undefined when missing or not verifiable.
    */
   async readListing(layerDigest: string): Promise<UnpackedFile[] | undefined> {
     const marker = await this.readMarker(layerDigest);
     return marker === undefined ? undefined : this.readListingBlob(marker.listing, layerDigest);
   }
 
-  /** The completion marker of an unpacked tree (its presence means the tree was fully written), when present. */
+  /** The listing marker of a directory layer (written once its listing blob was stored), when present. */
   async readMarker(layerDigest: string): Promise<{ listing: string } | undefined> {
     const known = this.markers.get(layerDigest);
     if (known !== undefined) return known;
@@ -417,59 +446,11 @@ export class ProjectCache {
         listing?: string;
       };
       if (doc.layer !== layerDigest || typeof doc.listing !== 'string') return undefined;
-      const st = await lstat(this.unpackedDir(layerDigest));
-      if (!st.isDirectory()) return undefined;
       const marker = { listing: doc.listing };
       this.markers.set(layerDigest, marker);
       return marker;
     } catch {
       return undefined;
-    }
-  }
-
-  /**
-   * Path of one file of an unpacked layer; derives the tree again (from the
-   * cached blob, or `source`) when it is incomplete or the file went missing
-   * (e.g. a corrupt copy was discarded). A miss first waits for the tree's
-   * lock and looks again: another install sharing the cache may be replacing
-   * the tree at that moment (it computes a new lock), and deriving again would
-   * replace it once more under that install's own reads. The content is
-   * verified by whoever copies it (`materialize`).
-   */
-  async unpackedFile(
-    layer: Descriptor,
-    rel: string,
-    source: Fetcher | undefined,
-    options: UnpackOptions = {},
-  ): Promise<string> {
-    const tree = this.unpackedDir(layer.digest);
-    const path = join(tree, ...rel.split('/'));
-    if (await this.unpackedHas(layer.digest, path)) return path;
-    await mkdir(dirname(tree), { recursive: true });
-    const release = await acquireLock(tree, {
-      timeoutMs: 600_000,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    try {
-      this.markers.delete(layer.digest);
-      if (await this.unpackedHas(layer.digest, path)) return path;
-    } finally {
-      await release();
-    }
-    this.derived.delete(layer.digest);
-    this.markers.delete(layer.digest);
-    await this.deriveListing(layer, source, options);
-    return path;
-  }
-
-  /** Whether the unpacked tree of `layerDigest` is complete (marker) and holds the regular file `path`. */
-  private async unpackedHas(layerDigest: string, path: string): Promise<boolean> {
-    if ((await this.readMarker(layerDigest)) === undefined) return false;
-    try {
-      // Synchronous: one metadata call per placed file, cheaper than a thread-pool round trip.
-      return lstatSync(path).isFile();
-    } catch {
-      return false;
     }
   }
 }

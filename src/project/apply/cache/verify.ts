@@ -9,14 +9,14 @@ import { applyRemoval } from './gc.js';
 import { ProjectCache } from './project-cache.js';
 
 /**
- * `oras cache verify`: rehashes every blob (its file name is its digest) and
- * every file of every unpacked tree (against the tree's listing), holding the
- * cache lock exclusively, and removes what is corrupt: a blob whose content
- * does not match its name, a tree with a missing listing (an interrupted
- * unpack) or a file that does not match it. Removal is by `unlink` only, so a
- * project file hard-linked to a corrupt blob keeps its inode (and its
- * content). A removed blob is fetched again by the next install that needs
- * it; a removed tree is unpacked again from its blob.
+ * `oras cache verify`: rehashes every blob (its file name is its digest),
+ * checks every directory layer's listing marker (it must name a listing blob
+ * that hashes to its digest and names the layer) and every file of an
+ * unpacked tree an older version left (against that listing), holding the
+ * cache lock exclusively, and removes what is corrupt. Removal is by
+ * `unlink` only, so a project file hard-linked to a corrupt blob keeps its
+ * inode (and its content). A removed blob is fetched again by the next
+ * install that needs it; a removed marker is derived again from the layer blob.
  */
 
 /** Options for {@link verifyCache}. */
@@ -42,6 +42,9 @@ async function treeOk(cache: ProjectCache, layer: string): Promise<boolean> {
   const listing = await cache.readListing(layer);
   if (listing === undefined) return false;
   const dir = cache.unpackedDir(layer);
+  const st = await lstat(dir).catch(() => undefined);
+  if (st === undefined) return true; // a listing marker alone (no tree is unpacked any more): its listing blob verified
+  if (!st.isDirectory()) return false;
   for (const f of listing) {
     const path = join(dir, ...f.path.split('/'));
     const st = await lstat(path).catch(() => undefined);

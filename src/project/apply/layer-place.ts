@@ -1,0 +1,215 @@
+import { chmod, lstat, open, rename, unlink } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { assertParentStillInside } from '../../artifact/safe-path.js';
+import type { TarScanVisitor } from '../../artifact/tar-scan.js';
+import { tempPathFor } from '../../content/fs-atomic.js';
+import { OrasError } from '../../errors.js';
+import { verifyContent, VerifyingStream } from '../../oci/digest.js';
+import type { LockedFile, PlanAction } from '../types.js';
+import {
+  ensureParentDirs,
+  materializeFile,
+  projectPath,
+  SMALL_FILE_BYTES,
+  writeVerifiedSync,
+  type MaterializeContext,
+  type MaterializeResult,
+  type Placed,
+} from './materialize.js';
+
+type WriteAction = Extract<PlanAction, { kind: 'add' | 'change' }>;
+
+/**
+ * Where the files of one directory layer come from at placement: one scan of
+ * the layer's verified blob (see `ProjectCache.scanLayer`) serves every
+ * file of it that the plan writes, so each byte is written once, into the
+ * project (no unpacked copy in the cache).
+ */
+export interface LayerSource {
+  /** Writes with the same key are placed by one scan (the layer digest and its root). */
+  key: string;
+  /** The project-relative directory the layer's root is placed at (`''` = the project root). */
+  root: string;
+  /** Reads the layer once, reporting its entries (under the tar rules) to `visitor`. */
+  scan(visitor: TarScanVisitor): Promise<void>;
+}
+
+/** What {@link placeLayerFiles} reports, write by write (and a failure of the layer as a whole). */
+export interface LayerPlacement {
+  placed(a: WriteAction, res: MaterializeResult): void;
+  failed(a: WriteAction, err: unknown): void;
+  /** The scan itself failed after every write it served was settled (e.g. a corrupt cache blob). */
+  layerFailed(err: unknown): void;
+}
+
+function notInLayer(a: WriteAction, why: string): OrasError {
+  return new OrasError('ERR_ORAS_LOCKFILE', `${a.file.path} ${why}`, {
+    hint: 'the lockfile does not match the locked artifact; run `oras update ' + a.dependency + '`',
+  });
+}
+
+/** Reads a small entry whole (the tar header gave its size). */
+async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** Streams a large entry into the temp, verified as it is written, then renames it into place (parent re-checked). */
+async function placeStreamed(
+  projectDir: string,
+  file: LockedFile,
+  body: AsyncIterable<Uint8Array>,
+  ctx: MaterializeContext,
+): Promise<Placed> {
+  const dest = projectPath(projectDir, file.path);
+  const tmp = tempPathFor(dest);
+  const mode = file.mode === 0o755 ? 0o755 : 0o644;
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await pipeline(
+        Readable.from(body),
+        new VerifyingStream({ digest: file.digest, size: file.size }, { what: `layer content for ${file.path}` }),
+        async (source: AsyncIterable<Buffer>) => {
+          for await (const chunk of source) await fh.write(chunk);
+        },
+        ...(ctx.signal !== undefined ? [{ signal: ctx.signal }] : []),
+      );
+    } finally {
+      await fh.close();
+    }
+    await chmod(tmp, mode);
+    await assertParentStillInside(projectDir, dest);
+    await rename(tmp, dest);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  const st = await lstat(dest);
+  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+}
+
+/**
+ * Places one layer entry at `file.path`: parents created without following
+ * symlinks, the bytes verified against the locked size and digest before
+ * anything is renamed into place (small entries in memory, large ones as
+ * they stream into the temp). Returns the stat, and the bytes of a small entry.
+ */
+async function placeEntry(
+  projectDir: string,
+  file: LockedFile,
+  size: number,
+  body: AsyncIterable<Uint8Array>,
+  ctx: MaterializeContext,
+): Promise<{ st: Placed; data?: Buffer }> {
+  await ensureParentDirs(projectDir, file.path, ctx.dirs);
+  if (size > SMALL_FILE_BYTES || file.size > SMALL_FILE_BYTES)
+    return { st: await placeStreamed(projectDir, file, body, ctx) };
+  const data = await collect(body);
+  verifyContent(data, { digest: file.digest, size: file.size }, `layer content for ${file.path}`);
+  const dest = projectPath(projectDir, file.path);
+  return { st: writeVerifiedSync(projectDir, tempPathFor(dest), dest, data, file), data };
+}
+
+/** Places one entry at every write that wants it (hard links of one file: the first from the bytes, the rest from it). */
+async function placeAll(
+  projectDir: string,
+  acts: WriteAction[],
+  size: number,
+  body: AsyncIterable<Uint8Array>,
+  ctx: MaterializeContext,
+  report: LayerPlacement,
+): Promise<void> {
+  const [first, ...rest] = acts;
+  if (first === undefined) return;
+  let placed: { st: Placed; data?: Buffer };
+  try {
+    placed = await placeEntry(projectDir, first.file, size, body, ctx);
+    report.placed(first, { method: 'copy', ...placed.st });
+  } catch (err) {
+    for (const a of acts) report.failed(a, err);
+    return;
+  }
+  for (const a of rest) {
+    try {
+      if (a.file.digest !== first.file.digest || a.file.size !== first.file.size)
+        throw notInLayer(a, `is a hard link to ${first.file.path} in its layer, but the lock gives it other content`);
+      if (placed.data !== undefined) {
+        await ensureParentDirs(projectDir, a.file.path, ctx.dirs);
+        const dest = projectPath(projectDir, a.file.path);
+        report.placed(a, {
+          method: 'copy',
+          ...writeVerifiedSync(projectDir, tempPathFor(dest), dest, placed.data, a.file),
+        });
+      } else {
+        report.placed(
+          a,
+          await materializeFile(projectDir, projectPath(projectDir, first.file.path), a.file, 'copy', ctx),
+        );
+      }
+    } catch (err) {
+      report.failed(a, err);
+    }
+  }
+}
+
+/**
+ * Places the planned writes of one directory layer from one scan of it (a
+ * second scan only when a wanted file is a hard link whose target was not
+ * itself wanted). Every file is verified against its locked size and digest
+ * before its rename; a write the layer does not provide fails with
+ * `ERR_ORAS_LOCKFILE`. Without fsync: the caller (`reify`) syncs the batch.
+ * Nothing is started once `ctx.signal` is aborted.
+ */
+export async function placeLayerFiles(
+  projectDir: string,
+  source: LayerSource,
+  actions: WriteAction[],
+  ctx: MaterializeContext,
+  report: LayerPlacement,
+): Promise<void> {
+  const wanted = new Map<string, WriteAction>();
+  for (const a of actions) {
+    if (source.root !== '' && !a.file.path.startsWith(`${source.root}/`))
+      report.failed(a, notInLayer(a, 'is not inside its layer root'));
+    else wanted.set(source.root === '' ? a.file.path : a.file.path.slice(source.root.length + 1), a);
+  }
+  if (wanted.size === 0) return;
+  const links = new Map<string, WriteAction[]>(); // origin entry → wanted hard links to it
+  const take = (rel: string): WriteAction | undefined => {
+    const a = wanted.get(rel);
+    if (a !== undefined) wanted.delete(rel);
+    return ctx.signal?.aborted === true ? undefined : a;
+  };
+  try {
+    await source.scan({
+      file: async (rel, _mode, size, body) => {
+        const a = take(rel);
+        if (a !== undefined) await placeAll(projectDir, [a], size, body, ctx, report);
+      },
+      link: (rel, _target, origin) => {
+        const a = take(rel);
+        if (a !== undefined) links.set(origin, [...(links.get(origin) ?? []), a]);
+      },
+    });
+    if (links.size > 0)
+      await source.scan({
+        file: async (rel, _mode, size, body) => {
+          const acts = links.get(rel);
+          links.delete(rel);
+          if (acts !== undefined && ctx.signal?.aborted !== true)
+            await placeAll(projectDir, acts, size, body, ctx, report);
+        },
+      });
+  } catch (err) {
+    const unsettled = [...wanted.values(), ...[...links.values()].flat()];
+    if (unsettled.length === 0) report.layerFailed(err);
+    for (const a of unsettled) report.failed(a, err);
+    return;
+  }
+  if (ctx.signal?.aborted === true) return;
+  for (const a of [...wanted.values(), ...[...links.values()].flat()])
+    report.failed(a, notInLayer(a, 'is not in its layer'));
+}
