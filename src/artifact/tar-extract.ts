@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncWritten } from '../content/sync-batch.js';
 import { OrasError } from '../errors.js';
-import { keptModeBits, scanTar, type TarScanOptions } from './tar-scan.js';
+import { keptModeBits, scanTar, type TarBody, type TarScanOptions } from './tar-scan.js';
 
 export { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNCOMPRESSED_BYTES, keptModeBits } from './tar-scan.js';
 
@@ -76,7 +76,7 @@ function duplicateOr(err: unknown, name: string): never {
  */
 async function writeEntryFile(
   target: string,
-  entry: AsyncIterable<Uint8Array>,
+  entry: TarBody,
   mode: number,
   size: number,
   name: string,

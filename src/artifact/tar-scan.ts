@@ -2,11 +2,11 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import tarStream from 'tar-stream';
 import { OrasError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { HashingStream } from './hashing-stream.js';
 import { normalizeRelativePath } from './safe-path.js';
+import { TarReader, type TarHeader } from './tar-reader.js';
 
 /** Default {@link TarScanOptions.maxEntries}: 100,000 entries. */
 export const DEFAULT_MAX_ENTRIES = 100_000;
@@ -48,10 +48,11 @@ export interface TarScanOptions {
  */
 export interface TarScanVisitor {
   /**
-   * A regular file. `body` yields its bytes; consume all of it or none (the
-   * scanner drains what is left). `mode` is masked (see {@link keptModeBits}).
+   * A regular file. `body` yields its bytes (one view for entries up to
+   * 1 MiB, valid until the visitor settles); what the visitor does not read
+   * is skipped. `mode` is masked (see {@link keptModeBits}).
    */
-  file?(rel: string, mode: number, size: number, body: AsyncIterable<Uint8Array>): unknown;
+  file?(rel: string, mode: number, size: number, body: TarBody): unknown;
   /** A directory: an entry (`mode` set; `''` for the archive root) or a parent implied by a deeper entry (`mode` undefined). */
   directory?(rel: string, mode: number | undefined): unknown;
   /** A symlink whose target passed the containment rule. */
@@ -70,9 +71,11 @@ export interface TarScanResult {
   uncompressedDigest: string;
 }
 
-/** One entry of tar-stream's extractor: its header and its body. */
-type TarEntry = { header: TarHeader; resume(): unknown };
-type TarHeader = tarStream.Header;
+/** The body of a regular file entry: one view of its bytes (small entries) or its chunks as they arrive. */
+export type TarBody = Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** Entries up to this size (1 MiB) are handed to the visitor whole, as one view. */
+const WHOLE_BODY_BYTES = 1024 * 1024;
 
 const TAR_HINT = 'the archive is malformed or malicious; nothing was extracted';
 
@@ -221,7 +224,7 @@ function checkHeader(h: TarHeader, entries: number, maxEntries: number, maxBytes
       `archive entry ${JSON.stringify(h.name.slice(0, 200))} is ${h.size} bytes, over the ${maxBytes}-byte limit`,
     );
   const type: string = h.type ?? 'file';
-  if (type !== 'pax-global-header' && !['file', 'contiguous-file', 'directory', 'symlink', 'link'].includes(type)) {
+  if (!['file', 'contiguous-file', 'directory', 'symlink', 'link'].includes(type)) {
     throw new OrasError(
       'ERR_ORAS_UNSUPPORTED',
       `refusing tar entry ${JSON.stringify(h.name.slice(0, 200))}: ${type} entries are not supported`,
@@ -233,14 +236,14 @@ function checkHeader(h: TarHeader, entries: number, maxEntries: number, maxBytes
 
 /** Applies the rules to one entry and reports it to the visitor. */
 async function visitEntry(
-  entry: TarEntry,
+  h: TarHeader,
+  reader: TarReader,
   type: string,
   prefix: string | undefined,
   keep: number,
   model: TreeModel,
   visitor: TarScanVisitor,
 ): Promise<void> {
-  const h = entry.header;
   const rel = entryPath(h.name, prefix);
   const mode = (h.mode ?? 0o644) & keep;
   if (rel === '') {
@@ -257,7 +260,8 @@ async function visitEntry(
   model.fresh(rel, h.name);
   if (type === 'file' || type === 'contiguous-file') {
     model.file(rel);
-    await visitor.file?.(rel, mode, h.size ?? 0, entry as unknown as AsyncIterable<Uint8Array>);
+    if (visitor.file !== undefined)
+      await visitor.file(rel, mode, h.size, h.size <= WHOLE_BODY_BYTES ? [await reader.readBody()] : reader.body());
   } else if (type === 'symlink') {
     checkSymlinkTarget(h.name, rel, h.linkname ?? '');
     model.symlink(rel);
@@ -270,18 +274,8 @@ async function visitEntry(
   }
 }
 
-/** The error a failed scan reports: the pipeline's own error when it explains more than the entry stream's. */
-async function scanError(caught: unknown, piping: Promise<void>, options: TarScanOptions): Promise<unknown> {
-  const pipeErr: unknown = await piping.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  const caughtCode = (caught as NodeJS.ErrnoException | undefined)?.code;
-  const streamNoise = caughtCode === 'STREAM_DESTROYED' || caughtCode === 'ERR_STREAM_PREMATURE_CLOSE';
-  const err =
-    !(caught instanceof OrasError) && pipeErr !== undefined && (pipeErr instanceof OrasError || streamNoise)
-      ? pipeErr
-      : caught;
+/** The error a failed scan reports: ours as they are, a malformed archive as `ERR_ORAS_UNSUPPORTED`. */
+function scanError(err: unknown, options: TarScanOptions): unknown {
   if (err instanceof OrasError) return err;
   if (options.signal?.aborted)
     return new OrasError('ERR_ORAS_ABORTED', 'reading the archive was aborted', { cause: err });
@@ -337,26 +331,22 @@ export async function scanTar(
     what: 'uncompressed archive',
     limitHint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
   });
-  const extract = tarStream.extract();
   const signalOpt = options.signal ? { signal: options.signal } : {};
-  const piping =
-    options.compression === 'none'
-      ? pipeline(source, meter, extract, signalOpt)
-      : pipeline(source, createGunzip(), meter, extract, signalOpt);
-  piping.catch(() => undefined);
   let entries = 0;
-  try {
-    for await (const entry of extract) {
+  const consume = async (tar: AsyncIterable<Uint8Array>): Promise<void> => {
+    const reader = new TarReader(tar);
+    for (let h = await reader.next(); h !== undefined; h = await reader.next()) {
       entries += 1;
-      const type = checkHeader(entry.header, entries, maxEntries, maxBytes);
-      if (type !== 'pax-global-header') await visitEntry(entry, type, prefix, keep, model, visitor);
-      entry.resume(); // what the visitor did not read (no-op when it read everything)
+      const type = checkHeader(h, entries, maxEntries, maxBytes);
+      await visitEntry(h, reader, type, prefix, keep, model, visitor);
     }
-    await piping;
-  } catch (caught) {
-    extract.destroy();
+  };
+  try {
+    if (options.compression === 'none') await pipeline(source, meter, consume, signalOpt);
+    else await pipeline(source, createGunzip(), meter, consume, signalOpt);
+  } catch (err) {
     source.destroy();
-    throw await scanError(caught, piping, options);
+    throw scanError(err, options);
   }
   const digest = meter.digest;
   if (options.expectedUncompressedDigest !== undefined && digest !== options.expectedUncompressedDigest) {

@@ -2,7 +2,7 @@ import { chmod, lstat, open, rename, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertParentStillInside } from '../../artifact/safe-path.js';
-import type { TarScanVisitor } from '../../artifact/tar-scan.js';
+import type { TarBody, TarScanVisitor } from '../../artifact/tar-scan.js';
 import { tempPathFor } from '../../content/fs-atomic.js';
 import { OrasError } from '../../errors.js';
 import { verifyContent, VerifyingStream } from '../../oci/digest.js';
@@ -49,8 +49,12 @@ function notInLayer(a: WriteAction, why: string): OrasError {
   });
 }
 
-/** Reads a small entry whole (the tar header gave its size). */
-async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+/** Reads a small entry whole (the scanner hands entries up to 1 MiB over as one view). */
+async function collect(body: TarBody): Promise<Buffer> {
+  if (Array.isArray(body) && body.length === 1) {
+    const c = body[0] as Uint8Array;
+    return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  }
   const chunks: Buffer[] = [];
   for await (const c of body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
@@ -60,7 +64,7 @@ async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
 async function placeStreamed(
   projectDir: string,
   file: LockedFile,
-  body: AsyncIterable<Uint8Array>,
+  body: TarBody,
   ctx: MaterializeContext,
 ): Promise<Placed> {
   const dest = projectPath(projectDir, file.path);
@@ -101,7 +105,7 @@ async function placeEntry(
   projectDir: string,
   file: LockedFile,
   size: number,
-  body: AsyncIterable<Uint8Array>,
+  body: TarBody,
   ctx: MaterializeContext,
 ): Promise<{ st: Placed; data?: Buffer }> {
   await ensureParentDirs(projectDir, file.path, ctx.dirs);
@@ -118,7 +122,7 @@ async function placeAll(
   projectDir: string,
   acts: WriteAction[],
   size: number,
-  body: AsyncIterable<Uint8Array>,
+  body: TarBody,
   ctx: MaterializeContext,
   report: LayerPlacement,
 ): Promise<void> {
