@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncWritten } from '../content/sync-batch.js';
 import { OrasError } from '../errors.js';
-import { keptModeBits, scanTar, type TarBody, type TarScanOptions } from './tar-scan.js';
+import { keptModeBits, refuseEntry, scanTar, type TarBody, type TarScanOptions } from './tar-scan.js';
 
 export { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNCOMPRESSED_BYTES, keptModeBits } from './tar-scan.js';
 
@@ -56,13 +56,7 @@ const CREATE_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
 function duplicateOr(err: unknown, name: string): never {
   // O_EXCL|O_NOFOLLOW: any existing entry (file, directory, symlink) at the path fails with EEXIST.
   if ((err as NodeJS.ErrnoException).code === 'EEXIST')
-    throw new OrasError(
-      'ERR_ORAS_PATH_TRAVERSAL',
-      `refusing tar entry ${JSON.stringify(name.slice(0, 200))}: duplicate entry: the path was already extracted`,
-      {
-        hint: 'the archive is malformed or malicious; nothing was extracted',
-      },
-    );
+    refuseEntry(name, 'duplicate entry: the path was already extracted');
   throw err;
 }
 

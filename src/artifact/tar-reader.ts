@@ -77,7 +77,7 @@ const GNU = Buffer.from('ustar ', 'latin1');
 const GNU_VER = Buffer.from(' \0', 'latin1');
 
 /** Decodes one 512-byte header; `null` for a zero block (skipped, as tar-stream does). */
-function decodeHeader(block: Buffer): (TarHeader & { typeflag: number }) | null {
+function decodeHeader(block: Buffer): TarHeader | null {
   const c = checksum(block);
   if (c === 8 * 32) return null;
   if (c !== decodeOct(block, 148, 8))
@@ -91,7 +91,6 @@ function decodeHeader(block: Buffer): (TarHeader & { typeflag: number }) | null 
   }
   if (typeflag === 0 && name.endsWith('/')) typeflag = 5;
   return {
-    typeflag,
     name,
     type: TYPES[typeflag] ?? 'file',
     size: decodeOct(block, 124, 12),
@@ -220,7 +219,7 @@ export class TarReader {
         else pending.pax = { ...(this.global ?? {}), ...decodePax(body) };
         continue;
       }
-      const header: TarHeader = { name: h.name, type: h.type, size: h.size, mode: h.mode, linkname: h.linkname };
+      const header = h;
       if (pending.longPath !== undefined) header.name = pending.longPath;
       if (pending.longLink !== undefined) header.linkname = pending.longLink;
       if (pending.pax !== undefined) {

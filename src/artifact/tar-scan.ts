@@ -79,7 +79,8 @@ const WHOLE_BODY_BYTES = 1024 * 1024;
 
 const TAR_HINT = 'the archive is malformed or malicious; nothing was extracted';
 
-function refuse(name: string, problem: string): never {
+/** Refuses the tar entry `name` with `ERR_ORAS_PATH_TRAVERSAL` (the archive is malformed or malicious). */
+export function refuseEntry(name: string, problem: string): never {
   throw new OrasError(
     'ERR_ORAS_PATH_TRAVERSAL',
     `refusing tar entry ${JSON.stringify(name.slice(0, 200))}: ${problem}`,
@@ -102,26 +103,26 @@ export function keptModeBits(options: Pick<TarScanOptions, 'modeMask' | 'shared'
 
 /** Maps an archive name to a path relative to the extraction root ('' = the root itself). */
 function entryPath(rawName: string, prefix: string | undefined): string {
-  if (rawName.includes('\0')) refuse(rawName, 'contains a NUL byte');
+  if (rawName.includes('\0')) refuseEntry(rawName, 'contains a NUL byte');
   let name = rawName.replace(/^(?:\.\/+)+/, '').replace(/\/+$/, '');
   if (prefix !== undefined) {
     if (name === prefix) return '';
-    if (!name.startsWith(`${prefix}/`)) refuse(rawName, `is not under the archive root ${JSON.stringify(prefix)}`);
+    if (!name.startsWith(`${prefix}/`)) refuseEntry(rawName, `is not under the archive root ${JSON.stringify(prefix)}`);
     name = name.slice(prefix.length + 1);
   }
-  if (name.startsWith('/')) refuse(rawName, 'is an absolute path');
+  if (name.startsWith('/')) refuseEntry(rawName, 'is an absolute path');
   if (name === '' || /^(?:\.\/*)+$/.test(name)) return '';
   try {
     return normalizeRelativePath(name);
   } catch (err) {
-    refuse(rawName, (err as OrasError).message.replace(/^refusing path "[^"]*": /, ''));
+    refuseEntry(rawName, (err as OrasError).message.replace(/^refusing path "[^"]*": /, ''));
   }
 }
 
 /** Cleans a strip prefix: no leading `./`, no trailing `/`; it is only compared as a string, never used as a path. */
 function cleanPrefix(prefix: string): string {
   const p = prefix.replace(/^(?:\.\/+)+/, '').replace(/\/+$/, '');
-  if (p === '' || p === '.' || p.includes('\0')) refuse(prefix, 'is not a usable archive root name');
+  if (p === '' || p === '.' || p.includes('\0')) refuseEntry(prefix, 'is not a usable archive root name');
   return p;
 }
 
@@ -132,20 +133,22 @@ function cleanPrefix(prefix: string): string {
  * obeys this rule, resolution can never leave the root.
  */
 function checkSymlinkTarget(name: string, rel: string, target: string): void {
-  if (target.length === 0) refuse(name, 'symlink has an empty target');
-  if (target.includes('\0') || target.includes('\\')) refuse(name, 'symlink target contains a NUL byte or backslash');
+  if (target.length === 0) refuseEntry(name, 'symlink has an empty target');
+  if (target.includes('\0') || target.includes('\\'))
+    refuseEntry(name, 'symlink target contains a NUL byte or backslash');
   if (target.startsWith('/') || /^[A-Za-z]:/.test(target))
-    refuse(name, `symlink target ${JSON.stringify(target)} is absolute`);
+    refuseEntry(name, `symlink target ${JSON.stringify(target)} is absolute`);
   const segs = target.split('/').filter((s) => s !== '' && s !== '.');
   let seenName = false;
   for (const s of segs) {
     if (s === '..') {
-      if (seenName) refuse(name, `symlink target ${JSON.stringify(target)} has ".." after a name (not normalized)`);
+      if (seenName)
+        refuseEntry(name, `symlink target ${JSON.stringify(target)} has ".." after a name (not normalized)`);
     } else seenName = true;
   }
   const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
   if (resolved === '..' || resolved.startsWith('../'))
-    refuse(name, `symlink target ${JSON.stringify(target)} points outside the extraction directory`);
+    refuseEntry(name, `symlink target ${JSON.stringify(target)} points outside the extraction directory`);
 }
 
 /**
@@ -169,8 +172,8 @@ class TreeModel {
       cur = cur === '' ? parts[i]! : `${cur}/${parts[i]!}`;
       const kind = this.kinds.get(cur);
       if (kind === 'dir') continue;
-      if (kind === 'symlink') refuse(name, `would be written through the symlink ${JSON.stringify(cur)}`);
-      if (kind === 'file') refuse(name, `parent ${JSON.stringify(cur)} is not a directory`);
+      if (kind === 'symlink') refuseEntry(name, `would be written through the symlink ${JSON.stringify(cur)}`);
+      if (kind === 'file') refuseEntry(name, `parent ${JSON.stringify(cur)} is not a directory`);
       this.kinds.set(cur, 'dir');
       await this.visitor.directory?.(cur, undefined);
     }
@@ -178,7 +181,7 @@ class TreeModel {
 
   /** Refuses any existing path (files, symlinks and links never replace anything). */
   fresh(rel: string, name: string): void {
-    if (this.kinds.has(rel)) refuse(name, 'duplicate entry: the path was already extracted');
+    if (this.kinds.has(rel)) refuseEntry(name, 'duplicate entry: the path was already extracted');
   }
 
   file(rel: string): void {
@@ -189,7 +192,7 @@ class TreeModel {
   directory(rel: string, name: string): void {
     const kind = this.kinds.get(rel);
     if (kind !== undefined && kind !== 'dir')
-      refuse(name, 'duplicate entry: a directory would replace an existing non-directory');
+      refuseEntry(name, 'duplicate entry: a directory would replace an existing non-directory');
     this.kinds.set(rel, 'dir');
   }
 
@@ -201,29 +204,28 @@ class TreeModel {
   link(rel: string, target: string, name: string, linkname: string): string {
     const origin = this.kinds.get(target) === 'file' ? this.origins.get(target) : undefined;
     if (origin === undefined)
-      refuse(name, `hard link target ${JSON.stringify(linkname)} is not an already-extracted regular file`);
+      refuseEntry(name, `hard link target ${JSON.stringify(linkname)} is not an already-extracted regular file`);
     this.kinds.set(rel, 'file');
     this.origins.set(rel, origin);
     return origin;
   }
 }
 
-function limitExceeded(message: string): OrasError {
+function limitExceeded(message: string, option: 'maxEntries' | 'maxUncompressedBytes'): OrasError {
   return new OrasError('ERR_ORAS_LIMIT_EXCEEDED', message, {
-    hint: message.includes('entries')
-      ? 'raise maxEntries (oras config: limits.maxEntries) if this archive is legitimate'
-      : 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
+    hint: `raise ${option} (oras config: limits.${option}) if this archive is legitimate`,
   });
 }
 
 /** Checks one header against the caps and the supported entry types; returns the entry type. */
 function checkHeader(h: TarHeader, entries: number, maxEntries: number, maxBytes: number): string {
-  if (entries > maxEntries) throw limitExceeded(`archive has more than ${maxEntries} entries`);
-  if ((h.size ?? 0) > maxBytes)
+  if (entries > maxEntries) throw limitExceeded(`archive has more than ${maxEntries} entries`, 'maxEntries');
+  if (h.size > maxBytes)
     throw limitExceeded(
       `archive entry ${JSON.stringify(h.name.slice(0, 200))} is ${h.size} bytes, over the ${maxBytes}-byte limit`,
+      'maxUncompressedBytes',
     );
-  const type: string = h.type ?? 'file';
+  const type = h.type;
   if (!['file', 'contiguous-file', 'directory', 'symlink', 'link'].includes(type)) {
     throw new OrasError(
       'ERR_ORAS_UNSUPPORTED',
@@ -245,9 +247,9 @@ async function visitEntry(
   visitor: TarScanVisitor,
 ): Promise<void> {
   const rel = entryPath(h.name, prefix);
-  const mode = (h.mode ?? 0o644) & keep;
+  const mode = h.mode & keep;
   if (rel === '') {
-    if (type !== 'directory') refuse(h.name, 'the archive root must be a directory');
+    if (type !== 'directory') refuseEntry(h.name, 'the archive root must be a directory');
     await visitor.directory?.('', mode);
     return;
   }
@@ -268,7 +270,7 @@ async function visitEntry(
     await visitor.symlink?.(rel, h.linkname ?? '');
   } else {
     const target = entryPath(h.linkname ?? '', prefix);
-    if (target === '') refuse(h.name, 'hard link to the archive root');
+    if (target === '') refuseEntry(h.name, 'hard link to the archive root');
     const origin = model.link(rel, target, h.name, h.linkname ?? '');
     await visitor.link?.(rel, target, origin);
   }

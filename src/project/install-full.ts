@@ -16,8 +16,6 @@ import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';
 import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
-import type { ResolveTarget } from './plan/resolve.js';
-import type { Fetcher } from '../content/store.js';
 import type { LayerSource } from './apply/layer-place.js';
 import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
 import { assertDownloadBudget, type PlannedDownload } from './plan/download-budget.js';
@@ -244,10 +242,7 @@ async function planStep(options: SettledInstallOptions, run: FullRun, lock: Lock
 interface LayerRoot {
   root: string;
   layer: Descriptor;
-  source: ResolveTarget | undefined;
   title: string;
-  /** For messages: the dependency and the layer title. */
-  label: string;
 }
 
 /**
@@ -268,10 +263,8 @@ async function fetchStep(
   );
   const downloads: PlannedDownload[] = []; // what the fetch phase will request, for the size rules
   const needs = await plainBlobNeeds(writes, locked, downloads);
-  const roots = await unpackedLayerRoots(writes, locked, offline, downloads);
+  const roots = await unpackedLayerRoots(writes, locked, offline, { downloads, needs });
   await assertDownloadBudget(lock.dependencies, downloads, cache.root, cache.maxArtifactBytes);
-  // Directory layers are placed straight from their blobs: the blob is what must be cached.
-  for (const r of roots.values()) needs.push({ desc: r.layer, source: r.source as Fetcher, label: r.label });
   await cache.ensureBlobs(needs, {
     offline,
     concurrency: Math.max(1, Math.min(options.concurrency ?? 8, 8)),
@@ -312,14 +305,14 @@ async function plainBlobNeeds(
 }
 
 /**
- * The root of every unpacked directory layer the writes need (from the verified manifest); a layer
- * neither unpacked nor cached yet is recorded in `downloads`.
+ * The root of every directory layer the writes need (from the verified manifest); a layer blob the
+ * cache lacks is added to `needs` (and, unless offline, to `downloads`).
  */
 async function unpackedLayerRoots(
   writes: WriteAction[],
   { lock, cache, sources }: LockedRun,
   offline: boolean,
-  downloads: PlannedDownload[],
+  { downloads, needs }: { downloads: PlannedDownload[]; needs: BlobNeed[] },
 ): Promise<Map<string, LayerRoot>> {
   const unpackedLayers = new Map<string, string>(); // layer digest → dependency name
   for (const a of writes)
@@ -338,16 +331,12 @@ async function unpackedLayerRoots(
       throw new OrasError('ERR_ORAS_LOCKFILE', `layer ${layerDigest} of ${depName} is not in manifest ${dep.digest}`, {
         hint: 'the lockfile was edited; run `oras update ' + depName + '`',
       });
-    const cached = await cache.store.exists(l.layer);
-    const source = cached || offline ? undefined : await sources.forDependency(dep);
-    if (!cached && !offline) downloads.push({ dependency: depName, desc: l.layer });
-    roots.set(layerDigest, {
-      root: layerRoot(depPath, l.relativePath),
-      layer: l.layer,
-      source,
-      title: l.title,
-      label: `${depName} ${l.title}`,
-    });
+    // Directory layers are placed straight from their blobs: the blob is what must be cached.
+    if (!(await cache.store.exists(l.layer))) {
+      needs.push({ desc: l.layer, source: await sources.forDependency(dep), label: `${depName} ${l.title}` });
+      if (!offline) downloads.push({ dependency: depName, desc: l.layer });
+    }
+    roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, title: l.title });
   }
   return roots;
 }

@@ -144,6 +144,23 @@ describe('placeLayerFiles', () => {
     expect((await readdir(join(dir, 'vendor'))).sort()).toEqual(['link.txt', 'link2.txt']);
   });
 
+  it('two wanted hard links to a large file: the second is copied from the first, verified', async () => {
+    const big = Buffer.alloc(2 * 1024 * 1024 + 3, 5);
+    const src = source(
+      await tarOf([
+        { name: 'data/orig.bin', body: big },
+        { name: 'data/l1.bin', type: 'link', linkname: 'data/orig.bin' },
+        { name: 'data/l2.bin', type: 'link', linkname: 'data/orig.bin' },
+      ]),
+    );
+    const dir = join(root, 'big-links');
+    const r = await place(dir, src, [write('vendor/l1.bin', big), write('vendor/l2.bin', big)]);
+    expect([...r.failed.keys()]).toEqual([]);
+    expect(src.scans).toBe(2);
+    for (const f of ['l1.bin', 'l2.bin']) expect((await readFile(join(dir, 'vendor', f))).equals(big)).toBe(true);
+    expect((await readdir(join(dir, 'vendor'))).sort()).toEqual(['l1.bin', 'l2.bin']);
+  });
+
   it('an entry that does not match the lock is refused (no file, no temp); the others land', async () => {
     const src = source(
       await tarOf([

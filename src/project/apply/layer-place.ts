@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { chmod, lstat, open, rename, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +10,6 @@ import { verifyContent, VerifyingStream } from '../../oci/digest.js';
 import type { LockedFile, PlanAction } from '../types.js';
 import {
   ensureParentDirs,
-  materializeFile,
   projectPath,
   SMALL_FILE_BYTES,
   writeVerifiedSync,
@@ -117,7 +117,11 @@ async function placeEntry(
   return { st: writeVerifiedSync(projectDir, tempPathFor(dest), dest, data, file), data };
 }
 
-/** Places one entry at every write that wants it (hard links of one file: the first from the bytes, the rest from it). */
+/**
+ * Places one entry at every write that wants it (hard links of one file): the first from the
+ * entry's bytes, the rest from those bytes again (small) or from the first's placed file (large),
+ * each verified against its own locked digest like the first.
+ */
 async function placeAll(
   projectDir: string,
   acts: WriteAction[],
@@ -140,19 +144,9 @@ async function placeAll(
     try {
       if (a.file.digest !== first.file.digest || a.file.size !== first.file.size)
         throw notInLayer(a, `is a hard link to ${first.file.path} in its layer, but the lock gives it other content`);
-      if (placed.data !== undefined) {
-        await ensureParentDirs(projectDir, a.file.path, ctx.dirs);
-        const dest = projectPath(projectDir, a.file.path);
-        report.placed(a, {
-          method: 'copy',
-          ...writeVerifiedSync(projectDir, tempPathFor(dest), dest, placed.data, a.file),
-        });
-      } else {
-        report.placed(
-          a,
-          await materializeFile(projectDir, projectPath(projectDir, first.file.path), a.file, 'copy', ctx),
-        );
-      }
+      const again =
+        placed.data !== undefined ? [placed.data] : createReadStream(projectPath(projectDir, first.file.path));
+      report.placed(a, { method: 'copy', ...(await placeEntry(projectDir, a.file, a.file.size, again, ctx)).st });
     } catch (err) {
       report.failed(a, err);
     }

@@ -326,7 +326,7 @@ export class ProjectCache {
 
   private async derive(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions): Promise<LayerListing> {
     const files: UnpackedFile[] = [];
-    const sizes = new Map<string, UnpackedFile>();
+    const byPath = new Map<string, UnpackedFile>(); // for hard links: the file entry holding their content
     await this.ensureBlob(layer, source, options);
     await this.scanLayer(layer, options, {
       file: async (rel, mode, size, body) => {
@@ -339,10 +339,10 @@ export class ProjectCache {
           ...((mode & 0o111) !== 0 ? { mode: 0o755 } : {}),
         };
         files.push(f);
-        sizes.set(rel, f);
+        byPath.set(rel, f);
       },
       link: (rel, _target, origin) => {
-        const same = sizes.get(origin);
+        const same = byPath.get(origin);
         if (same !== undefined) files.push({ ...same, path: rel });
       },
     });
