@@ -1,9 +1,16 @@
-import { mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile, lstat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, mkdtemp, open, readdir, readFile, rm, stat, symlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { removeTempFiles, streamToFileAtomic, tempPathFor, writeFileAtomic } from '../../src/content/fs-atomic.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  BACKGROUND_FLUSH_BYTES,
+  removeTempFiles,
+  streamToFileAtomic,
+  tempPathFor,
+  writeFileAtomic,
+} from '../../src/content/fs-atomic.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { chunks } from './fixtures.js';
 
@@ -142,6 +149,63 @@ describe('streamToFileAtomic', () => {
     expect(src.destroyed).toBe(true);
     expect(await readFile(p, 'utf8')).toBe('old');
     expect(await readdir(dir)).toEqual(['blob']);
+  });
+
+  describe('background flushes of a large stream', () => {
+    /** A source of `n` MiB (1 MiB chunks, distinct content) and its descriptor. */
+    const mibSource = (n: number): { src: Readable; expected: { digest: `sha256:${string}`; size: number } } => {
+      const parts = Array.from({ length: n }, (_, i) => Buffer.alloc(1024 * 1024, i & 0xff));
+      const hash = createHash('sha256');
+      for (const b of parts) hash.update(b);
+      return {
+        src: Readable.from(parts),
+        expected: { digest: `sha256:${hash.digest('hex')}`, size: n * 1024 * 1024 },
+      };
+    };
+    const handleProto = async (): Promise<FileHandle> => {
+      const fh = await open(join(dir, 'probe'), 'w');
+      await fh.close();
+      await rm(join(dir, 'probe'));
+      return Object.getPrototypeOf(fh) as FileHandle;
+    };
+
+    it('starts a datasync every BACKGROUND_FLUSH_BYTES while writing, and the file is exact', async () => {
+      const proto = await handleProto();
+      const spy = vi.spyOn(proto, 'datasync');
+      try {
+        const mib = (2 * BACKGROUND_FLUSH_BYTES) / (1024 * 1024) + 3;
+        const { src, expected } = mibSource(mib);
+        const p = join(dir, 'large');
+        await streamToFileAtomic(p, src, { expected });
+        expect(spy.mock.calls.length).toBeGreaterThanOrEqual(1);
+        expect(spy.mock.calls.length).toBeLessThanOrEqual(2);
+        expect((await stat(p)).size).toBe(expected.size);
+        expect(digestOf(await readFile(p))).toBe(expected.digest);
+        expect(await readdir(dir)).toEqual(['large']);
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it('a failed background flush fails the write (the final fsync would not report it again), keeping the old file', async () => {
+      const proto = await handleProto();
+      const spy = vi
+        .spyOn(proto, 'datasync')
+        .mockRejectedValue(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      try {
+        const p = join(dir, 'large');
+        await writeFile(p, 'old');
+        const { src, expected } = mibSource(BACKGROUND_FLUSH_BYTES / (1024 * 1024) + 2);
+        const err = await streamToFileAtomic(p, src, { expected }).catch((e: unknown) => e);
+        expect(spy).toHaveBeenCalled();
+        expect(err).toMatchObject({ code: 'ERR_ORAS_IO' });
+        expect(String((err as Error).message)).toMatch(/EIO/);
+        expect(await readFile(p, 'utf8')).toBe('old');
+        expect(await readdir(dir)).toEqual(['large']);
+      } finally {
+        spy.mockRestore();
+      }
+    });
   });
 
   it.runIf(process.platform === 'linux')(
