@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { writeSync } from 'node:fs';
 import { lstat, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { addAbortSignal, Writable, type Readable } from 'node:stream';
@@ -202,28 +201,31 @@ async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
 /**
  * Bytes a streamed file write lets pile up in the page cache before it starts
  * a background `fdatasync` (64 MiB): the kernel then writes back while the
- * download goes on, and the `fsync` before the rename only has the tail left.
- * 1 GiB pulled to ext4, 6 interleaved rounds: 3.2–4.0 s → 2.5–3.2 s wall (the
- * final `fsync` alone took 0.35–0.4 s). At most one flush is in flight.
+ * download goes on, and the `fsync` before the rename only has the tail left
+ * (it alone took 0.35–0.4 s after the last byte of a 1 GiB pull to ext4).
+ * 1 GiB pulled to ext4, 6 interleaved rounds: median 3.42 → 3.04 s. At most
+ * one flush is in flight.
  */
 export const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
+
+/**
+ * How much a streamed file write may queue while the previous write is in
+ * flight (4 MiB): with the 64 KiB default every socket chunk waited for its own
+ * thread-pool write, so receiving stalled on each one; queued chunks now go out
+ * together in one `writev`. Measured on a 1 GiB pull (idle 2-core machine,
+ * tmpfs): 3.6–4.2 s → 2.5–3.0 s wall, ~0.4 s less CPU. Memory stays bounded by
+ * this value (per open file). (Synchronous writes on the receiving thread were
+ * measured too, round 7 of bench/analysis.md: far better in some hours of this
+ * shared host, worse in others and on tmpfs, and they give up the overlap with
+ * hashing that machines with spare cores have; not kept.)
+ */
+export const SINK_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /**
  * A Writable over a FileHandle that it never closes: the caller keeps sole
  * ownership of the handle (fsync + close), so there is no second owner whose
  * close could race, hang or leave the descriptor to the garbage collector
  * (a close waits for a background flush still in flight).
- *
- * Each chunk is written synchronously, on arrival, while it is still in the
- * CPU cache from being received and hashed. A thread-pool write of the same
- * bytes a few MiB later (the previous design: chunks queued while a 4 MiB
- * `writev` was in flight) cost far more kernel time on this 2-core machine:
- * 1 GiB pulled to ext4, 5 interleaved rounds: system CPU 2.7–3.1 s → 1.2–1.8 s,
- * wall 4.5–5.7 s → 3.3–4.4 s (`perf`: `copy_folio_from_iter_atomic`, the copy
- * into the page cache, up to 47 % of the samples before). A write only copies
- * into the page cache, so the event loop is held for microseconds per chunk;
- * under dirty-page throttling it waits as long as a thread-pool write would.
- * No chunk is held beyond its write.
  *
  * Every {@link BACKGROUND_FLUSH_BYTES} a background `fdatasync` starts. Its
  * failure fails the next write, or the end of the stream: an error the
@@ -232,50 +234,49 @@ export const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
  * in flight has settled.
  */
 function fileSink(fh: FileHandle, onBytes: (n: number) => void): Writable {
-  const fd = fh.fd;
   let unflushed = 0;
   let flushing: Promise<void> | undefined;
   let flushError: Error | undefined;
-  const flush = (): void => {
-    unflushed = 0;
-    flushing = fh.datasync().then(
-      () => {
-        flushing = undefined;
-      },
-      (err: unknown) => {
-        flushError ??= err instanceof Error ? err : new Error(String(err));
-        flushing = undefined;
-      },
-    );
+  const written = (n: number, cb: (err?: Error | null) => void): void => {
+    unflushed += n;
+    if (unflushed >= BACKGROUND_FLUSH_BYTES && flushing === undefined) {
+      unflushed = 0;
+      flushing = fh.datasync().then(
+        () => {
+          flushing = undefined;
+        },
+        (err: unknown) => {
+          flushError ??= err instanceof Error ? err : new Error(String(err));
+          flushing = undefined;
+        },
+      );
+    }
+    onBytes(n);
+    cb();
   };
   return new Writable({
+    highWaterMark: SINK_BUFFER_BYTES,
     write(chunk: Buffer, _enc, cb) {
-      try {
-        if (flushError !== undefined) throw flushError;
-        writeAllSync(fd, chunk);
-      } catch (err) {
-        cb(err as Error);
-        return;
-      }
-      unflushed += chunk.length;
-      if (unflushed >= BACKGROUND_FLUSH_BYTES && flushing === undefined) flush();
-      onBytes(chunk.length);
-      cb();
+      if (flushError !== undefined) return cb(flushError);
+      writeAll(fh, chunk).then(() => written(chunk.length, cb), cb);
+    },
+    writev(entries: { chunk: Buffer }[], cb) {
+      if (flushError !== undefined) return cb(flushError);
+      // Everything that queued while the previous write was in flight goes out in one
+      // writev(2) (no copy); a short write finishes with plain writes of the rest.
+      const bufs = entries.map((e) => e.chunk);
+      let total = 0;
+      for (const b of bufs) total += b.length;
+      fh.writev(bufs)
+        .then(async ({ bytesWritten }) => {
+          if (bytesWritten < total) await writeAll(fh, Buffer.concat(bufs).subarray(bytesWritten));
+        })
+        .then(() => written(total, cb), cb);
     },
     final(cb) {
       void (flushing ?? Promise.resolve()).then(() => cb(flushError ?? null));
     },
   });
-}
-
-/** Writes all of `buf` to `fd` at its current position (loops over short writes). */
-function writeAllSync(fd: number, buf: Uint8Array): void {
-  let off = 0;
-  while (off < buf.length) {
-    const n = writeSync(fd, buf, off, buf.length - off);
-    if (n <= 0) throw new OrasError('ERR_ORAS_IO', 'short write: the file system accepted no bytes');
-    off += n;
-  }
 }
 
 /**
