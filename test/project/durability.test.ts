@@ -7,6 +7,7 @@ import { syncWritten } from '../../src/content/sync-batch.js';
 import { IN_PROGRESS_FILE, markInProgress } from '../../src/project/apply/in-progress.js';
 import { install } from '../../src/project/install.js';
 import { readLockfile } from '../../src/project/spec/lockfile.js';
+import type { Lockfile } from '../../src/project/types.js';
 import { publish } from '../../src/project/publish.js';
 import { layoutFactory, recorder, treeMismatches, writeTree } from './helpers.js';
 
@@ -42,6 +43,20 @@ async function project(name: string, ref: string): Promise<string> {
   return dir;
 }
 
+/** Publishes `n` files as `name`, installs them into a new project `<name>-<suffix>` with the cache `cache-<name>`, returns what the tests use. */
+async function installed(
+  name: string,
+  n: number,
+  suffix: string,
+): Promise<{ ref: string; dir: string; cacheDir: string; lock: Lockfile; layer: string }> {
+  const ref = await publishDir(name, n);
+  const cacheDir = join(root, `cache-${name}`);
+  const dir = await project(suffix === '' ? name : `${name}-${suffix}`, ref);
+  await install({ projectDir: dir, targetFactory: factory, cacheDir, env });
+  const lock = (await readLockfile(dir))!;
+  return { ref, dir, cacheDir, lock, layer: lock.dependencies.d!.files[0]!.layer };
+}
+
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'oras-durability-'));
   factory = layoutFactory(join(root, 'registry'));
@@ -52,12 +67,7 @@ afterAll(async () => {
 
 describe('directory layers are extracted straight into the project', () => {
   it('a cold install and an offline warm install into a second project write no tree into the cache', async () => {
-    const ref = await publishDir('once', 30);
-    const cacheDir = join(root, 'cache-once');
-    const cold = await project('once-cold', ref);
-    await install({ projectDir: cold, targetFactory: factory, cacheDir, env });
-    const lock = (await readLockfile(cold))!;
-    const layer = lock.dependencies.d!.files[0]!.layer;
+    const { ref, dir: cold, cacheDir, lock, layer } = await installed('once', 30, 'cold');
     const warm = await project('once-warm', ref);
     await writeFile(join(warm, 'artifacts.lock'), await readFile(join(cold, 'artifacts.lock')));
     const rec = recorder();
@@ -77,12 +87,7 @@ describe('directory layers are extracted straight into the project', () => {
   });
 
   it('a corrupt layer blob in the cache fails the install, is removed, and the rerun fetches it again', async () => {
-    const ref = await publishDir('corrupt', 40);
-    const cacheDir = join(root, 'cache-corrupt');
-    const first = await project('corrupt-first', ref);
-    await install({ projectDir: first, targetFactory: factory, cacheDir, env });
-    const lock = (await readLockfile(first))!;
-    const layer = lock.dependencies.d!.files[0]!.layer;
+    const { ref, dir: first, cacheDir, lock, layer } = await installed('corrupt', 40, 'first');
     const blob = join(cacheDir, 'blobs', 'sha256', layer.slice(7));
     const bytes = await readFile(blob);
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff; // same size, other content
@@ -121,10 +126,7 @@ describe('batched durability with an in-progress marker', () => {
   });
 
   it('marker left (power loss before the sync) → the next run rehashes every file and rewrites the torn ones', async () => {
-    const ref = await publishDir('torn', 10);
-    const p = await project('torn', ref);
-    await install({ projectDir: p, targetFactory: factory, cacheDir: join(root, 'cache-torn'), env });
-    const lock = (await readLockfile(p))!;
+    const { dir: p, cacheDir, lock } = await installed('torn', 10, '');
     const paths = lock.dependencies.d!.files.map((f) => f.path);
     // What a power loss can leave: the marker of an install that wrote `paths`, and one file whose
     // data never reached the disk (same size, inode and mtime as recorded; other bytes).
@@ -137,7 +139,7 @@ describe('batched durability with an in-progress marker', () => {
     const r = await install({
       projectDir: p,
       targetFactory: factory,
-      cacheDir: join(root, 'cache-torn'),
+      cacheDir,
       env,
       onEvent: rec.onEvent,
     });
@@ -150,17 +152,12 @@ describe('batched durability with an in-progress marker', () => {
   });
 
   it('a file being written by the interrupted run but edited to neither version is rewritten, other edits still conflict', async () => {
-    const ref = await publishDir('edit', 4);
-    const p = await project('edit', ref);
-    await install({ projectDir: p, targetFactory: factory, cacheDir: join(root, 'cache-edit'), env });
-    const lock = (await readLockfile(p))!;
+    const { dir: p, cacheDir, lock } = await installed('edit', 4, '');
     const paths = lock.dependencies.d!.files.map((f) => f.path);
     await markInProgress(p, [paths[0]!]);
     await writeFile(join(p, ...paths[0]!.split('/')), 'torn\n');
     await writeFile(join(p, ...paths[1]!.split('/')), 'user edit\n');
-    const err = await install({ projectDir: p, targetFactory: factory, cacheDir: join(root, 'cache-edit'), env }).catch(
-      (e: unknown) => e,
-    );
+    const err = await install({ projectDir: p, targetFactory: factory, cacheDir, env }).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('ERR_ORAS_USER_MODIFIED');
     expect(String((err as Error).message)).toContain(paths[1]);
     expect(String((err as Error).message)).not.toContain(paths[0]);
