@@ -124,44 +124,62 @@ export class VerifyingStream extends Transform {
     return this.count;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  /**
+   * Counts and hashes `chunk` synchronously (the bytes are read before this
+   * returns, so the caller may reuse the buffer); throws
+   * `ERR_ORAS_SIZE_MISMATCH` as soon as more than `size` bytes were seen.
+   * The stream's own `_transform` uses it; a source that delivers bytes to a
+   * synchronous consumer instead of through the stream calls it directly,
+   * then {@link VerifyingStream.verifyEnd} at the end.
+   */
+  verifyChunk(chunk: Uint8Array): void {
     this.count += chunk.length;
     if (this.count > this.expected.size) {
-      cb(
-        new OrasError(
-          'ERR_ORAS_SIZE_MISMATCH',
-          `${this.what}: received more than the expected ${this.expected.size} bytes`,
-          {
-            hint: 'the source sent trailing bytes beyond the descriptor size; nothing was written',
-          },
-        ),
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `${this.what}: received more than the expected ${this.expected.size} bytes`,
+        {
+          hint: 'the source sent trailing bytes beyond the descriptor size; nothing was written',
+        },
       );
-      return;
     }
     this.hash.update(chunk);
+  }
+
+  /** Throws `ERR_ORAS_SIZE_MISMATCH` / `ERR_ORAS_DIGEST_MISMATCH` unless exactly the expected bytes were seen. */
+  verifyEnd(): void {
+    if (this.count !== this.expected.size) {
+      throw new OrasError(
+        'ERR_ORAS_SIZE_MISMATCH',
+        `${this.what}: received ${this.count} of ${this.expected.size} bytes (truncated)`,
+        {
+          hint: 'the transfer ended early; retry, and check the network or registry',
+        },
+      );
+    }
+    const actual = `${this.algorithm}:${this.hash.digest('hex')}`;
+    if (actual !== this.expected.digest) {
+      throw new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${this.what}: digest mismatch, got ${actual}`, {
+        hint: 'the source served corrupted or tampered content; nothing was written',
+      });
+    }
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.verifyChunk(chunk);
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.count !== this.expected.size) {
-      cb(
-        new OrasError(
-          'ERR_ORAS_SIZE_MISMATCH',
-          `${this.what}: received ${this.count} of ${this.expected.size} bytes (truncated)`,
-          {
-            hint: 'the transfer ended early; retry, and check the network or registry',
-          },
-        ),
-      );
-      return;
-    }
-    const actual = `${this.algorithm}:${this.hash.digest('hex')}`;
-    if (actual !== this.expected.digest) {
-      cb(
-        new OrasError('ERR_ORAS_DIGEST_MISMATCH', `${this.what}: digest mismatch, got ${actual}`, {
-          hint: 'the source served corrupted or tampered content; nothing was written',
-        }),
-      );
+    try {
+      this.verifyEnd();
+    } catch (err) {
+      cb(err as Error);
       return;
     }
     cb();

@@ -2,8 +2,9 @@ import type { Readable } from 'node:stream';
 import { OrasError } from '../errors.js';
 import type { FetchOptions } from '../content/store.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { parseDigest, VerifyingStream } from '../oci/digest.js';
-import { pumpBody } from './blob-pump.js';
+import { parseDigest } from '../oci/digest.js';
+import { pumpBody, type PumpOptions } from './blob-pump.js';
+import { BlobStream } from './blob-stream.js';
 import { errorFromResponse } from './http-errors.js';
 import type { RepositoryContext } from './repository.js';
 import type { RegistryResponse } from './transport.js';
@@ -67,6 +68,9 @@ function parseContentRange(
  * `Range: bytes=<received>-` (accepting a 206 whose `Content-Range` starts
  * exactly there, or a 200 whose already-received prefix is skipped), feeding
  * the same running hash, for at most `maxAttempts` requests in total.
+ * The transfer starts on the first read of the stream, or on its `pumpTo`
+ * ({@link BlobStream}); blobs of at least the client's `directDownloadBytes`
+ * are read by the client's own HTTP/1.1 reader (`direct-get.ts`).
  * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-blobs
  */
 export async function fetchBlob(
@@ -88,6 +92,7 @@ export async function fetchBlob(
       scopes: ctx.scopes.pull,
       followRedirects: true,
       transfer: true,
+      direct: desc.size >= (ctx.client.directDownloadBytes ?? Infinity),
       ...(signal ? { signal } : {}),
     });
 
@@ -96,8 +101,7 @@ export async function fetchBlob(
   checkLength(first, desc.size, desc);
   checkDigestHeader(first, desc);
 
-  const verifier = new VerifyingStream(desc, { what });
-  pumpBody(first, verifier, {
+  const pumpOptions: PumpOptions = {
     size: desc.size,
     maxAttempts,
     signal,
@@ -135,8 +139,16 @@ export async function fetchBlob(
       }
       throw await errorFromResponse(res, { operation: `resume ${what} from ${ctx.repository}` });
     },
-  });
-  return verifier;
+  };
+  return new BlobStream(
+    desc,
+    what,
+    (stream, sink) => pumpBody(first, stream, { ...pumpOptions, sink }),
+    () => {
+      first.body.on('error', () => undefined);
+      first.body.destroy();
+    },
+  );
 }
 
 /**

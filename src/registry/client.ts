@@ -38,7 +38,7 @@ import {
   type TransferPolicy,
 } from './deadline.js';
 import { authTarget, checkedUrl, oneShotBodyError, repeatability, type Repeatability } from './request-checks.js';
-import { agentConnect, type ConnectTo } from './tls-connect.js';
+import { agentConnect, directConnector, type ConnectTo } from './tls-connect.js';
 import type { HttpMethod, RegistryRequest, RegistryResponse, Transport } from './transport.js';
 
 /** Options of {@link RegistryClient}. Every field is optional. */
@@ -101,11 +101,26 @@ export interface RegistryClientOptions {
    */
   lookup?: LookupFunction;
   /**
+   * Blob downloads of at least this many bytes are read by the client's own
+   * HTTP/1.1 reader on a dedicated connection (`direct-get.ts`) instead of
+   * undici: same TLS options, resolver, auth, redirects, timeouts and resumes.
+   * On plain HTTP it reads into one reused buffer, and a download written to
+   * a file is hashed and written chunk by chunk in the socket's read callback
+   * (a 1 GiB pull over loopback: ~1.7 s and ~1.7 s of CPU instead of ~2.9 s
+   * and ~3.4 s). Default {@link DEFAULT_DIRECT_DOWNLOAD_BYTES} (16 MiB);
+   * `Infinity` sends every request through undici; 0 every blob download
+   * through the direct reader.
+   */
+  directDownloadBytes?: number;
+  /**
    * Dial another address (and port) for a `hostname:port` (oras `--resolve`);
    * TLS still verifies and names the original host. Default: none.
    */
   connectTo?: ConnectTo;
 }
+
+/** Default of {@link RegistryClientOptions.directDownloadBytes}: 16 MiB. */
+export const DEFAULT_DIRECT_DOWNLOAD_BYTES = 16 * 1024 * 1024;
 
 /** Default User-Agent. */
 export const DEFAULT_USER_AGENT = 'oras-ts/0.1.0';
@@ -131,6 +146,8 @@ export class RegistryClient implements Transport {
   readonly #requestTimeoutMs: number;
   /** The minimum-throughput rule for blob downloads (see `timeouts`). */
   readonly transferPolicy: TransferPolicy;
+  /** Blob downloads of at least this many bytes are sent as `direct` requests (see the option). */
+  readonly directDownloadBytes: number;
   /** Hostnames the caller addressed as registries (not redirect targets or realms); bounded. */
   readonly #registryHosts = new Set<string>();
   /** Origins whose `GET /v2/` probe answered without a 401: the probe is not repeated for them. */
@@ -159,6 +176,11 @@ export class RegistryClient implements Transport {
       speedTimeMs: options.timeouts?.speedTime ?? DEFAULT_SPEED_TIME_MS,
     };
     this.#agent = new undiciLite.Agent({ connect, headersTimeout: idle, bodyTimeout: idle, connections: 16 });
+    const directBytes = options.directDownloadBytes ?? DEFAULT_DIRECT_DOWNLOAD_BYTES;
+    this.directDownloadBytes = Number.isNaN(directBytes) ? DEFAULT_DIRECT_DOWNLOAD_BYTES : Math.max(0, directBytes);
+    const direct = Number.isFinite(this.directDownloadBytes)
+      ? { connect: directConnector(options, (host) => this.#registryHosts.has(host)), idleMs: idle }
+      : undefined;
     this.#exchangeContext = {
       agent: this.#agent,
       userAgent,
@@ -166,6 +188,7 @@ export class RegistryClient implements Transport {
       debug: this.#debug,
       maxRedirects: Math.max(0, Math.min(20, options.maxRedirects ?? 5)),
       insecure: options.insecure === true,
+      direct,
     };
     this.#auth = new Authorizer({
       ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),

@@ -9,6 +9,7 @@ import type { Agent } from 'undici';
 import { OrasError } from '../errors.js';
 import { vetRedirect } from './auth/origin-policy.js';
 import { emitDebug, formatRequestLine, formatResponseLine, type DebugSink } from './debug.js';
+import { directGet, type DirectConnector } from './direct-get.js';
 import { discardBody, normalizeHeaders, safeBody } from './http-body.js';
 import { redactUrl } from './redact.js';
 import type { HttpMethod, RegistryRequest, RegistryResponse } from './transport.js';
@@ -30,6 +31,8 @@ export interface ExchangeContext {
   maxRedirects: number;
   /** Allows an https→http redirect. */
   insecure: boolean;
+  /** The client's own HTTP/1.1 reader for requests marked `direct` (absent: undici for everything). */
+  direct?: { connect: DirectConnector; idleMs: number } | undefined;
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -65,12 +68,15 @@ export async function exchange(
     const headers = hopHeaders(ctx, req, onRegistryOrigin ? authorization : undefined, onRegistryOrigin);
     const body = hop === 0 ? firstHopBody(req, headers) : undefined;
     emitDebug(ctx.debug, () => formatRequestLine(method, current, headers));
-    const r = await undiciLite.request(ctx.agent, current, {
-      method,
-      headers,
-      ...(body !== undefined ? { body } : {}),
-      ...(req.signal !== undefined ? { signal: req.signal } : {}),
-    });
+    const r =
+      ctx.direct !== undefined && req.direct === true && method === 'GET' && body === undefined
+        ? await directGet(current, headers, { ...ctx.direct, signal: req.signal })
+        : await undiciLite.request(ctx.agent, current, {
+            method,
+            headers,
+            ...(body !== undefined ? { body } : {}),
+            ...(req.signal !== undefined ? { signal: req.signal } : {}),
+          });
     const resHeaders = normalizeHeaders(r.headers);
     const status = r.statusCode;
     emitDebug(ctx.debug, () => formatResponseLine(status, method, current, resHeaders));

@@ -9,6 +9,7 @@ import { rootCertificates } from 'node:tls';
 import type { buildConnector } from 'undici';
 import { OrasError } from '../errors.js';
 import { vettedLookup, type LookupFunction } from './auth/metadata-hosts.js';
+import { directOnRead, type DirectConnector } from './direct-get.js';
 
 /** The TLS-related subset of `RegistryClientOptions`. */
 export interface TlsConnectInput {
@@ -43,13 +44,45 @@ export function agentConnect(
   const connectTo = options.connectTo;
   if (connectTo === undefined) return base;
   const undici = createRequire(import.meta.url)('undici') as typeof import('undici');
-  const connect = undici.buildConnector(base);
-  return (opts, callback) => {
+  return dialMapped(undici.buildConnector(base), connectTo);
+}
+
+/**
+ * A connector with the same options as {@link agentConnect}'s, for the
+ * client's own HTTP/1.1 downloads (`direct-get.ts`): same TLS settings, vetted
+ * resolver, `connectTo` and connect timeout. undici's connector module is
+ * loaded directly (not its index, see `undici-lite.ts`), falling back to the index.
+ */
+export function directConnector(options: TlsConnectInput, isRegistryHost: (host: string) => boolean): DirectConnector {
+  const base = buildConnectOptions(options, isRegistryHost);
+  const build = loadBuildConnector();
+  const tls = build(base) as unknown as DirectConnector;
+  // Plain HTTP reads into the shared buffer of `directOnRead` (TLS sockets cannot: they decrypt into their own).
+  const plain = build({ ...base, onread: directOnRead } as typeof base) as unknown as DirectConnector;
+  const connect: DirectConnector = (opts, callback) => (opts.protocol === 'https:' ? tls : plain)(opts, callback);
+  return options.connectTo === undefined ? connect : dialMapped(connect, options.connectTo);
+}
+
+function loadBuildConnector(): typeof buildConnector {
+  const require = createRequire(import.meta.url);
+  try {
+    const fn = require('undici/lib/core/connect.js') as unknown;
+    if (typeof fn === 'function') return fn as typeof buildConnector;
+  } catch {
+    // fall through to the public index
+  }
+  return (require('undici') as typeof import('undici')).buildConnector;
+}
+
+/** `connect` dialing `connectTo`'s address and port; `host` (name:port) is kept, so TLS still names the original host. */
+function dialMapped<C extends buildConnector.connector | DirectConnector>(connect: C, connectTo: ConnectTo): C {
+  const mapped = (opts: Parameters<DirectConnector>[0], callback: Parameters<DirectConnector>[1]): unknown => {
     const port = Number(opts.port) || (opts.protocol === 'https:' ? 443 : 80);
     const to = connectTo(opts.hostname, port);
-    // `host` (name:port) is kept: undici derives the TLS servername from it.
-    return connect(to === undefined ? opts : { ...opts, hostname: to.address, port: String(to.port) }, callback);
+    const next = to === undefined ? opts : { ...opts, hostname: to.address, port: String(to.port) };
+    return (connect as unknown as DirectConnector)(next, callback);
   };
+  return mapped as unknown as C;
 }
 
 /**

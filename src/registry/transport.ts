@@ -42,6 +42,13 @@ export interface RegistryRequest {
    * request, bounded by the client's total request deadline.
    */
   transfer?: boolean;
+  /**
+   * Read the response with the client's own HTTP/1.1 reader on a dedicated
+   * connection (`direct-get.ts`) instead of undici: for large blob downloads,
+   * where it costs less CPU per byte. GET without a body only; a transport
+   * without a direct reader ignores it. Default false.
+   */
+  direct?: boolean;
 }
 
 /** The response; the caller must consume or destroy `body`. */
@@ -54,9 +61,28 @@ export interface RegistryResponse {
   url: URL;
 }
 
+/**
+ * A response body that can also hand its bytes to a synchronous consumer
+ * straight from the socket's read callback (the client's own reader,
+ * `direct-get.ts`): `sinkTo(fn)` first passes whatever the stream buffered,
+ * then every further body byte goes to `fn` as a view of a reused read
+ * buffer (valid only during the call) and not through the stream; 'end' and
+ * 'error' are still emitted on the stream. `sinkTo(undefined)` stops it.
+ */
+export interface SinkableBody {
+  sinkTo(fn: ((chunk: Buffer) => void) | undefined): void;
+}
+
+/** True when `body` implements {@link SinkableBody}. */
+export function isSinkableBody(body: Readable): body is Readable & SinkableBody {
+  return typeof (body as Partial<SinkableBody>).sinkTo === 'function';
+}
+
 /** Anything that can send a {@link RegistryRequest}. */
 export interface Transport {
   request(req: RegistryRequest): Promise<RegistryResponse>;
   /** The minimum-throughput rule for bulk transfers (absent: none). */
   readonly transferPolicy?: TransferPolicy;
+  /** Blob downloads of at least this many bytes should be sent as `direct` requests (absent: never). */
+  readonly directDownloadBytes?: number;
 }

@@ -23,7 +23,7 @@ import {
   tempPathFor,
   writeFileAtomic,
 } from '../../src/content/fs-atomic.js';
-import { digestOf } from '../../src/oci/digest.js';
+import { digestOf, VerifyingStream, type Digest } from '../../src/oci/digest.js';
 import { chunks } from './fixtures.js';
 
 let dir: string;
@@ -163,16 +163,44 @@ describe('streamToFileAtomic', () => {
     expect(await readdir(dir)).toEqual(['blob']);
   });
 
-  describe('background flushes of a large stream', () => {
+  /**
+   * A {@link ChunkSource} fake that keeps the contract the way the registry's
+   * own reader does: one reused buffer, refilled for every chunk, verified
+   * then handed to the sink synchronously; `pumpTo` resolves only after the
+   * size and digest matched.
+   */
+  class ReusingSource extends VerifyingStream {
+    canPump = true;
+    constructor(
+      private readonly parts: Buffer[],
+      expected: { digest: Digest; size: number },
+    ) {
+      super(expected);
+    }
+    async pumpTo(sink: (chunk: Buffer) => void): Promise<void> {
+      this.canPump = false;
+      const shared = Buffer.alloc(Math.max(...this.parts.map((b) => b.length)));
+      for (const part of this.parts) {
+        await new Promise((r) => setImmediate(r));
+        if (this.destroyed) throw new Error('destroyed');
+        part.copy(shared);
+        const view = shared.subarray(0, part.length);
+        this.verifyChunk(view);
+        sink(view);
+        shared.fill(0xee); // a consumer that kept the view would now hold garbage
+      }
+      this.verifyEnd();
+    }
+  }
+
+  describe.each(['a stream', 'a chunk source (pumpTo)'])('background flushes of a large write from %s', (kind) => {
     /** A source of `n` MiB (1 MiB chunks, distinct content) and its descriptor. */
     const mibSource = (n: number): { src: Readable; expected: { digest: `sha256:${string}`; size: number } } => {
       const parts = Array.from({ length: n }, (_, i) => Buffer.alloc(1024 * 1024, i & 0xff));
       const hash = createHash('sha256');
       for (const b of parts) hash.update(b);
-      return {
-        src: Readable.from(parts),
-        expected: { digest: `sha256:${hash.digest('hex')}`, size: n * 1024 * 1024 },
-      };
+      const expected = { digest: `sha256:${hash.digest('hex')}` as const, size: n * 1024 * 1024 };
+      return { src: kind === 'a stream' ? Readable.from(parts) : new ReusingSource(parts, expected), expected };
     };
     const handleProto = async (): Promise<FileHandle> => {
       const fh = await open(join(dir, 'probe'), 'w');
@@ -218,6 +246,48 @@ describe('streamToFileAtomic', () => {
         spy.mockRestore();
       }
     });
+  });
+
+  it('a chunk source: each chunk is written before the source reuses its buffer, and the file is exact', async () => {
+    const parts = Array.from({ length: 9 }, (_, i) => Buffer.alloc(300_000 + i * 1000, i + 1));
+    const all = Buffer.concat(parts);
+    const want = { digest: digestOf(all), size: all.length };
+    const src = new ReusingSource(parts, want);
+    let last = 0;
+    const p = join(dir, 'pumped');
+    const { bytes } = await streamToFileAtomic(p, src, { expected: want, onProgress: (n) => (last = n) });
+    expect(bytes).toBe(all.length);
+    expect(last).toBe(all.length);
+    expect(src.canPump).toBe(false);
+    expect((await readFile(p)).equals(all)).toBe(true);
+    expect(await readdir(dir)).toEqual(['pumped']);
+  });
+
+  it('a chunk source that fails verification at its end renames nothing and leaves no temp file', async () => {
+    const parts = Array.from({ length: 3 }, (_, i) => Buffer.alloc(700_000, i + 1));
+    const all = Buffer.concat(parts);
+    const lying = { digest: digestOf(Buffer.from('other')), size: all.length };
+    const p = join(dir, 'pumped');
+    await writeFile(p, 'old');
+    await expect(streamToFileAtomic(p, new ReusingSource(parts, lying), { expected: lying })).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
+    expect(await readFile(p, 'utf8')).toBe('old');
+    expect(await readdir(dir)).toEqual(['pumped']);
+  });
+
+  it('a chunk source verifying another descriptor than the expected one is read as a stream and verified against the expected one', async () => {
+    const all = Buffer.alloc(1_500_000, 7);
+    const own = { digest: digestOf(all), size: all.length };
+    const other = new ReusingSource([all], own);
+    const pumpTo = vi.spyOn(other, 'pumpTo');
+    other.end(all); // readable as a stream too: its own verification passes
+    const want = { digest: digestOf(Buffer.from('something else')), size: all.length };
+    await expect(streamToFileAtomic(join(dir, 'f'), other, { expected: want })).rejects.toMatchObject({
+      code: 'ERR_ORAS_DIGEST_MISMATCH',
+    });
+    expect(pumpTo).not.toHaveBeenCalled();
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it.runIf(process.platform === 'linux')(

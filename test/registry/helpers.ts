@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { RegistryClient } from '../../src/registry/client.js';
+import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
 import { Repository, type RepositoryOptions } from '../../src/registry/repository.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -13,9 +13,14 @@ import type { ImageManifest } from '../../src/oci/descriptor.js';
 import { uniqueRepo, type RegistryInfo } from '../harness/context.js';
 
 /** A RegistryClient for a harness registry (push user's credentials, test CA). Fast retries. */
-export function clientFor(info: RegistryInfo, onDebug?: (line: string) => void): RegistryClient {
+export function clientFor(
+  info: RegistryInfo,
+  onDebug?: (line: string) => void,
+  extra: Pick<RegistryClientOptions, 'directDownloadBytes'> = {},
+): RegistryClient {
   const user = info.users.find((u) => u.access === 'push');
   return new RegistryClient({
+    ...extra,
     plainHttp: info.mode !== 'tls',
     ...(info.caFile !== undefined ? { caFile: info.caFile } : {}),
     ...(user !== undefined ? { credentials: async () => ({ username: user.username, password: user.password }) } : {}),
