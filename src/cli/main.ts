@@ -4,10 +4,21 @@
  * to exit codes (see EXIT_CODES.md) and exits explicitly so keep-alive sockets
  * never hold the process open.
  */
+import { setFlagsFromString } from 'node:v8';
 import { OrasError } from '../errors.js';
 import { cliState } from './context.js';
 import { exitCodeFor, formatError } from './errors.js';
 import { interrupt, run } from './run.js';
+
+// Decision: WebAssembly is compiled by Liftoff only in the CLI process. undici parses HTTP with
+// llhttp compiled to WebAssembly (lazily, at the first request); V8 then recompiles its hot parser
+// with TurboFan on a background thread: ~175 ms of CPU (perf), and the process exit waits for that
+// job. A CLI run parses a few small response heads (large blobs go through our own reader), so the
+// baseline code is all it needs: a tiny `oras pull` took 0.37-0.50 s (median 0.43) with the default
+// and 0.29-0.39 s (median 0.33) with Liftoff only, 8 interleaved rounds (bench/analysis.md, round 8).
+// Only the CLI sets it (the library never changes V8 flags), and only on the V8 versions where the
+// flag is known to exist (Node 20-24), since V8 prints an error for an unknown flag.
+if (Number(process.versions.v8.split('.')[0]) <= 13) setFlagsFromString('--liftoff-only');
 
 // SIGINT/SIGTERM abort `interrupt.signal`: the running command stops starting new work, lets
 // in-flight atomic renames land or roll back, removes its temps, records its state, and the process
