@@ -440,6 +440,25 @@ describe('TLS, token auth and the oras config file', () => {
   );
 
   it(
+    'a file over 16 MiB (read by our own HTTP/1.1 reader, written as it arrives) pulls back byte for byte over plain HTTP and TLS',
+    async () => {
+      const big = Buffer.alloc(17 * 1024 * 1024 + 321);
+      for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+      await writeFile(join(root, 'big.bin'), big);
+      for (const mode of ['plain', 'tls'] as const) {
+        const info = registry(mode);
+        const trust = mode === 'tls' ? ['--ca-file', info.caFile!] : [];
+        const ref = `${info.host}/${uniqueRepo(`cli/big-${mode}`)}:v1`;
+        await ok(['push', ref, 'big.bin', ...trust]);
+        const out = join(root, `big-out-${mode}`);
+        await ok(['pull', ref, '-o', out, ...trust]);
+        expect(sha256(await readFile(join(out, 'big.bin')))).toBe(sha256(big));
+      }
+    },
+    T,
+  );
+
+  it(
     'token registry: login with --password-stdin into --registry-config, then push and pull use the stored credentials',
     async () => {
       const tok = registry('token');
