@@ -248,3 +248,8 @@ export async function openSource(
   }
   return openTarget(arg, flags, { ...options, config });
 }
+
+/** The `[kind]` oras prints before a reference: `registry` or `oci-layout`. */
+export function kindLabel(kind: string): string {
+  return kind === 'layout' ? 'oci-layout' : kind;
+}

@@ -4,9 +4,9 @@ import { cliState, outLine } from '../context.js';
 import { usageError } from '../errors.js';
 import { addConcurrencyOption, addTargetCommandOptions, remoteFlagsOf, TEMPLATE_FORMATS } from '../options.js';
 import { printResult } from '../output-format.js';
-import { openTarget } from '../targets.js';
+import { kindLabel, openTarget } from '../targets.js';
 import { resolveForPlatform } from '../platform.js';
-import { kindLabel, packFiles, type PackFlags } from './push.js';
+import { packFiles, type PackFlags } from './push.js';
 
 interface AttachFlags extends PackFlags {
   platform?: string;

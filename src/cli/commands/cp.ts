@@ -17,9 +17,8 @@ import {
   type CommonFlags,
 } from '../options.js';
 import { COPY_VERBS, progressFor } from '../render/progress.js';
-import { openSource, openTarget, type OpenedTarget } from '../targets.js';
+import { kindLabel, openSource, openTarget, type OpenedTarget } from '../targets.js';
 import { addPlatformOption, resolveForPlatform } from '../platform.js';
-import { kindLabel } from './push.js';
 
 /**
  * A `mount` hook for copies between two repositories of the same registry:

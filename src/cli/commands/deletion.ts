@@ -4,8 +4,7 @@ import type { Descriptor } from '../../oci/descriptor.js';
 import { cliState, interrupt, out, outLine, printJson } from '../context.js';
 import type { CommonFlags } from '../options.js';
 import { plainDescriptor } from '../render/format.js';
-import type { OpenedTarget } from '../targets.js';
-import { kindLabel } from './push.js';
+import { kindLabel, type OpenedTarget } from '../targets.js';
 
 /** Flags of `manifest delete` and `blob delete`. */
 export interface DeleteFlags extends CommonFlags {

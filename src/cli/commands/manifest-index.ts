@@ -19,8 +19,7 @@ import {
   removeDigests,
 } from '../index-json.js';
 import { addTargetCommandOptions, remoteFlagsOf, type CommonFlags } from '../options.js';
-import { openTarget, type OpenedTarget } from '../targets.js';
-import { kindLabel } from './push.js';
+import { kindLabel, openTarget, type OpenedTarget } from '../targets.js';
 
 /**
  * `oras manifest index create|update` as in oras 1.3

@@ -14,7 +14,6 @@ import type { ReadOnlyTarget } from '../../content/store.js';
 import { OrasError } from '../../errors.js';
 import { cliState, errLine, interrupt, outLine } from '../context.js';
 import { printResult, progressFormat } from '../output-format.js';
-import { kindLabel } from './push.js';
 import {
   addConcurrencyOption,
   addTargetCommandOptions,
@@ -24,7 +23,7 @@ import {
   type CommonFlags,
 } from '../options.js';
 import { progressFor, PULL_VERBS } from '../render/progress.js';
-import { openSource } from '../targets.js';
+import { kindLabel, openSource } from '../targets.js';
 import { maxArtifactBytes } from '../transfer-limits.js';
 import { resolveForPlatform } from '../platform.js';
 

@@ -26,7 +26,7 @@ import { encodePlatform } from '../index-json.js';
 import { printResult, progressFormat } from '../output-format.js';
 import { parsePlatform } from '../platform.js';
 import { progressFor, PUSH_VERBS, type TransferStats } from '../render/progress.js';
-import { openTarget, type OpenedTarget } from '../targets.js';
+import { kindLabel, openTarget, type OpenedTarget } from '../targets.js';
 
 /** Flags `push` and `attach` share for packing files into a manifest. */
 export interface PackFlags extends CommonFlags {
@@ -91,11 +91,6 @@ export interface PushResultJson {
   tags: string[];
   /** Blobs uploaded / already present (including the manifest). */
   transfer: { uploaded: number; exists: number; mounted: number; bytes: number };
-}
-
-/** The `[kind]` oras prints before a reference: `registry` or `oci-layout`. */
-export function kindLabel(kind: string): string {
-  return kind === 'layout' ? 'oci-layout' : kind;
 }
 
 /** Parses `--config FILE[:MEDIATYPE]` (default media type `application/vnd.unknown.config.v1+json`). */
