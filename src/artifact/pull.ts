@@ -15,7 +15,6 @@ import { findVcsPath, isVcsSegment, placeTree } from './merge-tree.js';
 import { runAll } from './run-all.js';
 import { checkDownloadSize } from './size-limits.js';
 import { assertParentStillInside, isInside, resolveInside, SymlinkEscapeGuard } from './safe-path.js';
-import { extractTarGz } from './tar.js';
 
 /** Age after which a temp file in the output directory is considered left over by a crash: 10 minutes. */
 const STALE_TEMP_MS = 10 * 60 * 1000;
@@ -206,7 +205,7 @@ export interface PullArtifactOptions extends PullSelectOptions, CallOptions {
   concurrency?: number;
   /** Also pull the manifest's `subject`, its subject, … (the whole chain, up to 32 levels; it stops at an index) into the same directory. */
   includeSubject?: boolean;
-  /** Caps for unpacked directories (see {@link extractTarGz}). */
+  /** Caps for unpacked directories (see `extractTarGz` in tar.ts). */
   maxEntries?: number;
   maxUncompressedBytes?: number;
   /** Largest declared size of the selected layers, together and each (default 64 GiB, see `checkDownloadSize`). Checked with the free space before anything is written. */
@@ -246,7 +245,7 @@ export interface PullArtifactResult {
  * through digest+size verification into a temp file next to the target and
  * renamed into place only when verified; directory layers are downloaded and
  * verified completely to a temp file first, then extracted with
- * {@link extractTarGz} (checking `io.deis.oras.content.digest`) and renamed
+ * `extractTarGz` (tar.ts, checking `io.deis.oras.content.digest`) and renamed
  * into place. Every target is checked for symlink escapes first (directory
  * checks cached for the pull, see {@link SymlinkEscapeGuard}); each directory
  * renamed into is fsynced once before this resolves. On failure
@@ -440,6 +439,8 @@ async function pullDirectory(
     const blob = path.join(tmp, 'layer.tar.gz');
     const tree = path.join(tmp, 'tree');
     await streamToFileAtomic(blob, await src.fetch(layer, call), { expected: layer, onProgress, mode: 0o600, ...call });
+    // Loaded on first use: tar.js brings tar-stream (~16 ms of start-up), which files-only pulls never need.
+    const { extractTarGz } = await import('./tar.js');
     await extractTarGz(createReadStream(blob), tree, {
       stripPrefix: p.title,
       ...(expected !== undefined ? { expectedUncompressedDigest: expected } : {}),
