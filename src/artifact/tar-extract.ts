@@ -1,8 +1,9 @@
-import { closeSync, constants as fsc, openSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { chmod, lstat, link, mkdir, mkdtemp, open, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { writeAllSync } from '../content/fs-atomic.js';
 import { syncWritten } from '../content/sync-batch.js';
 import { OrasError } from '../errors.js';
 import { keptModeBits, refuseEntry, scanTar, type TarBody, type TarScanOptions } from './tar-scan.js';
@@ -88,8 +89,7 @@ async function writeEntryFile(
       duplicateOr(err, name);
     }
     try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      writeAllSync(fd, data);
     } finally {
       closeSync(fd);
     }

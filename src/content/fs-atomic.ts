@@ -190,6 +190,19 @@ export async function writeFileAtomic(
   }
 }
 
+/**
+ * Writes all of `buf` to `fd` at its current position with `writeSync`
+ * (loops over short writes; a write that accepts no bytes is `ERR_ORAS_IO`
+ * instead of a loop that never ends). For the synchronous write paths.
+ */
+export function writeAllSync(fd: number, buf: Uint8Array): void {
+  for (let off = 0; off < buf.length;) {
+    const n = writeSync(fd, buf, off, buf.length - off);
+    if (n <= 0) throw new OrasError('ERR_ORAS_IO', 'short write: the file system accepted no bytes');
+    off += n;
+  }
+}
+
 /** Writes all of `buf` at the handle's current position (loops over short writes). */
 async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
   let off = 0;
@@ -330,11 +343,7 @@ async function pumpToFile(
   try {
     await source.pumpTo((chunk) => {
       if (flusher.error !== undefined) throw flusher.error;
-      for (let off = 0; off < chunk.length;) {
-        const n = writeSync(fd, chunk, off, chunk.length - off);
-        if (n <= 0) throw new OrasError('ERR_ORAS_IO', 'short write: the file system accepted no bytes');
-        off += n;
-      }
+      writeAllSync(fd, chunk);
       flusher.add(chunk.length);
       onBytes(chunk.length);
     });

@@ -8,12 +8,11 @@ import {
   readSync,
   renameSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { chmod, copyFile, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER } from '../../content/fs-atomic.js';
+import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER, writeAllSync } from '../../content/fs-atomic.js';
 import { OrasError } from '../../errors.js';
 import { parseDigest, verifyContent, VerifyingStream } from '../../oci/digest.js';
 import { digestFile } from '../../oci/hash-file.js';
@@ -355,8 +354,7 @@ export function writeVerifiedSync(
   let st;
   try {
     try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      writeAllSync(fd, data);
       st = fstatSync(fd);
       if ((st.mode & 0o7777) !== mode) fchmodSync(fd, mode);
     } finally {
