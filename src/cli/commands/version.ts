@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { packageFile } from '../../package-files.js';
 import { cliState, outLine, printJson } from '../context.js';
 import { addCommonOptions, addFormatOption } from '../options.js';
 
@@ -12,11 +13,11 @@ export interface VersionInfo {
   gitTreeState: string;
 }
 
-/** Reads the package version (from package.json next to dist/) and runtime facts. */
+/** Reads the package version (from the package root's package.json) and runtime facts. */
 export function versionInfo(): VersionInfo {
   let version = 'unknown';
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    const pkg = JSON.parse(readFileSync(packageFile('package.json') ?? '', 'utf8')) as {
       version?: unknown;
     };
     if (typeof pkg.version === 'string') version = pkg.version;
@@ -36,10 +37,7 @@ export function versionInfo(): VersionInfo {
 /** `dist/build-info.json`, written by `scripts/build-info.mjs` at build time (absent: empty). */
 function readBuildInfo(): { gitCommit?: string; gitTreeState?: string } {
   try {
-    const raw = JSON.parse(readFileSync(new URL('../../build-info.json', import.meta.url), 'utf8')) as Record<
-      string,
-      unknown
-    >;
+    const raw = JSON.parse(readFileSync(packageFile('dist/build-info.json') ?? '', 'utf8')) as Record<string, unknown>;
     const out: { gitCommit?: string; gitTreeState?: string } = {};
     if (typeof raw.gitCommit === 'string' && /^[0-9a-f]{7,64}$|^unknown$/.test(raw.gitCommit))
       out.gitCommit = raw.gitCommit;

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
 import type { Ajv, ValidateFunction } from 'ajv';
-import { isOrasError } from '../../errors.js';
+import { isOrasError, OrasError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
+import { packageFile } from '../../package-files.js';
 import type { OrasConfigFile } from './config.js';
 import validateOrasConfig from './oras-config-validate.js';
 import { parseDependencyRef, isRangeSpecifier } from './dependency-ref.js';
@@ -40,7 +41,16 @@ let ajv: Ajv | undefined;
 
 /** Absolute URL of a bundled JSON Schema (`schemas/<name>.schema.json` at the package root). */
 export function schemaUrl(name: SchemaName): URL {
-  return new URL(`../../../schemas/${name}.schema.json`, import.meta.url);
+  const url = packageFile(`schemas/${name}.schema.json`);
+  if (url === undefined)
+    throw new OrasError(
+      'ERR_ORAS_IO',
+      `the JSON Schema '${name}' was not found: no oras-ts package.json above ${import.meta.url}`,
+      {
+        hint: 'reinstall oras-ts: its package.json and schemas/ directory must sit beside dist/',
+      },
+    );
+  return url;
 }
 
 /**
