@@ -17,13 +17,13 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 
 /**
- * Makes sure dist/cli/main.js exists: builds once with `npx tsc -p .` when it
- * is missing (tsc emits even with type errors elsewhere), then fails clearly
- * if it is still missing.
+ * Makes sure dist/cli/main.js exists: builds once with `npm run build` (tsc,
+ * then the single-file bundle) when it is missing, then fails clearly if it is
+ * still missing.
  */
 export function ensureBuilt(): void {
   if (!existsSync(CLI)) {
-    spawnSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, stdio: 'ignore', timeout: 300_000 });
+    spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore', timeout: 300_000 });
   }
   if (!existsSync(CLI)) {
     throw new Error(
