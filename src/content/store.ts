@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
+import type { ParsedManifest } from '../oci/manifest.js';
 
 /**
  * Capability interfaces, after oras-go's `content` and `registry` packages.
@@ -86,6 +87,14 @@ export interface Resolver {
   resolve(reference: string, options?: CallOptions): Promise<Descriptor>;
 }
 
+/** A target that can fetch a manifest by tag or digest in one request (a registry `Repository`). */
+export interface ManifestFetcher {
+  fetchManifest(
+    reference: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ descriptor: Descriptor; bytes: Buffer; parsed: ParsedManifest }>;
+}
+
 /** Points a tag at an existing manifest. */
 export interface Tagger {
   tag(desc: Descriptor, reference: string, options?: CallOptions): Promise<void>;
@@ -115,6 +124,10 @@ export interface ReadOnlyTarget extends ReadOnlyStorage, Resolver {}
 /** A read-write graph of content with named references: what `copy()` copies between. */
 export interface Target extends Storage, Resolver, Tagger {}
 
+/** True when `t` implements {@link ManifestFetcher}. */
+export function hasFetchManifest(t: object): t is ManifestFetcher {
+  return typeof (t as Partial<ManifestFetcher>).fetchManifest === 'function';
+}
 /** True when `t` implements {@link ReferrerLister}. */
 export function hasReferrers(t: object): t is ReferrerLister {
   return typeof (t as Partial<ReferrerLister>).referrers === 'function';

@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import { createRequire } from 'node:module';
 import { isOrasError, OrasError } from '../../errors.js';
 import { fetchAll } from '../../content/read.js';
-import type { ReadOnlyTarget, TagLister } from '../../content/store.js';
+import { hasFetchManifest, type ReadOnlyTarget, type TagLister } from '../../content/store.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../../oci/descriptor.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../../oci/manifest.js';
 import { isManifestMediaType, MediaType } from '../../oci/media-types.js';
@@ -85,18 +85,6 @@ export function pickPlatform(index: ImageIndex, platform: string | undefined, wh
 function artifactTypeOf(m: ImageManifest): string | undefined {
   if (m.artifactType !== undefined) return m.artifactType;
   return m.config.mediaType !== MediaType.Empty ? m.config.mediaType : undefined;
-}
-
-/** A target that can fetch a manifest by tag or digest in one request (a registry `Repository`). */
-interface ManifestFetcher {
-  fetchManifest(
-    reference: string,
-    options?: { signal?: AbortSignal },
-  ): Promise<{ descriptor: Descriptor; bytes: Buffer; parsed: ParsedManifest }>;
-}
-
-function hasFetchManifest(t: ResolveTarget): t is ResolveTarget & ManifestFetcher {
-  return typeof (t as Partial<ManifestFetcher>).fetchManifest === 'function';
 }
 
 /** Resolves the tag/digest of `dep` (tags pre-listed for ranges) to a descriptor and the chosen tag. */
