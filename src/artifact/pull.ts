@@ -4,12 +4,12 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import { DirSyncBatch, ioError, removeTempFiles, streamToFileAtomic } from '../content/fs-atomic.js';
 import { fetchAll } from '../content/read.js';
-import type { CallOptions, ReadOnlyTarget } from '../content/store.js';
+import { hasFetchManifest, type CallOptions, type ReadOnlyTarget } from '../content/store.js';
 import { OrasError } from '../errors.js';
 import type { TransferListener } from '../events.js';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
 import { digestPath, isDigest } from '../oci/digest.js';
-import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
+import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { Annotation, isIndexMediaType } from '../oci/media-types.js';
 import { findVcsPath, isVcsSegment, placeTree } from './merge-tree.js';
 import { runAll } from './run-all.js';
@@ -239,6 +239,30 @@ export interface PullArtifactResult {
 }
 
 /**
+ * The manifest `ref` names. A target that fetches by reference (a registry
+ * `Repository`, like oras-go's `ReferenceFetcher`) answers with one GET, the
+ * digest computed from the verified bytes; any other target is asked to
+ * resolve, then to fetch by digest (verified, ≤ 4 MiB). One request fewer
+ * per pull: a round trip, and on registries that close the connection after
+ * a HEAD (distribution does), a connection.
+ */
+async function rootManifest(
+  src: ReadOnlyTarget,
+  ref: string,
+  call: CallOptions,
+): Promise<{ descriptor: Descriptor; parsed: ParsedManifest }> {
+  if (hasFetchManifest(src)) {
+    const m = await src.fetchManifest(ref, call);
+    return { descriptor: m.descriptor, parsed: m.parsed };
+  }
+  const descriptor = await src.resolve(ref, call);
+  return {
+    descriptor,
+    parsed: parseManifest(await fetchAll(src, descriptor, MAX_MANIFEST_BYTES, call), descriptor.mediaType),
+  };
+}
+
+/**
  * Pulls an artifact into `outDir` like `oras pull`: resolves `ref`, fetches
  * and validates the manifest (≤ 4 MiB), plans with {@link planPull}, then
  * writes each selected layer (`concurrency` in parallel): files are streamed
@@ -261,8 +285,7 @@ export async function pullArtifact(
 ): Promise<PullArtifactResult> {
   const call = options.signal ? { signal: options.signal } : {};
   const emit: TransferListener = (e) => options.onEvent?.(e);
-  const descriptor = await src.resolve(ref, call);
-  const parsed = parseManifest(await fetchAll(src, descriptor, MAX_MANIFEST_BYTES, call), descriptor.mediaType);
+  const { descriptor, parsed } = await rootManifest(src, ref, call);
   if (parsed.kind !== 'manifest') {
     throw new OrasError('ERR_ORAS_UNSUPPORTED', `${ref} is an index, not an artifact manifest`, {
       hint: 'pull one of its manifests by digest',

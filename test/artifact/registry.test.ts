@@ -9,6 +9,7 @@ import type { TransferEvent } from '../../src/events.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { Repository } from '../../src/registry/repository.js';
 import { registry, uniqueRepo } from '../harness/context.js';
+import { startFaultProxy } from '../harness/fault-proxy.js';
 import { dockerRef, skopeo, skopeoImageFlags, skopeoSrcFlags } from '../harness/skopeo.js';
 import { listTree, useTempDirs } from './helpers.js';
 
@@ -86,5 +87,43 @@ describe('artifact push/pull against docker-registry 2.8.2', () => {
     expect(await readFile(path.join(out, 'bundle', 'big.bin'))).toEqual(Buffer.alloc(300_000, 1));
     expect((await stat(path.join(out, 'bundle', 'bin', 'tool'))).mode & 0o100).toBe(0o100);
     expect(await readlink(path.join(out, 'bundle', 'tool'))).toBe('bin/tool');
+  });
+
+  it('pulls a tag with one manifest request (GET by tag, no HEAD) and refuses a digest header the bytes do not match', async () => {
+    const info = registry('plain');
+    const repoName = uniqueRepo('artifact/one-get');
+    const client = new RegistryClient({ plainHttp: true });
+    const cwd = await tmp();
+    await writeFile(path.join(cwd, 'a.txt'), 'one get\n');
+    const direct = new Repository({ reference: { registry: info.host, repository: repoName }, client });
+    const pushed = await packArtifact(direct, { cwd, files: [{ path: 'a.txt' }], tags: ['v1'] });
+
+    const proxy = await startFaultProxy(info.url);
+    try {
+      const repo = new Repository({ reference: { registry: proxy.host, repository: repoName }, client });
+      const pulled = await pullArtifact(repo, 'v1', path.join(await tmp(), 'out'));
+      expect(pulled.descriptor.digest).toBe(pushed.descriptor.digest);
+      const manifestRequests = proxy.requests.filter((r) => r.url.includes('/manifests/'));
+      expect(manifestRequests.map((r) => `${r.method} ${r.url}`)).toEqual([`GET /v2/${repoName}/manifests/v1`]);
+
+      // The registry's word for the digest must match the bytes it sent.
+      proxy.addFault({
+        method: 'GET',
+        path: /\/manifests\/v1$/,
+        fault: {
+          kind: 'status',
+          status: 200,
+          headers: {
+            'content-type': pushed.descriptor.mediaType,
+            'docker-content-digest': `sha256:${'0'.repeat(64)}`,
+          },
+          body: pushed.manifestBytes.toString('utf8'),
+        },
+      });
+      const out2 = path.join(await tmp(), 'out2');
+      await expect(pullArtifact(repo, 'v1', out2)).rejects.toMatchObject({ code: 'ERR_ORAS_DIGEST_MISMATCH' });
+    } finally {
+      await proxy.close();
+    }
   });
 });
