@@ -16,14 +16,20 @@
 //   `require` with createRequire first.
 // - Non-code files (package.json, schemas/, dist/build-info.json) are found from the package root
 //   (src/package-files.ts), so they resolve the same from the bundle and from the module tree.
-import { rmSync } from 'node:fs';
+// - The bundle carries third-party code, so dist/cli/THIRD-PARTY-NOTICES.txt lists every bundled
+//   package with its version, license and license text (from esbuild's metafile).
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
+
 const entry = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
-await build({
+const result = await build({
   entryPoints: [entry],
+  metafile: true,
   outfile: entry,
   allowOverwrite: true,
   bundle: true,
@@ -39,3 +45,21 @@ await build({
 });
 // tsc's map describes the file the bundle replaced.
 rmSync(`${entry}.map`, { force: true });
+writeFileSync(join(root, 'dist', 'cli', 'THIRD-PARTY-NOTICES.txt'), notices(Object.keys(result.metafile.inputs)));
+
+/** The notice text: one section per bundled package (directories under node_modules), sorted by name. */
+function notices(inputs) {
+  const dirs = new Set();
+  for (const f of inputs) {
+    const m = /^(.*?node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(f.replaceAll('\\', '/'));
+    if (m) dirs.add(m[1]);
+  }
+  const sections = [...dirs].sort().map((dir) => {
+    const pkg = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
+    const file = readdirSync(join(root, dir)).find((n) => /^(licen[cs]e|copying)(\.|$)/i.test(n));
+    const text =
+      file !== undefined && existsSync(join(root, dir, file)) ? readFileSync(join(root, dir, file), 'utf8').trim() : '';
+    return `${pkg.name}@${pkg.version} (${pkg.license ?? 'license not declared'})\n\n${text || '(no license file in the package)'}\n`;
+  });
+  return `dist/cli/main.js bundles the following packages (scripts/bundle-cli.mjs).\n\n${sections.join('\n' + '-'.repeat(72) + '\n\n')}`;
+}
