@@ -36,6 +36,19 @@ describe('the bundled CLI', () => {
     expect(text).not.toMatch(/\bimport\(\s*["']\.\.?\//);
   });
 
+  it('names every bundled package, with its license text, in THIRD-PARTY-NOTICES.txt', () => {
+    const text = readFileSync(CLI, 'utf8');
+    // esbuild marks each inlined module with a `// node_modules/<package>/<file>` comment.
+    const bundled = new Set(
+      [...text.matchAll(/^\/\/ node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1] as string),
+    );
+    expect(bundled.has('commander')).toBe(true);
+    const notices = readFileSync(join(ROOT, 'dist', 'cli', 'THIRD-PARTY-NOTICES.txt'), 'utf8');
+    for (const name of bundled)
+      expect(notices, name).toMatch(new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}@\\d`, 'm'));
+    expect(notices).toMatch(/Permission is hereby granted/);
+  });
+
   it('runs from a package holding only the bundle: version from package.json, a real pull', async () => {
     const main = lonePackage(sandbox.root);
     const env = { ...sandbox.env };
