@@ -96,6 +96,7 @@ export async function loadActual(
       : new Map<string, { file: LockedFile; dependency: string }>();
   const paths = [...new Set([...Object.keys(state.files), ...wanted.keys()])].sort();
   const dirChecks = new Map<string, boolean>();
+  const absentDirs = new Set<string>();
   const files: Record<string, ActualEntry> = {};
   const toHash: { entry: ActualEntry; abs: string; algorithm: DigestAlgorithm }[] = [];
   // Phase 1, synchronous: lstat is metadata-only and ~10x cheaper without the
@@ -119,8 +120,13 @@ export async function loadActual(
       }
       throw err;
     }
-    if (!dirHasNoSymlinkSync(projectDir, path, dirChecks)) {
+    if (!dirHasNoSymlinkSync(projectDir, path, dirChecks, absentDirs)) {
       files[path] = { ...base, status: 'other' };
+      continue;
+    }
+    if (absentDirs.has(posix.dirname(path))) {
+      // Its directory is missing (a new project, a new dependency): no `lstat` per file.
+      files[path] = base;
       continue;
     }
     let st;
@@ -180,17 +186,29 @@ export async function loadActual(
   return { files };
 }
 
-/** Sync, memoized in `cache` (per directory): no existing ancestor of `rel` below the project root is a symlink or non-directory. */
-export function dirHasNoSymlinkSync(projectDir: string, rel: string, cache: Map<string, boolean>): boolean {
+/**
+ * Sync, memoized in `cache` (per directory): no existing ancestor of `rel` below the project root
+ * is a symlink or non-directory. With `absent`, directories found missing are added to it (a
+ * directory under a missing one is missing too, without an `lstat`), so a caller can skip the
+ * files under them.
+ */
+export function dirHasNoSymlinkSync(
+  projectDir: string,
+  rel: string,
+  cache: Map<string, boolean>,
+  absent?: Set<string>,
+): boolean {
   const dir = posix.dirname(rel);
   if (dir === '.') return true;
   let ok = cache.get(dir);
   if (ok === undefined) {
-    ok = dirHasNoSymlinkSync(projectDir, dir, cache);
-    if (ok) {
+    ok = dirHasNoSymlinkSync(projectDir, dir, cache, absent);
+    if (ok && absent?.has(posix.dirname(dir)) === true) absent.add(dir);
+    else if (ok) {
       try {
         const st = lstatSync(join(projectDir, ...dir.split('/')), { throwIfNoEntry: false });
         ok = st === undefined || st.isDirectory();
+        if (st === undefined) absent?.add(dir);
       } catch {
         ok = false; // ENOTDIR: a parent is a file
       }
