@@ -298,6 +298,13 @@ function scanError(err: unknown, options: TarScanOptions): unknown {
 }
 
 /**
+ * Output buffer of the gunzip step: zlib inflates on the thread pool one output buffer at a time,
+ * so its default (16 KiB) costs a thread-pool round trip per 16 KiB of tar (~940 for a layer of
+ * 10,000 files of 1 KiB); 256 KiB makes that ~60 (numbers in bench/analysis.md, round 9).
+ */
+const GUNZIP_CHUNK_BYTES = 256 * 1024;
+
+/**
  * Reads a tar+gzip stream (a plain tar with `compression: 'none'`) entry by
  * entry and reports each one that passes the rules to `visitor`. The rules
  * (the same for every consumer: extraction, placement into a project, listing):
@@ -345,7 +352,7 @@ export async function scanTar(
   };
   try {
     if (options.compression === 'none') await pipeline(source, meter, consume, signalOpt);
-    else await pipeline(source, createGunzip(), meter, consume, signalOpt);
+    else await pipeline(source, createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }), meter, consume, signalOpt);
   } catch (err) {
     source.destroy();
     throw scanError(err, options);
