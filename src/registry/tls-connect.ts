@@ -4,12 +4,12 @@
  * vetted resolver.
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { rootCertificates } from 'node:tls';
 import type { buildConnector } from 'undici';
 import { OrasError } from '../errors.js';
 import { vettedLookup, type LookupFunction } from './auth/metadata-hosts.js';
 import { directOnRead, type DirectConnector } from './direct-get.js';
+import { undiciLite } from './undici-lite.js';
 
 /** The TLS-related subset of `RegistryClientOptions`. */
 export interface TlsConnectInput {
@@ -34,7 +34,7 @@ export type ConnectTo = (hostname: string, port: number) => { address: string; p
 /**
  * The Agent's `connect` option: the options of {@link buildConnectOptions}, or
  * with `connectTo` undici's connector over them that dials the mapped address
- * and port (the public undici index is loaded only then).
+ * and port.
  */
 export function agentConnect(
   options: TlsConnectInput,
@@ -43,35 +43,22 @@ export function agentConnect(
   const base = buildConnectOptions(options, isRegistryHost);
   const connectTo = options.connectTo;
   if (connectTo === undefined) return base;
-  const undici = createRequire(import.meta.url)('undici') as typeof import('undici');
-  return dialMapped(undici.buildConnector(base), connectTo);
+  return dialMapped(undiciLite.buildConnector(base), connectTo);
 }
 
 /**
  * A connector with the same options as {@link agentConnect}'s, for the
  * client's own HTTP/1.1 downloads (`direct-get.ts`): same TLS settings, vetted
- * resolver, `connectTo` and connect timeout. undici's connector module is
- * loaded directly (not its index, see `undici-lite.ts`), falling back to the index.
+ * resolver, `connectTo` and connect timeout.
  */
 export function directConnector(options: TlsConnectInput, isRegistryHost: (host: string) => boolean): DirectConnector {
   const base = buildConnectOptions(options, isRegistryHost);
-  const build = loadBuildConnector();
+  const build = undiciLite.buildConnector;
   const tls = build(base) as unknown as DirectConnector;
   // Plain HTTP reads into the shared buffer of `directOnRead` (TLS sockets cannot: they decrypt into their own).
   const plain = build({ ...base, onread: directOnRead } as typeof base) as unknown as DirectConnector;
   const connect: DirectConnector = (opts, callback) => (opts.protocol === 'https:' ? tls : plain)(opts, callback);
   return options.connectTo === undefined ? connect : dialMapped(connect, options.connectTo);
-}
-
-function loadBuildConnector(): typeof buildConnector {
-  const require = createRequire(import.meta.url);
-  try {
-    const fn = require('undici/lib/core/connect.js') as unknown;
-    if (typeof fn === 'function') return fn as typeof buildConnector;
-  } catch {
-    // fall through to the public index
-  }
-  return (require('undici') as typeof import('undici')).buildConnector;
 }
 
 /** `connect` dialing `connectTo`'s address and port; `host` (name:port) is kept, so TLS still names the original host. */

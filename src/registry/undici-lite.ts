@@ -1,6 +1,6 @@
 /**
- * The two pieces of undici the client uses (`Agent` and the promise `request`
- * API), loaded from undici's own modules instead of its index: the index also
+ * The pieces of undici the client uses (`Agent`, the promise `request` API
+ * and `buildConnector`), loaded from undici's own modules instead of its index: the index also
  * loads fetch, WebSocket, EventSource, caches and mocks, none of which the
  * client needs, and every network command would pay for loading them at
  * start-up (numbers in docs/BENCHMARKS.md).
@@ -11,7 +11,7 @@
  * the shortcut — only start-up time does.
  */
 import { createRequire } from 'node:module';
-import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+import type { Agent as UndiciAgent, buildConnector as BuildConnector, Dispatcher } from 'undici';
 
 const require = createRequire(import.meta.url);
 
@@ -20,9 +20,11 @@ export type LiteRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'pat
   method: Dispatcher.HttpMethod;
 };
 
-/** `Agent` and `request` bound to a dispatcher. */
+/** `Agent`, `request` bound to a dispatcher, and `buildConnector`. */
 export interface UndiciLite {
   Agent: typeof UndiciAgent;
+  /** undici's `buildConnector` (the connector of an Agent, and of the client's own reader). */
+  buildConnector: typeof BuildConnector;
   /** Sends one request through `dispatcher` (same contract as undici's `request(url, { dispatcher, ... })`). */
   request(dispatcher: Dispatcher, url: string | URL, options: LiteRequestOptions): Promise<Dispatcher.ResponseData>;
   /** True when the shortcut modules were used (false: the public index). */
@@ -35,14 +37,17 @@ function load(): UndiciLite {
   try {
     const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
     const apiRequest = require('undici/lib/api/api-request.js') as ApiRequest;
+    const buildConnector = require('undici/lib/core/connect.js') as typeof BuildConnector;
     if (
       typeof Agent !== 'function' ||
       typeof apiRequest !== 'function' ||
+      typeof buildConnector !== 'function' ||
       typeof Agent.prototype.dispatch !== 'function'
     )
       throw new Error('unexpected undici layout');
     return {
       Agent,
+      buildConnector,
       lite: true,
       request(dispatcher, url, options) {
         // What undici's index does for `request(url, opts)` (makeDispatcher), minus the global dispatcher.
@@ -54,6 +59,7 @@ function load(): UndiciLite {
     const undici = require('undici') as typeof import('undici');
     return {
       Agent: undici.Agent,
+      buildConnector: undici.buildConnector,
       lite: false,
       request: (dispatcher, url, options) => undici.request(url, { ...options, dispatcher }),
     };

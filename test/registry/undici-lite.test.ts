@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { undiciLite } from '../../src/registry/undici-lite.js';
@@ -21,6 +22,8 @@ describe('undiciLite', () => {
 
   it('uses the light modules with the installed undici (start-up ~45 ms cheaper); the fallback exists for other layouts', () => {
     expect(undiciLite.lite).toBe(true);
+    // The connector builder too, also for `--resolve` (it loaded undici's whole index before).
+    expect(undiciLite.buildConnector).toBe(createRequire(import.meta.url)('undici/lib/core/connect.js'));
   });
 
   it('sends method, path and query through the given agent like undici.request', async () => {
