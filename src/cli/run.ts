@@ -3,7 +3,7 @@ import { cliState } from './context.js';
 export { interrupt } from './context.js';
 import { errorJson, exitCodeFor, ExitCode, formatError } from './errors.js';
 import { registerCommands } from './commands/index.js';
-import { versionInfo } from './commands/version.js';
+import { packageVersion } from './commands/version.js';
 import { applyCommonFlags, type CommonFlags } from './options.js';
 import { applyFormatFlags } from './output-format.js';
 
@@ -16,7 +16,7 @@ export async function buildProgram(invoked?: string): Promise<Command> {
   const program = new Command('oras')
     .description('OCI Registry As Storage: push, pull and manage artifacts in OCI registries')
     .usage('[command] [flags]')
-    .version(versionInfo().version, '--version', 'print the version')
+    .version(packageVersion(), '--version', 'print the version')
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({

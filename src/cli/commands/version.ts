@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { packageFile } from '../../package-files.js';
+import { packageFile, packageManifest } from '../../package-files.js';
 import { cliState, outLine, printJson } from '../context.js';
 import { addCommonOptions, addFormatOption } from '../options.js';
 
@@ -15,18 +15,9 @@ export interface VersionInfo {
 
 /** Reads the package version (from the package root's package.json) and runtime facts. */
 export function versionInfo(): VersionInfo {
-  let version = 'unknown';
-  try {
-    const pkg = JSON.parse(readFileSync(packageFile('package.json') ?? '', 'utf8')) as {
-      version?: unknown;
-    };
-    if (typeof pkg.version === 'string') version = pkg.version;
-  } catch {
-    // not installed from a package: leave unknown
-  }
   const build = readBuildInfo();
   return {
-    version,
+    version: packageVersion(),
     nodeVersion: process.version,
     platform: `${process.platform}/${process.arch}`,
     gitCommit: process.env.ORAS_TS_GIT_COMMIT ?? build.gitCommit ?? 'unknown',
@@ -34,10 +25,18 @@ export function versionInfo(): VersionInfo {
   };
 }
 
+/** The package version from our package.json ('unknown' outside a package); what `--version` prints. */
+export function packageVersion(): string {
+  const version = packageManifest()?.version;
+  return typeof version === 'string' ? version : 'unknown';
+}
+
 /** `dist/build-info.json`, written by `scripts/build-info.mjs` at build time (absent: empty). */
 function readBuildInfo(): { gitCommit?: string; gitTreeState?: string } {
+  const file = packageFile('dist/build-info.json');
+  if (file === undefined) return {};
   try {
-    const raw = JSON.parse(readFileSync(packageFile('dist/build-info.json') ?? '', 'utf8')) as Record<string, unknown>;
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     const out: { gitCommit?: string; gitTreeState?: string } = {};
     if (typeof raw.gitCommit === 'string' && /^[0-9a-f]{7,64}$|^unknown$/.test(raw.gitCommit))
       out.gitCommit = raw.gitCommit;
