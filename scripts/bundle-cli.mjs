@@ -18,14 +18,13 @@
 //   (src/package-files.ts), so they resolve the same from the bundle and from the module tree.
 // - The bundle carries third-party code, so dist/cli/THIRD-PARTY-NOTICES.txt lists every bundled
 //   package with its version, license and license text (from esbuild's metafile).
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-const entry = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const entry = join(root, 'dist', 'cli', 'main.js');
 
 const result = await build({
   entryPoints: [entry],
@@ -57,8 +56,7 @@ function notices(inputs) {
   const sections = [...dirs].sort().map((dir) => {
     const pkg = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
     const file = readdirSync(join(root, dir)).find((n) => /^(licen[cs]e|copying)(\.|$)/i.test(n));
-    const text =
-      file !== undefined && existsSync(join(root, dir, file)) ? readFileSync(join(root, dir, file), 'utf8').trim() : '';
+    const text = file === undefined ? '' : readFileSync(join(root, dir, file), 'utf8').trim();
     return `${pkg.name}@${pkg.version} (${pkg.license ?? 'license not declared'})\n\n${text || '(no license file in the package)'}\n`;
   });
   return `dist/cli/main.js bundles the following packages (scripts/bundle-cli.mjs).\n\n${sections.join('\n' + '-'.repeat(72) + '\n\n')}`;
