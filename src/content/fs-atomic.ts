@@ -32,6 +32,11 @@ export const TEMP_MARKER = '.oras-tmp-';
 // 12 hex (per-process prefix) + base-36 counter; also matches the older 16-hex names.
 const TEMP_NAME_RE = /^\..*\.oras-tmp-[0-9a-f]{12}[0-9a-z]{1,11}$/;
 
+/** True for a name {@link tempPathFor} could have made (`.<name>.oras-tmp-<hex><counter>`). */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME_RE.test(name);
+}
+
 /**
  * Content with an expected size up to this many bytes (1 MiB) is collected in
  * memory by {@link streamToFileAtomic}, verified, and written with a single

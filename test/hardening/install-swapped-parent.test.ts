@@ -12,7 +12,9 @@ import { layoutFactory, writeTree } from '../project/helpers.js';
  * Issue 12 item 8 for `oras install`: a directory of the project swapped for a symlink while the
  * install is placing files (after the per-run parent check of that directory) must not let a
  * single later file land outside. Small files are placed by a synchronous open/write/rename
- * sequence; the parent is re-verified right before it.
+ * sequence; the parent is re-verified right before it. The layer's root exists before the install
+ * here (an empty directory), so its files are placed one by one; a layer into a new root is filled
+ * in a staging directory instead, whose swap is tested in test/project/layer-place.test.ts.
  */
 
 const HOST = 'localhost:5996';
@@ -46,6 +48,7 @@ describe('issue 12 item 8: a project directory swapped for a symlink mid-install
       'artifacts.yaml': `dependencies:\n  tree:\n    ref: "${HOST}/acme/tree:v1"\n    path: vendor\n`,
     });
     const placedDir = join(project, 'vendor', 'data');
+    await mkdir(placedDir, { recursive: true });
     let atSwap: string[] | undefined;
     const err = await install({
       projectDir: project,

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -161,6 +161,53 @@ describe('batched durability with an in-progress marker', () => {
     expect((err as { code?: string }).code).toBe('ERR_ORAS_USER_MODIFIED');
     expect(String((err as Error).message)).toContain(paths[1]);
     expect(String((err as Error).message)).not.toContain(paths[0]);
+  });
+});
+
+describe('staged layers (a layer into a new root fills a temp-named directory renamed once)', () => {
+  /** A second project with the lock of `first` and nothing installed: what a crashed fresh install starts from. */
+  async function sibling(first: string, name: string, ref: string): Promise<string> {
+    const p = await project(name, ref);
+    await writeFile(join(p, 'artifacts.lock'), await readFile(join(first, 'artifacts.lock')));
+    return p;
+  }
+  const stageName = '.vendor.oras-tmp-0123456789ab7';
+
+  it('a stage left by a killed install (named by its marker) is removed and the layer installed', async () => {
+    const { dir, ref, cacheDir, lock } = await installed('stagecrash', 6, '');
+    const p = await sibling(dir, 'stagecrash-2', ref);
+    // What SIGKILL in the middle of placing the layer leaves: the durable marker and a half-filled stage.
+    await writeTree(join(p, stageName), { 'data/f00000.txt': 'stagecrash file 0\n', 'data/f00001.txt': 'stage' });
+    await markInProgress(
+      p,
+      lock.dependencies.d!.files.map((f) => f.path),
+      [stageName],
+    );
+    await install({ projectDir: p, targetFactory: factory, cacheDir, env });
+    expect(await treeMismatches(p, lock)).toEqual([]);
+    expect((await readdir(p)).sort()).toEqual(['.oras', 'artifacts.lock', 'artifacts.yaml', 'vendor']);
+    expect(existsSync(join(p, '.oras', IN_PROGRESS_FILE))).toBe(false);
+  });
+
+  it('a stage next to the root of a dependency being installed is removed without a marker', async () => {
+    const { dir, ref, cacheDir, lock } = await installed('stagelost', 3, '');
+    const p = await sibling(dir, 'stagelost-2', ref);
+    await writeTree(join(p, stageName), { 'data/f00000.txt': 'x' });
+    await install({ projectDir: p, targetFactory: factory, cacheDir, env });
+    expect(await treeMismatches(p, lock)).toEqual([]);
+    expect((await readdir(p)).sort()).toEqual(['.oras', 'artifacts.lock', 'artifacts.yaml', 'vendor']);
+  });
+
+  it('a stage symlinked out of the project is unlinked, never followed', async () => {
+    const { dir, ref, cacheDir, lock } = await installed('stagelink', 3, '');
+    const p = await sibling(dir, 'stagelink-2', ref);
+    const outside = join(root, 'stagelink-outside');
+    await writeTree(outside, { 'keep.txt': 'keep\n' });
+    await symlink(outside, join(p, stageName));
+    await markInProgress(p, [], [stageName, '../escape/.x.oras-tmp-0123456789ab1']);
+    await install({ projectDir: p, targetFactory: factory, cacheDir, env });
+    expect(await treeMismatches(p, lock)).toEqual([]);
+    expect(await readFile(join(outside, 'keep.txt'), 'utf8')).toBe('keep\n');
   });
 });
 

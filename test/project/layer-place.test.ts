@@ -4,7 +4,7 @@
  * against the lock before its rename; hard links, tampered entries and missing entries.
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanTar } from '../../src/artifact/tar-scan.js';
 import { isOrasError } from '../../src/errors.js';
 import { placeLayerFiles, type LayerSource } from '../../src/project/apply/layer-place.js';
+import { stagePathFor } from '../../src/project/apply/layer-stage.js';
 import { newMaterializeContext, type MaterializeResult } from '../../src/project/apply/materialize.js';
 import type { LockedFile, PlanAction } from '../../src/project/types.js';
 
@@ -75,17 +76,46 @@ async function place(
   dir: string,
   src: LayerSource,
   writes: WriteAction[],
-): Promise<{ placed: Map<string, MaterializeResult>; failed: Map<string, unknown>; layer: unknown[] }> {
+  stageRel?: string,
+): Promise<{ placed: Map<string, MaterializeResult>; failed: Map<string, unknown>; layer: unknown[]; dirs: string[] }> {
   const placed = new Map<string, MaterializeResult>();
   const failed = new Map<string, unknown>();
   const layer: unknown[] = [];
+  const dirs: string[] = [];
   await mkdir(dir, { recursive: true });
-  await placeLayerFiles(dir, src, writes, newMaterializeContext({ durable: false }), {
-    placed: (a, r) => placed.set(a.path, r),
-    failed: (a, e) => failed.set(a.path, e),
-    layerFailed: (e) => layer.push(e),
-  });
-  return { placed, failed, layer };
+  const report = {
+    placed: (a: WriteAction, r: MaterializeResult) => placed.set(a.path, r),
+    failed: (a: WriteAction, e: unknown) => failed.set(a.path, e),
+    layerFailed: (e: unknown) => layer.push(e),
+    dirChanged: (d: string) => dirs.push(d),
+  };
+  await placeLayerFiles(dir, src, writes, newMaterializeContext({ durable: false }), report, stageRel);
+  return { placed, failed, layer, dirs };
+}
+
+/** `src` with `before(n)` run before its n-th file entry (n from 1) is handed to the placer. */
+function hooked(src: LayerSource, before: (n: number) => Promise<void>): LayerSource {
+  let n = 0;
+  return {
+    ...src,
+    scan: (visitor) =>
+      src.scan({
+        ...visitor,
+        file: async (...args) => {
+          n += 1;
+          await before(n);
+          await visitor.file?.(...args);
+        },
+      }),
+  };
+}
+
+/** Names under `dir` (recursively) that are temp names (files or staging directories). */
+async function tempsUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (e.name.includes('.oras-tmp-')) out.push(e.name);
+  return out;
 }
 
 const codeOf = (e: unknown): string | undefined => (isOrasError(e) ? e.code : undefined);
@@ -199,5 +229,104 @@ describe('placeLayerFiles', () => {
     const src = source(await tarOf([{ name: 'data/a.txt', body: 'a\n' }]));
     const r = await place(join(root, 'outside'), src, [write('elsewhere/a.txt', 'a\n')]);
     expect(codeOf(r.failed.get('elsewhere/a.txt'))).toBe('ERR_ORAS_LOCKFILE');
+  });
+});
+
+describe('placeLayerFiles into a new root (staged)', () => {
+  const entries = (n: number): Entry[] => [
+    { name: 'data', type: 'directory' },
+    ...Array.from({ length: n }, (_, i) => ({ name: `data/d${i % 3}/f${i}.txt`, body: `staged ${i}\n` })),
+  ];
+  const writes = (n: number): WriteAction[] =>
+    Array.from({ length: n }, (_, i) => write(`deps/vendor/d${i % 3}/f${i}.txt`, `staged ${i}\n`));
+
+  it('fills a staging directory next to the root and renames it once: the root appears whole', async () => {
+    const dir = join(root, 'staged');
+    const seen: string[][] = [];
+    const src = hooked(source(await tarOf(entries(12)), 'deps/vendor'), async (n) => {
+      if (n > 1) seen.push(await readdir(join(dir, 'deps')));
+    });
+    const r = await place(dir, src, writes(12), stagePathFor(dir, 'deps/vendor'));
+    expect([...r.failed.values()].map(String)).toEqual([]);
+    // While the layer was being placed, only the staging directory existed (no partial root).
+    expect(seen).toHaveLength(11);
+    for (const names of seen) expect(names).toEqual([expect.stringMatching(/^\.vendor\.oras-tmp-[0-9a-f]{12}/)]);
+    expect(await readdir(join(dir, 'deps'))).toEqual(['vendor']);
+    expect(await tempsUnder(dir)).toEqual([]);
+    expect(r.dirs).toEqual([join(dir, 'deps')]);
+    expect(r.placed.size).toBe(12);
+    for (const [path, res] of r.placed) {
+      const st = await lstat(join(dir, ...path.split('/')));
+      expect(res.ino).toBe(st.ino);
+      expect(res.mtimeMs).toBe(st.mtimeMs);
+    }
+    expect(await readFile(join(dir, 'deps', 'vendor', 'd2', 'f5.txt'), 'utf8')).toBe('staged 5\n');
+  });
+
+  it('an existing root is placed file by file, and what is already in it stays', async () => {
+    const dir = join(root, 'staged-existing');
+    await mkdir(join(dir, 'deps', 'vendor'), { recursive: true });
+    await writeFile(join(dir, 'deps', 'vendor', 'mine.txt'), 'mine\n');
+    const src = hooked(source(await tarOf(entries(4)), 'deps/vendor'), async (n) => {
+      if (n === 3) expect(await readFile(join(dir, 'deps', 'vendor', 'd0', 'f0.txt'), 'utf8')).toBe('staged 0\n');
+    });
+    const r = await place(dir, src, writes(4), stagePathFor(dir, 'deps/vendor'));
+    expect([...r.failed.values()].map(String)).toEqual([]);
+    expect(r.placed.size).toBe(4);
+    expect(r.dirs).toEqual([]);
+    expect(await readFile(join(dir, 'deps', 'vendor', 'mine.txt'), 'utf8')).toBe('mine\n');
+    expect(await tempsUnder(dir)).toEqual([]);
+  });
+
+  it('a staging directory swapped for a symlink while filling is refused: nothing is written through the link', async () => {
+    const dir = join(root, 'staged-swap');
+    const outside = join(root, 'staged-swap-outside');
+    await mkdir(outside, { recursive: true });
+    const stage = stagePathFor(dir, 'deps/vendor');
+    const src = hooked(source(await tarOf(entries(6)), 'deps/vendor'), async (n) => {
+      if (n !== 3) return;
+      await rename(join(dir, ...stage.split('/')), join(root, 'staged-swap-moved'));
+      await symlink(outside, join(dir, ...stage.split('/')));
+    });
+    const r = await place(dir, src, writes(6), stage);
+    expect(r.placed.size).toBe(0);
+    expect(r.failed.size).toBe(6);
+    expect([...r.failed.values()].every((e) => codeOf(e) === 'ERR_ORAS_PATH_TRAVERSAL')).toBe(true);
+    expect(await readdir(outside)).toEqual([]);
+    expect(await readdir(join(dir, 'deps'))).toEqual([]);
+  });
+
+  it('a root created meanwhile by something else: the stage is removed and its writes fail', async () => {
+    const dir = join(root, 'staged-raced');
+    const src = hooked(source(await tarOf(entries(4)), 'deps/vendor'), async (n) => {
+      if (n === 4) await writeFile(join(dir, 'deps', 'vendor'), 'someone else\n');
+    });
+    const r = await place(dir, src, writes(4), stagePathFor(dir, 'deps/vendor'));
+    expect(r.placed.size).toBe(0);
+    expect([...r.failed.values()].map(codeOf)).toEqual(['ERR_ORAS_IO', 'ERR_ORAS_IO', 'ERR_ORAS_IO', 'ERR_ORAS_IO']);
+    expect(await readFile(join(dir, 'deps', 'vendor'), 'utf8')).toBe('someone else\n');
+    expect(await tempsUnder(dir)).toEqual([]);
+  });
+
+  it('tampered entries fail alone and the rest lands; with nothing verified, no root is created', async () => {
+    const dir = join(root, 'staged-tampered');
+    const ws = writes(5);
+    ws[1] = write(ws[1]!.path, 'expected\n');
+    const r = await place(dir, source(await tarOf(entries(5)), 'deps/vendor'), ws, stagePathFor(dir, 'deps/vendor'));
+    expect([...r.failed.keys()]).toEqual([ws[1]!.path]);
+    expect(codeOf(r.failed.get(ws[1]!.path))).toMatch(/^ERR_ORAS_(DIGEST|SIZE)_MISMATCH$/);
+    expect(r.placed.size).toBe(4);
+    expect(await tempsUnder(dir)).toEqual([]);
+
+    const none = join(root, 'staged-none');
+    const bad = writes(3).map((w) => write(w.path, 'other\n'));
+    const r2 = await place(
+      none,
+      source(await tarOf(entries(3)), 'deps/vendor'),
+      bad,
+      stagePathFor(none, 'deps/vendor'),
+    );
+    expect(r2.failed.size).toBe(3);
+    expect(await readdir(join(none, 'deps'))).toEqual([]);
   });
 });

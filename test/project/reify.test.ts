@@ -9,7 +9,7 @@ import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
 import { countPlan, diff } from '../../src/project/plan/diff.js';
 import type { ProjectEvent } from '../../src/project/events.js';
 import { readState, writeState } from '../../src/project/apply/state.js';
-import { dependencyRoots, reify } from '../../src/project/apply/reify.js';
+import { dependencyRoots, reify, stageableRoots } from '../../src/project/apply/reify.js';
 import type { LockedFile, Lockfile } from '../../src/project/types.js';
 
 let root: string;
@@ -317,5 +317,54 @@ describe('reify with an abort signal (SIGINT/SIGTERM in the CLI)', () => {
     const { counts } = await install(p, lock);
     expect(counts).toMatchObject({ add: 200 - onDisk.length, keep: onDisk.length });
     expect((await readdir(join(p, 'vendor'))).length).toBe(200);
+  });
+});
+
+describe('stageableRoots (which new layer roots are filled in a staging directory)', () => {
+  const f = (path: string): LockedFile => ({
+    path,
+    digest: `sha256:${'a'.repeat(64)}`,
+    size: 1,
+    layer: `sha256:${'b'.repeat(64)}`,
+  });
+  const add = (path: string) => ({ kind: 'add' as const, path, file: f(path), dependency: 'd' });
+  const keep = (path: string) => ({ kind: 'keep' as const, path, file: f(path), dependency: 'd' });
+
+  it('a root whose one layer adds everything under it, and nothing else touches it', () => {
+    const a = [add('deps/a/x'), add('deps/a/sub/y')];
+    const b = [add('deps/b/x')];
+    const plan = { actions: [...a, ...b, keep('deps/b/old')] };
+    expect(
+      stageableRoots(plan, [
+        { layer: { root: 'deps/a' }, writes: a },
+        { layer: { root: 'deps/b' }, writes: b },
+      ]),
+    ).toEqual(['deps/a']);
+  });
+
+  it('not the project root, not a root shared by two layers, not one with other writes or changes under it', () => {
+    const x = [add('x')];
+    const s1 = [add('s/1')];
+    const s2 = [add('s/2')];
+    const n = [add('n/1')];
+    const other = add('n/plain');
+    const c = [
+      {
+        kind: 'change' as const,
+        path: 'c/1',
+        file: f('c/1'),
+        dependency: 'd',
+        from: { path: 'c/1', digest: 'sha256:x', size: 1, mtimeMs: 1, ino: 1, dependency: 'd' },
+      },
+    ];
+    const plan = { actions: [...x, ...s1, ...s2, ...n, other, ...c] };
+    const layers = [
+      { layer: { root: '' }, writes: x },
+      { layer: { root: 's' }, writes: s1 },
+      { layer: { root: 's' }, writes: s2 },
+      { layer: { root: 'n' }, writes: n },
+      { layer: { root: 'c' }, writes: c },
+    ];
+    expect(stageableRoots(plan, layers)).toEqual([]);
   });
 });

@@ -17,6 +17,12 @@ export const IN_PROGRESS_FILE = 'install-in-progress.json';
 export interface InProgressMarker {
   /** Project paths the run was going to write (adds and changes). */
   paths: string[];
+  /**
+   * Staging directories (project-relative, temp-named) the run may have
+   * created for layers placed into new roots (see layer-stage.ts); the next
+   * install removes those left behind.
+   */
+  stages: string[];
 }
 
 function markerPath(projectDir: string): string {
@@ -28,11 +34,15 @@ function markerPath(projectDir: string): string {
  * about to write `paths` without per-file fsync. Must complete before the
  * first write; {@link clearInProgress} removes it once the writes were synced.
  */
-export async function markInProgress(projectDir: string, paths: readonly string[]): Promise<void> {
+export async function markInProgress(
+  projectDir: string,
+  paths: readonly string[],
+  stages: readonly string[] = [],
+): Promise<void> {
   await ensureStateDir(projectDir);
   await writeFileAtomic(
     markerPath(projectDir),
-    `${JSON.stringify({ pid: process.pid, started: new Date().toISOString(), paths })}\n`,
+    `${JSON.stringify({ pid: process.pid, started: new Date().toISOString(), paths, stages })}\n`,
   );
 }
 
@@ -52,15 +62,18 @@ export async function readInProgress(projectDir: string): Promise<InProgressMark
     text = await readFile(markerPath(projectDir), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return { paths: [] };
+    return { paths: [], stages: [] };
   }
   try {
-    const doc = JSON.parse(text) as { paths?: unknown };
-    const paths = Array.isArray(doc.paths) ? doc.paths.filter((p): p is string => typeof p === 'string') : [];
-    return { paths };
+    const doc = JSON.parse(text) as { paths?: unknown; stages?: unknown };
+    return { paths: strings(doc.paths), stages: strings(doc.stages) };
   } catch {
-    return { paths: [] };
+    return { paths: [], stages: [] };
   }
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((p): p is string => typeof p === 'string') : [];
 }
 
 /**

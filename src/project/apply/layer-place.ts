@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { chmod, lstat, open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertParentStillInside } from '../../artifact/safe-path.js';
@@ -8,6 +9,15 @@ import { tempPathFor } from '../../content/fs-atomic.js';
 import { OrasError } from '../../errors.js';
 import { verifyContent, VerifyingStream } from '../../oci/digest.js';
 import type { LockedFile, PlanAction } from '../types.js';
+import {
+  commitStage,
+  discardStage,
+  openStage,
+  prepareStaged,
+  stagedPath,
+  writeStagedSync,
+  type LayerStage,
+} from './layer-stage.js';
 import {
   ensureParentDirs,
   projectPath,
@@ -41,6 +51,8 @@ export interface LayerPlacement {
   failed(a: WriteAction, err: unknown): void;
   /** The scan itself failed after every write it served was settled (e.g. a corrupt cache blob). */
   layerFailed(err: unknown): void;
+  /** A directory entry changed in `absDir` other than through the placed files (a stage renamed into it). */
+  dirChanged?(absDir: string): void;
 }
 
 function notInLayer(a: WriteAction, why: string): OrasError {
@@ -60,14 +72,43 @@ async function collect(body: TarBody): Promise<Buffer> {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
-/** Streams a large entry into the temp, verified as it is written, then renames it into place (parent re-checked). */
+/** Where the files of one layer go: into the project file by file, or into a stage (see layer-stage.ts). */
+interface PlaceTarget {
+  /** The absolute path `file` is written at. */
+  abs(file: LockedFile): string;
+  /** Creates (and checks) the parent directories of `file`; a promise only when it had to wait. */
+  prepare(file: LockedFile): Promise<void> | undefined;
+  /** Writes small, already verified content for `file` (synchronously). */
+  writeSmall(file: LockedFile, data: Buffer): Placed;
+}
+
+function projectTarget(projectDir: string, ctx: MaterializeContext): PlaceTarget {
+  return {
+    abs: (file) => projectPath(projectDir, file.path),
+    prepare: (file) => ensureParentDirs(projectDir, file.path, ctx.dirs),
+    writeSmall: (file, data) => {
+      const dest = projectPath(projectDir, file.path);
+      return writeVerifiedSync(projectDir, tempPathFor(dest), dest, data, file);
+    },
+  };
+}
+
+function stageTarget(stage: LayerStage): PlaceTarget {
+  return {
+    abs: (file) => stagedPath(stage, file.path),
+    prepare: (file) => void prepareStaged(stage, file),
+    writeSmall: (file, data) => writeStagedSync(stage, file, data),
+  };
+}
+
+/** Streams a large entry into a temp next to `dest`, verified as it is written, then renames it into place (parent re-checked). */
 async function placeStreamed(
   projectDir: string,
+  dest: string,
   file: LockedFile,
   body: TarBody,
   ctx: MaterializeContext,
 ): Promise<Placed> {
-  const dest = projectPath(projectDir, file.path);
   const tmp = tempPathFor(dest);
   const mode = file.mode === 0o755 ? 0o755 : 0o644;
   try {
@@ -96,25 +137,26 @@ async function placeStreamed(
 }
 
 /**
- * Places one layer entry at `file.path`: parents created without following
- * symlinks, the bytes verified against the locked size and digest before
- * anything is renamed into place (small entries in memory, large ones as
- * they stream into the temp). Returns the stat, and the bytes of a small entry.
+ * Places one layer entry at `file.path` through `target`: parents created without following
+ * symlinks, the bytes verified against the locked size and digest before anything is renamed
+ * into place (small entries in memory, large ones as they stream into the temp). Returns the
+ * stat, and the bytes of a small entry.
  */
 async function placeEntry(
   projectDir: string,
+  target: PlaceTarget,
   file: LockedFile,
   size: number,
   body: TarBody,
   ctx: MaterializeContext,
 ): Promise<{ st: Placed; data?: Buffer }> {
-  await ensureParentDirs(projectDir, file.path, ctx.dirs);
+  const waiting = target.prepare(file);
+  if (waiting !== undefined) await waiting;
   if (size > SMALL_FILE_BYTES || file.size > SMALL_FILE_BYTES)
-    return { st: await placeStreamed(projectDir, file, body, ctx) };
+    return { st: await placeStreamed(projectDir, target.abs(file), file, body, ctx) };
   const data = await collect(body);
   verifyContent(data, { digest: file.digest, size: file.size }, `layer content for ${file.path}`);
-  const dest = projectPath(projectDir, file.path);
-  return { st: writeVerifiedSync(projectDir, tempPathFor(dest), dest, data, file), data };
+  return { st: target.writeSmall(file, data), data };
 }
 
 /**
@@ -124,6 +166,7 @@ async function placeEntry(
  */
 async function placeAll(
   projectDir: string,
+  target: PlaceTarget,
   acts: WriteAction[],
   size: number,
   body: TarBody,
@@ -134,7 +177,7 @@ async function placeAll(
   if (first === undefined) return;
   let placed: { st: Placed; data?: Buffer };
   try {
-    placed = await placeEntry(projectDir, first.file, size, body, ctx);
+    placed = await placeEntry(projectDir, target, first.file, size, body, ctx);
     report.placed(first, { method: 'copy', ...placed.st });
   } catch (err) {
     for (const a of acts) report.failed(a, err);
@@ -144,9 +187,11 @@ async function placeAll(
     try {
       if (a.file.digest !== first.file.digest || a.file.size !== first.file.size)
         throw notInLayer(a, `is a hard link to ${first.file.path} in its layer, but the lock gives it other content`);
-      const again =
-        placed.data !== undefined ? [placed.data] : createReadStream(projectPath(projectDir, first.file.path));
-      report.placed(a, { method: 'copy', ...(await placeEntry(projectDir, a.file, a.file.size, again, ctx)).st });
+      const again = placed.data !== undefined ? [placed.data] : createReadStream(target.abs(first.file));
+      report.placed(a, {
+        method: 'copy',
+        ...(await placeEntry(projectDir, target, a.file, a.file.size, again, ctx)).st,
+      });
     } catch (err) {
       report.failed(a, err);
     }
@@ -157,12 +202,77 @@ async function placeAll(
  * Places the planned writes of one directory layer from one scan of it (a
  * second scan only when a wanted file is a hard link whose target was not
  * itself wanted). Every file is verified against its locked size and digest
- * before its rename; a write the layer does not provide fails with
+ * before it is written; a write the layer does not provide fails with
  * `ERR_ORAS_LOCKFILE`. Without fsync: the caller (`reify`) syncs the batch.
  * Nothing is started once `ctx.signal` is aborted.
+ *
+ * With `stageRel` (a temp-named sibling of the layer root, recorded in the
+ * in-progress marker by the caller) and a root that does not exist yet, every
+ * write being an add: the files are created at their final names inside that
+ * staging directory, which is then renamed to the root once (see
+ * layer-stage.ts), and the writes are reported placed only after that rename.
+ * Otherwise each file goes through its own temp and rename.
  */
 export async function placeLayerFiles(
   projectDir: string,
+  source: LayerSource,
+  actions: WriteAction[],
+  ctx: MaterializeContext,
+  report: LayerPlacement,
+  stageRel?: string,
+): Promise<void> {
+  let stage: LayerStage | undefined;
+  if (stageRel !== undefined && source.root !== '' && actions.every((a) => a.kind === 'add')) {
+    try {
+      stage = await openStage(projectDir, source.root, stageRel, ctx);
+    } catch (err) {
+      for (const a of actions) report.failed(a, err);
+      return;
+    }
+  }
+  if (stage === undefined) {
+    await scanAndPlace(projectDir, projectTarget(projectDir, ctx), source, actions, ctx, report);
+    return;
+  }
+  const landed: Array<[WriteAction, MaterializeResult]> = [];
+  await scanAndPlace(projectDir, stageTarget(stage), source, actions, ctx, {
+    placed: (a, res) => void landed.push([a, res]),
+    failed: report.failed,
+    layerFailed: report.layerFailed,
+  });
+  finishStage(projectDir, stage, landed, report);
+}
+
+/** Renames a filled stage to its root and reports its writes placed (or discards it: an empty one, or on failure). */
+function finishStage(
+  projectDir: string,
+  stage: LayerStage,
+  landed: Array<[WriteAction, MaterializeResult]>,
+  report: LayerPlacement,
+): void {
+  try {
+    if (landed.length === 0) {
+      discardStage(stage);
+      return;
+    }
+    commitStage(projectDir, stage);
+  } catch (err) {
+    try {
+      discardStage(stage);
+    } catch {
+      // the next install removes it (the in-progress marker names it)
+    }
+    for (const [a] of landed) report.failed(a, err);
+    return;
+  }
+  report.dirChanged?.(dirname(stage.rootAbs));
+  for (const [a, res] of landed) report.placed(a, res);
+}
+
+/** One scan of the layer (two with unwanted hard-link origins), placing each wanted entry through `target`. */
+async function scanAndPlace(
+  projectDir: string,
+  target: PlaceTarget,
   source: LayerSource,
   actions: WriteAction[],
   ctx: MaterializeContext,
@@ -185,7 +295,7 @@ export async function placeLayerFiles(
     await source.scan({
       file: async (rel, _mode, size, body) => {
         const a = take(rel);
-        if (a !== undefined) await placeAll(projectDir, [a], size, body, ctx, report);
+        if (a !== undefined) await placeAll(projectDir, target, [a], size, body, ctx, report);
       },
       link: (rel, _target, origin) => {
         const a = take(rel);
@@ -198,7 +308,7 @@ export async function placeLayerFiles(
           const acts = links.get(rel);
           links.delete(rel);
           if (acts !== undefined && ctx.signal?.aborted !== true)
-            await placeAll(projectDir, acts, size, body, ctx, report);
+            await placeAll(projectDir, target, acts, size, body, ctx, report);
         },
       });
   } catch (err) {

@@ -345,9 +345,29 @@ export function writeVerifiedSync(
   // The parent is re-verified now, with no event-loop turn until the rename (a directory swapped
   // for a symlink since ensureParentDirs' per-run check is refused before anything is created).
   assertParentStillInsideSync(projectDir, dest);
+  const st = writeNewFileSync(tmp, data, file);
+  try {
+    renameSync(tmp, dest);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw err;
+  }
+  return st;
+}
+
+/**
+ * Creates `path` (which must not exist: O_CREAT|O_EXCL|O_NOFOLLOW, so a planted file or symlink
+ * fails the open) with `data`, mode 0644 or 0755 as `file.mode` asks (`fchmod` only when the umask
+ * took bits away), synchronously and without fsync. A failure after the open removes the file.
+ */
+export function writeNewFileSync(path: string, data: Uint8Array, file: LockedFile): Placed {
   const mode = file.mode === 0o755 ? 0o755 : 0o644;
   const fd = openSync(
-    tmp,
+    path,
     fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
     mode,
   );
@@ -360,12 +380,11 @@ export function writeVerifiedSync(
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, dest);
   } catch (err) {
     try {
-      unlinkSync(tmp);
+      unlinkSync(path);
     } catch {
-      // already gone (renamed or never written)
+      // never created
     }
     throw err;
   }

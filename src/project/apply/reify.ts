@@ -5,7 +5,8 @@ import type { ActualTree } from '../plan/actual.js';
 import { emit, type ProjectListener } from '../events.js';
 import { syncWritten } from '../../content/sync-batch.js';
 import { mapBounded } from '../../artifact/map-bounded.js';
-import { clearInProgress, markInProgress } from './in-progress.js';
+import { clearInProgress, markInProgress, readInProgress } from './in-progress.js';
+import { removeStaleStages, stagePathFor, staleStagesIn } from './layer-stage.js';
 import {
   cleanStaleTemps,
   dirHasNoSymlink,
@@ -192,16 +193,32 @@ interface ReifyRun {
   synced: boolean;
 }
 
-/** Step 1: removes stale temps in `.oras/` and in every directory the plan touches (only real directories inside the project). */
+/**
+ * Step 1: removes stale temps in `.oras/` and in every directory the plan touches, and the
+ * staging directories an interrupted run left (named by its in-progress marker, or found next
+ * to the root of a dependency this run writes); only real directories inside the project.
+ */
 async function cleanTouchedTemps({ options, dirChecks }: ReifyRun): Promise<void> {
   const { projectDir, plan } = options;
   await cleanStaleTemps(join(projectDir, STATE_DIR));
   const touched = new Set<string>();
-  for (const a of plan.actions) if (a.kind !== 'keep' && a.kind !== 'conflict') touched.add(posix.dirname(a.path));
+  const rootParents = new Set<string>();
+  for (const a of plan.actions) {
+    if (a.kind === 'keep' || a.kind === 'conflict') continue;
+    touched.add(posix.dirname(a.path));
+    const root = options.roots[a.kind === 'remove' ? a.from.dependency : a.dependency];
+    if (root !== undefined && root !== '') rootParents.add(posix.dirname(root));
+  }
   for (const dir of touched) {
     if (dir !== '.' && !(await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks))) continue;
     await cleanStaleTemps(dir === '.' ? projectDir : projectPath(projectDir, dir));
   }
+  const stages = (await readInProgress(projectDir))?.stages ?? [];
+  for (const dir of rootParents) {
+    if (dir !== '.' && !(await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks))) continue;
+    stages.push(...(await staleStagesIn(projectDir, dir === '.' ? '' : dir)));
+  }
+  await removeStaleStages(projectDir, stages, (rel) => dirHasNoSymlink(projectDir, rel, dirChecks));
 }
 
 /** Step 2: keeps refresh their stat records; unrecorded matching files are adopted. */
@@ -289,13 +306,16 @@ async function placeFromSource(run: ReifyRun, a: WriteAction, mctx: MaterializeC
 
 type WriteAction = Extract<PlanAction, { kind: 'add' | 'change' }>;
 
-/** One unit of step 4's work: a plain file from its source, or every write of one directory layer. */
-type WriteUnit = { write: WriteAction } | { layer: LayerSource; writes: WriteAction[] };
+/**
+ * One unit of step 4's work: a plain file from its source, or every write of one directory layer
+ * (with `stage`: the staging directory to use should its root not exist, see layer-stage.ts).
+ */
+type WriteUnit = { write: WriteAction } | { layer: LayerSource; writes: WriteAction[]; stage?: string };
 
 /** Groups the writes into units (the writes of one layer become one unit, placed by one scan of it). */
 function writeUnits(run: ReifyRun, writes: WriteAction[]): WriteUnit[] {
   const units: WriteUnit[] = [];
-  const layers = new Map<string, { layer: LayerSource; writes: WriteAction[] }>();
+  const layers = new Map<string, { layer: LayerSource; writes: WriteAction[]; stage?: string }>();
   for (const a of writes) {
     let layer: LayerSource | undefined;
     try {
@@ -316,7 +336,35 @@ function writeUnits(run: ReifyRun, writes: WriteAction[]): WriteUnit[] {
     }
     unit.writes.push(a);
   }
+  for (const root of stageableRoots(run.options.plan, layers.values()))
+    for (const unit of layers.values())
+      if (unit.layer.root === root) unit.stage = stagePathFor(run.options.projectDir, root);
   return units;
+}
+
+/**
+ * Pure: the layer roots that may be placed through a staging directory: the root of exactly one
+ * layer, all of whose writes are adds under it, with no other action of the plan at or under
+ * the root (so the root holds nothing before and only that layer after).
+ */
+export function stageableRoots(
+  plan: Plan,
+  layers: Iterable<{ layer: { root: string }; writes: readonly PlanAction[] }>,
+): string[] {
+  const candidates = new Map<string, number>(); // root → writes of its one layer (-1: ruled out)
+  for (const { layer, writes } of layers) {
+    const { root } = layer;
+    if (root === '') continue;
+    const ok = !candidates.has(root) && writes.every((a) => a.kind === 'add' && a.path.startsWith(`${root}/`));
+    candidates.set(root, ok ? writes.length : -1);
+  }
+  if (candidates.size === 0) return [];
+  const under = new Map<string, number>();
+  for (const a of plan.actions) {
+    for (let d = a.path; d !== '.' && d !== ''; d = posix.dirname(d))
+      if (candidates.has(d)) under.set(d, (under.get(d) ?? 0) + 1);
+  }
+  return [...candidates].filter(([root, n]) => n > 0 && under.get(root) === n).map(([root]) => root);
 }
 
 /**
@@ -331,9 +379,11 @@ async function writeFiles(run: ReifyRun): Promise<number> {
   const syncDirs = new Set<string>();
   const written: string[] = [];
   run.synced = false;
+  const units = writeUnits(run, writes);
   await markInProgress(
     projectDir,
     writes.map((a) => a.path),
+    units.flatMap((u) => ('stage' in u && u.stage !== undefined ? [u.stage] : [])),
   );
   const mctx = { ...newMaterializeContext({ durable: false }), ...(signal !== undefined ? { signal } : {}) };
   const landed = (a: WriteAction, res: MaterializeResult): void => {
@@ -353,14 +403,16 @@ async function writeFiles(run: ReifyRun): Promise<number> {
     });
   };
   const failed = (_a: WriteAction, err: unknown): void => void run.errors.push(err);
-  await mapBounded(writeUnits(run, writes), run.concurrency, async (unit) => {
+  await mapBounded(units, run.concurrency, async (unit) => {
     if (signal?.aborted === true) return;
     if ('layer' in unit) {
-      await placeLayerFiles(projectDir, unit.layer, unit.writes, mctx, {
+      const report = {
         placed: landed,
         failed,
-        layerFailed: (err) => failed(unit.writes[0]!, err),
-      });
+        layerFailed: (err: unknown) => failed(unit.writes[0]!, err),
+        dirChanged: (dir: string) => void syncDirs.add(dir),
+      };
+      await placeLayerFiles(projectDir, unit.layer, unit.writes, mctx, report, unit.stage);
       return;
     }
     try {
