@@ -14,7 +14,7 @@ import { stateEnv, type InstallResult, type SettledInstallOptions } from './inst
 import { serializeLockfile, writeLockfileStamped } from './spec/lockfile.js';
 import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';
-import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
+import { clearInProgress, readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
 import type { LayerSource } from './apply/layer-place.js';
 import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
@@ -371,7 +371,9 @@ async function applyStep(
     state: run.state,
     sourceFor: fileSource(cache),
     layerFor: layerSource(cache, roots, options.signal),
-    ...(writeLock ? {} : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
+    ...(writeLock
+      ? { deferState: true }
+      : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     roots: dependencyRoots(lock),
     env: stateEnv(options.env),
     concurrency: options.concurrency ?? 8,
@@ -380,20 +382,24 @@ async function applyStep(
     ...(onEvent ? { onEvent } : {}),
   });
   if (!writeLock) return;
-  const written = await writeLockfileStamped(projectDir, lock);
-  emit(onEvent, { type: 'lockfile-written', path: written.path });
+  // reify left the state to us (deferState): one write, with the new lockfile's stamp.
   const files = reified.state.files;
-  await writeState(
-    projectDir,
-    {
-      stateVersion: 1,
-      files,
-      ...(reified.state.roots !== undefined ? { roots: reified.state.roots } : {}),
-      inputs: { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) },
-    },
-    { env: stateEnv(options.env) },
-  );
-  emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
+  const record = async (inputs: InstallState['inputs']): Promise<void> => {
+    const state: InstallState = { ...reified.state, ...(inputs !== undefined ? { inputs } : {}) };
+    if (inputs === undefined) delete state.inputs;
+    await writeState(projectDir, state, { env: stateEnv(options.env) });
+    emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
+    await clearInProgress(projectDir);
+  };
+  let written;
+  try {
+    written = await writeLockfileStamped(projectDir, lock);
+  } catch (err) {
+    await record(undefined);
+    throw err;
+  }
+  emit(onEvent, { type: 'lockfile-written', path: written.path });
+  await record({ manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) });
 }
 
 /** Where reify reads a file of a plain (single-file) layer from: the cached blob. */

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,6 +161,73 @@ describe('batched durability with an in-progress marker', () => {
     expect((err as { code?: string }).code).toBe('ERR_ORAS_USER_MODIFIED');
     expect(String((err as Error).message)).toContain(paths[1]);
     expect(String((err as Error).message)).not.toContain(paths[0]);
+  });
+});
+
+describe('one state write per install', () => {
+  it('a fresh install writes artifacts.lock, then its state once (with the lock stamp), then clears the marker', async () => {
+    const ref = await publishDir('once', 5);
+    const p = await project('once', ref);
+    const rec = recorder();
+    let markerAtLock: boolean | undefined;
+    await install({
+      projectDir: p,
+      targetFactory: factory,
+      cacheDir: join(root, 'cache-once'),
+      env,
+      onEvent: (e) => {
+        rec.onEvent(e);
+        if (e.type === 'lockfile-written') markerAtLock = existsSync(join(p, '.oras', IN_PROGRESS_FILE));
+      },
+    });
+    const order = rec.events.map((e) => e.type).filter((t) => t === 'lockfile-written' || t === 'state-written');
+    expect(order).toEqual(['lockfile-written', 'state-written']);
+    expect(markerAtLock).toBe(true);
+    expect(existsSync(join(p, '.oras', IN_PROGRESS_FILE))).toBe(false);
+    // The state carries the stamps: the next install is the fast no-op.
+    const again = recorder();
+    await install({
+      projectDir: p,
+      targetFactory: factory,
+      cacheDir: join(root, 'cache-once'),
+      env,
+      onEvent: again.onEvent,
+    });
+    expect(again.count('rehash')).toBe(0);
+    expect(again.count('state-written')).toBe(0);
+  });
+
+  it('artifacts.lock cannot be written: what landed is recorded, the marker cleared, the error reported; the rerun converges', async () => {
+    const ref = await publishDir('nolock', 4);
+    const p = await project('nolock', ref);
+    const cacheDir = join(root, 'cache-nolock');
+    const err = await install({
+      projectDir: p,
+      targetFactory: factory,
+      cacheDir,
+      env,
+      onEvent: (e) => {
+        // Something puts a non-empty directory where the lockfile goes, after the files landed.
+        if (e.type === 'link' && !existsSync(join(p, 'artifacts.lock'))) {
+          mkdirSync(join(p, 'artifacts.lock'));
+          writeFileSync(join(p, 'artifacts.lock', 'x'), 'x');
+        }
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    const state = JSON.parse(await readFile(join(p, '.oras', 'state.json'), 'utf8')) as {
+      files: object;
+      inputs?: unknown;
+    };
+    expect(Object.keys(state.files)).toHaveLength(4);
+    expect(state.inputs).toBeUndefined();
+    expect(existsSync(join(p, '.oras', IN_PROGRESS_FILE))).toBe(false);
+    await rm(join(p, 'artifacts.lock'), { recursive: true });
+    const rec = recorder();
+    await install({ projectDir: p, targetFactory: factory, cacheDir, env, onEvent: rec.onEvent });
+    expect(rec.count('rehash')).toBe(0);
+    expect(rec.count('link')).toBe(0);
+    expect(await treeMismatches(p, (await readLockfile(p))!)).toEqual([]);
   });
 });
 

@@ -44,6 +44,16 @@ export interface ReifyOptions {
   /** Whether to write `.oras/state.json` (default true). */
   writeState?: boolean;
   /**
+   * The caller writes the state itself once the run completed (install writes
+   * artifacts.lock and then the state with its stamp, so one state write
+   * instead of two). On success reify then writes no state and leaves the
+   * in-progress marker for the caller to clear after its state write (until
+   * then a crash is recovered like any interrupted run: the next install
+   * rehashes and adopts what landed). A failed run still records its state
+   * here. Default false.
+   */
+  deferState?: boolean;
+  /**
    * Each locked dependency's install directory (its normalized `path`, POSIX,
    * `''` for the project root; see {@link dependencyRoots}). Recorded in the
    * state as the roots a later removal must stay within.
@@ -434,6 +444,7 @@ async function writeFiles(run: ReifyRun): Promise<number> {
  */
 async function recordState(run: ReifyRun, completed: boolean): Promise<void> {
   const { options, files } = run;
+  if (completed && options.deferState === true) return;
   const inputs = completed && options.inputs !== undefined ? { inputs: options.inputs } : {};
   const state: InstallState = {
     stateVersion: 1,
