@@ -12,9 +12,9 @@ import { layoutFactory, writeTree } from '../project/helpers.js';
  * Issue 12 item 8 for `oras install`: a directory of the project swapped for a symlink while the
  * install is placing files (after the per-run parent check of that directory) must not let a
  * single later file land outside. Small files are placed by a synchronous open/write/rename
- * sequence; the parent is re-verified right before it. The layer's root exists before the install
- * here (an empty directory), so its files are placed one by one; a layer into a new root is filled
- * in a staging directory instead, whose swap is tested in test/project/layer-place.test.ts.
+ * sequence; the parent is re-verified right before it. A layer of at least STAGE_MIN_WRITES files
+ * going into a new directory is filled in a staging directory and renamed into place whole instead
+ * (its swap while filling is tested in test/project/layer-place.test.ts; a swap right after, here).
  */
 
 const HOST = 'localhost:5996';
@@ -34,6 +34,16 @@ beforeAll(async () => {
     `publish:\n  tree:\n    ref: ${HOST}/acme/tree\n    tags: [v1]\n    files:\n      - data\n`,
   );
   await publish({ projectDir: src, targetFactory: factory });
+  // A layer big enough to be staged (STAGE_MIN_WRITES files): placed whole, then renamed into place.
+  const big = join(root, 'src-big');
+  const bigFiles: Record<string, string> = {};
+  for (let i = 0; i < 300; i++) bigFiles[`data/f${String(i).padStart(3, '0')}.txt`] = `big file ${i}\n`;
+  await writeTree(big, bigFiles);
+  await writeFile(
+    join(big, 'artifacts.yaml'),
+    `publish:\n  big:\n    ref: ${HOST}/acme/big\n    tags: [v1]\n    files:\n      - data\n`,
+  );
+  await publish({ projectDir: big, targetFactory: factory });
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
@@ -48,7 +58,6 @@ describe('issue 12 item 8: a project directory swapped for a symlink mid-install
       'artifacts.yaml': `dependencies:\n  tree:\n    ref: "${HOST}/acme/tree:v1"\n    path: vendor\n`,
     });
     const placedDir = join(project, 'vendor', 'data');
-    await mkdir(placedDir, { recursive: true });
     let atSwap: string[] | undefined;
     const err = await install({
       projectDir: project,
@@ -72,6 +81,38 @@ describe('issue 12 item 8: a project directory swapped for a symlink mid-install
     // What was there when the directory was moved out is all there is: no new file, no temp file.
     expect((await readdir(join(outside, 'data'))).sort()).toEqual(atSwap);
     expect(atSwap!.length).toBeLessThan(40);
+    expect(existsSync(join(project, 'artifacts.lock'))).toBe(false);
+  });
+
+  it('a staged layer: the root appears whole; swapped right after (first link event): refused, nothing lands outside', async () => {
+    const project = join(root, 'project-big');
+    const outside = join(root, 'outside-big');
+    await mkdir(outside);
+    await writeTree(project, {
+      'artifacts.yaml': `dependencies:\n  big:\n    ref: "${HOST}/acme/big:v1"\n    path: vendor\n`,
+    });
+    const placedDir = join(project, 'vendor', 'data');
+    let atSwap: string[] | undefined;
+    const err = await install({
+      projectDir: project,
+      targetFactory: factory,
+      cacheDir: join(root, 'cache'),
+      env,
+      concurrency: 1,
+      onEvent: (e) => {
+        if (e.type !== 'link' || atSwap !== undefined) return;
+        // At the first event the whole layer is already in place (it was renamed there at once).
+        atSwap = readdirSync(placedDir).sort();
+        renameSync(placedDir, join(outside, 'data'));
+        symlinkSync(join(outside, 'data'), placedDir);
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(atSwap).toHaveLength(300);
+    expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_PATH_TRAVERSAL');
+    expect((await readdir(join(outside, 'data'))).sort()).toEqual(atSwap);
     expect(existsSync(join(project, 'artifacts.lock'))).toBe(false);
   });
 });

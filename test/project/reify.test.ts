@@ -334,12 +334,14 @@ describe('stageableRoots (which new layer roots are filled in a staging director
     const a = [add('deps/a/x'), add('deps/a/sub/y')];
     const b = [add('deps/b/x')];
     const plan = { actions: [...a, ...b, keep('deps/b/old')] };
-    expect(
-      stageableRoots(plan, [
-        { layer: { root: 'deps/a' }, writes: a },
-        { layer: { root: 'deps/b' }, writes: b },
-      ]),
-    ).toEqual(['deps/a']);
+    const layers = [
+      { layer: { root: 'deps/a' }, writes: a },
+      { layer: { root: 'deps/b' }, writes: b },
+    ];
+    expect(stageableRoots(plan, layers, 1)).toEqual(['deps/a']);
+    // Small layers are placed file by file.
+    expect(stageableRoots(plan, layers, 3)).toEqual([]);
+    expect(stageableRoots(plan, layers)).toEqual([]);
   });
 
   it('not the project root, not a root shared by two layers, not one with other writes or changes under it', () => {
@@ -365,6 +367,6 @@ describe('stageableRoots (which new layer roots are filled in a staging director
       { layer: { root: 'n' }, writes: n },
       { layer: { root: 'c' }, writes: c },
     ];
-    expect(stageableRoots(plan, layers)).toEqual([]);
+    expect(stageableRoots(plan, layers, 1)).toEqual([]);
   });
 });

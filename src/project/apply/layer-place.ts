@@ -10,6 +10,7 @@ import { OrasError } from '../../errors.js';
 import { verifyContent, VerifyingStream } from '../../oci/digest.js';
 import type { LockedFile, PlanAction } from '../types.js';
 import {
+  assertRootIsStage,
   commitStage,
   discardStage,
   openStage,
@@ -267,6 +268,14 @@ function finishStage(
   }
   report.dirChanged?.(dirname(stage.rootAbs));
   for (const [a, res] of landed) report.placed(a, res);
+  // The placements were reported (events run listeners): the root must still be the directory that
+  // was renamed there, or the tree is not what was installed (a swap is reported like the per-file
+  // path's parent re-check would have).
+  try {
+    assertRootIsStage(stage);
+  } catch (err) {
+    report.layerFailed(err);
+  }
 }
 
 /** One scan of the layer (two with unwanted hard-link origins), placing each wanted entry through `target`. */

@@ -149,6 +149,13 @@ export function commitStage(projectDir: string, stage: LayerStage): void {
   }
 }
 
+/** After {@link commitStage}: throws unless the root is still the renamed staging directory (not moved, not a symlink). */
+export function assertRootIsStage(stage: LayerStage): void {
+  const st = lstatSync(stage.rootAbs, { throwIfNoEntry: false });
+  if (st === undefined || !st.isDirectory() || st.ino !== stage.ino || st.dev !== stage.dev)
+    throw stageError(stage, 'it was moved or replaced by a symlink while installing');
+}
+
 /** Removes a stage that will not be committed (a symlink in its place is only unlinked, never followed). */
 export function discardStage(stage: LayerStage): void {
   rmSync(stage.abs, { recursive: true, force: true });
