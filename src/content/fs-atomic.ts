@@ -549,7 +549,7 @@ export async function removeTempFiles(dir: string, options: RemoveTempOptions = 
   let removed = 0;
   const now = Date.now();
   for (const name of names) {
-    if (!TEMP_NAME_RE.test(name)) continue;
+    if (!isTempName(name)) continue;
     const p = join(dir, name);
     try {
       const st = await lstat(p);

@@ -13,8 +13,8 @@ import {
   assertRootIsStage,
   commitStage,
   discardStage,
+  ensureStageDirs,
   openStage,
-  prepareStaged,
   stagedPath,
   writeStagedSync,
   type LayerStage,
@@ -97,7 +97,7 @@ function projectTarget(projectDir: string, ctx: MaterializeContext): PlaceTarget
 function stageTarget(stage: LayerStage): PlaceTarget {
   return {
     abs: (file) => stagedPath(stage, file.path),
-    prepare: (file) => void prepareStaged(stage, file),
+    prepare: (file) => void ensureStageDirs(stage, file.path),
     writeSmall: (file, data) => writeStagedSync(stage, file, data),
   };
 }

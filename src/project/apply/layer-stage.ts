@@ -78,11 +78,16 @@ export async function openStage(
   return { root, rootAbs, abs, dev: st.dev, ino: st.ino, dirs: new Set() };
 }
 
-/** Throws unless the staging directory is still the directory that was created (not moved, not a symlink). */
-function assertStageIntact(stage: LayerStage): void {
-  const st = lstatSync(stage.abs, { throwIfNoEntry: false });
+/** Throws `problem` unless `abs` is the directory the stage created (same device + inode: not moved away, not a symlink). */
+function assertIsStageDir(stage: LayerStage, abs: string, problem: string): void {
+  const st = lstatSync(abs, { throwIfNoEntry: false });
   if (st === undefined || !st.isDirectory() || st.ino !== stage.ino || st.dev !== stage.dev)
-    throw stageError(stage, 'its staging directory was moved or replaced while writing');
+    throw stageError(stage, problem);
+}
+
+/** Throws unless the staging directory is still the directory that was created. */
+function assertStageIntact(stage: LayerStage): void {
+  assertIsStageDir(stage, stage.abs, 'its staging directory was moved or replaced while writing');
 }
 
 /** The absolute path of project path `rel` (under the stage's root) inside the stage. */
@@ -95,7 +100,7 @@ export function stagedPath(stage: LayerStage, rel: string): string {
  * Creates the directories of `rel` (a project path under the root) inside the stage, once each,
  * after checking the stage is still ours (a directory made through a swapped stage would land outside).
  */
-function ensureStageDirs(stage: LayerStage, rel: string): void {
+export function ensureStageDirs(stage: LayerStage, rel: string): void {
   assertProjectRelativePath(rel);
   const inner = rel.slice(stage.root.length + 1);
   const last = inner.lastIndexOf('/');
@@ -117,11 +122,6 @@ function ensureStageDirs(stage: LayerStage, rel: string): void {
     }
     at = inner.indexOf('/', at + 1);
   }
-}
-
-/** Creates the directories of `file` (a project path under the root) inside the stage. */
-export function prepareStaged(stage: LayerStage, file: LockedFile): void {
-  ensureStageDirs(stage, file.path);
 }
 
 /** Writes verified `data` for `file` (a project path under the root) at its final name inside the stage. */
@@ -151,9 +151,7 @@ export function commitStage(projectDir: string, stage: LayerStage): void {
 
 /** After {@link commitStage}: throws unless the root is still the renamed staging directory (not moved, not a symlink). */
 export function assertRootIsStage(stage: LayerStage): void {
-  const st = lstatSync(stage.rootAbs, { throwIfNoEntry: false });
-  if (st === undefined || !st.isDirectory() || st.ino !== stage.ino || st.dev !== stage.dev)
-    throw stageError(stage, 'it was moved or replaced by a symlink while installing');
+  assertIsStageDir(stage, stage.rootAbs, 'it was moved or replaced by a symlink while installing');
 }
 
 /** Removes a stage that will not be committed (a symlink in its place is only unlinked, never followed). */
