@@ -12,9 +12,8 @@ import { countPlan, diff } from './plan/diff.js';
 import { emit, type PlanCounts } from './events.js';
 import { stateEnv, type InstallResult, type SettledInstallOptions } from './install.js';
 import { serializeLockfile, writeLockfileStamped } from './spec/lockfile.js';
-import { writeState } from './apply/state.js';
 import { loadManifest } from './spec/manifest.js';
-import { clearInProgress, readInProgress, withoutTornWrites } from './apply/in-progress.js';
+import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
 import type { LayerSource } from './apply/layer-place.js';
 import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
@@ -342,11 +341,12 @@ async function unpackedLayerRoots(
 }
 
 /**
- * Step 4: reify the tree, then write artifacts.lock (when it changed, not frozen) and the state with
- * the input stamps. Lock-write order: the tree first, then artifacts.lock, then the state's input
- * stamps. A refused or failed reify leaves artifacts.lock as it was (the state records what landed);
- * a crash between the steps leaves a state without input stamps, so the rerun takes the full path
- * and converges (it resolves the same lock again: nothing moves without `update`).
+ * Step 4: reify the tree; with a changed lock (not frozen) reify then writes artifacts.lock (through
+ * `inputsAfter`) and the state once, with the input stamps. Order: the tree first (synced), then
+ * artifacts.lock, then the state. A refused or failed reify leaves artifacts.lock as it was (the
+ * state records what landed); a crash between the steps leaves the in-progress marker and an older
+ * state, so the rerun takes the full path, rehashes and converges (it resolves the same lock again:
+ * nothing moves without `update`).
  */
 async function applyStep(
   options: SettledInstallOptions,
@@ -364,15 +364,22 @@ async function applyStep(
     frozen ||
     (compareManifestToLock(manifest, lock, { sections: ['dependencies'] }).changes.length === 0 &&
       !(stamp === null && Object.keys(manifest.dependencies).length > 0));
-  const reified = await reify({
+  await reify({
     projectDir,
     plan: planned.plan,
     actual: planned.actual,
     state: run.state,
     sourceFor: fileSource(cache),
     layerFor: layerSource(cache, roots, options.signal),
+    // With a new lock: artifacts.lock is written once the tree follows it, then the state with its stamp.
     ...(writeLock
-      ? { deferState: true }
+      ? {
+          inputsAfter: async () => {
+            const written = await writeLockfileStamped(projectDir, lock);
+            emit(onEvent, { type: 'lockfile-written', path: written.path });
+            return { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) };
+          },
+        }
       : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     roots: dependencyRoots(lock),
     env: stateEnv(options.env),
@@ -381,25 +388,6 @@ async function applyStep(
     ...(options.signal ? { signal: options.signal } : {}),
     ...(onEvent ? { onEvent } : {}),
   });
-  if (!writeLock) return;
-  // reify left the state to us (deferState): one write, with the new lockfile's stamp.
-  const files = reified.state.files;
-  const record = async (inputs: InstallState['inputs']): Promise<void> => {
-    const state: InstallState = { ...reified.state, ...(inputs !== undefined ? { inputs } : {}) };
-    if (inputs === undefined) delete state.inputs;
-    await writeState(projectDir, state, { env: stateEnv(options.env) });
-    emit(onEvent, { type: 'state-written', files: Object.keys(files).length });
-    await clearInProgress(projectDir);
-  };
-  let written;
-  try {
-    written = await writeLockfileStamped(projectDir, lock);
-  } catch (err) {
-    await record(undefined);
-    throw err;
-  }
-  emit(onEvent, { type: 'lockfile-written', path: written.path });
-  await record({ manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) });
 }
 
 /** Where reify reads a file of a plain (single-file) layer from: the cached blob. */

@@ -43,16 +43,7 @@ export interface ReifyOptions {
   linkMode?: LinkMode;
   /** Whether to write `.oras/state.json` (default true). */
   writeState?: boolean;
-  /**
-   * The caller writes the state itself once the run completed (install writes
-   * artifacts.lock and then the state with its stamp, so one state write
-   * instead of two). On success reify then writes no state and leaves the
-   * in-progress marker for the caller to clear after its state write (until
-   * then a crash is recovered like any interrupted run: the next install
-   * rehashes and adopts what landed). A failed run still records its state
-   * here. Default false.
-   */
-  deferState?: boolean;
+
   /**
    * Each locked dependency's install directory (its normalized `path`, POSIX,
    * `''` for the project root; see {@link dependencyRoots}). Recorded in the
@@ -68,6 +59,15 @@ export interface ReifyOptions {
    * state dirty (written even for a no-op).
    */
   inputs?: InstallInputs;
+  /**
+   * Instead of `inputs`: called once every action landed and was synced,
+   * right before the state is written; what it returns is recorded as the
+   * inputs. Install writes artifacts.lock here and returns its stamp, so the
+   * state is written once, after the lockfile (the in-progress marker stays
+   * until then). If it throws, the state is recorded without inputs and the
+   * error rethrown.
+   */
+  inputsAfter?: () => Promise<InstallInputs>;
   /**
    * Interrupts the run (SIGINT/SIGTERM in the CLI). Once aborted, no new
    * remove or write is started; writes already in flight either land (their
@@ -170,8 +170,11 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     if (options.signal?.aborted === true && (done < writes || run.result.removed < removes))
       throw abortedError(done, writes, run.result.removed, removes);
     if (run.errors.length > 0) throw run.errors[0];
-    if (options.inputs !== undefined && JSON.stringify(options.inputs) !== JSON.stringify(options.state.inputs))
-      run.dirty = true;
+    const inputs = options.inputsAfter !== undefined ? await options.inputsAfter() : options.inputs;
+    if (inputs !== undefined) {
+      run.inputs = inputs;
+      if (JSON.stringify(inputs) !== JSON.stringify(options.state.inputs)) run.dirty = true;
+    }
     completed = true;
   } finally {
     await recordState(run, completed);
@@ -181,7 +184,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
       stateVersion: 1,
       files,
       roots: recordRoots(files, options.roots, options.state.roots ?? {}),
-      ...(options.inputs !== undefined ? { inputs: options.inputs } : {}),
+      ...(run.inputs !== undefined ? { inputs: run.inputs } : {}),
     },
     ...run.result,
   };
@@ -201,6 +204,8 @@ interface ReifyRun {
   concurrency: number;
   dirty: boolean;
   synced: boolean;
+  /** The inputs to record once the run completed (`inputs`, or what `inputsAfter` returned). */
+  inputs?: InstallInputs;
 }
 
 /**
@@ -219,14 +224,15 @@ async function cleanTouchedTemps({ options, dirChecks }: ReifyRun): Promise<void
     const root = options.roots[a.kind === 'remove' ? a.from.dependency : a.dependency];
     if (root !== undefined && root !== '') rootParents.add(posix.dirname(root));
   }
+  // Only real directories: never through a symlink below the project root.
+  const real = async (dir: string): Promise<boolean> =>
+    dir === '.' || (await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks));
   for (const dir of touched) {
-    if (dir !== '.' && !(await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks))) continue;
-    await cleanStaleTemps(dir === '.' ? projectDir : projectPath(projectDir, dir));
+    if (await real(dir)) await cleanStaleTemps(dir === '.' ? projectDir : projectPath(projectDir, dir));
   }
   const stages = (await readInProgress(projectDir))?.stages ?? [];
   for (const dir of rootParents) {
-    if (dir !== '.' && !(await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks))) continue;
-    stages.push(...(await staleStagesIn(projectDir, dir === '.' ? '' : dir)));
+    if (await real(dir)) stages.push(...(await staleStagesIn(projectDir, dir === '.' ? '' : dir)));
   }
   await removeStaleStages(projectDir, stages, (rel) => dirHasNoSymlink(projectDir, rel, dirChecks));
 }
@@ -320,12 +326,13 @@ type WriteAction = Extract<PlanAction, { kind: 'add' | 'change' }>;
  * One unit of step 4's work: a plain file from its source, or every write of one directory layer
  * (with `stage`: the staging directory to use should its root not exist, see layer-stage.ts).
  */
-type WriteUnit = { write: WriteAction } | { layer: LayerSource; writes: WriteAction[]; stage?: string };
+type WriteUnit = { write: WriteAction } | LayerUnit;
+type LayerUnit = { layer: LayerSource; writes: WriteAction[]; stage?: string };
 
 /** Groups the writes into units (the writes of one layer become one unit, placed by one scan of it). */
 function writeUnits(run: ReifyRun, writes: WriteAction[]): WriteUnit[] {
   const units: WriteUnit[] = [];
-  const layers = new Map<string, { layer: LayerSource; writes: WriteAction[]; stage?: string }>();
+  const layers = new Map<string, LayerUnit>();
   for (const a of writes) {
     let layer: LayerSource | undefined;
     try {
@@ -346,9 +353,9 @@ function writeUnits(run: ReifyRun, writes: WriteAction[]): WriteUnit[] {
     }
     unit.writes.push(a);
   }
-  for (const root of stageableRoots(run.options.plan, layers.values()))
-    for (const unit of layers.values())
-      if (unit.layer.root === root) unit.stage = stagePathFor(run.options.projectDir, root);
+  const staged = new Set(stageableRoots(run.options.plan, layers.values()));
+  for (const unit of layers.values())
+    if (staged.has(unit.layer.root)) unit.stage = stagePathFor(run.options.projectDir, unit.layer.root);
   return units;
 }
 
@@ -452,8 +459,7 @@ async function writeFiles(run: ReifyRun): Promise<number> {
  */
 async function recordState(run: ReifyRun, completed: boolean): Promise<void> {
   const { options, files } = run;
-  if (completed && options.deferState === true) return;
-  const inputs = completed && options.inputs !== undefined ? { inputs: options.inputs } : {};
+  const inputs = completed && run.inputs !== undefined ? { inputs: run.inputs } : {};
   const state: InstallState = {
     stateVersion: 1,
     files,
