@@ -49,70 +49,60 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/**
+ * Installs `repo:v1` (one directory layer, titled data) into a new project `name` at `vendor`; at
+ * the first `link` event the attacker moves vendor/data out of the project and leaves a symlink to
+ * it. Returns the install's error and the files the directory held at the swap.
+ */
+async function installSwappingOnFirstLink(
+  name: string,
+  repo: string,
+): Promise<{ err: unknown; atSwap: string[] | undefined; project: string; moved: string }> {
+  const project = join(root, name);
+  const outside = join(root, `${name}-outside`);
+  await mkdir(outside);
+  await writeTree(project, {
+    'artifacts.yaml': `dependencies:\n  dep:\n    ref: "${HOST}/${repo}:v1"\n    path: vendor\n`,
+  });
+  const placedDir = join(project, 'vendor', 'data');
+  const moved = join(outside, 'data');
+  let atSwap: string[] | undefined;
+  const err = await install({
+    projectDir: project,
+    targetFactory: factory,
+    cacheDir: join(root, 'cache'),
+    env,
+    concurrency: 1,
+    onEvent: (e) => {
+      if (e.type !== 'link' || atSwap !== undefined) return;
+      atSwap = readdirSync(placedDir).sort();
+      renameSync(placedDir, moved);
+      symlinkSync(moved, placedDir);
+    },
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return { err, atSwap, project, moved };
+}
+
 describe('issue 12 item 8: a project directory swapped for a symlink mid-install', () => {
   it('is refused with ERR_ORAS_PATH_TRAVERSAL; no file placed after the swap lands outside', async () => {
-    const project = join(root, 'project');
-    const outside = join(root, 'outside');
-    await mkdir(outside);
-    await writeTree(project, {
-      'artifacts.yaml': `dependencies:\n  tree:\n    ref: "${HOST}/acme/tree:v1"\n    path: vendor\n`,
-    });
-    const placedDir = join(project, 'vendor', 'data');
-    let atSwap: string[] | undefined;
-    const err = await install({
-      projectDir: project,
-      targetFactory: factory,
-      cacheDir: join(root, 'cache'),
-      env,
-      concurrency: 1,
-      onEvent: (e) => {
-        if (e.type !== 'link' || atSwap !== undefined) return;
-        // The attacker moves the directory being filled out of the project and leaves a symlink to it.
-        renameSync(placedDir, join(outside, 'data'));
-        symlinkSync(join(outside, 'data'), placedDir);
-        atSwap = readdirSync(join(outside, 'data')).sort();
-      },
-    }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const { err, atSwap, project, moved } = await installSwappingOnFirstLink('project', 'acme/tree');
     expect(atSwap, 'the install placed at least one file before the swap').toBeDefined();
     expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_PATH_TRAVERSAL');
     // What was there when the directory was moved out is all there is: no new file, no temp file.
-    expect((await readdir(join(outside, 'data'))).sort()).toEqual(atSwap);
+    expect((await readdir(moved)).sort()).toEqual(atSwap);
     expect(atSwap!.length).toBeLessThan(40);
     expect(existsSync(join(project, 'artifacts.lock'))).toBe(false);
   });
 
   it('a staged layer: the root appears whole; swapped right after (first link event): refused, nothing lands outside', async () => {
-    const project = join(root, 'project-big');
-    const outside = join(root, 'outside-big');
-    await mkdir(outside);
-    await writeTree(project, {
-      'artifacts.yaml': `dependencies:\n  big:\n    ref: "${HOST}/acme/big:v1"\n    path: vendor\n`,
-    });
-    const placedDir = join(project, 'vendor', 'data');
-    let atSwap: string[] | undefined;
-    const err = await install({
-      projectDir: project,
-      targetFactory: factory,
-      cacheDir: join(root, 'cache'),
-      env,
-      concurrency: 1,
-      onEvent: (e) => {
-        if (e.type !== 'link' || atSwap !== undefined) return;
-        // At the first event the whole layer is already in place (it was renamed there at once).
-        atSwap = readdirSync(placedDir).sort();
-        renameSync(placedDir, join(outside, 'data'));
-        symlinkSync(join(outside, 'data'), placedDir);
-      },
-    }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const { err, atSwap, project, moved } = await installSwappingOnFirstLink('project-big', 'acme/big');
+    // At the first event the whole layer is already in place (it was renamed there at once).
     expect(atSwap).toHaveLength(300);
     expect(isOrasError(err) && err.code, String(err)).toBe('ERR_ORAS_PATH_TRAVERSAL');
-    expect((await readdir(join(outside, 'data'))).sort()).toEqual(atSwap);
+    expect((await readdir(moved)).sort()).toEqual(atSwap);
     expect(existsSync(join(project, 'artifacts.lock'))).toBe(false);
   });
 });
