@@ -113,6 +113,13 @@ interface LockedRun {
   sources: Sources;
 }
 
+/**
+ * How many bytes of the layers whose listings an install derives it keeps in memory for their
+ * placement (64 MiB): a layer of small files is then read once, not twice (see scan-replay.ts).
+ * Larger layers, and the rest once this is spent, are read again from the cached blob.
+ */
+const SCAN_REPLAY_BYTES = 64 * 1024 * 1024;
+
 /** Step 1: load artifacts.yaml and artifacts.lock, open the cache, and compute the new lock (frozen: check it). */
 async function lockStep(options: SettledInstallOptions, run: FullRun): Promise<LockedRun> {
   const onEvent = options.onEvent;
@@ -120,6 +127,7 @@ async function lockStep(options: SettledInstallOptions, run: FullRun): Promise<L
   const old = await readOldLock(run.projectDir, run.frozen, onEvent);
   const cache = await ProjectCache.open(defaultCacheDir(options.env ?? process.env, options.cacheDir), {
     ...(onEvent ? { onEvent } : {}),
+    replayBytes: SCAN_REPLAY_BYTES,
     ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
     ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
     ...(options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {}),

@@ -16,6 +16,7 @@ import type { TarScanVisitor } from '../../../artifact/tar-scan.js';
 import { checkDownloadSize, DEFAULT_MAX_ARTIFACT_BYTES } from '../../../artifact/size-limits.js';
 import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../../events.js';
 import { defaultCacheDir } from '../../spec/config.js';
+import { replayScan, ScanRecorder, type ScanReplay } from './scan-replay.js';
 
 /** One regular file of an unpacked directory layer, relative to the layer root. */
 export interface UnpackedFile {
@@ -101,6 +102,10 @@ export class ProjectCache {
   }
   /** Listings derived from verified layer blobs by this object (each layer at most once). */
   private readonly derived = new Map<string, Promise<LayerListing>>();
+  /** Scans recorded while listings were derived, by `<layer digest> <strip prefix>`: each used once (see scan-replay.ts). */
+  private readonly replays = new Map<string, ScanReplay>();
+  /** Bytes the recorded scans may still take (see {@link ProjectCache.open}'s `replayBytes`). */
+  private replayBudget: number;
   /** Completion markers already read (or written) by this object, by layer digest: one read per layer, not per file. */
   private readonly markers = new Map<string, { listing: string }>();
   /**
@@ -109,11 +114,18 @@ export class ProjectCache {
    */
   listingReads = 0;
 
-  private constructor(root: string, store: OciLayoutStore, onEvent?: ProjectListener, limits: CacheLimits = {}) {
+  private constructor(
+    root: string,
+    store: OciLayoutStore,
+    onEvent: ProjectListener | undefined,
+    limits: CacheLimits,
+    replayBytes: number,
+  ) {
     this.root = root;
     this.store = store;
     this.onEvent = onEvent;
     this.limits = limits;
+    this.replayBudget = replayBytes;
   }
 
   /**
@@ -125,10 +137,16 @@ export class ProjectCache {
    * leave a lock that stalls the next install. (An install that changed its
    * lock records its artifacts in index.json once at the end, under the
    * layout's lock: `cache-index.ts`.)
+   *
+   * `replayBytes` (default 0: off) lets the listings derived by this object
+   * record their scans, up to that many bytes in all, so that a
+   * {@link ProjectCache.scanLayer} of the same layer soon after (an install
+   * placing what it just listed) replays the record instead of reading the
+   * blob again (see scan-replay.ts).
    */
   static async open(
     root: string = defaultCacheDir(),
-    options: { onEvent?: ProjectListener } & CacheLimits = {},
+    options: { onEvent?: ProjectListener; replayBytes?: number } & CacheLimits = {},
   ): Promise<ProjectCache> {
     const abs = resolvePath(root);
     await mkdir(abs, { recursive: true });
@@ -145,7 +163,7 @@ export class ProjectCache {
       ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
       ...(options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {}),
     };
-    return new ProjectCache(abs, store, options.onEvent, limits);
+    return new ProjectCache(abs, store, options.onEvent, limits, options.replayBytes ?? 0);
   }
 
   /**
@@ -328,7 +346,8 @@ export class ProjectCache {
     const files: UnpackedFile[] = [];
     const byPath = new Map<string, UnpackedFile>(); // for hard links: the file entry holding their content
     await this.ensureBlob(layer, source, options);
-    await this.scanLayer(layer, options, {
+    const recorder = this.replayBudget > 0 ? new ScanRecorder(this.replayBudget) : undefined;
+    const visitor: TarScanVisitor = {
       file: async (rel, mode, size, body) => {
         const hash = createHash('sha256');
         for await (const chunk of body) hash.update(chunk);
@@ -338,6 +357,7 @@ export class ProjectCache {
           size,
           ...((mode & 0o111) !== 0 ? { mode: 0o755 } : {}),
         };
+        recorder?.file(rel, mode, body, f.digest);
         files.push(f);
         byPath.set(rel, f);
       },
@@ -345,7 +365,9 @@ export class ProjectCache {
         const same = byPath.get(origin);
         if (same !== undefined) files.push({ ...same, path: rel });
       },
-    });
+    };
+    await this.scanLayer(layer, options, recorder !== undefined ? recorder.wrap(visitor) : visitor);
+    this.keepReplay(layer.digest, options, recorder?.finish(options.expectedUncompressedDigest));
     const bytes = Buffer.from(canonicalListing(layer.digest, files));
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     await this.add({ mediaType: LISTING_MEDIA_TYPE, digest, size: bytes.length }, bytes);
@@ -364,12 +386,19 @@ export class ProjectCache {
    * checked as it is read: a corrupt cache blob fails the scan at its end and
    * is removed (the next install fetches it again), so a visitor that places
    * files verifies each one on its own (against the lock).
+   *
+   * When this object derived the layer's listing with a recorded scan (see
+   * `replayBytes`), the first scan under the same strip prefix replays that
+   * record: the same entries in the same order, each file's body a
+   * `HashedBody` carrying the digest computed from its bytes.
    */
   async scanLayer(
     layer: Descriptor,
     options: Pick<UnpackOptions, 'stripPrefix' | 'expectedUncompressedDigest' | 'signal'>,
     visitor: TarScanVisitor,
   ): Promise<void> {
+    const replay = this.takeReplay(layer.digest, options);
+    if (replay !== undefined) return replayScan(replay, visitor, options.signal);
     const { scanTar } = await import('../../../artifact/tar-scan.js');
     try {
       await scanTar(
@@ -402,6 +431,34 @@ export class ProjectCache {
         { cause: err, hint: 'the cache entry is corrupt; it was removed, run install again' },
       );
     }
+  }
+
+  /** Keeps the record of a completed scan of `layerDigest` for one later {@link ProjectCache.scanLayer}, within the budget. */
+  private keepReplay(
+    layerDigest: string,
+    options: Pick<UnpackOptions, 'stripPrefix'>,
+    replay: ScanReplay | undefined,
+  ): void {
+    if (replay === undefined || replay.cost > this.replayBudget) return;
+    this.replayBudget -= replay.cost;
+    this.replays.set(`${layerDigest} ${options.stripPrefix ?? ''}`, replay);
+  }
+
+  /**
+   * The recorded scan of `layerDigest` under the same strip prefix (removed: used once), when it
+   * checked whatever uncompressed digest `options` asks for; undefined otherwise.
+   */
+  private takeReplay(
+    layerDigest: string,
+    options: Pick<UnpackOptions, 'stripPrefix' | 'expectedUncompressedDigest'>,
+  ): ScanReplay | undefined {
+    const key = `${layerDigest} ${options.stripPrefix ?? ''}`;
+    const replay = this.replays.get(key);
+    if (replay === undefined) return undefined;
+    this.replays.delete(key);
+    this.replayBudget += replay.cost;
+    const wanted = options.expectedUncompressedDigest;
+    return wanted === undefined || wanted === replay.checkedUncompressed ? replay : undefined;
   }
 
   /** A listing blob's files when the cache holds `digest` with exactly those bytes and it lists `layerDigest`. */
