@@ -61,15 +61,37 @@ export function assertProjectRelativePath(rel: string): void {
   if (typeof rel !== 'string' || rel.length === 0 || rel.length > 4096) traversal(String(rel), 'empty or too long');
   if (rel.includes('\\') || rel.includes('\0')) traversal(rel, 'contains a backslash or NUL');
   if (rel.startsWith('/') || /^[A-Za-z]:/.test(rel)) traversal(rel, 'is absolute');
-  const parts = rel.split('/');
-  if (parts.some((p) => p === '' || p === '.' || p === '..')) traversal(rel, 'has an empty, "." or ".." segment');
-  if (parts[0] === '.oras') traversal(rel, 'is inside .oras/');
-  if (parts.some((p) => p.includes(TEMP_MARKER))) traversal(rel, `uses the reserved ${TEMP_MARKER} marker`);
+  // One pass over the segments, without splitting (this runs several times per file of an install).
+  for (let start = 0; start <= rel.length;) {
+    let end = rel.indexOf('/', start);
+    if (end < 0) end = rel.length;
+    const n = end - start;
+    if (n === 0 || (rel.charCodeAt(start) === 0x2e && (n === 1 || (n === 2 && rel.charCodeAt(start + 1) === 0x2e))))
+      traversal(rel, 'has an empty, "." or ".." segment');
+    start = end + 1;
+  }
+  if (rel === '.oras' || rel.startsWith('.oras/')) traversal(rel, 'is inside .oras/');
+  // The marker has no '/': in the path exactly when in one of its segments.
+  if (rel.includes(TEMP_MARKER)) traversal(rel, `uses the reserved ${TEMP_MARKER} marker`);
 }
+
+/** Whether `dir` can be joined to a validated relative path by concatenation (a POSIX, normalized, absolute path). */
+let joinable: { dir: string; ok: boolean } = { dir: '', ok: false };
 
 /** The absolute path of a validated project-relative path. */
 export function projectPath(projectDir: string, rel: string): string {
   assertProjectRelativePath(rel);
+  if (joinable.dir !== projectDir)
+    joinable = {
+      dir: projectDir,
+      ok:
+        sep === '/' &&
+        projectDir.startsWith('/') &&
+        (projectDir === '/' || !projectDir.endsWith('/')) &&
+        posix.normalize(projectDir) === projectDir,
+    };
+  // `rel` has no empty, '.' or '..' segment and no backslash: join would only concatenate.
+  if (joinable.ok) return projectDir === '/' ? `/${rel}` : `${projectDir}/${rel}`;
   return join(projectDir, ...rel.split('/'));
 }
 
