@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { OrasError } from '../errors.js';
 
@@ -51,9 +51,9 @@ export function isDigest(digest: unknown): digest is Digest {
   }
 }
 
-/** Computes the digest of a buffer (sha256 by default). */
+/** Computes the digest of a buffer (sha256 by default). One-shot `crypto.hash`: about half the cost of a Hash object for small inputs. */
 export function digestOf(data: Uint8Array | string, algorithm: DigestAlgorithm = 'sha256'): Digest {
-  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+  return `${algorithm}:${hash(algorithm, data, 'hex')}`;
 }
 
 /** Creates a hash for the algorithm of `digest` (which must be valid). */
@@ -73,7 +73,7 @@ export function verifyContent(data: Uint8Array, expected: { digest: Digest; size
     );
   }
   const { algorithm } = parseDigest(expected.digest);
-  const actual = `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+  const actual = digestOf(data, algorithm);
   if (actual !== expected.digest) {
     throw new OrasError(
       'ERR_ORAS_DIGEST_MISMATCH',

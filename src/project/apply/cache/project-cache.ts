@@ -9,10 +9,10 @@ import { readAll } from '../../../content/read.js';
 import type { Fetcher } from '../../../content/store.js';
 import { isOrasError, OrasError } from '../../../errors.js';
 import type { Descriptor } from '../../../oci/descriptor.js';
-import { digestPath, parseDigest, verifyContent } from '../../../oci/digest.js';
+import { digestOf, digestPath, parseDigest, verifyContent } from '../../../oci/digest.js';
 import { digestFile } from '../../../oci/hash-file.js';
 import { MAX_MANIFEST_BYTES } from '../../../oci/manifest.js';
-import type { TarScanVisitor } from '../../../artifact/tar-scan.js';
+import type { TarBody, TarScanVisitor } from '../../../artifact/tar-scan.js';
 import { checkDownloadSize, DEFAULT_MAX_ARTIFACT_BYTES } from '../../../artifact/size-limits.js';
 import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../../events.js';
 import { defaultCacheDir } from '../../spec/config.js';
@@ -349,11 +349,9 @@ export class ProjectCache {
     const recorder = this.replayBudget > 0 ? new ScanRecorder(this.replayBudget) : undefined;
     const visitor: TarScanVisitor = {
       file: async (rel, mode, size, body) => {
-        const hash = createHash('sha256');
-        for await (const chunk of body) hash.update(chunk);
         const f: UnpackedFile = {
           path: rel,
-          digest: `sha256:${hash.digest('hex')}`,
+          digest: await sha256Of(body),
           size,
           ...((mode & 0o111) !== 0 ? { mode: 0o755 } : {}),
         };
@@ -510,6 +508,14 @@ export class ProjectCache {
       return undefined;
     }
   }
+}
+
+/** The `sha256:` digest of a scanned file's body (one-shot for a one-view body, the common case). */
+async function sha256Of(body: TarBody): Promise<string> {
+  if (Array.isArray(body) && body.length === 1) return digestOf(body[0] as Uint8Array);
+  const h = createHash('sha256');
+  for await (const chunk of body) h.update(chunk);
+  return `sha256:${h.digest('hex')}`;
 }
 
 /** Media type of the listing blobs (canonical JSON, see {@link canonicalListing}). */
