@@ -179,6 +179,8 @@ describe('parseCanonicalYaml (fast reader of the canonical YAML subset)', () => 
       'a: b',
       '',
       'ü',
+      `sha256:${'0'.repeat(64)}`,
+      `sha512:${'ab'.repeat(64)}`,
     ];
     for (const t of strings) {
       for (const lock of [
