@@ -28,6 +28,24 @@ export interface ResolveInsideOptions {
 }
 
 /**
+ * True when `p` is a non-empty run of names separated by single `/`: no
+ * empty, `.` or `..` segment (so no leading, trailing or doubled `/`). Such a
+ * path is its own POSIX normal form. One pass, no allocation: this runs
+ * several times per file of an install.
+ */
+export function hasOnlyNamedSegments(p: string): boolean {
+  for (let start = 0; start <= p.length;) {
+    let end = p.indexOf('/', start);
+    if (end < 0) end = p.length;
+    const n = end - start;
+    if (n === 0 || (p.charCodeAt(start) === 0x2e && (n === 1 || (n === 2 && p.charCodeAt(start + 1) === 0x2e))))
+      return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+/**
  * Validates an untrusted relative name and returns it normalized to POSIX
  * form (`a/b/c`: no `.` segments, no duplicate or trailing slashes, no
  * leading `./`). Refuses with `ERR_ORAS_PATH_TRAVERSAL`: empty names and
@@ -42,6 +60,7 @@ export function normalizeRelativePath(title: string): string {
   if (title.includes('\\')) refuse(title, 'contains a backslash (Windows path separator)');
   if (/^[A-Za-z]:/.test(title)) refuse(title, 'starts with a Windows drive letter');
   if (title.startsWith('/')) refuse(title, 'is an absolute path');
+  if (hasOnlyNamedSegments(title)) return title;
   const parts: string[] = [];
   for (const seg of title.split('/')) {
     if (seg === '' || seg === '.') continue;

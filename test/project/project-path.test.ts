@@ -3,8 +3,9 @@
  * install, so the check is a single pass and the join a concatenation where that is exact. Both
  * must accept and refuse exactly what the plain rules say, and give the path `join` gives.
  */
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hasOnlyNamedSegments, normalizeRelativePath } from '../../src/artifact/safe-path.js';
 import { isOrasError } from '../../src/errors.js';
 import { assertProjectRelativePath, projectPath } from '../../src/project/apply/materialize.js';
 
@@ -51,6 +52,28 @@ describe('project-relative paths', () => {
     const wrong = paths.filter((p) => accepts(p) !== allowed(p));
     expect(wrong).toEqual([]);
     expect(paths.filter(allowed).length).toBeGreaterThan(100);
+  });
+
+  it('hasOnlyNamedSegments is "every segment a name", and such a path is its own normal form', () => {
+    for (const p of samples()) {
+      const named = p !== '' && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+      expect(hasOnlyNamedSegments(p), JSON.stringify(p)).toBe(named);
+      if (named) expect(posix.normalize(p)).toBe(p);
+      let normalized: string | undefined;
+      try {
+        normalized = normalizeRelativePath(p);
+      } catch {
+        normalized = undefined;
+      }
+      // The fast path returns what the segment-by-segment normalization gives.
+      if (normalized !== undefined)
+        expect(normalized).toBe(
+          p
+            .split('/')
+            .filter((s) => s !== '' && s !== '.')
+            .join('/'),
+        );
+    }
   });
 
   it('joins like path.join, whatever shape the project directory has', () => {

@@ -59,6 +59,20 @@ const SINGLE_QUOTED = /^'(?:[^'\u0000-\u001f\u007f]|'')*'$/;
 
 const isNonString = (s: string): boolean => NON_STRING.some((re) => re.test(s));
 
+/** Digests: plain strings that no other check would refuse (most scalars of a lock: one test instead of twelve). */
+const DIGEST_SCALAR = /^sha(?:256:[0-9a-f]{64}|512:[0-9a-f]{128})$/;
+
+/** Plain keys already checked (a lock repeats a handful of keys thousands of times); bounded. */
+const plainKeys = new Set<string>();
+
+/** True when `k` may be written, or read in a flow mapping, as a plain key (see {@link WRITE_KEY}). */
+function isPlainKey(k: string): boolean {
+  if (plainKeys.has(k)) return true;
+  if (!WRITE_KEY.test(k) || isNonString(k)) return false;
+  if (plainKeys.size < 1024) plainKeys.add(k);
+  return true;
+}
+
 function scalar(raw: string): unknown {
   const c = raw.charCodeAt(0);
   if (c === 0x22 /* " */) {
@@ -75,6 +89,7 @@ function scalar(raw: string): unknown {
   if (raw === 'false') return false;
   if (/^(?:0|[1-9][0-9]{0,14})$/.test(raw)) return Number(raw);
   if (/^0o[0-7]{1,10}$/.test(raw)) return Number.parseInt(raw.slice(2), 8);
+  if (DIGEST_SCALAR.test(raw)) return raw;
   if (!PLAIN.test(raw) || PLAIN_BREAKS.test(raw) || isNonString(raw)) bail();
   return raw;
 }
@@ -127,13 +142,7 @@ function flowMap(text: string): Record<string, unknown> {
     if (sp <= 0) return bail();
     const key = part.slice(0, sp);
     const raw = part.slice(sp + 2);
-    if (
-      !WRITE_KEY.test(key) ||
-      isNonString(key) ||
-      key === '__proto__' ||
-      Object.prototype.hasOwnProperty.call(obj, key)
-    )
-      bail();
+    if (!isPlainKey(key) || key === '__proto__' || Object.prototype.hasOwnProperty.call(obj, key)) bail();
     if (
       raw === '' ||
       raw.charCodeAt(0) === 0x20 ||
@@ -240,18 +249,9 @@ export class CanonicalFlow {
   constructor(readonly entries: Record<string, unknown>) {}
 }
 
-/** Digests: plain strings that no other check would refuse (most scalars of a lock: one test instead of twelve). */
-const DIGEST_SCALAR = /^sha(?:256:[0-9a-f]{64}|512:[0-9a-f]{128})$/;
-
-/** Keys already checked by {@link writeKey} (a lock repeats a handful of keys thousands of times). */
-const writtenKeys = new Set<string>();
-
 /** Returns `k` when it can be written as a plain key; bails otherwise. */
 function writeKey(k: string): string {
-  if (writtenKeys.has(k)) return k;
-  if (!WRITE_KEY.test(k) || isNonString(k)) bail();
-  if (writtenKeys.size < 1024) writtenKeys.add(k);
-  return k;
+  return isPlainKey(k) ? k : bail();
 }
 
 function writeScalar(v: unknown): string {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
 import type { Ajv, ValidateFunction } from 'ajv';
+import { hasOnlyNamedSegments } from '../../artifact/safe-path.js';
 import { isOrasError, OrasError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
 import { packageFile } from '../../package-files.js';
@@ -111,6 +112,12 @@ function schemaIssues(name: SchemaName, doc: unknown): Issue[] {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const RESERVED_DIRS = ['.oras', '.git'];
 
+/** The first segment of a POSIX path (all of it without a `/`). */
+function firstSegment(p: string): string {
+  const slash = p.indexOf('/');
+  return slash < 0 ? p : p.slice(0, slash);
+}
+
 /**
  * Checks a project-relative path and returns it normalized (POSIX, no `./`,
  * no trailing `/`), or an issue. `kind` `dir` additionally refuses the project
@@ -132,7 +139,8 @@ export function checkProjectPath(
       issue: issueAt(segs, `${JSON.stringify(raw)} must be relative to the project root, not absolute`, fixRel),
     };
   }
-  const norm = posix.normalize(raw).replace(/\/+$/, '');
+  // Already in normal form (a lockfile's paths are written so): no normalize pass.
+  const norm = hasOnlyNamedSegments(raw) ? raw : posix.normalize(raw).replace(/\/+$/, '');
   if (norm === '..' || norm.startsWith('../')) {
     return {
       issue: issueAt(
@@ -159,7 +167,7 @@ export function checkProjectPath(
       ),
     };
   }
-  const first = norm.split('/')[0]!;
+  const first = firstSegment(norm);
   if (RESERVED_DIRS.includes(first) && kind === 'dir') {
     return {
       issue: issueAt(
@@ -507,11 +515,11 @@ export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
           issues.push(r.issue);
           continue;
         }
-        if (RESERVED_DIRS.includes(r.path.split('/')[0]!)) {
+        if (RESERVED_DIRS.includes(firstSegment(r.path))) {
           issues.push(
             issueAt(
               at,
-              `file "${r.path}" is inside ${r.path.split('/')[0]}/, which oras-ts/git manage`,
+              `file "${r.path}" is inside ${firstSegment(r.path)}/, which oras-ts/git manage`,
               REGENERATE_LOCK,
             ),
           );
