@@ -5,15 +5,17 @@ import { OrasError } from '../errors.js';
 /**
  * A pass-through that counts and sha256-hashes the bytes flowing through it,
  * optionally failing with `ERR_ORAS_LIMIT_EXCEEDED` once more than `limit`
- * bytes passed (`limitHint` explains which option raises the limit).
+ * bytes passed (`limitHint` explains which option raises the limit). With
+ * `hash: false` it only counts (and {@link HashingStream.digest} is `''`).
  */
 export class HashingStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   private count = 0;
   private result: string | undefined;
 
-  constructor(private readonly options: { limit?: number; what?: string; limitHint?: string } = {}) {
+  constructor(private readonly options: { limit?: number; what?: string; limitHint?: string; hash?: boolean } = {}) {
     super();
+    this.hash = options.hash === false ? undefined : createHash('sha256');
   }
 
   /** Bytes seen so far. */
@@ -21,9 +23,9 @@ export class HashingStream extends Transform {
     return this.count;
   }
 
-  /** `sha256:<hex>` of everything seen; only valid once the stream has ended. */
+  /** `sha256:<hex>` of everything seen (`''` with `hash: false`); only valid once the stream has ended. */
   get digest(): string {
-    this.result ??= `sha256:${this.hash.digest('hex')}`;
+    this.result ??= this.hash === undefined ? '' : `sha256:${this.hash.digest('hex')}`;
     return this.result;
   }
 
@@ -38,7 +40,7 @@ export class HashingStream extends Transform {
       );
       return;
     }
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     cb(null, chunk);
   }
 }

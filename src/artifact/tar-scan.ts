@@ -29,6 +29,11 @@ export interface TarScanOptions {
   maxUncompressedBytes?: number;
   /** When set, the sha256 of the uncompressed tar must equal it (`io.deis.oras.content.digest`), checked at the end. */
   expectedUncompressedDigest?: string;
+  /**
+   * Compute {@link TarScanResult.uncompressedDigest}. Default `true`; `false` skips hashing the
+   * uncompressed tar (the result then holds `''`) unless `expectedUncompressedDigest` is set.
+   */
+  uncompressedDigest?: boolean;
   /** Stops the scan with `ERR_ORAS_ABORTED`. */
   signal?: AbortSignal;
   /**
@@ -67,7 +72,7 @@ export interface TarScanResult {
   entries: number;
   /** Uncompressed tar bytes read. */
   uncompressedBytes: number;
-  /** `sha256:` digest of the uncompressed tar. */
+  /** `sha256:` digest of the uncompressed tar (`''` when not computed, see {@link TarScanOptions.uncompressedDigest}). */
   uncompressedDigest: string;
 }
 
@@ -336,6 +341,7 @@ export async function scanTar(
   const keep = keptModeBits(options);
   const model = new TreeModel(visitor);
   const meter = new HashingStream({
+    hash: options.uncompressedDigest !== false || options.expectedUncompressedDigest !== undefined,
     limit: maxBytes,
     what: 'uncompressed archive',
     limitHint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',

@@ -3,6 +3,7 @@ import { chmod, lstat, mkdir, readFile, readlink, stat, symlink, writeFile } fro
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { extractTarGz, packDirectory } from '../../src/artifact/tar.js';
+import { scanTar } from '../../src/artifact/tar-scan.js';
 import { isOrasError } from '../../src/errors.js';
 import { bufferStream, craftTarGz, listTree, useTempDirs, type CraftEntry } from './helpers.js';
 
@@ -110,6 +111,25 @@ describe('packDirectory', () => {
     const { execFileSync } = await import('node:child_process');
     execFileSync('mkfifo', [path.join(dir, 'pipe')]);
     await expect(packDirectory(dir)).rejects.toMatchObject({ code: 'ERR_ORAS_UNSUPPORTED' });
+  });
+});
+
+describe('scanTar uncompressedDigest option', () => {
+  it('skips hashing the tar only when asked and nothing is expected; an expected digest is still checked', async () => {
+    const root = await tmp();
+    const packed = await packDirectory(await makeTree(root), { prefixName: 'tree' });
+    const scan = (options: Parameters<typeof scanTar>[1]) =>
+      scanTar(createReadStream(packed.path), { stripPrefix: 'tree', ...options }, {});
+    expect((await scan({})).uncompressedDigest).toBe(packed.uncompressedDigest);
+    const off = await scan({ uncompressedDigest: false });
+    expect(off.uncompressedDigest).toBe('');
+    expect(off.uncompressedBytes).toBeGreaterThan(0);
+    const checked = await scan({ uncompressedDigest: false, expectedUncompressedDigest: packed.uncompressedDigest });
+    expect(checked.uncompressedDigest).toBe(packed.uncompressedDigest);
+    await expect(
+      scan({ uncompressedDigest: false, expectedUncompressedDigest: `sha256:${'0'.repeat(64)}` }),
+    ).rejects.toSatisfy((e: unknown) => isOrasError(e, 'ERR_ORAS_DIGEST_MISMATCH'));
+    await packed.cleanup();
   });
 });
 

@@ -412,6 +412,7 @@ export class ProjectCache {
             ? { maxUncompressedBytes: this.limits.maxUncompressedBytes }
             : {}),
           shared: true,
+          uncompressedDigest: false, // only checked against the annotation (when given)
         },
         visitor,
       );
