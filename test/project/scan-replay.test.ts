@@ -9,8 +9,6 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import tarStream from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TarBody } from '../../src/artifact/tar-scan.js';
 import { isOrasError } from '../../src/errors.js';
@@ -19,15 +17,9 @@ import { HashedBody } from '../../src/project/apply/cache/scan-replay.js';
 import { placeLayerFiles, type LayerSource } from '../../src/project/apply/layer-place.js';
 import { newMaterializeContext } from '../../src/project/apply/materialize.js';
 import type { PlanAction } from '../../src/project/types.js';
+import { craftTarGz, type CraftEntry } from '../artifact/helpers.js';
 
 type WriteAction = Extract<PlanAction, { kind: 'add' | 'change' }>;
-type Entry = {
-  name: string;
-  body?: string;
-  type?: 'file' | 'directory' | 'symlink' | 'link';
-  linkname?: string;
-  mode?: number;
-};
 
 let root: string;
 let seq = 0;
@@ -40,29 +32,11 @@ afterAll(async () => {
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-async function tgzOf(entries: Entry[]): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-    pack.on('end', resolve);
-    pack.on('error', reject);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    if (type === 'file') pack.entry({ name: e.name, mode: e.mode ?? 0o644 }, e.body ?? '');
-    else pack.entry({ name: e.name, type, mode: 0o755, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) });
-  }
-  pack.finalize();
-  await done;
-  return gzipSync(Buffer.concat(chunks));
-}
-
-const LAYER_ENTRIES: Entry[] = [
+const LAYER_ENTRIES: CraftEntry[] = [
   { name: 'pkg', type: 'directory' },
-  { name: 'pkg/a.txt', body: 'alpha\n' },
-  { name: 'pkg/bin/run', body: '#!/bin/sh\necho hi\n', mode: 0o755 },
-  { name: 'pkg/deep/er/c.txt', body: 'c'.repeat(3000) },
+  { name: 'pkg/a.txt', content: 'alpha\n' },
+  { name: 'pkg/bin/run', content: '#!/bin/sh\necho hi\n', mode: 0o755 },
+  { name: 'pkg/deep/er/c.txt', content: 'c'.repeat(3000) },
   { name: 'pkg/link-to-a', type: 'symlink', linkname: 'a.txt' },
   { name: 'pkg/hard-a', type: 'link', linkname: 'pkg/a.txt' },
 ];
@@ -108,7 +82,7 @@ const strip = (s: Seen[]): Seen[] => s.map(({ hashed: _h, ...rest }) => rest);
 
 describe('scan replay (a listed layer placed without reading it again)', () => {
   it('replays exactly what a scan of the blob reports, once; the next scan reads the blob', async () => {
-    const tgz = await tgzOf(LAYER_ENTRIES);
+    const tgz = await craftTarGz(LAYER_ENTRIES);
     const plain = await cacheWith(tgz);
     const expected = await scanOf(plain.cache, plain.desc);
     expect(expected.some((e) => e.hashed === true)).toBe(false);
@@ -126,7 +100,7 @@ describe('scan replay (a listed layer placed without reading it again)', () => {
   });
 
   it('records nothing without a budget, or for a layer over it; a different prefix or an unchecked uncompressed digest reads the blob', async () => {
-    const tgz = await tgzOf(LAYER_ENTRIES);
+    const tgz = await craftTarGz(LAYER_ENTRIES);
     const off = await cacheWith(tgz);
     await off.cache.listing(off.desc, undefined, { stripPrefix: 'pkg' });
     expect((await scanOf(off.cache, off.desc)).some((e) => e.hashed === true)).toBe(false);
@@ -149,7 +123,7 @@ describe('scan replay (a listed layer placed without reading it again)', () => {
   });
 
   it('keeps no record of a scan that failed (a corrupt cached blob), and an aborted replay stops', async () => {
-    const tgz = await tgzOf(LAYER_ENTRIES);
+    const tgz = await craftTarGz(LAYER_ENTRIES);
     const bad = await cacheWith(tgz, 1024 * 1024);
     const corrupt = Buffer.from(tgz);
     corrupt[corrupt.length - 5]! ^= 0xff; // the gzip trailer: every entry reads, the blob's digest does not match
@@ -170,7 +144,7 @@ describe('scan replay (a listed layer placed without reading it again)', () => {
   });
 
   it('places a replayed layer only where the lock names the digest computed from the bytes', async () => {
-    const tgz = await tgzOf(LAYER_ENTRIES);
+    const tgz = await craftTarGz(LAYER_ENTRIES);
     const rec = await cacheWith(tgz, 1024 * 1024);
     const listing = await rec.cache.listing(rec.desc, undefined, { stripPrefix: 'pkg' });
     const writes: WriteAction[] = listing.files.map((f) => ({
