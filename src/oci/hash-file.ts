@@ -1,7 +1,8 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { OrasError, isOrasError } from '../errors.js';
-import type { Digest, DigestAlgorithm } from './digest.js';
+import { digestOf, type Digest, type DigestAlgorithm } from './digest.js';
 import { fileSwappedError, isSameFile, READ_NOFOLLOW, type FileIdentity } from './file-identity.js';
 
 /** Options of {@link digestFile}. */
@@ -65,5 +66,48 @@ export async function digestFile(
       cause: err,
       hint: code === 'ENOENT' ? 'the file does not exist' : 'check that the file exists and is readable',
     });
+  }
+}
+
+/**
+ * Largest file {@link digestSmallFileSync} reads whole (64 KiB): below this, the thread-pool round
+ * trips of {@link digestFile} (open, stat, two reads, close) cost far more than the work.
+ */
+export const SMALL_DIGEST_BYTES = 64 * 1024;
+
+let scratch: Buffer | undefined;
+
+/**
+ * {@link digestFile} for a small file, synchronously: one `open`, `fstat`, read(s) and `close` on
+ * the calling thread, no thread-pool round trip. Reads until end of file; `undefined` when the
+ * file holds more than {@link SMALL_DIGEST_BYTES} (use {@link digestFile} then). Errors as
+ * {@link digestFile}'s (`ERR_ORAS_IO`, the system error on `cause`).
+ */
+export function digestSmallFileSync(
+  path: string,
+  algorithm: DigestAlgorithm = 'sha256',
+): { digest: Digest; size: number } | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    if (fstatSync(fd).size > SMALL_DIGEST_BYTES) return undefined;
+    // One scratch buffer for every call: synchronous, so no other call can use it meanwhile.
+    const buf = (scratch ??= Buffer.allocUnsafeSlow(SMALL_DIGEST_BYTES + 1));
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+      if (n > SMALL_DIGEST_BYTES) return undefined; // grew since its fstat
+    }
+    return { digest: digestOf(buf.subarray(0, n), algorithm), size: n };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new OrasError('ERR_ORAS_IO', `cannot hash ${path}: ${code ?? (err as Error).message}`, {
+      cause: err,
+      hint: code === 'ENOENT' ? 'the file does not exist' : 'check that the file exists and is readable',
+    });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

