@@ -19,7 +19,11 @@ import { digestFile } from '../../oci/hash-file.js';
 import type { LinkMode as ConfigLinkMode } from '../spec/config.js';
 import type { LinkMethod } from '../events.js';
 import type { LockedFile } from '../types.js';
-import { assertParentStillInside, assertParentStillInsideSync } from '../../artifact/safe-path.js';
+import {
+  assertParentStillInside,
+  assertParentStillInsideSync,
+  hasOnlyNamedSegments,
+} from '../../artifact/safe-path.js';
 
 /**
  * How files of single-file layers get from the cache into the project (files
@@ -61,15 +65,7 @@ export function assertProjectRelativePath(rel: string): void {
   if (typeof rel !== 'string' || rel.length === 0 || rel.length > 4096) traversal(String(rel), 'empty or too long');
   if (rel.includes('\\') || rel.includes('\0')) traversal(rel, 'contains a backslash or NUL');
   if (rel.startsWith('/') || /^[A-Za-z]:/.test(rel)) traversal(rel, 'is absolute');
-  // One pass over the segments, without splitting (this runs several times per file of an install).
-  for (let start = 0; start <= rel.length;) {
-    let end = rel.indexOf('/', start);
-    if (end < 0) end = rel.length;
-    const n = end - start;
-    if (n === 0 || (rel.charCodeAt(start) === 0x2e && (n === 1 || (n === 2 && rel.charCodeAt(start + 1) === 0x2e))))
-      traversal(rel, 'has an empty, "." or ".." segment');
-    start = end + 1;
-  }
+  if (!hasOnlyNamedSegments(rel)) traversal(rel, 'has an empty, "." or ".." segment');
   if (rel === '.oras' || rel.startsWith('.oras/')) traversal(rel, 'is inside .oras/');
   // The marker has no '/': in the path exactly when in one of its segments.
   if (rel.includes(TEMP_MARKER)) traversal(rel, `uses the reserved ${TEMP_MARKER} marker`);
