@@ -61,12 +61,17 @@ export async function digestFile(
   } catch (err) {
     if (isOrasError(err)) throw err;
     if (signal?.aborted) throw new OrasError('ERR_ORAS_ABORTED', `hashing ${path}: aborted`, { cause: err });
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new OrasError('ERR_ORAS_IO', `cannot hash ${path}: ${code ?? (err as Error).message}`, {
-      cause: err,
-      hint: code === 'ENOENT' ? 'the file does not exist' : 'check that the file exists and is readable',
-    });
+    throw hashIoError(path, err);
   }
+}
+
+/** `ERR_ORAS_IO` for a file that could not be hashed, the system error on `cause`. */
+function hashIoError(path: string, err: unknown): OrasError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new OrasError('ERR_ORAS_IO', `cannot hash ${path}: ${code ?? (err as Error).message}`, {
+    cause: err,
+    hint: code === 'ENOENT' ? 'the file does not exist' : 'check that the file exists and is readable',
+  });
 }
 
 /**
@@ -102,11 +107,7 @@ export function digestSmallFileSync(
     }
     return { digest: digestOf(buf.subarray(0, n), algorithm), size: n };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new OrasError('ERR_ORAS_IO', `cannot hash ${path}: ${code ?? (err as Error).message}`, {
-      cause: err,
-      hint: code === 'ENOENT' ? 'the file does not exist' : 'check that the file exists and is readable',
-    });
+    throw hashIoError(path, err);
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
