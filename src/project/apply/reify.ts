@@ -43,7 +43,6 @@ export interface ReifyOptions {
   linkMode?: LinkMode;
   /** Whether to write `.oras/state.json` (default true). */
   writeState?: boolean;
-
   /**
    * Each locked dependency's install directory (its normalized `path`, POSIX,
    * `''` for the project root; see {@link dependencyRoots}). Recorded in the

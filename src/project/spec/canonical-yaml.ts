@@ -249,11 +249,6 @@ export class CanonicalFlow {
   constructor(readonly entries: Record<string, unknown>) {}
 }
 
-/** Returns `k` when it can be written as a plain key; bails otherwise. */
-function writeKey(k: string): string {
-  return isPlainKey(k) ? k : bail();
-}
-
 function writeScalar(v: unknown): string {
   if (typeof v === 'string') {
     if (DIGEST_SCALAR.test(v)) return v;
@@ -283,7 +278,7 @@ function writeFlow(flow: CanonicalFlow): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(flow.entries)) {
     if (v === undefined) continue;
-    writeKey(k);
+    if (!isPlainKey(k)) bail();
     const s = writeScalar(v);
     if (FLOW_INDICATORS.test(s)) bail();
     parts.push(`${k}: ${s}`);
@@ -297,7 +292,7 @@ function writeMap(obj: Record<string, unknown>, indent: number, out: string[], f
   let first = true;
   for (const [k, v] of Object.entries(obj)) {
     if (v === undefined) continue;
-    writeKey(k);
+    if (!isPlainKey(k)) bail();
     const lead = first && firstPrefix !== undefined ? firstPrefix : pad;
     first = false;
     if (Array.isArray(v)) {

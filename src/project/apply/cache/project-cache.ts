@@ -367,7 +367,7 @@ export class ProjectCache {
     await this.scanLayer(layer, options, recorder !== undefined ? recorder.wrap(visitor) : visitor);
     this.keepReplay(layer.digest, options, recorder?.finish(options.expectedUncompressedDigest));
     const bytes = Buffer.from(canonicalListing(layer.digest, files));
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const digest = digestOf(bytes);
     await this.add({ mediaType: LISTING_MEDIA_TYPE, digest, size: bytes.length }, bytes);
     await mkdir(dirname(this.markerPath(layer.digest)), { recursive: true });
     await writeFileAtomic(this.markerPath(layer.digest), JSON.stringify({ layer: layer.digest, listing: digest }));
