@@ -3,23 +3,18 @@
  * each small file synchronously instead of through five thread-pool round trips: the result must be
  * digestFile's, byte for byte, and a file too large for it must be left to digestFile.
  */
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isOrasError } from '../../src/errors.js';
 import { digestFile, digestSmallFileSync, SMALL_DIGEST_BYTES } from '../../src/oci/hash-file.js';
+import { useTempDirs } from '../artifact/helpers.js';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'oras-hash-small-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const newDir = useTempDirs();
 
 describe('digestSmallFileSync', () => {
   it('gives digestFile’s digest and size up to SMALL_DIGEST_BYTES, for both algorithms, and undefined above', async () => {
+    const dir = await newDir();
     for (const size of [0, 1, 4095, 4097, SMALL_DIGEST_BYTES - 1, SMALL_DIGEST_BYTES, SMALL_DIGEST_BYTES + 1]) {
       const path = join(dir, `f-${size}`);
       await writeFile(path, Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + size) & 0xff)));
@@ -34,7 +29,8 @@ describe('digestSmallFileSync', () => {
     expect(digestSmallFileSync(join(dir, 'short'))).toEqual(await digestFile(join(dir, 'short')));
   });
 
-  it('fails like digestFile: ERR_ORAS_IO with the system error on cause', async () => {
+  it('fails like digestFile: ERR_ORAS_IO with the system error on cause; follows a symlink like it', async () => {
+    const dir = await newDir();
     let err: unknown;
     try {
       digestSmallFileSync(join(dir, 'missing'));
@@ -43,7 +39,8 @@ describe('digestSmallFileSync', () => {
     }
     expect(isOrasError(err, 'ERR_ORAS_IO')).toBe(true);
     expect(((err as { cause?: NodeJS.ErrnoException }).cause as NodeJS.ErrnoException).code).toBe('ENOENT');
-    await symlink(join(dir, 'f-1'), join(dir, 'link'));
+    await writeFile(join(dir, 'target'), 'x');
+    await symlink(join(dir, 'target'), join(dir, 'link'));
     expect(digestSmallFileSync(join(dir, 'link'))).toEqual(await digestFile(join(dir, 'link')));
   });
 });
