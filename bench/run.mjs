@@ -20,6 +20,7 @@ import { GiB, KiB, MiB } from './lib/data.mjs';
 import { liveChildren, runCmd } from './lib/measure.mjs';
 import { newAgent } from './lib/raw.mjs';
 import { startRegistry } from './lib/registry.mjs';
+import { makeTrash } from './lib/trash.mjs';
 import { renderReport } from './lib/report.mjs';
 import { scenarios } from './scenarios/index.mjs';
 
@@ -205,6 +206,7 @@ async function main() {
     registry: reg,
     shared: {},
     ref: (repo, tag) => `${reg.host}/${repo}:${tag}`,
+    discard: makeTrash(join(diskWork, '.trash')),
     async mkdir(name, base = work) {
       const d = join(base, name);
       await mkdir(d, { recursive: true });
@@ -242,7 +244,7 @@ async function main() {
       sections.push(section);
       log(`   (${section.seconds.toFixed(0)} s)`);
       await rm(join(work, `s${sc.id}`), { recursive: true, force: true });
-      await rm(join(diskWork, `s${sc.id}`), { recursive: true, force: true });
+      await ctx.discard(join(diskWork, `s${sc.id}`));
     }
   } finally {
     await agent.close().catch(() => undefined);

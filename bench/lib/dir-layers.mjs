@@ -33,7 +33,7 @@ export async function seedDirLayer(ctx, base, repo, n, fileBytes) {
     annotations: { 'io.deis.oras.content.unpack': 'true' },
   };
   await seedArtifact(ctx.registry.storageDir, repo, DIR_TAG, [layer]);
-  await rm(src, { recursive: true, force: true });
+  await ctx.discard(src);
   return { tgz, layer };
 }
 

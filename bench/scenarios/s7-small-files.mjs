@@ -1,7 +1,7 @@
 // 7. Many small files in directory layers: cold/warm install vs curl+tar+sync / cp -r+sync for one
 //    layer of N files and for 200 dependencies × 50 files, scaling in N (issue 14: cold install of N
 //    tiny files used to grow quadratically) and peak RSS.
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { countFiles } from '../lib/files.mjs';
 import { CURL_TAR_ALL, seedDirDeps, seedDirLayer, writeDirProject } from '../lib/dir-layers.mjs';
@@ -18,9 +18,8 @@ const RSS_LIMIT_KIB = 150 * 1024;
 /** The measured tools of one project shape: cold install vs curl+tar+sync, warm vs cp -r+sync. */
 function coldWarmTools(ctx, { tag, repos, files, list, seedP, cacheDir }) {
   const P = (kind, i) => join(ctx.s7base, `${tag}-${kind}-${i}`);
-  const clean = (kind) => async (i) => {
-    await rm(P(kind, i), { recursive: true, force: true });
-  };
+  // Moved aside, not deleted: see lib/trash.mjs (freed inodes slow the next creates here).
+  const clean = (kind) => (i) => ctx.discard(P(kind, i));
   const install = (p, extra) => ctx.oras(installArgs(p, undefined, extra), { cwd: p, timeoutMs: 900_000 });
   const expect = async (p) => {
     const got = await countFiles(join(p, 'deps'));
@@ -120,7 +119,7 @@ export async function run(ctx) {
     return v === null ? '' : `${v.toFixed(2)}×`;
   };
   return {
-    setup: `Artifacts whose single layer is a tar+gzip directory (root \`data/\`, annotation \`io.deis.oras.content.unpack\`) of random ${FILE_BYTES} B files, made with \`tar czf\` and seeded straight into the registry's storage: one artifact of N files per size, and a tree of ${depCount} dependencies of ${depFiles} files each. Project **and cache on ${ctx.diskWork} (a disk file system, so fsync costs are real)**, new project + empty cache per cold run. Baselines: \`curl\` of each blob piped into \`tar xzf\` (one dependency after another), then \`sync\` (no verification, no atomic placement); \`cp -r\` of an installed tree then \`sync\`. Warm: new project, lock of an untimed seed install, that install's cache, \`--offline\`. Scaling: cold installs at N/4, N, 2N. Peak RSS is of the \`oras\` process.`,
+    setup: `Artifacts whose single layer is a tar+gzip directory (root \`data/\`, annotation \`io.deis.oras.content.unpack\`) of random ${FILE_BYTES} B files, made with \`tar czf\` and seeded straight into the registry's storage: one artifact of N files per size, and a tree of ${depCount} dependencies of ${depFiles} files each. Project **and cache on ${ctx.diskWork} (a disk file system, so fsync costs are real)**, new project + empty cache per cold run. Baselines: \`curl\` of each blob piped into \`tar xzf\` (one dependency after another), then \`sync\` (no verification, no atomic placement); \`cp -r\` of an installed tree then \`sync\`. Warm: new project, lock of an untimed seed install, that install's cache, \`--offline\`. Scaling: cold installs at N/4, N, 2N. Peak RSS is of the \`oras\` process. Trees are moved aside after their run and deleted only when the bench ends: on a journal-less ext4 (as here), every create scans past the inodes freed in the last 1–6 minutes, so deleting one run's 10,000 files would slow whichever tool runs next (\`bench/lib/trash.mjs\`).`,
     rows: [
       row(`cold install, ${nMain} files`, main, {
         ratioText: rtext(main, r.curltar, 'curl+tar+sync'),
