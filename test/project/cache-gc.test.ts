@@ -9,7 +9,12 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CacheInventory, LockNeeds } from '../../src/project/apply/cache/inventory.js';
-import { applyCacheRecord, CACHE_LAST_USED, cacheRefName } from '../../src/project/apply/cache/index-records.js';
+import {
+  applyCacheRecord,
+  applyCacheRecords,
+  CACHE_LAST_USED,
+  cacheRefName,
+} from '../../src/project/apply/cache/index-records.js';
 import { livePins, lockCacheExclusive, pinCache } from '../../src/project/apply/cache/lock.js';
 import { planPrune } from '../../src/project/apply/cache/prune-plan.js';
 import { parseAge, parseByteSize } from '../../src/project/spec/cache-units.js';
@@ -131,6 +136,25 @@ describe('index.json records', () => {
       },
       { ...desc(M1), annotations: { [CACHE_LAST_USED]: 't1' } },
     ]);
+  });
+
+  it('applies a batch of records as one record after another, and reports no change when there is none', () => {
+    const desc = (digest: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: 10 });
+    const records = [
+      { desc: desc(M1), refName: 'localhost:5000/a/b:1.0', lastUsed: 't1' },
+      { desc: desc(M2), lastUsed: 't1' },
+      { desc: desc(M2), refName: 'localhost:5000/a/b:1.0', lastUsed: 't2' },
+      { desc: desc(L1), refName: 'localhost:5000/a/c@' + L1, lastUsed: 't2' },
+      { desc: desc(M1), refName: 'localhost:5000/a/b:2.0', lastUsed: 't3' },
+    ];
+    const one: LayoutIndex = { schemaVersion: 2, manifests: [] };
+    const changes = records.map((r) => applyCacheRecord(one, r));
+    expect(changes).toEqual([true, true, true, true, true]);
+    const batch: LayoutIndex = { schemaVersion: 2, manifests: [] };
+    expect(applyCacheRecords(batch, records)).toBe(true);
+    expect(batch).toEqual(one);
+    expect(applyCacheRecords(batch, records.slice(3))).toBe(false);
+    expect(applyCacheRecords(batch, [])).toBe(false);
   });
 
   it.each([

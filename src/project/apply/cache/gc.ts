@@ -98,7 +98,7 @@ async function manifestChildren(cache: ProjectCache, inv: CacheInventory): Promi
   const children = new Map<string, string[]>();
   for (const e of inv.index.manifests) {
     if (children.has(e.digest) || !inv.blobs.has(e.digest)) continue;
-    const m = await cachedManifest(cache, e.digest);
+    const m = await cachedManifest(cache, e.digest, e);
     if (m === undefined) {
       children.set(e.digest, []);
       continue;

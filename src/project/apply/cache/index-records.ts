@@ -53,7 +53,21 @@ export interface CacheRecord {
  * when the index changed.
  */
 export function applyCacheRecord(index: LayoutIndex, r: CacheRecord): boolean {
+  return applyCacheRecords(index, [r]);
+}
+
+/**
+ * Pure: {@link applyCacheRecord} for each of `records` in order, comparing the
+ * index once (not once per record: an install of 200 dependencies would
+ * serialize the 200-entry index 400 times). Returns true when the index changed.
+ */
+export function applyCacheRecords(index: LayoutIndex, records: readonly CacheRecord[]): boolean {
   const before = JSON.stringify(index.manifests);
+  for (const r of records) recordOne(index, r);
+  return JSON.stringify(index.manifests) !== before;
+}
+
+function recordOne(index: LayoutIndex, r: CacheRecord): void {
   const tagged =
     r.refName !== undefined && index.manifests.some((m) => m.digest === r.desc.digest && refNameOf(m) === r.refName);
   if (r.refName !== undefined && !tagged) tagManifest(index, r.desc, r.refName);
@@ -61,7 +75,6 @@ export function applyCacheRecord(index: LayoutIndex, r: CacheRecord): boolean {
   index.manifests = index.manifests.map((m) =>
     m.digest === r.desc.digest ? { ...m, annotations: { ...m.annotations, [CACHE_LAST_USED]: r.lastUsed } } : m,
   );
-  return JSON.stringify(index.manifests) !== before;
 }
 
 /** The last-use time (ms) recorded on an index entry, if any. */
@@ -71,13 +84,18 @@ export function lastUsedOf(d: Descriptor): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 
-/** The cached image manifest of `dep`, or undefined when it is not cached or not a manifest. */
+/**
+ * The cached image manifest `digest`, or undefined when it is not cached or not a manifest.
+ * `entry`: its index.json entry when the caller has read the index already (else the digest is
+ * resolved in the cache, which reads the index).
+ */
 export async function cachedManifest(
   cache: ProjectCache,
   digest: string,
+  entry?: Descriptor,
 ): Promise<{ desc: Descriptor; manifest: ImageManifest } | undefined> {
   try {
-    const desc = await cache.store.resolve(digest);
+    const desc = entry !== undefined && entry.digest === digest ? plainEntry(entry) : await cache.store.resolve(digest);
     const parsed = parseManifest(await cache.manifest(desc, undefined, { offline: true }), desc.mediaType);
     return parsed.kind === 'manifest' ? { desc: plainEntry(desc), manifest: parsed.manifest } : undefined;
   } catch {
@@ -114,9 +132,13 @@ export async function recordArtifacts(
   deps: LockedDependency[],
   now: Date = new Date(),
 ): Promise<void> {
+  // One read of index.json for all of them (and the comparison below), not one per dependency.
+  const current = await cache.store.readLayoutIndex();
+  const entries = new Map<string, Descriptor>();
+  for (const m of current.manifests) if (!entries.has(m.digest)) entries.set(m.digest, m); // the first, as resolve
   const records: CacheRecord[] = [];
   for (const dep of deps) {
-    const m = await cachedManifest(cache, dep.digest);
+    const m = await cachedManifest(cache, dep.digest, entries.get(dep.digest));
     if (m === undefined) continue;
     const parts = [m.manifest.config, ...m.manifest.layers];
     const complete = (await Promise.all(parts.map((p) => cache.has(p)))).every(Boolean);
@@ -131,8 +153,7 @@ export async function recordArtifacts(
   }
   if (records.length === 0) return;
   // Nothing to record (the common repeated install): no lock, no write.
-  const current = await cache.store.readLayoutIndex();
-  if (!records.map((r) => applyCacheRecord(current, r)).some(Boolean)) return;
+  if (!applyCacheRecords(current, records)) return;
   const store = await OciLayoutStore.open(cache.root);
-  await store.editIndex((index) => records.map((r) => applyCacheRecord(index, r)).some(Boolean));
+  await store.editIndex((index) => applyCacheRecords(index, records));
 }

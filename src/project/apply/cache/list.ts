@@ -1,5 +1,6 @@
 import { readLockfile } from '../../spec/lockfile.js';
 import type { Lockfile } from '../../types.js';
+import type { Descriptor } from '../../../oci/descriptor.js';
 import { cachedManifest, cacheRefName, lastUsedOf } from './index-records.js';
 import { refNameOf } from '../../../content/layout-index.js';
 import { addLockNeeds, emptyNeeds, scanCache } from './inventory.js';
@@ -70,8 +71,10 @@ export async function listCache(root: string): Promise<CachedArtifact[]> {
     }
   }
   const out: CachedArtifact[] = [];
+  const indexed = new Map<string, Descriptor>();
+  for (const m of inv.index.manifests) if (!indexed.has(m.digest)) indexed.set(m.digest, m);
   for (const [digest, e] of byDigest) {
-    const m = await cachedManifest(cache, digest);
+    const m = await cachedManifest(cache, digest, indexed.get(digest));
     const parts = m === undefined ? [] : [m.manifest.config, ...m.manifest.layers];
     let size = inv.blobs.get(digest)?.size ?? 0;
     let complete = m !== undefined;
