@@ -6,6 +6,7 @@ import { mapBounded } from '../../../artifact/map-bounded.js';
 import { streamToFileAtomic, writeFileAtomic } from '../../../content/fs-atomic.js';
 import { OciLayoutStore } from '../../../content/oci-layout.js';
 import { readAll } from '../../../content/read.js';
+import { readSmallFileSync, SMALL_READ_BYTES } from '../../../content/read-small-sync.js';
 import type { Fetcher } from '../../../content/store.js';
 import { isOrasError, OrasError } from '../../../errors.js';
 import type { Descriptor } from '../../../oci/descriptor.js';
@@ -267,7 +268,15 @@ export class ProjectCache {
     const path = await this.ensureBlob(desc, source, options);
     if (desc.size > MAX_MANIFEST_BYTES)
       throw new OrasError('ERR_ORAS_MANIFEST_TOO_LARGE', `manifest ${desc.digest} is ${desc.size} bytes`);
-    const bytes = await readAll(await this.store.fetch(desc), MAX_MANIFEST_BYTES, path);
+    // Small manifests (all but pathological ones) are read on this thread: an install of 200
+    // dependencies reads 200 of them, twice; a stream costs several thread-pool round trips each.
+    let bytes: Buffer | undefined;
+    try {
+      bytes = readSmallFileSync(path, { limit: Math.min(desc.size, SMALL_READ_BYTES) });
+    } catch {
+      bytes = undefined; // the stream below reports the error as before
+    }
+    bytes ??= await readAll(await this.store.fetch(desc), MAX_MANIFEST_BYTES, path);
     verifyContent(bytes, desc);
     return bytes;
   }
@@ -465,9 +474,13 @@ export class ProjectCache {
     let bytes: Buffer;
     try {
       const path = this.blobPath(digest);
-      const st = await lstat(path);
-      if (!st.isFile() || st.size > MAX_LISTING_BYTES) return undefined;
-      bytes = await readFile(path);
+      const small = readSmallFileSync(path, { noFollow: true }); // most listings: no thread-pool round trip
+      if (small !== undefined) bytes = small;
+      else {
+        const st = await lstat(path);
+        if (!st.isFile() || st.size > MAX_LISTING_BYTES) return undefined;
+        bytes = await readFile(path);
+      }
       verifyContent(bytes, { digest, size: bytes.length });
     } catch {
       return undefined;
