@@ -359,11 +359,14 @@ function writeUnits(run: ReifyRun, writes: WriteAction[]): WriteUnit[] {
 }
 
 /**
- * Layers with fewer writes than this (256) are placed file by file even into a new root: staging
- * saves a temp name, a rename and a parent `realpath` per file (~50 µs), a few milliseconds for
- * a small layer, while per-file placement reports each file as it lands.
+ * Layers with fewer writes than this (32) are placed file by file even into a new root: staging
+ * saves a temp name, a rename and a parent `realpath` per file (~20–50 µs) for the cost of one
+ * staging directory and its rename, which a layer of a few files does not earn back, while
+ * per-file placement reports each file as it lands. Measured: a warm install of 200 dependencies
+ * of 50 files each, 5 interleaved rounds on tmpfs, 1.60 s with 256 here (every layer per file)
+ * and 1.38 s with 32.
  */
-export const STAGE_MIN_WRITES = 256;
+export const STAGE_MIN_WRITES = 32;
 
 /**
  * Pure: the layer roots that may be placed through a staging directory: the root of exactly one
