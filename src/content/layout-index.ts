@@ -79,6 +79,17 @@ export function parseLayoutIndex(bytes: Uint8Array, path: string): LayoutIndex {
   return d as unknown as LayoutIndex;
 }
 
+/**
+ * The entry of each digest in `index`, the first one when several share it (the one
+ * `OciLayoutStore.resolve` finds for that digest): for callers that look up many digests in one
+ * read of the index.
+ */
+export function entriesByDigest(index: LayoutIndex): Map<string, Descriptor> {
+  const entries = new Map<string, Descriptor>();
+  for (const m of index.manifests) if (!entries.has(m.digest)) entries.set(m.digest, m);
+  return entries;
+}
+
 /** Records `desc` untagged unless some entry already has its digest. Returns true when changed. */
 export function recordManifest(index: LayoutIndex, desc: Descriptor): boolean {
   if (index.manifests.some((m) => m.digest === desc.digest)) return false;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  entriesByDigest,
   findTagged,
   isValidRefName,
   parseLayoutIndex,
@@ -55,6 +56,14 @@ describe('layout index edits', () => {
     expect(idx.manifests).toEqual([a, named(b, 'v1')]);
     expect(removeEntries(idx, b.digest)).toBe(true);
     expect(idx.manifests).toEqual([a]);
+  });
+
+  it('maps each digest to its first entry (the one a digest resolves to)', () => {
+    const idx: LayoutIndex = { schemaVersion: 2, manifests: [named(a, 'v1'), b, named(a, 'v2')] };
+    const entries = entriesByDigest(idx);
+    expect([...entries.keys()]).toEqual([a.digest, b.digest]);
+    expect(entries.get(a.digest)).toBe(idx.manifests[0]);
+    expect(entries.get(b.digest)).toBe(idx.manifests[1]);
   });
 
   it('resolves duplicate tags to the last entry, and validates ref names', () => {

@@ -6,6 +6,7 @@ import type { Descriptor, ImageManifest } from '../../oci/descriptor.js';
 import { Annotation, MediaType } from '../../oci/media-types.js';
 import { parseManifest, type ParsedManifest } from '../../oci/manifest.js';
 import { parseReference } from '../../oci/reference.js';
+import { entriesByDigest } from '../../content/layout-index.js';
 import type { ProjectCache } from '../apply/cache/project-cache.js';
 import { parseDependencyRef, repositoryOf } from '../spec/dependency-ref.js';
 import { assertProjectRelativePath } from '../apply/materialize.js';
@@ -32,8 +33,8 @@ function picomatchLib(): typeof picomatchType {
 export class Sources {
   private readonly targets = new Map<string, Promise<ResolveTarget>>();
   private readonly manifests = new Map<string, Promise<ParsedManifest>>();
-  /** Sizes of the manifests recorded in the cache's index.json, read once per run (not once per dependency). */
-  private indexSizes: Promise<Map<string, number>> | undefined;
+  /** The manifests recorded in the cache's index.json, read once per run (not once per dependency). */
+  private indexEntries: Promise<Map<string, Descriptor>> | undefined;
   /** `resolved` of the locked entries whose repository this run contacted (a cache miss). */
   private readonly reached = new Set<string>();
   constructor(
@@ -135,16 +136,9 @@ export class Sources {
    * when not cached.
    */
   private async cachedSize(digest: string): Promise<number | undefined> {
-    this.indexSizes ??= this.cache.store.readLayoutIndex().then(
-      (index) => {
-        const sizes = new Map<string, number>();
-        for (const m of index.manifests) if (!sizes.has(m.digest)) sizes.set(m.digest, m.size); // the first entry, as resolve
-        return sizes;
-      },
-      () => new Map<string, number>(),
-    );
-    const known = (await this.indexSizes).get(digest);
-    if (known !== undefined) return known;
+    this.indexEntries ??= this.cache.store.readLayoutIndex().then(entriesByDigest, () => new Map());
+    const known = (await this.indexEntries).get(digest);
+    if (known !== undefined) return known.size;
     return this.cache.store.resolve(digest).then(
       (d) => d.size,
       () => undefined,

@@ -1,6 +1,7 @@
 import { OciLayoutStore } from '../../../content/oci-layout.js';
 import { isOrasError } from '../../../errors.js';
 import {
+  entriesByDigest,
   isValidRefName,
   plainEntry,
   refNameOf,
@@ -134,8 +135,7 @@ export async function recordArtifacts(
 ): Promise<void> {
   // One read of index.json for all of them (and the comparison below), not one per dependency.
   const current = await cache.store.readLayoutIndex();
-  const entries = new Map<string, Descriptor>();
-  for (const m of current.manifests) if (!entries.has(m.digest)) entries.set(m.digest, m); // the first, as resolve
+  const entries = entriesByDigest(current);
   const records: CacheRecord[] = [];
   for (const dep of deps) {
     const m = await cachedManifest(cache, dep.digest, entries.get(dep.digest));

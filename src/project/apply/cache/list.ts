@@ -1,8 +1,7 @@
 import { readLockfile } from '../../spec/lockfile.js';
 import type { Lockfile } from '../../types.js';
-import type { Descriptor } from '../../../oci/descriptor.js';
 import { cachedManifest, cacheRefName, lastUsedOf } from './index-records.js';
-import { refNameOf } from '../../../content/layout-index.js';
+import { entriesByDigest, refNameOf } from '../../../content/layout-index.js';
 import { addLockNeeds, emptyNeeds, scanCache } from './inventory.js';
 import { planPrune } from './prune-plan.js';
 import { readProjectRegistry } from './registry.js';
@@ -71,8 +70,7 @@ export async function listCache(root: string): Promise<CachedArtifact[]> {
     }
   }
   const out: CachedArtifact[] = [];
-  const indexed = new Map<string, Descriptor>();
-  for (const m of inv.index.manifests) if (!indexed.has(m.digest)) indexed.set(m.digest, m);
+  const indexed = entriesByDigest(inv.index);
   for (const [digest, e] of byDigest) {
     const m = await cachedManifest(cache, digest, indexed.get(digest));
     const parts = m === undefined ? [] : [m.manifest.config, ...m.manifest.layers];
