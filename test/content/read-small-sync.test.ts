@@ -6,7 +6,7 @@
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSmallFileSync, SMALL_READ_BYTES } from '../../src/content/read-small-sync.js';
+import { readSmallFileSync, SMALL_READ_BYTES } from '../../src/oci/read-small-sync.js';
 import { useTempDirs } from '../artifact/helpers.js';
 
 const newDir = useTempDirs();

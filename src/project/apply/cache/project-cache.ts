@@ -6,7 +6,7 @@ import { mapBounded } from '../../../artifact/map-bounded.js';
 import { streamToFileAtomic, writeFileAtomic } from '../../../content/fs-atomic.js';
 import { OciLayoutStore } from '../../../content/oci-layout.js';
 import { readAll } from '../../../content/read.js';
-import { readSmallFileSync, SMALL_READ_BYTES } from '../../../content/read-small-sync.js';
+import { readSmallFileSync, SMALL_READ_BYTES } from '../../../oci/read-small-sync.js';
 import type { Fetcher } from '../../../content/store.js';
 import { isOrasError, OrasError } from '../../../errors.js';
 import type { Descriptor } from '../../../oci/descriptor.js';
