@@ -1,8 +1,8 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { OrasError, isOrasError } from '../errors.js';
 import { digestOf, type Digest, type DigestAlgorithm } from './digest.js';
+import { readSmallFileSync } from './read-small-sync.js';
 import { fileSwappedError, isSameFile, READ_NOFOLLOW, type FileIdentity } from './file-identity.js';
 
 /** Options of {@link digestFile}. */
@@ -80,35 +80,21 @@ function hashIoError(path: string, err: unknown): OrasError {
  */
 export const SMALL_DIGEST_BYTES = 64 * 1024;
 
-let scratch: Buffer | undefined;
-
 /**
  * {@link digestFile} for a small file, synchronously: one `open`, `fstat`, read(s) and `close` on
- * the calling thread, no thread-pool round trip. Reads until end of file; `undefined` when the
- * file holds more than {@link SMALL_DIGEST_BYTES} (use {@link digestFile} then). Errors as
- * {@link digestFile}'s (`ERR_ORAS_IO`, the system error on `cause`).
+ * the calling thread ({@link readSmallFileSync}), no thread-pool round trip. `undefined` when the
+ * file holds more than {@link SMALL_DIGEST_BYTES} or is not a regular file (use {@link digestFile}
+ * then). Errors as {@link digestFile}'s (`ERR_ORAS_IO`, the system error on `cause`).
  */
 export function digestSmallFileSync(
   path: string,
   algorithm: DigestAlgorithm = 'sha256',
 ): { digest: Digest; size: number } | undefined {
-  let fd: number | undefined;
+  let bytes: Buffer | undefined;
   try {
-    fd = openSync(path, 'r');
-    if (fstatSync(fd).size > SMALL_DIGEST_BYTES) return undefined;
-    // One scratch buffer for every call: synchronous, so no other call can use it meanwhile.
-    const buf = (scratch ??= Buffer.allocUnsafeSlow(SMALL_DIGEST_BYTES + 1));
-    let n = 0;
-    for (;;) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) break;
-      n += got;
-      if (n > SMALL_DIGEST_BYTES) return undefined; // grew since its fstat
-    }
-    return { digest: digestOf(buf.subarray(0, n), algorithm), size: n };
+    bytes = readSmallFileSync(path, { limit: SMALL_DIGEST_BYTES });
   } catch (err) {
     throw hashIoError(path, err);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
+  return bytes === undefined ? undefined : { digest: digestOf(bytes, algorithm), size: bytes.length };
 }
