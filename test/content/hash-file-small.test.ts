@@ -24,7 +24,7 @@ describe('digestSmallFileSync', () => {
         else expect(sync).toEqual(await digestFile(path, { algorithm }));
       }
     }
-    // The scratch buffer is shared: a shorter file after a longer one hashes only its own bytes.
+    // A shorter file after a longer one hashes only its own bytes.
     await writeFile(join(dir, 'short'), 'abc');
     expect(digestSmallFileSync(join(dir, 'short'))).toEqual(await digestFile(join(dir, 'short')));
   });
