@@ -212,7 +212,7 @@ interface ReifyRun {
  * staging directories an interrupted run left (named by its in-progress marker, or found next
  * to the root of a dependency this run writes); only real directories inside the project.
  */
-async function cleanTouchedTemps({ options, dirChecks }: ReifyRun): Promise<void> {
+async function cleanTouchedTemps({ options, dirChecks, concurrency }: ReifyRun): Promise<void> {
   const { projectDir, plan } = options;
   await cleanStaleTemps(join(projectDir, STATE_DIR));
   const touched = new Set<string>();
@@ -226,13 +226,16 @@ async function cleanTouchedTemps({ options, dirChecks }: ReifyRun): Promise<void
   // Only real directories: never through a symlink below the project root.
   const real = async (dir: string): Promise<boolean> =>
     dir === '.' || (await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks));
-  for (const dir of touched) {
+  // Directories are independent (each listing sees only its own temps): several at a time, as
+  // one after another 200 dependencies spent ~0.1 s waiting on 600 thread-pool round trips.
+  await mapBounded([...touched], concurrency, async (dir) => {
     if (await real(dir)) await cleanStaleTemps(dir === '.' ? projectDir : projectPath(projectDir, dir));
-  }
+  });
   const stages = (await readInProgress(projectDir))?.stages ?? [];
-  for (const dir of rootParents) {
-    if (await real(dir)) stages.push(...(await staleStagesIn(projectDir, dir === '.' ? '' : dir)));
-  }
+  const found = await mapBounded([...rootParents], concurrency, async (dir) =>
+    (await real(dir)) ? staleStagesIn(projectDir, dir === '.' ? '' : dir) : [],
+  );
+  stages.push(...found.flat());
   await removeStaleStages(projectDir, stages, (rel) => dirHasNoSymlink(projectDir, rel, dirChecks));
 }
 

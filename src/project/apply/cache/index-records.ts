@@ -10,6 +10,7 @@ import {
   type LayoutIndex,
 } from '../../../content/layout-index.js';
 import type { Fetcher } from '../../../content/store.js';
+import { mapBounded } from '../../../artifact/map-bounded.js';
 import type { Descriptor, ImageManifest } from '../../../oci/descriptor.js';
 import { parseManifest } from '../../../oci/manifest.js';
 import type { LockedDependency } from '../../types.js';
@@ -27,6 +28,9 @@ import type { ProjectCache } from './project-cache.js';
  * {@link CACHE_LAST_USED}, the last install or fetch that used it (the LRU
  * order of `oras cache prune --max-size`).
  */
+
+/** Dependencies {@link recordArtifacts} checks at once. */
+const RECORD_CONCURRENCY = 8;
 
 /** Annotation: ISO time of the last install/fetch that used a cached manifest. */
 export const CACHE_LAST_USED = 'io.github.oras-ts.cache.last-used';
@@ -136,10 +140,11 @@ export async function recordArtifacts(
   // One read of index.json for all of them (and the comparison below), not one per dependency.
   const current = await cache.store.readLayoutIndex();
   const entries = entriesByDigest(current);
-  const records: CacheRecord[] = [];
-  for (const dep of deps) {
+  // Several dependencies at a time (each check is a few thread-pool round trips), recorded in
+  // `deps` order: a later record of the same ref.name moves the tag, as one by one.
+  const found = await mapBounded(deps, RECORD_CONCURRENCY, async (dep): Promise<CacheRecord | undefined> => {
     const m = await cachedManifest(cache, dep.digest, entries.get(dep.digest));
-    if (m === undefined) continue;
+    if (m === undefined) return undefined;
     const parts = [m.manifest.config, ...m.manifest.layers];
     const complete = (await Promise.all(parts.map((p) => cache.has(p)))).every(Boolean);
     const refName = complete ? cacheRefName(dep) : undefined;
@@ -149,8 +154,9 @@ export async function recordArtifacts(
       size: m.desc.size,
       ...(dep.artifactType !== undefined ? { artifactType: dep.artifactType } : {}),
     };
-    records.push({ desc, ...(refName !== undefined ? { refName } : {}), lastUsed: now.toISOString() });
-  }
+    return { desc, ...(refName !== undefined ? { refName } : {}), lastUsed: now.toISOString() };
+  });
+  const records = found.filter((r): r is CacheRecord => r !== undefined);
   if (records.length === 0) return;
   // Nothing to record (the common repeated install): no lock, no write.
   if (!applyCacheRecords(current, records)) return;
