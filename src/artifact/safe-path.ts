@@ -46,6 +46,21 @@ export function hasOnlyNamedSegments(p: string): boolean {
 }
 
 /**
+ * `path.posix.join(base, rel)`, without its normalize pass when both are
+ * already in normal form ({@link hasOnlyNamedSegments}; `base` `''` or `.`
+ * = none), which is how every path of a validated lock or listing is
+ * written. Same result as `posix.join` for every input (anything else takes
+ * `posix.join`); it runs once or twice per file of an install.
+ */
+export function joinRelative(base: string, rel: string): string {
+  if (hasOnlyNamedSegments(rel)) {
+    if (base === '' || base === '.') return rel;
+    if (hasOnlyNamedSegments(base)) return `${base}/${rel}`;
+  }
+  return path.posix.join(base, rel);
+}
+
+/**
  * Validates an untrusted relative name and returns it normalized to POSIX
  * form (`a/b/c`: no `.` segments, no duplicate or trailing slashes, no
  * leading `./`). Refuses with `ERR_ORAS_PATH_TRAVERSAL`: empty names and

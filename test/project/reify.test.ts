@@ -369,4 +369,14 @@ describe('stageableRoots (which new layer roots are filled in a staging director
     ];
     expect(stageableRoots(plan, layers, 1)).toEqual([]);
   });
+
+  it('counts actions at or under a root by whole segments (a sibling with the same prefix is not under it)', () => {
+    const a = [add('deps/a/x'), add('deps/a/y/z')];
+    const layers = [{ layer: { root: 'deps/a' }, writes: a }];
+    // deps/ab/… and deps/a.txt share the prefix, not the directory.
+    expect(stageableRoots({ actions: [...a, keep('deps/ab/x'), keep('deps/a.txt')] }, layers, 1)).toEqual(['deps/a']);
+    // An action at the root itself or deeper under it rules the root out.
+    expect(stageableRoots({ actions: [...a, keep('deps/a')] }, layers, 1)).toEqual([]);
+    expect(stageableRoots({ actions: [...a, keep('deps/a/y/old')] }, layers, 1)).toEqual([]);
+  });
 });

@@ -1,6 +1,7 @@
 import { lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { OrasError } from '../../errors.js';
+import { hasOnlyNamedSegments } from '../../artifact/safe-path.js';
 import type { ActualTree } from '../plan/actual.js';
 import { emit, type ProjectListener } from '../events.js';
 import { syncWritten } from '../../content/sync-batch.js';
@@ -182,7 +183,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     state: {
       stateVersion: 1,
       files,
-      roots: recordRoots(files, options.roots, options.state.roots ?? {}),
+      roots: run.roots ?? recordRoots(files, options.roots, options.state.roots ?? {}),
       ...(run.inputs !== undefined ? { inputs: run.inputs } : {}),
     },
     ...run.result,
@@ -205,6 +206,8 @@ interface ReifyRun {
   synced: boolean;
   /** The inputs to record once the run completed (`inputs`, or what `inputsAfter` returned). */
   inputs?: InstallInputs;
+  /** The roots step 5 recorded (computed once: a pass over every file). */
+  roots?: Record<string, string[]>;
 }
 
 /**
@@ -391,8 +394,16 @@ export function stageableRoots(
   if (candidates.size === 0) return [];
   const under = new Map<string, number>();
   for (const a of plan.actions) {
-    for (let d = a.path; d !== '.' && d !== ''; d = posix.dirname(d))
+    // A normal-form path's ancestors are its prefixes up to each '/' (what posix.dirname gives, without its checks).
+    if (!hasOnlyNamedSegments(a.path)) {
+      for (let d = a.path; d !== '.' && d !== ''; d = posix.dirname(d))
+        if (candidates.has(d)) under.set(d, (under.get(d) ?? 0) + 1);
+      continue;
+    }
+    for (let end = a.path.length; end > 0; end = a.path.lastIndexOf('/', end - 1)) {
+      const d = end === a.path.length ? a.path : a.path.slice(0, end);
       if (candidates.has(d)) under.set(d, (under.get(d) ?? 0) + 1);
+    }
   }
   return [...candidates].filter(([root, n]) => n > 0 && n >= minWrites && under.get(root) === n).map(([root]) => root);
 }
@@ -465,12 +476,8 @@ async function writeFiles(run: ReifyRun): Promise<number> {
 async function recordState(run: ReifyRun, completed: boolean): Promise<void> {
   const { options, files } = run;
   const inputs = completed && run.inputs !== undefined ? { inputs: run.inputs } : {};
-  const state: InstallState = {
-    stateVersion: 1,
-    files,
-    roots: recordRoots(files, options.roots, options.state.roots ?? {}),
-    ...inputs,
-  };
+  run.roots = recordRoots(files, options.roots, options.state.roots ?? {});
+  const state: InstallState = { stateVersion: 1, files, roots: run.roots, ...inputs };
   if (options.writeState !== false && (run.dirty || !completed)) {
     await writeState(options.projectDir, state, options.env !== undefined ? { env: options.env } : {});
     emit(options.onEvent, { type: 'state-written', files: Object.keys(files).length });
@@ -491,10 +498,15 @@ function recordRoots(
   previous: Record<string, string[]>,
 ): Record<string, string[]> {
   const out: Record<string, Set<string>> = {};
+  const candidatesOf = new Map<string, string[]>(); // per dependency, not per file
   for (const path in files) {
     const dep = files[path]!.dependency;
-    const cur = current[dep];
-    const candidates = cur !== undefined ? [cur, ...(previous[dep] ?? [])] : (previous[dep] ?? []);
+    let candidates = candidatesOf.get(dep);
+    if (candidates === undefined) {
+      const cur = current[dep];
+      candidates = cur !== undefined ? [cur, ...(previous[dep] ?? [])] : (previous[dep] ?? []);
+      candidatesOf.set(dep, candidates);
+    }
     const root = candidates.find((r) => withinRoot(path, r));
     if (root !== undefined) (out[dep] ??= new Set()).add(root);
   }

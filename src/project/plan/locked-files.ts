@@ -10,6 +10,7 @@ import { entriesByDigest } from '../../content/layout-index.js';
 import type { ProjectCache } from '../apply/cache/project-cache.js';
 import { parseDependencyRef, repositoryOf } from '../spec/dependency-ref.js';
 import { assertProjectRelativePath } from '../apply/materialize.js';
+import { joinRelative } from '../../artifact/safe-path.js';
 import type { TargetFactory } from '../install.js';
 import type { ResolveTarget } from './resolve.js';
 import type { DependencySpec, LockedDependency, LockedFile, LockedLayer } from '../types.js';
@@ -191,6 +192,7 @@ function pathSelection(spec: DependencySpec): {
           .replace(/\/+$/, '');
   });
   const selects = (rel: string): boolean => {
+    if (include === undefined && exclude === undefined) return true;
     const chain = selfAndAncestors(rel);
     if (exclude && chain.some((p) => exclude(p))) return false;
     return include === undefined || chain.some((p) => include(p));
@@ -247,7 +249,9 @@ export async function filesFor(
   const selection = pathSelection(spec);
   const unpacks = (l: { unpack: boolean }): boolean => l.unpack && spec.unpack !== false;
   const planPull = await loadPlanPull();
-  const seen: string[] = []; // every candidate path, for the include check
+  // Every candidate path, for the include check (only collected when there is one to make).
+  const checkIncludes = options.checkIncludes !== false && spec.include !== undefined && spec.include.length > 0;
+  const seen: string[] = [];
   const plan = planPull(manifest, {
     outDir: '/',
     ...(spec.mediaTypes !== undefined ? { allowedMediaTypes: spec.mediaTypes } : {}),
@@ -279,10 +283,11 @@ export async function filesFor(
       });
       const before = files.length;
       for (const f of listing.files) {
-        seen.push(posix.join(l.relativePath, f.path));
-        if (!selection.selects(posix.join(l.relativePath, f.path))) continue;
+        const rel = joinRelative(l.relativePath, f.path);
+        if (checkIncludes) seen.push(rel);
+        if (!selection.selects(rel)) continue;
         files.push({
-          path: posix.join(root, f.path),
+          path: joinRelative(root, f.path),
           digest: f.digest,
           size: f.size,
           layer: l.layer.digest,
@@ -296,11 +301,29 @@ export async function filesFor(
     }
   }
   for (const f of files) assertProjectRelativePath(f.path);
-  if (options.checkIncludes !== false) assertIncludesMatch(name, spec, seen);
+  if (checkIncludes) assertIncludesMatch(name, spec, seen);
   return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), layers };
 }
 
 const fileKey = (f: LockedFile): string => `${f.digest} ${f.size} ${f.layer} ${f.mode ?? ''}`;
+
+/**
+ * The common case of {@link fileBindingProblem}, in one pass without a map: both lists hold the
+ * same files in the same order (the lock's are sorted by path without duplicates, as produced
+ * ones are), each with the same digest, size, layer and mode. False sends the caller to the full
+ * comparison, which words the difference.
+ */
+function sameSortedFiles(locked: readonly LockedFile[], produced: readonly LockedFile[]): boolean {
+  if (locked.length !== produced.length) return false;
+  for (let i = 0; i < locked.length; i++) {
+    const f = locked[i]!;
+    const w = produced[i]!;
+    if (f.path !== w.path || (i > 0 && !(locked[i - 1]!.path < f.path))) return false;
+    if (f.digest !== w.digest || f.size !== w.size || f.layer !== w.layer || (f.mode ?? '') !== (w.mode ?? ''))
+      return false;
+  }
+  return true;
+}
 
 /**
  * The first way a lock entry's files differ from what its manifest produces
@@ -311,6 +334,7 @@ const fileKey = (f: LockedFile): string => `${f.digest} ${f.size} ${f.layer} ${f
  * used through a verified blob that names its layer.
  */
 export function fileBindingProblem(dep: LockedDependency, produced: ProducedFiles): string | undefined {
+  if (sameSortedFiles(dep.files, produced.files)) return undefined;
   const want = new Map(produced.files.map((f) => [f.path, f]));
   for (const f of dep.files) {
     const w = want.get(f.path);
@@ -318,12 +342,11 @@ export function fileBindingProblem(dep: LockedDependency, produced: ProducedFile
     if (fileKey(w) !== fileKey(f))
       return `${f.path} is locked as ${f.digest} (${f.size} bytes, layer ${f.layer}) but manifest ${dep.digest} has ${w.digest} (${w.size} bytes, layer ${w.layer})`;
   }
-  if (dep.files.length !== produced.files.length) {
-    const have = new Set(dep.files.map((f) => f.path));
-    const missing = produced.files.find((f) => !have.has(f.path));
-    if (missing !== undefined) return `${missing.path} of manifest ${dep.digest} is missing from the lock`;
-    return 'the lock lists a file twice';
-  }
+  // Every locked file is produced; a produced one may still be missing (the lock listing another twice).
+  const have = new Set(dep.files.map((f) => f.path));
+  const missing = produced.files.find((f) => !have.has(f.path));
+  if (missing !== undefined) return `${missing.path} of manifest ${dep.digest} is missing from the lock`;
+  if (dep.files.length !== produced.files.length) return 'the lock lists a file twice';
   return undefined;
 }
 

@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { joinRelative } from '../../artifact/safe-path.js';
 import type { LockedDependency, LockedFile, LockedLayer, Lockfile } from '../types.js';
 
 /**
@@ -174,7 +175,7 @@ export function flattenLayers(
     }
     for (const f of l.files) {
       files.push({
-        path: posix.join(root, f.path),
+        path: joinRelative(root, f.path),
         digest: f.digest,
         size: f.size,
         layer: l.digest,

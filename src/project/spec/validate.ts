@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
 import type { Ajv, ValidateFunction } from 'ajv';
-import { hasOnlyNamedSegments } from '../../artifact/safe-path.js';
+import { hasOnlyNamedSegments, joinRelative } from '../../artifact/safe-path.js';
 import { isOrasError, OrasError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
 import { packageFile } from '../../package-files.js';
@@ -400,7 +400,7 @@ function entryFiles(
     if (!Array.isArray(l.files)) return void out.push({ path: root, at: ['dependencies', name, 'layers', i, 'path'] });
     l.files.forEach((f: unknown, j) => {
       if (isObj(f) && typeof f.path === 'string')
-        out.push({ path: posix.join(root, f.path), at: ['dependencies', name, 'layers', i, 'files', j, 'path'] });
+        out.push({ path: joinRelative(root, f.path), at: ['dependencies', name, 'layers', i, 'files', j, 'path'] });
     });
   });
   return out;
