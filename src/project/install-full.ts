@@ -409,17 +409,22 @@ function layerSource(
   roots: Map<string, LayerRoot>,
   signal: AbortSignal | undefined,
 ): (file: LockedFile) => LayerSource | undefined {
+  const made = new Map<string, LayerSource>(); // one per layer, not one per file
   return (file) => {
     if (file.layer === file.digest) return undefined;
+    const known = made.get(file.layer);
+    if (known !== undefined) return known;
     const r = roots.get(file.layer);
     if (r === undefined)
       throw new OrasError('ERR_ORAS_LOCKFILE', `${file.path} names layer ${file.layer}, which its artifact lacks`, {
         hint: 'the lockfile was edited; run `oras update`',
       });
-    return {
+    const source: LayerSource = {
       key: `${r.layer.digest} ${r.root}`,
       root: r.root,
       scan: (visitor) => cache.scanLayer(r.layer, { stripPrefix: r.title, ...(signal ? { signal } : {}) }, visitor),
     };
+    made.set(file.layer, source);
+    return source;
   };
 }

@@ -104,12 +104,10 @@ export async function loadActual(
   for (const path of paths) {
     const installed = state.files[path];
     const want = wanted.get(path)?.file;
-    const base: ActualEntry = {
-      path,
-      ...(installed !== undefined ? { installed } : {}),
-      status: 'absent',
-      rehashed: false,
-    };
+    const base: ActualEntry =
+      installed !== undefined
+        ? { path, installed, status: 'absent', rehashed: false }
+        : { path, status: 'absent', rehashed: false };
     let abs: string;
     try {
       abs = projectPath(projectDir, path);

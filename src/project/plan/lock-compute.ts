@@ -40,8 +40,11 @@ export function checkOverlaps(lock: Lockfile): void {
       owner.set(f.path, name);
     }
   }
+  // A directory already walked was checked with all its parents: stop there (one step per file, not one per level).
+  const walked = new Set<string>();
   for (const path of owner.keys()) {
-    for (let d = posix.dirname(path); d !== '.'; d = posix.dirname(d)) {
+    for (let d = posix.dirname(path); d !== '.' && !walked.has(d); d = posix.dirname(d)) {
+      walked.add(d);
       if (owner.has(d))
         throw new OrasError(
           'ERR_ORAS_USAGE',
