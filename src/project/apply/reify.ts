@@ -393,17 +393,29 @@ export function stageableRoots(
   }
   if (candidates.size === 0) return [];
   const under = new Map<string, number>();
+  const count = (d: string): void => void (candidates.has(d) && under.set(d, (under.get(d) ?? 0) + 1));
+  // The candidate roots among each directory and its parents, found once per directory (not per file).
+  const rootsAbove = new Map<string, string[]>();
   for (const a of plan.actions) {
-    // A normal-form path's ancestors are its prefixes up to each '/' (what posix.dirname gives, without its checks).
     if (!hasOnlyNamedSegments(a.path)) {
-      for (let d = a.path; d !== '.' && d !== ''; d = posix.dirname(d))
-        if (candidates.has(d)) under.set(d, (under.get(d) ?? 0) + 1);
+      for (let d = a.path; d !== '.' && d !== ''; d = posix.dirname(d)) count(d);
       continue;
     }
-    for (let end = a.path.length; end > 0; end = a.path.lastIndexOf('/', end - 1)) {
-      const d = end === a.path.length ? a.path : a.path.slice(0, end);
-      if (candidates.has(d)) under.set(d, (under.get(d) ?? 0) + 1);
+    count(a.path);
+    const slash = a.path.lastIndexOf('/');
+    if (slash < 0) continue;
+    // A normal-form path's parents are its prefixes up to each '/' (what posix.dirname gives).
+    const dir = a.path.slice(0, slash);
+    let roots = rootsAbove.get(dir);
+    if (roots === undefined) {
+      roots = [];
+      for (let end = dir.length; end > 0; end = dir.lastIndexOf('/', end - 1)) {
+        const d = end === dir.length ? dir : dir.slice(0, end);
+        if (candidates.has(d)) roots.push(d);
+      }
+      rootsAbove.set(dir, roots);
     }
+    for (const r of roots) under.set(r, (under.get(r) ?? 0) + 1);
   }
   return [...candidates].filter(([root, n]) => n > 0 && n >= minWrites && under.get(root) === n).map(([root]) => root);
 }
