@@ -196,6 +196,34 @@ describe('loadActual + diff + reify', () => {
     expect((await readdir(join(p, 'vendor'))).sort()).toEqual(['a', 'b']);
   });
 
+  it('cleans stale temps only in real directories the plan touches (never behind a symlink; none needed in new ones)', async () => {
+    const p = join(root, 'p6b');
+    const outside = join(root, 'outside-temps');
+    await mkdir(p);
+    await mkdir(outside);
+    const a = await cached('deep file');
+    const b = await cached('new file');
+    const c = await cached('linked file');
+    const a2 = await cached('deep file, v2');
+    await install(p, lockOf({ dep: [file('vendor/old/deep/a', a), file('vendor/linked/c', c)] }));
+    // Then vendor/linked becomes a symlink to a directory with a temp-named file of someone else's,
+    // and an interrupted run left a temp in vendor/old/deep.
+    await rm(join(p, 'vendor/linked'), { recursive: true });
+    await symlink(outside, join(p, 'vendor/linked'));
+    const stale = '.x.oras-tmp-0123456789abcdef';
+    await writeFile(join(outside, stale), 'not ours to remove');
+    await writeFile(join(p, 'vendor/old/deep', stale), 'partial');
+    // The plan (forced past the conflict) changes vendor/old/deep/a, removes vendor/linked/c (touching
+    // vendor/linked) and adds under a new directory.
+    const r = await install(p, lockOf({ dep: [file('vendor/old/deep/a', a2), file('vendor/new/sub/b', b)] }), {
+      force: true,
+    });
+    expect(r.counts).toMatchObject({ add: 1, change: 1, remove: 1 });
+    expect(await readdir(outside)).toEqual([stale]);
+    expect(await readdir(join(p, 'vendor/old/deep'))).toEqual(['a']);
+    expect(await readFile(join(p, 'vendor/new/sub/b'), 'utf8')).toBe('new file');
+  });
+
   it('never writes through a symlinked directory', async () => {
     const p = join(root, 'p7');
     const outside = join(root, 'outside');

@@ -2,7 +2,7 @@ import { lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { OrasError } from '../../errors.js';
 import { hasOnlyNamedSegments } from '../../artifact/safe-path.js';
-import type { ActualTree } from '../plan/actual.js';
+import { dirHasNoSymlinkSync, type ActualTree } from '../plan/actual.js';
 import { emit, type ProjectListener } from '../events.js';
 import { syncWritten } from '../../content/sync-batch.js';
 import { mapBounded } from '../../artifact/map-bounded.js';
@@ -229,11 +229,19 @@ async function cleanTouchedTemps({ options, dirChecks, concurrency }: ReifyRun):
   // Only real directories: never through a symlink below the project root.
   const real = async (dir: string): Promise<boolean> =>
     dir === '.' || (await dirHasNoSymlink(projectDir, `${dir}/x`, dirChecks));
+  // Which touched directories exist, checked synchronously (an lstat each, once per directory; a
+  // directory under a missing one is missing without a call): a new dependency's directories
+  // need no listing, and missing ones cost no failing call (Node builds an error object for each).
+  const checked = new Map<string, boolean>();
+  const absent = new Set<string>();
+  const listable = [...touched].filter(
+    (dir) => dir === '.' || (dirHasNoSymlinkSync(projectDir, `${dir}/x`, checked, absent) && !absent.has(dir)),
+  );
   // Directories are independent (each listing sees only its own temps): several at a time, as
   // one after another 200 dependencies spent ~0.1 s waiting on 600 thread-pool round trips.
-  await mapBounded([...touched], concurrency, async (dir) => {
-    if (await real(dir)) await cleanStaleTemps(dir === '.' ? projectDir : projectPath(projectDir, dir));
-  });
+  await mapBounded(listable, concurrency, (dir) =>
+    cleanStaleTemps(dir === '.' ? projectDir : projectPath(projectDir, dir)),
+  );
   const stages = (await readInProgress(projectDir))?.stages ?? [];
   const found = await mapBounded([...rootParents], concurrency, async (dir) =>
     (await real(dir)) ? staleStagesIn(projectDir, dir === '.' ? '' : dir) : [],
