@@ -325,12 +325,12 @@ async function unpackedLayerRoots(
   for (const a of writes)
     if (a.file.layer !== a.file.digest && !unpackedLayers.has(a.file.layer))
       unpackedLayers.set(a.file.layer, a.dependency);
-  const roots = new Map<string, LayerRoot>();
-  for (const [layerDigest, depName] of unpackedLayers) {
+  const planPull = await loadPlanPull();
+  // Several layers at a time (each asks the cache whether its blob is there); recorded in order.
+  const found = await mapBounded([...unpackedLayers], 8, async ([layerDigest, depName]) => {
     const dep = lock.dependencies[depName]!;
     const m = await sources.manifest(dep);
     const depPath = posix.normalize(dep.specifier.path).replace(/\/+$/, '');
-    const planPull = await loadPlanPull();
     const l =
       planPull(m, { outDir: '/' }).layers.find((x) => x.layer.digest === layerDigest) ??
       planPull(m, { outDir: '/', includeUntitled: true }).layers.find((x) => x.layer.digest === layerDigest);
@@ -339,11 +339,18 @@ async function unpackedLayerRoots(
         hint: 'the lockfile was edited; run `oras update ' + depName + '`',
       });
     // Directory layers are placed straight from their blobs: the blob is what must be cached.
-    if (!(await cache.store.exists(l.layer))) {
-      needs.push({ desc: l.layer, source: await sources.forDependency(dep), label: `${depName} ${l.title}` });
+    const need = (await cache.store.exists(l.layer))
+      ? undefined
+      : { desc: l.layer, source: await sources.forDependency(dep), label: `${depName} ${l.title}` };
+    return { layerDigest, depName, l, need, root: layerRoot(depPath, l.relativePath) };
+  });
+  const roots = new Map<string, LayerRoot>();
+  for (const { layerDigest, depName, l, need, root } of found) {
+    if (need !== undefined) {
+      needs.push(need);
       if (!offline) downloads.push({ dependency: depName, desc: l.layer });
     }
-    roots.set(layerDigest, { root: layerRoot(depPath, l.relativePath), layer: l.layer, title: l.title });
+    roots.set(layerDigest, { root, layer: l.layer, title: l.title });
   }
   return roots;
 }
