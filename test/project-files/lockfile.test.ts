@@ -158,6 +158,48 @@ describe('parseLockfileText errors', () => {
   });
 });
 
+test('a tampered file of an unpacked layer is named by its field, line and column', () => {
+  const lock = {
+    lockfileVersion: 2,
+    dependencies: {
+      z: {
+        specifier: { ref: 'localhost:5000/a/z:1', path: 'vendor/z' },
+        resolved: `localhost:5000/a/z:1@${D('a')}`,
+        digest: D('a'),
+        mediaType: M,
+        layers: [
+          {
+            digest: D('9'),
+            size: 5,
+            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+            path: 'data',
+            unpacked: true,
+            listing: D('8'),
+          },
+        ],
+        files: [
+          { path: 'vendor/z/data/a.bin', digest: D('1'), size: 1, layer: D('9') },
+          { path: 'vendor/z/data/sub/b.bin', digest: D('2'), size: 2, layer: D('9') },
+        ],
+      },
+    },
+    publish: {},
+  } as unknown as Lockfile;
+  const text = serializeLockfile(lock);
+  const line = text.split('\n').findIndex((l) => l.includes('path: sub/b.bin')) + 1;
+  const escape = lockError(text.replace('path: sub/b.bin', 'path: sub/../../../../../b.bin')).message;
+  expect(escape).toContain(
+    `artifacts.lock:${line}:21: dependencies.z.layers[0].files[1].path: "sub/../../../../../b.bin" must be a relative path below its layer's path`,
+  );
+  expect(escape).toContain(
+    `artifacts.lock:${line}:21: dependencies.z.layers[0].files[1].path: "../b.bin" escapes the project directory`,
+  );
+  const git = lockError(text.replace('path: sub/b.bin', 'path: ../../../.git/hooks/x')).message;
+  expect(git).toContain(
+    `artifacts.lock:${line}:21: dependencies.z.layers[0].files[1].path: file ".git/hooks/x" is inside .git/, which oras-ts/git manage`,
+  );
+});
+
 describe('readLockfile / writeLockfile', () => {
   let dir: string;
   beforeEach(async () => {

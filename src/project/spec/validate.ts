@@ -125,18 +125,20 @@ function firstSegment(p: string): string {
  */
 export function checkProjectPath(
   raw: string,
-  segs: PathSegment[],
+  where: PathSegment[] | (() => PathSegment[]),
   kind: 'dir' | 'file' | 'glob',
 ): { path: string } | { issue: Issue } {
+  // The dot-path is only built for an issue (a lock of 10,000 files passes a thunk).
+  const segs = (): PathSegment[] => (typeof where === 'function' ? where() : where);
   const fixRel = 'use a path relative to the project root, e.g. "models/bert"';
-  if (raw.includes('\0')) return { issue: issueAt(segs, 'must not contain NUL characters') };
+  if (raw.includes('\0')) return { issue: issueAt(segs(), 'must not contain NUL characters') };
   if (raw.includes('\\'))
     return {
-      issue: issueAt(segs, `${JSON.stringify(raw)} contains a backslash`, 'use forward slashes (/) as the separator'),
+      issue: issueAt(segs(), `${JSON.stringify(raw)} contains a backslash`, 'use forward slashes (/) as the separator'),
     };
   if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw) || raw.startsWith('~')) {
     return {
-      issue: issueAt(segs, `${JSON.stringify(raw)} must be relative to the project root, not absolute`, fixRel),
+      issue: issueAt(segs(), `${JSON.stringify(raw)} must be relative to the project root, not absolute`, fixRel),
     };
   }
   // Already in normal form (a lockfile's paths are written so): no normalize pass.
@@ -144,7 +146,7 @@ export function checkProjectPath(
   if (norm === '..' || norm.startsWith('../')) {
     return {
       issue: issueAt(
-        segs,
+        segs(),
         `${JSON.stringify(raw)} escapes the project directory`,
         `${fixRel}; '..' may not leave the project`,
       ),
@@ -154,14 +156,14 @@ export function checkProjectPath(
     if (kind === 'dir')
       return {
         issue: issueAt(
-          segs,
+          segs(),
           `${JSON.stringify(raw)} is the project root`,
           'install into a subdirectory, e.g. "vendor/model"',
         ),
       };
     return {
       issue: issueAt(
-        segs,
+        segs(),
         `${JSON.stringify(raw)} is the project root`,
         'name a file, directory or glob inside the project',
       ),
@@ -171,7 +173,7 @@ export function checkProjectPath(
   if (RESERVED_DIRS.includes(first) && kind === 'dir') {
     return {
       issue: issueAt(
-        segs,
+        segs(),
         `${JSON.stringify(raw)} is inside ${first}/, which oras-ts/git manage`,
         'choose a directory outside .oras/ and .git/',
       ),
@@ -371,36 +373,40 @@ export function validateManifest(doc: unknown): ValidationResult<ProjectManifest
   return issues.length > 0 ? { issues } : { value: { dependencies, publish }, issues };
 }
 
-/** One file of a lock entry as read, with the dot-path of its `path` field (for messages). */
+/**
+ * One file of a lock entry as read, with where its `path` field is (for messages): v1
+ * `files[i]`, v2 `layers[i]` (`j` -1: a plain layer's own path) or `layers[i].files[j]`. The
+ * dot-path is only built for a message ({@link fileAt}): a lock of 10,000 files has no issue.
+ */
 interface ReadFile {
   path: unknown;
-  at: PathSegment[];
+  i: number;
+  j: number;
+}
+
+/** The dot-path of a {@link ReadFile}'s `path` field. */
+function fileAt(name: string, version: number, f: ReadFile): PathSegment[] {
+  if (version === 1) return ['dependencies', name, 'files', f.i, 'path'];
+  return f.j < 0
+    ? ['dependencies', name, 'layers', f.i, 'path']
+    : ['dependencies', name, 'layers', f.i, 'files', f.j, 'path'];
 }
 
 /** The files of one dependency entry as written: v1 `files[i].path`, v2 `<layer path>/<file path>` per layer. */
-function entryFiles(
-  name: string,
-  dep: Record<string, unknown>,
-  version: number,
-  depRoot: string | undefined,
-): ReadFile[] {
+function entryFiles(dep: Record<string, unknown>, version: number, depRoot: string | undefined): ReadFile[] {
   const out: ReadFile[] = [];
   if (version === 1) {
     if (Array.isArray(dep.files))
-      dep.files.forEach(
-        (f: unknown, i) =>
-          void (isObj(f) && out.push({ path: f.path, at: ['dependencies', name, 'files', i, 'path'] })),
-      );
+      dep.files.forEach((f: unknown, i) => void (isObj(f) && out.push({ path: f.path, i, j: -1 })));
     return out;
   }
   if (!Array.isArray(dep.layers) || depRoot === undefined) return out;
   dep.layers.forEach((l: unknown, i) => {
     if (!isObj(l) || (l.path !== undefined && typeof l.path !== 'string')) return;
     const root = posix.join(depRoot, typeof l.path === 'string' ? l.path : '.');
-    if (!Array.isArray(l.files)) return void out.push({ path: root, at: ['dependencies', name, 'layers', i, 'path'] });
+    if (!Array.isArray(l.files)) return void out.push({ path: root, i, j: -1 });
     l.files.forEach((f: unknown, j) => {
-      if (isObj(f) && typeof f.path === 'string')
-        out.push({ path: joinRelative(root, f.path), at: ['dependencies', name, 'layers', i, 'files', j, 'path'] });
+      if (isObj(f) && typeof f.path === 'string') out.push({ path: joinRelative(root, f.path), i, j });
     });
   });
   return out;
@@ -431,24 +437,24 @@ function layerIssues(name: string, dep: Record<string, unknown>, issues: Issue[]
           REGENERATE_LOCK,
         ),
       );
-    const segs: [unknown, PathSegment[]][] = [[l.path, ['dependencies', name, 'layers', i, 'path']]];
+    // Relative, without '.', '..' or empty segments (a leading '/' is an empty first segment).
+    const belowRoot = (raw: unknown, at: () => PathSegment[]): void => {
+      if (typeof raw !== 'string' || hasOnlyNamedSegments(raw)) return;
+      const where = at().length === 5 ? "dependency's path" : "layer's path";
+      issues.push(
+        issueAt(
+          at(),
+          `"${raw}" must be a relative path below its ${where}, without '.' or '..' segments`,
+          'the lockfile was edited or tampered with; ' + REGENERATE_LOCK,
+        ),
+      );
+    };
+    belowRoot(l.path, () => ['dependencies', name, 'layers', i, 'path']);
     if (Array.isArray(l.files))
       l.files.forEach(
         (f: unknown, j) =>
-          void (isObj(f) && segs.push([f.path, ['dependencies', name, 'layers', i, 'files', j, 'path']])),
+          void (isObj(f) && belowRoot(f.path, () => ['dependencies', name, 'layers', i, 'files', j, 'path'])),
       );
-    for (const [raw, at] of segs) {
-      if (typeof raw !== 'string') continue;
-      if (raw.startsWith('/') || raw.split('/').some((seg) => seg === '..' || seg === '.' || seg === '')) {
-        issues.push(
-          issueAt(
-            at,
-            `"${raw}" must be a relative path below its ${at.length === 5 ? "dependency's path" : "layer's path"}, without '.' or '..' segments`,
-            'the lockfile was edited or tampered with; ' + REGENERATE_LOCK,
-          ),
-        );
-      }
-    }
   });
 }
 
@@ -508,8 +514,10 @@ export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
         else depRoot = r.path;
       }
       if (version === 2) layerIssues(name, dep, issues);
-      for (const { path, at } of entryFiles(name, dep, version, depRoot)) {
+      for (const read of entryFiles(dep, version, depRoot)) {
+        const { path } = read;
         if (typeof path !== 'string') continue;
+        const at = (): PathSegment[] => fileAt(name, version, read);
         const r = checkProjectPath(path, at, 'file');
         if ('issue' in r) {
           issues.push(r.issue);
@@ -518,7 +526,7 @@ export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
         if (RESERVED_DIRS.includes(firstSegment(r.path))) {
           issues.push(
             issueAt(
-              at,
+              at(),
               `file "${r.path}" is inside ${firstSegment(r.path)}/, which oras-ts/git manage`,
               REGENERATE_LOCK,
             ),
@@ -528,7 +536,7 @@ export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
         if (depRoot !== undefined && !r.path.startsWith(`${depRoot}/`)) {
           issues.push(
             issueAt(
-              at,
+              at(),
               `file "${r.path}" is outside the dependency's path "${depRoot}"`,
               'the lockfile was edited or tampered with; delete artifacts.lock and run `oras install` to regenerate it',
             ),
@@ -536,7 +544,7 @@ export function validateLockfile(doc: unknown): ValidationResult<Lockfile> {
         }
         const other = seen.get(r.path);
         if (other !== undefined)
-          issues.push(issueAt(at, `file "${r.path}" is also installed by '${other}'`, REGENERATE_LOCK));
+          issues.push(issueAt(at(), `file "${r.path}" is also installed by '${other}'`, REGENERATE_LOCK));
         else seen.set(r.path, name);
       }
     }
