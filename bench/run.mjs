@@ -8,13 +8,16 @@
 //   BENCH_OUT=path      where to write the report (default docs/BENCHMARKS.md, quick: tmp)
 //   BENCH_DATA_DIR=dir  parent dir for data + registry storage (default /dev/shm, else os.tmpdir())
 //   BENCH_CLI=path      time this CLI entry (e.g. another worktree's dist/cli/main.js) instead of ./dist
+//   BENCH_KEEP_DISK=dir move the disk work directory into dir at the end instead of deleting it, so
+//                       back-to-back runs (A/B of two builds) do not pay for each other's deletions on
+//                       a journal-less ext4 (see bench/lib/trash.mjs); delete dir yourself afterwards
 //   BENCH_RENDER_ONLY=1 re-render the report from the last run's results ($TMPDIR/oras-ts-bench-last.json)
 //                       with the current bench/analysis.md, without running anything
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GiB, KiB, MiB } from './lib/data.mjs';
 import { liveChildren, runCmd } from './lib/measure.mjs';
@@ -81,6 +84,8 @@ const sizes = quick
 
 // ---- cleanup, even on failure / SIGINT ------------------------------------------------------
 const cleanupDirs = new Set();
+/** Directories moved into BENCH_KEEP_DISK at exit instead of deleted. */
+const keepDirs = new Set();
 let registryChild = null;
 let cleanedUp = false;
 function syncCleanup() {
@@ -105,6 +110,14 @@ function syncCleanup() {
       rmSync(d, { recursive: true, force: true });
     } catch {
       /* best effort */
+    }
+  }
+  for (const d of keepDirs) {
+    try {
+      mkdirSync(process.env.BENCH_KEEP_DISK, { recursive: true });
+      renameSync(d, join(process.env.BENCH_KEEP_DISK, basename(d)));
+    } catch {
+      rmSync(d, { recursive: true, force: true });
     }
   }
 }
@@ -162,7 +175,8 @@ async function main() {
   const work = await mkdtemp(join(dataBase, 'oras-ts-bench-'));
   cleanupDirs.add(work);
   const diskWork = await mkdtemp(join(tmpdir(), 'oras-ts-bench-disk-'));
-  cleanupDirs.add(diskWork);
+  if (process.env.BENCH_KEEP_DISK) keepDirs.add(diskWork);
+  else cleanupDirs.add(diskWork);
   const dirs = {};
   for (const d of ['home', 'xdg-cache', 'xdg-config', 'docker', 'tmp', 'registry']) {
     dirs[d] = join(work, d);
