@@ -120,8 +120,9 @@ function firstSegment(p: string): string {
 
 /**
  * Checks a project-relative path and returns it normalized (POSIX, no `./`,
- * no trailing `/`), or an issue. `kind` `dir` additionally refuses the project
- * root itself; `glob` allows glob characters.
+ * no trailing `/`), or an issue at `where` (the field's dot-path segments, or a
+ * function giving them, called only for an issue). `kind` `dir` additionally
+ * refuses the project root itself; `glob` allows glob characters.
  */
 export function checkProjectPath(
   raw: string,
