@@ -305,22 +305,22 @@ export async function filesFor(
   return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), layers };
 }
 
-const fileKey = (f: LockedFile): string => `${f.digest} ${f.size} ${f.layer} ${f.mode ?? ''}`;
+/** Whether two entries for one path lock the same content: digest, size, layer and mode. */
+const sameContent = (a: LockedFile, b: LockedFile): boolean =>
+  a.digest === b.digest && a.size === b.size && a.layer === b.layer && (a.mode ?? '') === (b.mode ?? '');
 
 /**
  * The common case of {@link fileBindingProblem}, in one pass without a map: both lists hold the
  * same files in the same order (the lock's are sorted by path without duplicates, as produced
- * ones are), each with the same digest, size, layer and mode. False sends the caller to the full
- * comparison, which words the difference.
+ * ones are), each with the same content. False sends the caller to the full comparison, which
+ * words the difference.
  */
 function sameSortedFiles(locked: readonly LockedFile[], produced: readonly LockedFile[]): boolean {
   if (locked.length !== produced.length) return false;
   for (let i = 0; i < locked.length; i++) {
     const f = locked[i]!;
     const w = produced[i]!;
-    if (f.path !== w.path || (i > 0 && !(locked[i - 1]!.path < f.path))) return false;
-    if (f.digest !== w.digest || f.size !== w.size || f.layer !== w.layer || (f.mode ?? '') !== (w.mode ?? ''))
-      return false;
+    if (f.path !== w.path || (i > 0 && !(locked[i - 1]!.path < f.path)) || !sameContent(f, w)) return false;
   }
   return true;
 }
@@ -339,7 +339,7 @@ export function fileBindingProblem(dep: LockedDependency, produced: ProducedFile
   for (const f of dep.files) {
     const w = want.get(f.path);
     if (w === undefined) return `${f.path} (${f.digest}) is not a file of manifest ${dep.digest}`;
-    if (fileKey(w) !== fileKey(f))
+    if (!sameContent(w, f))
       return `${f.path} is locked as ${f.digest} (${f.size} bytes, layer ${f.layer}) but manifest ${dep.digest} has ${w.digest} (${w.size} bytes, layer ${w.layer})`;
   }
   // Every locked file is produced; a produced one may still be missing (the lock listing another twice).
