@@ -1,7 +1,6 @@
 import { lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { OrasError } from '../../errors.js';
-import { hasOnlyNamedSegments } from '../../artifact/safe-path.js';
 import { dirHasNoSymlinkSync, type ActualTree } from '../plan/actual.js';
 import { emit, type ProjectListener } from '../events.js';
 import { syncWritten } from '../../content/sync-batch.js';
@@ -401,29 +400,19 @@ export function stageableRoots(
   }
   if (candidates.size === 0) return [];
   const under = new Map<string, number>();
-  const count = (d: string): void => void (candidates.has(d) && under.set(d, (under.get(d) ?? 0) + 1));
+  const count = (d: string): void => void under.set(d, (under.get(d) ?? 0) + 1);
   // The candidate roots among each directory and its parents, found once per directory (not per file).
   const rootsAbove = new Map<string, string[]>();
   for (const a of plan.actions) {
-    if (!hasOnlyNamedSegments(a.path)) {
-      for (let d = a.path; d !== '.' && d !== ''; d = posix.dirname(d)) count(d);
-      continue;
-    }
-    count(a.path);
-    const slash = a.path.lastIndexOf('/');
-    if (slash < 0) continue;
-    // A normal-form path's parents are its prefixes up to each '/' (what posix.dirname gives).
-    const dir = a.path.slice(0, slash);
+    if (candidates.has(a.path)) count(a.path);
+    const dir = posix.dirname(a.path);
     let roots = rootsAbove.get(dir);
     if (roots === undefined) {
       roots = [];
-      for (let end = dir.length; end > 0; end = dir.lastIndexOf('/', end - 1)) {
-        const d = end === dir.length ? dir : dir.slice(0, end);
-        if (candidates.has(d)) roots.push(d);
-      }
+      for (let d = dir; d !== '.' && d !== '' && d !== '/'; d = posix.dirname(d)) if (candidates.has(d)) roots.push(d);
       rootsAbove.set(dir, roots);
     }
-    for (const r of roots) under.set(r, (under.get(r) ?? 0) + 1);
+    for (const r of roots) count(r);
   }
   return [...candidates].filter(([root, n]) => n > 0 && n >= minWrites && under.get(root) === n).map(([root]) => root);
 }
