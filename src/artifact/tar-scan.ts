@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import { OrasError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { HashingStream } from './hashing-stream.js';
@@ -333,6 +334,37 @@ export async function scanTar(
   options: TarScanOptions,
   visitor: TarScanVisitor,
 ): Promise<TarScanResult> {
+  const scan = startScan(options, visitor);
+  const meter = new HashingStream({
+    hash: scan.hash,
+    limit: scan.maxBytes,
+    what: 'uncompressed archive',
+    limitHint: LIMIT_HINT,
+  });
+  const signalOpt = options.signal ? { signal: options.signal } : {};
+  try {
+    if (options.compression === 'none') await pipeline(source, meter, scan.consume, signalOpt);
+    else await pipeline(source, createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }), meter, scan.consume, signalOpt);
+  } catch (err) {
+    source.destroy();
+    throw scanError(err, options);
+  }
+  return scan.finish(meter.bytes, meter.digest);
+}
+
+const LIMIT_HINT =
+  'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate';
+
+/** The per-archive part of a scan shared by {@link scanTar} and {@link scanTarBytes}. */
+function startScan(
+  options: TarScanOptions,
+  visitor: TarScanVisitor,
+): {
+  maxBytes: number;
+  hash: boolean;
+  consume: (tar: AsyncIterable<Uint8Array>) => Promise<void>;
+  finish: (bytes: number, digest: string) => TarScanResult;
+} {
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxBytes = options.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES;
   if (options.expectedUncompressedDigest !== undefined)
@@ -340,13 +372,6 @@ export async function scanTar(
   const prefix = options.stripPrefix === undefined ? undefined : cleanPrefix(options.stripPrefix);
   const keep = keptModeBits(options);
   const model = new TreeModel(visitor);
-  const meter = new HashingStream({
-    hash: options.uncompressedDigest !== false || options.expectedUncompressedDigest !== undefined,
-    limit: maxBytes,
-    what: 'uncompressed archive',
-    limitHint: 'raise maxUncompressedBytes (oras config: limits.maxUncompressedBytes) if this archive is legitimate',
-  });
-  const signalOpt = options.signal ? { signal: options.signal } : {};
   let entries = 0;
   const consume = async (tar: AsyncIterable<Uint8Array>): Promise<void> => {
     const reader = new TarReader(tar);
@@ -356,22 +381,67 @@ export async function scanTar(
       await visitEntry(h, reader, type, prefix, keep, model, visitor);
     }
   };
+  const finish = (bytes: number, digest: string): TarScanResult => {
+    if (options.expectedUncompressedDigest !== undefined && digest !== options.expectedUncompressedDigest) {
+      throw new OrasError(
+        'ERR_ORAS_DIGEST_MISMATCH',
+        `uncompressed archive digest mismatch: expected ${options.expectedUncompressedDigest}, got ${digest}`,
+        {
+          hint: 'the layer does not match its io.deis.oras.content.digest annotation; it was corrupted or tampered with; nothing was extracted',
+        },
+      );
+    }
+    return { entries, uncompressedBytes: bytes, uncompressedDigest: digest };
+  };
+  const hash = options.uncompressedDigest !== false || options.expectedUncompressedDigest !== undefined;
+  return { maxBytes, hash, consume, finish };
+}
+
+/**
+ * Most uncompressed bytes {@link scanTarBytes} inflates in one synchronous call (16 MiB); an
+ * archive that inflates to more is scanned as a stream instead.
+ */
+const SYNC_GUNZIP_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * {@link scanTar} of an archive already in memory (a small cached layer the caller verified):
+ * same rules, result and errors, without a stream per archive. It is inflated in one call (zlib
+ * on this thread: no thread-pool round trip per output buffer, which on a small layer costs more
+ * than the inflating), unless it inflates to more than 16 MiB or fails to inflate: then it is
+ * scanned as a stream like {@link scanTar}, which words every error the same way.
+ */
+export async function scanTarBytes(
+  bytes: Buffer,
+  options: TarScanOptions,
+  visitor: TarScanVisitor,
+): Promise<TarScanResult> {
+  if (options.signal?.aborted === true) throw scanError(options.signal.reason, options);
+  let tar: Buffer | undefined = bytes;
+  if (options.compression !== 'none') {
+    try {
+      tar = gunzipSync(bytes, { maxOutputLength: SYNC_GUNZIP_MAX_BYTES });
+    } catch {
+      tar = undefined; // too big for one call, or malformed: the stream reports it
+    }
+  }
+  if (tar === undefined) return scanTar(Readable.from([bytes]), options, visitor);
+  const scan = startScan(options, visitor);
   try {
-    if (options.compression === 'none') await pipeline(source, meter, consume, signalOpt);
-    else await pipeline(source, createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }), meter, consume, signalOpt);
+    if (tar.length > scan.maxBytes)
+      throw new OrasError('ERR_ORAS_LIMIT_EXCEEDED', `uncompressed archive exceeds the ${scan.maxBytes}-byte limit`, {
+        hint: LIMIT_HINT,
+      });
+    await scan.consume(chunksOf(tar, options.signal));
   } catch (err) {
-    source.destroy();
     throw scanError(err, options);
   }
-  const digest = meter.digest;
-  if (options.expectedUncompressedDigest !== undefined && digest !== options.expectedUncompressedDigest) {
-    throw new OrasError(
-      'ERR_ORAS_DIGEST_MISMATCH',
-      `uncompressed archive digest mismatch: expected ${options.expectedUncompressedDigest}, got ${digest}`,
-      {
-        hint: 'the layer does not match its io.deis.oras.content.digest annotation; it was corrupted or tampered with; nothing was extracted',
-      },
-    );
+  return scan.finish(tar.length, scan.hash ? `sha256:${createHash('sha256').update(tar).digest('hex')}` : '');
+}
+
+/** `buf` as views of the size the gunzip stream hands out, stopping at an abort. */
+async function* chunksOf(buf: Buffer, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  for (let at = 0; at < buf.length; at += GUNZIP_CHUNK_BYTES) {
+    if (signal?.aborted === true) throw signal.reason;
+    yield buf.subarray(at, at + GUNZIP_CHUNK_BYTES);
   }
-  return { entries, uncompressedBytes: meter.bytes, uncompressedDigest: digest };
 }
