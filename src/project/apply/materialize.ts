@@ -3,13 +3,15 @@ import {
   constants as fsConstants,
   createReadStream,
   fstatSync,
+  lstatSync,
+  mkdirSync,
   fchmodSync,
   openSync,
   readSync,
   renameSync,
   unlinkSync,
 } from 'node:fs';
-import { chmod, copyFile, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER, writeAllSync } from '../../content/fs-atomic.js';
@@ -141,13 +143,14 @@ export async function ensureParentDirs(
     cur = join(cur, part);
     relDir = relDir === '' ? part : `${relDir}/${part}`;
     const dir = cur;
+    // On this thread: once per directory and run, cheaper than two thread-pool round trips.
     const check = async (): Promise<void> => {
       try {
-        await mkdir(dir);
+        mkdirSync(dir);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const st = await lstat(dir);
+      const st = lstatSync(dir);
       if (!st.isDirectory())
         traversal(
           rel,
