@@ -95,6 +95,42 @@ describe('parseCanonicalYaml (fast reader of the canonical YAML subset)', () => 
     expect(fastHits).toBeGreaterThan(tricky.length);
   });
 
+  it('reads file entries whose path starts with anything like the yaml package (the one-regex file line)', () => {
+    const starts = ['e5', 'E10', 'e', 'e1.bin', 'ex.bin', 'yes', 'null', 'on', 'Y', 'NULL', 'y.bin', 'no-1', '_', '_1'];
+    const more = [
+      'a-b',
+      'f000001.bin',
+      'dir/sub/f.txt',
+      'a.b.c',
+      'x_y',
+      'Z9',
+      'inf',
+      'nan',
+      'ON.txt',
+      'True',
+      'true.1',
+    ];
+    let fastHits = 0;
+    for (const t of [...starts, ...more, '1e5', '0x1F', '007', '.inf', '-a', 'a:b', 'a b', 'ünï']) {
+      for (const path of [t, `${t}.bin`, `${t}/x`]) {
+        const text = serializeLockfile(lockWith({ path }));
+        const fast = parseCanonicalYaml(text);
+        if (fast === undefined) continue;
+        fastHits++;
+        expect(fast, path).toEqual(full(text));
+      }
+    }
+    expect(fastHits).toBeGreaterThan(60);
+    // Hand-written lines the writer would quote: read as YAML reads them, or left to the full parser.
+    const base = serializeLockfile(lockWith({ path: 'a.bin' }));
+    expect(base).toContain('{ path: a.bin, size: 3');
+    for (const word of ['null', 'NULL', 'yes', 'on', 'Y', 'true', 'e5', 'E10', '1e5', '0x1F', '007', '.inf', '~']) {
+      const text = base.replace('{ path: a.bin,', `{ path: ${word},`);
+      const fast = parseCanonicalYaml(text);
+      if (fast !== undefined) expect(fast, word).toEqual(full(text));
+    }
+  });
+
   it('agrees with the yaml package on random printable strings', () => {
     const alphabet = 'abcXYZ019 ._-/:@+=#"\'\\!&*%,[]{}|>?~^<()$`\n\t';
     let fastHits = 0;
