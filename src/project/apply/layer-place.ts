@@ -3,6 +3,7 @@ import { chmod, lstat, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { turnEvery } from '../../artifact/event-loop-turn.js';
 import { assertParentStillInside } from '../../artifact/safe-path.js';
 import type { TarBody, TarScanVisitor } from '../../artifact/tar-scan.js';
 import { tempPathFor } from '../../content/fs-atomic.js';
@@ -299,6 +300,9 @@ async function scanAndPlace(
   }
   if (wanted.size === 0) return;
   const links = new Map<string, WriteAction[]>(); // origin entry → wanted hard links to it
+  // Signals (Ctrl-C), aborts and progress get a turn at least every 50 ms: a layer read from
+  // memory is placed with synchronous writes between microtask-only awaits.
+  const pace = turnEvery();
   const take = (rel: string): WriteAction | undefined => {
     const a = wanted.get(rel);
     if (a !== undefined) wanted.delete(rel);
@@ -307,6 +311,8 @@ async function scanAndPlace(
   try {
     await source.scan({
       file: async (rel, _mode, size, body) => {
+        const turn = pace();
+        if (turn !== undefined) await turn;
         const a = take(rel);
         if (a !== undefined) await placeAll(projectDir, target, [a], size, body, ctx, report);
       },
@@ -318,6 +324,8 @@ async function scanAndPlace(
     if (links.size > 0)
       await source.scan({
         file: async (rel, _mode, size, body) => {
+          const turn = pace();
+          if (turn !== undefined) await turn;
           const acts = links.get(rel);
           links.delete(rel);
           if (acts !== undefined && ctx.signal?.aborted !== true)
