@@ -295,7 +295,32 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   !(v instanceof CanonicalOctal) &&
   !(v instanceof CanonicalFlow);
 
+/**
+ * {@link writeFlow}'s text for a lock's file entry (`path`, `size`, `digest`, then `mode` when set)
+ * when {@link FILE_FLOW} reads it back: the same text as the general writer, without its checks
+ * per part (a lock writes one per file). Undefined for anything else.
+ */
+function fileFlowText(e: Record<string, unknown>): string | undefined {
+  const keys = Object.keys(e);
+  const { path, size, digest, mode } = e;
+  if (
+    (keys.length !== 3 && (keys.length !== 4 || keys[3] !== 'mode' || !(mode instanceof CanonicalOctal))) ||
+    keys[0] !== 'path' ||
+    keys[1] !== 'size' ||
+    keys[2] !== 'digest' ||
+    typeof path !== 'string' ||
+    typeof size !== 'number' ||
+    typeof digest !== 'string'
+  )
+    return undefined;
+  const tail = mode instanceof CanonicalOctal ? `, mode: 0o${mode.value.toString(8)}` : '';
+  const text = `{ path: ${path}, size: ${size}, digest: ${digest}${tail} }`;
+  return FILE_FLOW.test(text) && NOT_A_WORD.test(path) ? text : undefined;
+}
+
 function writeFlow(flow: CanonicalFlow): string {
+  const fast = fileFlowText(flow.entries);
+  if (fast !== undefined) return fast;
   const parts: string[] = [];
   for (const [k, v] of Object.entries(flow.entries)) {
     if (v === undefined) continue;
