@@ -270,13 +270,7 @@ export class ProjectCache {
       throw new OrasError('ERR_ORAS_MANIFEST_TOO_LARGE', `manifest ${desc.digest} is ${desc.size} bytes`);
     // Small manifests (all but pathological ones) are read on this thread: an install of 200
     // dependencies reads 200 of them, twice; a stream costs several thread-pool round trips each.
-    let bytes: Buffer | undefined;
-    try {
-      bytes = readSmallFileSync(path, { limit: Math.min(desc.size, SMALL_READ_BYTES) });
-    } catch {
-      bytes = undefined; // the stream below reports the error as before
-    }
-    bytes ??= await readAll(await this.store.fetch(desc), MAX_MANIFEST_BYTES, path);
+    const bytes = this.readSmallBlob(desc) ?? (await readAll(await this.store.fetch(desc), MAX_MANIFEST_BYTES, path));
     verifyContent(bytes, desc);
     return bytes;
   }
@@ -444,9 +438,10 @@ export class ProjectCache {
 
   /**
    * The bytes of a cached blob of at most {@link SMALL_READ_BYTES} (1 MiB), read on this thread
-   * (not verified yet); undefined for a bigger or unreadable one, which the caller streams (a
-   * stream costs several thread-pool round trips, more than reading a small layer: an install of
-   * 200 small dependencies reads 200 of them).
+   * (not verified yet; a symlink is not followed); undefined for a bigger or unreadable one, which
+   * the caller streams, and the stream reports any error (a stream costs several thread-pool round
+   * trips, more than reading a small manifest or layer: an install of 200 small dependencies reads
+   * 200 of each).
    */
   private readSmallBlob(desc: Pick<Descriptor, 'digest' | 'size'>): Buffer | undefined {
     if (desc.size > SMALL_READ_BYTES) return undefined;
