@@ -162,9 +162,11 @@ function flowMap(text: string): Record<string, unknown> {
  * of a split and the scalar checks per part (a lock lists every file: 10,000 lines for 10,000
  * files). What it leaves out takes {@link flowMap}: paths starting with `e`/`E` (an exponent alone
  * is a float to {@link NON_STRING}) and paths made of letters only (`yes`, `null`), see {@link fileFlow}.
+ * Its digest is {@link DIGEST_SCALAR}'s.
  */
-const FILE_FLOW =
-  /^\{ path: ([A-DF-Za-df-z_][\w./-]*), size: (0|[1-9][0-9]{0,14}), digest: (sha(?:256:[0-9a-f]{64}|512:[0-9a-f]{128}))(?:, mode: 0o([0-7]{1,10}))? \}$/;
+const FILE_FLOW = new RegExp(
+  `^\\{ path: ([A-DF-Za-df-z_][\\w./-]*), size: (0|[1-9][0-9]{0,14}), digest: (${DIGEST_SCALAR.source.slice(1, -1)})(?:, mode: 0o([0-7]{1,10}))? \\}$`,
+);
 /** A path with one of these characters is no YAML word (null, booleans and the like are letters only). */
 const NOT_A_WORD = /[\d./_-]/;
 
