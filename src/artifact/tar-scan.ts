@@ -418,6 +418,11 @@ export async function scanTarBytes(
   if (options.signal?.aborted === true) throw scanError(options.signal.reason, options);
   let tar: Buffer | undefined = bytes;
   if (options.compression !== 'none') {
+    // A gzip ends with its uncompressed size (mod 2^32): one that says it is too big for one call
+    // is streamed at once rather than inflated up to the bound and then again (the bound below
+    // still holds when the trailer lies).
+    if (bytes.length >= 18 && bytes.readUInt32LE(bytes.length - 4) > SYNC_GUNZIP_MAX_BYTES)
+      return scanTar(Readable.from([bytes]), options, visitor);
     try {
       tar = gunzipSync(bytes, { maxOutputLength: SYNC_GUNZIP_MAX_BYTES });
     } catch {
