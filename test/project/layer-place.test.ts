@@ -296,6 +296,39 @@ describe('placeLayerFiles into a new root (staged)', () => {
     expect(await readdir(join(dir, 'deps'))).toEqual([]);
   });
 
+  it.runIf(process.platform === 'linux')(
+    'creates follow the staging directory, not its name: moved mid-fill, the rest lands in it (never at the old name), then it is refused and emptied',
+    async () => {
+      const dir = join(root, 'staged-moved');
+      const moved = join(root, 'staged-moved-away');
+      const stage = stagePathFor(dir, 'deps/vendor');
+      const stageAbs = join(dir, ...stage.split('/'));
+      const fdsBefore = (await readdir('/proc/self/fd')).length;
+      const txt = async (d: string): Promise<string[]> =>
+        (await readdir(d, { recursive: true })).filter((p) => p.endsWith('.txt')).sort();
+      let seen: { moved: string[]; atName: string[] } | undefined;
+      const src = hooked(source(await tarOf(entries(6)), 'deps/vendor'), async (n) => {
+        if (n === 3) {
+          // Someone renames the stage away and puts a directory of their own at its name.
+          await rename(stageAbs, moved);
+          await mkdir(stageAbs);
+        }
+        if (n === 6) seen = { moved: await txt(moved), atName: await txt(stageAbs) };
+      });
+      const r = await place(dir, src, writes(6), stage);
+      // Files 3-5 were created after the move, through the stage's descriptor: in the moved directory
+      // (by name they would have been refused one by one, or gone to the directory at the name).
+      expect(seen).toEqual({ moved: ['d0/f0.txt', 'd0/f3.txt', 'd1/f1.txt', 'd1/f4.txt', 'd2/f2.txt'], atName: [] });
+      expect(r.placed.size).toBe(0);
+      expect(r.failed.size).toBe(6);
+      expect([...r.failed.values()].every((e) => codeOf(e) === 'ERR_ORAS_PATH_TRAVERSAL')).toBe(true);
+      // Refused: no root; the temp name cleared; what this run wrote into the moved directory removed; no descriptor left open.
+      expect(await readdir(join(dir, 'deps'))).toEqual([]);
+      expect(await readdir(moved)).toEqual([]);
+      expect((await readdir('/proc/self/fd')).length).toBe(fdsBefore);
+    },
+  );
+
   it('a root created meanwhile by something else: the stage is removed and its writes fail', async () => {
     const dir = join(root, 'staged-raced');
     const src = hooked(source(await tarOf(entries(4)), 'deps/vendor'), async (n) => {

@@ -13,11 +13,12 @@ import type { LockedFile, PlanAction } from '../types.js';
 import { HashedBody } from './cache/scan-replay.js';
 import {
   assertRootIsStage,
+  closeStage,
   commitStage,
+  createPath,
   discardStage,
   ensureStageDirs,
   openStage,
-  stagedPath,
   writeStagedSync,
   type LayerStage,
 } from './layer-stage.js';
@@ -99,7 +100,7 @@ function projectTarget(projectDir: string, ctx: MaterializeContext): PlaceTarget
 
 function stageTarget(stage: LayerStage): PlaceTarget {
   return {
-    abs: (file) => stagedPath(stage, file.path),
+    abs: (file) => createPath(stage, file.path),
     prepare: (file) => void ensureStageDirs(stage, file.path),
     writeSmall: (file, data) => writeStagedSync(stage, file, data),
   };
@@ -241,12 +242,16 @@ export async function placeLayerFiles(
     return;
   }
   const landed: Array<[WriteAction, MaterializeResult]> = [];
-  await scanAndPlace(projectDir, stageTarget(stage), source, actions, ctx, {
-    placed: (a, res) => void landed.push([a, res]),
-    failed: report.failed,
-    layerFailed: report.layerFailed,
-  });
-  finishStage(projectDir, stage, landed, report);
+  try {
+    await scanAndPlace(projectDir, stageTarget(stage), source, actions, ctx, {
+      placed: (a, res) => void landed.push([a, res]),
+      failed: report.failed,
+      layerFailed: report.layerFailed,
+    });
+    finishStage(projectDir, stage, landed, report);
+  } finally {
+    closeStage(stage);
+  }
 }
 
 /** Renames a filled stage to its root and reports its writes placed (or discards it: an empty one, or on failure). */

@@ -1,4 +1,15 @@
-import { lstatSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, sep } from 'node:path';
 import { assertParentStillInsideSync } from '../../artifact/safe-path.js';
@@ -23,6 +34,22 @@ import {
  * A crash leaves the staging directory behind: the in-progress marker names it
  * and the next install removes it (see reify's first step). Files are verified
  * before they are written, exactly as when placed one by one.
+ *
+ * Where the kernel offers `/proc/self/fd` (Linux), the stage is opened once and
+ * its files and directories are created (and large ones streamed and renamed)
+ * through `/proc/self/fd/<fd>/…`: the kernel resolves that to the directory this
+ * run created, whatever happens to its name meanwhile, so a stage moved away or
+ * swapped for a symlink can never redirect a create: the files land in the moved
+ * directory (ours, wherever it went: whoever moved it could write there anyway),
+ * and the identity check before the final rename refuses it. Node has no
+ * `openat`; this is the same guarantee by path. Elsewhere the stage's identity
+ * is re-checked (`lstat`) before each create, which only narrows that race to
+ * the instant between the check and the create. The directories inside the
+ * stage are this run's own (writable by others only as far as the umask allows,
+ * and whoever can write in them can replace the installed files anyway), so the
+ * stage's own name, in a directory of the project, is what could be raced.
+ * Cost: none measurable; the walk through `/proc` costs each create about what
+ * the `lstat` it replaces did (bench/analysis.md, rounds 14 and 15).
  */
 
 /** A staging directory being filled (see the module comment). */
@@ -38,6 +65,11 @@ export interface LayerStage {
   ino: number;
   /** Directories created inside the stage (relative to it). */
   dirs: Set<string>;
+  /**
+   * An open descriptor of the staging directory and its `/proc/self/fd/<fd>` path, through which
+   * creates go (see the module comment); undefined where `/proc` does not resolve it.
+   */
+  handle: { fd: number; via: string } | undefined;
 }
 
 /** The staging path for `root` (a fresh temp name next to it), project-relative, for the in-progress marker. */
@@ -75,7 +107,47 @@ export async function openStage(
   assertParentStillInsideSync(projectDir, abs);
   mkdirSync(abs);
   const st = lstatSync(abs);
-  return { root, rootAbs, abs, dev: st.dev, ino: st.ino, dirs: new Set() };
+  const stage: LayerStage = { root, rootAbs, abs, dev: st.dev, ino: st.ino, dirs: new Set(), handle: undefined };
+  stage.handle = openStageHandle(stage);
+  return stage;
+}
+
+/**
+ * Opens the stage (never through a symlink) and returns its `/proc/self/fd` route when that
+ * resolves to the same directory; undefined otherwise (no `/proc`, or not the stage: the
+ * per-create identity check is used then).
+ */
+function openStageHandle(stage: LayerStage): LayerStage['handle'] {
+  if (process.platform !== 'linux') return undefined;
+  let fd: number;
+  try {
+    fd = openSync(stage.abs, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const via = `/proc/self/fd/${fd}`;
+    const own = fstatSync(fd);
+    const seen = statSync(via, { throwIfNoEntry: false });
+    if (own.ino === stage.ino && own.dev === stage.dev && seen?.ino === own.ino && seen.dev === own.dev)
+      return { fd, via };
+  } catch {
+    // no usable /proc: fall back to the per-create check
+  }
+  closeSync(fd);
+  return undefined;
+}
+
+/** Closes the stage's descriptor (idempotent); called once the stage is committed or discarded. */
+export function closeStage(stage: LayerStage): void {
+  const handle = stage.handle;
+  if (handle === undefined) return;
+  stage.handle = undefined;
+  try {
+    closeSync(handle.fd);
+  } catch {
+    // already closed
+  }
 }
 
 /** Throws `problem` unless `abs` is the directory the stage created (same device + inode: not moved away, not a symlink). */
@@ -91,32 +163,46 @@ function assertStageIntact(stage: LayerStage): void {
 }
 
 /** The absolute path of project path `rel` (under the stage's root) inside the stage. */
-export function stagedPath(stage: LayerStage, rel: string): string {
+function stagedPath(stage: LayerStage, rel: string): string {
   const inner = rel.slice(stage.root.length + 1);
   return sep === '/' ? `${stage.abs}/${inner}` : join(stage.abs, ...inner.split('/'));
 }
 
 /**
+ * Where a create (or a read of what was created) of project path `rel` inside the stage goes:
+ * through the stage's descriptor when it has one, else by name after re-checking the stage's
+ * identity.
+ */
+export function createPath(stage: LayerStage, rel: string): string {
+  const handle = stage.handle;
+  if (handle === undefined) {
+    assertStageIntact(stage);
+    return stagedPath(stage, rel);
+  }
+  return `${handle.via}/${rel.slice(stage.root.length + 1)}`;
+}
+
+/**
  * Creates the directories of `rel` (a project path under the root) inside the stage, once each,
- * after checking the stage is still ours (a directory made through a swapped stage would land outside).
+ * through the stage's descriptor or after checking the stage is still ours (a directory made
+ * through a swapped stage would land outside).
  */
 export function ensureStageDirs(stage: LayerStage, rel: string): void {
   assertProjectRelativePath(rel);
   const inner = rel.slice(stage.root.length + 1);
   const last = inner.lastIndexOf('/');
   if (last < 0 || stage.dirs.has(inner.slice(0, last))) return;
-  assertStageIntact(stage);
   let at = inner.indexOf('/');
   while (at >= 0) {
     const dir = inner.slice(0, at);
     if (!stage.dirs.has(dir)) {
       // A fresh directory of ours: EEXIST can only be a name this layer already created.
+      const path = createPath(stage, `${stage.root}/${dir}`);
       try {
-        mkdirSync(stagedPath(stage, `${stage.root}/${dir}`));
+        mkdirSync(path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        if (!lstatSync(stagedPath(stage, `${stage.root}/${dir}`)).isDirectory())
-          throw stageError(stage, `${stage.root}/${dir} is not a directory`);
+        if (!lstatSync(path).isDirectory()) throw stageError(stage, `${stage.root}/${dir} is not a directory`);
       }
       stage.dirs.add(dir);
     }
@@ -127,8 +213,7 @@ export function ensureStageDirs(stage: LayerStage, rel: string): void {
 /** Writes verified `data` for `file` (a project path under the root) at its final name inside the stage. */
 export function writeStagedSync(stage: LayerStage, file: LockedFile, data: Uint8Array): Placed {
   ensureStageDirs(stage, file.path);
-  assertStageIntact(stage);
-  return writeNewFileSync(stagedPath(stage, file.path), data, file);
+  return writeNewFileSync(createPath(stage, file.path), data, file);
 }
 
 /**
@@ -154,9 +239,24 @@ export function assertRootIsStage(stage: LayerStage): void {
   assertIsStageDir(stage, stage.rootAbs, 'it was moved or replaced by a symlink while installing');
 }
 
-/** Removes a stage that will not be committed (a symlink in its place is only unlinked, never followed). */
+/**
+ * Removes a stage that will not be committed: whatever is at its temp name (a symlink in its
+ * place is only unlinked, never followed; the next install would remove it too, see
+ * {@link removeStaleStages}), and, when the stage was moved away but is still open, what this
+ * run wrote into it, through its descriptor (the moved directory itself, wherever it went, is
+ * left).
+ */
 export function discardStage(stage: LayerStage): void {
+  const st = lstatSync(stage.abs, { throwIfNoEntry: false });
+  const movedAway = st === undefined || st.ino !== stage.ino || st.dev !== stage.dev;
   rmSync(stage.abs, { recursive: true, force: true });
+  const handle = stage.handle;
+  if (!movedAway || handle === undefined) return;
+  try {
+    for (const name of readdirSync(handle.via)) rmSync(`${handle.via}/${name}`, { recursive: true, force: true });
+  } catch {
+    // best effort: the files are this run's own, in a directory someone else moved
+  }
 }
 
 /**
