@@ -93,7 +93,7 @@ function projectTarget(projectDir: string, ctx: MaterializeContext): PlaceTarget
     prepare: (file) => ensureParentDirs(projectDir, file.path, ctx.dirs),
     writeSmall: (file, data) => {
       const dest = projectPath(projectDir, file.path);
-      return writeVerifiedSync(projectDir, tempPathFor(dest), dest, data, file);
+      return writeVerifiedSync(projectDir, tempPathFor(dest), dest, data, file, ctx.routes);
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { chmod, copyFile, link, lstat, open, rename, unlink } from 'node:fs/promises';
-import { join, posix, sep } from 'node:path';
+import { basename, dirname, join, posix, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER, writeAllSync } from '../../content/fs-atomic.js';
 import { OrasError } from '../../errors.js';
@@ -21,6 +21,7 @@ import { digestFile } from '../../oci/hash-file.js';
 import type { LinkMode as ConfigLinkMode } from '../spec/config.js';
 import type { LinkMethod } from '../events.js';
 import type { LockedFile } from '../types.js';
+import type { ParentRoutes } from '../../artifact/parent-routes.js';
 import {
   assertParentStillInside,
   assertParentStillInsideSync,
@@ -260,6 +261,11 @@ export interface MaterializeContext {
    * `syncWritten`) after durably marking the run as in progress (`reify` does).
    */
   durable: boolean;
+  /**
+   * Descriptors of the parent directories small files are placed into (see parent-routes.ts);
+   * absent: by path after a check. The owner closes it.
+   */
+  routes?: ParentRoutes;
 }
 
 /** A fresh {@link MaterializeContext} (reflinks not yet ruled out; `durable` default true). */
@@ -342,8 +348,15 @@ async function smallCopy(src: string, tmp: string, file: LockedFile): Promise<Pl
  * The non-durable small-file path (no fsync: the caller syncs the batch):
  * read + verify, then {@link writeVerifiedSync}.
  */
-function smallPlaceSync(projectDir: string, src: string, tmp: string, dest: string, file: LockedFile): Placed {
-  return writeVerifiedSync(projectDir, tmp, dest, readSmallVerified(src, file), file);
+function smallPlaceSync(
+  projectDir: string,
+  src: string,
+  tmp: string,
+  dest: string,
+  file: LockedFile,
+  routes: ParentRoutes | undefined,
+): Placed {
+  return writeVerifiedSync(projectDir, tmp, dest, readSmallVerified(src, file), file, routes);
 }
 
 /**
@@ -362,16 +375,21 @@ export function writeVerifiedSync(
   dest: string,
   data: Uint8Array,
   file: LockedFile,
+  routes?: ParentRoutes,
 ): Placed {
   // The parent is re-verified now, with no event-loop turn until the rename (a directory swapped
   // for a symlink since ensureParentDirs' per-run check is refused before anything is created).
-  assertParentStillInsideSync(projectDir, dest);
-  const st = writeNewFileSync(tmp, data, file);
+  // With a route (Linux), the create and the rename go through a descriptor of that very
+  // directory, so a swap after the check cannot redirect them (see parent-routes.ts).
+  const via = dirname(tmp) === dirname(dest) ? routes?.route(projectDir, dest) : undefined;
+  if (via === undefined) assertParentStillInsideSync(projectDir, dest);
+  const [from, to] = via === undefined ? [tmp, dest] : [`${via}/${basename(tmp)}`, `${via}/${basename(dest)}`];
+  const st = writeNewFileSync(from, data, file);
   try {
-    renameSync(tmp, dest);
+    renameSync(from, to);
   } catch (err) {
     try {
-      unlinkSync(tmp);
+      unlinkSync(from);
     } catch {
       // already gone
     }
@@ -441,7 +459,7 @@ export async function materializeFile(
   let st: Placed | undefined;
   try {
     if (!ctx.durable && mode !== 'hardlink' && !(ctx.reflink && mode !== 'copy') && file.size <= SMALL_FILE_BYTES) {
-      st = smallPlaceSync(projectDir, src, tmp, dest, file);
+      st = smallPlaceSync(projectDir, src, tmp, dest, file, ctx.routes);
       return { method: 'copy', ...st };
     }
     if (mode === 'hardlink') {
@@ -473,7 +491,9 @@ export async function materializeFile(
         await fsyncFile(tmp, ctx.durable);
       } else if (file.size <= SMALL_FILE_BYTES) {
         // One read, verified in memory (size + digest), one write, fsynced.
-        st = ctx.durable ? await smallCopy(src, tmp, file) : smallPlaceSync(projectDir, src, tmp, dest, file);
+        st = ctx.durable
+          ? await smallCopy(src, tmp, file)
+          : smallPlaceSync(projectDir, src, tmp, dest, file, ctx.routes);
         if (!ctx.durable) return { method, ...st };
       } else {
         // Streaming copy, verified on the fly (size + digest), fsynced.

@@ -18,6 +18,7 @@ import {
   type MaterializeResult,
 } from './materialize.js';
 import { placeLayerFiles, type LayerSource } from './layer-place.js';
+import { ParentRoutes } from '../../artifact/parent-routes.js';
 import { STATE_DIR, withinRoot, writeState } from './state.js';
 import type { InstallInputs, InstallState, InstalledFile, LockedFile, Lockfile, Plan, PlanAction } from '../types.js';
 
@@ -435,7 +436,11 @@ async function writeFiles(run: ReifyRun): Promise<number> {
     writes.map((a) => a.path),
     units.flatMap((u) => ('stage' in u && u.stage !== undefined ? [u.stage] : [])),
   );
-  const mctx = { ...newMaterializeContext({ durable: false }), ...(signal !== undefined ? { signal } : {}) };
+  const mctx: MaterializeContext = {
+    ...newMaterializeContext({ durable: false }),
+    ...(signal !== undefined ? { signal } : {}),
+    routes: new ParentRoutes(),
+  };
   const landed = (a: WriteAction, res: MaterializeResult): void => {
     run.files[a.path] = record(a.path, a.file, a.dependency, res);
     const abs = projectPath(projectDir, a.path);
@@ -453,24 +458,28 @@ async function writeFiles(run: ReifyRun): Promise<number> {
     });
   };
   const failed = (_a: WriteAction, err: unknown): void => void run.errors.push(err);
-  await mapBounded(units, run.concurrency, async (unit) => {
-    if (signal?.aborted === true) return;
-    if ('layer' in unit) {
-      const report = {
-        placed: landed,
-        failed,
-        layerFailed: (err: unknown) => failed(unit.writes[0]!, err),
-        dirChanged: (dir: string) => void syncDirs.add(dir),
-      };
-      await placeLayerFiles(projectDir, unit.layer, unit.writes, mctx, report, unit.stage);
-      return;
-    }
-    try {
-      landed(unit.write, await placeFromSource(run, unit.write, mctx));
-    } catch (err) {
-      failed(unit.write, err);
-    }
-  });
+  try {
+    await mapBounded(units, run.concurrency, async (unit) => {
+      if (signal?.aborted === true) return;
+      if ('layer' in unit) {
+        const report = {
+          placed: landed,
+          failed,
+          layerFailed: (err: unknown) => failed(unit.writes[0]!, err),
+          dirChanged: (dir: string) => void syncDirs.add(dir),
+        };
+        await placeLayerFiles(projectDir, unit.layer, unit.writes, mctx, report, unit.stage);
+        return;
+      }
+      try {
+        landed(unit.write, await placeFromSource(run, unit.write, mctx));
+      } catch (err) {
+        failed(unit.write, err);
+      }
+    });
+  } finally {
+    mctx.routes?.close();
+  }
   // Not interruptible (one syncfs), so the state may record what landed.
   await syncWritten(written, syncDirs);
   run.synced = true;
