@@ -14,6 +14,7 @@ import {
 import { chmod, copyFile, link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, posix, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { ParentRoutes } from '../../artifact/parent-routes.js';
 import { fsyncDir, removeTempFiles, tempPathFor, TEMP_MARKER, writeAllSync } from '../../content/fs-atomic.js';
 import { OrasError } from '../../errors.js';
 import { parseDigest, verifyContent, VerifyingStream } from '../../oci/digest.js';
@@ -21,7 +22,6 @@ import { digestFile } from '../../oci/hash-file.js';
 import type { LinkMode as ConfigLinkMode } from '../spec/config.js';
 import type { LinkMethod } from '../events.js';
 import type { LockedFile } from '../types.js';
-import type { ParentRoutes } from '../../artifact/parent-routes.js';
 import {
   assertParentStillInside,
   assertParentStillInsideSync,

@@ -5,6 +5,7 @@ import { dirHasNoSymlinkSync, type ActualTree } from '../plan/actual.js';
 import { emit, type ProjectListener } from '../events.js';
 import { syncWritten } from '../../content/sync-batch.js';
 import { mapBounded } from '../../artifact/map-bounded.js';
+import { ParentRoutes } from '../../artifact/parent-routes.js';
 import { clearInProgress, markInProgress, readInProgress } from './in-progress.js';
 import { removeStaleStages, stagePathFor, staleStagesIn } from './layer-stage.js';
 import {
@@ -18,7 +19,6 @@ import {
   type MaterializeResult,
 } from './materialize.js';
 import { placeLayerFiles, type LayerSource } from './layer-place.js';
-import { ParentRoutes } from '../../artifact/parent-routes.js';
 import { STATE_DIR, withinRoot, writeState } from './state.js';
 import type { InstallInputs, InstallState, InstalledFile, LockedFile, Lockfile, Plan, PlanAction } from '../types.js';
 
@@ -457,26 +457,8 @@ async function writeFiles(run: ReifyRun): Promise<number> {
       size: a.file.size,
     });
   };
-  const failed = (_a: WriteAction, err: unknown): void => void run.errors.push(err);
   try {
-    await mapBounded(units, run.concurrency, async (unit) => {
-      if (signal?.aborted === true) return;
-      if ('layer' in unit) {
-        const report = {
-          placed: landed,
-          failed,
-          layerFailed: (err: unknown) => failed(unit.writes[0]!, err),
-          dirChanged: (dir: string) => void syncDirs.add(dir),
-        };
-        await placeLayerFiles(projectDir, unit.layer, unit.writes, mctx, report, unit.stage);
-        return;
-      }
-      try {
-        landed(unit.write, await placeFromSource(run, unit.write, mctx));
-      } catch (err) {
-        failed(unit.write, err);
-      }
-    });
+    await placeUnits(run, units, mctx, landed, syncDirs);
   } finally {
     mctx.routes?.close();
   }
@@ -484,6 +466,36 @@ async function writeFiles(run: ReifyRun): Promise<number> {
   await syncWritten(written, syncDirs);
   run.synced = true;
   return writes.length;
+}
+
+/** Step 4's placements: the writes of each layer from one scan of it, each other write from its source; `run.concurrency` units at a time. */
+async function placeUnits(
+  run: ReifyRun,
+  units: WriteUnit[],
+  mctx: MaterializeContext,
+  landed: (a: WriteAction, res: MaterializeResult) => void,
+  syncDirs: Set<string>,
+): Promise<void> {
+  const { projectDir, signal } = run.options;
+  const failed = (_a: WriteAction, err: unknown): void => void run.errors.push(err);
+  await mapBounded(units, run.concurrency, async (unit) => {
+    if (signal?.aborted === true) return;
+    if ('layer' in unit) {
+      const report = {
+        placed: landed,
+        failed,
+        layerFailed: (err: unknown) => failed(unit.writes[0]!, err),
+        dirChanged: (dir: string) => void syncDirs.add(dir),
+      };
+      await placeLayerFiles(projectDir, unit.layer, unit.writes, mctx, report, unit.stage);
+      return;
+    }
+    try {
+      landed(unit.write, await placeFromSource(run, unit.write, mctx));
+    } catch (err) {
+      failed(unit.write, err);
+    }
+  });
 }
 
 /**
