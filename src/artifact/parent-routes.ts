@@ -1,6 +1,6 @@
-import { closeSync, constants as fsConstants, openSync, readlinkSync, realpathSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { isInside } from './safe-path.js';
+import { isInside, realRootSync } from './safe-path.js';
 
 /*
  * Node has no `openat`/`renameat`, so a file placed by path goes wherever the path resolves at the
@@ -37,7 +37,6 @@ const DEFAULT_MAX_OPEN = 32;
  */
 export class ParentRoutes {
   readonly #open = new Map<string, Route>();
-  readonly #realRoots = new Map<string, string>();
   readonly #max: number;
   #usable = process.platform === 'linux';
 
@@ -91,31 +90,45 @@ export class ParentRoutes {
 
   /** Opens `dir` and returns its route when its real path is inside `root`'s; undefined otherwise. */
   #openRoute(root: string, dir: string): Route | undefined {
-    let realRoot = this.#realRoots.get(root);
-    let fd: number;
+    let realRoot: string;
     try {
-      realRoot ??= realpathSync.native(root);
-      this.#realRoots.set(root, realRoot);
-      fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+      realRoot = realRootSync(root);
     } catch {
       return undefined;
     }
-    const via = `/proc/self/fd/${fd}`;
+    const opened = openDirRoute(dir);
+    if (opened === undefined) return undefined;
     let real: string | undefined;
     try {
-      real = readlinkSync(via);
+      real = readlinkSync(opened.via);
     } catch {
       this.#usable = false; // no /proc here: every later call falls back at once
     }
     if (real === undefined || !path.isAbsolute(real) || !isInside(realRoot, real)) {
-      closeQuietly(fd);
+      closeQuietly(opened.fd);
       return undefined;
     }
-    return { fd, via, real };
+    return { ...opened, real };
   }
 }
 
-function closeQuietly(fd: number): void {
+/**
+ * Opens directory `dir` (its last component never through a symlink) and returns its descriptor
+ * and `/proc/self/fd/<fd>` name; undefined off Linux or when it cannot be opened. The caller
+ * checks which directory it got, and closes it with {@link closeQuietly}.
+ */
+export function openDirRoute(dir: string): { fd: number; via: string } | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+    return { fd, via: `/proc/self/fd/${fd}` };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Closes descriptor `fd`, ignoring an already closed one. */
+export function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
   } catch {

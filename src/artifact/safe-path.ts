@@ -315,6 +315,12 @@ export async function assertParentStillInside(root: string, absPath: string): Pr
   if (!isInside(realRoot, actual)) parentEscaped(absRoot, absPath);
 }
 
+/** The real path of write root `root` (`realpathSync.native`, cached like {@link assertParentStillInsideSync}'s). */
+export function realRootSync(root: string): string {
+  const absRoot = path.resolve(root);
+  return realRoots.get(absRoot) ?? rememberRealRoot(absRoot, realpathSync.native(absRoot));
+}
+
 /**
  * {@link assertParentStillInside} for synchronous write paths (one
  * `realpathSync.native` of the parent, the root's real path cached per root):
@@ -325,7 +331,7 @@ export function assertParentStillInsideSync(root: string, absPath: string): void
   const absRoot = path.resolve(root);
   const dir = path.dirname(path.resolve(absPath));
   if (!isInside(absRoot, dir)) return;
-  const realRoot = realRoots.get(absRoot) ?? rememberRealRoot(absRoot, realpathSync.native(absRoot));
+  const realRoot = realRootSync(absRoot);
   let actual: string;
   try {
     actual = realpathSync.native(dir);

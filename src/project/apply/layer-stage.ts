@@ -1,17 +1,7 @@
-import {
-  closeSync,
-  constants as fsConstants,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { fstatSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, sep } from 'node:path';
+import { closeQuietly, openDirRoute } from '../../artifact/parent-routes.js';
 import { assertParentStillInsideSync } from '../../artifact/safe-path.js';
 import { isTempName, tempPathFor } from '../../content/fs-atomic.js';
 import { OrasError } from '../../errors.js';
@@ -118,36 +108,24 @@ export async function openStage(
  * per-create identity check is used then).
  */
 function openStageHandle(stage: LayerStage): LayerStage['handle'] {
-  if (process.platform !== 'linux') return undefined;
-  let fd: number;
+  const opened = openDirRoute(stage.abs);
+  if (opened === undefined) return undefined;
   try {
-    fd = openSync(stage.abs, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  try {
-    const via = `/proc/self/fd/${fd}`;
-    const own = fstatSync(fd);
-    const seen = statSync(via, { throwIfNoEntry: false });
-    if (own.ino === stage.ino && own.dev === stage.dev && seen?.ino === own.ino && seen.dev === own.dev)
-      return { fd, via };
+    const own = fstatSync(opened.fd);
+    const seen = statSync(opened.via, { throwIfNoEntry: false });
+    if (own.ino === stage.ino && own.dev === stage.dev && seen?.ino === own.ino && seen.dev === own.dev) return opened;
   } catch {
     // no usable /proc: fall back to the per-create check
   }
-  closeSync(fd);
+  closeQuietly(opened.fd);
   return undefined;
 }
 
 /** Closes the stage's descriptor (idempotent); called once the stage is committed or discarded. */
 export function closeStage(stage: LayerStage): void {
   const handle = stage.handle;
-  if (handle === undefined) return;
   stage.handle = undefined;
-  try {
-    closeSync(handle.fd);
-  } catch {
-    // already closed
-  }
+  if (handle !== undefined) closeQuietly(handle.fd);
 }
 
 /** Throws `problem` unless `abs` is the directory the stage created (same device + inode: not moved away, not a symlink). */
