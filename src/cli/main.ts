@@ -9,6 +9,7 @@ import { OrasError } from '../errors.js';
 import { cliState } from './context.js';
 import { exitCodeFor, formatError } from './errors.js';
 import { interrupt, run } from './run.js';
+import { capYoungGeneration } from './young-generation.js';
 
 // Decision: WebAssembly is compiled by Liftoff only in the CLI process. undici parses HTTP with
 // llhttp compiled to WebAssembly (lazily, at the first request); V8 then recompiles its hot parser
@@ -19,6 +20,8 @@ import { interrupt, run } from './run.js';
 // Only the CLI sets it (the library never changes V8 flags), and only on the V8 versions where the
 // flag is known to exist (Node 20-24), since V8 prints an error for an unknown flag.
 if (Number(process.versions.v8.split('.')[0]) <= 13) setFlagsFromString('--liftoff-only');
+// Decision: a young generation of at most 4 MiB per semi-space (see young-generation.ts).
+capYoungGeneration();
 
 // SIGINT/SIGTERM abort `interrupt.signal`: the running command stops starting new work, lets
 // in-flight atomic renames land or roll back, removes its temps, records its state, and the process
