@@ -179,12 +179,40 @@ export async function writeFileAtomic(
   data: Uint8Array | string,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
+  await atomically(path, options, async (fh) => {
+    if (typeof data === 'string') await fh.writeFile(data);
+    else await writeAll(fh, data);
+  });
+}
+
+/**
+ * {@link writeFileAtomic} for content produced piece by piece: `fill` writes the temp file through
+ * its descriptor with synchronous calls (positional writes allowed), so a large text never has to
+ * exist whole in memory. Same temp, fsync, rename and cleanup; an error thrown by `fill` removes
+ * the temp and is rethrown (an `OrasError` as it is, others as `ERR_ORAS_IO`).
+ */
+export async function writeFileAtomicWith(
+  path: string,
+  fill: (fd: number) => void,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  await atomically(path, options, (fh) => {
+    fill(fh.fd);
+    return Promise.resolve();
+  });
+}
+
+/** Opens a temp for `path`, lets `write` fill it, then commits (fsync, rename); removes it on failure. */
+async function atomically(
+  path: string,
+  options: AtomicWriteOptions,
+  write: (fh: FileHandle) => Promise<void>,
+): Promise<void> {
   const tmp = tempPathFor(path);
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, 'wx', options.mode ?? 0o644);
-    if (typeof data === 'string') await fh.writeFile(data);
-    else await writeAll(fh, data);
+    await write(fh);
     const handle = fh;
     fh = undefined;
     await commit(handle, tmp, path, options.dirSync, options.beforeRename);

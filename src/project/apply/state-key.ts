@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual, type Hmac } from 'node:crypto';
 import {
   linkSync,
   lstatSync,
@@ -125,10 +125,16 @@ export function projectBinding(projectDir: string): string | undefined {
 
 /** HMAC-SHA256 (hex) over a domain tag, the project binding and the state body `parts`. */
 export function stateMac(key: Buffer, binding: string, parts: readonly (string | Buffer)[]): string {
-  const h = createHmac('sha256', key);
-  h.update(`oras-ts state v1\0${binding}\0`);
+  const h = stateMacHasher(key, binding);
   for (const p of parts) h.update(p);
   return h.digest('hex');
+}
+
+/** The HMAC of {@link stateMac} before the body: feed it the body in pieces, then `digest('hex')`. */
+export function stateMacHasher(key: Buffer, binding: string): Hmac {
+  const h = createHmac('sha256', key);
+  h.update(`oras-ts state v1\0${binding}\0`);
+  return h;
 }
 
 /** Constant-time comparison of two hex MACs. */

@@ -2,9 +2,10 @@ import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OrasError } from '../../errors.js';
 import type { FileStamp, InstallInputs, InstallState, InstalledFile } from '../types.js';
-import { writeFileAtomic } from '../../content/fs-atomic.js';
+import { writeFileAtomicWith } from '../../content/fs-atomic.js';
 import { emit, type ProjectListener } from '../events.js';
 import { macEquals, projectBinding, stateKey, stateMac } from './state-key.js';
+import { BODY_START, MAC_PREFIX, MAC_SUFFIX, stateBodyPieces, writeSignedStateSync } from './state-writer.js';
 
 /** The project-private directory holding `state.json` and the `lock` file. */
 export const STATE_DIR = '.oras';
@@ -81,10 +82,6 @@ export interface StateOptions {
 }
 
 /** The first bytes of an authenticated state file, up to the MAC hex. */
-const MAC_PREFIX = Buffer.from('{\n  "mac": "hmac-sha256:');
-/** What follows the 64 hex digits of the MAC. */
-const MAC_SUFFIX = Buffer.from('",\n');
-const BODY_START = MAC_PREFIX.length + 64 + MAC_SUFFIX.length;
 
 /**
  * The body of an authenticated state file when its MAC verifies for this
@@ -216,21 +213,17 @@ export async function readState(projectDir: string, options: StateOptions = {}):
 /**
  * Serializes a state deterministically, without its MAC: `stateVersion`,
  * `inputs` when present, `roots` (sorted), files sorted by path, 2-space
- * JSON, trailing newline.
+ * JSON, trailing newline. {@link writeState} writes the same text, signed,
+ * without building it whole (see state-writer.ts).
  */
 export function serializeState(state: InstallState): string {
-  const files: Record<string, InstalledFile> = {};
-  for (const key of Object.keys(state.files).sort()) {
-    const f = state.files[key]!;
-    files[key] = {
-      path: f.path,
-      digest: f.digest,
-      size: f.size,
-      mtimeMs: f.mtimeMs,
-      ino: f.ino,
-      dependency: f.dependency,
-    };
-  }
+  const pieces = ['{\n'];
+  stateBodyPieces(stateHead(state), state.files, (piece) => pieces.push(piece));
+  return pieces.join('');
+}
+
+/** The members written before `files`: `stateVersion`, `inputs` when present, `roots` (each sorted, without duplicates). */
+function stateHead(state: InstallState): Record<string, unknown> {
   const inputs =
     state.inputs === undefined
       ? undefined
@@ -241,30 +234,14 @@ export function serializeState(state: InstallState): string {
         };
   const roots: Record<string, string[]> = {};
   for (const dep of Object.keys(state.roots ?? {}).sort()) roots[dep] = [...new Set(state.roots![dep])].sort();
-  return `${JSON.stringify({ stateVersion: 1, ...(inputs !== undefined ? { inputs } : {}), roots, files }, null, 2)}\n`;
-}
-
-/**
- * The file text of an authenticated state: {@link serializeState} with a
- * first member `"mac": "hmac-sha256:<hex>"`, the HMAC-SHA256 of the rest
- * (see `state-key.ts`). Creates the user's state key on first use.
- */
-export function signState(projectDir: string, state: InstallState, env: NodeJS.ProcessEnv = process.env): string {
-  const body = serializeState(state);
-  if (!body.startsWith('{\n')) throw new Error('unexpected state serialization');
-  const rest = body.slice(2);
-  const binding = projectBinding(projectDir);
-  if (binding === undefined)
-    throw new OrasError('ERR_ORAS_CONFIG', `project directory ${projectDir} does not exist`, {
-      hint: 'run the command in a project directory (with artifacts.yaml), or pass --project <dir>',
-    });
-  const mac = stateMac(stateKey(env, true)!, binding, ['{\n', rest]);
-  return `${MAC_PREFIX.toString()}${mac}${MAC_SUFFIX.toString()}${rest}`;
+  return { stateVersion: 1, ...(inputs !== undefined ? { inputs } : {}), roots };
 }
 
 /**
  * Writes `.oras/state.json` atomically (temp + fsync + rename), signed with
- * this user's state key ({@link signState}). Refuses with
+ * this user's state key: a first member `"mac": "hmac-sha256:<hex>"`, the
+ * HMAC-SHA256 of the rest (see `state-key.ts`, `state-writer.ts`); creates
+ * the key on first use. Refuses with
  * `ERR_ORAS_PATH_TRAVERSAL` when `.oras` or `state.json` is a symlink (or not
  * a directory / regular file), so the write can never land outside the project.
  * Adds `.oras/.gitignore` when it is missing.
@@ -283,7 +260,13 @@ export async function writeState(projectDir: string, state: InstallState, option
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  await writeFileAtomic(path, signState(projectDir, state, options.env ?? process.env));
+  const binding = projectBinding(projectDir);
+  if (binding === undefined)
+    throw new OrasError('ERR_ORAS_CONFIG', `project directory ${projectDir} does not exist`, {
+      hint: 'run the command in a project directory (with artifacts.yaml), or pass --project <dir>',
+    });
+  const key = stateKey(options.env ?? process.env, true)!;
+  await writeFileAtomicWith(path, (fd) => writeSignedStateSync(fd, key, binding, stateHead(state), state.files));
   // Projects whose .oras predates the .gitignore get one too (never replacing an existing file).
   await writeFile(join(dir, '.gitignore'), STATE_GITIGNORE, { flag: 'wx' }).catch(() => undefined);
 }
