@@ -53,7 +53,8 @@ export type { OrasConfig, OrasConfigFile, RegistryConfig, LinkMode, LoadConfigOp
 export { readLockfile, writeLockfile, serializeLockfile, parseLockfileText } from './spec/lockfile.js';
 export { mergeLockfiles, mergeConflictedLockfileText } from './spec/lock-merge.js';
 export type { LockMerge } from './spec/lock-merge.js';
-export { validateManifest, validateLockfile, validateConfig } from './spec/validate.js';
+export { validateManifest, validateConfig } from './spec/validate.js';
+export { validateLockfile } from './spec/lockfile-validate.js';
 export type { ValidationResult } from './spec/validate.js';
 export type { Issue, PathSegment } from './spec/issues.js';
 

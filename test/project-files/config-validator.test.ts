@@ -1,12 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
-import {
-  preloadValidators,
-  validateConfig,
-  validateLockfile,
-  validateManifest,
-} from '../../src/project/spec/validate.js';
+import { validateLockfile } from '../../src/project/spec/lockfile-validate.js';
+import { preloadValidators } from '../../src/project/spec/schema-validators.js';
+import { validateConfig, validateManifest } from '../../src/project/spec/validate.js';
 // @ts-expect-error plain ESM script without types
 import { generate, OUTPUT, TARGETS } from './gen-config-validator.mjs';
 

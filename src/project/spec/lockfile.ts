@@ -11,7 +11,8 @@ import {
   type LockedPublish,
   type Lockfile,
 } from '../types.js';
-import { preloadValidators, validateLockfile } from './validate.js';
+import { validateLockfile } from './lockfile-validate.js';
+import { preloadValidators } from './schema-validators.js';
 import { stampFile } from './input-stamp.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
 import { CanonicalFlow, CanonicalOctal, parseCanonicalYaml, stringifyCanonicalYaml } from './canonical-yaml.js';

@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { OrasError } from '../../errors.js';
 import { stampFile } from './input-stamp.js';
 import type { FileStamp, ProjectManifest } from '../types.js';
-import { preloadValidators, validateManifest } from './validate.js';
+import { preloadValidators } from './schema-validators.js';
+import { validateManifest } from './validate.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
 import { parseCanonicalYaml } from './canonical-yaml.js';
 
