@@ -14,7 +14,8 @@ import { stateEnv, type InstallResult, type SettledInstallOptions } from './inst
 import { serializeLockfile, writeLockfileStamped } from './spec/lockfile.js';
 import { loadManifest } from './spec/manifest.js';
 import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
-import { assertNoConflicts, dependencyRoots, reify } from './apply/reify.js';
+import { assertNoConflicts, reify } from './apply/reify.js';
+import { dependencyRoots } from './apply/state-roots.js';
 import type { LayerSource } from './apply/layer-place.js';
 import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
 import { assertDownloadBudget, type PlannedDownload } from './plan/download-budget.js';

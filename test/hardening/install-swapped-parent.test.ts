@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOrasError } from '../../src/errors.js';
 import { install } from '../../src/project/install.js';
-import { STAGE_MIN_WRITES } from '../../src/project/apply/reify.js';
+import { STAGE_MIN_WRITES } from '../../src/project/apply/stage-roots.js';
 import { publish } from '../../src/project/publish.js';
 import { layoutFactory, writeTree } from '../project/helpers.js';
 

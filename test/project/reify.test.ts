@@ -9,7 +9,9 @@ import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
 import { countPlan, diff } from '../../src/project/plan/diff.js';
 import type { ProjectEvent } from '../../src/project/events.js';
 import { readState, writeState } from '../../src/project/apply/state.js';
-import { dependencyRoots, reify, stageableRoots } from '../../src/project/apply/reify.js';
+import { reify } from '../../src/project/apply/reify.js';
+import { stageableRoots } from '../../src/project/apply/stage-roots.js';
+import { dependencyRoots } from '../../src/project/apply/state-roots.js';
 import type { LockedFile, Lockfile } from '../../src/project/types.js';
 
 let root: string;

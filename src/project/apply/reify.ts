@@ -19,8 +19,10 @@ import {
   type MaterializeResult,
 } from './materialize.js';
 import { placeLayerFiles, type LayerSource } from './layer-place.js';
-import { STATE_DIR, withinRoot, writeState } from './state.js';
-import type { InstallInputs, InstallState, InstalledFile, LockedFile, Lockfile, Plan, PlanAction } from '../types.js';
+import { STATE_DIR, writeState } from './state.js';
+import { stageableRoots } from './stage-roots.js';
+import { recordRoots } from './state-roots.js';
+import type { InstallInputs, InstallState, InstalledFile, LockedFile, Plan, PlanAction } from '../types.js';
 
 /** Options for {@link reify}. */
 export interface ReifyOptions {
@@ -373,52 +375,6 @@ function writeUnits(run: ReifyRun, writes: WriteAction[]): WriteUnit[] {
 }
 
 /**
- * Layers with fewer writes than this (32) are placed file by file even into a new root: staging
- * saves a temp name, a rename and a parent `realpath` per file (~20–50 µs) for the cost of one
- * staging directory and its rename, which a layer of a few files does not earn back, while
- * per-file placement reports each file as it lands. Measured: a warm install of 200 dependencies
- * of 50 files each, 5 interleaved rounds on tmpfs, 1.60 s with 256 here (every layer per file)
- * and 1.38 s with 32.
- */
-export const STAGE_MIN_WRITES = 32;
-
-/**
- * Pure: the layer roots that may be placed through a staging directory: the root of exactly one
- * layer, with at least `minWrites` writes, all of them adds under it, and no other action of the
- * plan at or under the root (so the root holds nothing before and only that layer after).
- */
-export function stageableRoots(
-  plan: Plan,
-  layers: Iterable<{ layer: { root: string }; writes: readonly PlanAction[] }>,
-  minWrites = STAGE_MIN_WRITES,
-): string[] {
-  const candidates = new Map<string, number>(); // root → writes of its one layer (-1: ruled out)
-  for (const { layer, writes } of layers) {
-    const { root } = layer;
-    if (root === '') continue;
-    const ok = !candidates.has(root) && writes.every((a) => a.kind === 'add' && a.path.startsWith(`${root}/`));
-    candidates.set(root, ok ? writes.length : -1);
-  }
-  if (candidates.size === 0) return [];
-  const under = new Map<string, number>();
-  const count = (d: string): void => void under.set(d, (under.get(d) ?? 0) + 1);
-  // The candidate roots among each directory and its parents, found once per directory (not per file).
-  const rootsAbove = new Map<string, string[]>();
-  for (const a of plan.actions) {
-    if (candidates.has(a.path)) count(a.path);
-    const dir = posix.dirname(a.path);
-    let roots = rootsAbove.get(dir);
-    if (roots === undefined) {
-      roots = [];
-      for (let d = dir; d !== '.' && d !== '' && d !== '/'; d = posix.dirname(d)) if (candidates.has(d)) roots.push(d);
-      rootsAbove.set(dir, roots);
-    }
-    for (const r of roots) count(r);
-  }
-  return [...candidates].filter(([root, n]) => n > 0 && n >= minWrites && under.get(root) === n).map(([root]) => root);
-}
-
-/**
  * Step 4: adds and changes, concurrently (temp + verify + rename), without per-file fsync: a
  * durable in-progress marker names the paths a power loss may tear until the batch is synced
  * (see in-progress.ts). What landed is synced also after an abort. Returns the number of writes planned.
@@ -513,42 +469,4 @@ async function recordState(run: ReifyRun, completed: boolean): Promise<void> {
     emit(options.onEvent, { type: 'state-written', files: Object.keys(files).length });
   }
   if (run.synced) await clearInProgress(options.projectDir);
-}
-
-/**
- * The roots to record per dependency: for each recorded file, the first of
- * its dependency's current root and previously recorded roots that contains
- * it. A root no recorded file lies under is forgotten; a file under none of
- * them gets no root (its record is dropped on the next read, so it is never
- * removed).
- */
-function recordRoots(
-  files: Record<string, InstalledFile>,
-  current: Record<string, string>,
-  previous: Record<string, string[]>,
-): Record<string, string[]> {
-  const out: Record<string, Set<string>> = {};
-  const candidatesOf = new Map<string, string[]>(); // per dependency, not per file
-  for (const path in files) {
-    const dep = files[path]!.dependency;
-    let candidates = candidatesOf.get(dep);
-    if (candidates === undefined) {
-      const cur = current[dep];
-      candidates = cur !== undefined ? [cur, ...(previous[dep] ?? [])] : (previous[dep] ?? []);
-      candidatesOf.set(dep, candidates);
-    }
-    const root = candidates.find((r) => withinRoot(path, r));
-    if (root !== undefined) (out[dep] ??= new Set()).add(root);
-  }
-  return Object.fromEntries(Object.entries(out).map(([dep, set]) => [dep, [...set].sort()]));
-}
-
-/** The install directory of every locked dependency (normalized `specifier.path`, `''` for the project root). */
-export function dependencyRoots(lock: Lockfile): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, dep] of Object.entries(lock.dependencies)) {
-    const p = posix.normalize(dep.specifier.path).replace(/\/+$/, '');
-    out[name] = p === '.' ? '' : p;
-  }
-  return out;
 }
