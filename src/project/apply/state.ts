@@ -81,8 +81,6 @@ export interface StateOptions {
   onEvent?: ProjectListener;
 }
 
-/** The first bytes of an authenticated state file, up to the MAC hex. */
-
 /**
  * The body of an authenticated state file when its MAC verifies for this
  * user and this project, else the reason it does not.
