@@ -18,8 +18,8 @@ export function sha256Hex(text: string | Buffer): string {
     : createHash('sha256').update(text).digest('hex');
 }
 
-/** The stamp of `text` read from (or written to) `path`, with `path`'s current stat (following symlinks). */
-export function stampFile(path: string, text: string): FileStamp {
+/** The stamp of `text` (or its UTF-8 bytes) read from (or written to) `path`, with `path`'s current stat (following symlinks). */
+export function stampFile(path: string, text: string | Buffer): FileStamp {
   const st = statSync(path);
   return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: sha256Hex(text) };
 }
