@@ -1,4 +1,5 @@
-import { lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -9,6 +10,7 @@ import {
   readLockfile,
   serializeLockfile,
   writeLockfile,
+  writeLockfileStamped,
 } from '../../src/project/spec/lockfile.js';
 import type { Lockfile } from '../../src/project/types.js';
 
@@ -216,6 +218,63 @@ describe('readLockfile / writeLockfile', () => {
     expect(await readFile(file, 'utf8')).toBe(serializeLockfile(sample()));
     expect(await readLockfile(dir)).toEqual(parseLockfileText(serializeLockfile(sample())));
     expect(await readdir(dir)).toEqual(['artifacts.lock']);
+  });
+
+  /** `sample()` with a dependency of `n` files (a lock of ~150 bytes per file), plus `extra` dependencies. */
+  function large(n: number, extra: Lockfile['dependencies'] = {}): Lockfile {
+    const s = sample();
+    const files = Array.from({ length: n }, (_, i) => ({
+      path: `vendor/big/d${i % 17}/f${i}.bin`,
+      digest: D('0123456'.charAt(i % 7)), // never the layer's: a file with its layer's digest is a plain layer
+      size: i,
+      layer: D('9'),
+      ...(i % 5 === 0 ? { mode: 0o755 } : {}),
+    }));
+    const big = {
+      ...s.dependencies.alpha!,
+      specifier: { ref: `localhost:5000/acme/big@${D('9')}`, path: 'vendor/big' },
+      files,
+    };
+    return { ...s, dependencies: { ...s.dependencies, big, ...extra } };
+  }
+
+  async function expectWritten(lock: Lockfile): Promise<string> {
+    const { path, stamp } = await writeLockfileStamped(dir, lock);
+    const bytes = await readFile(path);
+    const text = serializeLockfile(lock);
+    expect(bytes.toString('utf8')).toBe(text);
+    expect(stamp.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    const st = await stat(path);
+    expect({ size: stamp.size, ino: stamp.ino, mtimeMs: stamp.mtimeMs }).toEqual({
+      size: st.size,
+      ino: st.ino,
+      mtimeMs: st.mtimeMs,
+    });
+    expect(await readdir(dir)).toEqual(['artifacts.lock']);
+    expect(serializeLockfile(parseLockfileText(text))).toBe(text);
+    return text;
+  }
+
+  test('a large lock is written piece by piece: the same bytes as serializeLockfile, stamped with their SHA-256', async () => {
+    const text = await expectWritten(large(3_000));
+    expect(text.length).toBeGreaterThan(300_000); // several flushes of the writer
+    expect(text).toContain('- { path: d0/f0.bin, size: 0, digest: sha256:');
+  });
+
+  test('a lock that needs quoting far into its text is started again with the yaml writer: same bytes, nothing left of the first try', async () => {
+    // `zz` sorts last: its quoted path (not plain-safe) and tag come after the 3,000 files were written.
+    const quoted: Lockfile['dependencies'] = {
+      zz: {
+        ...sample().dependencies.zeta!,
+        tag: 'yes',
+        files: [{ path: 'vendor/z/ünï #1.bin', digest: D('b'), size: 3, layer: D('b') }],
+      },
+    };
+    const lock = large(3_000, quoted);
+    const text = await expectWritten(lock);
+    expect(parseLockfileText(text).dependencies.zz?.tag).toBe('yes');
+    expect(parseLockfileText(text).dependencies.zz?.files[0]?.path).toBe('vendor/z/ünï #1.bin');
+    expect(parseLockfileText(text).dependencies.big?.files).toHaveLength(3_000);
   });
 
   test('a symlinked artifacts.lock is replaced by a regular file, never written through', async () => {

@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import { writeAllSync } from '../../content/fs-atomic.js';
+import { PieceWriter } from '../../content/piece-writer.js';
 import { OrasError } from '../../errors.js';
 import type { InstalledFile } from '../types.js';
 import { stateMacHasher } from './state-key.js';
@@ -53,10 +54,6 @@ function recordText(record: InstalledFile): string {
   return out === '' ? '{}' : `{${out}\n    }`;
 }
 
-/** Text pieces are encoded and written once this many characters are pending (at most 192 KiB of UTF-8). */
-const FLUSH_CHARS = 64 * 1024;
-const SCRATCH_BYTES = 256 * 1024;
-
 /**
  * Writes an authenticated state file through `fd` (a new, empty file): a placeholder header, then the
  * state's text (see {@link stateBodyPieces}) encoded through one reused buffer while its HMAC is
@@ -75,25 +72,9 @@ export function writeSignedStateSync(
   const hmac = stateMacHasher(key, binding);
   hmac.update('{\n');
   writeAllSync(fd, Buffer.alloc(BODY_START, 0x20));
-  const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
-  let pending: string[] = [];
-  let chars = 0;
-  const flush = (): void => {
-    const text = pending.join('');
-    pending = [];
-    chars = 0;
-    // A piece longer than the scratch buffer can hold (a path of ~20,000 characters) is encoded on its own.
-    const bytes =
-      text.length * 3 <= scratch.length ? scratch.subarray(0, scratch.write(text, 0, 'utf8')) : Buffer.from(text);
-    hmac.update(bytes);
-    writeAllSync(fd, bytes);
-  };
-  stateBodyPieces(head, files, (piece) => {
-    pending.push(piece);
-    chars += piece.length;
-    if (chars >= FLUSH_CHARS) flush();
-  });
-  flush();
+  const writer = new PieceWriter(fd, BODY_START, (bytes) => hmac.update(bytes));
+  stateBodyPieces(head, files, (piece) => writer.push(piece));
+  writer.flush();
   const header = Buffer.concat([MAC_PREFIX, Buffer.from(hmac.digest('hex'), 'latin1'), MAC_SUFFIX]);
   if (writeSync(fd, header, 0, header.length, 0) !== header.length)
     throw new OrasError('ERR_ORAS_IO', 'short write: the file system did not take the state header');

@@ -272,6 +272,18 @@ export class CanonicalFlow {
   constructor(readonly entries: Record<string, unknown>) {}
 }
 
+/**
+ * A sequence of {@link CanonicalFlow} lines whose flows are made one at a time, as each line is
+ * written (`flow(item)`): a lock lists every file, and 20,000 flow objects made up front and
+ * held until the whole text existed were most of the memory a large lock's writing took.
+ */
+export class CanonicalFlowList<T> {
+  constructor(
+    readonly items: readonly T[],
+    readonly flow: (item: T) => CanonicalFlow,
+  ) {}
+}
+
 function writeScalar(v: unknown): string {
   if (typeof v === 'string') {
     if (DIGEST_SCALAR.test(v)) return v;
@@ -295,7 +307,8 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null &&
   !Array.isArray(v) &&
   !(v instanceof CanonicalOctal) &&
-  !(v instanceof CanonicalFlow);
+  !(v instanceof CanonicalFlow) &&
+  !(v instanceof CanonicalFlowList);
 
 /**
  * {@link writeFlow}'s text for a lock's file entry (`path`, `size`, `digest`, then `mode` when set)
@@ -335,7 +348,10 @@ function writeFlow(flow: CanonicalFlow): string {
   return `{ ${parts.join(', ')} }`;
 }
 
-function writeMap(obj: Record<string, unknown>, indent: number, out: string[], firstPrefix?: string): void {
+/** Receives the written text one line at a time, without its newline. */
+type LineSink = (line: string) => void;
+
+function writeMap(obj: Record<string, unknown>, indent: number, out: LineSink, firstPrefix?: string): void {
   const pad = ' '.repeat(indent);
   let first = true;
   for (const [k, v] of Object.entries(obj)) {
@@ -343,52 +359,69 @@ function writeMap(obj: Record<string, unknown>, indent: number, out: string[], f
     if (!isPlainKey(k)) bail();
     const lead = first && firstPrefix !== undefined ? firstPrefix : pad;
     first = false;
-    if (Array.isArray(v)) {
-      if (v.length === 0) out.push(`${lead}${k}: []`);
+    if (Array.isArray(v) || v instanceof CanonicalFlowList) {
+      const length = Array.isArray(v) ? v.length : (v as CanonicalFlowList<unknown>).items.length;
+      if (length === 0) out(`${lead}${k}: []`);
       else {
-        out.push(`${lead}${k}:`);
-        writeSeq(v, indent + 2, out);
+        out(`${lead}${k}:`);
+        if (Array.isArray(v)) writeSeq(v, indent + 2, out);
+        else writeFlowList(v as CanonicalFlowList<unknown>, indent + 2, out);
       }
     } else if (isPlainObject(v)) {
-      if (Object.keys(v).length === 0) out.push(`${lead}${k}: {}`);
+      if (Object.keys(v).length === 0) out(`${lead}${k}: {}`);
       else {
-        out.push(`${lead}${k}:`);
+        out(`${lead}${k}:`);
         writeMap(v, indent + 2, out);
       }
-    } else out.push(`${lead}${k}: ${writeScalar(v)}`);
+    } else out(`${lead}${k}: ${writeScalar(v)}`);
   }
 }
 
-function writeSeq(arr: unknown[], indent: number, out: string[]): void {
+function writeSeq(arr: unknown[], indent: number, out: LineSink): void {
   const pad = ' '.repeat(indent);
   for (const item of arr) {
-    if (Array.isArray(item)) bail();
-    if (item instanceof CanonicalFlow) out.push(`${pad}- ${writeFlow(item)}`);
+    if (Array.isArray(item) || item instanceof CanonicalFlowList) bail();
+    if (item instanceof CanonicalFlow) out(`${pad}- ${writeFlow(item)}`);
     else if (isPlainObject(item)) {
       if (Object.keys(item).length === 0) bail();
       writeMap(item, indent + 2, out, `${pad}- `);
-    } else out.push(`${pad}- ${writeScalar(item)}`);
+    } else out(`${pad}- ${writeScalar(item)}`);
   }
+}
+
+function writeFlowList(list: CanonicalFlowList<unknown>, indent: number, out: LineSink): void {
+  const lead = `${' '.repeat(indent)}- `;
+  for (const item of list.items) out(lead + writeFlow(list.flow(item)));
 }
 
 /**
  * Writes a mapping of mappings, sequences and scalars as block YAML in the
  * canonical subset (2-space indents, sequences indented under their key,
  * `{}`/`[]` for empty collections, {@link CanonicalOctal} as `0o…`,
- * {@link CanonicalFlow} as a one-line `{ k: v, … }` sequence item) — the same
- * text `yaml.stringify(value, { indent: 2, indentSeq: true, lineWidth: 0 })`
+ * {@link CanonicalFlow} as a one-line `{ k: v, … }` sequence item, a
+ * {@link CanonicalFlowList} as a sequence of those) — the same text
+ * `yaml.stringify(value, { indent: 2, indentSeq: true, lineWidth: 0 })`
  * produces — or returns `undefined` when a key or scalar would need quoting
  * or anything else falls outside the subset (the caller then uses `yaml`).
  * `undefined` values are skipped.
  */
 export function stringifyCanonicalYaml(value: Record<string, unknown>): string | undefined {
   const out: string[] = [];
+  return writeCanonicalYaml(value, (line) => out.push(line)) ? `${out.join('\n')}\n` : undefined;
+}
+
+/**
+ * {@link stringifyCanonicalYaml}'s text handed to `emit` one line at a time (without newlines), so
+ * that a large document can be written out without ever existing whole. Returns false when the
+ * value falls outside the subset; the lines emitted until then must be discarded.
+ */
+export function writeCanonicalYaml(value: Record<string, unknown>, emit: (line: string) => void): boolean {
   try {
-    if (Object.keys(value).length === 0) return undefined;
-    writeMap(value, 0, out);
+    if (Object.keys(value).length === 0) return false;
+    writeMap(value, 0, emit);
+    return true;
   } catch (err) {
-    if (err instanceof NotCanonical) return undefined;
+    if (err instanceof NotCanonical) return false;
     throw err;
   }
-  return `${out.join('\n')}\n`;
 }

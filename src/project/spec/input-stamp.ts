@@ -18,10 +18,15 @@ export function sha256Hex(text: string | Buffer): string {
     : createHash('sha256').update(text).digest('hex');
 }
 
-/** The stamp of `text` (or its UTF-8 bytes) read from (or written to) `path`, with `path`'s current stat (following symlinks). */
-export function stampFile(path: string, text: string | Buffer): FileStamp {
+/** The stamp of `text` read from (or written to) `path`, with `path`'s current stat (following symlinks). */
+export function stampFile(path: string, text: string): FileStamp {
+  return stampWritten(path, sha256Hex(text));
+}
+
+/** {@link stampFile} for a text whose SHA-256 (lowercase hex) was taken while it was written. */
+export function stampWritten(path: string, sha256: string): FileStamp {
   const st = statSync(path);
-  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: sha256Hex(text) };
+  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256 };
 }
 
 /**
