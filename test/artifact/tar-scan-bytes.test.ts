@@ -107,6 +107,22 @@ describe('scanTarBytes (an archive in memory) agrees with scanTar', () => {
     expect(inMemory.seen).toEqual([big.length, big.length]);
   });
 
+  it('its output buffer is sized from the gzip trailer, and a trailer that lies fails like the stream', async () => {
+    // Many entries (output of several 16 KiB default chunks) so that the sized buffer matters.
+    const many: CraftEntry[] = [{ name: 'data', type: 'directory' }];
+    for (let i = 0; i < 60; i++) many.push({ name: `data/f${i}.txt`, content: `${i} `.repeat(300) });
+    const tgz = await craftTarGz(many);
+    const ok = await both(tgz, { stripPrefix: 'data' });
+    expect(ok.error).toBeUndefined();
+    expect(ok.events).toHaveLength(61);
+    for (const size of [0, 1, tgz.readUInt32LE(tgz.length - 4) - 1, 16 * 1024 * 1024]) {
+      const lying = Buffer.from(tgz);
+      lying.writeUInt32LE(size, lying.length - 4);
+      const r = await both(lying, { stripPrefix: 'data' });
+      expect(r.error?.code).toMatch(/^ERR_ORAS_/);
+    }
+  });
+
   it('a plain tar (compression none) and an aborted scan', async () => {
     const { gunzipSync } = await import('node:zlib');
     const tar = gunzipSync(await craftTarGz(tree));
