@@ -2,8 +2,10 @@
  * Pushing one blob of an artifact with transfer events: hashed first
  * ({@link pushOne}) or uploaded while it is hashed ({@link pushWhileHashing}).
  */
-import { createReadStream } from 'node:fs';
+import { openSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { FileUploadSource } from '../content/file-upload-source.js';
+import { ioError } from '../content/fs-atomic.js';
 import type { Exists, Pusher, UnhashedPusher } from '../content/store.js';
 import { OrasError } from '../errors.js';
 import type { TransferListener } from '../events.js';
@@ -22,15 +24,21 @@ export const UPLOAD_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Opens a file of `size` bytes for upload with reads of at most {@link UPLOAD_CHUNK_BYTES}, but no
- * bigger than the file: a read buffer is allocated per read, and a 1 MiB buffer for each of 1000
- * 4 KiB files costs more CPU (allocation, page faults, GC) than the uploads themselves.
+ * bigger than the file: read as a stream, a buffer is allocated per read, and a 1 MiB buffer for
+ * each of 1000 4 KiB files costs more CPU (allocation, page faults, GC) than the uploads
+ * themselves. The streamed upload of a big file pulls it into two reused buffers instead (see
+ * {@link FileUploadSource}). Opens synchronously: a file that cannot be opened, or (with `expect`)
+ * is not the inode that was checked, throws (`ERR_ORAS_IO`; `ERR_ORAS_PATH_TRAVERSAL` for the latter).
  */
 export function openForUpload(file: string, size: number, expect?: FileIdentity): Readable {
-  const highWaterMark = Math.min(UPLOAD_CHUNK_BYTES, Math.max(size, 1));
   // With `expect`, the bytes come from the checked inode only (see `oci/file-identity.ts`).
-  return expect === undefined
-    ? createReadStream(file, { highWaterMark })
-    : createReadStream(file, { fd: openVerifiedSync(file, expect), highWaterMark });
+  let fd: number;
+  try {
+    fd = expect === undefined ? openSync(file, 'r') : openVerifiedSync(file, expect);
+  } catch (err) {
+    throw ioError(err, 'opening for upload', file);
+  }
+  return new FileUploadSource(fd, Math.min(UPLOAD_CHUNK_BYTES, Math.max(size, 1)));
 }
 
 /** The digest of a big file hashed while it uploads: the one place to swap in an off-thread hash. */

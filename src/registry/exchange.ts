@@ -117,7 +117,10 @@ function hopHeaders(
 }
 
 /** The body of the first hop (redirects are GET/HEAD, bodiless); sets `content-length` in `headers`. */
-function firstHopBody(req: RegistryRequest, headers: Record<string, string>): Buffer | Readable | undefined {
+function firstHopBody(
+  req: RegistryRequest,
+  headers: Record<string, string>,
+): Buffer | Readable | AsyncIterable<Uint8Array> | undefined {
   if (req.body === undefined) {
     if (req.method === 'PUT' || req.method === 'POST' || req.method === 'PATCH') headers['content-length'] = '0';
     return undefined;

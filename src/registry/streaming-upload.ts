@@ -1,4 +1,5 @@
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { canPullChunks } from '../content/file-upload-source.js';
 import { OrasError, isOrasError } from '../errors.js';
 import type { UnhashedPushOptions } from '../content/store.js';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -37,28 +38,39 @@ export interface UnhashedUploadOptions extends UnhashedPushOptions {
   chunkSize?: number;
 }
 
-/** Counts bytes, reports progress once enabled, and fails on more or fewer than `size` bytes. */
-class SizeTap extends Transform {
+/**
+ * The PATCH body: the source's chunks, counted against `size` (progress reported once enabled; more
+ * or fewer bytes fail the upload as "changed while it was being pushed"). A {@link FileUploadSource}
+ * is pulled into two reused buffers (undici asks for the next chunk of an iterable body only once
+ * the socket took the previous one), any other source is read as the stream it is.
+ */
+class SizedBody {
   bytes = 0;
   /** Set to start reporting progress. */
   onProgress: ((bytes: number) => void) | undefined;
+  /** The failure this body raised (the request's own error wraps or replaces it). */
+  error: unknown;
   constructor(
+    private readonly source: Readable,
     private readonly size: number,
     private readonly what: string,
-  ) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.size) {
-      cb(changed(this.what, `it grew beyond ${this.size} bytes`));
-      return;
+  ) {}
+
+  async *chunks(): AsyncGenerator<Uint8Array, void, undefined> {
+    const from: AsyncIterable<unknown> = canPullChunks(this.source) ? this.source.pullChunks() : this.source;
+    try {
+      for await (const piece of from) {
+        const chunk = piece instanceof Uint8Array ? piece : Buffer.from(String(piece));
+        this.bytes += chunk.byteLength;
+        if (this.bytes > this.size) throw changed(this.what, `it grew beyond ${this.size} bytes`);
+        this.onProgress?.(this.bytes);
+        yield chunk;
+      }
+      if (this.bytes !== this.size) throw changed(this.what, `it ended after ${this.bytes} of ${this.size} bytes`);
+    } catch (err) {
+      this.error ??= err;
+      throw err;
     }
-    this.onProgress?.(this.bytes);
-    cb(null, chunk);
-  }
-  override _flush(cb: TransformCallback): void {
-    cb(this.bytes === this.size ? null : changed(this.what, `it ended after ${this.bytes} of ${this.size} bytes`));
   }
 }
 
@@ -99,7 +111,7 @@ interface StreamingUpload {
   /** Our own controller: aborted by the caller's signal, or by us when the blob turns out to exist. */
   ac: AbortController;
   source: Readable;
-  tap: SizeTap;
+  body: SizedBody;
   digestResult: Promise<Settled<string>>;
   /** True once the blob was found present (the upload is being cancelled, not failed). */
   skipped: boolean;
@@ -145,20 +157,24 @@ export async function uploadUnhashed(
   const ac = new AbortController();
   const onAbort = (): void => ac.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
-  const source = open();
-  const tap = new SizeTap(size, what);
-  pipeline(source, tap, () => {
-    /* errors are read from `tap.errored` / `source.errored` */
-  });
+  const session = sessionFrom(ctx, startRes);
+  let source: Readable;
+  try {
+    source = open();
+  } catch (err) {
+    signal?.removeEventListener('abort', onAbort);
+    await cancel(ctx, session);
+    throw err;
+  }
   const up: StreamingUpload = {
     ctx,
     size,
     what,
     signal,
-    session: sessionFrom(ctx, startRes),
+    session,
     ac,
     source,
-    tap,
+    body: new SizedBody(source, size, what),
     digestResult,
     skipped: false,
   };
@@ -200,7 +216,7 @@ async function streamAndCommit(up: StreamingUpload, options: UnhashedUploadOptio
       req(
         ctx,
         up.session,
-        { method: 'PATCH', headers: { 'Content-Type': OCTET }, body: up.tap, contentLength: size },
+        { method: 'PATCH', headers: { 'Content-Type': OCTET }, body: up.body.chunks(), contentLength: size },
         up.ac.signal,
       ),
     ),
@@ -219,19 +235,25 @@ async function streamAndCommit(up: StreamingUpload, options: UnhashedUploadOptio
   options.onStart?.();
   if (options.onProgress) {
     const report = options.onProgress;
-    if (up.tap.bytes > 0) report(up.tap.bytes);
-    up.tap.onProgress = report;
+    if (up.body.bytes > 0) report(up.body.bytes);
+    up.body.onProgress = report;
   }
   await finishPatch(up, patch, desc);
   await commit(up, desc);
   return 'pushed';
 }
 
-/** The stream's own failure, if any. A registry may answer once it has Content-Length bytes, before the source signalled EOF. */
-function streamError(up: StreamingUpload): Error | null {
-  const e = up.tap.errored ?? up.source.errored;
-  if (e && (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && up.tap.bytes === up.size) return null;
-  return e;
+/**
+ * The body's own failure, if any (a size check, or the source's read error). A registry may answer
+ * once it has Content-Length bytes, before the source signalled EOF: a source closed early then is
+ * no failure.
+ */
+function streamError(up: StreamingUpload): unknown {
+  if (up.body.error !== undefined) return up.body.error;
+  const e = up.source.errored;
+  if (e && (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && up.body.bytes === up.size)
+    return undefined;
+  return e ?? undefined;
 }
 
 /** Whichever comes first: the digest (usually; the upload waits on the registry) or the PATCH outcome. A PATCH refused before the digest is known fails now instead of after hashing. */
@@ -316,7 +338,6 @@ async function recoverOrThrow(up: StreamingUpload, err: unknown): Promise<'pushe
   const { ctx, signal } = up;
   up.ac.abort(err);
   up.source.destroy();
-  up.tap.destroy();
   await cancel(ctx, up.session);
   if (isAborted(signal)) throw abortError(signal);
   // As in uploadBlob: the answer to a committed PUT may have been lost; if the registry has the blob, it is pushed.

@@ -23,7 +23,7 @@ export interface RegistryRequest {
    * Request body. A Buffer can be replayed (retry, auth challenge); a stream cannot,
    * so pass `body` as a function returning a fresh stream to make it replayable.
    */
-  body?: Buffer | Readable | (() => Readable);
+  body?: Buffer | Readable | AsyncIterable<Uint8Array> | (() => Readable);
   /** Body length, sent as Content-Length when the body is a stream. */
   contentLength?: number;
   /** Token scopes this request needs, e.g. `repository:acme/app:pull,push`. */

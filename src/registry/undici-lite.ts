@@ -15,9 +15,14 @@ import type { Agent as UndiciAgent, buildConnector as BuildConnector, Dispatcher
 
 const require = createRequire(import.meta.url);
 
-/** Options of {@link UndiciLite.request} (undici's request options without `dispatcher`). */
-export type LiteRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & {
+/**
+ * Options of {@link UndiciLite.request} (undici's request options without `dispatcher`). `body` may
+ * also be an async iterable: undici sends one chunk by chunk, asking for the next once the socket
+ * took the previous one (its dispatch documentation lists iterables; the request typings omit them).
+ */
+export type LiteRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method' | 'body'> & {
   method: Dispatcher.HttpMethod;
+  body?: Dispatcher.RequestOptions['body'] | AsyncIterable<Uint8Array>;
 };
 
 /** `Agent`, `request` bound to a dispatcher, and `buildConnector`. */
@@ -52,7 +57,11 @@ function load(): UndiciLite {
       request(dispatcher, url, options) {
         // What undici's index does for `request(url, opts)` (makeDispatcher), minus the global dispatcher.
         const u = typeof url === 'string' ? new URL(url) : url;
-        return apiRequest.call(dispatcher, { ...options, origin: u.origin, path: `${u.pathname}${u.search}` });
+        return apiRequest.call(dispatcher, {
+          ...(options as Omit<Dispatcher.RequestOptions, 'origin' | 'path'>),
+          origin: u.origin,
+          path: `${u.pathname}${u.search}`,
+        });
       },
     };
   } catch {
@@ -61,7 +70,8 @@ function load(): UndiciLite {
       Agent: undici.Agent,
       buildConnector: undici.buildConnector,
       lite: false,
-      request: (dispatcher, url, options) => undici.request(url, { ...options, dispatcher }),
+      request: (dispatcher, url, options) =>
+        undici.request(url, { ...(options as Omit<Dispatcher.RequestOptions, 'origin' | 'path'>), dispatcher }),
     };
   }
 }
