@@ -224,13 +224,17 @@ async function atomically(
 }
 
 /**
- * Writes all of `buf` to `fd` at its current position with `writeSync`
- * (loops over short writes; a write that accepts no bytes is `ERR_ORAS_IO`
- * instead of a loop that never ends). For the synchronous write paths.
+ * Writes all of `buf` to `fd` with `writeSync`, at its current position or, with `position`, at that
+ * file offset (positional writes: the descriptor's offset does not move). Loops over short writes;
+ * a write that accepts no bytes is `ERR_ORAS_IO` instead of a loop that never ends. For the
+ * synchronous write paths.
  */
-export function writeAllSync(fd: number, buf: Uint8Array): void {
+export function writeAllSync(fd: number, buf: Uint8Array, position?: number): void {
   for (let off = 0; off < buf.length;) {
-    const n = writeSync(fd, buf, off, buf.length - off);
+    const n =
+      position === undefined
+        ? writeSync(fd, buf, off, buf.length - off)
+        : writeSync(fd, buf, off, buf.length - off, position + off);
     if (n <= 0) throw new OrasError('ERR_ORAS_IO', 'short write: the file system accepted no bytes');
     off += n;
   }

@@ -1,5 +1,5 @@
-import { ftruncateSync, writeSync } from 'node:fs';
-import { OrasError } from '../errors.js';
+import { ftruncateSync } from 'node:fs';
+import { writeAllSync } from './fs-atomic.js';
 
 /** Text pieces are encoded and written once this many characters are pending (at most 192 KiB of UTF-8). */
 const FLUSH_CHARS = 64 * 1024;
@@ -51,12 +51,8 @@ export class PieceWriter {
         ? this.scratch.subarray(0, this.scratch.write(text, 0, 'utf8'))
         : Buffer.from(text, 'utf8');
     this.onBytes(bytes);
-    for (let off = 0; off < bytes.length;) {
-      const n = writeSync(this.fd, bytes, off, bytes.length - off, this.position);
-      if (n <= 0) throw new OrasError('ERR_ORAS_IO', 'short write: the file system accepted no bytes');
-      off += n;
-      this.position += n;
-    }
+    writeAllSync(this.fd, bytes, this.position);
+    this.position += bytes.length;
   }
 
   /**
