@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parse, Scalar, stringify, YAMLMap } from 'yaml';
-import { parseCanonicalYaml } from '../../src/project/spec/canonical-yaml.js';
+import { fileLineText, parseCanonicalYaml } from '../../src/project/spec/canonical-yaml.js';
 import { lockFromDocument } from '../../src/project/spec/lock-format.js';
 import { LOCKFILE_HEADER, parseLockfileText, serializeLockfile } from '../../src/project/spec/lockfile.js';
 import { parseManifestText } from '../../src/project/spec/manifest.js';
@@ -238,6 +238,38 @@ describe('parseCanonicalYaml (fast reader of the canonical YAML subset)', () => 
     }
     const empty: Lockfile = { lockfileVersion: 2, dependencies: {}, publish: {} };
     expect(serializeLockfile(empty)).toBe(`${LOCKFILE_HEADER}\nlockfileVersion: 2\ndependencies: {}\npublish: {}\n`);
+  });
+
+  it('fileLineText writes a file line only when both readers read it back as the same values', () => {
+    const cases: Array<[string, number, string, number | undefined, boolean]> = [
+      ['a/b.txt', 0, D('a'), undefined, true],
+      ['_x-1/y.z', 1e15 - 1, `sha512:${'ab'.repeat(64)}`, 0o755, true],
+      ['a1', 7, D('b'), 8 ** 10 - 1, true],
+      ['a1', 7, D('b'), 0, true],
+      ['e1', 1, D('a'), undefined, false], // an exponent alone is a float
+      ['E.x', 1, D('a'), undefined, false],
+      ['yes', 1, D('a'), undefined, false], // a word
+      ['a b/c', 1, D('a'), undefined, false],
+      ['a,b/c', 1, D('a'), undefined, false],
+      ['.a', 1, D('a'), undefined, false],
+      ['a/b', 1e15, D('a'), undefined, false],
+      ['a/b', 1.5, D('a'), undefined, false],
+      ['a/b', -1, D('a'), undefined, false],
+      ['a/b', 1, `sha256:${'A'.repeat(64)}`, undefined, false],
+      ['a/b', 1, `sha1:${'a'.repeat(40)}`, undefined, false],
+      ['a/b', 1, D('a'), 8 ** 10, false],
+      ['a/b', 1, D('a'), 1.5, false],
+      ['a/b', 1, D('a'), -1, false],
+    ];
+    for (const [path, size, digest, mode, written] of cases) {
+      const what = JSON.stringify([path, size, digest.slice(0, 9), mode]);
+      const text = fileLineText(path, size, digest, mode);
+      expect(text !== undefined, what).toBe(written);
+      if (text === undefined) continue;
+      const value = { f: [{ path, size, digest, ...(mode !== undefined ? { mode } : {}) }] };
+      expect(parseCanonicalYaml(`f:\n  - ${text}\n`), what).toEqual(value);
+      expect(full(`f:\n  - ${text}\n`), what).toEqual(value);
+    }
   });
 
   it('returns undefined for anything outside the subset', () => {

@@ -278,9 +278,14 @@ export class CanonicalFlow {
  * held until the whole text existed were most of the memory a large lock's writing took.
  */
 export class CanonicalFlowList<T> {
+  /**
+   * @param line - optional: an item's line text when it is a lock file line ({@link fileLineText}),
+   *   else undefined (then `flow`'s); skips the flow object for the common line.
+   */
   constructor(
     readonly items: readonly T[],
     readonly flow: (item: T) => CanonicalFlow,
+    readonly line?: (item: T) => string | undefined,
   ) {}
 }
 
@@ -310,10 +315,35 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   !(v instanceof CanonicalFlow) &&
   !(v instanceof CanonicalFlowList);
 
+/** {@link FILE_FLOW}'s path group, alone. */
+const FILE_PATH = /^[A-DF-Za-df-z_][\w./-]*$/;
+
+/**
+ * A lock file line's flow text (`{ path: P, size: N, digest: D }`, then `, mode: 0oM` when `mode`
+ * is given) when {@link FILE_FLOW} reads it back as these values (and {@link NOT_A_WORD} holds),
+ * else undefined. It checks the parts instead of matching the whole text: the regex's groups are
+ * separated by fixed text that no group's characters can contain, so the text matches exactly when
+ * each part does (a test compares both); a lock writes one line per file.
+ */
+export function fileLineText(path: string, size: number, digest: string, mode?: number): string | undefined {
+  if (
+    !FILE_PATH.test(path) ||
+    !NOT_A_WORD.test(path) ||
+    !Number.isInteger(size) ||
+    size < 0 ||
+    size >= 1e15 ||
+    !DIGEST_SCALAR.test(digest) ||
+    (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode >= 8 ** 10))
+  )
+    return undefined;
+  const tail = mode !== undefined ? `, mode: 0o${mode.toString(8)}` : '';
+  return `{ path: ${path}, size: ${size}, digest: ${digest}${tail} }`;
+}
+
 /**
  * {@link writeFlow}'s text for a lock's file entry (`path`, `size`, `digest`, then `mode` when set)
- * when {@link FILE_FLOW} reads it back: the same text as the general writer, without its checks
- * per part (a lock writes one per file). Undefined for anything else.
+ * when {@link FILE_FLOW} reads it back ({@link fileLineText}): the same text as the general
+ * writer, without its checks per part. Undefined for anything else.
  */
 function fileFlowText(e: Record<string, unknown>): string | undefined {
   const keys = Object.keys(e);
@@ -328,9 +358,7 @@ function fileFlowText(e: Record<string, unknown>): string | undefined {
     typeof digest !== 'string'
   )
     return undefined;
-  const tail = mode instanceof CanonicalOctal ? `, mode: 0o${mode.value.toString(8)}` : '';
-  const text = `{ path: ${path}, size: ${size}, digest: ${digest}${tail} }`;
-  return FILE_FLOW.test(text) && NOT_A_WORD.test(path) ? text : undefined;
+  return fileLineText(path, size, digest, mode instanceof CanonicalOctal ? mode.value : undefined);
 }
 
 function writeFlow(flow: CanonicalFlow): string {
@@ -391,7 +419,9 @@ function writeSeq(arr: unknown[], indent: number, out: LineSink): void {
 
 function writeFlowList(list: CanonicalFlowList<unknown>, indent: number, out: LineSink): void {
   const lead = `${' '.repeat(indent)}- `;
-  for (const item of list.items) out(lead + writeFlow(list.flow(item)));
+  const line = list.line;
+  for (const item of list.items)
+    out(lead + ((line !== undefined ? line(item) : undefined) ?? writeFlow(list.flow(item))));
 }
 
 /**

@@ -86,36 +86,44 @@ function commonDir(paths: string[]): string {
  */
 export function groupFiles(dep: LockedDependency): LockedLayerV2[] {
   const depRoot = dependencyRoot(dep.specifier.path);
-  const left = new Set(dep.files);
+  // Files not yet grouped, in dep.files order: taken[i] marks dep.files[i] (no set to delete from).
+  const all = dep.files;
+  const taken = new Uint8Array(all.length);
   const out: LockedLayerV2[] = [];
   const rel = (p: string): string => below(p, depRoot) ?? posix.relative(depRoot, p);
   for (const l of dep.layers ?? []) {
     const root = l.path === '.' ? depRoot : posix.join(depRoot, l.path);
     if (l.unpacked === true) {
       const files: LayerFileV2[] = [];
-      for (const f of left) {
-        if (f.layer !== l.digest) continue;
-        const inner = below(f.path, root);
-        if (inner === undefined) continue;
-        files.push(layerFile(f, inner));
-        left.delete(f);
+      const prefix = `${root}/`;
+      for (let i = 0; i < all.length; i++) {
+        const f = all[i]!;
+        if (taken[i] === 1 || f.layer !== l.digest || !f.path.startsWith(prefix)) continue;
+        files.push(layerFile(f, f.path.slice(prefix.length)));
+        taken[i] = 1;
       }
       if (files.length > 0) out.push(layerEntry(l, files));
     } else {
-      const f = [...left].find(
-        (x) => x.layer === l.digest && x.digest === l.digest && x.path === root && x.mode === undefined,
+      const i = all.findIndex(
+        (x, j) =>
+          taken[j] === 0 && x.layer === l.digest && x.digest === l.digest && x.path === root && x.mode === undefined,
       );
-      if (f === undefined) continue;
-      left.delete(f);
-      out.push(layerEntry({ ...l, size: f.size }));
+      if (i < 0) continue;
+      taken[i] = 1;
+      out.push(layerEntry({ ...l, size: all[i]!.size }));
     }
   }
   const byLayer = new Map<string, LockedFile[]>();
   const inferred: LockedLayerV2[] = [];
-  for (const f of left) {
+  for (const [i, f] of all.entries()) {
+    if (taken[i] === 1) continue;
     if (f.digest === f.layer && f.mode === undefined)
       inferred.push({ digest: f.digest, size: f.size, path: rel(f.path) });
-    else byLayer.set(f.layer, [...(byLayer.get(f.layer) ?? []), f]);
+    else {
+      const group = byLayer.get(f.layer);
+      if (group === undefined) byLayer.set(f.layer, [f]);
+      else group.push(f);
+    }
   }
   for (const [digest, files] of byLayer) {
     const dir = commonDir(files.map((f) => rel(f.path)));
@@ -128,15 +136,25 @@ export function groupFiles(dep: LockedDependency): LockedLayerV2[] {
   }
   inferred.sort((a, b) => byString(a.path ?? '', b.path ?? '') || byString(a.digest, b.digest));
   out.push(...inferred);
-  for (const l of out) l.files?.sort((a, b) => byString(a.path, b.path));
+  for (const l of out)
+    if (l.files !== undefined && !sortedByPath(l.files)) l.files.sort((a, b) => byString(a.path, b.path));
   return out;
 }
 
-function layerFile(f: LockedFile, inner: string): LayerFileV2 {
-  return { path: inner, size: f.size, digest: f.digest, ...(f.mode !== undefined ? { mode: f.mode } : {}) };
+/** True when `files` is in ascending path order already (the usual case: dep.files is sorted). */
+function sortedByPath(files: readonly LayerFileV2[]): boolean {
+  for (let i = 1; i < files.length; i++) if (!(files[i - 1]!.path <= files[i]!.path)) return false;
+  return true;
 }
 
-function layerEntry(l: LockedLayer, files?: LayerFileV2[]): LockedLayerV2 {
+function layerFile(f: LockedFile, inner: string): LayerFileV2 {
+  return f.mode !== undefined
+    ? { path: inner, size: f.size, digest: f.digest, mode: f.mode }
+    : { path: inner, size: f.size, digest: f.digest };
+}
+
+/** A layer record as a v2 lock writes it: `path` left out when `.`, `files` only for an unpacked layer. */
+export function layerEntry(l: LockedLayer, files?: LayerFileV2[]): LockedLayerV2 {
   return {
     digest: l.digest,
     ...(l.size !== undefined ? { size: l.size } : {}),

@@ -21,6 +21,7 @@ import {
   CanonicalFlow,
   CanonicalFlowList,
   CanonicalOctal,
+  fileLineText,
   parseCanonicalYaml,
   writeCanonicalYaml,
 } from './canonical-yaml.js';
@@ -151,7 +152,7 @@ function orderLayer(l: LockedLayerV2): Record<string, unknown> {
     ...(l.mediaType !== undefined ? { mediaType: l.mediaType } : {}),
     ...(l.path !== undefined ? { path: l.path } : {}),
     ...(l.listing !== undefined ? { listing: l.listing } : {}),
-    ...(l.files !== undefined ? { files: new CanonicalFlowList(l.files, fileFlow) } : {}),
+    ...(l.files !== undefined ? { files: new CanonicalFlowList(l.files, fileFlow, fileLine) } : {}),
   };
 }
 
@@ -163,6 +164,11 @@ function fileFlow(f: LayerFileV2): CanonicalFlow {
     digest: f.digest,
     ...(f.mode !== undefined ? { mode: new CanonicalOctal(f.mode) } : {}),
   });
+}
+
+/** A file's line in the lock without its flow object, when it is the common one (see {@link fileLineText}). */
+function fileLine(f: LayerFileV2): string | undefined {
+  return fileLineText(f.path, f.size, f.digest, f.mode);
 }
 
 function orderDependency(d: LockedDependency): Record<string, unknown> {
