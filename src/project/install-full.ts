@@ -7,6 +7,7 @@ import { loadActual } from './plan/actual.js';
 import { ProjectCache, type BlobNeed } from './apply/cache/project-cache.js';
 import { defaultCacheDir } from './spec/config.js';
 import { layerRoot, loadPlanPull, Sources } from './plan/locked-files.js';
+import { settleDeferredLock } from './plan/deferred-files.js';
 import { bindingError, lockBindingProblems } from './spec/lock-binding.js';
 import { countPlan, diff } from './plan/diff.js';
 import { emit, type PlanCounts } from './events.js';
@@ -125,7 +126,7 @@ const SCAN_REPLAY_BYTES = 64 * 1024 * 1024;
 async function lockStep(options: SettledInstallOptions, run: FullRun): Promise<LockedRun> {
   const onEvent = options.onEvent;
   const { manifest, stamp: manifestStamp } = await loadManifest(run.projectDir);
-  const old = await readOldLock(run.projectDir, run.frozen, onEvent);
+  const found = await readOldLock(run.projectDir, run.frozen, onEvent);
   const cache = await ProjectCache.open(defaultCacheDir(options.env ?? process.env, options.cacheDir), {
     ...(onEvent ? { onEvent } : {}),
     replayBytes: SCAN_REPLAY_BYTES,
@@ -134,6 +135,17 @@ async function lockStep(options: SettledInstallOptions, run: FullRun): Promise<L
     ...(options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {}),
   });
   const sources = new Sources(options.targetFactory, cache, options.offline === true);
+  const { deferred, ...read } = found;
+  const old =
+    deferred === undefined
+      ? read
+      : {
+          ...read,
+          lock: await settleDeferredLock(deferred, sources, cache, {
+            concurrency: options.concurrency ?? 8,
+            ...(options.signal ? { signal: options.signal } : {}),
+          }),
+        };
   const lock = run.frozen
     ? await frozenLock(manifest, old.lock, sources, cache, options)
     : await freshLock(manifest, old.lock, sources, cache, options);

@@ -18,7 +18,7 @@ import { RegistryClient } from '../../src/registry/client.js';
 import { Repository } from '../../src/registry/repository.js';
 import { uniqueRepo } from '../harness/context.js';
 import { startRegistry, type RunningRegistry } from '../harness/registry.js';
-import { recorder, writeTree } from '../project/helpers.js';
+import { errorCode, recorder, writeTree } from '../project/helpers.js';
 
 let good: RunningRegistry;
 let evil: RunningRegistry;
@@ -46,16 +46,6 @@ async function project(ref: string, lockText?: string): Promise<string> {
   await writeFile(join(dir, 'artifacts.yaml'), `dependencies:\n  app:\n    ref: "${ref}"\n    path: vendor/app\n`);
   if (lockText !== undefined) await writeFile(join(dir, 'artifacts.lock'), lockText);
   return dir;
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (isOrasError(err)) return err.code;
-    throw err;
-  }
-  return 'no error';
 }
 
 const GOOD_FILES = { 'model.bin': 'good-weights-v2', 'assets/a.txt': 'good a\n', 'assets/nested/b.txt': 'good b\n' };
@@ -147,7 +137,7 @@ describe('issue 10 item 2: file entries are bound to the locked manifest', () =>
     const cacheDir = join(root, 'cache-downgrade');
     const victim = await project(`${good.host}/${repo}:2.0.0`, downgraded);
     expect(
-      await code(install({ projectDir: victim, targetFactory: factory, cacheDir, env, frozenLockfile: true })),
+      await errorCode(install({ projectDir: victim, targetFactory: factory, cacheDir, env, frozenLockfile: true })),
     ).toBe('ERR_ORAS_LOCK_MISMATCH');
     expect((await readdir(victim)).filter((f) => f !== '.oras').sort()).toEqual(['artifacts.lock', 'artifacts.yaml']);
     const report = await verify({ projectDir: victim, targetFactory: factory, cacheDir, env });
@@ -169,7 +159,7 @@ describe('issue 10 item 2: file entries are bound to the locked manifest', () =>
     const extra = goodLock.replace(line, `${line}\n${line.replace('path: a.txt', 'path: zz-extra.txt')}`);
     const victim = await project(`${good.host}/${repo}:2.0.0`, extra);
     expect(
-      await code(
+      await errorCode(
         install({
           projectDir: victim,
           targetFactory: factory,

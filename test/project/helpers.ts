@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OciLayoutStore } from '../../src/content/oci-layout.js';
+import { isOrasError } from '../../src/errors.js';
 import type { ProjectEvent } from '../../src/project/events.js';
 import type { Lockfile } from '../../src/project/types.js';
 
@@ -128,4 +129,15 @@ export async function treeMismatches(
     else if ((await fileDigest(join(dir, ...p.split('/')))) !== digest) problems.push(`wrong content: ${p}`);
   }
   return problems;
+}
+
+/** The `code` of the OrasError `p` rejects with, or `'no error'`; any other error is rethrown. */
+export async function errorCode(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (isOrasError(err)) return err.code;
+    throw err;
+  }
+  return 'no error';
 }

@@ -10,7 +10,8 @@ import { LOCK_MISMATCH_HINT } from '../spec/lock-binding.js';
 import { repositoryOf } from '../spec/dependency-ref.js';
 import { emit, type ProjectListener } from '../events.js';
 import type { InstallOptions } from '../install.js';
-import { LOCKFILE_NAME, readLockfileStamped } from '../spec/lockfile.js';
+import { LOCKFILE_NAME, readLockfileDeferred } from '../spec/lockfile.js';
+import type { DeferredLock } from '../spec/deferred-lock.js';
 import { resolveAll, type ResolvedDependency, type ResolveTarget } from './resolve.js';
 import {
   LOCKFILE_VERSION,
@@ -56,8 +57,9 @@ export function checkOverlaps(lock: Lockfile): void {
 }
 
 /**
- * artifacts.lock as found: parsed, or — when it holds git conflict markers —
- * merged entry by entry (`spec/lock-merge.ts`; then `merged`, to be
+ * artifacts.lock as found: parsed; or `deferred` (and `lock` undefined) when it is in the lock
+ * writer's form, its unpacked layers' file lines unread until `settleDeferredLock` binds them
+ * from the cache; or — when it holds git conflict markers — merged entry by entry (`spec/lock-merge.ts`; then `merged`, to be
  * rewritten). With `frozen` a conflicted lock is `ERR_ORAS_FROZEN_LOCKFILE`
  * naming the file and the fix.
  */
@@ -65,9 +67,11 @@ export async function readOldLock(
   projectDir: string,
   frozen: boolean,
   onEvent: ProjectListener | undefined,
-): Promise<{ lock: Lockfile | undefined; stamp: FileStamp | null; merged: boolean }> {
+): Promise<{ lock: Lockfile | undefined; deferred?: DeferredLock; stamp: FileStamp | null; merged: boolean }> {
   try {
-    const read = await readLockfileStamped(projectDir);
+    const read = await readLockfileDeferred(projectDir);
+    if (read !== undefined && 'deferred' in read)
+      return { lock: undefined, deferred: read.deferred, stamp: read.stamp, merged: false };
     return { lock: read?.lock, stamp: read?.stamp ?? null, merged: false };
   } catch (err) {
     if (!isOrasError(err, 'ERR_ORAS_LOCKFILE')) throw err;
@@ -216,21 +220,28 @@ export async function bindEntries(
 ): Promise<{ entries: Record<string, LockedDependency>; problems: { name: string; problem: string }[] }> {
   const names = Object.keys(deps).sort();
   const limit = pLimit(Math.max(1, options.concurrency));
+  // An entry already bound this run (the lock's deferred file lines, see deferred-files.ts) is as it should be locked.
   const bound = await Promise.all(
     names.map((name) =>
-      limit(() =>
-        bindToManifest(name, deps[name]!, sources, cache, {
-          offline: options.offline,
-          ...(options.signal ? { signal: options.signal } : {}),
-        }),
-      ),
+      sources.isBound(deps[name]!)
+        ? undefined
+        : limit(() =>
+            bindToManifest(name, deps[name]!, sources, cache, {
+              offline: options.offline,
+              ...(options.signal ? { signal: options.signal } : {}),
+            }),
+          ),
     ),
   );
   const entries: Record<string, LockedDependency> = {};
   const problems: { name: string; problem: string }[] = [];
   for (const [i, name] of names.entries()) {
     const dep = deps[name]!;
-    const { produced, problem } = bound[i]!;
+    if (bound[i] === undefined) {
+      entries[name] = dep;
+      continue;
+    }
+    const { produced, problem } = bound[i];
     if (problem !== undefined) {
       problems.push({ name, problem });
       emit(options.onEvent, { type: 'lock-entry-rejected', dependency: name, reason: problem, action: 're-derive' });

@@ -13,6 +13,7 @@ import { assertProjectRelativePath } from '../apply/materialize.js';
 import { joinRelative } from '../../artifact/safe-path.js';
 import type { TargetFactory } from '../install.js';
 import type { ResolveTarget } from './resolve.js';
+import { layerEntry, type LayerFileV2, type LockedLayerV2 } from '../spec/lock-format.js';
 import type { DependencySpec, LockedDependency, LockedFile, LockedLayer } from '../types.js';
 
 /**
@@ -38,6 +39,8 @@ export class Sources {
   private indexEntries: Promise<Map<string, Descriptor>> | undefined;
   /** `resolved` of the locked entries whose repository this run contacted (a cache miss). */
   private readonly reached = new Set<string>();
+  /** Lock entries whose files this run already bound to their manifest (`deferred-files.ts`). */
+  private readonly bound = new WeakSet<LockedDependency>();
   constructor(
     private readonly factory: TargetFactory,
     private readonly cache: ProjectCache,
@@ -78,6 +81,24 @@ export class Sources {
         };
       },
     });
+  }
+
+  /**
+   * Records that `dep`'s files are exactly what its locked manifest produces (checked as
+   * {@link bindToManifest} checks them): {@link isBound} then holds for this object.
+   */
+  markBound(dep: LockedDependency): void {
+    this.bound.add(dep);
+  }
+
+  /** True when {@link markBound} recorded this very object. */
+  isBound(dep: LockedDependency): boolean {
+    return this.bound.has(dep);
+  }
+
+  /** True when manifest `digest` is in the cache (no request made). */
+  async isCached(digest: string): Promise<boolean> {
+    return (await this.cachedSize(digest)) !== undefined;
   }
 
   /** True when this run made a request for `dep` through {@link forDependency} (a cache miss). */
@@ -212,6 +233,17 @@ export interface ProducedFiles {
   layers: LockedLayer[];
 }
 
+/** {@link filesFor}'s result: {@link ProducedFiles}, and the same layers as a v2 lock writes them. */
+export interface ProducedLayers extends ProducedFiles {
+  /**
+   * The layers contributing files, as a v2 lock lists them (`lock-format.ts`): an unpacked layer
+   * with its selected files relative to its root, in listing order (sorted by path); a plain
+   * layer with the blob's size. The lock's grouping of {@link ProducedFiles.files} (`groupFiles`)
+   * gives the same, without regrouping every file by path.
+   */
+  written: LockedLayerV2[];
+}
+
 /** Options for {@link filesFor}. */
 export interface FilesForOptions {
   offline: boolean;
@@ -244,7 +276,7 @@ export async function filesFor(
   cache: ProjectCache,
   source: ResolveTarget | undefined,
   options: FilesForOptions,
-): Promise<ProducedFiles> {
+): Promise<ProducedLayers> {
   const depPath = posix.normalize(spec.path).replace(/\/+$/, '');
   const selection = pathSelection(spec);
   const unpacks = (l: { unpack: boolean }): boolean => l.unpack && spec.unpack !== false;
@@ -262,6 +294,7 @@ export async function filesFor(
   });
   const files: LockedFile[] = [];
   const layers: LockedLayer[] = [];
+  const written: LockedLayerV2[] = [];
   for (const l of plan.layers) {
     const root = layerRoot(depPath, l.relativePath);
     const record: LockedLayer = {
@@ -281,11 +314,12 @@ export async function filesFor(
           : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      const before = files.length;
+      const selected: LayerFileV2[] = [];
       for (const f of listing.files) {
         const rel = joinRelative(l.relativePath, f.path);
         if (checkIncludes) seen.push(rel);
         if (!selection.selects(rel)) continue;
+        selected.push(f);
         files.push({
           path: joinRelative(root, f.path),
           digest: f.digest,
@@ -294,15 +328,20 @@ export async function filesFor(
           ...(f.mode !== undefined ? { mode: f.mode } : {}),
         });
       }
-      if (files.length > before) layers.push({ ...record, unpacked: true, listing: listing.digest });
+      if (selected.length > 0) {
+        const unpacked: LockedLayer = { ...record, unpacked: true, listing: listing.digest };
+        layers.push(unpacked);
+        written.push(layerEntry(unpacked, selected));
+      }
     } else {
       files.push({ path: root, digest: l.layer.digest, size: l.layer.size, layer: l.layer.digest });
       layers.push(record);
+      written.push(layerEntry(record));
     }
   }
   for (const f of files) assertProjectRelativePath(f.path);
   if (checkIncludes) assertIncludesMatch(name, spec, seen);
-  return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), layers };
+  return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), layers, written };
 }
 
 /** Whether two entries for one path lock the same content: digest, size, layer and mode. */

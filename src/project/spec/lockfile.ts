@@ -26,6 +26,7 @@ import {
   writeCanonicalYaml,
 } from './canonical-yaml.js';
 import { groupFiles, type LayerFileV2, type LockedLayerV2 } from './lock-format.js';
+import { deferFileLines, type DeferredLock } from './deferred-lock.js';
 
 /** File name of the lockfile in the project root. */
 export const LOCKFILE_NAME = 'artifacts.lock';
@@ -94,6 +95,21 @@ export async function readLockfileStamped(
   if (read === undefined) return undefined;
   const lock = parseLockfileText(read.text);
   return { lock, stamp: stampFile(read.file, read.text) };
+}
+
+/**
+ * {@link readLockfileStamped} for an install, which binds every entry to its manifest: a lock in
+ * the writer's form comes back `deferred`, its unpacked layers' file lines unread (see
+ * `deferred-lock.ts`); any other lock is parsed whole into `lock`.
+ */
+export async function readLockfileDeferred(
+  projectDir: string,
+): Promise<(({ lock: Lockfile } | { deferred: DeferredLock }) & { stamp: FileStamp }) | undefined> {
+  const read = await readLockfileText(projectDir);
+  if (read === undefined) return undefined;
+  const deferred = deferFileLines(read.text);
+  const stamp = stampFile(read.file, read.text);
+  return deferred !== undefined ? { deferred, stamp } : { lock: parseLockfileText(read.text), stamp };
 }
 
 /** The lockfile's path and text (size-checked), or undefined when there is none. */
@@ -171,7 +187,7 @@ function fileLine(f: LayerFileV2): string | undefined {
   return fileLineText(f.path, f.size, f.digest, f.mode);
 }
 
-function orderDependency(d: LockedDependency): Record<string, unknown> {
+function orderDependency(d: LockedDependency, layers?: LockedLayerV2[]): Record<string, unknown> {
   return {
     specifier: orderSpec(d.specifier),
     resolved: d.resolved,
@@ -179,7 +195,7 @@ function orderDependency(d: LockedDependency): Record<string, unknown> {
     digest: d.digest,
     mediaType: d.mediaType,
     ...(d.artifactType !== undefined ? { artifactType: d.artifactType } : {}),
-    layers: groupFiles(d).map(orderLayer),
+    layers: (layers ?? groupFiles(d)).map(orderLayer),
   };
 }
 
@@ -200,6 +216,18 @@ function lockDocument(lock: Lockfile): Record<string, unknown> {
     dependencies: sortedRecord(lock.dependencies, orderDependency),
     publish: sortedRecord(lock.publish, orderPublish),
   };
+}
+
+/**
+ * One dependency entry as {@link serializeLockfile} writes it in a canonical lock: its key line
+ * (`  name:`) to its last line, each with its newline; with `layers`, those v2 layers instead of
+ * `dep.files` grouped under `dep.layers`. Undefined when it would need quoting.
+ */
+export function dependencyEntryText(name: string, dep: LockedDependency, layers?: LockedLayerV2[]): string | undefined {
+  const lines: string[] = [];
+  const doc = { dependencies: Object.fromEntries([[name, orderDependency(dep, layers)]]) };
+  if (!writeCanonicalYaml(doc, (line) => lines.push(line))) return undefined;
+  return `${lines.slice(1).join('\n')}\n`;
 }
 
 /** The whole text, written by the `yaml` package: for a lock with a key or string that needs quoting. */
