@@ -58,9 +58,9 @@ export function checkOverlaps(lock: Lockfile): void {
 
 /**
  * artifacts.lock as found: parsed; or `deferred` (and `lock` undefined) when it is in the lock
- * writer's form, its unpacked layers' file lines unread until `settleDeferredLock` binds them
- * from the cache; or — when it holds git conflict markers — merged entry by entry (`spec/lock-merge.ts`; then `merged`, to be
- * rewritten). With `frozen` a conflicted lock is `ERR_ORAS_FROZEN_LOCKFILE`
+ * writer's form, its unpacked layers' file lines unread until `settleDeferredLock` binds them from
+ * the cache; or — when it holds git conflict markers — merged entry by entry (`spec/lock-merge.ts`;
+ * then `merged`, to be rewritten). With `frozen` a conflicted lock is `ERR_ORAS_FROZEN_LOCKFILE`
  * naming the file and the fix.
  */
 export async function readOldLock(
