@@ -25,6 +25,7 @@ import {
   LOCKFILE_VERSION,
   type FileStamp,
   type InstallState,
+  type LockedDependency,
   type LockedFile,
   type Lockfile,
   type Plan,
@@ -61,6 +62,8 @@ export interface FullRun {
   frozen: boolean;
   /** The state read under the project lock. */
   state: InstallState;
+  /** The cache session's early records (see `withCacheSession`), started while the writes are synced. */
+  recordEarly?: (deps: LockedDependency[]) => void;
 }
 
 /**
@@ -410,6 +413,10 @@ async function applyStep(
         }
       : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     roots: dependencyRoots(lock),
+    // The lock on disk stays as it is (its hash is recorded): the cache's records need not wait.
+    ...(run.recordEarly !== undefined && !writeLock && options.dryRun !== true
+      ? { whileSyncing: () => run.recordEarly?.(Object.values(lock.dependencies)) }
+      : {}),
     env: stateEnv(options.env),
     concurrency: options.concurrency ?? 8,
     ...(options.linkMode !== undefined ? { linkMode: options.linkMode } : {}),

@@ -166,7 +166,9 @@ async function installWith(options: InstallOptions, targetFactory: TargetFactory
       import('./apply/cache/session.js'),
     ]);
     const full = { ...options, targetFactory };
-    return withCacheSession(full, projectDir, () => installFull(full, { t0, projectDir, frozen, state }));
+    return withCacheSession(full, projectDir, (recordEarly) =>
+      installFull(full, { t0, projectDir, frozen, state, recordEarly }),
+    );
   });
 }
 

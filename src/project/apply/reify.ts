@@ -71,6 +71,12 @@ export interface ReifyOptions {
    */
   inputsAfter?: () => Promise<InstallInputs>;
   /**
+   * Called (not awaited) when the written files start to be synced: work that needs the main
+   * thread can run while the sync waits on the kernel (install starts the cache's records there).
+   * It must handle its own errors; not called when nothing was written.
+   */
+  whileSyncing?: () => void;
+  /**
    * Interrupts the run (SIGINT/SIGTERM in the CLI). Once aborted, no new
    * remove or write is started; writes already in flight either land (their
    * atomic rename happens) or roll back (their temp is removed; a large
@@ -419,7 +425,9 @@ async function writeFiles(run: ReifyRun): Promise<number> {
     mctx.routes?.close();
   }
   // Not interruptible (one syncfs), so the state may record what landed.
-  await syncWritten(written, syncDirs);
+  const synced = syncWritten(written, syncDirs);
+  run.options.whileSyncing?.();
+  await synced;
   run.synced = true;
   return writes.length;
 }

@@ -76,11 +76,16 @@ export async function applyCacheBudget(root: string, maxSize: number, onEvent?: 
   }
 }
 
-/** Runs `fn` (an install or fetch) inside a cache session (see the module comment). */
+/**
+ * Runs `fn` (an install or fetch) inside a cache session (see the module comment). `fn` may call
+ * `recordEarly` with the dependencies it is installing, once it is sure to record them (an
+ * install while its writes are synced, with a lock that stays as it is): the records are then
+ * made meanwhile, and awaited (their errors thrown) when `fn` has succeeded, instead of made after.
+ */
 export async function withCacheSession<T extends SessionOutcome>(
   options: CacheSessionOptions,
   projectDir: string,
-  fn: () => Promise<T>,
+  fn: (recordEarly: (deps: LockedDependency[]) => void) => Promise<T>,
 ): Promise<T> {
   const root = defaultCacheDir(options.env ?? process.env, options.cacheDir);
   await ProjectCache.open(root);
@@ -90,10 +95,16 @@ export async function withCacheSession<T extends SessionOutcome>(
     onWait: (_what, path) => emit(options.onEvent, { type: 'lock-wait', path }),
   });
   let result: T;
+  let early: Promise<void> | undefined;
+  const recordEarly = (deps: LockedDependency[]): void => {
+    early ??= recordCacheUse(root, projectDir, deps);
+    early.catch(() => undefined); // observed below, once fn has succeeded
+  };
   try {
-    result = await fn();
-    if (!result.dryRun) await recordCacheUse(root, projectDir, Object.values(result.lockfile.dependencies));
+    result = await fn(recordEarly);
+    if (!result.dryRun) await (early ?? recordCacheUse(root, projectDir, Object.values(result.lockfile.dependencies)));
   } finally {
+    await early?.catch(() => undefined); // never left running past the session
     await unpin();
   }
   if (!result.dryRun && options.cacheMaxSize !== undefined)
