@@ -1,12 +1,13 @@
 import { posix } from 'node:path';
 import { mapBounded } from '../../artifact/map-bounded.js';
+import { isDigest } from '../../oci/digest.js';
 import type { ProjectCache } from '../apply/cache/project-cache.js';
 import type { DeferredLock } from '../spec/deferred-lock.js';
 import { parseDependencyRef } from '../spec/dependency-ref.js';
 import { dependencyEntryText, parseLockfileText } from '../spec/lockfile.js';
 import { dependencyRoot } from '../spec/lock-format.js';
 import type { LockedDependency, LockedFile, Lockfile } from '../types.js';
-import { filesFor, type Sources } from './locked-files.js';
+import { filesFor, recordedListings, type Sources } from './locked-files.js';
 
 /**
  * The files of a lock read without its file lines (see `spec/deferred-lock.ts`), bound from the
@@ -57,13 +58,11 @@ async function completeEntry(
   const pin = parseDependencyRef(dep.specifier.ref);
   // A digest pin to an index locks the chosen manifest: bindToManifest checks it against the index.
   if (pin.kind === 'digest' && pin.digest !== dep.digest) return undefined;
-  const recorded = new Map<string, string>();
-  for (const l of dep.layers ?? []) if (l.listing !== undefined) recorded.set(l.digest, l.listing);
   let produced;
   try {
     produced = await filesFor(name, dep.specifier, await sources.manifest(dep), cache, undefined, {
       offline: true,
-      recorded,
+      recorded: recordedListings(dep),
       checkIncludes: false,
       ...(signal ? { signal } : {}),
     });
@@ -77,23 +76,20 @@ async function completeEntry(
   return dependencyEntryText(name, complete, produced.written) === deferred.entries.get(name) ? complete : undefined;
 }
 
-/** The lock schema's digest. */
-const LOCK_DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
-
 /**
  * The full validation's rules for a lock's files that `filesFor` (its `assertProjectRelativePath`:
  * relative, normal form, no NUL or backslash, not in `.oras/`) does not apply itself: below the
  * dependency's path (so outside `.git/` and `.oras/` too, since that path was validated), the
- * schema's digest, size and mode. A listing is content-addressed, but one a lock names can be
- * planted in a shared cache together with that lock: its paths must still stay in the entry's
- * directory.
+ * schema's digest (`isDigest` accepts the same two forms), size and mode. A listing is
+ * content-addressed, but one a lock names can be planted in a shared cache together with that
+ * lock: its paths must still stay in the entry's directory.
  */
 function passesLockRules(files: readonly LockedFile[], depRoot: string): boolean {
   const prefix = `${depRoot}/`;
   return files.every(
     (f) =>
       f.path.startsWith(prefix) &&
-      LOCK_DIGEST.test(f.digest) &&
+      isDigest(f.digest) &&
       Number.isSafeInteger(f.size) &&
       f.size >= 0 &&
       (f.mode === undefined || (Number.isInteger(f.mode) && f.mode >= 0 && f.mode <= 0o777)),

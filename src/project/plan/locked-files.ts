@@ -416,8 +416,7 @@ export async function bindToManifest(
     };
   }
   const manifest = await sources.manifest(dep);
-  const recorded = new Map<string, string>();
-  for (const l of dep.layers ?? []) if (l.listing !== undefined) recorded.set(l.digest, l.listing);
+  const recorded = recordedListings(dep);
   const source = options.offline ? undefined : await sources.forDependency(dep);
   const produced = await filesFor(name, dep.specifier, manifest, cache, source, {
     ...options,
@@ -426,6 +425,13 @@ export async function bindToManifest(
   });
   const problem = fileBindingProblem(dep, produced);
   return problem === undefined ? { produced } : { produced, problem };
+}
+
+/** The listing digests a lock entry records, by layer digest ({@link FilesForOptions.recorded}). */
+export function recordedListings(dep: LockedDependency): Map<string, string> {
+  const recorded = new Map<string, string>();
+  for (const l of dep.layers ?? []) if (l.listing !== undefined) recorded.set(l.digest, l.listing);
+  return recorded;
 }
 
 /** True when a lock entry's layer records are exactly those its manifest gives (so the entry need not be rewritten). */

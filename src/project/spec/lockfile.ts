@@ -85,22 +85,10 @@ export async function readLockfile(projectDir: string): Promise<Lockfile | undef
 }
 
 /**
- * {@link readLockfile}, also returning the file's {@link FileStamp} (stat
- * taken after the read, SHA-256 of the text parsed).
- */
-export async function readLockfileStamped(
-  projectDir: string,
-): Promise<{ lock: Lockfile; stamp: FileStamp } | undefined> {
-  const read = await readLockfileText(projectDir);
-  if (read === undefined) return undefined;
-  const lock = parseLockfileText(read.text);
-  return { lock, stamp: stampFile(read.file, read.text) };
-}
-
-/**
- * {@link readLockfileStamped} for an install, which binds every entry to its manifest: a lock in
- * the writer's form comes back `deferred`, its unpacked layers' file lines unread (see
- * `deferred-lock.ts`); any other lock is parsed whole into `lock`.
+ * {@link readLockfile} for an install, which binds every entry to its manifest, with the file's
+ * {@link FileStamp} (stat taken after the read, SHA-256 of the text read): a lock in the writer's
+ * form comes back `deferred`, its unpacked layers' file lines unread (see `deferred-lock.ts`);
+ * any other lock is parsed whole into `lock`.
  */
 export async function readLockfileDeferred(
   projectDir: string,
