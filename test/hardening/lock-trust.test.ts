@@ -172,6 +172,45 @@ describe('issue 10 item 2: file entries are bound to the locked manifest', () =>
   });
 });
 
+describe('issue 14: a warm cache reads the lock without parsing its file lines (against the real registry)', () => {
+  it('the untouched lock installs from the warm cache; an extra or edited file line is still refused', async () => {
+    // cache-ref is warm: the beforeAll above installed this artifact into it.
+    const dir = await project(`${good.host}/${repo}:2.0.0`);
+    await install({ projectDir: dir, targetFactory: factory, cacheDir: join(root, 'cache-ref'), env });
+    const lock = await readFile(join(dir, 'artifacts.lock'), 'utf8');
+    const ok = await project(`${good.host}/${repo}:2.0.0`, lock);
+    const result = await install({
+      projectDir: ok,
+      targetFactory: factory,
+      cacheDir: join(root, 'cache-ref'),
+      env,
+      frozenLockfile: true,
+    });
+    expect(result.lockfileChanged).toBe(false);
+    expect(await readFile(join(ok, 'vendor/app/assets/nested/b.txt'), 'utf8')).toBe(GOOD_FILES['assets/nested/b.txt']);
+
+    const line = lock.split('\n').find((l) => l.includes('path: a.txt'))!;
+    for (const tampered of [
+      lock.replace(line, `${line}\n${line.replace('path: a.txt', 'path: zz-extra.txt')}`),
+      lock.replace(line, line.replace(/sha256:[0-9a-f]{64}/, sha('EVIL\n'))),
+    ]) {
+      const victim = await project(`${good.host}/${repo}:2.0.0`, tampered);
+      expect(
+        await errorCode(
+          install({
+            projectDir: victim,
+            targetFactory: factory,
+            cacheDir: join(root, 'cache-ref'),
+            env,
+            frozenLockfile: true,
+          }),
+        ),
+      ).toBe('ERR_ORAS_LOCK_MISMATCH');
+      expect((await readdir(victim)).filter((f) => f !== '.oras').sort()).toEqual(['artifacts.lock', 'artifacts.yaml']);
+    }
+  });
+});
+
 describe('issue 10 item 5: cache trust', () => {
   it('a poisoned unpacked tree and listing are never installed nor pinned by a fresh project', async () => {
     const cacheDir = join(root, 'cache-poison');
