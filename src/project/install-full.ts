@@ -15,7 +15,7 @@ import { stateEnv, type InstallResult, type SettledInstallOptions } from './inst
 import { serializeLockfile, writeLockfileStamped } from './spec/lockfile.js';
 import { loadManifest } from './spec/manifest.js';
 import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
-import { assertNoConflicts, reify } from './apply/reify.js';
+import { assertNoConflicts, reify, type AfterSync } from './apply/reify.js';
 import { dependencyRoots } from './apply/state-roots.js';
 import type { LayerSource } from './apply/layer-place.js';
 import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
@@ -24,6 +24,7 @@ import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
 import {
   LOCKFILE_VERSION,
   type FileStamp,
+  type InstallInputs,
   type InstallState,
   type LockedDependency,
   type LockedFile,
@@ -405,11 +406,11 @@ async function applyStep(
     // With a new lock: artifacts.lock is written once the tree follows it, then the state with its stamp.
     ...(writeLock
       ? {
-          inputsAfter: async () => {
-            const written = await writeLockfileStamped(projectDir, lock);
-            emit(onEvent, { type: 'lockfile-written', path: written.path });
-            return { manifest: manifestStamp, lock: written.stamp, agree: agree(written.stamp) };
-          },
+          inputsAfter: lockAfterSync(projectDir, lock, onEvent, (stamp) => ({
+            manifest: manifestStamp,
+            lock: stamp,
+            agree: agree(stamp),
+          })),
         }
       : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     roots: dependencyRoots(lock),
@@ -423,6 +424,33 @@ async function applyStep(
     ...(options.signal ? { signal: options.signal } : {}),
     ...(onEvent ? { onEvent } : {}),
   });
+}
+
+/**
+ * Reify's `inputsAfter` for a new lock: artifacts.lock's temp is filled and fsynced while the tree
+ * is synced, and renamed once `synced` resolved (`lockfile-written` then). The inputs resolve with
+ * the lock's stamp as soon as the temp is complete (a rename keeps it), so reify fills the state's
+ * temp meanwhile too; the state lands after the lock.
+ */
+function lockAfterSync(
+  projectDir: string,
+  lock: Lockfile,
+  onEvent: SettledInstallOptions['onEvent'],
+  inputsFor: (stamp: FileStamp) => InstallInputs,
+): (synced: () => Promise<void>) => AfterSync {
+  return (synced) => {
+    let stamped: (stamp: FileStamp) => void = () => undefined;
+    const stamp = new Promise<FileStamp>((resolve) => (stamped = resolve));
+    const landed = writeLockfileStamped(projectDir, lock, {
+      beforeRename: (s) => {
+        stamped(s);
+        return synced();
+      },
+    }).then((written) => emit(onEvent, { type: 'lockfile-written', path: written.path }));
+    // The stamp comes before the rename; a write that fails before it rejects the inputs too.
+    const inputs = Promise.race([stamp, landed.then(() => stamp)]).then(inputsFor);
+    return { inputs, landed };
+  };
 }
 
 /** Where reify reads a file of a plain (single-file) layer from: the cached blob. */

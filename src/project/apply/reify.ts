@@ -62,14 +62,17 @@ export interface ReifyOptions {
    */
   inputs?: InstallInputs;
   /**
-   * Instead of `inputs`: called once every action landed and was synced,
-   * right before the state is written; what it returns is recorded as the
-   * inputs. Install writes artifacts.lock here and returns its stamp, so the
-   * state is written once, after the lockfile (the in-progress marker stays
-   * until then). If it throws, the state is recorded without inputs and the
-   * error rethrown.
+   * Instead of `inputs`: writes what must land after the tree and before the state, and gives the
+   * inputs to record. Install writes artifacts.lock here and returns its stamp, so the state is
+   * written once, after the lockfile (the in-progress marker stays until then). Called once every
+   * write landed, as their sync starts (after the removes when nothing was written), with `synced`,
+   * which resolves once the tree is durable: it may prepare its write meanwhile but makes nothing
+   * visible before (install fills and fsyncs the lock's temp, and renames it after). `inputs`
+   * resolves once they are known (the state's temp is then filled meanwhile too), `landed` once
+   * the write is in place; the state is renamed only after it. If either rejects, the state is
+   * recorded without inputs and the error rethrown.
    */
-  inputsAfter?: () => Promise<InstallInputs>;
+  inputsAfter?: (synced: () => Promise<void>) => AfterSync;
   /**
    * Called (not awaited) when the written files start to be synced: work that needs the main
    * thread can run while the sync waits on the kernel (install starts the cache's records there).
@@ -87,6 +90,12 @@ export interface ReifyOptions {
    */
   signal?: AbortSignal;
   onEvent?: ProjectListener;
+}
+
+/** What {@link ReifyOptions.inputsAfter} started: the inputs to record, and the write that must land before the state. */
+export interface AfterSync {
+  inputs: Promise<InstallInputs>;
+  landed: Promise<void>;
 }
 
 /** What {@link reify} did. */
@@ -178,7 +187,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     if (options.signal?.aborted === true && (done < writes || run.result.removed < removes))
       throw abortedError(done, writes, run.result.removed, removes);
     if (run.errors.length > 0) throw run.errors[0];
-    const inputs = options.inputsAfter !== undefined ? await options.inputsAfter() : options.inputs;
+    const inputs = await finalInputs(run);
     if (inputs !== undefined) {
       run.inputs = inputs;
       if (JSON.stringify(inputs) !== JSON.stringify(options.state.inputs)) run.dirty = true;
@@ -216,6 +225,10 @@ interface ReifyRun {
   inputs?: InstallInputs;
   /** The roots step 5 recorded (computed once: a pass over every file). */
   roots?: Record<string, string[]>;
+  /** What `inputsAfter` started while the batch was synced (see {@link startFinalWrites}). */
+  after?: AfterSync;
+  /** The completed run's state, written while the batch was synced (see {@link startFinalWrites}). */
+  early?: Promise<{ ok: true } | { ok: false; err: unknown }>;
 }
 
 /**
@@ -427,6 +440,8 @@ async function writeFiles(run: ReifyRun): Promise<number> {
   // Not interruptible (one syncfs), so the state may record what landed.
   const synced = syncWritten(written, syncDirs);
   run.options.whileSyncing?.();
+  if (run.result.added + run.result.changed === writes.length)
+    startFinalWrites(run, () => synced.then(() => undefined));
   await synced;
   run.synced = true;
   return writes.length;
@@ -469,12 +484,67 @@ async function placeUnits(
  */
 async function recordState(run: ReifyRun, completed: boolean): Promise<void> {
   const { options, files } = run;
-  const inputs = completed && run.inputs !== undefined ? { inputs: run.inputs } : {};
-  run.roots = recordRoots(files, options.roots, options.state.roots ?? {});
-  const state: InstallState = { stateVersion: 1, files, roots: run.roots, ...inputs };
+  const early = run.early === undefined ? undefined : await run.early;
+  // Nothing started during the sync is still running once reify returns (nor its temp left behind).
+  await run.after?.landed.catch(() => undefined);
   if (options.writeState !== false && (run.dirty || !completed)) {
-    await writeState(options.projectDir, state, options.env !== undefined ? { env: options.env } : {});
+    if (completed && early !== undefined) {
+      // Written during the sync, as this completed run would write it now.
+      if (!early.ok) throw early.err;
+    } else {
+      const inputs = completed && run.inputs !== undefined ? { inputs: run.inputs } : {};
+      run.roots = recordRoots(files, options.roots, options.state.roots ?? {});
+      const state: InstallState = { stateVersion: 1, files, roots: run.roots, ...inputs };
+      await writeState(options.projectDir, state, options.env !== undefined ? { env: options.env } : {});
+    }
     emit(options.onEvent, { type: 'state-written', files: Object.keys(files).length });
   }
   if (run.synced) await clearInProgress(options.projectDir);
+}
+
+/**
+ * Starts the writes that follow the tree while its batch is synced, when the run can only complete
+ * now: every write landed (the caller checks), no remove or write failed, nothing was aborted. First
+ * `inputsAfter` (install: artifacts.lock's temp, renamed once `synced` resolved); then the state of
+ * the completed run, with `inputs` or what `inputsAfter` gives: its temp is filled (its MAC taken)
+ * and fsynced while the kernel writes the tree back, and renamed over state.json only after the sync
+ * (and `inputsAfter`'s write) succeeded, so the order stays the tree, artifacts.lock, the state. A
+ * failure removes the temp and step 5 writes the state of an incomplete run instead, as before.
+ */
+function startFinalWrites(run: ReifyRun, synced: () => Promise<void>): void {
+  const { options, files } = run;
+  if (run.errors.length > 0 || options.signal?.aborted === true) return;
+  const after = options.inputsAfter === undefined ? undefined : handled(options.inputsAfter(synced));
+  if (after !== undefined) run.after = after;
+  if (options.writeState === false) return;
+  run.roots = recordRoots(files, options.roots, options.state.roots ?? {});
+  const roots = run.roots;
+  run.early = (async () => {
+    const inputs = after !== undefined ? await after.inputs : options.inputs;
+    const state: InstallState = { stateVersion: 1, files, roots, ...(inputs !== undefined ? { inputs } : {}) };
+    await writeState(options.projectDir, state, {
+      ...(options.env !== undefined ? { env: options.env } : {}),
+      beforeRename: after !== undefined ? () => after.landed : synced,
+    });
+  })().then(
+    () => ({ ok: true as const }),
+    (err: unknown) => ({ ok: false as const, err }),
+  );
+}
+
+/** `after` with its rejections marked handled (they are awaited later, or not at all when an earlier step failed). */
+function handled(after: AfterSync): AfterSync {
+  after.inputs.catch(() => undefined);
+  after.landed.catch(() => undefined);
+  return after;
+}
+
+/** The inputs to record once every action landed: `inputs`, or `inputsAfter`'s once its write landed (started now when nothing was written). */
+async function finalInputs(run: ReifyRun): Promise<InstallInputs | undefined> {
+  const { options } = run;
+  if (options.inputsAfter === undefined) return options.inputs;
+  const after = run.after ?? handled(options.inputsAfter(() => Promise.resolve()));
+  const inputs = await after.inputs;
+  await after.landed;
+  return inputs;
 }

@@ -81,6 +81,16 @@ export interface StateOptions {
   onEvent?: ProjectListener;
 }
 
+/** Options for {@link writeState}. */
+export interface WriteStateOptions extends StateOptions {
+  /**
+   * Awaited once the state's temp file is written and fsynced, right before it is renamed over
+   * state.json; a rejection removes the temp and fails the write (state.json stays as it was).
+   * Reify passes the sync of the tree, so a state written during that sync lands only after it.
+   */
+  beforeRename?: () => Promise<void>;
+}
+
 /**
  * The body of an authenticated state file when its MAC verifies for this
  * user and this project, else the reason it does not.
@@ -242,9 +252,13 @@ function stateHead(state: InstallState): Record<string, unknown> {
  * the key on first use. Refuses with
  * `ERR_ORAS_PATH_TRAVERSAL` when `.oras` or `state.json` is a symlink (or not
  * a directory / regular file), so the write can never land outside the project.
- * Adds `.oras/.gitignore` when it is missing.
+ * Adds `.oras/.gitignore` when it is missing. With `beforeRename`, the rename waits for it.
  */
-export async function writeState(projectDir: string, state: InstallState, options: StateOptions = {}): Promise<void> {
+export async function writeState(
+  projectDir: string,
+  state: InstallState,
+  options: WriteStateOptions = {},
+): Promise<void> {
   const dir = join(projectDir, STATE_DIR);
   await ensureStateDir(projectDir);
   const path = join(dir, STATE_FILE);
@@ -264,7 +278,11 @@ export async function writeState(projectDir: string, state: InstallState, option
       hint: 'run the command in a project directory (with artifacts.yaml), or pass --project <dir>',
     });
   const key = stateKey(options.env ?? process.env, true)!;
-  await writeFileAtomicWith(path, (fd) => writeSignedStateSync(fd, key, binding, stateHead(state), state.files));
+  await writeFileAtomicWith(
+    path,
+    (fd) => writeSignedStateSync(fd, key, binding, stateHead(state), state.files),
+    options.beforeRename !== undefined ? { beforeRename: options.beforeRename } : {},
+  );
   // Projects whose .oras predates the .gitignore get one too (never replacing an existing file).
   await writeFile(join(dir, '.gitignore'), STATE_GITIGNORE, { flag: 'wx' }).catch(() => undefined);
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { fstatSync, readFileSync, statSync } from 'node:fs';
 import type { FileStamp } from '../types.js';
 
 /**
@@ -26,6 +26,12 @@ export function stampFile(path: string, text: string): FileStamp {
 /** {@link stampFile} for a text whose SHA-256 (lowercase hex) was taken while it was written. */
 export function stampWritten(path: string, sha256: string): FileStamp {
   const st = statSync(path);
+  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256 };
+}
+
+/** The {@link FileStamp} of the file open at `fd` (e.g. a temp about to be renamed), whose content hashes to `sha256`. */
+export function stampOfFd(fd: number, sha256: string): FileStamp {
+  const st = fstatSync(fd);
   return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256 };
 }
 

@@ -15,7 +15,7 @@ import {
 } from '../types.js';
 import { validateLockfile } from './lockfile-validate.js';
 import { preloadValidators } from './schema-validators.js';
-import { stampFile, stampWritten } from './input-stamp.js';
+import { stampFile, stampOfFd, stampWritten } from './input-stamp.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
 import {
   CanonicalFlow,
@@ -297,10 +297,16 @@ export async function writeLockfile(projectDir: string, lock: Lockfile): Promise
   return (await writeLockfileStamped(projectDir, lock)).path;
 }
 
-/** {@link writeLockfile}, also returning the written file's {@link FileStamp}. */
+/**
+ * {@link writeLockfile}, also returning the written file's {@link FileStamp}. With `beforeRename`:
+ * awaited once the temp is written and fsynced, right before the rename, with the stamp the file
+ * will have (a rename keeps size, mtime and inode); a rejection removes the temp and fails the
+ * write, leaving `artifacts.lock` as it was.
+ */
 export async function writeLockfileStamped(
   projectDir: string,
   lock: Lockfile,
+  options: { beforeRename?: (stamp: FileStamp) => Promise<void> } = {},
 ): Promise<{ path: string; stamp: FileStamp }> {
   const file = join(resolve(projectDir), LOCKFILE_NAME);
   try {
@@ -320,8 +326,15 @@ export async function writeLockfileStamped(
   // Written piece by piece and hashed as written: the ~2.6 MB text of a 20,000-file lock never exists
   // whole (it, its lines and their per-file objects were the peak of such an install's memory).
   let sha256 = '';
-  await writeFileAtomicWith(file, (fd) => {
-    sha256 = writeLockText(fd, lock);
-  });
+  let temp: FileStamp | undefined;
+  const gate = options.beforeRename;
+  await writeFileAtomicWith(
+    file,
+    (fd) => {
+      sha256 = writeLockText(fd, lock);
+      if (gate !== undefined) temp = stampOfFd(fd, sha256);
+    },
+    gate !== undefined ? { beforeRename: () => gate(temp!) } : {},
+  );
   return { path: file, stamp: stampWritten(file, sha256) };
 }
