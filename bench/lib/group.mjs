@@ -63,3 +63,12 @@ export async function measureGroup(runs, tools, log = () => {}) {
   }
   return out;
 }
+
+/**
+ * Runs of a group whose ratio decides a target near its limit (at least 5, or BENCH_RUNS when
+ * higher; the quick mode keeps BENCH_RUNS): the host's minute-to-minute spread is about ±10 %,
+ * which a median of 3 does not absorb.
+ */
+export function targetRuns(ctx) {
+  return ctx.quick ? ctx.runs : Math.max(ctx.runs, 5);
+}

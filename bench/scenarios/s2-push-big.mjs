@@ -1,7 +1,7 @@
 // 2. Push one big (1 GiB) file.
 import { join } from 'node:path';
 import { fmtBytes, writeRandomFile } from '../lib/data.mjs';
-import { measureGroup } from '../lib/group.mjs';
+import { measureGroup, targetRuns } from '../lib/group.mjs';
 import { writeLayout } from '../lib/layout.mjs';
 import { blobExists, deleteBlob } from '../lib/raw.mjs';
 import { seedBlob } from '../lib/seed.mjs';
@@ -117,10 +117,10 @@ export async function run(ctx) {
       teardown: after('skopeo'),
     },
   ];
-  const r = await measureGroup(ctx.runs, tools, ctx.log);
+  const r = await measureGroup(targetRuns(ctx), tools, ctx.log);
   ctx.shared.pushBig = { size, oras: r.oras };
   return {
-    setup: `One ${fmtBytes(size)} file of random bytes. Each run pushes into a fresh repository; afterwards the blob is deleted from it (\`DELETE /v2/<repo>/blobs/<digest>\`), so nothing is skipped or cross-repository mounted. The registry's storage is content-addressed: it already holds the bytes (seeded untimed), so every run (for every tool) still streams and hashes all ${fmtBytes(size)} but the registry skips its final rename — the same for all tools. \`oras push\` also hashes the file first and pushes a config and a manifest; the curl baseline only uploads the blob with a precomputed digest.`,
+    setup: `One ${fmtBytes(size)} file of random bytes. Each run pushes into a fresh repository; afterwards the blob is deleted from it (\`DELETE /v2/<repo>/blobs/<digest>\`), so nothing is skipped or cross-repository mounted. The registry's storage is content-addressed: it already holds the bytes (seeded untimed), so every run (for every tool) still streams and hashes all ${fmtBytes(size)} but the registry skips its final rename — the same for all tools. \`oras push\` also hashes the file first and pushes a config and a manifest; the curl baseline only uploads the blob with a precomputed digest. ${targetRuns(ctx)} runs per tool: the client and the registry share two cores, so a single run lands on either side of curl.`,
     rows: [
       row(tools[0].label, r.curl, { ratioText: throughput(size, r.curl) }),
       row(tools[1].label, r.shacurl, {

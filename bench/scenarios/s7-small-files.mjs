@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { countFiles } from '../lib/files.mjs';
 import { CURL_TAR_ALL, seedDirDeps, seedDirLayer, writeDirProject } from '../lib/dir-layers.mjs';
-import { measureGroup } from '../lib/group.mjs';
+import { measureGroup, targetRuns } from '../lib/group.mjs';
 import { installArgs } from '../lib/project.mjs';
 import { ratio, ratioTarget, row, rssTarget, rtext } from '../lib/rows.mjs';
 
@@ -65,15 +65,6 @@ function coldWarmTools(ctx, { tag, repos, files, list, seedP, cacheDir }) {
   };
 }
 
-/**
- * Runs of the groups whose ratios decide the install targets (at least 5, or BENCH_RUNS when higher;
- * the quick mode keeps BENCH_RUNS): those ratios sit near 3× and the host's minute-to-minute spread
- * is ±10 %, which a median of 3 does not absorb.
- */
-function ratioRuns(ctx) {
-  return ctx.quick ? ctx.runs : Math.max(ctx.runs, 5);
-}
-
 /** One dependency of N files: seeds, measures cold/warm/no-op against the baselines, then N/4 and 2N. */
 async function oneLayer(ctx, nMain) {
   const base = ctx.s7base;
@@ -95,7 +86,7 @@ async function oneLayer(ctx, nMain) {
   }
   const main = shapes[nMain];
   await main.seed();
-  const r = await measureGroup(ratioRuns(ctx), [main.cold(), main.curltar, main.warm, main.cp, main.noop], ctx.log);
+  const r = await measureGroup(targetRuns(ctx), [main.cold(), main.curltar, main.warm, main.cp, main.noop], ctx.log);
   const s = await measureGroup(ctx.runs, [shapes[sizes[0]].cold('small'), shapes[sizes[2]].cold('big')], ctx.log);
   return { r, small: s.small, big: s.big };
 }
@@ -121,14 +112,14 @@ export async function run(ctx) {
     cacheDir: join(ctx.s7base, 'cache-tree'),
   });
   await tree.seed();
-  const d = await measureGroup(ratioRuns(ctx), [tree.cold(), tree.curltar, tree.warm, tree.cp], ctx.log);
+  const d = await measureGroup(targetRuns(ctx), [tree.cold(), tree.curltar, tree.warm, tree.cp], ctx.log);
   const depTag = `${depCount} deps × ${depFiles}`;
   const x = (a, b) => {
     const v = ratio(a, b);
     return v === null ? '' : `${v.toFixed(2)}×`;
   };
   return {
-    setup: `Artifacts whose single layer is a tar+gzip directory (root \`data/\`, annotation \`io.deis.oras.content.unpack\`) of random ${FILE_BYTES} B files, made with \`tar czf\` and seeded straight into the registry's storage: one artifact of N files per size, and a tree of ${depCount} dependencies of ${depFiles} files each. Project **and cache on ${ctx.diskWork} (a disk file system, so fsync costs are real)**, new project + empty cache per cold run. Baselines: \`curl\` of each blob piped into \`tar xzf\` (one dependency after another), then \`sync\` (no verification, no atomic placement); \`cp -r\` of an installed tree then \`sync\`. Warm: new project, lock of an untimed seed install, that install's cache, \`--offline\`. Scaling: cold installs at N/4, N, 2N. Peak RSS is of the \`oras\` process. The one-layer group (cold, warm, no-op and their baselines) and the dependency tree's group take ${ctx.quick ? ctx.runs : Math.max(ctx.runs, 5)} runs each (the scaling rows ${ctx.runs}): their medians decide targets near 3×. Trees are moved aside after their run and deleted only when the bench ends: on a journal-less ext4 (as here), every create scans past the inodes freed in the last 1–6 minutes, so deleting one run's 10,000 files would slow whichever tool runs next (\`bench/lib/trash.mjs\`).`,
+    setup: `Artifacts whose single layer is a tar+gzip directory (root \`data/\`, annotation \`io.deis.oras.content.unpack\`) of random ${FILE_BYTES} B files, made with \`tar czf\` and seeded straight into the registry's storage: one artifact of N files per size, and a tree of ${depCount} dependencies of ${depFiles} files each. Project **and cache on ${ctx.diskWork} (a disk file system, so fsync costs are real)**, new project + empty cache per cold run. Baselines: \`curl\` of each blob piped into \`tar xzf\` (one dependency after another), then \`sync\` (no verification, no atomic placement); \`cp -r\` of an installed tree then \`sync\`. Warm: new project, lock of an untimed seed install, that install's cache, \`--offline\`. Scaling: cold installs at N/4, N, 2N. Peak RSS is of the \`oras\` process. The one-layer group (cold, warm, no-op and their baselines) and the dependency tree's group take ${targetRuns(ctx)} runs each (the scaling rows ${ctx.runs}): their medians decide targets near 3×. Trees are moved aside after their run and deleted only when the bench ends: on a journal-less ext4 (as here), every create scans past the inodes freed in the last 1–6 minutes, so deleting one run's 10,000 files would slow whichever tool runs next (\`bench/lib/trash.mjs\`).`,
     rows: [
       row(`cold install, ${nMain} files`, main, {
         ratioText: rtext(main, r.curltar, 'curl+tar+sync'),
