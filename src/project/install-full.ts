@@ -64,7 +64,7 @@ export interface FullRun {
   /** The state read under the project lock. */
   state: InstallState;
   /** The cache session's early records (see `withCacheSession`), started while the writes are synced. */
-  recordEarly?: (deps: LockedDependency[]) => void;
+  recordEarly?: (deps: LockedDependency[], lockHash?: string) => void;
 }
 
 /**
@@ -391,6 +391,7 @@ async function applyStep(
   const { manifest, manifestStamp, old, lock, cache } = locked;
   const onEvent = options.onEvent;
   const writeLock = locked.lockfileChanged && !frozen && options.dryRun !== true;
+  const deps = Object.values(lock.dependencies);
   // Recorded with the state only if everything succeeds: enables the next run's fast path.
   const agree = (stamp: FileStamp | null): boolean =>
     frozen ||
@@ -406,17 +407,17 @@ async function applyStep(
     // With a new lock: artifacts.lock is written once the tree follows it, then the state with its stamp.
     ...(writeLock
       ? {
-          inputsAfter: lockAfterSync(projectDir, lock, onEvent, (stamp) => ({
-            manifest: manifestStamp,
-            lock: stamp,
-            agree: agree(stamp),
-          })),
+          inputsAfter: lockAfterSync(projectDir, lock, onEvent, (stamp) => {
+            // The lock about to land is known: the cache's records need not wait for it either.
+            if (options.dryRun !== true) run.recordEarly?.(deps, stamp.sha256);
+            return { manifest: manifestStamp, lock: stamp, agree: agree(stamp) };
+          }),
         }
       : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     roots: dependencyRoots(lock),
     // The lock on disk stays as it is (its hash is recorded): the cache's records need not wait.
     ...(run.recordEarly !== undefined && !writeLock && options.dryRun !== true
-      ? { whileSyncing: () => run.recordEarly?.(Object.values(lock.dependencies)) }
+      ? { whileSyncing: () => run.recordEarly?.(deps, old.stamp?.sha256) }
       : {}),
     env: stateEnv(options.env),
     concurrency: options.concurrency ?? 8,

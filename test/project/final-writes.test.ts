@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { readProjectRegistry } from '../../src/project/apply/cache/registry.js';
 import { IN_PROGRESS_FILE } from '../../src/project/apply/in-progress.js';
 import { install } from '../../src/project/install.js';
 import { publish } from '../../src/project/publish.js';
@@ -109,6 +111,10 @@ describe('artifacts.lock and the state are prepared during the sync and land aft
     expect(existsSync(join(p, '.oras', 'state.json'))).toBe(false);
     expect(existsSync(join(p, '.oras', IN_PROGRESS_FILE))).toBe(true);
     expect(rec.events.some((e) => e.type === 'lockfile-written' || e.type === 'state-written')).toBe(false);
+    // The cache's records are made meanwhile too, with the hash of the lock about to land.
+    const cacheDir = join(root, 'cache-first');
+    await until(async () => (await readProjectRegistry(cacheDir)).projects[p] !== undefined, 'the registration');
+    const registered = (await readProjectRegistry(cacheDir)).projects[p]!.lockSha256;
     release();
     const r = await running;
     expect(r.counts.add).toBe(30);
@@ -119,6 +125,11 @@ describe('artifacts.lock and the state are prepared during the sync and land aft
     expect(await temps(join(p, '.oras'))).toEqual([]);
     expect(existsSync(join(p, '.oras', IN_PROGRESS_FILE))).toBe(false);
     expect(await treeMismatches(p, (await readLockfile(p))!)).toEqual([]);
+    expect(registered).toBe(
+      createHash('sha256')
+        .update(await readFile(join(p, 'artifacts.lock')))
+        .digest('hex'),
+    );
     // The state carries the lock's stamp (taken from its temp): the next install is the fast no-op.
     const again = await install({ projectDir: p, targetFactory: factory, cacheDir: join(root, 'cache-first'), env });
     expect(again.fastPath).toBe(true);

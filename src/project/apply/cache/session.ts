@@ -52,11 +52,20 @@ async function lockSha256(projectDir: string): Promise<string | null> {
 /**
  * Records a successful run: project registration and index.json records
  * (last use of its artifacts). A project that installed the same lock within
- * the last hour is already recorded: nothing is locked or written.
+ * the last hour is already recorded: nothing is locked or written. `lockHash`:
+ * the SHA-256 of the artifacts.lock the run leaves (when the caller knows it:
+ * it wrote or read that file), else the file is read and hashed. The hash only
+ * tells a registration that is up to date from one that is not.
  */
-export async function recordCacheUse(root: string, projectDir: string, deps: LockedDependency[]): Promise<void> {
+export async function recordCacheUse(
+  root: string,
+  projectDir: string,
+  deps: LockedDependency[],
+  lockHash?: string,
+): Promise<void> {
   const cache = await ProjectCache.open(root);
-  if (await registerProject(cache.root, projectDir, await lockSha256(projectDir))) await recordArtifacts(cache, deps);
+  if (await registerProject(cache.root, projectDir, lockHash ?? (await lockSha256(projectDir))))
+    await recordArtifacts(cache, deps);
 }
 
 /** Applies a size budget without waiting: skipped (event `skipped: 'busy'`) when the cache is in use. */
@@ -78,14 +87,14 @@ export async function applyCacheBudget(root: string, maxSize: number, onEvent?: 
 
 /**
  * Runs `fn` (an install or fetch) inside a cache session (see the module comment). `fn` may call
- * `recordEarly` with the dependencies it is installing, once it is sure to record them (an
- * install while its writes are synced, with a lock that stays as it is): the records are then
- * made meanwhile, and awaited (their errors thrown) when `fn` has succeeded, instead of made after.
+ * `recordEarly` with the dependencies it is installing and the SHA-256 of the artifacts.lock it
+ * leaves, once it is sure to record them (an install while its writes are synced): the records are
+ * then made meanwhile, and awaited (their errors thrown) when `fn` has succeeded, instead of made after.
  */
 export async function withCacheSession<T extends SessionOutcome>(
   options: CacheSessionOptions,
   projectDir: string,
-  fn: (recordEarly: (deps: LockedDependency[]) => void) => Promise<T>,
+  fn: (recordEarly: (deps: LockedDependency[], lockHash?: string) => void) => Promise<T>,
 ): Promise<T> {
   const root = defaultCacheDir(options.env ?? process.env, options.cacheDir);
   await ProjectCache.open(root);
@@ -96,8 +105,8 @@ export async function withCacheSession<T extends SessionOutcome>(
   });
   let result: T;
   let early: Promise<void> | undefined;
-  const recordEarly = (deps: LockedDependency[]): void => {
-    early ??= recordCacheUse(root, projectDir, deps);
+  const recordEarly = (deps: LockedDependency[], lockHash?: string): void => {
+    early ??= recordCacheUse(root, projectDir, deps, lockHash);
     early.catch(() => undefined); // observed below, once fn has succeeded
   };
   try {
