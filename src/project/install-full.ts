@@ -409,14 +409,15 @@ async function applyStep(
       ? {
           inputsAfter: lockAfterSync(projectDir, lock, onEvent, (stamp) => {
             // The lock about to land is known: the cache's records need not wait for it either.
-            if (options.dryRun !== true) run.recordEarly?.(deps, stamp.sha256);
+            run.recordEarly?.(deps, stamp.sha256);
             return { manifest: manifestStamp, lock: stamp, agree: agree(stamp) };
           }),
         }
       : { inputs: { manifest: manifestStamp, lock: old.stamp, agree: agree(old.stamp) } }),
     roots: dependencyRoots(lock),
     // The lock on disk stays as it is (its hash is recorded): the cache's records need not wait.
-    ...(run.recordEarly !== undefined && !writeLock && options.dryRun !== true
+    // (A dry run returns before this step.)
+    ...(run.recordEarly !== undefined && !writeLock
       ? { whileSyncing: () => run.recordEarly?.(deps, old.stamp?.sha256) }
       : {}),
     env: stateEnv(options.env),

@@ -197,12 +197,7 @@ export async function reify(options: ReifyOptions): Promise<ReifyResult> {
     await recordState(run, completed);
   }
   return {
-    state: {
-      stateVersion: 1,
-      files,
-      roots: run.roots ?? recordRoots(files, options.roots, options.state.roots ?? {}),
-      ...(run.inputs !== undefined ? { inputs: run.inputs } : {}),
-    },
+    state: stateOf(run, run.inputs),
     ...run.result,
   };
 }
@@ -492,9 +487,7 @@ async function recordState(run: ReifyRun, completed: boolean): Promise<void> {
       // Written during the sync, as this completed run would write it now.
       if (!early.ok) throw early.err;
     } else {
-      const inputs = completed && run.inputs !== undefined ? { inputs: run.inputs } : {};
-      run.roots = recordRoots(files, options.roots, options.state.roots ?? {});
-      const state: InstallState = { stateVersion: 1, files, roots: run.roots, ...inputs };
+      const state = stateOf(run, completed ? run.inputs : undefined);
       await writeState(options.projectDir, state, options.env !== undefined ? { env: options.env } : {});
     }
     emit(options.onEvent, { type: 'state-written', files: Object.keys(files).length });
@@ -512,16 +505,13 @@ async function recordState(run: ReifyRun, completed: boolean): Promise<void> {
  * failure removes the temp and step 5 writes the state of an incomplete run instead, as before.
  */
 function startFinalWrites(run: ReifyRun, synced: () => Promise<void>): void {
-  const { options, files } = run;
+  const { options } = run;
   if (run.errors.length > 0 || options.signal?.aborted === true) return;
   const after = options.inputsAfter === undefined ? undefined : handled(options.inputsAfter(synced));
   if (after !== undefined) run.after = after;
   if (options.writeState === false) return;
-  run.roots = recordRoots(files, options.roots, options.state.roots ?? {});
-  const roots = run.roots;
   run.early = (async () => {
-    const inputs = after !== undefined ? await after.inputs : options.inputs;
-    const state: InstallState = { stateVersion: 1, files, roots, ...(inputs !== undefined ? { inputs } : {}) };
+    const state = stateOf(run, after !== undefined ? await after.inputs : options.inputs);
     await writeState(options.projectDir, state, {
       ...(options.env !== undefined ? { env: options.env } : {}),
       beforeRename: after !== undefined ? () => after.landed : synced,
@@ -530,6 +520,16 @@ function startFinalWrites(run: ReifyRun, synced: () => Promise<void>): void {
     () => ({ ok: true as const }),
     (err: unknown) => ({ ok: false as const, err }),
   );
+}
+
+/**
+ * The state that records `run`'s files (as they are now) with `inputs`; its roots are computed once
+ * (a pass over every file) and kept in `run.roots`.
+ */
+function stateOf(run: ReifyRun, inputs: InstallInputs | undefined): InstallState {
+  const { options, files } = run;
+  run.roots ??= recordRoots(files, options.roots, options.state.roots ?? {});
+  return { stateVersion: 1, files, roots: run.roots, ...(inputs !== undefined ? { inputs } : {}) };
 }
 
 /** `after` with its rejections marked handled (they are awaited later, or not at all when an earlier step failed). */

@@ -15,7 +15,7 @@ import {
 } from '../types.js';
 import { validateLockfile } from './lockfile-validate.js';
 import { preloadValidators } from './schema-validators.js';
-import { stampFile, stampOfFd, stampWritten } from './input-stamp.js';
+import { stampFile, stampOfFd } from './input-stamp.js';
 import { issuesError, parseYamlSource } from './yaml-errors.js';
 import {
   CanonicalFlow,
@@ -298,9 +298,9 @@ export async function writeLockfile(projectDir: string, lock: Lockfile): Promise
 }
 
 /**
- * {@link writeLockfile}, also returning the written file's {@link FileStamp}. With `beforeRename`:
- * awaited once the temp is written and fsynced, right before the rename, with the stamp the file
- * will have (a rename keeps size, mtime and inode); a rejection removes the temp and fails the
+ * {@link writeLockfile}, also returning the written file's {@link FileStamp}, taken from the temp
+ * (a rename keeps size, mtime and inode). With `beforeRename`: awaited with that stamp once the
+ * temp is written and fsynced, right before the rename; a rejection removes the temp and fails the
  * write, leaving `artifacts.lock` as it was.
  */
 export async function writeLockfileStamped(
@@ -325,16 +325,14 @@ export async function writeLockfileStamped(
   }
   // Written piece by piece and hashed as written: the ~2.6 MB text of a 20,000-file lock never exists
   // whole (it, its lines and their per-file objects were the peak of such an install's memory).
-  let sha256 = '';
-  let temp: FileStamp | undefined;
+  let stamp: FileStamp | undefined;
   const gate = options.beforeRename;
   await writeFileAtomicWith(
     file,
     (fd) => {
-      sha256 = writeLockText(fd, lock);
-      if (gate !== undefined) temp = stampOfFd(fd, sha256);
+      stamp = stampOfFd(fd, writeLockText(fd, lock));
     },
-    gate !== undefined ? { beforeRename: () => gate(temp!) } : {},
+    gate !== undefined ? { beforeRename: () => gate(stamp!) } : {},
   );
-  return { path: file, stamp: stampWritten(file, sha256) };
+  return { path: file, stamp: stamp! };
 }
