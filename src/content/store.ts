@@ -100,6 +100,16 @@ export interface Tagger {
   tag(desc: Descriptor, reference: string, options?: CallOptions): Promise<void>;
 }
 
+/** A destination that can push a manifest directly under a tag in one step (e.g. a remote repository). */
+export interface ReferencePusher {
+  pushReference(
+    desc: Descriptor,
+    content: Readable | Uint8Array,
+    reference: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<void>;
+}
+
 /** Deletes content; `ERR_ORAS_NOT_FOUND` when absent. */
 export interface Deleter {
   delete(desc: Descriptor, options?: CallOptions): Promise<void>;
@@ -139,6 +149,10 @@ export function hasTags(t: object): t is TagLister {
 /** True when `t` implements {@link Deleter}. */
 export function hasDelete(t: object): t is Deleter {
   return typeof (t as Partial<Deleter>).delete === 'function';
+}
+/** True when `t` has a `pushReference` method ({@link ReferencePusher}). */
+export function hasPushReference(t: object): t is ReferencePusher {
+  return typeof (t as Partial<ReferencePusher>).pushReference === 'function';
 }
 /** True when `t` implements {@link UnhashedPusher}. */
 export function hasUnhashedPush(t: object): t is UnhashedPusher {

@@ -2,7 +2,13 @@ import { setMaxListeners } from 'node:events';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { fetchAll } from '../content/read.js';
-import type { ReadOnlyStorage, ReadOnlyTarget, Storage, Target } from '../content/store.js';
+import {
+  hasPushReference,
+  type ReadOnlyStorage,
+  type ReadOnlyTarget,
+  type Storage,
+  type Target,
+} from '../content/store.js';
 import { isOrasError, OrasError } from '../errors.js';
 import type { TransferEvent } from '../events.js';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -10,21 +16,6 @@ import { isDigest, parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { isManifestMediaType } from '../oci/media-types.js';
 import { DEFAULT_COPY_CONCURRENCY, DEFAULT_MAX_DEPTH, type CopyOptions } from './options.js';
-
-/** A destination that can push a manifest directly under a tag in one step (e.g. a remote repository). */
-export interface ReferencePusher {
-  pushReference(
-    desc: Descriptor,
-    content: Readable | Uint8Array,
-    reference: string,
-    options?: { signal?: AbortSignal },
-  ): Promise<void>;
-}
-
-/** True when `t` has a `pushReference` method ({@link ReferencePusher}). */
-export function hasPushReference(t: object): t is ReferencePusher {
-  return typeof (t as Partial<ReferencePusher>).pushReference === 'function';
-}
 
 function aborted(what: string, cause?: unknown): OrasError {
   return new OrasError('ERR_ORAS_ABORTED', `${what}: aborted`, cause === undefined ? {} : { cause });
