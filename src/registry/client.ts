@@ -152,6 +152,12 @@ export class RegistryClient implements Transport {
   readonly #registryHosts = new Set<string>();
   /** Origins whose `GET /v2/` probe answered without a 401: the probe is not repeated for them. */
   readonly #openOrigins = new Set<string>();
+  /**
+   * Origin + scopes whose request, sent without credentials, was answered without a 401: a one-shot
+   * body needing the same scopes needs no `GET /v2/` probe either (a blob upload's POST answers for
+   * its PATCH). Keyed by scopes, not origin: anonymous pulls say nothing about pushes.
+   */
+  readonly #openScopes = new Set<string>();
 
   constructor(options: RegistryClientOptions = {}) {
     const p = options.plainHttp;
@@ -289,6 +295,8 @@ export class RegistryClient implements Transport {
       bodyUsed = true;
       const res = await this.#attempt(req, url, authorization, registryOrigin, { how, attempt, started });
       if (res === AGAIN) continue;
+      if (res.status >= 200 && res.status < 300 && authorization === undefined && registryOrigin !== undefined)
+        this.#rememberOpen(scopeKey(registryOrigin, req.scopes));
       if (res.status === 401) {
         const round = {
           auth: this.#auth,
@@ -326,7 +334,13 @@ export class RegistryClient implements Transport {
   ): Promise<string | undefined> {
     if (registryOrigin === undefined) return undefined;
     const authorization = await this.#auth.headerFor(target, state);
-    if (authorization !== undefined || replayable || this.#openOrigins.has(registryOrigin)) return authorization;
+    if (
+      authorization !== undefined ||
+      replayable ||
+      this.#openOrigins.has(registryOrigin) ||
+      this.#openScopes.has(scopeKey(registryOrigin, target.scopes))
+    )
+      return authorization;
     return await this.#primeAuth(target, state);
   }
 
@@ -378,6 +392,11 @@ export class RegistryClient implements Transport {
     );
     await sleep(delay, signal);
     return true;
+  }
+
+  /** Adds `key` to {@link #openScopes} (bounded: at most 1024 entries are remembered). */
+  #rememberOpen(key: string): void {
+    if (this.#openScopes.size < 1024) this.#openScopes.add(key);
   }
 
   /**
@@ -436,4 +455,9 @@ export class RegistryClient implements Transport {
 
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
+}
+
+/** The {@link RegistryClient}'s key for an origin and the scopes of a request. */
+function scopeKey(origin: string, scopes: readonly string[]): string {
+  return `${origin} ${[...scopes].sort().join(' ')}`;
 }

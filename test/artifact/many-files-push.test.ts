@@ -89,7 +89,8 @@ describe('push of many small files through a connection-closing proxy', () => {
       const probes = lines.filter(
         (l) => l.startsWith('> GET ') && new URL(l.split(' ')[2] ?? 'http://x/').pathname === '/v2/',
       );
-      expect(probes.length).toBeGreaterThan(0);
+      // Each upload's POST, answered without credentials, makes its PUT's probe unnecessary:
+      // never one probe per file.
       expect(probes.length).toBeLessThanOrEqual(3);
       expect(closedByProxy).toBeGreaterThan(200); // every HEAD 404 closed its connection
 

@@ -297,6 +297,42 @@ describe('bearer flow', () => {
   });
 });
 
+describe('the /v2/ probe before a one-shot body', () => {
+  it('is skipped once the same scopes were answered without credentials (the POST answers for its PATCH)', async () => {
+    const reg = await server((req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/v2/a/blobs/uploads/x' });
+        res.end();
+        return;
+      }
+      json(res, req.method === 'PUT' ? 201 : 200, {});
+    });
+    const c = client();
+    const put = (repo: string) =>
+      c.request({
+        method: 'PUT',
+        url: new URL(`${reg.origin}/v2/${repo}/blobs/uploads/x?digest=sha256:0`),
+        scopes: [`repository:${repo}:pull,push`],
+        body: Readable.from([Buffer.from('stream-body')]),
+        contentLength: 11,
+      });
+    const post = await c.request({
+      method: 'POST',
+      url: new URL(`${reg.origin}/v2/a/blobs/uploads/`),
+      scopes: ['repository:a:pull,push'],
+    });
+    expect(post.status).toBe(202);
+    expect((await put('a')).status).toBe(201);
+    expect(reg.seen.map((r) => r.method)).toEqual(['POST', 'PUT']);
+    // Other scopes have not been answered: the probe comes first.
+    expect((await put('b')).status).toBe(201);
+    expect(reg.seen.map((r) => `${r.method} ${r.url.split('?')[0]}`).slice(2)).toEqual([
+      'GET /v2/',
+      'PUT /v2/b/blobs/uploads/x',
+    ]);
+  });
+});
+
 describe('basic and misc', () => {
   it('basic: wrong credentials fail fast; anonymous gets a login hint; no challenge → unauthorized', async () => {
     const reg = await server((req, res) => {
