@@ -1,15 +1,23 @@
+import { statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { digestFile } from '../oci/hash-file.js';
 import { fileSwappedError, isSameFile, type FileIdentity } from '../oci/file-identity.js';
 import { OrasError } from '../errors.js';
 import type { TransferListener } from '../events.js';
-import { hasUnhashedPush, type CallOptions, type Exists, type Pusher, type Tagger } from '../content/store.js';
+import {
+  hasPushReference,
+  hasUnhashedPush,
+  type CallOptions,
+  type Exists,
+  type Pusher,
+  type Tagger,
+} from '../content/store.js';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
 import { digestOf } from '../oci/digest.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
-import { buildManifest, type BuiltManifest, type ImageSpecVersion } from './build-manifest.js';
-import { planPackInputs, type TitledInput } from './pack-inputs.js';
+import { buildManifest, type BuildManifestInput, type BuiltManifest, type ImageSpecVersion } from './build-manifest.js';
+import { planPackInputs, type PackInputs, type TitledInput } from './pack-inputs.js';
 import { openForUpload, pushOne, pushWhileHashing, type BlobSource } from './push-blob.js';
 import { runAll } from './run-all.js';
 import { packDirectory, type PackedDirectory } from './tar.js';
@@ -109,16 +117,37 @@ function notRegular(file: string): never {
   });
 }
 
-async function statOrFail(file: string): Promise<import('node:fs').Stats> {
+async function statOrFail(file: string): Promise<Stats> {
   try {
     return await stat(file);
   } catch (cause) {
-    throw new OrasError(
-      'ERR_ORAS_IO',
-      `cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`,
-      { cause, hint: 'check that the file exists and is readable' },
-    );
+    throw statError(file, cause);
   }
+}
+
+/**
+ * The input's stat, checked before anything is uploaded: it exists, is still the file the caller
+ * checked (`identity`), and is a regular file or a directory. Synchronous: one `stat` each is
+ * cheaper on the calling thread than a thread-pool round trip.
+ */
+function statInput(f: TitledInput): Stats {
+  let st: Stats;
+  try {
+    st = statSync(f.abs);
+  } catch (cause) {
+    throw statError(f.abs, cause);
+  }
+  if (f.identity !== undefined && !isSameFile(st, f.identity)) throw fileSwappedError(f.abs);
+  if (!st.isDirectory() && !st.isFile()) notRegular(f.abs);
+  return st;
+}
+
+function statError(file: string, cause: unknown): OrasError {
+  return new OrasError(
+    'ERR_ORAS_IO',
+    `cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`,
+    { cause, hint: 'check that the file exists and is readable' },
+  );
 }
 
 /** What hashing a layer needs beside the input itself. */
@@ -130,7 +159,7 @@ interface LayerContext {
   emit: TransferListener;
   /** Directories packed to temp files (cleaned up by the caller). */
   packed: PackedDirectory[];
-  /** Digests already uploaded (with their events) while hashing. */
+  /** Digests already uploaded (with their events): the config, and big files pushed while hashed. */
   uploaded: Set<string>;
 }
 
@@ -141,7 +170,9 @@ type LayerSource = BlobSource & { input: TitledInput };
  * `oras push`: blobs are hashed by streaming (memory flat; directories are
  * packed reproducibly to a temp file), uploaded only when `store.exists` says
  * they are missing (`skip` events otherwise) with `concurrency` in parallel,
- * then the manifest is pushed last and tagged with `tags` (needs a Tagger).
+ * the config alongside the layers, then the manifest last: straight under each of
+ * `tags` (one PUT per tag) on a store that can (`pushReference`, e.g. a remote
+ * repository), otherwise pushed, then tagged (needs a Tagger).
  * Pushing the same inputs twice yields the same manifest digest. Titles must
  * be unique (`ERR_ORAS_USAGE`). See {@link buildManifest} for the manifest rules.
  */
@@ -163,26 +194,26 @@ export async function packArtifact(
     uploaded: new Set<string>(),
   };
   try {
-    // 1. hash/pack every input (bounded parallelism)
-    const layerSources = await runAll(plan.inputs, concurrency, options.signal, (f, signal) =>
-      hashLayer(f, ctx, signal),
-    );
+    // 1. the config (it does not depend on the layers: its upload runs alongside them), and
+    //    hash/pack every input (bounded parallelism; big files upload while they are hashed)
     const configSource =
       options.config === undefined
         ? undefined
         : await hashConfig(options.config, cwd, plan.configAnnotations, options.signal);
-    const built = buildManifest({
-      layers: layerSources.map((l) => l.descriptor),
-      ...(options.imageSpec !== undefined ? { imageSpec: options.imageSpec } : {}),
-      ...(options.artifactType !== undefined ? { artifactType: options.artifactType } : {}),
-      ...(configSource !== undefined ? { config: configSource.descriptor } : {}),
-      ...(options.subject !== undefined ? { subject: options.subject } : {}),
-      annotations: plan.manifestAnnotations,
-      ...(options.created !== undefined ? { created: options.created } : {}),
-    });
+    const config = configBlobOf(buildManifest(manifestInput(options, plan, configSource, [])), configSource);
+    ctx.uploaded.add(config.descriptor.digest);
+    const layerSources = await pushConfigAndLayers(ctx, plan, config, concurrency);
+    const built = buildManifest(
+      manifestInput(
+        options,
+        plan,
+        configSource,
+        layerSources.map((l) => l.descriptor),
+      ),
+    );
 
-    // 2. upload missing blobs (config + layers, deduplicated by digest; the empty layer too)
-    const blobs = blobsOf(built, configSource, layerSources);
+    // 2. upload the missing layers (deduplicated by digest; the empty layer too)
+    const blobs = blobsOf(built, config, layerSources);
     const pending = [...blobs.values()].filter((b) => !ctx.uploaded.has(b.descriptor.digest));
     await runAll(pending, concurrency, options.signal, (b, signal) => pushOne(store, b, emit, signal));
 
@@ -210,14 +241,34 @@ export async function packArtifact(
 }
 
 /**
+ * Every input checked ({@link statInput}) before anything is uploaded, then the config's upload
+ * alongside the layers' hashing and packing (`concurrency` at a time); the first failure stops both.
+ */
+async function pushConfigAndLayers(
+  ctx: LayerContext,
+  plan: PackInputs,
+  config: BlobSource,
+  concurrency: number,
+): Promise<LayerSource[]> {
+  const inputs = plan.inputs.map((f) => ({ f, st: statInput(f) }));
+  let layers: LayerSource[] = [];
+  const steps = [
+    (signal: AbortSignal) => pushOne(ctx.store, config, ctx.emit, signal),
+    async (signal: AbortSignal) => {
+      layers = await runAll(inputs, concurrency, signal, (i, s) => hashLayer(i.f, i.st, ctx, s));
+    },
+  ];
+  await runAll(steps, steps.length, ctx.options.signal, (step, signal) => step(signal));
+  return layers;
+}
+
+/**
  * Hashes one input into a layer: a directory is packed (tar+gzip) to a temp
  * file; a big file is uploaded while it is hashed when the store can; any
  * other regular file is hashed by streaming.
  */
-async function hashLayer(f: TitledInput, ctx: LayerContext, signal: AbortSignal): Promise<LayerSource> {
+async function hashLayer(f: TitledInput, st: Stats, ctx: LayerContext, signal: AbortSignal): Promise<LayerSource> {
   const { options, store } = ctx;
-  const st = await statOrFail(f.abs);
-  if (f.identity !== undefined && !isSameFile(st, f.identity)) throw fileSwappedError(f.abs);
   const expect = f.identity;
   const annotations: Record<string, string> = { ...(ctx.fileAnnotations[f.title] ?? {}), [Annotation.Title]: f.title };
   if (st.isDirectory()) {
@@ -237,7 +288,6 @@ async function hashLayer(f: TitledInput, ctx: LayerContext, signal: AbortSignal)
     };
     return { input: f, descriptor, open: () => openForUpload(p.path, p.size) };
   }
-  if (!st.isFile()) notRegular(f.abs);
   const mediaType = f.mediaType ?? MediaType.DefaultLayer;
   if (st.size >= ctx.overlapThreshold && hasUnhashedPush(store)) {
     const descriptor = await pushWhileHashing(
@@ -276,19 +326,34 @@ async function hashConfig(
   };
 }
 
-/** Every blob of `built` by digest, config first: the given config or the built default, then layers (the empty layer as `{}`). */
-function blobsOf(
-  built: BuiltManifest,
+/** The manifest's input: everything but the layers comes from the options. */
+function manifestInput(
+  options: PackArtifactOptions,
+  plan: PackInputs,
   configSource: BlobSource | undefined,
-  layerSources: LayerSource[],
-): Map<string, BlobSource> {
-  const defaultConfig = built.defaultConfigBytes;
-  const config: BlobSource = configSource ?? {
-    descriptor: built.config,
-    open: () => defaultConfig ?? Buffer.from('{}'),
+  layers: Descriptor[],
+): BuildManifestInput {
+  return {
+    layers,
+    ...(options.imageSpec !== undefined ? { imageSpec: options.imageSpec } : {}),
+    ...(options.artifactType !== undefined ? { artifactType: options.artifactType } : {}),
+    ...(configSource !== undefined ? { config: configSource.descriptor } : {}),
+    ...(options.subject !== undefined ? { subject: options.subject } : {}),
+    annotations: plan.manifestAnnotations,
+    ...(options.created !== undefined ? { created: options.created } : {}),
   };
+}
+
+/** The config blob of `built`: the given config, or the built default (`{}`). */
+function configBlobOf(built: BuiltManifest, configSource: BlobSource | undefined): BlobSource {
+  const defaultConfig = built.defaultConfigBytes;
+  return { descriptor: built.config, open: configSource?.open ?? (() => defaultConfig ?? Buffer.from('{}')) };
+}
+
+/** Every blob of `built` by digest, config first, then layers (the empty layer as `{}`). */
+function blobsOf(built: BuiltManifest, config: BlobSource, layerSources: LayerSource[]): Map<string, BlobSource> {
   const blobs = new Map<string, BlobSource>();
-  blobs.set(config.descriptor.digest, { descriptor: built.config, open: config.open });
+  blobs.set(config.descriptor.digest, config);
   built.manifest.layers.forEach((layer, i) => {
     if (blobs.has(layer.digest)) return;
     const src = layerSources[i];
@@ -305,11 +370,29 @@ async function pushManifestAndTags(
   emit: TransferListener,
 ): Promise<void> {
   const mdesc = built.descriptor;
+  const tags = options.tags ?? [];
+  const call = options.signal ? { signal: options.signal } : {};
+  if (tags.length > 0 && hasPushReference(store)) {
+    // Like oras-go's copy to a ReferencePusher: HEAD, then the manifest straight under each tag (one
+    // PUT each; pushing by tag stores it by digest too) instead of PUT by digest + GET and PUT per tag.
+    const exists = await store.exists(mdesc, call);
+    emit(exists ? { type: 'skip', descriptor: mdesc, reason: 'exists' } : { type: 'start', descriptor: mdesc });
+    try {
+      for (const tag of tags) await store.pushReference(mdesc, built.bytes, tag, call);
+    } catch (error) {
+      if (!exists) emit({ type: 'error', descriptor: mdesc, error });
+      throw error;
+    }
+    if (exists) return;
+    emit({ type: 'progress', descriptor: mdesc, bytes: built.bytes.length });
+    emit({ type: 'done', descriptor: mdesc });
+    return;
+  }
   await pushOne(store, { descriptor: mdesc, open: () => built.bytes }, emit, options.signal);
-  for (const tag of options.tags ?? []) {
+  for (const tag of tags) {
     if (typeof store.tag !== 'function')
       usage('this target cannot be tagged', 'push to a target that supports tags, or omit tags');
-    await store.tag(mdesc, tag, options.signal ? { signal: options.signal } : {});
+    await store.tag(mdesc, tag, call);
   }
 }
 

@@ -34,6 +34,16 @@ function tamperingStore(repo: Repository, before: () => Promise<void>): Reposito
   });
 }
 
+/** `METHOD reference` of each distinct manifest request in debug `lines`, in order (auth retries counted once). */
+function manifestRequests(lines: string[]): string[] {
+  const requests = lines
+    .filter((l) => l.startsWith('> '))
+    .map((l) => /^> (\w+) \S*\/manifests\/([^\s?]+)/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => `${m[1]} ${decodeURIComponent(m[2] ?? '')}`);
+  return [...new Set(requests)];
+}
+
 for (const mode of ['plain', 'token'] as const) {
   describe(`packArtifact uploads big files while hashing (${mode} registry)`, () => {
     const info = registry(mode);
@@ -79,7 +89,13 @@ for (const mode of ['plain', 'token'] as const) {
         .at(-1);
       expect(lastProgress?.bytes).toBe(big.length);
       expect(lines.filter((l) => l.startsWith('> PATCH '))).toHaveLength(1);
+      // The manifest: HEAD, then one PUT under the tag (no PUT by digest, no GET back).
+      expect(manifestRequests(lines)).toEqual([`HEAD ${first.descriptor.digest}`, 'PUT v1']);
       expect((await repo.resolve('v1')).digest).toBe(first.descriptor.digest);
+      // The config uploads alongside the big file, not after it.
+      const doneAt = (digest: string) => events.findIndex((e) => e.type === 'done' && e.descriptor.digest === digest);
+      expect(doneAt(first.config.digest)).toBeGreaterThanOrEqual(0);
+      expect(doneAt(first.config.digest)).toBeLessThan(doneAt(bigDigest));
 
       // The hash-first path gives the same manifest (and finds everything present).
       const hashFirst = await packArtifact(repoOf('push-hashfirst'), { cwd, files, overlapThreshold: Infinity });
@@ -94,6 +110,21 @@ for (const mode of ['plain', 'token'] as const) {
         false,
       );
       expect(lines.some((l) => l.startsWith('> PUT ') && l.includes(bigDigest))).toBe(false);
+
+      // A re-push with tags: the manifest exists (skip), and each tag is one PUT.
+      const tagged: TransferEvent[] = [];
+      lines.length = 0;
+      await packArtifact(repo, {
+        cwd,
+        files,
+        overlapThreshold: MiB,
+        tags: ['v1', 'v2'],
+        onEvent: (e) => tagged.push(e),
+      });
+      const manifestEvents = tagged.filter((e) => e.descriptor.digest === first.descriptor.digest);
+      expect(manifestEvents.map((e) => e.type)).toEqual(['skip']);
+      expect(manifestRequests(lines)).toEqual([`HEAD ${first.descriptor.digest}`, 'PUT v1', 'PUT v2']);
+      expect((await repo.resolve('v2')).digest).toBe(first.descriptor.digest);
     });
 
     it('a file rewritten during the push → ERR_ORAS_DIGEST_MISMATCH "changed while it was being pushed", nothing tagged', async () => {
@@ -137,6 +168,8 @@ for (const mode of ['plain', 'token'] as const) {
       const repo = repoOf('abort');
       const ac = new AbortController();
       lines.length = 0;
+      // The config uploads alongside the big file: abort once it is done, during the big file's upload.
+      let configDone = false;
       const err = await packArtifact(repo, {
         cwd,
         files: [{ path: 'big.bin' }],
@@ -144,7 +177,8 @@ for (const mode of ['plain', 'token'] as const) {
         tags: ['v1'],
         signal: ac.signal,
         onEvent: (e) => {
-          if (e.type === 'progress') ac.abort();
+          if (e.type === 'done' && e.descriptor.size !== big.length) configDone = true;
+          if (e.type === 'progress' && e.descriptor.size === big.length && configDone) ac.abort();
         },
       }).catch((e: unknown) => e);
       expect(isOrasError(err, 'ERR_ORAS_ABORTED')).toBe(true);
