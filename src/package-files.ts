@@ -4,7 +4,7 @@
  * package root, not from a path relative to the calling module, because the
  * same module runs at different depths: in the module tree
  * (`dist/project/spec/validate.js`, or `src/…` under vitest) and inside the
- * single-file CLI bundle (`dist/cli/main.js`, written by
+ * single-file CLI bundle (`dist/cli/main.js`, built from `src/cli/program.ts` by
  * `scripts/bundle-cli.mjs`).
  */
 import { readFileSync } from 'node:fs';
