@@ -1,58 +1,79 @@
-// Bundles the CLI into one file after `tsc`: dist/cli/main.js (the `oras` bin) is written from
-// tsc's dist/cli/program.js plus every module it imports, ours and our dependencies', so `oras <command>` resolves, reads and
-// links one module instead of ~150 (a tiny `oras pull` 0.27 -> 0.19 s, median of 8; numbers in
-// bench/analysis.md). The library (dist/index.js and the rest of dist/) stays a module tree.
+// Bundles the CLI after `tsc`, so `oras <command>` resolves, reads and links two files instead of
+// ~150 modules (a tiny `oras pull` 0.27 -> 0.19 s, median of 8; numbers in bench/analysis.md):
+// - dist/cli/oras-cli.cjs: the program, tsc's dist/cli/program.js plus every module it imports,
+//   ours and our dependencies', as one CommonJS script;
+// - dist/cli/main.js (the `oras` bin): the executable, tsc's dist/cli/main.js with the few modules
+//   it imports (flags, code cache), which compiles and runs oras-cli.cjs (src/cli/code-cache.ts);
+// - dist/cli/oras-cli.cjs.cache: V8's code cache for the program, made by running it once
+//   (scripts/make-code-cache.mjs).
+// The library (dist/index.js and the rest of dist/) stays a module tree.
 //
 // Decisions:
 // - esbuild (a devDependency, used only here): the bundler the Node ecosystem builds CLIs with;
 //   writing one by hand is out of the question.
 // - Unminified, with names kept: minifying did not start faster (0.20 vs 0.19 s), and a stack trace
 //   from the bundle stays readable (each module is marked with its dist/ path).
+// - The program is CommonJS because Node 20 has a code cache for scripts only (code-cache.ts). Its
+//   `import.meta.url` becomes the bundle's file URL, so package files and lazily required modules
+//   resolve from the bundle's directory as before.
 // - Modules we load lazily with `createRequire(import.meta.url)` (undici's parts, ajv, yaml,
 //   semver, picomatch: see undici-lite.ts, validate.ts) are not bundled: they stay lazy and are
 //   resolved from the bundle's directory like before. `typescript` (cosmiconfig's loader for .ts
 //   config files, not a dependency of ours) stays external.
-// - ES modules from CommonJS dependencies call `require` for Node built-ins, so the bundle defines
-//   `require` with createRequire first.
 // - Non-code files (package.json, schemas/, dist/build-info.json) are found from the package root
 //   (src/package-files.ts), so they resolve the same from the bundle and from the module tree.
 // - The bundle carries third-party code, so dist/cli/THIRD-PARTY-NOTICES.txt lists every bundled
 //   package with its version, license and license text (from esbuild's metafile).
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const entry = join(root, 'dist', 'cli', 'main.js');
+const cli = join(root, 'dist', 'cli');
+const programBundle = join(cli, 'oras-cli.cjs');
+const launcher = join(cli, 'main.js');
 
+const common = { bundle: true, platform: 'node', target: 'node20.18', legalComments: 'eof', logLevel: 'warning' };
 const result = await build({
-  entryPoints: [join(root, 'dist', 'cli', 'program.js')],
+  ...common,
+  entryPoints: [join(cli, 'program.js')],
   metafile: true,
-  outfile: entry,
-  allowOverwrite: true,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20.18',
+  outfile: programBundle,
+  format: 'cjs',
   external: ['typescript'],
-  banner: {
-    js: "import { createRequire as __orasCreateRequire } from 'node:module';\nconst require = __orasCreateRequire(import.meta.url);",
-  },
-  legalComments: 'eof',
-  logLevel: 'warning',
+  define: { 'import.meta.url': '__orasBundleUrl' },
+  banner: { js: "const __orasBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
-// tsc's map describes the module the bundle stands for.
-rmSync(`${entry}.map`, { force: true });
-// One byte per character: esbuild escapes non-ASCII characters in code (its default charset), but
-// comments keep them (arrows and quotes in ours, curly quotes in js-yaml's), and a single one makes
-// V8 hold the whole 1.5 MB source as a two-byte string: decoding it took 16-19 ms of every
-// command's start instead of ~10 (profile of `oras version`). Escaped here as `\uXXXX` per UTF-16
-// unit, which would also mean the same character in a string, template or regular expression.
-const text = readFileSync(entry, 'utf8');
-const escaped = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-writeFileSync(entry, escaped);
-writeFileSync(join(root, 'dist', 'cli', 'THIRD-PARTY-NOTICES.txt'), notices(Object.keys(result.metafile.inputs)));
+// The launcher's fallback for a `tsc`-only build (no oras-cli.cjs) stays an import of program.js.
+await build({
+  ...common,
+  entryPoints: [launcher],
+  outfile: launcher,
+  allowOverwrite: true,
+  format: 'esm',
+  external: ['./program.js'],
+});
+// tsc's map describes the module the launcher bundle replaced.
+rmSync(`${launcher}.map`, { force: true });
+for (const file of [programBundle, launcher]) writeFileSync(file, asciiOnly(readFileSync(file, 'utf8')));
+writeFileSync(join(cli, 'THIRD-PARTY-NOTICES.txt'), notices(Object.keys(result.metafile.inputs)));
+// In a child process: the cache must be made under the flags the launcher sets, not this process's.
+execFileSync(process.execPath, [join(root, 'scripts', 'make-code-cache.mjs')], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+
+/**
+ * One byte per character: esbuild escapes non-ASCII characters in code (its default charset), but
+ * comments keep them (arrows and quotes in ours, curly quotes in js-yaml's), and a single one makes
+ * V8 hold the whole 1.5 MB source as a two-byte string: decoding it took 16-19 ms of every
+ * command's start instead of ~10 (profile of `oras version`). Escaped here as `\uXXXX` per UTF-16
+ * unit, which would also mean the same character in a string, template or regular expression.
+ */
+function asciiOnly(text) {
+  return text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /** The notice text: one section per bundled package (directories under node_modules), sorted by name. */
 function notices(inputs) {
@@ -67,5 +88,5 @@ function notices(inputs) {
     const text = file === undefined ? '' : readFileSync(join(root, dir, file), 'utf8').trim();
     return `${pkg.name}@${pkg.version} (${pkg.license ?? 'license not declared'})\n\n${text || '(no license file in the package)'}\n`;
   });
-  return `dist/cli/main.js bundles the following packages (scripts/bundle-cli.mjs).\n\n${sections.join('\n' + '-'.repeat(72) + '\n\n')}`;
+  return `dist/cli/oras-cli.cjs bundles the following packages (scripts/bundle-cli.mjs).\n\n${sections.join('\n' + '-'.repeat(72) + '\n\n')}`;
 }

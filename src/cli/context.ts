@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { setMaxListeners } from 'node:events';
 import type { ErrorContext } from './errors.js';
 import { scrubServerText } from '../registry/redact.js';
@@ -95,7 +96,7 @@ export async function readStdin(limit = 1024 * 1024): Promise<string> {
  * first and require `--force` otherwise). Resolves true for `y`/`yes`.
  */
 export async function confirm(question: string): Promise<boolean> {
-  const { createInterface } = await import('node:readline');
+  const { createInterface } = loadReadline();
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
     const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve));
@@ -103,4 +104,13 @@ export async function confirm(question: string): Promise<boolean> {
   } finally {
     rl.close();
   }
+}
+
+/**
+ * `node:readline`, loaded when first asked for (most commands never prompt). Through `require`, not
+ * `import()`: the bundled program runs as a script with a code cache, where `import()` is not
+ * available (see code-cache.ts).
+ */
+export function loadReadline(): typeof import('node:readline') {
+  return createRequire(import.meta.url)('node:readline') as typeof import('node:readline');
 }

@@ -1,27 +1,13 @@
-#!/usr/bin/env node
 /**
- * The `oras` executable. Parses argv with commander (see run.ts), maps errors
- * to exit codes (see EXIT_CODES.md) and exits explicitly so keep-alive sockets
- * never hold the process open.
+ * The `oras` CLI program: parses argv with commander (see run.ts), maps errors to exit codes (see
+ * EXIT_CODES.md) and exits explicitly so keep-alive sockets never hold the process open. The
+ * executable, main.ts, sets the V8 flags first and runs this program's bundle
+ * (dist/cli/oras-cli.cjs) with its code cache.
  */
-import { setFlagsFromString } from 'node:v8';
 import { OrasError } from '../errors.js';
 import { cliState } from './context.js';
 import { exitCodeFor, formatError } from './errors.js';
 import { interrupt, run } from './run.js';
-import { capYoungGeneration } from './young-generation.js';
-
-// Decision: WebAssembly is compiled by Liftoff only in the CLI process. undici parses HTTP with
-// llhttp compiled to WebAssembly (lazily, at the first request); V8 then recompiles its hot parser
-// with TurboFan on a background thread: ~175 ms of CPU (perf), and the process exit waits for that
-// job. A CLI run parses a few small response heads (large blobs go through our own reader), so the
-// baseline code is all it needs: a tiny `oras pull` took 0.37-0.50 s (median 0.43) with the default
-// and 0.29-0.39 s (median 0.33) with Liftoff only, 8 interleaved rounds (bench/analysis.md, round 8).
-// Only the CLI sets it (the library never changes V8 flags), and only on the V8 versions where the
-// flag is known to exist (Node 20-24), since V8 prints an error for an unknown flag.
-if (Number(process.versions.v8.split('.')[0]) <= 13) setFlagsFromString('--liftoff-only');
-// Decision: a young generation of at most 4 MiB per semi-space (see young-generation.ts).
-capYoungGeneration();
 
 // SIGINT/SIGTERM abort `interrupt.signal`: the running command stops starting new work, lets
 // in-flight atomic renames land or roll back, removes its temps, records its state, and the process
@@ -63,6 +49,8 @@ process.on('beforeExit', () => {
   process.exit(1);
 });
 
-const code = await run(process.argv);
-finished = true;
-process.exit(interrupted > 0 ? exitOnSignal : code);
+// No top-level await: the program is bundled as a CommonJS script (see code-cache.ts).
+void run(process.argv).then((code) => {
+  finished = true;
+  process.exit(interrupted > 0 ? exitOnSignal : code);
+}, fatal);

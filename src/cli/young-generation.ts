@@ -7,6 +7,9 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
  */
 export const YOUNG_GENERATION_CAP_BYTES = 8 * 1024 * 1024;
 
+/** The flag {@link capYoungGeneration} starts with (and the code cache is made with: see v8-flags.ts). */
+export const YOUNG_GENERATION_START_FLAG = '--semi-space-growth-factor=4';
+
 /**
  * Decision (CLI process only; the library never changes V8 flags): V8's young generation grows
  * from 1 MiB to 4 MiB per semi-space, then stays there.
@@ -29,7 +32,7 @@ export const YOUNG_GENERATION_CAP_BYTES = 8 * 1024 * 1024;
  */
 export function capYoungGeneration(): void {
   if (Number(process.versions.v8.split('.')[0]) > 13) return;
-  setFlagsFromString('--semi-space-growth-factor=4');
+  setFlagsFromString(YOUNG_GENERATION_START_FLAG);
   const observer = new PerformanceObserver(() => {
     const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
     if (young !== undefined && young.space_size < YOUNG_GENERATION_CAP_BYTES) return;

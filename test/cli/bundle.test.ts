@@ -1,12 +1,13 @@
 /**
- * The `oras` executable is one bundled file (scripts/bundle-cli.mjs): dist/cli/main.js must need
- * nothing from the dist/ module tree, and must find package.json (version) and schemas/ from the
- * package root wherever it sits. Proven by running a copy of it in a package directory that holds
- * only package.json, schemas/, dist/build-info.json, dist/cli/main.js and node_modules.
+ * The `oras` executable is bundled (scripts/bundle-cli.mjs): dist/cli/main.js (the launcher) and
+ * dist/cli/oras-cli.cjs (the program, with its code cache) must need nothing from the dist/ module
+ * tree, and must find package.json (version) and schemas/ from the package root wherever they sit.
+ * Proven by running copies in a package directory that holds only package.json, schemas/,
+ * dist/build-info.json, the three files of dist/cli/ and node_modules.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,23 @@ import { packageFile, packageRoot } from '../../src/package-files.js';
 import { CLI, ROOT, runCli, show, useCliSandbox } from './helpers.js';
 
 const sandbox = useCliSandbox('oras-bundle-');
+/** The bundled program. */
+const PROGRAM = join(ROOT, 'dist', 'cli', 'oras-cli.cjs');
+
+/** Whether the program at `bundle` compiles from its cache file, under the launcher's V8 flags (a child process). */
+function cacheUsed(bundle: string): boolean {
+  const dir = pathToFileURL(join(ROOT, 'dist', 'cli')).href;
+  const script = `
+    import { setFlagsFromString } from 'node:v8';
+    const { cliStartFlags } = await import('${dir}/v8-flags.js');
+    for (const f of cliStartFlags()) setFlagsFromString(f);
+    const { compileProgram, readCodeCache } = await import('${dir}/code-cache.js');
+    const bundle = ${JSON.stringify(bundle)};
+    process.stdout.write(String(compileProgram(bundle, readCodeCache(bundle)).cacheUsed));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout === 'true';
+}
 
 /** A package directory with the bundle and nothing else of dist/. */
 function lonePackage(dir: string): string {
@@ -22,6 +40,8 @@ function lonePackage(dir: string): string {
   mkdirSync(join(pkg, 'dist', 'cli'), { recursive: true });
   copyFileSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
   copyFileSync(CLI, join(pkg, 'dist', 'cli', 'main.js'));
+  for (const f of ['oras-cli.cjs', 'oras-cli.cjs.cache'])
+    copyFileSync(join(PROGRAM, '..', f), join(pkg, 'dist', 'cli', f));
   writeFileSync(join(pkg, 'dist', 'build-info.json'), '{"gitCommit":"0123456789abc","gitTreeState":"clean"}\n');
   cpSync(join(ROOT, 'schemas'), join(pkg, 'schemas'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'));
@@ -30,14 +50,27 @@ function lonePackage(dir: string): string {
 
 describe('the bundled CLI', () => {
   it('imports no module of the dist/ tree', () => {
-    const text = readFileSync(CLI, 'utf8');
-    // tsc's entry imports ./run.js, ./context.js, ...; the bundle inlines them.
-    expect(text).not.toMatch(/^\s*import\s[^;]*?from\s*["']\.\.?\//m);
-    expect(text).not.toMatch(/\bimport\(\s*["']\.\.?\//);
+    for (const file of [CLI, PROGRAM]) {
+      // The launcher's one exception: program.js, imported only without the bundle (tsc-only build).
+      const text = readFileSync(file, 'utf8').replace(`await import("./program.js")`, '');
+      // tsc's modules import ./run.js, ./context.js, ...; the bundles inline them.
+      expect(text).not.toMatch(/^\s*import\s[^;]*?from\s*["']\.\.?\//m);
+      expect(text).not.toMatch(/\bimport\(\s*["']\.\.?\//);
+      expect(text).not.toMatch(/\brequire\(\s*["']\.\.?\//);
+    }
+  });
+
+  it('leaves no reachable import() in the program (a script with a code cache cannot run one)', () => {
+    // esbuild marks each inlined module with a `// <path>` comment line: split the bundle by module.
+    const modules = readFileSync(PROGRAM, 'utf8').split(/^\/\/ (?=(?:node_modules|dist)\/)/m);
+    const withImport = modules.filter((m) => /(?<![\w.$])import\(/.test(m)).map((m) => m.slice(0, m.indexOf('\n')));
+    // Only cosmiconfig's loaders of code configs (.js, .mjs, .ts), which oras refuses (config.ts).
+    expect(withImport.length).toBeGreaterThan(0);
+    for (const name of withImport) expect(name).toMatch(/^node_modules\/cosmiconfig\//);
   });
 
   it('names every bundled package, with its license text, in THIRD-PARTY-NOTICES.txt', () => {
-    const text = readFileSync(CLI, 'utf8');
+    const text = readFileSync(PROGRAM, 'utf8');
     // esbuild marks each inlined module with a `// node_modules/<package>/<file>` comment.
     const bundled = new Set(
       [...text.matchAll(/^\/\/ node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1] as string),
@@ -70,6 +103,25 @@ describe('the bundled CLI', () => {
     expect(pull.status, String(pull.stderr)).toBe(0);
     const got = readFileSync(join(sandbox.root, 'out', 'b.txt'));
     expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(body).digest('hex'));
+  });
+
+  it('compiles the program from the code cache the build made, for those exact bytes only', () => {
+    const main = lonePackage(join(sandbox.root, 'cached'));
+    const bundle = join(main, '..', 'oras-cli.cjs');
+    expect(cacheUsed(bundle)).toBe(true);
+    // Same length, other bytes (V8's own check compares lengths): the cache must not be used, and
+    // the program must run what the file now says, not what the cache was compiled from.
+    const text = readFileSync(bundle, 'latin1');
+    expect(text.split('`OS/Arch:').length).toBe(2);
+    writeFileSync(bundle, text.replace('`OS/Arch:', '`OS/ARCH:'), 'latin1');
+    expect(cacheUsed(bundle)).toBe(false);
+    const r = spawnSync(process.execPath, [main, 'version'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^OS\/ARCH: /m);
+    // Without a cache file, it runs too.
+    rmSync(`${bundle}.cache`);
+    expect(cacheUsed(bundle)).toBe(false);
+    expect(spawnSync(process.execPath, [main, 'version'], { encoding: 'utf8', timeout: 60_000 }).status).toBe(0);
   });
 
   it('finds the package root and its schemas from the module tree too', () => {

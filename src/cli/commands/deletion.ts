@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { OrasError } from '../../errors.js';
 import type { Descriptor } from '../../oci/descriptor.js';
-import { cliState, interrupt, out, outLine, printJson } from '../context.js';
+import { cliState, interrupt, loadReadline, out, outLine, printJson } from '../context.js';
 import type { CommonFlags } from '../options.js';
 import { plainDescriptor } from '../render/format.js';
 import { kindLabel, type OpenedTarget } from '../targets.js';
@@ -21,7 +21,7 @@ export function addDeleteOptions(cmd: Command, what: string): Command {
 
 /** Reads one line from stdin (terminal or pipe); '' at end of input. */
 async function readAnswer(): Promise<string> {
-  const { createInterface } = await import('node:readline');
+  const { createInterface } = loadReadline();
   const rl = createInterface({ input: process.stdin, terminal: false });
   try {
     return await new Promise<string>((resolve) => {
