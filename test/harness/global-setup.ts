@@ -52,12 +52,14 @@ function newestMtime(dir: string): number {
 }
 
 /**
- * CLI tests run dist/cli/main.js: rebuild once, before any test file starts, when it is missing
- * or older than a source file (so a test never runs a stale CLI).
+ * CLI tests run dist/cli/main.js, which runs the program bundle dist/cli/oras-cli.cjs: rebuild
+ * once, before any test file starts, when either is missing or older than a source file (so a test
+ * never runs a stale CLI; a `tsc`-only build refreshes main.js but not the bundle).
  */
 function buildIfStale(): void {
   const root = join(import.meta.dirname, '..', '..');
-  const built = statSync(join(root, 'dist', 'cli', 'main.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const mtime = (f: string): number => statSync(join(root, 'dist', 'cli', f), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const built = Math.min(mtime('main.js'), mtime('oras-cli.cjs'));
   if (built >= newestMtime(join(root, 'src'))) return;
   const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', timeout: 600_000 });
   if (r.status !== 0) throw new Error('dist/ is stale and `npm run build` failed: fix the build first');
