@@ -44,6 +44,7 @@ const result = await build({
   format: 'cjs',
   external: ['typescript'],
   define: { 'import.meta.url': '__orasBundleUrl' },
+  plugins: [undiciLitePlugin()],
   banner: { js: "const __orasBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 // The launcher's fallback for a `tsc`-only build (no oras-cli.cjs) stays an import of program.js.
@@ -63,6 +64,28 @@ writeFileSync(join(cli, 'THIRD-PARTY-NOTICES.txt'), notices(Object.keys(result.m
 execFileSync(process.execPath, [join(root, 'scripts', 'make-code-cache.mjs')], {
   stdio: ['ignore', 'ignore', 'inherit'],
 });
+
+/**
+ * Bundles the undici modules undici-lite.ts requires (Agent, the request API, the connector: they
+ * are then compiled from the code cache, not resolved, read and compiled file by file at the first
+ * request), by letting its `require(...)` calls be the bundle's own: its `createRequire` line is
+ * dropped from the bundled copy. undici's public index, undici-lite's fallback for another undici
+ * layout, stays a run-time require (external).
+ */
+function undiciLitePlugin() {
+  const line = 'const require = createRequire(import.meta.url);';
+  return {
+    name: 'undici-lite',
+    setup(b) {
+      b.onResolve({ filter: /^undici$/ }, (args) => ({ path: args.path, external: true }));
+      b.onLoad({ filter: /[\\/]dist[\\/]registry[\\/]undici-lite\.js$/ }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        if (!text.includes(line)) throw new Error(`${args.path}: expected "${line}" (see bundle-cli.mjs)`);
+        return { contents: text.replace(line, ''), loader: 'js' };
+      });
+    },
+  };
+}
 
 /**
  * One byte per character: esbuild escapes non-ASCII characters in code (its default charset), but
