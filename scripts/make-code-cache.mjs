@@ -8,12 +8,11 @@
 // 3. writes the cache (the bundle's SHA-256, then V8's data) when the process exits.
 // The cache is made from dist/ at build time only; nothing writes one at run time.
 import { writeFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { cacheFileOf, codeCacheOf, compileProgram } from '../dist/cli/code-cache.js';
-import { cliStartFlags } from '../dist/cli/v8-flags.js';
+import { setCliStartFlags } from '../dist/cli/v8-flags.js';
 
-for (const flag of cliStartFlags()) setFlagsFromString(flag);
+setCliStartFlags();
 const bundle = fileURLToPath(new URL('../dist/cli/oras-cli.cjs', import.meta.url));
 const program = compileProgram(bundle, undefined);
 process.on('exit', () => writeFileSync(cacheFileOf(bundle), codeCacheOf(program)));

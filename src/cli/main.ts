@@ -5,13 +5,12 @@
  * (code-cache.ts); in a `tsc`-only build, without the bundle, it imports program.js instead.
  * Everything else (commands, signals, exit codes) is the program's (program.ts).
  */
-import { setFlagsFromString } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { compileProgram, readCodeCache, type CompiledProgram } from './code-cache.js';
-import { cliStartFlags } from './v8-flags.js';
+import { setCliStartFlags } from './v8-flags.js';
 import { capYoungGeneration } from './young-generation.js';
 
-for (const flag of cliStartFlags()) setFlagsFromString(flag);
+setCliStartFlags();
 // Decision: a young generation of at most 4 MiB per semi-space (see young-generation.ts).
 capYoungGeneration();
 

@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { YOUNG_GENERATION_START_FLAG } from './young-generation.js';
 
 /**
@@ -20,4 +21,12 @@ import { YOUNG_GENERATION_START_FLAG } from './young-generation.js';
 export function cliStartFlags(): string[] {
   if (Number(process.versions.v8.split('.')[0]) > 13) return [];
   return ['--liftoff-only', YOUNG_GENERATION_START_FLAG];
+}
+
+/**
+ * Sets {@link cliStartFlags}, in order: the one way the executable, the build's cache maker and the
+ * tests set them, so the code cache is always made and checked under the same flags.
+ */
+export function setCliStartFlags(): void {
+  for (const flag of cliStartFlags()) setFlagsFromString(flag);
 }

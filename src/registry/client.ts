@@ -153,7 +153,7 @@ export class RegistryClient implements Transport {
   /** Origins whose `GET /v2/` probe answered without a 401: the probe is not repeated for them. */
   readonly #openOrigins = new Set<string>();
   /**
-   * Origin + scopes whose request, sent without credentials, was answered without a 401: a one-shot
+   * Origin + scopes whose request, sent without credentials, was answered with a 2xx: a one-shot
    * body needing the same scopes needs no `GET /v2/` probe either (a blob upload's POST answers for
    * its PATCH). Keyed by scopes, not origin: anonymous pulls say nothing about pushes.
    */

@@ -28,9 +28,8 @@ function withoutComments(text: string): string {
 function cacheUsed(bundle: string): boolean {
   const dir = pathToFileURL(join(ROOT, 'dist', 'cli')).href;
   const script = `
-    import { setFlagsFromString } from 'node:v8';
-    const { cliStartFlags } = await import('${dir}/v8-flags.js');
-    for (const f of cliStartFlags()) setFlagsFromString(f);
+    const { setCliStartFlags } = await import('${dir}/v8-flags.js');
+    setCliStartFlags();
     const { compileProgram, readCodeCache } = await import('${dir}/code-cache.js');
     const bundle = ${JSON.stringify(bundle)};
     process.stdout.write(String(compileProgram(bundle, readCodeCache(bundle)).cacheUsed));`;
