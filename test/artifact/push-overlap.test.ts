@@ -127,6 +127,29 @@ for (const mode of ['plain', 'token'] as const) {
       expect((await repo.resolve('v2')).digest).toBe(first.descriptor.digest);
     });
 
+    it('streams the PATCH without a GET /v2/ probe once the POST was answered (a new client)', async () => {
+      const cwd = await tmp();
+      await writeFile(path.join(cwd, 'big.bin'), randomBytes(2 * MiB));
+      const fresh: string[] = [];
+      const own = clientFor(info, (l) => fresh.push(l));
+      try {
+        const repo = new Repository({
+          reference: { registry: info.host, repository: uniqueRepo('artifact/overlap-probe') },
+          client: own,
+        });
+        await packArtifact(repo, { cwd, files: [{ path: 'big.bin' }], overlapThreshold: MiB, tags: ['v1'] });
+      } finally {
+        await own.close();
+      }
+      const sent = fresh
+        .filter((l) => l.startsWith('> '))
+        .map((l) => `${l.split(' ')[1]} ${new URL(l.split(' ')[2] ?? 'http://x/').pathname}`);
+      expect(sent.filter((r) => r.startsWith('PATCH '))).toHaveLength(1);
+      // Plain: nothing asks for credentials, so no probe at all. Token: the first request's 401
+      // gives the scheme and the token, so no probe either.
+      expect(sent).not.toContain('GET /v2/');
+    });
+
     it('a file rewritten during the push → ERR_ORAS_DIGEST_MISMATCH "changed while it was being pushed", nothing tagged', async () => {
       const cwd = await tmp();
       const file = path.join(cwd, 'big.bin');
