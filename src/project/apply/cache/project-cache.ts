@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { mapBounded } from '../../../artifact/map-bounded.js';
 import { streamToFileAtomic, writeFileAtomic } from '../../../content/fs-atomic.js';
+import { teeTo } from '../../../content/tee-stream.js';
 import { OciLayoutStore } from '../../../content/oci-layout.js';
 import { readAll } from '../../../content/read.js';
 import { readSmallFileSync, SMALL_READ_BYTES } from '../../../oci/read-small-sync.js';
@@ -13,7 +14,7 @@ import type { Descriptor } from '../../../oci/descriptor.js';
 import { digestOf, digestPath, parseDigest, verifyContent } from '../../../oci/digest.js';
 import { digestFile } from '../../../oci/hash-file.js';
 import { MAX_MANIFEST_BYTES } from '../../../oci/manifest.js';
-import type { TarBody, TarScanVisitor } from '../../../artifact/tar-scan.js';
+import type { TarBody, TarScanOptions, TarScanVisitor } from '../../../artifact/tar-scan.js';
 import { checkDownloadSize, DEFAULT_MAX_ARTIFACT_BYTES } from '../../../artifact/size-limits.js';
 import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../../events.js';
 import { defaultCacheDir } from '../../spec/config.js';
@@ -220,6 +221,20 @@ export class ProjectCache {
    * cached) and returns its path. Emits `cached` or `fetch`/`fetched`.
    */
   async ensureBlob(desc: Descriptor, source: Fetcher | undefined, options: CacheFetchOptions = {}): Promise<string> {
+    return this.fetchOnce(desc, source, options);
+  }
+
+  /**
+   * {@link ProjectCache.ensureBlob}, where `tap`, when given, sees the fetched stream first (and
+   * returns the stream to cache): it is called only when this call fetches the blob, not when the
+   * blob is cached or another call is fetching it.
+   */
+  private fetchOnce(
+    desc: Descriptor,
+    source: Fetcher | undefined,
+    options: CacheFetchOptions,
+    tap?: (stream: Readable) => Readable,
+  ): Promise<string> {
     return this.once(`blob:${desc.digest}`, async () => {
       if (await this.store.exists(desc)) {
         emit(this.onEvent, { type: 'cached', digest: desc.digest });
@@ -229,7 +244,8 @@ export class ProjectCache {
       // Declared size within the limit and the free space, before the request: nothing written yet.
       await checkDownloadSize([desc], this.root, { maxArtifactBytes: this.maxArtifactBytes });
       emit(this.onEvent, { type: 'fetch', digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
-      const stream = await source.fetch(desc, options.signal ? { signal: options.signal } : {});
+      const fetched = await source.fetch(desc, options.signal ? { signal: options.signal } : {});
+      const stream = tap === undefined ? fetched : tap(fetched);
       await this.add(
         desc,
         this.onEvent === undefined || desc.size < FETCH_PROGRESS_MIN_BYTES
@@ -348,7 +364,6 @@ export class ProjectCache {
   private async derive(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions): Promise<LayerListing> {
     const files: UnpackedFile[] = [];
     const byPath = new Map<string, UnpackedFile>(); // for hard links: the file entry holding their content
-    await this.ensureBlob(layer, source, options);
     const recorder = this.replayBudget > 0 ? new ScanRecorder(this.replayBudget) : undefined;
     const visitor: TarScanVisitor = {
       file: async (rel, mode, size, body) => {
@@ -367,7 +382,9 @@ export class ProjectCache {
         if (same !== undefined) files.push({ ...same, path: rel });
       },
     };
-    await this.scanLayer(layer, options, recorder !== undefined ? recorder.wrap(visitor) : visitor);
+    const scanVisitor = recorder !== undefined ? recorder.wrap(visitor) : visitor;
+    if (!(await this.fetchScanning(layer, source, options, scanVisitor)))
+      await this.scanLayer(layer, options, scanVisitor);
     this.keepReplay(layer.digest, options, recorder?.finish(options.expectedUncompressedDigest));
     const bytes = Buffer.from(canonicalListing(layer.digest, files));
     const digest = digestOf(bytes);
@@ -401,19 +418,7 @@ export class ProjectCache {
     const replay = this.takeReplay(layer.digest, options);
     if (replay !== undefined) return replayScan(replay, visitor, options.signal);
     const { scanTar, scanTarBytes } = await import('../../../artifact/tar-scan.js');
-    const scanOptions = {
-      ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
-      ...(options.expectedUncompressedDigest !== undefined
-        ? { expectedUncompressedDigest: options.expectedUncompressedDigest }
-        : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(this.limits.maxEntries !== undefined ? { maxEntries: this.limits.maxEntries } : {}),
-      ...(this.limits.maxUncompressedBytes !== undefined
-        ? { maxUncompressedBytes: this.limits.maxUncompressedBytes }
-        : {}),
-      shared: true,
-      uncompressedDigest: false, // only checked against the annotation (when given)
-    };
+    const scanOptions = this.scanOptions(options);
     try {
       const small = this.readSmallBlob(layer);
       if (small !== undefined) {
@@ -434,6 +439,67 @@ export class ProjectCache {
         { cause: err, hint: 'the cache entry is corrupt; it was removed, run install again' },
       );
     }
+  }
+
+  /**
+   * Fetches a directory layer bigger than {@link SMALL_READ_BYTES} into the cache while `visitor`
+   * scans the same bytes (the scan of {@link ProjectCache.scanLayer}, on the download's stream: a
+   * cold install reads the layer once, and its scan overlaps the transfer). True when it did;
+   * false when the layer is small (read on this thread after the fetch instead), already cached,
+   * or fetched by another call: then nothing was scanned, and the blob is cached.
+   *
+   * The scan sees bytes not yet verified, as any streaming extractor does: the visitor only hashes
+   * and records, and nothing it derives is kept unless the download verified (size and digest)
+   * and was renamed into the cache. The download's error comes first: a corrupt transfer reports
+   * its digest mismatch, not the tar error it may also cause; a blob that verifies but that the
+   * scan refused stays cached (it is what its digest names) and the scan's error is thrown.
+   */
+  private async fetchScanning(
+    layer: Descriptor,
+    source: Fetcher | undefined,
+    options: UnpackOptions,
+    visitor: TarScanVisitor,
+  ): Promise<boolean> {
+    if (layer.size <= SMALL_READ_BYTES) {
+      await this.ensureBlob(layer, source, options);
+      return false;
+    }
+    const { scanTar } = await import('../../../artifact/tar-scan.js');
+    let scan: Promise<unknown> | undefined;
+    const tap = (stream: Readable): Readable => {
+      const branch = new PassThrough({ highWaterMark: SCAN_BRANCH_BYTES });
+      scan = scanTar(branch, this.scanOptions(options), visitor);
+      scan.catch(() => undefined); // awaited below, after the download
+      return teeTo(stream, branch);
+    };
+    try {
+      await this.fetchOnce(layer, source, options, tap);
+    } catch (err) {
+      await scan?.catch(() => undefined); // its branch was destroyed with the download: let it settle
+      throw err;
+    }
+    if (scan === undefined) return false;
+    await scan;
+    return true;
+  }
+
+  /** The `scanTar` options of a directory layer read for the cache (its limits; the modes of a shared tree). */
+  private scanOptions(
+    options: Pick<UnpackOptions, 'stripPrefix' | 'expectedUncompressedDigest' | 'signal'>,
+  ): TarScanOptions {
+    return {
+      ...(options.stripPrefix !== undefined ? { stripPrefix: options.stripPrefix } : {}),
+      ...(options.expectedUncompressedDigest !== undefined
+        ? { expectedUncompressedDigest: options.expectedUncompressedDigest }
+        : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(this.limits.maxEntries !== undefined ? { maxEntries: this.limits.maxEntries } : {}),
+      ...(this.limits.maxUncompressedBytes !== undefined
+        ? { maxUncompressedBytes: this.limits.maxUncompressedBytes }
+        : {}),
+      shared: true,
+      uncompressedDigest: false, // only checked against the annotation (when given)
+    };
   }
 
   /**
@@ -545,6 +611,9 @@ async function sha256Of(body: TarBody): Promise<string> {
 
 /** Media type of the listing blobs (canonical JSON, see {@link canonicalListing}). */
 export const LISTING_MEDIA_TYPE = 'application/vnd.oras-ts.layer-listing.v1+json';
+
+/** How far a layer's scan may fall behind its download (see `fetchScanning`): 1 MiB. */
+const SCAN_BRANCH_BYTES = 1024 * 1024;
 
 /** Largest listing blob read (64 MiB, like the lockfile). */
 const MAX_LISTING_BYTES = 64 * 1024 * 1024;
