@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fetcher } from '../../src/content/store.js';
 import { isOrasError } from '../../src/errors.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
-import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
+import { ProjectCache, SCAN_WHILE_FETCHING_BYTES } from '../../src/project/apply/cache/project-cache.js';
 import { HashedBody } from '../../src/project/apply/cache/scan-replay.js';
 import { craftTarGz, type CraftEntry } from '../artifact/helpers.js';
 
@@ -68,9 +68,16 @@ function servingFetcher(bytes: Buffer, failAt?: number): Fetcher & { fetches: nu
   return f;
 }
 
-/** A fresh cache whose store reads are counted (a scan of a cached blob reads it through the store). */
-async function countingCache(replayBytes?: number) {
-  const cache = await ProjectCache.open(join(root, `cache-${++seq}`), replayBytes !== undefined ? { replayBytes } : {});
+/**
+ * A fresh cache whose store reads are counted (a scan of a cached blob reads it through the store).
+ * These layers are ~1.5 MB: the cache scans layers over 1 MiB while they download (the default
+ * threshold, 32 MiB, is tested on its own below).
+ */
+async function countingCache(replayBytes?: number, scanWhileFetchingBytes: number | null = 1024 * 1024 + 1) {
+  const cache = await ProjectCache.open(join(root, `cache-${++seq}`), {
+    ...(replayBytes !== undefined ? { replayBytes } : {}),
+    ...(scanWhileFetchingBytes !== null ? { scanWhileFetchingBytes } : {}), // null: the default
+  });
   const counter = { reads: 0 };
   const original = cache.store.fetch.bind(cache.store);
   cache.store.fetch = (desc: Descriptor, options?: Parameters<typeof original>[1]) => {
@@ -200,6 +207,16 @@ describe('a big directory layer is listed while it downloads', () => {
     );
     expect(isOrasError(err, 'ERR_ORAS_ABORTED')).toBe(true);
     expect(await cache.has(desc)).toBe(false);
+  });
+
+  it('by default only layers of 32 MiB and more: a smaller one is fetched, then scanned from the cache', async () => {
+    const tgz = await craftTarGz(bigEntries());
+    expect(tgz.length).toBeLessThan(SCAN_WHILE_FETCHING_BYTES);
+    const desc = descOf(tgz);
+    const { cache, counter } = await countingCache(undefined, null);
+    const listing = await cache.listing(desc, servingFetcher(tgz), { stripPrefix: 'pkg' });
+    expect(counter.reads).toBe(1);
+    expect(listing.files).toHaveLength(213);
   });
 
   it('a layer another call is already fetching is listed from the cache once it lands', async () => {

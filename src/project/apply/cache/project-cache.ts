@@ -108,6 +108,8 @@ export class ProjectCache {
   private readonly replays = new Map<string, ScanReplay>();
   /** Bytes the recorded scans may still take (see {@link ProjectCache.open}'s `replayBytes`). */
   private replayBudget: number;
+  /** The smallest layer scanned while it downloads (see {@link ProjectCache.open}'s `scanWhileFetchingBytes`). */
+  private readonly scanWhileFetchingBytes: number;
   /** Completion markers already read (or written) by this object, by layer digest: one read per layer, not per file. */
   private readonly markers = new Map<string, { listing: string }>();
   /**
@@ -122,12 +124,14 @@ export class ProjectCache {
     onEvent: ProjectListener | undefined,
     limits: CacheLimits,
     replayBytes: number,
+    scanWhileFetchingBytes: number,
   ) {
     this.root = root;
     this.store = store;
     this.onEvent = onEvent;
     this.limits = limits;
     this.replayBudget = replayBytes;
+    this.scanWhileFetchingBytes = scanWhileFetchingBytes;
   }
 
   /**
@@ -145,10 +149,14 @@ export class ProjectCache {
    * {@link ProjectCache.scanLayer} of the same layer soon after (an install
    * placing what it just listed) replays the record instead of reading the
    * blob again (see scan-replay.ts).
+   *
+   * `scanWhileFetchingBytes` (default {@link SCAN_WHILE_FETCHING_BYTES}; never at or below 1 MiB,
+   * whose layers are read on this thread instead): the smallest directory layer whose listing is
+   * derived while it downloads rather than after (see `fetchScanning`).
    */
   static async open(
     root: string = defaultCacheDir(),
-    options: { onEvent?: ProjectListener; replayBytes?: number } & CacheLimits = {},
+    options: { onEvent?: ProjectListener; replayBytes?: number; scanWhileFetchingBytes?: number } & CacheLimits = {},
   ): Promise<ProjectCache> {
     const abs = resolvePath(root);
     await mkdir(abs, { recursive: true });
@@ -165,7 +173,14 @@ export class ProjectCache {
       ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
       ...(options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {}),
     };
-    return new ProjectCache(abs, store, options.onEvent, limits, options.replayBytes ?? 0);
+    return new ProjectCache(
+      abs,
+      store,
+      options.onEvent,
+      limits,
+      options.replayBytes ?? 0,
+      Math.max(options.scanWhileFetchingBytes ?? SCAN_WHILE_FETCHING_BYTES, SMALL_READ_BYTES + 1),
+    );
   }
 
   /**
@@ -442,11 +457,11 @@ export class ProjectCache {
   }
 
   /**
-   * Fetches a directory layer bigger than {@link SMALL_READ_BYTES} into the cache while `visitor`
+   * Fetches a directory layer of at least `scanWhileFetchingBytes` into the cache while `visitor`
    * scans the same bytes (the scan of {@link ProjectCache.scanLayer}, on the download's stream: a
    * cold install reads the layer once, and its scan overlaps the transfer). True when it did;
-   * false when the layer is small (read on this thread after the fetch instead), already cached,
-   * or fetched by another call: then nothing was scanned, and the blob is cached.
+   * false when the layer is smaller (scanned from the cache after the fetch instead), already
+   * cached, or fetched by another call: then nothing was scanned, and the blob is cached.
    *
    * The scan sees bytes not yet verified, as any streaming extractor does: the visitor only hashes
    * and records, and nothing it derives is kept unless the download verified (size and digest)
@@ -460,7 +475,7 @@ export class ProjectCache {
     options: UnpackOptions,
     visitor: TarScanVisitor,
   ): Promise<boolean> {
-    if (layer.size <= SMALL_READ_BYTES) {
+    if (layer.size < this.scanWhileFetchingBytes) {
       await this.ensureBlob(layer, source, options);
       return false;
     }
@@ -611,6 +626,18 @@ async function sha256Of(body: TarBody): Promise<string> {
 
 /** Media type of the listing blobs (canonical JSON, see {@link canonicalListing}). */
 export const LISTING_MEDIA_TYPE = 'application/vnd.oras-ts.layer-listing.v1+json';
+
+/**
+ * The smallest directory layer a cold install scans while it downloads (32 MiB; see
+ * `fetchScanning`). Decision, from interleaved runs on loopback (bench/analysis.md, round 21):
+ * a 100 MB layer's cold install 2.52-2.79 -> 2.06-2.51 s with peak RSS unchanged (167 -> 164 MiB:
+ * the 64 MiB scan record dominates it), but a 21 MB layer of 20,000 files of 1 KiB gained ~25 ms
+ * and took 14 MiB more peak RSS (139.9 -> 153.8 MiB, over issue 14's 150 MiB: the download's
+ * buffers live beside the scan's). Below this size, reading the layer back from the page cache
+ * costs less than that memory; above it, the second read costs real time, and on a real network
+ * the whole scan hides behind the transfer.
+ */
+export const SCAN_WHILE_FETCHING_BYTES = 32 * 1024 * 1024;
 
 /** How far a layer's scan may fall behind its download (see `fetchScanning`): 1 MiB. */
 const SCAN_BRANCH_BYTES = 1024 * 1024;
