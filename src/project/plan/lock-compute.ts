@@ -172,11 +172,11 @@ async function lockResolved(
   signal?: AbortSignal,
 ): Promise<LockedDependency> {
   await cache.add(r.descriptor, r.manifestBytes);
-  if (source !== undefined && !offline) await keepConfig(cache, r.manifest, source, signal);
-  const { files, layers } = await filesFor(r.name, r.locked.specifier, r.manifest, cache, source, {
-    offline,
-    ...(signal ? { signal } : {}),
-  });
+  // The config (kept for other OCI tools, best effort) travels beside the layers, not before them.
+  const [{ files, layers }] = await Promise.all([
+    filesFor(r.name, r.locked.specifier, r.manifest, cache, source, { offline, ...(signal ? { signal } : {}) }),
+    source !== undefined && !offline ? keepConfig(cache, r.manifest, source, signal) : undefined,
+  ]);
   return { ...r.locked, files, layers };
 }
 

@@ -12,6 +12,7 @@ import {
 import type { Fetcher } from '../../../content/store.js';
 import { mapBounded } from '../../../artifact/map-bounded.js';
 import type { Descriptor, ImageManifest } from '../../../oci/descriptor.js';
+import { embeddedContent } from '../../../oci/embedded-data.js';
 import { parseManifest } from '../../../oci/manifest.js';
 import type { LockedDependency } from '../../types.js';
 import type { ProjectCache } from './project-cache.js';
@@ -110,7 +111,9 @@ export async function cachedManifest(
 
 /**
  * Keeps the config blob of a manifest in the cache (so the artifact is
- * complete for other OCI tools), fetched from `source` when missing. Best
+ * complete for other OCI tools): from the descriptor's embedded `data` when it
+ * verifies (see {@link embeddedContent}: the empty config of every ORAS
+ * artifact, no request), else fetched from `source` when missing. Best
  * effort: a config that cannot be fetched only leaves the artifact untagged
  * in index.json (an abort still aborts).
  */
@@ -122,7 +125,9 @@ export async function keepConfig(
 ): Promise<void> {
   if (await cache.has(manifest.config)) return;
   try {
-    await cache.ensureBlob(manifest.config, source, signal ? { signal } : {});
+    const embedded = embeddedContent(manifest.config);
+    if (embedded !== undefined) await cache.add(manifest.config, embedded);
+    else await cache.ensureBlob(manifest.config, source, signal ? { signal } : {});
   } catch (err) {
     if (isOrasError(err, 'ERR_ORAS_ABORTED') || signal?.aborted === true) throw err;
   }
