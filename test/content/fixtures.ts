@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { Storage } from '../../src/content/store.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../../src/oci/descriptor.js';
-import { digestOf } from '../../src/oci/digest.js';
+import { digestOf, VerifyingStream, type Digest } from '../../src/oci/digest.js';
 import { encodeManifest } from '../../src/oci/manifest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 
@@ -173,4 +173,35 @@ export function chunks(data: Buffer, size = 1000): Readable {
   const parts: Buffer[] = [];
   for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
   return Readable.from(parts);
+}
+
+/**
+ * A {@link ChunkSource} fake that keeps the contract the way the registry's own reader does: one
+ * reused buffer, refilled for every chunk, verified then handed to the sink synchronously; `pumpTo`
+ * resolves only after the size and digest matched. `pumped` tells whether it was used that way.
+ */
+export class ReusingSource extends VerifyingStream {
+  canPump = true;
+  pumped = false;
+  constructor(
+    private readonly parts: Buffer[],
+    expected: { digest: Digest; size: number },
+  ) {
+    super(expected);
+  }
+  async pumpTo(sink: (chunk: Buffer) => void): Promise<void> {
+    this.canPump = false;
+    this.pumped = true;
+    const shared = Buffer.alloc(Math.max(...this.parts.map((b) => b.length)));
+    for (const part of this.parts) {
+      await new Promise((r) => setImmediate(r));
+      if (this.destroyed) throw new Error('destroyed');
+      part.copy(shared);
+      const view = shared.subarray(0, part.length);
+      this.verifyChunk(view);
+      sink(view);
+      shared.fill(0xee); // a consumer that kept the view would now hold garbage
+    }
+    this.verifyEnd();
+  }
 }

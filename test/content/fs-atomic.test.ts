@@ -23,8 +23,8 @@ import {
   tempPathFor,
   writeFileAtomic,
 } from '../../src/content/fs-atomic.js';
-import { digestOf, VerifyingStream, type Digest } from '../../src/oci/digest.js';
-import { chunks } from './fixtures.js';
+import { digestOf } from '../../src/oci/digest.js';
+import { chunks, ReusingSource } from './fixtures.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -162,36 +162,6 @@ describe('streamToFileAtomic', () => {
     expect(await readFile(p, 'utf8')).toBe('old');
     expect(await readdir(dir)).toEqual(['blob']);
   });
-
-  /**
-   * A {@link ChunkSource} fake that keeps the contract the way the registry's
-   * own reader does: one reused buffer, refilled for every chunk, verified
-   * then handed to the sink synchronously; `pumpTo` resolves only after the
-   * size and digest matched.
-   */
-  class ReusingSource extends VerifyingStream {
-    canPump = true;
-    constructor(
-      private readonly parts: Buffer[],
-      expected: { digest: Digest; size: number },
-    ) {
-      super(expected);
-    }
-    async pumpTo(sink: (chunk: Buffer) => void): Promise<void> {
-      this.canPump = false;
-      const shared = Buffer.alloc(Math.max(...this.parts.map((b) => b.length)));
-      for (const part of this.parts) {
-        await new Promise((r) => setImmediate(r));
-        if (this.destroyed) throw new Error('destroyed');
-        part.copy(shared);
-        const view = shared.subarray(0, part.length);
-        this.verifyChunk(view);
-        sink(view);
-        shared.fill(0xee); // a consumer that kept the view would now hold garbage
-      }
-      this.verifyEnd();
-    }
-  }
 
   describe.each(['a stream', 'a chunk source (pumpTo)'])('background flushes of a large write from %s', (kind) => {
     /** A source of `n` MiB (1 MiB chunks, distinct content) and its descriptor. */

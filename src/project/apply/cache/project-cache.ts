@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { mapBounded } from '../../../artifact/map-bounded.js';
 import { streamToFileAtomic, writeFileAtomic } from '../../../content/fs-atomic.js';
 import { teeTo } from '../../../content/tee-stream.js';
@@ -188,7 +188,11 @@ export class ProjectCache {
    * a temp file, fsynced, renamed to `blobs/<alg>/<hex>`. Safe against
    * concurrent writers of the same digest (identical bytes, atomic rename).
    */
-  async add(desc: Descriptor, content: Readable | Uint8Array, options: CacheFetchOptions = {}): Promise<void> {
+  async add(
+    desc: Descriptor,
+    content: Readable | Uint8Array,
+    options: CacheFetchOptions & { onProgress?: (bytes: number) => void } = {},
+  ): Promise<void> {
     const path = this.blobPath(desc.digest);
     await this.ensureDir(dirname(path));
     if (content instanceof Uint8Array) {
@@ -198,6 +202,7 @@ export class ProjectCache {
       await streamToFileAtomic(path, content, {
         expected: { digest: desc.digest, size: desc.size },
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
     }
   }
@@ -260,14 +265,17 @@ export class ProjectCache {
       await checkDownloadSize([desc], this.root, { maxArtifactBytes: this.maxArtifactBytes });
       emit(this.onEvent, { type: 'fetch', digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
       const fetched = await source.fetch(desc, options.signal ? { signal: options.signal } : {});
-      const stream = tap === undefined ? fetched : tap(fetched);
-      await this.add(
-        desc,
-        this.onEvent === undefined || desc.size < FETCH_PROGRESS_MIN_BYTES
-          ? stream
-          : withFetchProgress(stream, desc, this.onEvent),
-        options,
-      );
+      // Progress comes from the writer's byte count, not from a stage in front of it: the registry's
+      // own reader can then hand a big download to the writer from one reused buffer (ChunkSource).
+      const onEvent = this.onEvent;
+      const progress =
+        onEvent === undefined || desc.size < FETCH_PROGRESS_MIN_BYTES
+          ? {}
+          : {
+              onProgress: (bytes: number) =>
+                emit(onEvent, { type: 'fetch-progress', digest: desc.digest, bytes, size: desc.size }),
+            };
+      await this.add(desc, tap === undefined ? fetched : tap(fetched), { ...options, ...progress });
       emit(this.onEvent, { type: 'fetched', digest: desc.digest, size: desc.size });
       return this.blobPath(desc.digest);
     });
@@ -660,22 +668,4 @@ export function canonicalListing(layerDigest: string, files: readonly UnpackedFi
       ...(f.mode !== undefined ? { mode: f.mode } : {}),
     })),
   });
-}
-
-/** Passes `stream` through, emitting `fetch-progress` events with the bytes received so far (for progress bars). */
-function withFetchProgress(stream: Readable, desc: Descriptor, onEvent: ProjectListener): Readable {
-  let bytes = 0;
-  const counted = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
-      emit(onEvent, { type: 'fetch-progress', digest: desc.digest, bytes, size: desc.size });
-      cb(null, chunk);
-    },
-  });
-  // Errors flow downstream; a consumer that gives up (abort, digest mismatch) releases the source too.
-  stream.on('error', (err) => counted.destroy(err));
-  counted.on('close', () => {
-    if (!stream.destroyed) stream.destroy();
-  });
-  return stream.pipe(counted);
 }
