@@ -1,5 +1,5 @@
 import type { Descriptor } from './descriptor.js';
-import { digestOf, parseDigest } from './digest.js';
+import { verifyContent } from './digest.js';
 
 /**
  * The content a descriptor embeds in its `data` field (image-spec v1.1: base64 of the referenced
@@ -16,12 +16,11 @@ export function embeddedContent(desc: Pick<Descriptor, 'digest' | 'size' | 'data
   const text = desc.data;
   if (typeof text !== 'string' || text.length !== 4 * Math.ceil(desc.size / 3)) return undefined;
   const bytes = Buffer.from(text, 'base64');
-  if (bytes.length !== desc.size || bytes.toString('base64') !== text) return undefined;
-  let algorithm;
+  if (bytes.toString('base64') !== text) return undefined;
   try {
-    algorithm = parseDigest(desc.digest).algorithm;
+    verifyContent(bytes, desc); // its size and digest, as for any fetched content
+    return bytes;
   } catch {
     return undefined;
   }
-  return digestOf(bytes, algorithm) === desc.digest ? bytes : undefined;
 }

@@ -637,9 +637,10 @@ export const LISTING_MEDIA_TYPE = 'application/vnd.oras-ts.layer-listing.v1+json
 
 /**
  * The smallest directory layer a cold install scans while it downloads (32 MiB; see
- * `fetchScanning`). Decision, from interleaved runs on loopback (bench/analysis.md, round 21):
- * a 100 MB layer's cold install 2.52-2.79 -> 2.06-2.51 s with peak RSS unchanged (167 -> 164 MiB:
- * the 64 MiB scan record dominates it), but a 21 MB layer of 20,000 files of 1 KiB gained ~25 ms
+ * `fetchScanning`). Decision, from interleaved runs (bench/analysis.md, round 21): a 100 MB
+ * layer's cold install 4.35-4.77 -> 3.49-3.63 s through a 50 MB/s link and 3-12 % faster on
+ * loopback, peak RSS the same either way (the 64 MiB scan record dominates it), but a 21 MB layer
+ * of 20,000 files of 1 KiB gained ~25 ms
  * and took 14 MiB more peak RSS (139.9 -> 153.8 MiB, over issue 14's 150 MiB: the download's
  * buffers live beside the scan's). Below this size, reading the layer back from the page cache
  * costs less than that memory; above it, the second read costs real time, and on a real network
