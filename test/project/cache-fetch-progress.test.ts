@@ -5,25 +5,17 @@
  * to count bytes, turned every download into a stream of fresh buffers).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTempDirs } from '../artifact/helpers.js';
 import type { Fetcher } from '../../src/content/store.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
 import type { ProjectEvent } from '../../src/project/events.js';
 import { ReusingSource } from '../content/fixtures.js';
 
-let root: string;
-let seq = 0;
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'oras-fetch-progress-'));
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const tempDir = useTempDirs();
 
 const BLOB = randomBytes(3 * 1024 * 1024 + 17);
 const desc = { mediaType: 'application/octet-stream', digest: digestOf(BLOB), size: BLOB.length };
@@ -31,7 +23,7 @@ const parts = (): Buffer[] => [0, 1, 2, 3].map((i) => BLOB.subarray(i * 1024 * 1
 
 async function fetchWithListener(stream: Readable): Promise<{ events: ProjectEvent[]; cache: ProjectCache }> {
   const events: ProjectEvent[] = [];
-  const cache = await ProjectCache.open(join(root, `cache-${++seq}`), { onEvent: (e) => events.push(e) });
+  const cache = await ProjectCache.open(await tempDir(), { onEvent: (e) => events.push(e) });
   const source: Fetcher = { fetch: () => Promise.resolve(stream) };
   await cache.ensureBlob(desc, source);
   return { events, cache };

@@ -5,25 +5,17 @@
  * bytes of ORAS's empty config before it fetched the layers).
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTempDirs } from '../artifact/helpers.js';
 import type { Fetcher } from '../../src/content/store.js';
 import { EMPTY_DESCRIPTOR, type Descriptor, type ImageManifest } from '../../src/oci/descriptor.js';
 import { embeddedContent } from '../../src/oci/embedded-data.js';
 import { keepConfig } from '../../src/project/apply/cache/index-records.js';
 import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
 
-let root: string;
-let seq = 0;
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'oras-embedded-'));
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const tempDir = useTempDirs();
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const CONFIG = Buffer.from('{"architecture":"none","note":"a config of a few bytes"}');
@@ -66,7 +58,7 @@ describe('embeddedContent', () => {
 });
 
 describe('keepConfig', () => {
-  const open = () => ProjectCache.open(join(root, `cache-${++seq}`));
+  const open = async () => ProjectCache.open(await tempDir());
 
   it('keeps an embedded config without a request', async () => {
     const cache = await open();

@@ -7,26 +7,17 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Fetcher } from '../../src/content/store.js';
 import { isOrasError } from '../../src/errors.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { ProjectCache, SCAN_WHILE_FETCHING_BYTES } from '../../src/project/apply/cache/project-cache.js';
 import { HashedBody } from '../../src/project/apply/cache/scan-replay.js';
-import { craftTarGz, type CraftEntry } from '../artifact/helpers.js';
+import { craftTarGz, useTempDirs, type CraftEntry } from '../artifact/helpers.js';
 
-let root: string;
-let seq = 0;
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'oras-scan-fetch-'));
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const tempDir = useTempDirs();
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
@@ -74,7 +65,7 @@ function servingFetcher(bytes: Buffer, failAt?: number): Fetcher & { fetches: nu
  * threshold, 32 MiB, is tested on its own below).
  */
 async function countingCache(replayBytes?: number, scanWhileFetchingBytes: number | null = 1024 * 1024 + 1) {
-  const cache = await ProjectCache.open(join(root, `cache-${++seq}`), {
+  const cache = await ProjectCache.open(await tempDir(), {
     ...(replayBytes !== undefined ? { replayBytes } : {}),
     ...(scanWhileFetchingBytes !== null ? { scanWhileFetchingBytes } : {}), // null: the default
   });
@@ -142,11 +133,9 @@ describe('a big directory layer is listed while it downloads', () => {
     const corrupt = Buffer.from(tgz);
     for (let i = 0; i < 64; i++) corrupt[600_000 + i]! ^= 0x5a; // mid-stream: the inflater fails there
     const { cache } = await countingCache(16 * 1024 * 1024);
-    const err = await cache.listing(desc, servingFetcher(corrupt), { stripPrefix: 'pkg' }).then(
-      () => undefined,
-      (e: unknown) => e,
+    await expect(cache.listing(desc, servingFetcher(corrupt), { stripPrefix: 'pkg' })).rejects.toSatisfy((e: unknown) =>
+      isOrasError(e, 'ERR_ORAS_DIGEST_MISMATCH'),
     );
-    expect(isOrasError(err, 'ERR_ORAS_DIGEST_MISMATCH')).toBe(true);
     expect(await cache.has(desc)).toBe(false);
     expect(await cache.readMarker(desc.digest)).toBeUndefined();
     // Nothing recorded to replay: a later scan finds no blob.
@@ -173,11 +162,9 @@ describe('a big directory layer is listed while it downloads', () => {
     const tgz = await craftTarGz(bigEntries([{ name: 'pkg/../../escape.txt', content: 'out\n' }]));
     const desc = descOf(tgz);
     const { cache } = await countingCache(16 * 1024 * 1024);
-    const err = await cache.listing(desc, servingFetcher(tgz), { stripPrefix: 'pkg' }).then(
-      () => undefined,
-      (e: unknown) => e,
+    await expect(cache.listing(desc, servingFetcher(tgz), { stripPrefix: 'pkg' })).rejects.toSatisfy((e: unknown) =>
+      isOrasError(e, 'ERR_ORAS_PATH_TRAVERSAL'),
     );
-    expect(isOrasError(err, 'ERR_ORAS_PATH_TRAVERSAL')).toBe(true);
     expect(await cache.has(desc)).toBe(true);
     expect(await cache.readMarker(desc.digest)).toBeUndefined();
     expect(existsSync(join(cache.root, 'unpacked'))).toBe(false);
@@ -201,11 +188,9 @@ describe('a big directory layer is listed while it downloads', () => {
           }),
         ),
     };
-    const err = await cache.listing(desc, slow, { stripPrefix: 'pkg', signal: ac.signal }).then(
-      () => undefined,
-      (e: unknown) => e,
+    await expect(cache.listing(desc, slow, { stripPrefix: 'pkg', signal: ac.signal })).rejects.toSatisfy((e: unknown) =>
+      isOrasError(e, 'ERR_ORAS_ABORTED'),
     );
-    expect(isOrasError(err, 'ERR_ORAS_ABORTED')).toBe(true);
     expect(await cache.has(desc)).toBe(false);
   });
 
