@@ -24,6 +24,7 @@ export const INTEGRATION = [
   'test/project-files/resolve-registry.test.ts',
   'test/project/install-registry.test.ts',
   'test/project/config-install.test.ts',
+  'test/project/cold-install-registry.test.ts',
   'test/registry-http/auth-servers.test.ts',
   'test/registry-http/mtls.test.ts',
   'test/registry-http/real-registries.test.ts',
