@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
-import pLimit from 'p-limit';
+import { mapBounded } from '../artifact/map-bounded.js';
 import { OrasError } from '../errors.js';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.js';
 import { parseManifest } from '../oci/manifest.js';
@@ -158,10 +158,10 @@ async function fetchWith(options: FetchLockedOptions & { targetFactory: TargetFa
       if (t === undefined) targets.set(repo, (t = Promise.resolve(options.targetFactory(repo))));
       return t;
     };
-    const limit = pLimit(Math.max(1, options.concurrency ?? 8));
     const deps = Object.entries(lock.dependencies);
-    const manifests = await Promise.all(
-      deps.map(([, dep]) => limit(() => manifestOf(cache, dep, sourceOf(dep), offline, signal))),
+    // mapBounded: on a failure, the manifests already being fetched into the cache settle first.
+    const manifests = await mapBounded(deps, Math.max(1, options.concurrency ?? 8), ([, dep]) =>
+      manifestOf(cache, dep, sourceOf(dep), offline, signal),
     );
     const needs: BlobNeed[] = [];
     const dirLayers: { layer: Descriptor; dep: LockedDependency; manifest: ImageManifest }[] = [];

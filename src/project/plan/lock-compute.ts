@@ -5,6 +5,7 @@ import { isOrasError, OrasError } from '../../errors.js';
 import { parseReference, type Reference } from '../../oci/reference.js';
 import type { ProjectCache } from '../apply/cache/project-cache.js';
 import { keepConfig } from '../apply/cache/index-records.js';
+import { mapBounded } from '../../artifact/map-bounded.js';
 import { bindToManifest, filesFor, sameLayers, type Sources } from './locked-files.js';
 import { LOCK_MISMATCH_HINT } from '../spec/lock-binding.js';
 import { repositoryOf } from '../spec/dependency-ref.js';
@@ -173,11 +174,15 @@ async function lockResolved(
 ): Promise<LockedDependency> {
   await cache.add(r.descriptor, r.manifestBytes);
   // The config (kept for other OCI tools, best effort) travels beside the layers, not before them.
-  const [{ files, layers }] = await Promise.all([
+  // Both settle before an error is reported: nothing is left writing to the cache (a temp file)
+  // after the install has failed and the process exits.
+  const [listed, kept] = await Promise.allSettled([
     filesFor(r.name, r.locked.specifier, r.manifest, cache, source, { offline, ...(signal ? { signal } : {}) }),
     source !== undefined && !offline ? keepConfig(cache, r.manifest, source, signal) : undefined,
   ]);
-  return { ...r.locked, files, layers };
+  if (listed.status === 'rejected') throw listed.reason;
+  if (kept.status === 'rejected') throw kept.reason;
+  return { ...r.locked, files: listed.value.files, layers: listed.value.layers };
 }
 
 /** `lock` without the named dependency entries (undefined stays undefined). */
@@ -219,19 +224,15 @@ export async function bindEntries(
   options: BindOptions,
 ): Promise<{ entries: Record<string, LockedDependency>; problems: { name: string; problem: string }[] }> {
   const names = Object.keys(deps).sort();
-  const limit = pLimit(Math.max(1, options.concurrency));
   // An entry already bound this run (the lock's deferred file lines, see deferred-files.ts) is as it should be locked.
-  const bound = await Promise.all(
-    names.map((name) =>
-      sources.isBound(deps[name]!)
-        ? undefined
-        : limit(() =>
-            bindToManifest(name, deps[name]!, sources, cache, {
-              offline: options.offline,
-              ...(options.signal ? { signal: options.signal } : {}),
-            }),
-          ),
-    ),
+  // mapBounded: on a failure, the binds already running settle before it is reported (they write to the cache).
+  const bound = await mapBounded(names, Math.max(1, options.concurrency), (name) =>
+    sources.isBound(deps[name]!)
+      ? Promise.resolve(undefined)
+      : bindToManifest(name, deps[name]!, sources, cache, {
+          offline: options.offline,
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
   );
   const entries: Record<string, LockedDependency> = {};
   const problems: { name: string; problem: string }[] = [];
