@@ -145,8 +145,14 @@ export async function writeDirectoryTar(
       throw err;
     },
   );
-  const [entries] = await Promise.all([producing, streamToFileAtomic(outFile, pack as unknown as Readable)]);
-  return entries;
+  // Both settle before an error is reported: the writer has removed its temp file by then.
+  const [produced, written] = await Promise.allSettled([
+    producing,
+    streamToFileAtomic(outFile, pack as unknown as Readable),
+  ]);
+  if (produced.status === 'rejected') throw produced.reason;
+  if (written.status === 'rejected') throw written.reason;
+  return produced.value;
 }
 
 /**

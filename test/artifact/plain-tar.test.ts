@@ -1,4 +1,5 @@
 // Plain tars (oras backup/restore) go through the one tar implementation of src/artifact.
+import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -35,6 +36,18 @@ describe('writeDirectoryTar + extractTarGz({ compression: "none" })', () => {
     expect(r.entries).toBe(5);
     expect(await listTree(out)).toEqual(await listTree(dir));
     expect(await readFile(path.join(out, 'index.json'), 'utf8')).toBe('{"schemaVersion":2,"manifests":[]}');
+  });
+
+  it('a tree it refuses (a FIFO) leaves no temp file beside the output once the error is reported', async () => {
+    const root = await tmp();
+    const dir = path.join(root, 'tree');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'a-big'), Buffer.alloc(4 << 20, 7)); // packed first: the writer has started
+    execFileSync('mkfifo', [path.join(dir, 'z-fifo')]);
+    await expect(writeDirectoryTar(dir, path.join(root, 'out.tar'))).rejects.toMatchObject({
+      code: 'ERR_ORAS_UNSUPPORTED',
+    });
+    expect(await readdir(root)).toEqual(['tree']);
   });
 
   it('a plain tar gets the same refusals as a layer: escaping names, links out, devices', async () => {
