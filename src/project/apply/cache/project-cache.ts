@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -14,66 +13,20 @@ import type { Descriptor } from '../../../oci/descriptor.js';
 import { digestOf, digestPath, parseDigest, verifyContent } from '../../../oci/digest.js';
 import { digestFile } from '../../../oci/hash-file.js';
 import { MAX_MANIFEST_BYTES } from '../../../oci/manifest.js';
-import type { TarBody, TarScanOptions, TarScanVisitor } from '../../../artifact/tar-scan.js';
+import type { TarScanOptions, TarScanVisitor } from '../../../artifact/tar-scan.js';
 import { checkDownloadSize, DEFAULT_MAX_ARTIFACT_BYTES } from '../../../artifact/size-limits.js';
 import { emit, FETCH_PROGRESS_MIN_BYTES, type ProjectListener } from '../../events.js';
 import { defaultCacheDir } from '../../spec/config.js';
 import { replayScan, ScanRecorder, type ScanReplay } from './scan-replay.js';
-
-/** One regular file of an unpacked directory layer, relative to the layer root. */
-export interface UnpackedFile {
-  path: string;
-  digest: string;
-  size: number;
-  /** 0o755 when any execute bit is set, else absent (0o644). */
-  mode?: number;
-}
-
-/** The listing of a directory layer and the digest of its canonical JSON (see {@link canonicalListing}). */
-export interface LayerListing {
-  digest: string;
-  files: UnpackedFile[];
-}
-
-/** Options for cache reads that may need the network. */
-export interface CacheFetchOptions {
-  /** Never use `source`: a missing entry fails with `ERR_ORAS_OFFLINE`. */
-  offline?: boolean;
-  signal?: AbortSignal;
-}
-
-/**
- * Decompression bounds for directory layers read from the cache (listed, or extracted into a project; see `scanTar`):
- * defaults 100,000 entries and 8 GiB; more fails with `ERR_ORAS_LIMIT_EXCEEDED`.
- */
-export interface CacheLimits {
-  maxEntries?: number;
-  maxUncompressedBytes?: number;
-  /**
-   * Largest declared size of one blob fetched into the cache (default 64 GiB,
-   * `DEFAULT_MAX_ARTIFACT_BYTES`): larger → `ERR_ORAS_LIMIT_EXCEEDED`, and a
-   * blob that does not fit the free space → `ERR_ORAS_NO_SPACE`, both before
-   * the request is sent.
-   */
-  maxArtifactBytes?: number;
-}
-
-/** Options for unpacking a directory layer. */
-export interface UnpackOptions extends CacheFetchOptions {
-  /** The archive root to strip (the layer title, as oras does). */
-  stripPrefix?: string;
-  /** The `io.deis.oras.content.digest` annotation: digest of the uncompressed tar. */
-  expectedUncompressedDigest?: string;
-}
-
-/** One blob {@link ProjectCache.ensureBlobs} must make available. */
-export interface BlobNeed {
-  desc: Descriptor;
-  /** Where to fetch it from when missing. */
-  source: Fetcher;
-  /** For messages (e.g. the dependency name). */
-  label: string;
-}
+import type { BlobNeed, CacheFetchOptions, CacheLimits, UnpackOptions } from './cache-options.js';
+import {
+  canonicalListing,
+  LISTING_MEDIA_TYPE,
+  MAX_LISTING_BYTES,
+  sha256Of,
+  type LayerListing,
+  type UnpackedFile,
+} from './layer-listing.js';
 
 function offlineError(what: string[]): OrasError {
   const shown = what.slice(0, 10).join(', ') + (what.length > 10 ? `, … (${what.length} in all)` : '');
@@ -624,17 +577,6 @@ export class ProjectCache {
   }
 }
 
-/** The `sha256:` digest of a scanned file's body (one-shot for a one-view body, the common case). */
-async function sha256Of(body: TarBody): Promise<string> {
-  if (Array.isArray(body) && body.length === 1) return digestOf(body[0] as Uint8Array);
-  const h = createHash('sha256');
-  for await (const chunk of body) h.update(chunk);
-  return `sha256:${h.digest('hex')}`;
-}
-
-/** Media type of the listing blobs (canonical JSON, see {@link canonicalListing}). */
-export const LISTING_MEDIA_TYPE = 'application/vnd.oras-ts.layer-listing.v1+json';
-
 /**
  * The smallest directory layer a cold install scans while it downloads (32 MiB; see
  * `fetchScanning`). Decision, from interleaved runs (bench/analysis.md, round 21): a 100 MB
@@ -650,23 +592,3 @@ export const SCAN_WHILE_FETCHING_BYTES = 32 * 1024 * 1024;
 
 /** How far a layer's scan may fall behind its download (see `fetchScanning`): 1 MiB. */
 const SCAN_BRANCH_BYTES = 1024 * 1024;
-
-/** Largest listing blob read (64 MiB, like the lockfile). */
-const MAX_LISTING_BYTES = 64 * 1024 * 1024;
-
-/**
- * The canonical JSON of a layer listing: `{"layer":…,"files":[{"path","size","digest"[,"mode"]}…]}`,
- * files sorted by path, no whitespace. Equal listings give equal bytes, hence equal digests.
- */
-export function canonicalListing(layerDigest: string, files: readonly UnpackedFile[]): string {
-  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return JSON.stringify({
-    layer: layerDigest,
-    files: sorted.map((f) => ({
-      path: f.path,
-      size: f.size,
-      digest: f.digest,
-      ...(f.mode !== undefined ? { mode: f.mode } : {}),
-    })),
-  });
-}
