@@ -13,7 +13,8 @@ import { describe, expect, it } from 'vitest';
 import type { Fetcher } from '../../src/content/store.js';
 import { isOrasError } from '../../src/errors.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
-import { ProjectCache, SCAN_WHILE_FETCHING_BYTES } from '../../src/project/apply/cache/project-cache.js';
+import { SCAN_WHILE_FETCHING_BYTES } from '../../src/project/apply/cache/layer-listings.js';
+import { ProjectCache } from '../../src/project/apply/cache/project-cache.js';
 import { HashedBody } from '../../src/project/apply/cache/scan-replay.js';
 import { craftTarGz, useTempDirs, type CraftEntry } from '../artifact/helpers.js';
 
