@@ -10,6 +10,7 @@ import { streamToFileAtomic } from '../content/fs-atomic.js';
 import { OrasError } from '../errors.js';
 import { HashingStream } from './hashing-stream.js';
 import { normalizeRelativePath } from './safe-path.js';
+import { settleAll } from '../content/settle-all.js';
 
 export {
   extractTarGz,
@@ -146,13 +147,8 @@ export async function writeDirectoryTar(
     },
   );
   // Both settle before an error is reported: the writer has removed its temp file by then.
-  const [produced, written] = await Promise.allSettled([
-    producing,
-    streamToFileAtomic(outFile, pack as unknown as Readable),
-  ]);
-  if (produced.status === 'rejected') throw produced.reason;
-  if (written.status === 'rejected') throw written.reason;
-  return produced.value;
+  const [entries] = await settleAll([producing, streamToFileAtomic(outFile, pack as unknown as Readable)]);
+  return entries;
 }
 
 /**

@@ -16,6 +16,7 @@ import { isDigest, parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { isManifestMediaType } from '../oci/media-types.js';
 import { DEFAULT_COPY_CONCURRENCY, DEFAULT_MAX_DEPTH, type CopyOptions } from './options.js';
+import { settleAll } from '../content/settle-all.js';
 
 function aborted(what: string, cause?: unknown): OrasError {
   return new OrasError('ERR_ORAS_ABORTED', `${what}: aborted`, cause === undefined ? {} : { cause });
@@ -160,8 +161,9 @@ export class GraphCopier {
 
   /** Awaits all, then rethrows the first failure (so nothing keeps running after we return). */
   private async all(tasks: Promise<void>[]): Promise<void> {
-    const results = await Promise.allSettled(tasks);
-    for (const r of results) if (r.status === 'rejected') throw this.firstError ?? r.reason;
+    await settleAll(tasks).catch((err: unknown) => {
+      throw this.firstError ?? err;
+    });
   }
 
   private async process(desc: Descriptor, path: readonly string[], depth: number): Promise<void> {

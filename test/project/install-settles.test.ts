@@ -5,8 +5,8 @@
  * caught a `.oras-tmp-` file of the empty config after an install refused a layer's title).
  */
 import { createHash } from 'node:crypto';
-import { readdir, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { isOrasError } from '../../src/errors.js';
 import { Annotation, MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { install } from '../../src/project/install.js';
+import { listTree } from './helpers.js';
 
 const tempDir = useTempDirs();
 const HOST = 'localhost:5995';
@@ -26,12 +27,6 @@ const descOf = (bytes: Buffer, mediaType: string): Descriptor => ({
   digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
   size: bytes.length,
 });
-
-/** Every path under `dir` (relative, sorted). */
-async function walk(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.map((e) => relative(dir, join(e.parentPath, e.name))).sort();
-}
 
 /** A store holding `acme/app:v1`: a config that is not embedded, and a layer titled `../escape.txt`. */
 async function hostileArtifact(): Promise<{ store: MemoryStore; config: Descriptor }> {
@@ -85,11 +80,11 @@ describe('a failed install has settled when it returns', () => {
       (e: unknown) => e,
     );
     expect(isOrasError(err)).toBe(true);
-    const atReturn = await walk(cacheDir);
+    const atReturn = await listTree(cacheDir);
     expect(atReturn.filter((p) => /oras-(tmp|dl|extract)/.test(p))).toEqual([]);
     await sleep(CONFIG_DELAY_MS * 2);
-    expect(await walk(cacheDir)).toEqual(atReturn);
-    // Nothing in the project but its own state directory: no lockfile, no files.
-    expect((await walk(projectDir)).filter((p) => !p.startsWith('.oras'))).toEqual(['artifacts.yaml']);
+    expect(await listTree(cacheDir)).toEqual(atReturn);
+    // Nothing in the project but its own state directory (listTree skips .oras): no lockfile, no files.
+    expect(await listTree(projectDir)).toEqual(['artifacts.yaml']);
   });
 });

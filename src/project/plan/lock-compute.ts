@@ -6,6 +6,7 @@ import { parseReference, type Reference } from '../../oci/reference.js';
 import type { ProjectCache } from '../apply/cache/project-cache.js';
 import { keepConfig } from '../apply/cache/index-records.js';
 import { mapBounded } from '../../artifact/map-bounded.js';
+import { settleAll } from '../../content/settle-all.js';
 import { bindToManifest, filesFor, sameLayers, type Sources } from './locked-files.js';
 import { LOCK_MISMATCH_HINT } from '../spec/lock-binding.js';
 import { repositoryOf } from '../spec/dependency-ref.js';
@@ -176,13 +177,11 @@ async function lockResolved(
   // The config (kept for other OCI tools, best effort) travels beside the layers, not before them.
   // Both settle before an error is reported: nothing is left writing to the cache (a temp file)
   // after the install has failed and the process exits.
-  const [listed, kept] = await Promise.allSettled([
+  const [{ files, layers }] = await settleAll([
     filesFor(r.name, r.locked.specifier, r.manifest, cache, source, { offline, ...(signal ? { signal } : {}) }),
     source !== undefined && !offline ? keepConfig(cache, r.manifest, source, signal) : undefined,
   ]);
-  if (listed.status === 'rejected') throw listed.reason;
-  if (kept.status === 'rejected') throw kept.reason;
-  return { ...r.locked, files: listed.value.files, layers: listed.value.layers };
+  return { ...r.locked, files, layers };
 }
 
 /** `lock` without the named dependency entries (undefined stays undefined). */
