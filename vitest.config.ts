@@ -25,6 +25,7 @@ export const INTEGRATION = [
   'test/project/install-registry.test.ts',
   'test/project/config-install.test.ts',
   'test/project/cold-install-registry.test.ts',
+  'test/project/install-settles-registry.test.ts',
   'test/registry-http/auth-servers.test.ts',
   'test/registry-http/mtls.test.ts',
   'test/registry-http/real-registries.test.ts',

@@ -39,7 +39,9 @@ export type Fault =
   /** Forward the request (upstream acts on it), but answer the client with this status instead of upstream's. */
   | { kind: 'status-after-forward'; status: number; headers?: Record<string, string>; body?: string }
   /** Reset the connection before any response (upstream is not contacted). */
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** Hold the request for `ms`, then forward it and its response unchanged (a slow request among fast ones). */
+  | { kind: 'delay'; ms: number };
 
 /** A fault rule: applies to at most `times` matching requests (default 1), in arrival order. */
 export interface FaultRule {
@@ -175,6 +177,25 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
       });
       return;
     }
+    if (fault?.kind === 'delay') {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        proxy(req, res, rec, undefined, fail);
+      }, fault.ms);
+      timers.add(t);
+      return;
+    }
+    proxy(req, res, rec, fault, fail);
+  };
+
+  /** Forwards `req` upstream and its response to `res`, applying a fault that acts on the response. */
+  const proxy = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    rec: ProxiedRequest,
+    fault: Fault | undefined,
+    fail: () => void,
+  ): void => {
     forward(
       req,
       rec,
