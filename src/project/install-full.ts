@@ -19,6 +19,7 @@ import { readInProgress, withoutTornWrites } from './apply/in-progress.js';
 import { assertNoConflicts, reify, type AfterSync } from './apply/reify.js';
 import { dependencyRoots } from './apply/state-roots.js';
 import type { LayerSource } from './apply/layer-place.js';
+import { Prefills } from './apply/prefill.js';
 import { checkRepublished, type RepublishedTag } from './plan/republished-check.js';
 import { assertDownloadBudget, type PlannedDownload } from './plan/download-budget.js';
 import { compareManifestToLock, formatSpecChanges } from './plan/spec-diff.js';
@@ -84,7 +85,22 @@ export interface FullRun {
  * network at all.
  */
 export async function installFull(options: SettledInstallOptions, run: FullRun): Promise<InstallResult> {
-  const locked = await lockStep(options, run);
+  // A dry run writes nothing, so it prefills nothing either (see apply/prefill.ts).
+  const prefills = options.dryRun === true ? undefined : Prefills.open(run.projectDir);
+  try {
+    return await installWith(options, run, prefills);
+  } finally {
+    await prefills?.dispose();
+  }
+}
+
+async function installWith(
+  options: SettledInstallOptions,
+  run: FullRun,
+  prefills: Prefills | undefined,
+): Promise<InstallResult> {
+  const locked = await lockStep(options, run, prefills);
+  prefills?.seal();
   const t1 = performance.now();
   const planned = await planStep(options, run, locked.lock);
   const t2 = performance.now();
@@ -103,7 +119,7 @@ export async function installFull(options: SettledInstallOptions, run: FullRun):
   assertNoConflicts(planned.plan);
   const fetched = await fetchStep(options, locked, planned.plan);
   const t3 = performance.now();
-  await applyStep(options, run, locked, planned, fetched.roots);
+  await applyStep(options, run, locked, planned, { roots: fetched.roots, prefills });
   return result(t3 - t2, performance.now() - t3, fetched.republished);
 }
 
@@ -128,7 +144,11 @@ interface LockedRun {
 const SCAN_REPLAY_BYTES = 64 * 1024 * 1024;
 
 /** Step 1: load artifacts.yaml and artifacts.lock, open the cache, and compute the new lock (frozen: check it). */
-async function lockStep(options: SettledInstallOptions, run: FullRun): Promise<LockedRun> {
+async function lockStep(
+  options: SettledInstallOptions,
+  run: FullRun,
+  prefills: Prefills | undefined,
+): Promise<LockedRun> {
   const onEvent = options.onEvent;
   const { manifest, stamp: manifestStamp } = await loadManifest(run.projectDir);
   const found = await readOldLock(run.projectDir, run.frozen, onEvent);
@@ -140,6 +160,7 @@ async function lockStep(options: SettledInstallOptions, run: FullRun): Promise<L
     ...(options.maxArtifactBytes !== undefined ? { maxArtifactBytes: options.maxArtifactBytes } : {}),
   });
   const sources = new Sources(options.targetFactory, cache, options.offline === true);
+  cache.setPrefiller(prefills); // the listings derived from here on (this object's) prefill
   const { deferred, ...read } = found;
   const old =
     deferred === undefined
@@ -154,6 +175,7 @@ async function lockStep(options: SettledInstallOptions, run: FullRun): Promise<L
   const lock = run.frozen
     ? await frozenLock(manifest, old.lock, sources, cache, options)
     : await freshLock(manifest, old.lock, sources, cache, options);
+  cache.setPrefiller(undefined);
   checkOverlaps(lock);
   const lockfileChanged = old.merged || lockDiffers(old.lock, lock);
   return { manifest, manifestStamp, old, lock, lockfileChanged, cache, sources };
@@ -386,7 +408,7 @@ async function applyStep(
   run: FullRun,
   locked: LockedRun,
   planned: PlannedRun,
-  roots: Map<string, LayerRoot>,
+  { roots, prefills }: { roots: Map<string, LayerRoot>; prefills: Prefills | undefined },
 ): Promise<void> {
   const { projectDir, frozen } = run;
   const { manifest, manifestStamp, old, lock, cache } = locked;
@@ -404,7 +426,7 @@ async function applyStep(
     actual: planned.actual,
     state: run.state,
     sourceFor: fileSource(cache),
-    layerFor: layerSource(cache, roots, options.signal),
+    layerFor: layerSource(cache, roots, prefills, options.signal),
     // With a new lock: artifacts.lock is written once the tree follows it, then the state with its stamp.
     ...(writeLock
       ? {
@@ -465,6 +487,7 @@ function fileSource(cache: ProjectCache): (file: LockedFile) => Promise<string> 
 function layerSource(
   cache: ProjectCache,
   roots: Map<string, LayerRoot>,
+  prefills: Prefills | undefined,
   signal: AbortSignal | undefined,
 ): (file: LockedFile) => LayerSource | undefined {
   const made = new Map<string, LayerSource>(); // one per layer, not one per file
@@ -481,6 +504,9 @@ function layerSource(
       key: `${r.layer.digest} ${r.root}`,
       root: r.root,
       scan: (visitor) => cache.scanLayer(r.layer, { stripPrefix: r.title, ...(signal ? { signal } : {}) }, visitor),
+      ...(prefills !== undefined
+        ? { adopt: (actions) => prefills.adopt(r.layer.digest, r.title, r.root, actions) }
+        : {}),
     };
     made.set(file.layer, source);
     return source;

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, lstatSync } from 'node:fs';
 import { chmod, lstat, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
@@ -47,6 +47,11 @@ export interface LayerSource {
   root: string;
   /** Reads the layer once, reporting its entries (under the tar rules) to `visitor`. */
   scan(visitor: TarScanVisitor): Promise<void>;
+  /**
+   * The stage this install prefilled with exactly these writes, each one's stat (see
+   * prefill.ts); undefined when there is none, or it does not match them.
+   */
+  adopt?(actions: readonly WriteAction[]): Promise<{ stage: LayerStage; placed: Placed[] } | undefined>;
 }
 
 /** What {@link placeLayerFiles} reports, write by write (and a failure of the layer as a whole). */
@@ -230,6 +235,7 @@ export async function placeLayerFiles(
 ): Promise<void> {
   let stage: LayerStage | undefined;
   if (stageRel !== undefined && source.root !== '' && actions.every((a) => a.kind === 'add')) {
+    if (await placePrefilled(projectDir, source, actions, ctx, report)) return;
     try {
       stage = await openStage(projectDir, source.root, stageRel, ctx);
     } catch (err) {
@@ -249,6 +255,47 @@ export async function placeLayerFiles(
       layerFailed: report.layerFailed,
     });
     finishStage(projectDir, stage, landed, report);
+  } finally {
+    closeStage(stage);
+  }
+}
+
+/**
+ * Places a layer from the stage this install prefilled with exactly `actions` (see prefill.ts):
+ * its parents created and checked, then renamed to the root like a stage filled here. False when
+ * there is no such stage or the root exists by now (the stage is then removed): place as usual.
+ */
+async function placePrefilled(
+  projectDir: string,
+  source: LayerSource,
+  actions: WriteAction[],
+  ctx: MaterializeContext,
+  report: LayerPlacement,
+): Promise<boolean> {
+  const prefilled = await source.adopt?.(actions).catch(() => undefined);
+  if (prefilled === undefined) return false;
+  const { stage, placed } = prefilled;
+  try {
+    try {
+      await ensureParentDirs(projectDir, source.root, ctx.dirs);
+    } catch (err) {
+      try {
+        discardStage(stage);
+      } catch {
+        // the next install that may prefill removes it
+      }
+      for (const a of actions) report.failed(a, err);
+      return true;
+    }
+    // The root must not exist (a stage is renamed onto it), and a rename cannot cross file systems.
+    const parent = lstatSync(dirname(stage.rootAbs), { throwIfNoEntry: false });
+    if (lstatSync(stage.rootAbs, { throwIfNoEntry: false }) !== undefined || parent?.dev !== stage.dev) {
+      discardStage(stage);
+      return false;
+    }
+    const landed = actions.map((a, i): [WriteAction, MaterializeResult] => [a, { method: 'copy', ...placed[i]! }]);
+    finishStage(projectDir, stage, landed, report);
+    return true;
   } finally {
     closeStage(stage);
   }

@@ -107,7 +107,7 @@ export async function openStage(
  * resolves to the same directory; undefined otherwise (no `/proc`, or not the stage: the
  * per-create identity check is used then).
  */
-function openStageHandle(stage: LayerStage): LayerStage['handle'] {
+export function openStageHandle(stage: LayerStage): LayerStage['handle'] {
   const opened = openDirRoute(stage.abs);
   if (opened === undefined) return undefined;
   try {

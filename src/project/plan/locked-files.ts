@@ -308,6 +308,7 @@ export async function filesFor(
       const listing = await cache.listing(l.layer, source, {
         offline: options.offline,
         stripPrefix: l.title,
+        place: { root, selects: (rel: string) => selection.selects(joinRelative(l.relativePath, rel)) },
         ...(recorded !== undefined ? { recorded } : {}),
         ...(l.layer.annotations?.[Annotation.ContentDigest] !== undefined
           ? { expectedUncompressedDigest: l.layer.annotations[Annotation.ContentDigest] }

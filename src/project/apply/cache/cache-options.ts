@@ -30,6 +30,41 @@ export interface UnpackOptions extends CacheFetchOptions {
   stripPrefix?: string;
   /** The `io.deis.oras.content.digest` annotation: digest of the uncompressed tar. */
   expectedUncompressedDigest?: string;
+  /**
+   * Where an install would place the layer's files: with a {@link LayerPrefiller} set on the
+   * cache, a listing derived for it may write them meanwhile (see apply/prefill.ts).
+   */
+  place?: PrefillPlace;
+}
+
+/** Where the files of a directory layer go in a project (for a prefill). */
+export interface PrefillPlace {
+  /** The project-relative directory the layer's root is placed at. */
+  root: string;
+  /** Whether a file (its path below the layer root) is selected for the project. */
+  selects(rel: string): boolean;
+}
+
+/**
+ * What a scan that derives a layer's listing reports its files to, when an install prefills
+ * (see apply/prefill.ts). It is told every regular file, or that it cannot be told all of them.
+ */
+export interface LayerFileSink {
+  /**
+   * A regular file below the strip prefix: its mode, its bytes (valid only during the call) and
+   * the digest this process computed from them. A promise asks the scan to wait before the next.
+   */
+  file(rel: string, mode: number, bytes: Uint8Array, digest: string): Promise<void> | undefined;
+  /** The scan saw an entry the sink is not told (a hard link, a file not in one view). */
+  giveUp(): void;
+  /** The scan completed and the layer blob verified: every file was told. */
+  complete(): void;
+}
+
+/** Gives the scan deriving a layer's listing a {@link LayerFileSink} (see apply/prefill.ts). */
+export interface LayerPrefiller {
+  /** A sink for the layer's files placed at `place`, or undefined (no prefill). */
+  sink(layer: Descriptor, stripPrefix: string | undefined, place: PrefillPlace): LayerFileSink | undefined;
 }
 
 /** One blob {@link ProjectCache.ensureBlobs} must make available. */

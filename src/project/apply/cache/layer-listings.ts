@@ -9,10 +9,10 @@ import { isOrasError, OrasError } from '../../../errors.js';
 import type { Descriptor } from '../../../oci/descriptor.js';
 import { digestOf, parseDigest, verifyContent } from '../../../oci/digest.js';
 import { digestFile } from '../../../oci/hash-file.js';
-import type { TarScanOptions, TarScanVisitor } from '../../../artifact/tar-scan.js';
+import type { TarBody, TarScanOptions, TarScanVisitor } from '../../../artifact/tar-scan.js';
 import { emit, type ProjectListener } from '../../events.js';
 import { replayScan, ScanRecorder, type ScanReplay } from './scan-replay.js';
-import type { CacheLimits, UnpackOptions } from './cache-options.js';
+import type { CacheLimits, LayerFileSink, LayerPrefiller, UnpackOptions } from './cache-options.js';
 import {
   canonicalListing,
   LISTING_MEDIA_TYPE,
@@ -46,6 +46,8 @@ export class LayerListings {
   private readonly markers = new Map<string, { listing: string }>();
   /** How many times a completion marker was read from disk (see {@link ProjectCache.listingReads}). */
   listingReads = 0;
+  /** An install's prefills, told the files of the listings derived for a placement (see {@link ProjectCache.setPrefiller}). */
+  prefiller: LayerPrefiller | undefined;
 
   constructor(
     private readonly cache: ProjectCache,
@@ -126,7 +128,10 @@ export class LayerListings {
   private async derive(layer: Descriptor, source: Fetcher | undefined, options: UnpackOptions): Promise<LayerListing> {
     const files: UnpackedFile[] = [];
     const byPath = new Map<string, UnpackedFile>(); // for hard links: the file entry holding their content
-    const recorder = this.replayBudget > 0 ? new ScanRecorder(this.replayBudget) : undefined;
+    // A prefilled layer is placed from its stage, not replayed: no record (and no memory for one).
+    const sink =
+      options.place !== undefined ? this.prefiller?.sink(layer, options.stripPrefix, options.place) : undefined;
+    const recorder = sink === undefined && this.replayBudget > 0 ? new ScanRecorder(this.replayBudget) : undefined;
     const visitor: TarScanVisitor = {
       file: async (rel, mode, size, body) => {
         const f: UnpackedFile = {
@@ -138,8 +143,11 @@ export class LayerListings {
         recorder?.file(rel, mode, body, f.digest);
         files.push(f);
         byPath.set(rel, f);
+        const wait = sink !== undefined ? tellSink(sink, rel, mode, body, f.digest) : undefined;
+        if (wait !== undefined) await wait;
       },
       link: (rel, _target, origin) => {
+        sink?.giveUp();
         const same = byPath.get(origin);
         if (same !== undefined) files.push({ ...same, path: rel });
       },
@@ -147,6 +155,7 @@ export class LayerListings {
     const scanVisitor = recorder !== undefined ? recorder.wrap(visitor) : visitor;
     if (!(await this.fetchScanning(layer, source, options, scanVisitor)))
       await this.scanLayer(layer, options, scanVisitor);
+    sink?.complete();
     this.keepReplay(layer.digest, options, recorder?.finish(options.expectedUncompressedDigest));
     const bytes = Buffer.from(canonicalListing(layer.digest, files));
     const digest = digestOf(bytes);
@@ -345,6 +354,20 @@ export class LayerListings {
       return undefined;
     }
   }
+}
+
+/** Tells `sink` one file of a scan: its one view of bytes (the sink gives up on a file in pieces). */
+function tellSink(
+  sink: LayerFileSink,
+  rel: string,
+  mode: number,
+  body: TarBody,
+  digest: string,
+): Promise<void> | undefined {
+  const view = Array.isArray(body) && body.length === 1 ? (body[0] as Uint8Array) : undefined;
+  if (view !== undefined) return sink.file(rel, mode, view, digest);
+  sink.giveUp();
+  return undefined;
 }
 
 /**

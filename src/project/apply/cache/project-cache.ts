@@ -18,6 +18,7 @@ import { defaultCacheDir } from '../../spec/config.js';
 import type { BlobNeed, CacheFetchOptions, CacheLimits, UnpackOptions } from './cache-options.js';
 import type { LayerListing, UnpackedFile } from './layer-listing.js';
 import { LayerListings, SCAN_WHILE_FETCHING_BYTES } from './layer-listings.js';
+import type { LayerPrefiller } from './cache-options.js';
 
 function offlineError(what: string[]): OrasError {
   const shown = what.slice(0, 10).join(', ') + (what.length > 10 ? `, … (${what.length} in all)` : '');
@@ -295,6 +296,14 @@ export class ProjectCache {
     visitor: TarScanVisitor,
   ): Promise<void> {
     return this.listings.scanLayer(layer, options, visitor);
+  }
+
+  /**
+   * Lets the listings this object derives from now on prefill an install's stages (see
+   * apply/prefill.ts; undefined: stop). Set by one install on its own cache object.
+   */
+  setPrefiller(prefiller: LayerPrefiller | undefined): void {
+    this.listings.prefiller = prefiller;
   }
 
   /** The listing of a directory layer as its marker records it, when verifiable. See {@link LayerListings.readListing}. */
