@@ -49,7 +49,11 @@ try {
   await install({
     projectDir, cacheDir, env: { CI: 'false' }, lockTimeoutMs: 120000,
     targetFactory: (repository) => new Repository({ reference: repository, client }),
-    onEvent: (e) => process.stdout.write('EV ' + JSON.stringify(e) + '\\n'),
+    onEvent: (e) => {
+      process.stdout.write('EV ' + JSON.stringify(e) + '\\n');
+      // Held (this thread only) where the test kills it, so that the kill lands there.
+      if (e.type === process.env.ORAS_TEST_HOLD_AT) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10000);
+    },
   });
   process.stdout.write('DONE\\n');
   await client.close();
@@ -79,9 +83,15 @@ interface ChildRun {
   exit: Promise<number | null>;
 }
 
-function runChild(projectDir: string, cacheDir: string, onLine?: (line: string, run: ChildRun) => void): ChildRun {
+function runChild(
+  projectDir: string,
+  cacheDir: string,
+  onLine?: (line: string, run: ChildRun) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): ChildRun {
   const child = spawn(process.execPath, [join(root, 'child.mjs'), pkg, projectDir, cacheDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   const run: ChildRun = {
     child,
@@ -249,6 +259,41 @@ describe('SIGKILL during install, then rerun', () => {
     expect(partial, 'a partial download should have been on disk').toBeDefined();
     expect((await cacheProblems(cacheDir)).bad).toEqual([]);
     await rerunAndCheck(project, cacheDir);
+  }, 120_000);
+});
+
+describe('SIGKILL while a prefilled stage is in .oras/, then rerun', () => {
+  it('killed once the layer was listed (its files prefilled, not yet placed): the rerun removes the stage', async () => {
+    const repo = uniqueRepo('hardening/crash-prefill');
+    const pub = join(root, 'publisher-prefill');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) files[`data/f${i}.txt`] = `prefilled ${i}\n`;
+    await writeTree(pub, files);
+    await writeFile(
+      join(pub, 'artifacts.yaml'),
+      `publish:\n  app:\n    ref: ${proxy.host}/${repo}\n    tags: ["1.0.0"]\n    files:\n      - data\n`,
+    );
+    await publish({ projectDir: pub, targetFactory: (r) => new Repository({ reference: r, client }) });
+    const project = await newProject('kill-prefill', `${proxy.host}/${repo}:1.0.0`);
+    const cacheDir = join(root, 'cache-kill-prefill');
+    // The child holds its main thread at the layer's `unpacked` event (listing derived, nothing
+    // planned or placed); the writer thread goes on filling the stage meanwhile.
+    const run = runChild(
+      project,
+      cacheDir,
+      (line, r) => {
+        if (line.startsWith('EV ') && (JSON.parse(line.slice(3)) as { type: string }).type === 'unpacked')
+          setTimeout(() => r.child.kill('SIGKILL'), 300);
+      },
+      { ...process.env, ORAS_TEST_HOLD_AT: 'unpacked' },
+    );
+    await run.exit;
+    const left = (await readdir(join(project, '.oras'))).filter((n) => n.includes('.oras-tmp-'));
+    expect(left, 'the kill should leave a prefilled stage').toHaveLength(1);
+    expect((await readdir(join(project, '.oras', left[0]!), { recursive: true })).length).toBeGreaterThan(0);
+    expect(await lstat(join(project, 'vendor')).catch(() => undefined)).toBeUndefined();
+    await rerunAndCheck(project, cacheDir);
+    expect(await readdir(join(project, 'vendor/app/data'))).toHaveLength(300);
   }, 120_000);
 });
 
