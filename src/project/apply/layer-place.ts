@@ -17,6 +17,7 @@ import {
   commitStage,
   createPath,
   discardStage,
+  discardStageQuietly,
   ensureStageDirs,
   openStage,
   writeStagedSync,
@@ -275,25 +276,18 @@ async function placePrefilled(
   const prefilled = await source.adopt?.(actions).catch(() => undefined);
   if (prefilled === undefined) return false;
   const { stage, placed } = prefilled;
-  const drop = (): void => {
-    try {
-      discardStage(stage);
-    } catch {
-      // the next install that may prefill removes it
-    }
-  };
   try {
     try {
       await ensureParentDirs(projectDir, source.root, ctx.dirs);
     } catch (err) {
-      drop();
+      discardStageQuietly(stage);
       for (const a of actions) report.failed(a, err);
       return true;
     }
     // The root must not exist (a stage is renamed onto it), and a rename cannot cross file systems.
     const parent = lstatSync(dirname(stage.rootAbs), { throwIfNoEntry: false });
     if (lstatSync(stage.rootAbs, { throwIfNoEntry: false }) !== undefined || parent?.dev !== stage.dev) {
-      drop();
+      discardStageQuietly(stage);
       return false;
     }
     const landed = actions.map((a, i): [WriteAction, MaterializeResult] => [a, { method: 'copy', ...placed[i]! }]);
@@ -318,11 +312,7 @@ function finishStage(
     }
     commitStage(projectDir, stage);
   } catch (err) {
-    try {
-      discardStage(stage);
-    } catch {
-      // the next install removes it (the in-progress marker names it)
-    }
+    discardStageQuietly(stage);
     for (const [a] of landed) report.failed(a, err);
     return;
   }

@@ -95,6 +95,14 @@ export async function openStage(
       hint: 'a staging directory is a temp-named sibling of the layer root',
     });
   assertParentStillInsideSync(projectDir, abs);
+  return createStage(root, rootAbs, abs);
+}
+
+/**
+ * Creates the staging directory `abs` (never an existing name) for the root `root` (absolute:
+ * `rootAbs`) and opens it (see {@link openStageHandle}). The caller chose and checked `abs`.
+ */
+export function createStage(root: string, rootAbs: string, abs: string): LayerStage {
   mkdirSync(abs);
   const st = lstatSync(abs);
   const stage: LayerStage = { root, rootAbs, abs, dev: st.dev, ino: st.ino, dirs: new Set(), handle: undefined };
@@ -107,7 +115,7 @@ export async function openStage(
  * resolves to the same directory; undefined otherwise (no `/proc`, or not the stage: the
  * per-create identity check is used then).
  */
-export function openStageHandle(stage: LayerStage): LayerStage['handle'] {
+function openStageHandle(stage: LayerStage): LayerStage['handle'] {
   const opened = openDirRoute(stage.abs);
   if (opened === undefined) return undefined;
   try {
@@ -234,6 +242,19 @@ export function discardStage(stage: LayerStage): void {
     for (const name of readdirSync(handle.via)) rmSync(`${handle.via}/${name}`, { recursive: true, force: true });
   } catch {
     // best effort: the files are this run's own, in a directory someone else moved
+  }
+}
+
+/**
+ * {@link discardStage}, never throwing: a stage that cannot be removed now stays under its temp
+ * name, which the next install removes (the in-progress marker names a stage next to its root;
+ * stages in `.oras/` are removed by any install that may prefill, see prefill.ts).
+ */
+export function discardStageQuietly(stage: LayerStage): void {
+  try {
+    discardStage(stage);
+  } catch {
+    // left to the next install (see above)
   }
 }
 

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { joinRelative } from '../../artifact/safe-path.js';
 import { isTempName, tempPathFor } from '../../content/fs-atomic.js';
 import type { LayerFileSink, LayerPrefiller, PrefillPlace } from './cache/cache-options.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { PlanAction } from '../types.js';
-import { closeStage, discardStage, openStageHandle, type LayerStage } from './layer-stage.js';
+import { closeStage, createStage, discardStage, discardStageQuietly, type LayerStage } from './layer-stage.js';
 import { assertProjectRelativePath, projectPath, type Placed } from './materialize.js';
 import { StageWriter, type StageJob } from './stage-writer.js';
 import { STATE_DIR } from './state.js';
@@ -165,11 +165,7 @@ export class Prefills implements LayerPrefiller {
     if (this.closed) return undefined;
     const abs = tempPathFor(join(this.projectDir, STATE_DIR, 'prefill'));
     try {
-      mkdirSync(abs);
-      const st = lstatSync(abs);
-      const rootAbs = projectPath(this.projectDir, root);
-      const stage: LayerStage = { root, rootAbs, abs, dev: st.dev, ino: st.ino, dirs: new Set(), handle: undefined };
-      stage.handle = openStageHandle(stage);
+      const stage = createStage(root, projectPath(this.projectDir, root), abs);
       if (stage.handle === undefined) {
         discardStage(stage);
         return undefined;
@@ -263,11 +259,6 @@ function matchWrites(
 
 /** Removes a stage that will not be adopted, and closes it. */
 function dropStage(stage: LayerStage): void {
-  try {
-    discardStage(stage);
-  } catch {
-    // the next install that may prefill removes it
-  } finally {
-    closeStage(stage);
-  }
+  discardStageQuietly(stage);
+  closeStage(stage);
 }
